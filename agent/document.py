@@ -1,0 +1,148 @@
+"""The ``metrics`` JSON document of DOMAIN.md as typed values.
+
+These are the figures every other part reads: the CRM write-back, the rule engine,
+the report. Field names are DOMAIN.md's keys, so ``asdict`` gives the document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any, Literal
+
+from agent.models import Category, Rejected, Tier
+
+__all__ = [
+    "AccountMetrics",
+    "ContactFigures",
+    "DriverMetrics",
+    "HealthStatus",
+    "MetricsDocument",
+    "PortfolioMetrics",
+    "Unmatched",
+    "UnmatchedReason",
+]
+
+HealthStatus = Literal["no_feedback", "healthy", "neutral", "at_risk"]
+UnmatchedReason = Literal["no_match", "ambiguous_domain", "free_mail_domain"]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountMetrics:
+    id: str
+    name: str
+    revenue: float
+    contacts: int
+    respondents: int
+    promoters: int
+    passives: int
+    detractors: int
+    nps: float | None
+    nps_strict: float | None
+    contact_coverage: float | None
+    tiers_covered: list[str]
+    tier_coverage: float
+    tier_nps: dict[str, float]
+    tier_misaligned: bool
+    last_response_at: datetime | None
+    recency_score: float | None
+    health_score: float | None
+    health_status: HealthStatus
+    at_risk: bool
+    open_detractors: int
+    overdue_detractors: int
+    upsell_candidate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioMetrics:
+    accounts: int
+    accounts_with_feedback: int
+    account_coverage: float | None
+    total_revenue: float
+    covered_revenue: float
+    revenue_coverage: float | None
+    contacts: int
+    responded_contacts: int
+    response_rate: float | None
+    nps: float | None
+    nps_strict: float | None
+    revenue_weighted_nps: float | None
+    full_tier_coverage_accounts: int
+    at_risk_accounts: int
+    at_risk_revenue: float
+    detractors: int
+    detractors_closed_in_sla: int
+    closed_loop_rate: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DriverMetrics:
+    driver: str | None
+    respondents: int
+    promoters: int
+    passives: int
+    detractors: int
+    nps: float | None
+    promoter_revenue: float
+    passive_revenue: float
+    detractor_revenue: float
+    revenue_nps: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Unmatched:
+    response_id: str
+    email: str | None
+    reason: UnmatchedReason
+
+
+@dataclass(frozen=True, slots=True)
+class ContactFigures:
+    """What the write-back needs per contact: its tier and its counted response."""
+
+    contact_id: str
+    account_id: str
+    tier: Tier
+    last_score: int | None = None
+    nps_category: Category | None = None
+    last_response_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsDocument:
+    """The whole document; ``contacts`` is not part of the JSON, only of write-back."""
+
+    as_of: datetime
+    portfolio: PortfolioMetrics
+    accounts: list[AccountMetrics]
+    drivers: list[DriverMetrics]
+    unmatched: list[Unmatched]
+    rejected: list[Rejected]
+    contacts: list[ContactFigures] = field(default_factory=list)
+
+    def to_json_obj(self) -> dict[str, Any]:
+        """The JSON document of DOMAIN.md (datetimes as ISO 8601, unrounded numbers)."""
+        return {
+            "as_of": self.as_of.isoformat(),
+            "portfolio": _plain(self.portfolio),
+            "accounts": [_plain(a) for a in self.accounts],
+            "drivers": [_plain(d) for d in self.drivers],
+            "unmatched": [_plain(u) for u in self.unmatched],
+            "rejected": [_plain(r) for r in self.rejected],
+        }
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    """A dataclass as a JSON-ready dict: datetimes become ISO 8601 strings."""
+    return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,95 @@
+"""Typed domain values: the entities of DOMAIN.md.
+
+Plain frozen dataclasses with slots rather than pydantic models: a cycle builds
+millions of them and they are validated once, at the boundary that parses them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+__all__ = [
+    "CATEGORIES",
+    "TIERS",
+    "Account",
+    "Category",
+    "Contact",
+    "Rejected",
+    "Response",
+    "Tier",
+    "category_of",
+]
+
+Tier = Literal["frontline", "management", "executive", "unknown"]
+Category = Literal["promoter", "passive", "detractor"]
+
+#: The three tiers that count for coverage, in DOMAIN.md's (alphabetical) order.
+TIERS: tuple[Tier, ...] = ("executive", "frontline", "management")
+CATEGORIES: tuple[Category, ...] = ("promoter", "passive", "detractor")
+
+
+def category_of(score: int) -> Category:
+    """Promoter 9-10, passive 7-8, detractor 0-6."""
+    if score >= 9:
+        return "promoter"
+    if score >= 7:
+        return "passive"
+    return "detractor"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A CRM account. ``crm_values`` holds what the CRM has now in the agent's fields."""
+
+    id: str
+    name: str
+    domains: tuple[str, ...] = ()
+    revenue: float = 0.0
+    revenue_potential: float | None = None
+    owner_email: str | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    crm_values: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """A CRM contact. ``crm_tier`` is the raw value of the CRM's tier field, if any."""
+
+    id: str
+    account_id: str
+    email: str | None = None
+    name: str = ""
+    title: str = ""
+    crm_tier: str | None = None
+    crm_values: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """One accepted NPS answer. ``source`` names where it came from (file, webhook …)."""
+
+    response_id: str
+    email: str | None
+    score: int
+    submitted_at: datetime
+    driver: str | None = None
+    comment: str | None = None
+    account_hint: str | None = None
+    loop_closed_at: datetime | None = None
+    source: str = ""
+
+    @property
+    def category(self) -> Category:
+        return category_of(self.score)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A survey record that was not accepted: where it was and why."""
+
+    source: str
+    position: int
+    reason: str

@@ -1,0 +1,116 @@
+"""The small protocols connectors implement; the agent core depends only on these.
+
+A CRM connector reads accounts and contacts (incrementally, from an opaque cursor),
+checks that the agent's fields exist, and writes batches of field updates. A survey
+source reads responses. Nothing here knows a vendor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
+
+from agent.config import FieldSpec, ObjectKind
+from agent.models import Account, Contact, Rejected, Response
+
+__all__ = [
+    "Batch",
+    "CrmConnector",
+    "FieldProblem",
+    "FieldUpdate",
+    "FieldValue",
+    "SurveyBatch",
+    "SurveySource",
+    "WriteOutcome",
+]
+
+T = TypeVar("T")
+
+#: A logical value for a CRM field, already rounded: the connector formats it for the wire.
+FieldValue = float | int | bool | str | tuple[str, ...] | datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Batch(Generic[T]):
+    """One page of changes. ``cursor`` is where to resume once this page is stored."""
+
+    records: Sequence[T]
+    deleted_ids: Sequence[str] = ()
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FieldUpdate:
+    """New values for some of one record's fields, keyed by the CRM's field name."""
+
+    record_id: str
+    values: Mapping[str, FieldValue]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    """What the CRM said about one record of a batch."""
+
+    record_id: str
+    ok: bool
+    error_code: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """A mapped field the CRM lacks or cannot take, and how an admin fixes it."""
+
+    object: ObjectKind
+    field: str
+    problem: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.object} field {self.field}: {self.problem}. Fix: {self.fix}"
+
+
+class CrmConnector(Protocol):
+    """A CRM: accounts and contacts in, field updates out."""
+
+    #: ``files``, ``salesforce`` or ``hubspot``: also the key of the field names in FieldSpec.
+    name: str
+    #: Most records one ``write`` call takes; the write-back step batches to this size.
+    max_write_batch: int
+
+    def read_accounts(self, cursor: str | None) -> Iterator[Batch[Account]]:
+        """All accounts (``cursor`` None) or those changed since ``cursor``."""
+        ...
+
+    def read_contacts(self, cursor: str | None) -> Iterator[Batch[Contact]]:
+        """All contacts (``cursor`` None) or those changed since ``cursor``."""
+        ...
+
+    def check_fields(self, specs: Sequence[FieldSpec]) -> list[FieldProblem]:
+        """Every mapped field that is missing, read-only or of the wrong type."""
+        ...
+
+    def write(self, obj: ObjectKind, updates: Sequence[FieldUpdate]) -> list[WriteOutcome]:
+        """Apply one batch (at most ``max_write_batch``); one outcome per update."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyBatch:
+    """Accepted responses and rejected records of one page of a survey source."""
+
+    responses: Sequence[Response]
+    rejected: Sequence[Rejected] = field(default_factory=tuple)
+    cursor: str | None = None
+
+
+class SurveySource(Protocol):
+    """Somewhere NPS answers come from: files, a CRM's survey objects …"""
+
+    name: str
+
+    def read_responses(self, cursor: str | None) -> Iterator[SurveyBatch]:
+        """Responses since ``cursor`` (all when None)."""
+        ...

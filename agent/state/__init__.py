@@ -1,0 +1,1 @@
+"""Durable state in a real database through SQLAlchemy (SQLite file or PostgreSQL)."""

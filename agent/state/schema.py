@@ -1,0 +1,182 @@
+"""The state store's tables: one SQLAlchemy Core metadata, migrated by Alembic.
+
+What lives here, and why it must survive a crash:
+- ``cycles``: a log of every job run (start, end, counts, error) for operators.
+- ``cursors``: where each source's incremental read resumes.
+- ``crm_records``: a mirror of accounts/contacts, so an incremental read can be
+  merged into the whole portfolio the metrics need.
+- ``responses``: every accepted survey response (idempotency by source + id).
+- ``written_values`` / ``write_failures``: the last value the CRM confirmed per
+  record and field, and per-record errors to retry next cycle.
+- ``alert_outbox`` / ``alert_state`` / ``silences``: alerts recorded before they
+  are sent, the firing state per rule and subject, and admins' silences.
+- ``ingested_files``: content hashes of survey files already processed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "alert_outbox",
+    "alert_state",
+    "crm_records",
+    "cursors",
+    "cycles",
+    "ingested_files",
+    "metadata",
+    "responses",
+    "silences",
+    "write_failures",
+    "written_values",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+_TZ = DateTime(timezone=True)
+
+cycles = Table(
+    "cycles",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job", String(64), nullable=False),
+    Column("started_at", _TZ, nullable=False),
+    Column("finished_at", _TZ),
+    Column("status", String(16), nullable=False),  # running | ok | failed
+    Column("counts", JSON, nullable=False, default=dict),
+    Column("error", Text),
+    Index(None, "job", "started_at"),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("stream", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", _TZ, nullable=False),
+)
+
+crm_records = Table(
+    "crm_records",
+    metadata,
+    Column("crm", String(32), primary_key=True),
+    Column("object", String(16), primary_key=True),  # account | contact
+    Column("record_id", String(255), primary_key=True),
+    Column("payload", JSON, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("seen_at", _TZ, nullable=False),
+)
+
+responses = Table(
+    "responses",
+    metadata,
+    Column("source", String(255), primary_key=True),
+    Column("response_id", String(255), primary_key=True),
+    Column("content_hash", String(64), nullable=False),
+    Column("email", String(320)),
+    Column("score", Integer, nullable=False),
+    Column("submitted_at", _TZ, nullable=False),
+    Column("driver", String(255)),
+    Column("comment", Text),
+    Column("account_hint", String(255)),
+    Column("loop_closed_at", _TZ),
+    Column("received_at", _TZ, nullable=False),
+    Index(None, "submitted_at"),
+)
+
+written_values = Table(
+    "written_values",
+    metadata,
+    Column("crm", String(32), primary_key=True),
+    Column("object", String(16), primary_key=True),
+    Column("record_id", String(255), primary_key=True),
+    Column("field", String(255), primary_key=True),
+    Column("value", JSON),
+    Column("written_at", _TZ, nullable=False),
+)
+
+write_failures = Table(
+    "write_failures",
+    metadata,
+    Column("crm", String(32), primary_key=True),
+    Column("object", String(16), primary_key=True),
+    Column("record_id", String(255), primary_key=True),
+    Column("error_code", String(128)),
+    Column("message", Text),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("last_at", _TZ, nullable=False),
+)
+
+alert_outbox = Table(
+    "alert_outbox",
+    metadata,
+    Column("alert_id", String(255), primary_key=True),  # deterministic: rule + subject + episode
+    Column("rule_id", String(128), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("kind", String(16), nullable=False, default="alert"),  # alert | escalation | digest
+    Column("channel", String(255)),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | sent | suppressed | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("created_at", _TZ, nullable=False),
+    Column("sent_at", _TZ),
+    Column("message_ts", String(64)),
+    Column("message_channel", String(64)),
+    Index(None, "status", "created_at"),
+)
+
+alert_state = Table(
+    "alert_state",
+    metadata,
+    Column("rule_id", String(128), primary_key=True),
+    Column("subject", String(255), primary_key=True),
+    Column("firing", Boolean, nullable=False),
+    Column("since", _TZ, nullable=False),
+    Column("last_alert_at", _TZ),
+    Column("last_alert_id", String(255)),
+    Column("escalated_at", _TZ),
+    Column("closed_at", _TZ),
+    Column("closed_by", String(255)),
+)
+
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rule_id", String(128)),
+    Column("account_id", String(255)),
+    Column("reason", Text, nullable=False),
+    Column("created_by", String(255)),
+    Column("created_at", _TZ, nullable=False),
+    Column("expires_at", _TZ, nullable=False),
+)
+
+ingested_files = Table(
+    "ingested_files",
+    metadata,
+    Column("content_hash", String(64), primary_key=True),
+    Column("name", String(1024), nullable=False),
+    Column("processed_at", _TZ, nullable=False),
+    Column("accepted", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+)

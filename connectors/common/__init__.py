@@ -1,0 +1,1 @@
+"""Plumbing shared by every vendor adapter: one copy of each concern."""

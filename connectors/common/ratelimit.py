@@ -1,0 +1,57 @@
+"""A client-side sliding-window rate limiter, shared by threads of one process.
+
+It keeps at most ``limit`` calls in any ``window`` seconds, and lets a vendor's
+429 push the next allowed call out (``pause``). Time and sleep are injectable so
+tests and benchmarks can run on a fake clock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+__all__ = ["RateLimiter"]
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        limit: int,
+        window: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if limit <= 0 or window <= 0:
+            raise ValueError("limit and window must be positive")
+        self.limit = limit
+        self.window = window
+        self._clock = clock
+        self._sleep = sleep
+        self._calls: deque[float] = deque()
+        self._not_before = 0.0
+        self._lock = threading.Lock()
+        #: Seconds spent waiting, for the metrics endpoint and benchmarks.
+        self.waited = 0.0
+
+    def acquire(self) -> float:
+        """Block until a call is allowed; return the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            wait = max(0.0, self._not_before - now)
+            while self._calls and self._calls[0] <= now - self.window:
+                self._calls.popleft()
+            if len(self._calls) >= self.limit:
+                wait = max(wait, self._calls[0] + self.window - now)
+            if wait > 0:
+                self._sleep(wait)
+                self.waited += wait
+            stamp = self._clock()
+            self._calls.append(max(stamp, now + wait))
+            return wait
+
+    def pause(self, seconds: float) -> None:
+        """The vendor asked for a pause (Retry-After): no call before it ends."""
+        with self._lock:
+            self._not_before = max(self._not_before, self._clock() + seconds)
