@@ -1,0 +1,187 @@
+"""Write-back planning and execution: the one place that decides what the CRM gets.
+
+``desired_values`` turns the metrics document into rounded logical values per CRM
+field; ``plan_updates`` keeps only the fields whose value differs from what the CRM
+holds now (compared after the same rounding), so an unchanged portfolio writes
+nothing; ``execute`` sends the plan in the connector's full batches and counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from agent.batching import chunked
+from agent.config import FieldSpec, ObjectKind
+from agent.document import AccountMetrics, ContactFigures, MetricsDocument
+from agent.models import TIERS
+from agent.ports import CrmConnector, FieldUpdate, FieldValue, WriteOutcome
+
+__all__ = [
+    "WritebackCounts",
+    "crm_field",
+    "desired_values",
+    "execute",
+    "normalise",
+    "plan_updates",
+]
+
+Desired = dict[str, dict[str, FieldValue]]
+
+
+def crm_field(spec: FieldSpec, crm: str) -> str:
+    """The field's name in ``crm`` (``salesforce``, ``hubspot`` or ``files``)."""
+    name = getattr(spec, crm, None)
+    if not isinstance(name, str):
+        raise ValueError(f"no field names are configured for CRM {crm!r}")
+    return name
+
+
+def desired_values(
+    doc: MetricsDocument, specs: Sequence[FieldSpec], crm: str, obj: ObjectKind
+) -> Desired:
+    """Record id -> CRM field -> the rounded value the CRM should hold."""
+    chosen = [s for s in specs if s.object == obj]
+    rows: Sequence[AccountMetrics | ContactFigures] = (
+        doc.accounts if obj == "account" else doc.contacts
+    )
+    out: Desired = {}
+    for row in rows:
+        rid = row.id if isinstance(row, AccountMetrics) else row.contact_id
+        out[rid] = {crm_field(s, crm): normalise(s, _figure(row, s)) for s in chosen}
+    return out
+
+
+def _figure(row: AccountMetrics | ContactFigures, spec: FieldSpec) -> object:
+    """The figure in the CRM's scale: ratios become percent 0-100."""
+    if spec.logical == "tiers_missing" and isinstance(row, AccountMetrics):
+        return [t for t in TIERS if t not in row.tiers_covered]
+    value = getattr(row, spec.logical)
+    if spec.kind == "percent" and isinstance(value, int | float):
+        return value * 100
+    return value
+
+
+def normalise(spec: FieldSpec, raw: object) -> FieldValue:
+    """A figure, or a raw value read back from a CRM, as the comparable logical value.
+
+    Both are in the CRM's scale (percent 0-100). Empty strings and empty selections
+    read as absent; numbers are rounded half-up to the field's decimals; multi-selects
+    become sorted tuples; datetimes UTC to the second (the precision every CRM keeps).
+    """
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    kind = spec.kind
+    if kind in {"number", "percent", "integer"}:
+        return _number(spec, raw)
+    if kind == "boolean":
+        return _boolean(raw)
+    if kind == "multi":
+        return _multi(raw)
+    if kind == "datetime":
+        return _datetime(raw)
+    return str(raw).strip()
+
+
+def _multi(raw: object) -> tuple[str, ...] | None:
+    parts = raw.split(";") if isinstance(raw, str) else [str(p) for p in _iterable(raw)]
+    cleaned = tuple(sorted({p.strip() for p in parts if p.strip()}))
+    return cleaned or None
+
+
+def _iterable(raw: object) -> list[object]:
+    return list(raw) if isinstance(raw, list | tuple | set | frozenset) else [raw]
+
+
+def _number(spec: FieldSpec, raw: object) -> float | int | None:
+    if isinstance(raw, bool):
+        raw = int(raw)
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        return None
+    if not value.is_finite():
+        return None
+    decimals = 0 if spec.kind == "integer" else spec.decimals
+    rounded = value.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    return int(rounded) if decimals == 0 else float(rounded)
+
+
+def _boolean(raw: object) -> bool:
+    if isinstance(raw, str):
+        return raw.strip().lower() in {"true", "1", "yes"}
+    return bool(raw)
+
+
+def _datetime(raw: object) -> datetime | None:
+    if isinstance(raw, datetime):
+        value = raw
+    else:
+        text = str(raw).strip()
+        if text.isdigit():  # epoch milliseconds, as some CRMs store datetimes
+            value = datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+        else:
+            try:
+                value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).replace(microsecond=0)
+
+
+def plan_updates(
+    desired: Mapping[str, Mapping[str, FieldValue]],
+    current: Mapping[str, Mapping[str, object]],
+    specs_by_field: Mapping[str, FieldSpec],
+) -> list[FieldUpdate]:
+    """Only the fields whose rounded value differs from the CRM's; records in id order."""
+    updates: list[FieldUpdate] = []
+    for rid in sorted(desired):
+        have = current.get(rid, {})
+        changed = {
+            name: value
+            for name, value in desired[rid].items()
+            if normalise(specs_by_field[name], have.get(name)) != value
+        }
+        if changed:
+            updates.append(FieldUpdate(record_id=rid, values=changed))
+    return updates
+
+
+@dataclass(slots=True)
+class WritebackCounts:
+    """What one write-back did: records written, failed, and fields planned."""
+
+    written: int = 0
+    failed: int = 0
+    calls: int = 0
+    failures: list[WriteOutcome] = field(default_factory=list)
+
+
+def execute(
+    connector: CrmConnector,
+    obj: ObjectKind,
+    updates: Sequence[FieldUpdate],
+    on_batch: Callable[[Sequence[FieldUpdate], Sequence[WriteOutcome]], None] | None = None,
+) -> WritebackCounts:
+    """Send ``updates`` in full batches of the connector's size; ``on_batch`` records each.
+
+    ``on_batch`` runs after the CRM answered a batch, so the caller can durably mark
+    exactly what the CRM confirmed before the next batch goes out.
+    """
+    counts = WritebackCounts()
+    for batch in chunked(updates, connector.max_write_batch):
+        outcomes = connector.write(obj, batch)
+        counts.calls += 1
+        for outcome in outcomes:
+            if outcome.ok:
+                counts.written += 1
+            else:
+                counts.failed += 1
+                counts.failures.append(outcome)
+        if on_batch is not None:
+            on_batch(batch, outcomes)
+    return counts
