@@ -34,11 +34,16 @@ FieldValue = float | int | bool | str | tuple[str, ...] | datetime | None
 
 @dataclass(frozen=True, slots=True)
 class Batch(Generic[T]):
-    """One page of changes. ``cursor`` is where to resume once this page is stored."""
+    """One page of changes. ``cursor`` is where to resume once this page is stored.
+
+    ``snapshot`` says the pages of this read together hold every live record (a
+    source without change tracking): whatever they leave out is gone.
+    """
 
     records: Sequence[T]
     deleted_ids: Sequence[str] = ()
     cursor: str | None = None
+    snapshot: bool = False
 
 
 @dataclass(frozen=True, slots=True)
