@@ -1,0 +1,184 @@
+"""One agent cycle, wired from the pure core and the ports.
+
+sync the CRM mirror -> ingest survey responses -> compute the metrics document ->
+write back changed fields. Each step is its own function so the scheduler can run
+them on separate cadences; each commits its cursor together with its data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeVar
+
+import structlog
+
+from agent.compute import compute_document
+from agent.config import FieldSpec, MetricsConfig, ObjectKind
+from agent.document import MetricsDocument
+from agent.models import Account, Contact, Rejected
+from agent.ports import Batch, CrmConnector, FieldUpdate, SurveySource, WriteOutcome
+from agent.state.store import StateStore
+from agent.writeback import WritebackCounts, crm_field, desired_values, execute, plan_updates
+
+__all__ = [
+    "OBJECTS",
+    "WritebackPlan",
+    "compute_from_state",
+    "ingest_surveys",
+    "plan_writeback",
+    "run_writeback",
+    "sync_crm",
+]
+
+_log = structlog.get_logger(__name__)
+OBJECTS: tuple[ObjectKind, ...] = ("account", "contact")
+R = TypeVar("R", Account, Contact)
+
+
+def sync_crm(store: StateStore, crm: CrmConnector, *, full: bool = False) -> dict[str, int]:
+    """Bring the state's mirror of accounts and contacts up to date with the CRM."""
+    counts: dict[str, int] = {}
+    for obj in OBJECTS:
+        cursor = None if full else store.get_cursor(crm.name, obj)
+        pages: Iterator[Batch[Account]] | Iterator[Batch[Contact]] = (
+            crm.read_accounts(cursor) if obj == "account" else crm.read_contacts(cursor)
+        )
+        changed, deleted = _apply_pages(store, crm.name, obj, pages, full_read=cursor is None)
+        counts[f"{obj}s_changed"] = changed
+        counts[f"{obj}s_deleted"] = deleted
+    _log.info("crm_synced", crm=crm.name, full=full, **counts)
+    return counts
+
+
+def _apply_pages(
+    store: StateStore,
+    crm: str,
+    obj: ObjectKind,
+    pages: Iterable[Batch[R]],
+    *,
+    full_read: bool,
+) -> tuple[int, int]:
+    """Store each page with its cursor; a snapshot or a full read replaces the mirror."""
+    snapshot: list[R] = []
+    whole = full_read
+    last_cursor: str | None = None
+    changed = deleted = 0
+    for page in pages:
+        whole = whole or page.snapshot
+        changed += len(page.records)
+        if whole:
+            snapshot.extend(page.records)
+            last_cursor = page.cursor or last_cursor
+            continue
+        with store.transaction() as tx:
+            tx.upsert_records(crm, obj, page.records)
+            tx.mark_deleted(crm, obj, page.deleted_ids)
+            if page.cursor is not None:
+                tx.set_cursor(crm, obj, page.cursor)
+        deleted += len(page.deleted_ids)
+    if whole and (changed or full_read):
+        with store.transaction() as tx:
+            deleted += tx.replace_all(crm, obj, snapshot)
+            if last_cursor is not None:
+                tx.set_cursor(crm, obj, last_cursor)
+    return changed, deleted
+
+
+def ingest_surveys(store: StateStore, sources: Sequence[SurveySource]) -> tuple[
+    dict[str, int], list[Rejected]
+]:
+    """Store new responses from every source; return counts and the rejected records."""
+    counts = {"responses_new": 0, "responses_repeated": 0, "responses_conflicting": 0}
+    rejected: list[Rejected] = []
+    for source in sources:
+        for page in source.read_responses(store.get_cursor(source.name, "responses")):
+            with store.transaction() as tx:
+                result = tx.add_responses(page.responses)
+                if page.cursor is not None:
+                    tx.set_cursor(source.name, "responses", page.cursor)
+            counts["responses_new"] += len(result.new)
+            counts["responses_repeated"] += result.ignored
+            counts["responses_conflicting"] += len(result.conflicts)
+            rejected.extend(page.rejected)
+    counts["responses_rejected"] = len(rejected)
+    _log.info("surveys_ingested", **counts)
+    return counts, rejected
+
+
+def compute_from_state(
+    store: StateStore,
+    crm: str,
+    as_of: datetime,
+    config: MetricsConfig,
+    rejected: Sequence[Rejected] = (),
+) -> MetricsDocument:
+    """The metrics document over the mirrored portfolio and every stored response."""
+    return compute_document(
+        store.load_accounts(crm),
+        store.load_contacts(crm),
+        store.load_responses(),
+        as_of=as_of,
+        config=config,
+        rejected=rejected,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WritebackPlan:
+    """The updates the CRM needs, per object, after comparing with what it holds."""
+
+    updates: dict[ObjectKind, list[FieldUpdate]] = field(default_factory=dict)
+
+    @property
+    def records(self) -> int:
+        return sum(len(u) for u in self.updates.values())
+
+
+def plan_writeback(
+    store: StateStore, crm: CrmConnector, doc: MetricsDocument, specs: Sequence[FieldSpec]
+) -> WritebackPlan:
+    """Compare the figures with the CRM's values (as read, overlaid with our confirmed writes)."""
+    plan = WritebackPlan()
+    for obj in OBJECTS:
+        chosen = [s for s in specs if s.object == obj]
+        if not chosen:
+            continue
+        by_field = {crm_field(s, crm.name): s for s in chosen}
+        current = _current_values(store, crm.name, obj)
+        desired = desired_values(doc, chosen, crm.name, obj)
+        plan.updates[obj] = plan_updates(desired, current, by_field)
+    return plan
+
+
+def _current_values(store: StateStore, crm: str, obj: ObjectKind) -> dict[str, dict[str, object]]:
+    records: Sequence[Account] | Sequence[Contact] = (
+        store.load_accounts(crm) if obj == "account" else store.load_contacts(crm)
+    )
+    current: dict[str, dict[str, object]] = {r.id: dict(r.crm_values) for r in records}
+    for rid, values in store.written_values(crm, obj).items():
+        current.setdefault(rid, {}).update(values)
+    return current
+
+
+def run_writeback(store: StateStore, crm: CrmConnector, plan: WritebackPlan) -> WritebackCounts:
+    """Send the plan; record each confirmed batch before the next one goes out."""
+    total = WritebackCounts()
+    for obj, updates in plan.updates.items():
+
+        def record(
+            batch: Sequence[FieldUpdate], outcomes: Sequence[WriteOutcome], obj: ObjectKind = obj
+        ) -> None:
+            ok = {o.record_id for o in outcomes if o.ok}
+            with store.transaction() as tx:
+                tx.record_written(crm.name, obj, [u for u in batch if u.record_id in ok])
+                tx.record_failures(crm.name, obj, [o for o in outcomes if not o.ok])
+
+        counts = execute(crm, obj, updates, record)
+        total.written += counts.written
+        total.failed += counts.failed
+        total.calls += counts.calls
+        total.failures.extend(counts.failures)
+    _log.info("writeback_done", crm=crm.name, written=total.written, failed=total.failed)
+    return total
