@@ -8,7 +8,9 @@ per title, and integer tallies per account; revenue enters only at the end.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import structlog
@@ -113,8 +115,48 @@ def compute_document(
     Accounts repeating an id after the first and contacts of unknown accounts are
     left out; responses matching nothing are listed in ``unmatched``.
     """
-    config = config or MetricsConfig()
-    as_of = _aware(as_of or datetime.now(UTC))
+    with _without_gc():
+        document = _compute(
+            accounts,
+            contacts,
+            responses,
+            as_of=_aware(as_of or datetime.now(UTC)),
+            config=config or MetricsConfig(),
+            rejected=rejected,
+        )
+    log.info(
+        "metrics.computed",
+        accounts=len(document.accounts),
+        contact_figures=len(document.contacts),
+        counted=sum(a.respondents for a in document.accounts),
+        unmatched=len(document.unmatched),
+        rejected=len(document.rejected),
+    )
+    return document
+
+
+@contextmanager
+def _without_gc() -> Iterator[None]:
+    """Pause the cycle collector: a cycle allocates millions of acyclic objects, and
+    the collector's repeated scans of them cost about a third of the time."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _compute(
+    accounts: Iterable[Account],
+    contacts: Iterable[Contact],
+    responses: Iterable[Response],
+    *,
+    as_of: datetime,
+    config: MetricsConfig,
+    rejected: Iterable[Rejected],
+) -> MetricsDocument:
     portfolio = _Portfolio(accounts, contacts, config)
     matcher = Matcher(
         list(portfolio.accounts.values()), portfolio.contacts, config.free_mail_domains
@@ -134,7 +176,7 @@ def compute_document(
         tally = tallies.get(account.id)
         if tally is not None:
             add_account_drivers(drivers, tally.drivers, account.revenue, sum(tally.counts))
-    document = MetricsDocument(
+    return MetricsDocument(
         as_of=as_of,
         portfolio=portfolio_metrics(
             figures,
@@ -147,15 +189,6 @@ def compute_document(
         rejected=list(rejected),
         contacts=_contact_figures(portfolio, latest),
     )
-    log.info(
-        "metrics.computed",
-        accounts=len(figures),
-        contacts=len(portfolio.contacts),
-        counted=len(latest),
-        unmatched=len(unmatched),
-        rejected=len(document.rejected),
-    )
-    return document
 
 
 def _aware(moment: datetime) -> datetime:
