@@ -25,7 +25,7 @@ import structlog
 
 from agent.compute import compute_document
 from agent.plainfiles import read_crm_folder
-from benchmarks.generate import AS_OF, generate, write_crm_folder
+from benchmarks.generate import AS_OF, Portfolio, generate, write_crm_folder
 
 TARGET_SECONDS = 20.0
 TARGET_RSS_MB = 2048.0
@@ -89,9 +89,9 @@ def main() -> None:
     sys.exit(0)
 
 
-def _time_files(portfolio: object) -> float:
+def _time_files(portfolio: Portfolio) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        folder = write_crm_folder(Path(tmp), portfolio)  # type: ignore[arg-type]
+        folder = write_crm_folder(Path(tmp), portfolio)
         started = time.perf_counter()
         read_crm_folder(folder, AS_OF)
         return time.perf_counter() - started

@@ -17,9 +17,9 @@ from __future__ import annotations
 import argparse
 import csv
 import random
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from agent.models import Account, Contact, Response
 
@@ -52,8 +52,9 @@ _FREE_MAIL = ("gmail.com", "outlook.com", "yahoo.com", "gmx.de")
 _SHARED_EVERY = 1000  # every n-th account also lists a domain shared with its neighbour
 
 
-@dataclass(frozen=True, slots=True)
-class Portfolio:
+class Portfolio(NamedTuple):
+    """A generated portfolio; unpacks as ``accounts, contacts, responses``."""
+
     accounts: list[Account]
     contacts: list[Contact]
     responses: list[Response]
