@@ -69,7 +69,6 @@ _ACCOUNT_COLUMNS = frozenset(
     {"id", "name", "domain", "revenue", "revenue_potential", "owner_email"}
 )
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
-_TERMINATOR = re.compile(r"(?:\r\n|\n|\r)\Z")
 
 
 class CrmFileNotFoundError(FileNotFoundError):
@@ -124,22 +123,28 @@ def read_csv_records(path: Path, *, required: Collection[str] = ()) -> Iterator[
     consumed: list[str] = []
     with path.open(encoding="utf-8-sig", newline="") as handle:
         rows = csv.reader(_lines(handle, consumed))
-        header: dict[str, int] | None = None
+        header: _Header | None = None
         position = 0
         while True:
             consumed.clear()
             row = _next_row(rows, path, position)
             if row is None:
                 return
-            if not any(value.strip(" \t") for value in row):
+            if not "".join(row).strip(" \t"):  # blank: no field, or only empty ones
                 continue
             if header is None:
-                header = _header(row, path, required)
+                header = _Header(row, path, required)
                 continue
             position += 1
-            fields = {name: row[i] if i < len(row) else "" for name, i in header.items()}
-            raw = _TERMINATOR.sub("", "".join(consumed))
-            yield CsvRecord(position, fields, raw)
+            yield CsvRecord(position, header.fields(row), _without_terminator("".join(consumed)))
+
+
+def _without_terminator(text: str) -> str:
+    if text.endswith("\r\n"):
+        return text[:-2]
+    if text.endswith(("\n", "\r")):
+        return text[:-1]
+    return text
 
 
 def _next_row(rows: Iterator[list[str]], path: Path, position: int) -> list[str] | None:
@@ -153,16 +158,26 @@ def _next_row(rows: Iterator[list[str]], path: Path, position: int) -> list[str]
         raise CrmFormatError(f"{path.name} is not UTF-8 text: {exc.reason}") from exc
 
 
-def _header(row: list[str], path: Path, required: Collection[str]) -> dict[str, int]:
-    header: dict[str, int] = {}
-    for index, name in enumerate(row):
-        key = name.strip(" \t").lower()
-        if key:
-            header.setdefault(key, index)
-    missing = [name for name in required if name not in header]
-    if missing:
-        raise CrmFormatError(f"{path.name} has no column {', '.join(missing)} in its header")
-    return header
+class _Header:
+    """Column names (trimmed, lowercased; the first of a repeated name wins) and positions."""
+
+    def __init__(self, row: list[str], path: Path, required: Collection[str]) -> None:
+        self.index: dict[str, int] = {}
+        for position, name in enumerate(row):
+            key = name.strip(" \t").lower()
+            if key:
+                self.index.setdefault(key, position)
+        missing = [name for name in required if name not in self.index]
+        if missing:
+            raise CrmFormatError(f"{path.name} has no column {', '.join(missing)} in its header")
+        self.names = [row[i].strip(" \t").lower() for i in range(len(row))]
+        #: Every column named once: a full row maps by position (the common, fast case).
+        self.plain = list(self.index.values()) == list(range(len(row)))
+
+    def fields(self, row: list[str]) -> dict[str, str]:
+        if self.plain and len(row) >= len(self.names):
+            return dict(zip(self.names, row, strict=False))
+        return {name: row[i] if i < len(row) else "" for name, i in self.index.items()}
 
 
 def _number(text: str) -> float | None:
@@ -334,7 +349,7 @@ def _read_jsonl_responses(path: Path, as_of: datetime) -> ResponseReader:
     with path.open(encoding="utf-8-sig", newline="") as handle:
         try:
             for line in handle:
-                text = _TERMINATOR.sub("", line)
+                text = _without_terminator(line)
                 if text.strip():
                     reader.feed(_json_object(text), raw=text)
         except UnicodeDecodeError as exc:
