@@ -64,4 +64,5 @@ def test_benchmark_script_prints_json_last(tmp_path: Path) -> None:
     assert figures["compute_seconds"] >= 0
     assert figures["peak_rss_mb"] > 0
     assert figures["read_files_seconds"] >= 0
+    assert figures["peak_rss_with_files_mb"] >= figures["peak_rss_mb"]
     assert figures["ok"] is True
