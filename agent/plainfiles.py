@@ -4,10 +4,9 @@
 (both read when both exist, CSV first), plus the agent's own write-back files
 ``ax_accounts.csv`` / ``ax_contacts.csv`` (id, then one column per written field).
 
-Files are UTF-8 (a byte-order mark is allowed). Header names are trimmed and
-lowercased. A record's ``position`` is its 1-based index among data records: a
-quoted field spanning lines is one record, blank records are skipped, short
-records read their missing fields as empty, extra fields are ignored.
+Files are UTF-8 (a byte-order mark is allowed); records are counted as
+``agent.csvrecords`` says (1-based data records, blank records skipped, short
+records padded, extra fields ignored).
 
 Bad rows never stop a run: they are returned as ``Rejected`` (file name, position,
 reason). Bad *files* do: a missing folder or file raises ``CrmFileNotFoundError``
@@ -17,17 +16,23 @@ column raises ``CrmFormatError`` (a ``ValueError``), each naming the file.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import structlog
 
+from agent.csvrecords import (
+    CrmFileNotFoundError,
+    CrmFormatError,
+    CsvRecord,
+    read_csv_records,
+    without_terminator,
+)
 from agent.ingest import ResponseReader, trim
 from agent.models import Account, Contact, Rejected, Response
 
@@ -71,23 +76,6 @@ _ACCOUNT_COLUMNS = frozenset(
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 
-class CrmFileNotFoundError(FileNotFoundError):
-    """The CRM folder, or a file it must hold, does not exist."""
-
-
-class CrmFormatError(ValueError):
-    """A CRM file cannot be read at all (not UTF-8, broken CSV, no ``id`` column)."""
-
-
-@dataclass(frozen=True, slots=True)
-class CsvRecord:
-    """One data record: its position, its fields by header name, and its exact text."""
-
-    position: int
-    fields: dict[str, str]
-    raw: str
-
-
 @dataclass(frozen=True, slots=True)
 class CrmFolder:
     """Everything read from a CRM folder, ready for ``compute_document``."""
@@ -96,88 +84,6 @@ class CrmFolder:
     contacts: list[Contact]
     responses: list[Response]
     rejected: list[Rejected] = field(default_factory=list)
-
-
-def _require(path: Path) -> None:
-    """Raise ``CrmFileNotFoundError`` naming the folder or the file that is missing."""
-    if path.is_file():
-        return
-    if not path.parent.is_dir():
-        raise CrmFileNotFoundError(f"CRM folder not found: {path.parent}")
-    raise CrmFileNotFoundError(f"CRM file not found: {path}")
-
-
-def _lines(handle: Iterator[str], consumed: list[str]) -> Iterator[str]:
-    """The file's lines, each also kept in ``consumed`` until the record is complete."""
-    for line in handle:
-        consumed.append(line)
-        yield line
-
-
-def read_csv_records(path: Path, *, required: Collection[str] = ()) -> Iterator[CsvRecord]:
-    """The data records of a CSV file; an empty file has none.
-
-    ``required`` columns must be in the header, else ``CrmFormatError``.
-    """
-    _require(path)
-    consumed: list[str] = []
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        rows = csv.reader(_lines(handle, consumed))
-        header: _Header | None = None
-        position = 0
-        while True:
-            consumed.clear()
-            row = _next_row(rows, path, position)
-            if row is None:
-                return
-            if not "".join(row).strip(" \t"):  # blank: no field, or only empty ones
-                continue
-            if header is None:
-                header = _Header(row, path, required)
-                continue
-            position += 1
-            yield CsvRecord(position, header.fields(row), _without_terminator("".join(consumed)))
-
-
-def _without_terminator(text: str) -> str:
-    if text.endswith("\r\n"):
-        return text[:-2]
-    if text.endswith(("\n", "\r")):
-        return text[:-1]
-    return text
-
-
-def _next_row(rows: Iterator[list[str]], path: Path, position: int) -> list[str] | None:
-    try:
-        return next(rows)
-    except StopIteration:
-        return None
-    except csv.Error as exc:
-        raise CrmFormatError(f"{path.name}: record {position + 1} is not valid CSV: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise CrmFormatError(f"{path.name} is not UTF-8 text: {exc.reason}") from exc
-
-
-class _Header:
-    """Column names (trimmed, lowercased; the first of a repeated name wins) and positions."""
-
-    def __init__(self, row: list[str], path: Path, required: Collection[str]) -> None:
-        self.index: dict[str, int] = {}
-        for position, name in enumerate(row):
-            key = name.strip(" \t").lower()
-            if key:
-                self.index.setdefault(key, position)
-        missing = [name for name in required if name not in self.index]
-        if missing:
-            raise CrmFormatError(f"{path.name} has no column {', '.join(missing)} in its header")
-        self.names = [row[i].strip(" \t").lower() for i in range(len(row))]
-        #: Every column named once: a full row maps by position (the common, fast case).
-        self.plain = list(self.index.values()) == list(range(len(row)))
-
-    def fields(self, row: list[str]) -> dict[str, str]:
-        if self.plain and len(row) >= len(self.names):
-            return dict(zip(self.names, row, strict=False))
-        return {name: row[i] if i < len(row) else "" for name, i in self.index.items()}
 
 
 def _number(text: str) -> float | None:
@@ -349,7 +255,7 @@ def _read_jsonl_responses(path: Path, as_of: datetime) -> ResponseReader:
     with path.open(encoding="utf-8-sig", newline="") as handle:
         try:
             for line in handle:
-                text = _without_terminator(line)
+                text = without_terminator(line)
                 if text.strip():
                     reader.feed(_json_object(text), raw=text)
         except UnicodeDecodeError as exc:

@@ -356,3 +356,17 @@ def test_missing_file(tmp_path: Path, name: str) -> None:
 def test_missing_file_in_missing_folder_names_the_folder(tmp_path: Path) -> None:
     with pytest.raises(CrmFileNotFoundError, match="CRM folder not found"):
         read_accounts(tmp_path / "nope" / "accounts.csv")
+
+
+def test_an_exact_repeat_of_an_unmatched_answer_is_listed_once(tmp_path: Path) -> None:
+    from agent.compute import compute_document
+
+    line = "u1,someone@gmail.com,9,2025-05-01T00:00:00Z,,,,\n"
+    folder = crm_folder(tmp_path, line + line + line.replace("u1", "u2"))
+    crm = read_crm_folder(folder, AS_OF)
+    document = compute_document(crm.accounts, crm.contacts, crm.responses, as_of=AS_OF)
+    assert [(u.response_id, u.reason) for u in document.unmatched] == [
+        ("u1", "free_mail_domain"),
+        ("u2", "free_mail_domain"),
+    ]
+    assert crm.rejected == []
