@@ -1,0 +1,227 @@
+"""Survey records in, accepted ``Response`` values or ``Rejected`` positions out.
+
+A record is a mapping of field name to raw value (text from a CSV file, JSON values
+from a JSON Lines file or a webhook), so the same rules serve every way a response
+arrives. Nothing is dropped silently: every record becomes a Response, a Rejected
+entry with its position and reason, or (an exact repeat of an earlier record) nothing.
+The rules are DOMAIN.md's "Precise rules"; the reasons and their precedence are
+``REJECTION_REASONS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+from agent.models import Rejected, Response
+
+__all__ = [
+    "DUPLICATE_RESPONSE_ID",
+    "FUTURE_SUBMITTED_AT",
+    "INVALID_RECORD",
+    "INVALID_SCORE",
+    "INVALID_SUBMITTED_AT",
+    "MISSING_RESPONSE_ID",
+    "REJECTION_REASONS",
+    "ResponseReader",
+    "accept_rows",
+    "parse_response_row",
+    "parse_score",
+    "parse_timestamp",
+    "response_id_of",
+    "trim",
+]
+
+MISSING_RESPONSE_ID = "missing_response_id"
+DUPLICATE_RESPONSE_ID = "duplicate_response_id"
+INVALID_SCORE = "invalid_score"
+INVALID_SUBMITTED_AT = "invalid_submitted_at"
+FUTURE_SUBMITTED_AT = "future_submitted_at"
+#: A record that is not a set of fields at all (a JSON Lines line that is not an object).
+INVALID_RECORD = "invalid_record"
+
+#: DOMAIN.md's reasons, highest precedence first (``invalid_record`` stands before all).
+REJECTION_REASONS: tuple[str, ...] = (
+    INVALID_RECORD,
+    MISSING_RESPONSE_ID,
+    DUPLICATE_RESPONSE_ID,
+    INVALID_SCORE,
+    INVALID_SUBMITTED_AT,
+    FUTURE_SUBMITTED_AT,
+)
+
+_TRIM = " \t"
+_TIMESTAMP = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?P<zone>Z|[+-]\d{2}:\d{2})?",
+    re.ASCII,
+)
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+
+
+def trim(value: object) -> str:
+    """The text of a raw value with leading/trailing spaces and tabs removed.
+
+    ``None`` is empty; JSON integers become their decimal text (an id or hint
+    given as a number); any other non-text value is treated as empty.
+    """
+    if isinstance(value, str):
+        return value.strip(_TRIM)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def _optional(value: object) -> str | None:
+    text = trim(value)
+    return text or None
+
+
+def parse_score(value: object, *, json_mode: bool = False) -> int | None:
+    """An integer 0-10, or ``None`` when the value is not a valid score.
+
+    Text must be ASCII digits only once trimmed (``07`` is 7; ``7.0``, ``+7`` are
+    not). In JSON Lines an integer number is valid too (but not ``true`` or ``7.0``).
+    """
+    if json_mode and isinstance(value, int) and not isinstance(value, bool):
+        return value if 0 <= value <= 10 else None
+    if not isinstance(value, str):
+        return None
+    text = value.strip(_TRIM)
+    if not _DIGITS.fullmatch(text):
+        return None
+    score = int(text)
+    return score if score <= 10 else None
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """``YYYY-MM-DDTHH:MM:SS[.ffffff][Z|±HH:MM]`` as an aware UTC datetime, else ``None``.
+
+    A timestamp without a zone is read as UTC.
+    """
+    if not isinstance(value, str):
+        return None
+    text = value.strip(_TRIM)
+    match = _TIMESTAMP.fullmatch(text)
+    if match is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:  # e.g. month 13 or hour 25: the shape fits, the date does not
+        return None
+    if match.group("zone") is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def response_id_of(row: Mapping[str, object]) -> str:
+    """The trimmed response id of a record; empty when it is missing."""
+    return trim(row.get("response_id"))
+
+
+def parse_response_row(
+    row: Mapping[str, object],
+    *,
+    source: str,
+    as_of: datetime,
+    json_mode: bool = False,
+) -> Response | str:
+    """One record as a Response, or the reason it is rejected.
+
+    Checks everything except repeats (which need the records before it, see
+    ``ResponseReader``), in DOMAIN.md's precedence.
+    """
+    response_id = response_id_of(row)
+    if not response_id:
+        return MISSING_RESPONSE_ID
+    score = parse_score(row.get("score"), json_mode=json_mode)
+    if score is None:
+        return INVALID_SCORE
+    submitted_at = parse_timestamp(row.get("submitted_at"))
+    if submitted_at is None:
+        return INVALID_SUBMITTED_AT
+    if submitted_at > as_of:
+        return FUTURE_SUBMITTED_AT
+    return Response(
+        response_id=response_id,
+        email=_optional(row.get("email")),
+        score=score,
+        submitted_at=submitted_at,
+        driver=_optional(row.get("driver")),
+        comment=_optional(row.get("comment")),
+        account_hint=_optional(row.get("account_hint")),
+        loop_closed_at=parse_timestamp(row.get("loop_closed_at")),
+        source=source,
+    )
+
+
+def _fingerprint(row: Mapping[str, object], raw: str | None) -> bytes:
+    """A digest standing for the record's exact content, for comparing repeats."""
+    text = raw if raw is not None else repr(tuple(row.items()))
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+class ResponseReader:
+    """Accepts the records of one source in order; remembers ids to spot repeats.
+
+    Positions are 1-based and count every record fed (blank records must not be fed).
+    A repeat of a response id is compared with the *first* record carrying that id,
+    valid or not: an identical repeat is ignored, any other is ``duplicate_response_id``.
+    """
+
+    def __init__(self, source: str, as_of: datetime, *, json_mode: bool = False) -> None:
+        if as_of.tzinfo is None:
+            as_of = as_of.replace(tzinfo=UTC)
+        self.source = source
+        self.as_of = as_of
+        self.json_mode = json_mode
+        self.position = 0
+        self.responses: list[Response] = []
+        self.rejected: list[Rejected] = []
+        self._first: dict[str, bytes] = {}
+
+    def feed(self, row: Mapping[str, object] | None, *, raw: str | None = None) -> None:
+        """Take the next record; ``None`` stands for a record that is not a mapping.
+
+        ``raw`` is the record's exact text when the caller has it (a file line);
+        without it the mapping's items are compared.
+        """
+        self.position += 1
+        if row is None:
+            self._reject(INVALID_RECORD)
+            return
+        response_id = response_id_of(row)
+        if response_id:
+            fingerprint = _fingerprint(row, raw)
+            first = self._first.get(response_id)
+            if first is None:
+                self._first[response_id] = fingerprint
+            else:
+                if first != fingerprint:
+                    self._reject(DUPLICATE_RESPONSE_ID)
+                return
+        parsed = parse_response_row(
+            row, source=self.source, as_of=self.as_of, json_mode=self.json_mode
+        )
+        if isinstance(parsed, str):
+            self._reject(parsed)
+        else:
+            self.responses.append(parsed)
+
+    def _reject(self, reason: str) -> None:
+        self.rejected.append(Rejected(source=self.source, position=self.position, reason=reason))
+
+
+def accept_rows(
+    rows: Iterable[Mapping[str, object]],
+    source: str,
+    as_of: datetime,
+    *,
+    json_mode: bool = False,
+) -> tuple[list[Response], list[Rejected]]:
+    """All records of one source, in order: the accepted responses and the rejected ones."""
+    reader = ResponseReader(source, as_of, json_mode=json_mode)
+    for row in rows:
+        reader.feed(row)
+    return reader.responses, reader.rejected

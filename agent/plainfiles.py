@@ -1,0 +1,307 @@
+"""Reading the plain-file CRM folder of DOMAIN.md (the embedded default and test format).
+
+``accounts.csv``, ``contacts.csv``, and ``responses.csv`` and/or ``responses.jsonl``
+(both read when both exist, CSV first), plus the agent's own write-back files
+``ax_accounts.csv`` / ``ax_contacts.csv`` (id, then one column per written field).
+
+Files are UTF-8 (a byte-order mark is allowed); records are counted as
+``agent.csvrecords`` says (1-based data records, blank records skipped, short
+records padded, extra fields ignored).
+
+Bad rows never stop a run: they are returned as ``Rejected`` (file name, position,
+reason). Bad *files* do: a missing folder or file raises ``CrmFileNotFoundError``
+(a ``FileNotFoundError``), a file that cannot be read as CSV/UTF-8 or lacks an ``id``
+column raises ``CrmFormatError`` (a ``ValueError``), each naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import structlog
+
+from agent.csvrecords import (
+    CrmFileNotFoundError,
+    CrmFormatError,
+    CsvRecord,
+    read_csv_records,
+    without_terminator,
+)
+from agent.ingest import ResponseReader, trim
+from agent.models import Account, Contact, Rejected, Response
+
+__all__ = [
+    "ACCOUNTS_FILE",
+    "CONTACTS_FILE",
+    "RESPONSES_CSV",
+    "RESPONSES_JSONL",
+    "WRITTEN_ACCOUNTS_FILE",
+    "WRITTEN_CONTACTS_FILE",
+    "CrmFileNotFoundError",
+    "CrmFolder",
+    "CrmFormatError",
+    "CsvRecord",
+    "read_accounts",
+    "read_contacts",
+    "read_crm_folder",
+    "read_csv_records",
+    "read_responses",
+    "read_written",
+]
+
+log = structlog.get_logger(__name__)
+
+ACCOUNTS_FILE = "accounts.csv"
+CONTACTS_FILE = "contacts.csv"
+RESPONSES_CSV = "responses.csv"
+RESPONSES_JSONL = "responses.jsonl"
+WRITTEN_ACCOUNTS_FILE = "ax_accounts.csv"
+WRITTEN_CONTACTS_FILE = "ax_contacts.csv"
+
+#: Row rejection reasons of accounts.csv / contacts.csv.
+MISSING_ID = "missing_id"
+DUPLICATE_ID = "duplicate_id"
+INVALID_REVENUE = "invalid_revenue"
+INVALID_REVENUE_POTENTIAL = "invalid_revenue_potential"
+
+_ACCOUNT_COLUMNS = frozenset(
+    {"id", "name", "domain", "revenue", "revenue_potential", "owner_email"}
+)
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
+
+@dataclass(frozen=True, slots=True)
+class CrmFolder:
+    """Everything read from a CRM folder, ready for ``compute_document``."""
+
+    accounts: list[Account]
+    contacts: list[Contact]
+    responses: list[Response]
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def _number(text: str) -> float | None:
+    """A plain decimal number (``1200.50``, ``1e6``); not ``1,000``, ``nan`` or ``inf``."""
+    if not _NUMBER.fullmatch(text):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+class _Rows:
+    """Collects one file's rejected rows and logs them once."""
+
+    def __init__(self, name: str, rejected: list[Rejected] | None) -> None:
+        self.name = name
+        self.rejected = rejected if rejected is not None else []
+        self.count = 0
+        self.seen: set[str] = set()
+
+    def reject(self, position: int, reason: str) -> None:
+        self.count += 1
+        self.rejected.append(Rejected(self.name, position, reason))
+
+    def new_id(self, record: CsvRecord) -> str | None:
+        """The record's id when present and not seen before; else rejected."""
+        record_id = trim(record.fields.get("id"))
+        if not record_id:
+            self.reject(record.position, MISSING_ID)
+            return None
+        if record_id in self.seen:
+            self.reject(record.position, DUPLICATE_ID)
+            return None
+        self.seen.add(record_id)
+        return record_id
+
+    def done(self) -> None:
+        if self.count:
+            log.warning("crm_file.rows_rejected", file=self.name, rejected=self.count)
+
+
+def read_accounts(
+    path: Path,
+    *,
+    rejected: list[Rejected] | None = None,
+    written: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[Account]:
+    """The accounts of an ``accounts.csv``; bad rows go to ``rejected``.
+
+    Rejection reasons: ``missing_id``, ``duplicate_id`` (the first row of an id
+    wins), ``invalid_revenue`` (not a number, negative), ``invalid_revenue_potential``.
+    ``written`` (from ``read_written``) fills ``crm_values``.
+    """
+    rows = _Rows(path.name, rejected)
+    accounts: list[Account] = []
+    for record in read_csv_records(path, required=("id",)):
+        account = _account(record, rows, written or {})
+        if account is not None:
+            accounts.append(account)
+    rows.done()
+    return accounts
+
+
+def _account(
+    record: CsvRecord, rows: _Rows, written: Mapping[str, Mapping[str, str]]
+) -> Account | None:
+    account_id = rows.new_id(record)
+    if account_id is None:
+        return None
+    fields = record.fields
+    revenue_text = trim(fields.get("revenue"))
+    revenue = _number(revenue_text) if revenue_text else 0.0
+    if revenue is None or revenue < 0:
+        rows.reject(record.position, INVALID_REVENUE)
+        return None
+    potential_text = trim(fields.get("revenue_potential"))
+    potential = _number(potential_text) if potential_text else None
+    if potential_text and (potential is None or potential < 0):
+        rows.reject(record.position, INVALID_REVENUE_POTENTIAL)
+        return None
+    return Account(
+        id=account_id,
+        name=trim(fields.get("name")),
+        domains=tuple(p for p in (trim(d) for d in fields.get("domain", "").split(";")) if p),
+        revenue=revenue,
+        revenue_potential=potential,
+        owner_email=trim(fields.get("owner_email")) or None,
+        attributes={k: trim(v) for k, v in fields.items() if k not in _ACCOUNT_COLUMNS},
+        crm_values=dict(written.get(account_id, {})),
+    )
+
+
+def read_contacts(
+    path: Path,
+    account_ids: Collection[str],
+    *,
+    rejected: list[Rejected] | None = None,
+    written: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[Contact]:
+    """The contacts of a ``contacts.csv`` that belong to one of ``account_ids``.
+
+    Contacts naming no known account are ignored (counted in the log); rows without
+    an id or repeating one are rejected (``missing_id``, ``duplicate_id``).
+    """
+    rows = _Rows(path.name, rejected)
+    contacts: list[Contact] = []
+    ignored = 0
+    for record in read_csv_records(path, required=("id",)):
+        contact_id = rows.new_id(record)
+        if contact_id is None:
+            continue
+        fields = record.fields
+        account_id = trim(fields.get("account_id"))
+        if account_id not in account_ids:
+            ignored += 1
+            continue
+        contacts.append(
+            Contact(
+                id=contact_id,
+                account_id=account_id,
+                email=trim(fields.get("email")) or None,
+                name=trim(fields.get("name")),
+                title=trim(fields.get("title")),
+                crm_tier=trim(fields.get("tier")) or None,
+                crm_values=dict((written or {}).get(contact_id, {})),
+            )
+        )
+    rows.done()
+    if ignored:
+        log.info("crm_file.contacts_without_account", file=path.name, ignored=ignored)
+    return contacts
+
+
+def read_responses(
+    folder: Path, as_of: datetime, *, required: bool = True
+) -> tuple[list[Response], list[Rejected]]:
+    """Accepted and rejected responses of ``responses.csv`` then ``responses.jsonl``.
+
+    With ``required`` (the default) a folder holding neither file is an error.
+    """
+    csv_path, jsonl_path = folder / RESPONSES_CSV, folder / RESPONSES_JSONL
+    if required and not csv_path.is_file() and not jsonl_path.is_file():
+        if not folder.is_dir():
+            raise CrmFileNotFoundError(f"CRM folder not found: {folder}")
+        raise CrmFileNotFoundError(
+            f"CRM folder {folder} has neither {RESPONSES_CSV} nor {RESPONSES_JSONL}"
+        )
+    responses: list[Response] = []
+    rejected: list[Rejected] = []
+    for path, read in ((csv_path, _read_csv_responses), (jsonl_path, _read_jsonl_responses)):
+        if path.is_file():
+            reader = read(path, as_of)
+            responses.extend(reader.responses)
+            rejected.extend(reader.rejected)
+            if reader.rejected:
+                log.warning("crm_file.rows_rejected", file=path.name, rejected=len(reader.rejected))
+    return responses, rejected
+
+
+def _read_csv_responses(path: Path, as_of: datetime) -> ResponseReader:
+    reader = ResponseReader(path.name, as_of)
+    for record in read_csv_records(path):
+        reader.feed(record.fields, raw=record.raw)
+    return reader
+
+
+def _read_jsonl_responses(path: Path, as_of: datetime) -> ResponseReader:
+    """One JSON object per line; a line that is not an object is ``invalid_record``."""
+    reader = ResponseReader(path.name, as_of, json_mode=True)
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        try:
+            for line in handle:
+                text = without_terminator(line)
+                if text.strip():
+                    reader.feed(_json_object(text), raw=text)
+        except UnicodeDecodeError as exc:
+            raise CrmFormatError(f"{path.name} is not UTF-8 text: {exc.reason}") from exc
+    return reader
+
+
+def _json_object(text: str) -> dict[str, object] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def read_written(path: Path) -> dict[str, dict[str, str]]:
+    """The agent's write-back file (``ax_accounts.csv`` …): id → column → raw text.
+
+    A missing file is an empty mapping (nothing written yet); a later row for the
+    same id replaces an earlier one; rows without an id are skipped.
+    """
+    if not path.is_file():
+        return {}
+    written: dict[str, dict[str, str]] = {}
+    for record in read_csv_records(path, required=("id",)):
+        record_id = trim(record.fields.pop("id"))
+        if record_id:
+            written[record_id] = record.fields
+    return written
+
+
+def read_crm_folder(folder: Path, as_of: datetime) -> CrmFolder:
+    """Accounts, contacts (with what the agent last wrote) and responses of a CRM folder."""
+    if not folder.is_dir():
+        raise CrmFileNotFoundError(f"CRM folder not found: {folder}")
+    rejected: list[Rejected] = []
+    accounts = read_accounts(
+        folder / ACCOUNTS_FILE,
+        rejected=rejected,
+        written=read_written(folder / WRITTEN_ACCOUNTS_FILE),
+    )
+    contacts = read_contacts(
+        folder / CONTACTS_FILE,
+        {a.id for a in accounts},
+        rejected=rejected,
+        written=read_written(folder / WRITTEN_CONTACTS_FILE),
+    )
+    responses, response_rejected = read_responses(folder, as_of)
+    return CrmFolder(accounts, contacts, responses, [*rejected, *response_rejected])

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print their figures, the last line as JSON."""

@@ -1,0 +1,372 @@
+"""Reading the plain-file CRM folder: positions, rejections, write-back values, errors."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from core_builders import AS_OF
+from structlog.testing import capture_logs
+
+from agent.models import Rejected
+from agent.plainfiles import (
+    CrmFileNotFoundError,
+    CrmFormatError,
+    read_accounts,
+    read_contacts,
+    read_crm_folder,
+    read_csv_records,
+    read_responses,
+    read_written,
+)
+
+RESPONSE_HEADER = (
+    "response_id,email,score,submitted_at,driver,comment,account_hint,loop_closed_at\n"
+)
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8", newline="")
+    return path
+
+
+MAY2 = "2025-05-02T00:00:00Z"
+MAY2_CEST = "2025-05-02T00:00:00+02:00"
+
+
+def jl(**fields: object) -> str:
+    """One JSON Lines record."""
+    return json.dumps(fields) + "\n"
+
+
+def crm_folder(tmp_path: Path, responses: str | None = None) -> Path:
+    write(
+        tmp_path,
+        "accounts.csv",
+        "id,name,domain,revenue,revenue_potential,owner_email\nA1,Alpha,alpha.com,100,,\n",
+    )
+    write(
+        tmp_path,
+        "contacts.csv",
+        "id,account_id,email,name,title,tier\nC1,A1,ann@alpha.com,Ann,CEO,\n",
+    )
+    if responses is not None:
+        write(tmp_path, "responses.csv", RESPONSE_HEADER + responses)
+    return tmp_path
+
+
+# --- CSV records --------------------------------------------------------------------------
+
+
+def test_positions_count_data_records_not_lines(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "x.csv",
+        'id,comment\n\n1,"two\nlines"\n,\n  , \t\n2,plain\r\n3,"quoted ""x"""\n',
+    )
+    records = list(read_csv_records(path))
+    assert [(r.position, r.fields["id"], r.fields["comment"]) for r in records] == [
+        (1, "1", "two\nlines"),
+        (2, "2", "plain"),
+        (3, "3", 'quoted "x"'),
+    ]
+    assert records[0].raw == '1,"two\nlines"'
+    assert records[1].raw == "2,plain"
+
+
+def test_short_rows_read_missing_fields_as_empty_and_extra_fields_are_ignored(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "x.csv", "a,b,c\n1\n1,2,3,4,5\n")
+    assert [r.fields for r in read_csv_records(path)] == [
+        {"a": "1", "b": "", "c": ""},
+        {"a": "1", "b": "2", "c": "3"},
+    ]
+
+
+def test_header_is_trimmed_lowercased_and_bom_tolerated(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes("\ufeff ID ,Name\t\nx,y\n".encode())
+    assert [r.fields for r in read_csv_records(path)] == [{"id": "x", "name": "y"}]
+
+
+def test_empty_file_has_no_records(tmp_path: Path) -> None:
+    assert list(read_csv_records(write(tmp_path, "x.csv", ""))) == []
+
+
+def test_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "accounts.csv"
+    path.write_bytes("id,name\nA1,Caf\xe9\n".encode("latin-1"))
+    with pytest.raises(CrmFormatError, match=r"accounts\.csv is not UTF-8"):
+        list(read_csv_records(path))
+
+
+def test_broken_csv_is_a_clear_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "accounts.csv", 'id,name\nA1,"' + "x" * 200_000 + "\n")
+    with pytest.raises(CrmFormatError, match=r"accounts\.csv: record 1 is not valid CSV"):
+        list(read_csv_records(path))
+
+
+def test_missing_required_column(tmp_path: Path) -> None:
+    path = write(tmp_path, "accounts.csv", "name,revenue\nAlpha,1\n")
+    with pytest.raises(CrmFormatError, match=r"accounts\.csv has no column id"):
+        read_accounts(path)
+
+
+# --- accounts -----------------------------------------------------------------------------
+
+
+def test_accounts(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "accounts.csv",
+        "id,name,domain,revenue,revenue_potential,owner_email,Segment,region\n"
+        'A1,"Alpha, Inc.",https://www.Alpha.com/about; alpha.de ;,600000,,owner@v.example,'
+        "Enterprise,EU\n"
+        "A2,Beta,,,400000.5, ,SMB,\n",
+    )
+    alpha, beta = read_accounts(path)
+    assert alpha.id == "A1"
+    assert alpha.name == "Alpha, Inc."
+    assert alpha.domains == ("https://www.Alpha.com/about", "alpha.de")
+    assert (alpha.revenue, alpha.revenue_potential) == (600000.0, None)
+    assert alpha.owner_email == "owner@v.example"
+    assert alpha.attributes == {"segment": "Enterprise", "region": "EU"}
+    assert (beta.revenue, beta.revenue_potential, beta.owner_email) == (0.0, 400000.5, None)
+    assert beta.domains == ()
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        (",NoId,,1,,", "missing_id"),
+        ("A9,Bad,,1 000,,", "invalid_revenue"),
+        ("A9,Bad,,abc,,", "invalid_revenue"),
+        ("A9,Bad,,-5,,", "invalid_revenue"),
+        ("A9,Bad,,nan,,", "invalid_revenue"),
+        ("A9,Bad,,1_000,,", "invalid_revenue"),
+        ("A9,Bad,,10,lots,", "invalid_revenue_potential"),
+        ("A9,Bad,,10,inf,", "invalid_revenue_potential"),
+        ("A1,Again,,10,,", "duplicate_id"),
+        (",NoId,,abc,,", "missing_id"),  # the id is checked first
+    ],
+)
+def test_bad_account_rows_are_rejected_and_the_rest_go_on(
+    tmp_path: Path, row: str, reason: str
+) -> None:
+    path = write(
+        tmp_path,
+        "accounts.csv",
+        f"id,name,domain,revenue,revenue_potential,owner_email\nA1,Alpha,,1e3,,\n{row}\nA3,Gamma,,2.5,,\n",
+    )
+    rejected: list[Rejected] = []
+    with capture_logs() as events:
+        accounts = read_accounts(path, rejected=rejected)
+    assert [(a.id, a.revenue) for a in accounts] == [("A1", 1000.0), ("A3", 2.5)]
+    assert rejected == [Rejected("accounts.csv", 2, reason)]
+    assert [e["event"] for e in events] == ["crm_file.rows_rejected"]
+
+
+def test_written_values_fill_crm_values(tmp_path: Path) -> None:
+    path = write(tmp_path, "accounts.csv", "id,name\nA1,Alpha\nA2,Beta\n")
+    accounts = read_accounts(path, written={"A1": {"nps": "12.5"}})
+    assert [a.crm_values for a in accounts] == [{"nps": "12.5"}, {}]
+
+
+# --- contacts -----------------------------------------------------------------------------
+
+
+def test_contacts(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "contacts.csv",
+        "id,account_id,email,name,title,tier\n"
+        "C1,A1, Ann@Alpha.com ,Ann,Chief Executive Officer,\n"
+        "C2,NOPE,x@y.com,X,,\n"
+        "C3,A1,,Dora,Analyst, Executive \n"
+        ",A1,z@y.com,Z,,\n"
+        "C1,A1,again@y.com,Again,,\n",
+    )
+    rejected: list[Rejected] = []
+    contacts = read_contacts(path, {"A1"}, rejected=rejected, written={"C3": {"tier": "executive"}})
+    assert [(c.id, c.email, c.title, c.crm_tier) for c in contacts] == [
+        ("C1", "Ann@Alpha.com", "Chief Executive Officer", None),
+        ("C3", None, "Analyst", "Executive"),
+    ]
+    assert contacts[1].crm_values == {"tier": "executive"}
+    assert rejected == [
+        Rejected("contacts.csv", 4, "missing_id"),
+        Rejected("contacts.csv", 5, "duplicate_id"),
+    ]
+
+
+# --- responses ----------------------------------------------------------------------------
+
+
+def test_responses_csv_positions_and_reasons(tmp_path: Path) -> None:
+    folder = crm_folder(
+        tmp_path,
+        'r1,a@x.com,9,2025-05-01T00:00:00Z,Support,"multi\nline",,\n'
+        "\n"
+        'r1,a@x.com,9,2025-05-01T00:00:00Z,Support,"multi\nline",,\n'  # identical: ignored
+        "r1,a@x.com,9,2025-05-01T00:00:00Z,Support,other,,\n"
+        "r2,b@x.com,7.5,2025-05-01T00:00:00Z\n"
+        "r3,c@x.com,8\n",
+    )
+    responses, rejected = read_responses(folder, AS_OF)
+    assert [r.response_id for r in responses] == ["r1"]
+    assert responses[0].comment == "multi\nline"
+    assert rejected == [
+        Rejected("responses.csv", 3, "duplicate_response_id"),
+        Rejected("responses.csv", 4, "invalid_score"),
+        Rejected("responses.csv", 5, "invalid_submitted_at"),
+    ]
+
+
+def test_a_repeat_differing_in_csv_quoting_only_is_a_duplicate(tmp_path: Path) -> None:
+    folder = crm_folder(
+        tmp_path,
+        'r1,a@x.com,9,2025-05-01T00:00:00Z,,,,\n"r1",a@x.com,9,2025-05-01T00:00:00Z,,,,\n',
+    )
+    _, rejected = read_responses(folder, AS_OF)
+    assert rejected == [Rejected("responses.csv", 2, "duplicate_response_id")]
+
+
+def test_identical_last_line_without_newline_is_ignored(tmp_path: Path) -> None:
+    folder = crm_folder(
+        tmp_path, "r1,a@x.com,9,2025-05-01T00:00:00Z,,,,\r\nr1,a@x.com,9,2025-05-01T00:00:00Z,,,,"
+    )
+    responses, rejected = read_responses(folder, AS_OF)
+    assert (len(responses), rejected) == (1, [])
+
+
+def test_jsonl_after_csv(tmp_path: Path) -> None:
+    folder = crm_folder(tmp_path, "r1,a@x.com,9,2025-05-01T00:00:00Z,,,,\n")
+    write(
+        folder,
+        "responses.jsonl",
+        "".join(
+            [
+                jl(response_id="r1", email="b@x.com", score=10, submitted_at=MAY2),
+                "\n",
+                jl(response_id="j2", score="08", submitted_at=MAY2_CEST, driver=None),
+                "not json\n",
+                "[1, 2]\n",
+                jl(response_id="j3", score=7.0, submitted_at=MAY2),
+                jl(response_id="j4", score=9, submitted_at=MAY2, loop_closed_at=5),
+                jl(response_id="j2", score="08", submitted_at=MAY2_CEST, driver=None),
+                jl(response_id="j2", score="08", submitted_at=MAY2_CEST, driver=None)
+                .replace(", ", ",")
+                .replace(": ", ":"),
+            ]
+        ),
+    )
+    responses, rejected = read_responses(folder, AS_OF)
+    assert [(r.source, r.response_id, r.score) for r in responses] == [
+        ("responses.csv", "r1", 9),
+        ("responses.jsonl", "r1", 10),
+        ("responses.jsonl", "j2", 8),
+        ("responses.jsonl", "j4", 9),
+    ]
+    assert responses[2].submitted_at == datetime(2025, 5, 1, 22, tzinfo=UTC)
+    assert responses[3].loop_closed_at is None
+    assert rejected == [
+        Rejected("responses.jsonl", 3, "invalid_record"),
+        Rejected("responses.jsonl", 4, "invalid_record"),
+        Rejected("responses.jsonl", 5, "invalid_score"),
+        Rejected("responses.jsonl", 8, "duplicate_response_id"),
+    ]
+
+
+def test_jsonl_only(tmp_path: Path) -> None:
+    folder = crm_folder(tmp_path)
+    write(
+        folder,
+        "responses.jsonl",
+        '{"response_id": "j", "score": 9, "submitted_at": "2025-05-02T00:00:00Z"}',
+    )
+    responses, rejected = read_responses(folder, AS_OF)
+    assert [r.response_id for r in responses] == ["j"]
+    assert rejected == []
+
+
+def test_no_responses_file(tmp_path: Path) -> None:
+    folder = crm_folder(tmp_path)
+    with pytest.raises(CrmFileNotFoundError, match=r"neither responses\.csv nor responses\.jsonl"):
+        read_responses(folder, AS_OF)
+    assert read_responses(folder, AS_OF, required=False) == ([], [])
+
+
+# --- write-back values --------------------------------------------------------------------
+
+
+def test_read_written(tmp_path: Path) -> None:
+    assert read_written(tmp_path / "ax_accounts.csv") == {}
+    path = write(
+        tmp_path,
+        "ax_accounts.csv",
+        "id,health_score,tiers_covered\nA1,50,executive;frontline\n,1,x\nA2,,\nA1,51,\n",
+    )
+    assert read_written(path) == {
+        "A1": {"health_score": "51", "tiers_covered": ""},
+        "A2": {"health_score": "", "tiers_covered": ""},
+    }
+
+
+# --- the folder ---------------------------------------------------------------------------
+
+
+def test_read_crm_folder(tmp_path: Path) -> None:
+    folder = crm_folder(
+        tmp_path, "r1,ann@alpha.com,9,2025-05-01T00:00:00Z,,,,\nr2,x,99,2025-05-01T00:00:00Z,,,,\n"
+    )
+    write(folder, "accounts.csv", "id,name,revenue\nA1,Alpha,100\nA2,Beta,x\n")
+    write(folder, "ax_accounts.csv", "id,nps\nA1,100.0\n")
+    write(folder, "ax_contacts.csv", "id,tier\nC1,executive\n")
+    crm = read_crm_folder(folder, AS_OF)
+    assert [a.id for a in crm.accounts] == ["A1"]
+    assert crm.accounts[0].crm_values == {"nps": "100.0"}
+    assert [(c.id, c.crm_values) for c in crm.contacts] == [("C1", {"tier": "executive"})]
+    assert [r.response_id for r in crm.responses] == ["r1"]
+    assert crm.rejected == [
+        Rejected("accounts.csv", 2, "invalid_revenue"),
+        Rejected("responses.csv", 2, "invalid_score"),
+    ]
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    with pytest.raises(CrmFileNotFoundError, match="CRM folder not found") as caught:
+        read_crm_folder(missing, AS_OF)
+    assert isinstance(caught.value, FileNotFoundError)
+    assert str(missing) in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["accounts.csv", "contacts.csv"])
+def test_missing_file(tmp_path: Path, name: str) -> None:
+    folder = crm_folder(tmp_path, "")
+    (folder / name).unlink()
+    with pytest.raises(FileNotFoundError, match=f"CRM file not found: .*{name}"):
+        read_crm_folder(folder, AS_OF)
+
+
+def test_missing_file_in_missing_folder_names_the_folder(tmp_path: Path) -> None:
+    with pytest.raises(CrmFileNotFoundError, match="CRM folder not found"):
+        read_accounts(tmp_path / "nope" / "accounts.csv")
+
+
+def test_an_exact_repeat_of_an_unmatched_answer_is_listed_once(tmp_path: Path) -> None:
+    from agent.compute import compute_document
+
+    line = "u1,someone@gmail.com,9,2025-05-01T00:00:00Z,,,,\n"
+    folder = crm_folder(tmp_path, line + line + line.replace("u1", "u2"))
+    crm = read_crm_folder(folder, AS_OF)
+    document = compute_document(crm.accounts, crm.contacts, crm.responses, as_of=AS_OF)
+    assert [(u.response_id, u.reason) for u in document.unmatched] == [
+        ("u1", "free_mail_domain"),
+        ("u2", "free_mail_domain"),
+    ]
+    assert crm.rejected == []
