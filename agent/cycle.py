@@ -86,9 +86,9 @@ def _apply_pages(
     return changed, deleted
 
 
-def ingest_surveys(store: StateStore, sources: Sequence[SurveySource]) -> tuple[
-    dict[str, int], list[Rejected]
-]:
+def ingest_surveys(
+    store: StateStore, sources: Sequence[SurveySource]
+) -> tuple[dict[str, int], list[Rejected]]:
     """Store new responses from every source; return counts and the rejected records."""
     counts = {"responses_new": 0, "responses_repeated": 0, "responses_conflicting": 0}
     rejected: list[Rejected] = []

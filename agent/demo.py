@@ -59,12 +59,14 @@ def _summary(console: Console, doc: MetricsDocument, counts: WritebackCounts, fo
         f"{fmt(p.revenue_coverage, percent=True)} of revenue: the rest is flying blind."
     )
     console.print(
-        f"At risk: {p.at_risk_accounts} accounts holding {fmt(p.at_risk_revenue, decimals=0)} revenue. "
+        f"At risk: {p.at_risk_accounts} accounts holding "
+        f"{fmt(p.at_risk_revenue, decimals=0)} revenue. "
         f"Detractors closed within SLA: {p.detractors_closed_in_sla} of {p.detractors}."
     )
     console.print(drivers_table(doc.drivers, limit=4))
     console.print(
-        f"Unmatched responses: {len(doc.unmatched)}; rejected records this cycle: {len(doc.rejected)}"
+        f"Unmatched responses: {len(doc.unmatched)}; "
+        f"rejected records this cycle: {len(doc.rejected)}"
     )
     for r in doc.rejected:
         console.print(f"  {r.source} record {r.position}: {r.reason}", markup=False)

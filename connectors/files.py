@@ -13,17 +13,19 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+import structlog
+
 from agent import plainfiles
 from agent.config import FieldSpec, ObjectKind
-from agent.models import Account, Contact
+from agent.models import Account, Contact, Rejected
 from agent.ports import Batch, FieldProblem, FieldUpdate, FieldValue, SurveyBatch, WriteOutcome
 
 __all__ = ["FilesCrm", "FilesSurveys", "written_file"]
 
+_log = structlog.get_logger(__name__)
 _WRITTEN = {"account": "ax_accounts.csv", "contact": "ax_contacts.csv"}
 
 
@@ -46,11 +48,13 @@ class FilesCrm:
         digest = _digest(self.folder / "accounts.csv", written_file(self.folder, "account"))
         if cursor == digest:
             return
-        held = plainfiles.read_written(written_file(self.folder, "account"))
-        accounts = [
-            replace(a, crm_values=held.get(a.id, {}))
-            for a in plainfiles.read_accounts(self.folder / "accounts.csv")
-        ]
+        rejected: list[Rejected] = []
+        accounts = plainfiles.read_accounts(
+            self.folder / "accounts.csv",
+            rejected=rejected,
+            written=plainfiles.read_written(written_file(self.folder, "account")),
+        )
+        _report(rejected)
         yield Batch(records=accounts, cursor=digest, snapshot=True)
 
     def read_contacts(self, cursor: str | None) -> Iterator[Batch[Contact]]:
@@ -62,11 +66,14 @@ class FilesCrm:
         if cursor == digest:
             return
         account_ids = {a.id for a in plainfiles.read_accounts(self.folder / "accounts.csv")}
-        held = plainfiles.read_written(written_file(self.folder, "contact"))
-        contacts = [
-            replace(c, crm_values=held.get(c.id, {}))
-            for c in plainfiles.read_contacts(self.folder / "contacts.csv", account_ids)
-        ]
+        rejected: list[Rejected] = []
+        contacts = plainfiles.read_contacts(
+            self.folder / "contacts.csv",
+            account_ids,
+            rejected=rejected,
+            written=plainfiles.read_written(written_file(self.folder, "contact")),
+        )
+        _report(rejected)
         yield Batch(records=contacts, cursor=digest, snapshot=True)
 
     def check_fields(self, specs: Sequence[FieldSpec]) -> list[FieldProblem]:
@@ -102,6 +109,12 @@ class FilesSurveys:
             return
         responses, rejected = plainfiles.read_responses(self.folder, self.as_of)
         yield SurveyBatch(responses=responses, rejected=rejected, cursor=digest)
+
+
+def _report(rejected: Sequence[Rejected]) -> None:
+    """A CRM row the agent cannot use is logged with its place; the others go on."""
+    for r in rejected:
+        _log.warning("crm_row_rejected", source=r.source, position=r.position, reason=r.reason)
 
 
 def _digest(*paths: Path) -> str:

@@ -31,7 +31,9 @@ def test_yaml_file_then_env_override(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 
 def test_invalid_value_names_key_path_and_file(tmp_path: Path) -> None:
     config = tmp_path / "agent.yaml"
-    config.write_text("metrics:\n  window_days: -3\n  health:\n    healthy_at: high\n", encoding="utf-8")
+    config.write_text(
+        "metrics:\n  window_days: -3\n  health:\n    healthy_at: high\n", encoding="utf-8"
+    )
     with pytest.raises(ConfigError) as err:
         load_settings(config)
     text = str(err.value)
@@ -61,7 +63,9 @@ def test_missing_config_file(tmp_path: Path) -> None:
         load_settings(tmp_path / "nope.yaml")
 
 
-def test_secrets_file_and_no_secret_in_repr(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_secrets_file_and_no_secret_in_repr(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     secrets = tmp_path / "secrets.env"
     secrets.write_text("AX_SLACK__BOT_TOKEN=xoxb-very-secret\n", encoding="utf-8")
     monkeypatch.setenv("AX_SECRETS_FILE", str(secrets))

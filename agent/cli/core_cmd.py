@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from agent.folder import MissingInputError, compute_folder
+from agent.demo import run_demo
+from agent.folder import FolderError, compute_folder
+from agent.present import render_document
 from agent.settings import ConfigError, load_settings
 from agent.timeutil import parse_instant, utcnow
 
 __all__ = ["register"]
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     json = "json"
     table = "table"
 
@@ -27,7 +29,8 @@ ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="YAML config file (default config/ax-agent.yaml).")
 ]
 AsOfOption = Annotated[
-    str | None, typer.Option("--as-of", help="ISO 8601 instant the figures are computed at (default now).")
+    str | None,
+    typer.Option("--as-of", help="ISO 8601 instant the figures are computed at (default now)."),
 ]
 
 
@@ -44,13 +47,19 @@ def as_of_value(text: str | None) -> datetime:
     try:
         return parse_instant(text)
     except ValueError:
-        raise fail(f"--as-of {text!r} is not an ISO 8601 instant (e.g. 2025-06-01T12:00:00Z)") from None
+        raise fail(
+            f"--as-of {text!r} is not an ISO 8601 instant (e.g. 2025-06-01T12:00:00Z)"
+        ) from None
 
 
 def metrics(
-    crm_dir: Annotated[Path, typer.Option("--crm-dir", help="Plain-file CRM folder (DOMAIN.md format).")],
+    crm_dir: Annotated[
+        Path, typer.Option("--crm-dir", help="Plain-file CRM folder (DOMAIN.md format).")
+    ],
     as_of: AsOfOption = None,
-    output: Annotated[OutputFormat, typer.Option("--format", help="json or table.")] = OutputFormat.json,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="json or table.")
+    ] = OutputFormat.json,
     config: ConfigOption = None,
 ) -> None:
     """Print the metrics document of a CRM folder (JSON, or a readable table)."""
@@ -60,13 +69,11 @@ def metrics(
         doc = compute_folder(crm_dir, as_of=when, config=settings.metrics)
     except ConfigError as exc:
         raise fail(str(exc)) from None
-    except MissingInputError as exc:
+    except FolderError as exc:
         raise fail(str(exc)) from None
     if output is OutputFormat.json:
         typer.echo(json.dumps(doc.to_json_obj(), indent=1, ensure_ascii=False))
     else:
-        from agent.present import render_document
-
         render_document(doc, Console())
 
 
@@ -74,11 +81,11 @@ def demo(
     directory: Annotated[
         Path, typer.Option("--dir", help="Where the demo CRM folder and its state file go.")
     ] = Path("ax-demo"),
-    fresh: Annotated[bool, typer.Option("--fresh", help="Start over: new sample, empty state.")] = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Start over: new sample, empty state.")
+    ] = False,
 ) -> None:
     """Run one full cycle on a shipped sample portfolio: no credentials, no network."""
-    from agent.demo import run_demo
-
     run_demo(directory, fresh=fresh, console=Console())
 
 
@@ -86,4 +93,3 @@ def register(app: typer.Typer) -> None:
     """Add ``metrics`` and ``demo`` to ``app``."""
     app.command("metrics")(metrics)
     app.command("demo")(demo)
-

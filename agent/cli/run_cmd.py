@@ -37,7 +37,7 @@ def run_cycle(settings: Settings, store: StateStore, *, dry_run: bool = False) -
         if not dry_run:
             result = run_writeback(store, crm, plan)
             counts.update(written=result.written, write_failed=result.failed)
-    except Exception as exc:  # noqa: BLE001  # one cycle's failure must not stop the agent
+    except Exception as exc:  # one cycle's failure must not stop the agent
         _log.exception("cycle_failed", cycle=cycle_id)
         store.finish_cycle(cycle_id, "failed", counts, f"{type(exc).__name__}: {exc}")
         return False
@@ -47,9 +47,13 @@ def run_cycle(settings: Settings, store: StateStore, *, dry_run: bool = False) -
 
 
 def run(
-    once: Annotated[bool, typer.Option("--once", help="Run one cycle and exit (1 if it failed).")] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="Run one cycle and exit (1 if it failed).")
+    ] = False,
     interval: Annotated[float, typer.Option(help="Seconds between cycles.")] = 300.0,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan write-backs, send nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Plan write-backs, send nothing.")
+    ] = False,
     config: Annotated[Path | None, typer.Option("--config", help="YAML config file.")] = None,
 ) -> None:
     """Run the agent: sync, ingest, compute, write back; repeat."""
