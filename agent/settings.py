@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,6 +27,7 @@ __all__ = [
     "ConfigError",
     "FilesSettings",
     "HubSpotSettings",
+    "ReportSettings",
     "SalesforceSettings",
     "Settings",
     "SlackSettings",
@@ -77,6 +78,28 @@ class SlackSettings(_Block):
     default_channel: str | None = None
 
 
+class ReportSettings(_Block):
+    """The HTML report: how many top accounts the tier map shows, where CRM records live.
+
+    ``record_url`` is a link template with ``{id}`` for the account id; when unset it
+    follows from the CRM (Salesforce: ``salesforce.instance_url``; HubSpot:
+    ``hubspot_portal_id``); the plain-file CRM has no records to link to.
+    """
+
+    top_accounts: int = Field(default=25, ge=1, le=200)
+    record_url: str | None = None
+    hubspot_portal_id: str | None = None
+
+    @field_validator("record_url")
+    @classmethod
+    def _is_link_template(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("https://", "http://")) or "{id}" not in value:
+            raise ValueError("must be an http(s) URL containing {id}, e.g. https://crm/acc/{id}")
+        return value
+
+
 class Settings(BaseSettings):
     """Everything the agent is configured with; validated once at start-up."""
 
@@ -91,6 +114,7 @@ class Settings(BaseSettings):
     salesforce: SalesforceSettings = SalesforceSettings()
     hubspot: HubSpotSettings = HubSpotSettings()
     slack: SlackSettings = SlackSettings()
+    report: ReportSettings = ReportSettings()
     metrics: MetricsConfig = MetricsConfig()
     fields: FieldsConfig = FieldsConfig()
 

@@ -1,0 +1,159 @@
+"""What the report shows, picked from the metrics document: no new figures, no rounding.
+
+Each value here is the document's own number (or a count/sum the document already
+holds); rounding happens only where text is made, through ``agent.present.fmt``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from agent.document import AccountMetrics, DriverMetrics, MetricsDocument, PortfolioMetrics
+from agent.models import Account
+from agent.present import fmt
+
+__all__ = [
+    "TIER_ROWS",
+    "Headline",
+    "TierRow",
+    "UpsellPoint",
+    "at_risk_accounts",
+    "at_risk_reason",
+    "driver_label",
+    "headline_figures",
+    "overdue_accounts",
+    "tier_rows",
+    "upsell_points",
+]
+
+#: Tiers top-down as a CX lead reads an account: executives first.
+TIER_ROWS: tuple[str, ...] = ("executive", "management", "frontline")
+
+
+@dataclass(frozen=True, slots=True)
+class Headline:
+    """One headline figure: its document key, a label, the unrounded value and its text."""
+
+    key: str
+    label: str
+    value: float | None
+    text: str
+    note: str
+
+
+def headline_figures(p: PortfolioMetrics) -> list[Headline]:
+    """The eight figures shown side by side, NPS next to the coverage it rests on."""
+    return [
+        Headline("nps", "NPS", p.nps, fmt(p.nps), f"{p.responded_contacts} contacts answered"),
+        Headline(
+            "nps_strict", "Strict NPS", p.nps_strict, fmt(p.nps_strict), "silent contacts count"
+        ),
+        Headline(
+            "revenue_weighted_nps",
+            "Revenue-weighted NPS",
+            p.revenue_weighted_nps,
+            fmt(p.revenue_weighted_nps),
+            "weighted by account revenue",
+        ),
+        _ratio(
+            "account_coverage",
+            "Account coverage",
+            p.account_coverage,
+            f"{p.accounts_with_feedback} of {p.accounts} accounts",
+        ),
+        _ratio(
+            "revenue_coverage",
+            "Revenue coverage",
+            p.revenue_coverage,
+            f"{_money(p.covered_revenue)} of {_money(p.total_revenue)}",
+        ),
+        _ratio(
+            "response_rate",
+            "Response rate",
+            p.response_rate,
+            f"{p.responded_contacts} of {p.contacts} contacts",
+        ),
+        _ratio(
+            "closed_loop_rate",
+            "Closed-loop rate",
+            p.closed_loop_rate,
+            f"{p.detractors_closed_in_sla} of {p.detractors} detractors in time",
+        ),
+        Headline(
+            "at_risk_revenue",
+            "At-risk revenue",
+            p.at_risk_revenue,
+            _money(p.at_risk_revenue),
+            f"{p.at_risk_accounts} at-risk accounts",
+        ),
+    ]
+
+
+def _ratio(key: str, label: str, value: float | None, note: str) -> Headline:
+    return Headline(key, label, value, fmt(value, percent=True), note)
+
+
+def _money(value: float) -> str:
+    return fmt(value, decimals=0)
+
+
+def driver_label(driver: DriverMetrics) -> str:
+    """The driver's name, or a readable stand-in for answers that named none."""
+    return driver.driver if driver.driver is not None else "(no driver)"
+
+
+@dataclass(frozen=True, slots=True)
+class TierRow:
+    """One account of the tier map: tier NPS by tier (absent = that tier did not answer)."""
+
+    account: AccountMetrics
+    tier_nps: Mapping[str, float]
+    misaligned: bool
+
+
+def tier_rows(doc: MetricsDocument, top: int) -> list[TierRow]:
+    """The ``top`` accounts by revenue (the document's order), with their tier figures."""
+    return [TierRow(a, a.tier_nps, a.tier_misaligned) for a in doc.accounts[:top]]
+
+
+@dataclass(frozen=True, slots=True)
+class UpsellPoint:
+    """An account with an NPS and a revenue potential, placed by how much of it is realised."""
+
+    account: AccountMetrics
+    nps: float
+    potential: float
+
+    @property
+    def realised(self) -> float:
+        """Revenue as a share of potential: the quadrant's horizontal axis."""
+        return self.account.revenue / self.potential
+
+
+def upsell_points(doc: MetricsDocument, accounts: Sequence[Account]) -> list[UpsellPoint]:
+    """Accounts that can be placed: they have an NPS and a positive revenue potential."""
+    potential = {a.id: a.revenue_potential for a in accounts if a.revenue_potential is not None}
+    points = []
+    for a in doc.accounts:
+        pot = potential.get(a.id)
+        if a.nps is not None and pot is not None and pot > 0:
+            points.append(UpsellPoint(a, a.nps, pot))
+    return points
+
+
+def at_risk_accounts(doc: MetricsDocument) -> list[AccountMetrics]:
+    """Accounts flagged ``at_risk``, largest revenue first."""
+    return [a for a in doc.accounts if a.at_risk]
+
+
+def at_risk_reason(account: AccountMetrics) -> str:
+    """Why an at-risk account is flagged (DOMAIN.md: low health or an executive detractor)."""
+    if account.health_status == "at_risk":
+        return "low health score"
+    return "an executive is a detractor"
+
+
+def overdue_accounts(doc: MetricsDocument) -> list[AccountMetrics]:
+    """Accounts with detractors not called back within the SLA, largest revenue first."""
+    return [a for a in doc.accounts if a.overdue_detractors > 0]

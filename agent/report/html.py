@@ -1,0 +1,112 @@
+"""The portfolio report: one self-contained HTML file from the metrics document.
+
+No script, no external stylesheet, font or image: CSS is inlined and every chart is
+an inline ``<svg>``, so the file opens offline, mails as one attachment and prints.
+Jinja2 autoescapes every value; chart SVG comes from matplotlib, which escapes its
+own text, and is the only markup marked safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from agent.config import MetricsConfig
+from agent.document import MetricsDocument
+from agent.models import Account
+from agent.present import fmt
+from agent.report import charts, figures
+from agent.report.links import record_link
+from agent.report.render import to_svg
+
+__all__ = ["CHART_IDS", "Chart", "ReportOptions", "build_report", "render_charts"]
+
+#: The report's charts, in page order; each is exactly one ``<svg>`` in the page.
+CHART_IDS: tuple[str, ...] = ("coverage", "drivers-count", "drivers-revenue", "tiers", "upsell")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportOptions:
+    """What the document alone does not say: links, list lengths, labels."""
+
+    record_url: str | None = None
+    top_accounts: int = 25
+    list_limit: int = 100
+    title: str = "Account Experience report"
+    source: str = ""
+    config: MetricsConfig = field(default_factory=MetricsConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    id: str
+    title: str
+    svg: Markup
+
+
+_ENV = Environment(
+    loader=PackageLoader("agent.report", "templates"),
+    autoescape=True,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+_ENV.filters["fmt"] = fmt
+
+
+def render_charts(
+    doc: MetricsDocument, accounts: Sequence[Account], options: ReportOptions
+) -> dict[str, Chart]:
+    """Every chart of the report as inline SVG, keyed by its id."""
+    cfg = options.config
+    tiers = figures.tier_rows(doc, options.top_accounts)
+    points = figures.upsell_points(doc, accounts)
+    builds = {
+        "coverage": ("Coverage iceberg", lambda: charts.coverage_figure(doc.portfolio)),
+        "drivers-count": (
+            "Drivers by answers",
+            lambda: charts.driver_figure(doc.drivers, "count"),
+        ),
+        "drivers-revenue": (
+            "Drivers by revenue",
+            lambda: charts.driver_figure(doc.drivers, "revenue"),
+        ),
+        "tiers": ("Tier coverage of the top accounts", lambda: charts.tier_figure(tiers)),
+        "upsell": (
+            "Upsell quadrant",
+            lambda: charts.upsell_figure(points, cfg.upsell_min_nps, cfg.upsell_max_revenue_share),
+        ),
+    }
+    return {
+        chart_id: Chart(chart_id, title, Markup(to_svg(build, chart_id, title)))  # noqa: S704  # matplotlib escapes its text
+        for chart_id, (title, build) in builds.items()
+    }
+
+
+def build_report(
+    doc: MetricsDocument,
+    accounts: Sequence[Account] = (),
+    options: ReportOptions | None = None,
+) -> str:
+    """The whole report page. ``accounts`` supply revenue potential for the upsell view."""
+    options = options or ReportOptions()
+    template = _ENV.get_template("report.html.j2")
+    return template.render(
+        doc=doc,
+        p=doc.portfolio,
+        options=options,
+        headlines=figures.headline_figures(doc.portfolio),
+        charts=render_charts(doc, accounts, options),
+        tier_rows=figures.tier_rows(doc, options.top_accounts),
+        potential={a.id: a.revenue_potential for a in accounts},
+        upsell=[a for a in doc.accounts if a.upsell_candidate],
+        at_risk=figures.at_risk_accounts(doc),
+        overdue=figures.overdue_accounts(doc),
+        at_risk_reason=figures.at_risk_reason,
+        driver_label=figures.driver_label,
+        link=lambda account_id: record_link(options.record_url, account_id),
+    )
