@@ -66,7 +66,7 @@ def coverage_figure(p: PortfolioMetrics) -> Figure:
     ax.set_yticks([])
     ax.spines[["left", "bottom"]].set_visible(False)
     ax.tick_params(axis="x", length=0)
-    ax.set_title("Coverage: what the feedback sees, and what it does not")
+    ax.set_title("Coverage: what the feedback sees, and what it does not", loc="left")
     return figure
 
 
@@ -96,7 +96,9 @@ def _driver_height(drivers: Sequence[DriverMetrics]) -> float:
 
 def _draw_drivers(ax: Axes, drivers: Sequence[DriverMetrics], weighting: Weighting) -> None:
     by_revenue = weighting == "revenue"
-    ax.set_title("By revenue behind the answers" if by_revenue else "By number of answers")
+    ax.set_title(
+        "By revenue behind the answers" if by_revenue else "By number of answers", loc="left"
+    )
     if not drivers:
         _empty(ax, "no counted answers")
         return
@@ -125,7 +127,7 @@ def tier_figure(rows: Sequence[TierRow]) -> Figure:
     """The tier map: one row per top account, a cell per tier coloured by its NPS."""
     figure = Figure(figsize=(_WIDTH, 1.3 + 0.3 * max(len(rows), 2)))
     ax = figure.add_subplot()
-    ax.set_title("Which tiers answered, and their NPS (top accounts by revenue)")
+    ax.set_title("Which tiers answered, and their NPS (top accounts by revenue)", loc="left")
     if not rows:
         return _empty(ax, "no accounts in the CRM")
     colormap = mpl.colormaps["RdYlGn"]
@@ -169,7 +171,7 @@ def upsell_figure(points: Sequence[UpsellPoint], min_nps: float, max_share: floa
     """NPS against revenue as a share of potential; the top-left corner is the upsell."""
     figure = Figure(figsize=(_WIDTH, 4.6))
     ax = figure.add_subplot()
-    ax.set_title("Upsell quadrant: account NPS against revenue / potential")
+    ax.set_title("Upsell quadrant: account NPS against revenue / potential", loc="left")
     if not points:
         return _empty(ax, "no account has both an NPS and a revenue potential")
     largest = max(p.account.revenue for p in points) or 1.0

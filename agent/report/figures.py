@@ -85,7 +85,7 @@ def headline_figures(p: PortfolioMetrics) -> list[Headline]:
             "At-risk revenue",
             p.at_risk_revenue,
             _money(p.at_risk_revenue),
-            f"{p.at_risk_accounts} at-risk accounts",
+            f"{p.at_risk_accounts} account{'' if p.at_risk_accounts == 1 else 's'} at risk",
         ),
     ]
 

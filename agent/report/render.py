@@ -42,7 +42,6 @@ _STYLE: dict[RcKeyType, Any] = {
     "text.parse_math": False,  # account names may hold "$": never read them as TeX
     "axes.titlesize": 10.5,
     "axes.titleweight": "bold",
-    "axes.titlelocation": "left",
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.edgecolor": "#888888",

@@ -1,0 +1,125 @@
+"""The weekly digest in Slack: the headline figures and the driver chart, as one message.
+
+Uploaded with ``files_upload_v2`` (files.getUploadURLExternal -> the upload URL ->
+files.completeUploadExternal), the headline figures as the file's initial comment.
+The ``WebClient`` is injected, so whoever builds the bot client owns its token and
+base URL. Failures become the shared vendor error classes and are retried by the one
+shared policy (``connectors.common.retry``): give the client no SDK rate-limit retry
+handler of its own, or the two would stack.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.web import SlackResponse
+
+from agent.document import MetricsDocument
+from agent.report.digest import DIGEST_TITLE, digest_text, drivers_png
+from connectors.common.errors import FatalError, RateLimitedError, RetriableError, VendorError
+from connectors.common.retry import RetryPolicy, call_with_retry
+
+__all__ = ["DIGEST_FILENAME", "DigestPosted", "post_weekly_digest"]
+
+_log = structlog.get_logger(__name__)
+_VENDOR = "slack"
+DIGEST_FILENAME = "ax-drivers.png"
+_ALT_TEXT = (
+    "Driver chart: promoters and detractors per driver, counted by answers (left) "
+    "and weighted by the revenue behind them (right)."
+)
+#: Slack error codes that a later try can overcome (the rest need a person).
+_TRANSIENT = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
+
+
+@dataclass(frozen=True, slots=True)
+class DigestPosted:
+    """What Slack confirmed: the uploaded chart's file id, shared into ``channel``."""
+
+    channel: str
+    file_id: str
+
+
+def post_weekly_digest(
+    client: WebClient,
+    channel: str,
+    doc: MetricsDocument,
+    *,
+    title: str = DIGEST_TITLE,
+    policy: RetryPolicy | None = None,
+) -> DigestPosted:
+    """Post the digest of ``doc`` to ``channel`` (a channel id such as ``C0123456789``).
+
+    Raises ``FatalError`` for what retrying cannot fix (bad token, unknown channel,
+    bot not in the channel, missing ``files:write`` scope) and the last
+    ``RetriableError`` when retries ran out.
+    """
+    text = digest_text(doc, title=title)
+    image = drivers_png(doc.drivers)
+    log = _log.bind(channel=channel, as_of=doc.as_of.isoformat(), image_bytes=len(image))
+
+    def upload() -> SlackResponse:
+        try:
+            return client.files_upload_v2(
+                channel=channel,
+                file=image,
+                filename=DIGEST_FILENAME,
+                title=f"{title}: drivers",
+                alt_txt=_ALT_TEXT,
+                initial_comment=text,
+            )
+        except SlackApiError as exc:
+            raise _classify_api_error(exc) from None
+        except urllib.error.HTTPError as exc:
+            raise _classify_status(exc.code, f"file upload answered HTTP {exc.code}") from None
+        except (SlackRequestError, urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            raise RetriableError(_VENDOR, f"file upload failed: {type(exc).__name__}") from None
+
+    response = call_with_retry(policy or RetryPolicy(), upload)
+    posted = DigestPosted(channel=channel, file_id=_file_id(response))
+    log.info("slack_digest.posted", file_id=posted.file_id)
+    return posted
+
+
+def _classify_api_error(exc: SlackApiError) -> VendorError:
+    response: Any = exc.response
+    status = int(getattr(response, "status_code", 0) or 0)
+    code = str(response.get("error", "unknown_error")) if response is not None else "no_response"
+    if status == 429 or code == "ratelimited":
+        return RateLimitedError(
+            _VENDOR, "rate limited", status=status, retry_after=_retry_after(response)
+        )
+    if status >= 500 or code in _TRANSIENT:
+        return RetriableError(_VENDOR, f"Slack error {code}", status=status)
+    return FatalError(_VENDOR, f"Slack refused the digest: {code}", status=status)
+
+
+def _classify_status(status: int, message: str) -> VendorError:
+    if status == 429:
+        return RateLimitedError(_VENDOR, message, status=status)
+    if status >= 500:
+        return RetriableError(_VENDOR, message, status=status)
+    return FatalError(_VENDOR, message, status=status)
+
+
+def _retry_after(response: Any) -> float | None:
+    headers = {str(k).lower(): v for k, v in (getattr(response, "headers", None) or {}).items()}
+    value = headers.get("retry-after")
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _file_id(response: SlackResponse) -> str:
+    files = response.get("files") or []
+    if not files or not isinstance(files[0], dict) or "id" not in files[0]:
+        raise FatalError(_VENDOR, "files.completeUploadExternal confirmed no file")
+    return str(files[0]["id"])

@@ -1,0 +1,189 @@
+"""The weekly Slack digest against a loopback fake of Slack's Web API (files upload v2)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pytest_httpserver import HTTPServer
+from report_support import load_fixture
+from slack_sdk import WebClient
+from structlog.testing import capture_logs
+from werkzeug import Request, Response
+
+from agent.report.digest import digest_text
+from connectors.common.errors import FatalError, RateLimitedError, RetriableError
+from connectors.common.retry import RetryPolicy
+from connectors.slack_report import DIGEST_FILENAME, post_weekly_digest
+
+TOKEN = "xoxb-test-0000-not-a-real-token"
+CHANNEL = "C0123456789"
+FILE_ID = "F123ABC456"
+UPLOAD_PATH = "/upload/v1/ABC123456"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+class Recorder:
+    """Keeps what the fake received, per step, to assert on after the call."""
+
+    def __init__(self) -> None:
+        self.url_request: dict[str, str] = {}
+        self.upload: bytes = b""
+        self.complete: dict[str, str] = {}
+        self.auth: list[str] = []
+
+
+@pytest.fixture
+def client(httpserver: HTTPServer) -> WebClient:
+    return WebClient(token=TOKEN, base_url=httpserver.url_for("/api/"))
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+def _sleeps() -> tuple[RetryPolicy, list[float]]:
+    slept: list[float] = []
+    return RetryPolicy(attempts=3, initial=0.01, maximum=0.02, sleep=slept.append), slept
+
+
+def _expect_url(httpserver: HTTPServer, recorder: Recorder) -> None:
+    def handler(request: Request) -> Response:
+        recorder.url_request = dict(request.form)
+        recorder.auth.append(request.headers.get("Authorization", ""))
+        body = {"ok": True, "upload_url": httpserver.url_for(UPLOAD_PATH), "file_id": FILE_ID}
+        return Response(json.dumps(body), content_type="application/json")
+
+    httpserver.expect_ordered_request(
+        "/api/files.getUploadURLExternal", method="POST"
+    ).respond_with_handler(handler)
+
+
+def _expect_upload(httpserver: HTTPServer, recorder: Recorder) -> None:
+    def handler(request: Request) -> Response:
+        recorder.upload = request.get_data()
+        return Response(f"OK - {len(recorder.upload)}", content_type="text/plain")
+
+    httpserver.expect_ordered_request(UPLOAD_PATH, method="POST").respond_with_handler(handler)
+
+
+def _expect_complete(httpserver: HTTPServer, recorder: Recorder, error: str | None = None) -> None:
+    def handler(request: Request) -> Response:
+        recorder.complete = dict(request.form)
+        recorder.auth.append(request.headers.get("Authorization", ""))
+        files = json.loads(request.form["files"])
+        if error is not None:
+            return Response(
+                json.dumps({"ok": False, "error": error}), content_type="application/json"
+            )
+        body = {"ok": True, "files": [{"id": f["id"], "title": f["title"]} for f in files]}
+        return Response(json.dumps(body), content_type="application/json")
+
+    httpserver.expect_ordered_request(
+        "/api/files.completeUploadExternal", method="POST"
+    ).respond_with_handler(handler)
+
+
+def test_posts_headlines_and_driver_png_through_the_three_upload_steps(
+    httpserver: HTTPServer, client: WebClient, recorder: Recorder
+) -> None:
+    doc = load_fixture("three-accounts").doc
+    _expect_url(httpserver, recorder)
+    _expect_upload(httpserver, recorder)
+    _expect_complete(httpserver, recorder)
+
+    with capture_logs() as logs:
+        posted = post_weekly_digest(client, CHANNEL, doc, policy=_sleeps()[0])
+
+    httpserver.check_assertions()
+    assert posted.file_id == FILE_ID
+    assert posted.channel == CHANNEL
+    assert recorder.upload.startswith(PNG_MAGIC)
+    assert recorder.url_request["filename"] == DIGEST_FILENAME
+    assert recorder.url_request["length"] == str(len(recorder.upload))
+    assert "revenue" in recorder.url_request["alt_txt"]
+    assert recorder.complete["channel_id"] == CHANNEL
+    assert recorder.complete["initial_comment"] == digest_text(doc)
+    assert "NPS: *35.7*" in recorder.complete["initial_comment"]
+    files = json.loads(recorder.complete["files"])
+    assert [f["id"] for f in files] == [FILE_ID]
+    assert recorder.auth == [f"Bearer {TOKEN}"] * 2
+    event = next(e for e in logs if e["event"] == "slack_digest.posted")
+    assert event["file_id"] == FILE_ID
+    assert event["channel"] == CHANNEL
+    assert TOKEN not in repr(logs)
+
+
+def test_rate_limit_waits_out_retry_after_then_posts(
+    httpserver: HTTPServer, client: WebClient, recorder: Recorder
+) -> None:
+    doc = load_fixture("seed_example").doc
+    httpserver.expect_ordered_request(
+        "/api/files.getUploadURLExternal", method="POST"
+    ).respond_with_json(
+        {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "7"}
+    )
+    _expect_url(httpserver, recorder)
+    _expect_upload(httpserver, recorder)
+    _expect_complete(httpserver, recorder)
+    policy, slept = _sleeps()
+
+    posted = post_weekly_digest(client, CHANNEL, doc, policy=policy)
+
+    httpserver.check_assertions()
+    assert posted.file_id == FILE_ID
+    assert slept == [7.0]
+
+
+def test_refusal_is_fatal_named_and_not_retried(
+    httpserver: HTTPServer, client: WebClient, recorder: Recorder
+) -> None:
+    doc = load_fixture("three-accounts").doc
+    _expect_url(httpserver, recorder)
+    _expect_upload(httpserver, recorder)
+    _expect_complete(httpserver, recorder, error="not_in_channel")
+    policy, slept = _sleeps()
+
+    with pytest.raises(FatalError, match="not_in_channel") as raised:
+        post_weekly_digest(client, CHANNEL, doc, policy=policy)
+
+    httpserver.check_assertions()
+    assert slept == []
+    assert TOKEN not in str(raised.value)
+
+
+def test_failing_upload_url_is_retried_then_reported(
+    httpserver: HTTPServer, client: WebClient, recorder: Recorder
+) -> None:
+    doc = load_fixture("three-accounts").doc
+    for _ in range(3):
+        _expect_url(httpserver, recorder)
+        httpserver.expect_ordered_request(UPLOAD_PATH, method="POST").respond_with_data(
+            "upstream down", status=503
+        )
+    policy, slept = _sleeps()
+
+    with pytest.raises(RetriableError, match="HTTP 503") as raised:
+        post_weekly_digest(client, CHANNEL, doc, policy=policy)
+
+    httpserver.check_assertions()
+    assert not isinstance(raised.value, RateLimitedError)
+    assert len(slept) == 2  # three attempts, two waits
+    assert TOKEN not in str(raised.value)
+
+
+def test_server_error_from_the_api_is_retriable(
+    httpserver: HTTPServer, client: WebClient, recorder: Recorder
+) -> None:
+    doc = load_fixture("three-accounts").doc
+    httpserver.expect_ordered_request(
+        "/api/files.getUploadURLExternal", method="POST"
+    ).respond_with_json({"ok": False, "error": "internal_error"}, status=500)
+    _expect_url(httpserver, recorder)
+    _expect_upload(httpserver, recorder)
+    _expect_complete(httpserver, recorder)
+    policy, slept = _sleeps()
+
+    assert post_weekly_digest(client, CHANNEL, doc, policy=policy).file_id == FILE_ID
+    assert len(slept) == 1
