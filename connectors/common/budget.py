@@ -98,13 +98,13 @@ class CallBudget:
             self._stop(
                 "org_share",
                 f"the org has used {usage.used} of {usage.limit} daily API calls "
-                f"(limit {self.max_used_share:.0%}); stopping early",
+                f"(limit {self.max_used_share * 100:g} %); stopping early",
                 usage=usage,
             )
         if allowance is not None and calls >= allowance:
             self._stop(
                 "run_share",
-                f"this run made {calls} API calls, its budget of {self.run_share:.0%} of "
+                f"this run made {calls} API calls, its budget of {self.run_share * 100:g} % of "
                 f"the remaining daily allowance; stopping early",
                 usage=usage,
             )

@@ -42,7 +42,8 @@ _NOT_FOUND = [{"errorCode": "NOT_FOUND", "message": "The requested resource does
 
 @dataclass(slots=True)
 class Fault:
-    """Answer the next ``times`` calls of ``kind`` with this status, body and headers."""
+    """Answer the next ``times`` calls of ``kind`` with this status, body and headers
+    (or raise ``body`` when it is an exception, as a dropped connection does)."""
 
     kind: str
     status: int
@@ -130,6 +131,8 @@ class FakeSalesforce:
         kind, handler = self._route(method, path)
         self.calls[kind] += 1
         fault = self._take_fault(kind)
+        if fault is not None and isinstance(fault.body, Exception):
+            raise fault.body  # a dropped connection or timeout, as requests raises it
         if fault is not None:
             return self._counted(kind, _reply(fault.status, fault.body, fault.headers))
         if kind not in {"login", "metadata", "not_found"} and not self._authorised(headers):
