@@ -53,6 +53,8 @@ class Fault:
 
 
 def _reply(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Reply:
+    if isinstance(body, str):  # a SOAP envelope or other text, sent as is
+        return status, {"Content-Type": "text/xml", **(headers or {})}, body
     return status, {**_JSON, **(headers or {})}, json.dumps(body)
 
 
