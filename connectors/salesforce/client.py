@@ -169,7 +169,8 @@ class SalesforceClient:
 
     def _new_session(self) -> Session:
         def login() -> Session:
-            self.counter.count("login")
+            if self._login.can_refresh:  # a configured session id needs no call
+                self.counter.count("login")
             return self._login.login()
 
         return call_with_retry(self.policy, login)
