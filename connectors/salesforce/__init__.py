@@ -9,6 +9,18 @@ Build the connector with ``from_settings(settings)``; it implements
 from __future__ import annotations
 
 from connectors.salesforce.connector import DRY_RUN, SalesforceConnector
-from connectors.salesforce.factory import client_from_settings, from_settings
+from connectors.salesforce.factory import (
+    client_from_settings,
+    from_settings,
+    survey_source_from_settings,
+)
+from connectors.salesforce.surveys import SalesforceSurveySource
 
-__all__ = ["DRY_RUN", "SalesforceConnector", "client_from_settings", "from_settings"]
+__all__ = [
+    "DRY_RUN",
+    "SalesforceConnector",
+    "SalesforceSurveySource",
+    "client_from_settings",
+    "from_settings",
+    "survey_source_from_settings",
+]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 import requests
 
@@ -15,8 +16,9 @@ from connectors.salesforce.auth import Login
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.connector import SalesforceConnector
 from connectors.salesforce.errors import VENDOR
+from connectors.salesforce.surveys import SalesforceSurveySource
 
-__all__ = ["client_from_settings", "from_settings"]
+__all__ = ["client_from_settings", "from_settings", "survey_source_from_settings"]
 
 
 def client_from_settings(
@@ -54,3 +56,18 @@ def from_settings(
     return SalesforceConnector(
         client, settings.salesforce, settings.fields.specs(), dry_run=dry_run, sleep=sleep
     )
+
+
+def survey_source_from_settings(
+    settings: Settings,
+    *,
+    http: requests.Session | None = None,
+    policy: RetryPolicy | None = None,
+) -> SalesforceSurveySource | None:
+    """The Salesforce ``SurveySource`` of ``settings.salesforce.survey``; None when off."""
+    survey = settings.salesforce.survey
+    if survey.source == "none":
+        return None
+    client = client_from_settings(settings, http=http, policy=policy)
+    overlap = timedelta(seconds=settings.salesforce.cursor_overlap_seconds)
+    return SalesforceSurveySource(client, survey, overlap=overlap)
