@@ -8,6 +8,7 @@ access token and the instance URL every REST call goes to. Secrets stay in
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -52,6 +53,13 @@ def auth_mode(settings: SalesforceSettings) -> AuthMode:
     )
 
 
+_HINTS = {
+    "user hasn't approved this consumer": (
+        " (pre-authorise the integration user for the connected app: set 'Admin approved"
+        " users are pre-authorized' and add the user's profile or a permission set)"
+    ),
+}
+
 _REQUIRED: dict[AuthMode, tuple[str, ...]] = {
     "password": ("username", "password", "security_token"),
     "jwt": ("username", "consumer_key", "private_key_file"),
@@ -90,10 +98,15 @@ class Login:
             assert s.instance_url is not None
             return Session(s.session_id.get_secret_value(), s.instance_url.rstrip("/"))
         try:
-            token, instance = self._sdk_login()
+            with warnings.catch_warnings():
+                # The SDK also warns (to stderr) about unapproved connected apps; the
+                # error below says the same with the fix.
+                warnings.simplefilter("ignore")
+                token, instance = self._sdk_login()
         except SalesforceAuthenticationFailed as exc:
+            hint = _HINTS.get(str(exc.auth_message), "")
             raise SalesforceFatalError(
-                f"login ({self.mode}) failed: {exc.code}: {exc.auth_message}",
+                f"login ({self.mode}) failed: {exc.code}: {exc.auth_message}{hint}",
                 status=401,
                 code="LOGIN",
             ) from None

@@ -194,3 +194,16 @@ def test_budget_stops_a_run_at_its_share_of_the_remaining_allowance(
     with pytest.raises(BudgetExhaustedError):
         _accounts(connector)
     assert fake.calls["query"] == 5  # describe is cached: three more pages this run
+
+
+def test_a_read_stopped_early_hands_over_no_cursor(
+    fake: FakeSalesforce, build: Callable[..., SalesforceConnector]
+) -> None:
+    fake.daily_limit, fake.api_used = 1000, 797
+    _seed(fake, 4500)
+    seen = []
+    with pytest.raises(BudgetExhaustedError):
+        for batch in build().read_accounts(None):
+            seen.append(batch)
+    assert [len(b.records) for b in seen] == [2000]  # the first page arrived
+    assert all(b.cursor is None for b in seen)  # the stored cursor stays where it was
