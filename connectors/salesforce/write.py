@@ -99,7 +99,7 @@ class CollectionWriter:
         if len(groups) > 1 and not self.composite_refused:
             results = self._composite(sobject, groups)
             if results is not None:
-                return [o for group, r in zip(groups, results, strict=True) for o in r]
+                return [o for r in results for o in r]
         return [o for group in groups for o in self._collection(sobject, group)]
 
     def _body(self, sobject: str, group: Sequence[FieldUpdate]) -> dict[str, Any]:
