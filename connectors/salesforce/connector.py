@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -159,13 +160,17 @@ class SalesforceConnector:
     def _dry_run(
         self, sobject: str, updates: Sequence[FieldUpdate], log: Any
     ) -> list[WriteOutcome]:
+        """Nothing sent: each outcome says what would have been written."""
+        outcomes = []
         for update in updates:
             record = sobject_record(sobject, update)
             log.info("salesforce_write_planned", record_id=update.record_id, values=record)
-        return [
-            WriteOutcome(u.record_id, ok=False, error_code=DRY_RUN, message="dry run: not sent")
-            for u in updates
-        ]
+            fields = {k: v for k, v in record.items() if k not in {"attributes", "id"}}
+            message = f"dry run, not sent: {sobject} {update.record_id} {json.dumps(fields)}"
+            outcomes.append(
+                WriteOutcome(update.record_id, ok=False, error_code=DRY_RUN, message=message)
+            )
+        return outcomes
 
 
 def _newest(current: datetime | None, page: Sequence[Record]) -> datetime | None:

@@ -205,6 +205,7 @@ def test_dry_run_sends_nothing_and_marks_nothing_written(
     with capture_logs() as logs:
         outcomes = connector.write("account", [FieldUpdate(aid, {"AX_NPS__c": 50.0})])
     assert [(o.ok, o.error_code) for o in outcomes] == [(False, DRY_RUN)]
+    assert outcomes[0].message == f'dry run, not sent: Account {aid} {{"AX_NPS__c": 50.0}}'
     assert fake.calls["collection"] + fake.calls["composite"] == 0
     planned = [e for e in logs if e["event"] == "salesforce_write_planned"]
     assert planned[0]["values"]["AX_NPS__c"] == 50.0
