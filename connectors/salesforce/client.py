@@ -4,9 +4,11 @@ Every call goes through ``SalesforceClient.call``: the run's API budget is check
 the call is counted by kind, ``Sforce-Limit-Info`` (sent free on every response) feeds
 the budget, an expired session is renewed once, and the outcome is classified into
 ``connectors.common.errors`` so the one retry policy (tenacity, honouring
-Retry-After) decides what happens next. simple-salesforce logs in and parses the limit
-header; the HTTP calls themselves go through one ``requests.Session`` so tests and
-benchmarks fake Salesforce at the HTTP boundary.
+Retry-After) decides what happens next. simple-salesforce logs in, parses the limit
+header and drives the Metadata API; the REST calls themselves are made here, on the
+same ``requests.Session``, because the SDK's exceptions drop the response headers
+(Retry-After, Sforce-Limit-Info) and its own 401 handling logs in again up to four
+times per call. Tests and benchmarks fake Salesforce at that HTTP boundary.
 """
 
 from __future__ import annotations
