@@ -43,7 +43,7 @@ def make_settings(**salesforce: object) -> Settings:
 
 def make_connector(settings: Settings | None = None, **kwargs: object) -> SalesforceConnector:
     policy = RetryPolicy(attempts=4, initial=0.01, maximum=0.01, sleep=no_sleep)
-    return from_settings(settings or make_settings(), policy=policy, sleep=no_sleep, **kwargs)  # type: ignore[arg-type]
+    return from_settings(settings or make_settings(), policy=policy, sleep=no_sleep, **kwargs)
 
 
 @pytest.fixture
