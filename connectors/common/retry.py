@@ -15,7 +15,8 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from connectors.common.errors import RetriableError
@@ -40,11 +41,14 @@ class RetryPolicy:
         self.initial = initial
         self.maximum = maximum
         self.sleep = sleep
-        self._backoff = wait_exponential_jitter(initial=initial, max=maximum)
+        # wait_exponential_jitter's ``initial`` is deprecated in tenacity 9.2 and its
+        # replacement ``multiplier`` does not exist in 8.x: the same backoff from parts
+        # both versions have.
+        self._backoff = wait_exponential(multiplier=initial, max=maximum) + wait_random(0, 1)
 
     def wait(self, state: RetryCallState) -> float:
         """Backoff with jitter, or the vendor's Retry-After when that is longer."""
-        backoff: float = self._backoff(state)
+        backoff: float = min(self._backoff(state), self.maximum)
         outcome = state.outcome
         exc = outcome.exception() if outcome is not None else None
         if isinstance(exc, RetriableError) and exc.retry_after is not None:

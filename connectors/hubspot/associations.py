@@ -51,7 +51,7 @@ def associated_ids(
         )
         response = transport.call(
             f"associations.{from_type}.{to_type}.read",
-            apis.associations_batch.get_page,
+            apis.associations_batch.get_page_with_http_info,
             from_type,
             to_type,
             request,

@@ -49,10 +49,10 @@ class OwnerDirectory:
         def fetch(after: str | None) -> tuple[list[tuple[str, str | None]], str | None]:
             response = self._transport.call(
                 kind,
-                self._apis.owners.get_page,
+                self._apis.owners.get_page_with_http_info,
                 limit=self._page_size,
                 after=after,
-                archived=archived,
+                archived="true" if archived else None,
             )
             rows = [(str(o.id), (o.email or "").strip() or None) for o in response.results or ()]
             return rows, next_after(response)

@@ -41,13 +41,14 @@ def list_pages(
     def fetch(after: str | None) -> tuple[list[HsRecord], str | None]:
         response = transport.call(
             kind,
-            apis.objects_basic.get_page,
+            apis.objects_basic.get_page_with_http_info,
             object_type,
             limit=page_size,
             after=after,
             properties=list(properties),
             associations=list(associations) or None,
-            archived=archived,
+            # Booleans go on the wire as HubSpot documents them; false is the default.
+            archived="true" if archived else None,
         )
         return [to_record(r) for r in response.results or ()], next_after(response)
 
@@ -70,7 +71,7 @@ def search_pages(
         request = _search_request(date_property, window, properties, page_size, last_id)
         response = transport.call(
             f"{object_type}.search",
-            apis.objects_search.do_search,
+            apis.objects_search.do_search_with_http_info,
             object_type,
             request,
             search=True,

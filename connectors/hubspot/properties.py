@@ -86,7 +86,7 @@ def fetch_schema(
 ) -> dict[str, PropertyInfo]:
     """Every property of ``object_type``: one call."""
     response = transport.call(
-        f"properties.{object_type}.list", apis.properties_core.get_all, object_type
+        f"properties.{object_type}.list", apis.properties_core.get_all_with_http_info, object_type
     )
     return {p.name: _info(p) for p in response.results or ()}
 
@@ -94,7 +94,9 @@ def fetch_schema(
 def fetch_groups(transport: Transport, apis: HubSpotApis, object_type: str) -> set[str]:
     """The names of the property groups of ``object_type``: one call."""
     response = transport.call(
-        f"properties.{object_type}.groups", apis.properties_groups.get_all, object_type
+        f"properties.{object_type}.groups",
+        apis.properties_groups.get_all_with_http_info,
+        object_type,
     )
     return {g.name for g in response.results or ()}
 

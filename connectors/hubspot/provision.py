@@ -190,7 +190,7 @@ def _create_group(transport: Transport, apis: HubSpotApis, action: CreateGroup) 
     body = PropertyGroupCreate(name=action.name, label=action.label, display_order=-1)
     transport.call(
         f"properties.{action.object_type}.groups.create",
-        apis.properties_groups.create,
+        apis.properties_groups.create_with_http_info,
         action.object_type,
         body,
     )
@@ -205,7 +205,10 @@ def _create_properties(
 ) -> None:
     body = BatchInputPropertyCreate(inputs=[_property_create(a.definition) for a in batch])
     response = transport.call(
-        f"properties.{object_type}.create", apis.properties_batch.create, object_type, body
+        f"properties.{object_type}.create",
+        apis.properties_batch.create_with_http_info,
+        object_type,
+        body,
     )
     created = {p.name for p in response.results or ()}
     for action in batch:
@@ -245,7 +248,7 @@ def _update_options(transport: Transport, apis: HubSpotApis, action: AddOptions)
     ]
     transport.call(
         f"properties.{action.object_type}.update",
-        apis.properties_core.update,
+        apis.properties_core.update_with_http_info,
         action.object_type,
         action.name,
         PropertyUpdate(options=options),

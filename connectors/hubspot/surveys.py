@@ -185,7 +185,7 @@ class HubSpotSurveySource:
                 properties_with_history=[],
             )
             response = self._transport.call(
-                "contacts.read", self._apis.objects_batch.read, "contacts", request
+                "contacts.read", self._apis.objects_batch.read_with_http_info, "contacts", request
             )
             for record in response.results or ():
                 found[str(record.id)] = (

@@ -46,7 +46,11 @@ class Transport:
     def call(
         self, kind: str, fn: Callable[..., Any], *args: Any, search: bool = False, **kwargs: Any
     ) -> Any:
-        """``fn(*args, **kwargs)`` with limits, counting and retries; returns the SDK's data."""
+        """``fn(*args, **kwargs)`` with limits, counting and retries; returns the SDK's data.
+
+        ``fn`` is a client method's ``*_with_http_info`` form: it returns the response
+        headers too, which carry HubSpot's rate-limit state.
+        """
 
         def attempt() -> Any:
             self._acquire(search=search)
@@ -54,7 +58,6 @@ class Transport:
                 data, _status, headers = fn(
                     *args,
                     _request_timeout=self.timeout,
-                    _return_http_data_only=False,
                     **kwargs,
                 )
             except Exception as exc:

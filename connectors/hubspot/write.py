@@ -80,7 +80,10 @@ class BatchWriter:
         )
         try:
             response = self._transport.call(
-                f"{object_type}.update", self._apis.objects_batch.update, object_type, request
+                f"{object_type}.update",
+                self._apis.objects_batch.update_with_http_info,
+                object_type,
+                request,
             )
         except HubSpotRequestError as err:
             if err.status not in _SPLITTABLE:
