@@ -16,6 +16,7 @@ import bisect
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -73,6 +74,7 @@ class Fault:
     headers: dict[str, str]
     body: dict[str, Any]
     times: int
+    delay: float = 0.0
 
 
 @dataclass
@@ -218,14 +220,16 @@ class FakePortal(SchemaRoutes):
         headers: dict[str, str] | None = None,
         body: dict[str, Any] | None = None,
         times: int = 1,
+        delay: float = 0.0,
     ) -> None:
         """The next ``times`` matching requests get ``status`` instead of an answer."""
         default = wire.error(
             "RATE_LIMITS" if status == 429 else "INTERNAL_ERROR", f"scripted {status}"
         )
-        self.faults.append(
-            Fault(method, re.compile(path), status, headers or {}, body or default, times)
+        fault = Fault(
+            method, re.compile(path), status, headers or {}, body or default, times, delay
         )
+        self.faults.append(fault)
 
     def calls(self, method: str | None = None, path: str | None = None) -> list[Recorded]:
         pattern = re.compile(path) if path else None
@@ -256,8 +260,10 @@ class FakePortal(SchemaRoutes):
                     wire.error("INVALID_AUTHENTICATION", "Authentication credentials not found."),
                 )
             fault = self._fault(method, path)
-            if fault is not None:
-                return fault
+        if fault is not None:
+            time.sleep(fault.delay)
+            return fault.status, dict(fault.headers), fault.body
+        with self._lock:
             for route_method, pattern, handler in self._routes:
                 match = pattern.fullmatch(path)
                 if match and route_method == method:
@@ -281,11 +287,11 @@ class FakePortal(SchemaRoutes):
             headers = {**_RATE_HEADERS, **headers}
         return status, headers, payload
 
-    def _fault(self, method: str, path: str) -> Reply | None:
+    def _fault(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
             if fault.times > 0 and fault.method == method and fault.path.fullmatch(path):
                 fault.times -= 1
-                return fault.status, dict(fault.headers), fault.body
+                return fault
         return None
 
     def violation(self, message: str) -> BadRequest:
