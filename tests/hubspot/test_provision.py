@@ -106,17 +106,24 @@ def test_provisioning_creates_the_group_and_every_property(
     assert created["ax_health_score"]["type"] == "number"
     assert created["ax_health_status"]["fieldType"] == "select"
     assert [o["value"] for o in created["ax_health_status"]["options"]] == [
-        "no_feedback", "healthy", "neutral", "at_risk",
-    ]  # fmt: skip
+        "no_feedback",
+        "healthy",
+        "neutral",
+        "at_risk",
+    ]
     assert created["ax_tiers_covered"]["fieldType"] == "checkbox"
     assert (created["ax_at_risk"]["type"], created["ax_at_risk"]["fieldType"]) == (
         "bool",
         "booleancheckbox",
     )
     assert [o["value"] for o in created["ax_at_risk"]["options"]] == ["true", "false"]
-    assert (created["ax_last_response_at"]["type"], created["ax_last_response_at"]["fieldType"]) == (
-        "datetime", "date",
-    )  # fmt: skip
+    assert (
+        created["ax_last_response_at"]["type"],
+        created["ax_last_response_at"]["fieldType"],
+    ) == (
+        "datetime",
+        "date",
+    )
     assert all(p["groupName"] == "ax_agent" for p in created.values())
     assert connector.plan_provisioning(specs).actions == ()
 
@@ -127,8 +134,15 @@ def test_provisioned_properties_take_the_agents_values(
     connector = make_connector()
     connector.apply_provisioning(connector.plan_provisioning(default_field_specs()))
     company = portal.add_company(name="A")
-    update = FieldUpdate(company, {"ax_health_status": "at_risk", "ax_tiers_missing": ("frontline",),
-                                   "ax_at_risk": True, "ax_health_score": 12.0})  # fmt: skip
+    update = FieldUpdate(
+        company,
+        {
+            "ax_health_status": "at_risk",
+            "ax_tiers_missing": ("frontline",),
+            "ax_at_risk": True,
+            "ax_health_score": 12.0,
+        },
+    )
     assert connector.write("account", [update])[0].ok
 
 
@@ -142,8 +156,8 @@ def test_missing_options_are_added_and_conflicts_left_alone(
     plan = connector.plan_provisioning(default_field_specs())
     assert plan.lines() == [
         "add option(s) no_feedback, neutral, at_risk to companies property ax_health_status",
-        "cannot fix: account field ax_nps: is string/text but the agent writes number (number/number)."
-        " Fix: map fields.overrides.account.nps.hubspot to a number/number property",
+        "cannot fix: account field ax_nps: is string/text but the agent writes number"
+        " (number/number). Fix: map fields.overrides.account.nps.hubspot to a number/number property",
     ]
     connector.apply_provisioning(plan)
     [patch] = portal.calls("PATCH")
@@ -161,8 +175,12 @@ def test_missing_options_are_added_and_conflicts_left_alone(
 def test_renamed_fields_are_provisioned_under_their_new_names(
     portal: FakePortal, make_connector: MakeConnector
 ) -> None:
-    fields = FieldsConfig(overrides={"account.nps": FieldOverride(hubspot="cx_nps"),
-                                     "contact.tier": FieldOverride(enabled=False)})  # fmt: skip
+    fields = FieldsConfig(
+        overrides={
+            "account.nps": FieldOverride(hubspot="cx_nps"),
+            "contact.tier": FieldOverride(enabled=False),
+        }
+    )
     plan = make_connector().plan_provisioning(fields.specs())
     names = [a.definition["name"] for a in plan.actions if hasattr(a, "definition")]
     assert "cx_nps" in names

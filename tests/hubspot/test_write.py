@@ -134,8 +134,12 @@ def test_a_record_the_response_does_not_mention_is_not_reported_written(
 ) -> None:
     a, b = provisioned.add_company(name="a"), provisioned.add_company(name="b")
     now = "2026-03-01T12:00:00.000Z"
-    body = {"status": "COMPLETE", "results": [provisioned.render("companies", provisioned.stores["companies"].live[a], [])],
-            "startedAt": now, "completedAt": now}  # fmt: skip
+    body = {
+        "status": "COMPLETE",
+        "results": [provisioned.render("companies", provisioned.stores["companies"].live[a], [])],
+        "startedAt": now,
+        "completedAt": now,
+    }
     provisioned.fail("POST", UPDATE, 200, body=body)
     outcomes = make_connector().write(
         "account", [FieldUpdate(a, {"ax_nps": 1.0}), FieldUpdate(b, {"ax_nps": 2.0})]
