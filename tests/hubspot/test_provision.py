@@ -157,7 +157,8 @@ def test_missing_options_are_added_and_conflicts_left_alone(
     assert plan.lines() == [
         "add option(s) no_feedback, neutral, at_risk to companies property ax_health_status",
         "cannot fix: account field ax_nps: is string/text but the agent writes number"
-        " (number/number). Fix: map fields.overrides.account.nps.hubspot to a number/number property",
+        " (number/number). Fix: map fields.overrides.account.nps.hubspot"
+        " to a number/number property",
     ]
     connector.apply_provisioning(plan)
     [patch] = portal.calls("PATCH")
