@@ -565,6 +565,7 @@ def serve_stdlib(portal: FakePortal) -> tuple[ThreadingHTTPServer, str]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in two writes
 
         def _answer(self) -> None:
             url = urlsplit(self.path)
