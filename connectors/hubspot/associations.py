@@ -10,14 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from hubspot.crm.associations.v4 import (
-    BatchInputPublicFetchAssociationsBatchRequest,
-    PublicFetchAssociationsBatchRequest,
-)
-
 from agent.batching import chunked
 from connectors.hubspot.client import HubSpotApis
-from connectors.hubspot.records import AssocRef
+from connectors.hubspot.records import AssocRef, results
 from connectors.hubspot.transport import Transport
 
 __all__ = ["PRIMARY_COMPANY_TYPE", "PRIMARY_COMPANY_TYPE_ID", "associated_ids", "primary_inline"]
@@ -46,35 +41,36 @@ def associated_ids(
     """The (primary) associated record of each id that has one: one call per ``batch_size``."""
     found: dict[str, str] = {}
     for chunk in chunked(ids, batch_size):
-        request = BatchInputPublicFetchAssociationsBatchRequest(
-            inputs=[PublicFetchAssociationsBatchRequest(id=i) for i in chunk]
-        )
+        request = {"inputs": [{"id": i} for i in chunk]}
         response = transport.call(
             f"associations.{from_type}.{to_type}.read",
-            apis.associations_batch.get_page_with_http_info,
+            apis.associations_batch.get_page,
             from_type,
             to_type,
             request,
         )
-        found.update(_primary_targets(response.results or ()))
+        found.update(_primary_targets(results(response)))
     return found
 
 
-def _primary_targets(results: Iterable[Any]) -> Mapping[str, str]:
+def _primary_targets(found: Iterable[Mapping[str, Any]]) -> Mapping[str, str]:
     chosen: dict[str, str] = {}
-    for result in results:
-        targets = list(result.to or ())
+    for result in found:
+        targets = list(result.get("to") or ())
         if not targets:
             continue
         primary = next((t for t in targets if _is_primary(t)), targets[0])
-        chosen[str(result._from.id)] = str(primary.to_object_id)
+        chosen[str(result["from"]["id"])] = str(primary["toObjectId"])
     return chosen
 
 
-def _is_primary(target: Any) -> bool:
-    for spec in target.association_types or ():
-        if spec.type_id == PRIMARY_COMPANY_TYPE_ID and spec.category == "HUBSPOT_DEFINED":
+def _is_primary(target: Mapping[str, Any]) -> bool:
+    for spec in target.get("associationTypes") or ():
+        if (
+            spec.get("typeId") == PRIMARY_COMPANY_TYPE_ID
+            and spec.get("category") == "HUBSPOT_DEFINED"
+        ):
             return True
-        if (spec.label or "").lower() == "primary":
+        if (spec.get("label") or "").lower() == "primary":
             return True
     return False

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from connectors.common.paging import paginate
 from connectors.hubspot.client import HubSpotApis
-from connectors.hubspot.records import next_after
+from connectors.hubspot.records import next_after, results
 from connectors.hubspot.transport import Transport
 
 __all__ = ["OwnerDirectory"]
@@ -49,12 +49,14 @@ class OwnerDirectory:
         def fetch(after: str | None) -> tuple[list[tuple[str, str | None]], str | None]:
             response = self._transport.call(
                 kind,
-                self._apis.owners.get_page_with_http_info,
+                self._apis.owners.get_page,
                 limit=self._page_size,
                 after=after,
                 archived="true" if archived else None,
             )
-            rows = [(str(o.id), (o.email or "").strip() or None) for o in response.results or ()]
+            rows = [
+                (str(o["id"]), (o.get("email") or "").strip() or None) for o in results(response)
+            ]
             return rows, next_after(response)
 
         for page in paginate(fetch):

@@ -13,13 +13,12 @@ shift later pages and hide an unchanged one. Both guard against a repeating curs
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-
-from hubspot.crm.objects import Filter, FilterGroup, PublicObjectSearchRequest
+from typing import Any
 
 from connectors.common.paging import paginate
 from connectors.hubspot.client import HubSpotApis
 from connectors.hubspot.cursor import Window, to_millis
-from connectors.hubspot.records import HsRecord, next_after, to_record
+from connectors.hubspot.records import HsRecord, next_after, results, to_record
 from connectors.hubspot.transport import Transport
 
 __all__ = ["list_pages", "search_pages"]
@@ -41,7 +40,7 @@ def list_pages(
     def fetch(after: str | None) -> tuple[list[HsRecord], str | None]:
         response = transport.call(
             kind,
-            apis.objects_basic.get_page_with_http_info,
+            apis.objects_basic.get_page,
             object_type,
             limit=page_size,
             after=after,
@@ -50,7 +49,7 @@ def list_pages(
             # Booleans go on the wire as HubSpot documents them; false is the default.
             archived="true" if archived else None,
         )
-        return [to_record(r) for r in response.results or ()], next_after(response)
+        return [to_record(r) for r in results(response)], next_after(response)
 
     return paginate(fetch)
 
@@ -71,13 +70,13 @@ def search_pages(
         request = _search_request(date_property, window, properties, page_size, last_id)
         response = transport.call(
             f"{object_type}.search",
-            apis.objects_search.do_search_with_http_info,
+            apis.objects_search.do_search,
             object_type,
             request,
             search=True,
         )
-        records = [to_record(r) for r in response.results or ()]
-        more = len(records) >= page_size and int(response.total or 0) > len(records)
+        records = [to_record(r) for r in results(response)]
+        more = len(records) >= page_size and int(response.get("total") or 0) > len(records)
         return records, (records[-1].id if more else None)
 
     return paginate(fetch)
@@ -89,21 +88,22 @@ def _search_request(
     properties: Sequence[str],
     page_size: int,
     last_id: str | None,
-) -> PublicObjectSearchRequest:
+) -> dict[str, Any]:
+    """A ``PublicObjectSearchRequest``: the window and the keyset, sorted by id."""
     filters = [
-        Filter(
-            property_name=date_property,
-            operator="BETWEEN",
-            value=to_millis(window.low),
-            high_value=to_millis(window.high),
-        ),
-        Filter(property_name="hs_object_id", operator="GT", value=last_id or "0"),
+        {
+            "propertyName": date_property,
+            "operator": "BETWEEN",
+            "value": to_millis(window.low),
+            "highValue": to_millis(window.high),
+        },
+        {"propertyName": "hs_object_id", "operator": "GT", "value": last_id or "0"},
     ]
-    return PublicObjectSearchRequest(
-        filter_groups=[FilterGroup(filters=filters)],
-        # HubSpot's search guide sorts with objects; the client types them as strings.
-        sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-        properties=list(properties),
-        limit=page_size,
-        after="0",
-    )
+    return {
+        "filterGroups": [{"filters": filters}],
+        # HubSpot's search guide writes sorts as objects (the client types them as strings).
+        "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+        "properties": list(properties),
+        "limit": page_size,
+        "after": "0",
+    }

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from agent.config import FieldKind, FieldSpec, ObjectKind
 from agent.ports import FieldProblem
 from agent.settings import HubSpotSettings
 from connectors.hubspot.client import HubSpotApis
+from connectors.hubspot.records import results
 from connectors.hubspot.transport import Transport
 
 __all__ = [
@@ -86,19 +88,19 @@ def fetch_schema(
 ) -> dict[str, PropertyInfo]:
     """Every property of ``object_type``: one call."""
     response = transport.call(
-        f"properties.{object_type}.list", apis.properties_core.get_all_with_http_info, object_type
+        f"properties.{object_type}.list", apis.properties_core.get_all, object_type
     )
-    return {p.name: _info(p) for p in response.results or ()}
+    return {str(p["name"]): _info(p) for p in results(response)}
 
 
 def fetch_groups(transport: Transport, apis: HubSpotApis, object_type: str) -> set[str]:
     """The names of the property groups of ``object_type``: one call."""
     response = transport.call(
         f"properties.{object_type}.groups",
-        apis.properties_groups.get_all_with_http_info,
+        apis.properties_groups.get_all,
         object_type,
     )
-    return {g.name for g in response.results or ()}
+    return {str(g["name"]) for g in results(response)}
 
 
 def field_problems(
@@ -163,18 +165,15 @@ def _written_options(spec: FieldSpec) -> tuple[str, ...]:
     return spec.options if spec.kind in {"enum", "multi"} else ()
 
 
-def _info(prop: object) -> PropertyInfo:
-    meta = getattr(prop, "modification_metadata", None)
-    options = list(getattr(prop, "options", None) or ())
-    read_only = bool(getattr(meta, "read_only_value", False)) or bool(
-        getattr(prop, "calculated", False)
-    )
+def _info(prop: Mapping[str, Any]) -> PropertyInfo:
+    meta = prop.get("modificationMetadata") or {}
+    options = list(prop.get("options") or ())
     return PropertyInfo(
-        name=str(getattr(prop, "name", "")),
-        type=str(getattr(prop, "type", "")),
-        field_type=str(getattr(prop, "field_type", "")),
-        options=tuple(str(o.value) for o in options),
-        labels=tuple(str(o.label) for o in options),
-        read_only=read_only,
-        group=str(getattr(prop, "group_name", "") or ""),
+        name=str(prop.get("name", "")),
+        type=str(prop.get("type", "")),
+        field_type=str(prop.get("fieldType", "")),
+        options=tuple(str(o.get("value", "")) for o in options),
+        labels=tuple(str(o.get("label", "")) for o in options),
+        read_only=bool(meta.get("readOnlyValue")) or bool(prop.get("calculated")),
+        group=str(prop.get("groupName") or ""),
     )

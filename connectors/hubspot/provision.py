@@ -15,19 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from hubspot.crm.properties import (
-    BatchInputPropertyCreate,
-    OptionInput,
-    PropertyCreate,
-    PropertyGroupCreate,
-    PropertyUpdate,
-)
 
 from agent.config import FieldSpec, ObjectKind
 from agent.ports import FieldProblem
 from connectors.hubspot.client import HubSpotApis
 from connectors.hubspot.mapping import OBJECT_TYPES
 from connectors.hubspot.properties import PROVISION_FIX, Schema, expected_type, field_problems
+from connectors.hubspot.records import results
 from connectors.hubspot.transport import Transport
 
 __all__ = [
@@ -187,10 +181,10 @@ def apply_plan(transport: Transport, apis: HubSpotApis, plan: ProvisionPlan) -> 
 
 
 def _create_group(transport: Transport, apis: HubSpotApis, action: CreateGroup) -> None:
-    body = PropertyGroupCreate(name=action.name, label=action.label, display_order=-1)
+    body = {"name": action.name, "label": action.label, "displayOrder": -1}
     transport.call(
         f"properties.{action.object_type}.groups.create",
-        apis.properties_groups.create_with_http_info,
+        apis.properties_groups.create,
         action.object_type,
         body,
     )
@@ -203,53 +197,28 @@ def _create_properties(
     batch: list[CreateProperty],
     result: ProvisionResult,
 ) -> None:
-    body = BatchInputPropertyCreate(inputs=[_property_create(a.definition) for a in batch])
+    body = {"inputs": [dict(a.definition) for a in batch]}
     response = transport.call(
-        f"properties.{object_type}.create",
-        apis.properties_batch.create_with_http_info,
-        object_type,
-        body,
+        f"properties.{object_type}.create", apis.properties_batch.create, object_type, body
     )
-    created = {p.name for p in response.results or ()}
+    created = {str(p["name"]) for p in results(response)}
     for action in batch:
         if action.definition["name"] in created:
             result.done.append(action.describe())
-    for error in getattr(response, "errors", None) or ():
-        result.failed.append(f"{object_type}: {error.category}: {error.message}")
+    for error in response.get("errors") or ():
+        result.failed.append(f"{object_type}: {error.get('category')}: {error.get('message')}")
     _log.info("hubspot_properties_created", object_type=object_type, created=sorted(created))
-
-
-def _property_create(definition: Mapping[str, Any]) -> PropertyCreate:
-    return PropertyCreate(
-        name=definition["name"],
-        label=definition["label"],
-        type=definition["type"],
-        field_type=definition["fieldType"],
-        group_name=definition["groupName"],
-        description=definition["description"],
-        form_field=definition["formField"],
-        options=[_option(o) for o in definition.get("options", ())] or None,
-    )
-
-
-def _option(option: Mapping[str, Any]) -> OptionInput:
-    return OptionInput(
-        label=option["label"],
-        value=option["value"],
-        display_order=option["displayOrder"],
-        hidden=option["hidden"],
-    )
 
 
 def _update_options(transport: Transport, apis: HubSpotApis, action: AddOptions) -> None:
     options = [
-        OptionInput(label=label, value=value, display_order=i, hidden=False)
+        {"label": label, "value": value, "displayOrder": i, "hidden": False}
         for i, (value, label) in enumerate(action.options)
     ]
     transport.call(
         f"properties.{action.object_type}.update",
-        apis.properties_core.update_with_http_info,
+        apis.properties_core.update,
         action.object_type,
         action.name,
-        PropertyUpdate(options=options),
+        {"options": options},
     )

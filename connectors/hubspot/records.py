@@ -1,4 +1,4 @@
-"""HubSpot CRM records as plain values, converted from the SDK's models in one place."""
+"""HubSpot CRM records as plain values, read from HubSpot's JSON in one place."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["AssocRef", "HsRecord", "next_after", "to_record"]
+from connectors.hubspot.values import parse_datetime
+
+__all__ = ["AssocRef", "HsRecord", "next_after", "results", "to_record"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,29 +38,35 @@ class HsRecord:
         value = self.properties.get(name)
         if value is None:
             return None
-        value = value.strip()
+        value = str(value).strip()
         return value or None
 
 
-def to_record(obj: Any) -> HsRecord:
-    """An ``HsRecord`` from a SimplePublicObject(WithAssociations) of the SDK."""
-    associations: dict[str, tuple[AssocRef, ...]] = {}
-    for to_type, collection in (getattr(obj, "associations", None) or {}).items():
-        results = getattr(collection, "results", None) or ()
-        associations[to_type] = tuple(AssocRef(str(r.id), str(r.type)) for r in results)
+def to_record(obj: Mapping[str, Any]) -> HsRecord:
+    """An ``HsRecord`` from a ``SimplePublicObject(WithAssociations)``."""
+    associations = {
+        to_type: tuple(
+            AssocRef(str(ref["id"]), str(ref.get("type", ""))) for ref in results(collection)
+        )
+        for to_type, collection in (obj.get("associations") or {}).items()
+    }
     return HsRecord(
-        id=str(obj.id),
-        properties=dict(obj.properties or {}),
+        id=str(obj["id"]),
+        properties=dict(obj.get("properties") or {}),
         associations=associations,
-        updated_at=obj.updated_at,
-        archived_at=getattr(obj, "archived_at", None),
-        created_at=getattr(obj, "created_at", None),
+        updated_at=parse_datetime(obj.get("updatedAt")),
+        archived_at=parse_datetime(obj.get("archivedAt")),
+        created_at=parse_datetime(obj.get("createdAt")),
     )
 
 
-def next_after(response: Any) -> str | None:
+def results(payload: Mapping[str, Any] | None) -> list[Any]:
+    """The ``results`` list of a collection or batch response (empty when absent)."""
+    found = (payload or {}).get("results")
+    return found if isinstance(found, list) else []
+
+
+def next_after(payload: Mapping[str, Any]) -> str | None:
     """The ``paging.next.after`` cursor of a list response, if there is a next page."""
-    paging = getattr(response, "paging", None)
-    nxt = getattr(paging, "next", None) if paging is not None else None
-    after = getattr(nxt, "after", None) if nxt is not None else None
+    after = ((payload.get("paging") or {}).get("next") or {}).get("after")
     return str(after) if after else None

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 
 import structlog
-from hubspot.crm.objects import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
 
 from agent.batching import chunked
 from agent.models import Rejected, Response
@@ -26,7 +25,7 @@ from connectors.hubspot.associations import associated_ids
 from connectors.hubspot.client import HubSpotApis
 from connectors.hubspot.cursor import advance, format_cursor, parse_cursor, window
 from connectors.hubspot.pages import list_pages, search_pages
-from connectors.hubspot.records import HsRecord
+from connectors.hubspot.records import HsRecord, results
 from connectors.hubspot.transport import Transport
 from connectors.hubspot.values import parse_datetime
 
@@ -179,16 +178,15 @@ class HubSpotSurveySource:
     def _contact_emails(self, contact_ids: Sequence[str]) -> dict[str, str | None]:
         found: dict[str, str | None] = {}
         for chunk in chunked(contact_ids, 100):
-            request = BatchReadInputSimplePublicObjectId(
-                inputs=[SimplePublicObjectId(id=i) for i in chunk],
-                properties=["email"],
-                properties_with_history=[],
-            )
+            request = {
+                "inputs": [{"id": i} for i in chunk],
+                "properties": ["email"],
+                "propertiesWithHistory": [],
+            }
             response = self._transport.call(
-                "contacts.read", self._apis.objects_batch.read_with_http_info, "contacts", request
+                "contacts.read", self._apis.objects_batch.read, "contacts", request
             )
-            for record in response.results or ():
-                found[str(record.id)] = (
-                    (record.properties or {}).get("email") or ""
-                ).strip() or None
+            for record in results(response):
+                email = ((record.get("properties") or {}).get("email") or "").strip()
+                found[str(record["id"])] = email or None
         return found

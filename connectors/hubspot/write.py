@@ -15,13 +15,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import structlog
-from hubspot.crm.objects import BatchInputSimplePublicObjectBatchInput, SimplePublicObjectBatchInput
 
 from agent.config import FieldKind, FieldSpec, ObjectKind
 from agent.ports import FieldUpdate, WriteOutcome
 from connectors.hubspot.client import HubSpotApis
 from connectors.hubspot.errors import HubSpotRequestError
 from connectors.hubspot.mapping import OBJECT_TYPES
+from connectors.hubspot.records import results
 from connectors.hubspot.transport import Transport
 from connectors.hubspot.values import format_value
 
@@ -72,16 +72,11 @@ class BatchWriter:
 
     def _send(self, obj: ObjectKind, updates: Sequence[FieldUpdate]) -> dict[str, WriteOutcome]:
         object_type = OBJECT_TYPES[obj]
-        request = BatchInputSimplePublicObjectBatchInput(
-            inputs=[
-                SimplePublicObjectBatchInput(id=i["id"], properties=i["properties"])
-                for i in self.inputs(obj, updates)
-            ]
-        )
+        request = {"inputs": self.inputs(obj, updates)}
         try:
             response = self._transport.call(
                 f"{object_type}.update",
-                self._apis.objects_batch.update_with_http_info,
+                self._apis.objects_batch.update,
                 object_type,
                 request,
             )
@@ -105,14 +100,17 @@ class BatchWriter:
         return {**self._send(obj, first), **self._send(obj, second)}
 
 
-def _outcomes(ids: set[str], response: Any) -> dict[str, WriteOutcome]:
-    confirmed = {str(r.id) for r in response.results or ()} & ids
+def _outcomes(ids: set[str], response: Mapping[str, Any]) -> dict[str, WriteOutcome]:
+    confirmed = {str(r["id"]) for r in results(response)} & ids
     outcomes = {i: WriteOutcome(i, ok=True) for i in confirmed}
-    for error in getattr(response, "errors", None) or ():
-        named = _named_ids(error.context or {}, ids) or (ids - confirmed - set(outcomes))
+    for error in response.get("errors") or ():
+        named = _named_ids(error.get("context") or {}, ids) or (ids - set(outcomes))
         for record_id in named - confirmed:
             outcomes[record_id] = WriteOutcome(
-                record_id, ok=False, error_code=error.category, message=error.message
+                record_id,
+                ok=False,
+                error_code=error.get("category"),
+                message=error.get("message"),
             )
     for record_id in ids - set(outcomes):
         outcomes[record_id] = WriteOutcome(
