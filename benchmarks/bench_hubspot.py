@@ -21,6 +21,7 @@ import math
 import resource
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,7 @@ class SyntheticPortal(FakePortal):
 
     def __init__(self, companies: int, contacts: int) -> None:
         super().__init__()
+        self.requests = deque(maxlen=100)  # type: ignore[assignment]  # keep only the latest requests
         self.companies, self.contacts = companies, contacts
         self.stores["companies"] = _SyntheticStore(_Lazy(1, companies, self._company))
         self.stores["contacts"] = _SyntheticStore(_Lazy(CONTACT_BASE, contacts, self._contact))

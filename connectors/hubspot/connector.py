@@ -102,7 +102,7 @@ class HubSpotConnector:
         self,
         obj: ObjectKind,
         cursor: str | None,
-        convert: Callable[[Sequence[HsRecord]], list[T]],
+        convert: Callable[[Sequence[HsRecord], bool], list[T]],
     ) -> Iterator[Batch[T]]:
         started = self._session.clock()
         previous = parse_cursor(cursor) if cursor else None
@@ -112,7 +112,8 @@ class HubSpotConnector:
         for records, deleted in self._changes(obj, previous, started):
             latest.append(max((r.updated_at for r in records if r.updated_at), default=None))
             count += len(records)
-            batch = Batch(records=convert(records), deleted_ids=tuple(deleted))
+            # A full read lists records with their associations inline; a search does not.
+            batch = Batch(records=convert(records, previous is None), deleted_ids=tuple(deleted))
             if pending is not None:
                 yield pending
             pending = batch
@@ -193,7 +194,7 @@ class HubSpotConnector:
             return company_properties(self._settings, self._specs)
         return contact_properties(self._settings, self._specs)
 
-    def _accounts(self, records: Sequence[HsRecord]) -> list[Account]:
+    def _accounts(self, records: Sequence[HsRecord], _inline: bool) -> list[Account]:
         return [
             to_account(
                 r, self._settings, self._specs, self._owners.email(r.prop("hubspot_owner_id"))
@@ -201,8 +202,7 @@ class HubSpotConnector:
             for r in records
         ]
 
-    def _contacts(self, records: Sequence[HsRecord]) -> list[Contact]:
-        inline = any("companies" in r.associations for r in records)
+    def _contacts(self, records: Sequence[HsRecord], inline: bool) -> list[Contact]:
         if inline or not records:
             companies = {r.id: primary_inline(r.associations.get("companies", ())) for r in records}
         else:

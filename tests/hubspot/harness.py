@@ -8,7 +8,8 @@ the connector's back, and the number of update calls made.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +23,7 @@ from connectors.hubspot import HubSpotConnector, from_settings
 from connectors.hubspot.mapping import OBJECT_TYPES
 from connectors.hubspot.properties import expected_type
 from connectors.hubspot.values import parse_value
-from tests.hubspot.fakeportal import FakePortal
+from tests.hubspot.fakeportal import FakePortal, serve_stdlib
 
 
 @dataclass
@@ -120,3 +121,19 @@ class HubSpotHarness:
     @property
     def update_calls(self) -> int:
         return len(self.portal.calls("POST", r"/crm/v3/objects/\w+/batch/update"))
+
+
+@contextmanager
+def open_harness() -> Iterator[HubSpotHarness]:
+    """A harness on its own loopback server, for suites outside ``tests/hubspot``.
+
+    Fails on exit when a request broke HubSpot's documented contract.
+    """
+    portal = FakePortal()
+    server, url = serve_stdlib(portal)
+    try:
+        yield HubSpotHarness(portal, url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert portal.violations == [], portal.violations

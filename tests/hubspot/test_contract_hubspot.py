@@ -13,7 +13,7 @@ import pytest
 from agent.config import FieldOverride, FieldsConfig
 from agent.models import Account, Contact
 from agent.ports import FieldUpdate
-from tests.hubspot.harness import HubSpotHarness
+from tests.hubspot.harness import HubSpotHarness, open_harness
 
 
 @pytest.fixture
@@ -131,3 +131,10 @@ def test_field_check_names_what_is_missing(harness: HubSpotHarness) -> None:
     [problem] = harness.connector.check_fields(specs)
     assert (problem.object, problem.field) == ("account", "no_such_field")
     assert "provision" in problem.fix
+
+
+def test_the_harness_runs_without_pytest_fixtures() -> None:
+    with open_harness() as harness:
+        acme, _, jane = _seed(harness)
+        contacts = [c for b in harness.connector.read_contacts(None) for c in b.records]
+        assert [(c.id, c.account_id) for c in contacts] == [(jane, acme)]

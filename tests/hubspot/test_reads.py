@@ -197,3 +197,13 @@ def test_a_repeated_paging_cursor_stops_the_read(
     with pytest.raises(RepeatedCursorError):
         list(make_connector().read_accounts(None))
     assert len(portal.calls("GET", "/crm/v3/objects/companies")) == 2
+
+
+def test_a_full_read_never_looks_up_associations_separately(
+    portal: FakePortal, make_connector: MakeConnector
+) -> None:
+    for i in range(3):
+        portal.add_contact(email=f"nobody{i}@example.com")
+    contacts = [c for b in make_connector().read_contacts(None) for c in b.records]
+    assert [c.account_id for c in contacts] == ["", "", ""]
+    assert portal.calls("POST") == []
