@@ -6,7 +6,7 @@ Construct with ``from_settings(settings)``; the connector implements
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.settings import Settings
 from connectors.hubspot.connector import HubSpotConnector
@@ -44,3 +44,13 @@ def survey_source_from_settings(settings: Settings, **session_options: Any) -> H
         settings=settings.hubspot,
         clock=session.clock,
     )
+
+
+if TYPE_CHECKING:
+    from agent.ports import CrmConnector, SurveySource
+
+    def _conforms(
+        connector: HubSpotConnector, source: HubSpotSurveySource
+    ) -> tuple[CrmConnector, SurveySource]:
+        """mypy checks here that both implement the agent's ports."""
+        return connector, source
