@@ -34,7 +34,9 @@ from agent.batching import chunked  # after the path set-up above
 from agent.config import default_field_specs
 from agent.ports import FieldUpdate, FieldValue
 from connectors.hubspot import HubSpotConnector
-from tests.hubspot.fakeportal import FakePortal, Record, Store, serve_stdlib
+from tests.hubspot.fakeportal import FakePortal
+from tests.hubspot.fakeserve import serve_stdlib
+from tests.hubspot.fakestate import Record, Store
 from tests.hubspot.harness import FakeTime, build_connector, provision_all
 
 CONTACT_BASE = 10_000_000

@@ -18,16 +18,14 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ValidationError
 
 from tests.hubspot import wire
 from tests.hubspot.fakeschema import SchemaRoutes
+from tests.hubspot.fakestate import BadRequest, Fault, Record, Recorded, Store, matches, sort_key
 
 Reply = tuple[int, dict[str, str], Any]
 MODIFIED = {
@@ -49,63 +47,6 @@ PRIMARY = [
 ]
 UNLABELED = [{"category": "HUBSPOT_DEFINED", "typeId": 279, "label": None}]
 SUBMISSION_CONTACT = [{"category": "HUBSPOT_DEFINED", "typeId": 1135, "label": None}]
-
-
-class BadRequest(Exception):  # noqa: N818  # an HTTP answer, not a programming error
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        super().__init__(body.get("message"))
-        self.status = status
-        self.body = body
-
-
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    body: Any
-
-
-@dataclass
-class Fault:
-    method: str
-    path: re.Pattern[str]
-    status: int
-    headers: dict[str, str]
-    body: dict[str, Any]
-    times: int
-    delay: float = 0.0
-
-
-@dataclass
-class Record:
-    id: str
-    properties: dict[str, str | None]
-    created_ms: int
-    updated_ms: int
-    archived_ms: int | None = None
-
-
-@dataclass
-class Store:
-    """Records of one object type, live and archived, kept in id order."""
-
-    live: dict[str, Record] = field(default_factory=dict)
-    archived: dict[str, Record] = field(default_factory=dict)
-    _order: list[int] | None = None
-    _archived_order: list[int] | None = None
-
-    def ordered(self, archived: bool = False) -> list[int]:
-        if archived:
-            if self._archived_order is None:
-                self._archived_order = sorted(int(i) for i in self.archived)
-            return self._archived_order
-        if self._order is None:
-            self._order = sorted(int(i) for i in self.live)
-        return self._order
-
-    def changed(self) -> None:
-        self._order = self._archived_order = None
 
 
 class FakePortal(SchemaRoutes):
@@ -379,8 +320,8 @@ class FakePortal(SchemaRoutes):
         if offset + request.limit > 10_000:
             raise BadRequest(400, wire.error("VALIDATION_ERROR", "paging past 10,000 results"))
         visible = [r for r in self._store(t).live.values() if r.id not in self.unindexed]
-        hits = [r for r in visible if _matches(r, request.filterGroups)]
-        hits.sort(key=_sort_key(request.sorts))
+        hits = [r for r in visible if matches(r, request.filterGroups)]
+        hits.sort(key=sort_key(request.sorts))
         page = hits[offset : offset + request.limit]
         payload: dict[str, Any] = {
             "total": len(hits),
@@ -473,66 +414,6 @@ class FakePortal(SchemaRoutes):
         record.properties[MODIFIED[object_type]] = record.properties["hs_lastmodifieddate"] = stamp
 
 
-# -- search helpers ------------------------------------------------------------------
-
-
-def _comparable(text: str | None) -> float | None:
-    if text is None or text == "":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000
-    except ValueError:
-        return None
-
-
-def _holds(record: Record, flt: wire.Filter) -> bool:
-    raw = (
-        record.id if flt.propertyName == "hs_object_id" else record.properties.get(flt.propertyName)
-    )
-    if flt.operator == "HAS_PROPERTY":
-        return raw not in (None, "")
-    if flt.operator == "NOT_HAS_PROPERTY":
-        return raw in (None, "")
-    value, low = _comparable(raw), _comparable(flt.value)
-    if value is None or low is None:
-        return flt.operator == "NEQ" and raw != flt.value
-    high = _comparable(flt.highValue)
-    tests = {
-        "EQ": value == low,
-        "NEQ": value != low,
-        "GT": value > low,
-        "GTE": value >= low,
-        "LT": value < low,
-        "LTE": value <= low,
-        "BETWEEN": high is not None and low <= value <= high,
-    }
-    return tests.get(flt.operator, False)
-
-
-def _matches(record: Record, groups: list[wire.FilterGroup]) -> bool:
-    return not groups or any(all(_holds(record, f) for f in g.filters) for g in groups)
-
-
-def _sort_key(sorts: list[wire.Sort | str]) -> Callable[[Record], Any]:
-    first = sorts[0] if sorts else wire.Sort(propertyName="hs_object_id")
-    sort = first if isinstance(first, wire.Sort) else wire.Sort(propertyName=first.lstrip("-"))
-    sign = -1 if sort.direction == "DESCENDING" else 1
-
-    def key(record: Record) -> float:
-        raw = (
-            record.id
-            if sort.propertyName == "hs_object_id"
-            else record.properties.get(sort.propertyName)
-        )
-        return sign * (_comparable(raw) or 0.0)
-
-    return key
-
-
 # -- query helpers -------------------------------------------------------------------
 
 
@@ -555,40 +436,3 @@ def _flag(query: dict[str, list[str]], name: str) -> bool:
 
 def _names(query: dict[str, list[str]], name: str) -> list[str]:
     return [n for v in query.get(name, []) for n in v.split(",") if n]
-
-
-# -- serving -------------------------------------------------------------------------
-
-
-def serve_stdlib(portal: FakePortal) -> tuple[ThreadingHTTPServer, str]:
-    """Serve ``portal`` on an ephemeral loopback port in a daemon thread; (server, base URL)."""
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body go out in two writes
-
-        def _answer(self) -> None:
-            url = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            status, extra, payload = portal.handle(
-                self.command, url.path, parse_qs(url.query), headers, body
-            )
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json;charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in extra.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_PATCH = _answer  # noqa: N815  # http.server's method names
-
-        def log_message(self, format: str, *args: Any) -> None:  # signature of the base class
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"

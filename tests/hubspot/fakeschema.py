@@ -11,7 +11,8 @@ from tests.hubspot import wire
 from tests.hubspot.seed import default_groups, default_properties, property_json
 
 if TYPE_CHECKING:
-    from tests.hubspot.fakeportal import BadRequest, Reply
+    from tests.hubspot.fakeportal import Reply
+    from tests.hubspot.fakestate import BadRequest
 
 _OWNER_PARAMS = {"limit", "after", "archived", "email"}
 

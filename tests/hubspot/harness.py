@@ -23,7 +23,8 @@ from connectors.hubspot import HubSpotConnector, from_settings
 from connectors.hubspot.mapping import OBJECT_TYPES
 from connectors.hubspot.properties import expected_type
 from connectors.hubspot.values import parse_value
-from tests.hubspot.fakeportal import FakePortal, serve_stdlib
+from tests.hubspot.fakeportal import FakePortal
+from tests.hubspot.fakeserve import serve_stdlib
 
 
 @dataclass
