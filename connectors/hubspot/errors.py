@@ -127,13 +127,10 @@ def _from_status(status: int, headers: Mapping[str, str], payload: dict[str, Any
 
 
 def _describe(status: int, payload: dict[str, Any]) -> str:
-    parts = [f"HTTP {status}"]
     category = payload.get("category") or payload.get("errorType")
-    if category:
-        parts.append(str(category))
+    text = f"HTTP {status}" + (f" {category}" if category else "")
     if payload.get("message"):
-        parts.append(str(payload["message"]))
-    text = " ".join(parts[:2]) + (f": {parts[2]}" if len(parts) > 2 else "")
+        text += f": {payload['message']}"
     if payload.get("correlationId"):
         text += f" (correlation id {payload['correlationId']})"
     return text

@@ -148,3 +148,9 @@ def test_pauses_from_headers() -> None:
     assert rate_limit_pause(exhausted) == 10.0
     assert rate_limit_pause({"X-HubSpot-RateLimit-Secondly-Remaining": "0"}) == 1.0
     assert rate_limit_pause({"X-HubSpot-RateLimit-Remaining": "42"}) is None
+
+
+def test_messages_read_well_with_or_without_a_category() -> None:
+    plain = classify(_api_exception(404, body='{"message": "Not found", "correlationId": "abc"}'))
+    assert str(plain) == "hubspot: HTTP 404: Not found (correlation id abc)"
+    assert str(classify(_api_exception(400))) == "hubspot: HTTP 400"
