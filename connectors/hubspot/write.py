@@ -5,7 +5,8 @@ confirms every record; a 207 multi-status confirms the records in ``results`` an
 fails those its ``errors`` name, with HubSpot's error category as the code. HubSpot
 rejects a whole batch with a 400 when one value is invalid, so such a batch is split
 in halves until the bad records stand alone: the good ones still get written and the
-bad ones are reported, each with its own reason. A record HubSpot did not confirm is
+bad ones are reported, each with its own reason (a missing or read-only property is
+the same for every record and stops the write instead). A record HubSpot did not confirm is
 never reported as written.
 """
 
@@ -29,6 +30,9 @@ __all__ = ["BatchWriter"]
 
 _log = structlog.get_logger(__name__)
 _SPLITTABLE = frozenset({400, 409, 422})
+#: A property that does not exist or cannot be written fails every record alike: splitting
+#: the batch would only repeat the error (``check_fields`` reports these before writing).
+_SCHEMA_ERRORS = ("PROPERTY_DOESNT_EXIST", "READ_ONLY_VALUE")
 
 
 class BatchWriter:
@@ -81,7 +85,7 @@ class BatchWriter:
                 request,
             )
         except HubSpotRequestError as err:
-            if err.status not in _SPLITTABLE:
+            if err.status not in _SPLITTABLE or any(m in str(err) for m in _SCHEMA_ERRORS):
                 raise
             return self._isolate(obj, updates, err)
         return _outcomes({u.record_id for u in updates}, response)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from agent.ports import FieldUpdate
+from connectors.common.errors import FatalError
 from connectors.hubspot import HubSpotConnector
 from tests.hubspot.fakeportal import FakePortal
 from tests.hubspot.harness import provision_all
@@ -181,3 +182,12 @@ def test_written_datetimes_read_back_equal(
     values = batch.records[0].crm_values
     assert values["ax_last_response_at"] == when
     assert values["ax_nps"] == -12.5
+
+
+def test_a_missing_property_stops_the_write_without_splitting(
+    provisioned: FakePortal, make_connector: MakeConnector
+) -> None:
+    ids = [provisioned.add_company(name=str(i)) for i in range(4)]
+    with pytest.raises(FatalError, match="PROPERTY_DOESNT_EXIST"):
+        make_connector().write("account", [FieldUpdate(i, {"ax_no_such": 1.0}) for i in ids])
+    assert len(provisioned.calls("POST", UPDATE)) == 1
