@@ -112,6 +112,10 @@ class HubSpotHarness:
             if s.object == obj
         }
 
+    def advance(self, seconds: float) -> None:
+        """Let time pass in the CRM (beyond an incremental read's overlap, for instance)."""
+        self.portal.tick(int(seconds * 1000))
+
     def delete(self, obj: ObjectKind, record_id: str) -> None:
         self.portal.archive(OBJECT_TYPES[obj], record_id)
 

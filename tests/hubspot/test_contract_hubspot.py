@@ -60,11 +60,11 @@ def test_cursor_resumes_with_the_changes(harness: HubSpotHarness) -> None:
     batches = list(harness.connector.read_accounts(None))
     first = {a.id: a for b in batches for a in b.records}
     assert batches[-1].cursor is not None
-    harness.portal.tick(3_600_000)
+    harness.advance(3_600)
     again = list(harness.connector.read_accounts(batches[-1].cursor))
     assert all(a == first[a.id] for b in again for a in b.records)
     assert [d for b in again for d in b.deleted_ids] == []
-    harness.portal.tick(1_000)
+    harness.advance(1)
     harness.rename("account", beta, "Beta GmbH")
     harness.delete("account", acme)
     changed = list(harness.connector.read_accounts(again[-1].cursor))
