@@ -48,7 +48,7 @@ class RetryPolicy:
 
     def wait(self, state: RetryCallState) -> float:
         """Backoff with jitter, or the vendor's Retry-After when that is longer."""
-        backoff: float = self._backoff(state)
+        backoff: float = min(self._backoff(state), self.maximum)
         outcome = state.outcome
         exc = outcome.exception() if outcome is not None else None
         if isinstance(exc, RetriableError) and exc.retry_after is not None:
