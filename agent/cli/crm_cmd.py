@@ -13,6 +13,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from agent.cli.hubspot_cmd import provision_hubspot
 from agent.config import FieldSpec
 from agent.ports import CrmConnector, FieldProblem
 from agent.settings import ConfigError, Settings, load_settings
@@ -60,8 +61,24 @@ def _salesforce_provision(settings: Settings, print_only: bool) -> int:
     return 0 if report.ok else 1
 
 
-PROVISIONERS: dict[str, Provisioner] = {"salesforce": _salesforce_provision}
-CONNECTORS: dict[str, Callable[[Settings], CrmConnector]] = {"salesforce": _salesforce_connector}
+def _hubspot_connector(settings: Settings) -> CrmConnector:
+    from connectors.hubspot import from_settings  # noqa: PLC0415  # load the SDK only when used
+
+    return from_settings(settings)
+
+
+def _hubspot_provision(settings: Settings, print_only: bool) -> int:
+    return provision_hubspot(settings, print_only)
+
+
+PROVISIONERS: dict[str, Provisioner] = {
+    "salesforce": _salesforce_provision,
+    "hubspot": _hubspot_provision,
+}
+CONNECTORS: dict[str, Callable[[Settings], CrmConnector]] = {
+    "salesforce": _salesforce_connector,
+    "hubspot": _hubspot_connector,
+}
 
 ConfigOption = Annotated[
     Path | None,

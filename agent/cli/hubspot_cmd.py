@@ -1,25 +1,22 @@
-"""HubSpot commands, wired under the shared ``crm`` group.
+"""HubSpot's part of the ``crm`` group: ``ax-agent crm provision hubspot [--print]``.
 
-``register(provision_app)`` adds ``hubspot`` to the ``crm provision`` sub-app, giving
-``ax-agent crm provision hubspot [--print | --dry-run]``; ``provision_hubspot`` is the
-same logic for a ``crm provision TARGET`` command that dispatches on its argument.
+``agent.cli.crm_cmd`` dispatches on the CRM name to ``provision_hubspot``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from agent.config import ObjectKind
 from agent.ports import FieldUpdate
-from agent.settings import ConfigError, Settings, load_settings
+from agent.settings import ConfigError, Settings
 from connectors.common.errors import VendorError
 
-__all__ = ["planned_update_lines", "provision_command", "provision_hubspot", "register"]
+__all__ = ["planned_update_lines", "provision_hubspot"]
 
 
 def provision_hubspot(
@@ -70,24 +67,3 @@ def planned_update_lines(
         json.dumps(connector.preview(obj, updates[i : i + size]), sort_keys=True)
         for i in range(0, len(updates), size)
     ]
-
-
-def provision_command(
-    print_: Annotated[
-        bool, typer.Option("--print", help="Show what would be created; change nothing.")
-    ] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Same as --print.")] = False,
-    config: Annotated[Path | None, typer.Option("--config", help="Config file (YAML).")] = None,
-) -> None:
-    """Create the AX Agent property group and every mapped property in HubSpot."""
-    try:
-        settings = load_settings(config)
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
-    raise typer.Exit(provision_hubspot(settings, print_ or dry_run))
-
-
-def register(provision_app: typer.Typer) -> None:
-    """Add ``hubspot`` to the ``crm provision`` group."""
-    provision_app.command("hubspot")(provision_command)

@@ -6,10 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from agent.cli import hubspot_cmd
+from agent.cli import app, hubspot_cmd
 from agent.config import FieldOverride, FieldsConfig, default_field_specs
 from agent.ports import FieldUpdate
 from agent.settings import HubSpotSettings, Settings
@@ -233,16 +232,12 @@ def test_a_missing_token_is_a_config_error(settings: Settings) -> None:
 def test_registered_under_crm_provision(
     portal: FakePortal, base_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    app, crm, provision = typer.Typer(), typer.Typer(), typer.Typer()
-    app.add_typer(crm, name="crm")
-    crm.add_typer(provision, name="provision")
-    hubspot_cmd.register(provision)
     monkeypatch.setenv("AX_HUBSPOT__ACCESS_TOKEN", portal.token)
     monkeypatch.setenv("AX_HUBSPOT__BASE_URL", base_url)
     monkeypatch.delenv("AX_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)  # no config/ax-agent.yaml here
 
-    dry = CliRunner().invoke(app, ["crm", "provision", "hubspot", "--dry-run"])
+    dry = CliRunner().invoke(app, ["crm", "provision", "hubspot", "--print"])
     assert dry.exit_code == 0, dry.output
     assert "would create companies property ax_health_score" in dry.output
     assert portal.calls("POST") == []
