@@ -366,7 +366,7 @@ class _Compiler:
         base = self.value(node.value)
         key = node.slice
         if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
-            raise _error(node, "only a quoted key may be used in [...], e.g. attributes[\"region\"]")
+            raise _error(node, 'only a quoted key may be used in [...], e.g. attributes["region"]')
         if base.type.kind == "tiers":
             return self._tier(base, key.value, node)
         if base.type.kind != "map":
@@ -442,8 +442,10 @@ class _Compiler:
         if right.type.kind == "str" and left.type.kind == "str":
             test = f"_in({left.src}, {right.src})"
         elif right.type.kind == "list" and left.type.kind in ("str", "num", "null"):
-            test = f"_in({left.src}, {right.src})" if right.type.optional else (
-                f"({left.src} in {right.src})"
+            test = (
+                f"_in({left.src}, {right.src})"
+                if right.type.optional
+                else (f"({left.src} in {right.src})")
             )
         else:
             raise _error(node, f"'in' needs a text or a list on the right, not {right.type}")

@@ -58,9 +58,7 @@ _ACCOUNT: dict[str, Field] = {
     "domains": _f("list", "a.entity.domains", "the account's domains"),
     "attributes": _f("map", "a.entity.attributes", 'other CRM attributes: attributes["region"]'),
     "revenue_rank": _f("num", "a.revenue_rank", "1 for the largest account by revenue"),
-    "revenue_share": _f(
-        "num", "a.revenue_share", "revenue / total revenue (0-1)", optional=True
-    ),
+    "revenue_share": _f("num", "a.revenue_share", "revenue / total revenue (0-1)", optional=True),
     "cumulative_revenue_share": _f(
         "num",
         "a.cumulative_revenue_share",

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from agent.rules.expr import CompiledExpr, ExprError, compile_expr
 from agent.rules.model import Route, Rule
 from agent.rules.template import Template, compile_template
-from agent.rules.yamlpos import Located, Position, YamlProblem, read_located
+from agent.rules.yamlpos import Located, Position, YamlError, read_located
 
 __all__ = [
     "DEFAULT_MESSAGES",
@@ -99,9 +99,7 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_rules(
-    path: Path, *, channels: Collection[str], routes: Mapping[str, Route]
-) -> RuleSet:
+def load_rules(path: Path, *, channels: Collection[str], routes: Mapping[str, Route]) -> RuleSet:
     """Validate and compile every rule under ``path``; raise ``RuleLoadError`` on any error."""
     if not path.exists():
         raise RuleLoadError([RuleError(path, 1, 1, "no such file or folder")])
@@ -137,8 +135,10 @@ def _err(where: RuleError, message: str) -> RuleError:
 
 def _unknown(name: str, known: Collection[str], what: str) -> str:
     close = difflib.get_close_matches(name, list(known), n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else (
-        f"; known: {', '.join(sorted(known))}" if known else ""
+    hint = (
+        f"; did you mean '{close[0]}'?"
+        if close
+        else (f"; known: {', '.join(sorted(known))}" if known else "")
     )
     return f"unknown {what} '{name}'{hint}"
 
@@ -164,7 +164,7 @@ class _FileChecker:
     def run(self) -> list[CompiledRule]:
         try:
             self.doc = read_located(self.path)
-        except YamlProblem as exc:
+        except YamlError as exc:
             self.error(exc.position, exc.message)
             return []
         except (OSError, UnicodeDecodeError) as exc:
@@ -260,7 +260,8 @@ class _FileChecker:
                 "a response rule fires once per response",
             )
         if rule.scope != "response" and "max_age" in (self.doc.data["rules"][base[1]] or {}):
-            self.error(self.doc.key_at((*base, "max_age")), "max_age applies to response rules only")
+            where = self.doc.key_at((*base, "max_age"))
+            self.error(where, "max_age applies to response rules only")
         if rule.scope == "portfolio" and (rule.notify.owner or rule.notify.mention_owner):
             where = self.doc.value_at((*base, "notify"))
             self.error(where, "a portfolio rule has no account owner")
@@ -326,4 +327,3 @@ def _model_in(annotation: Any) -> Any:
         if found is not None:
             return found
     return None
-

@@ -34,7 +34,7 @@ def _duration(value: object) -> object:
     if isinstance(value, timedelta):
         return value
     if not isinstance(value, str):
-        raise ValueError("a duration is text such as 48h, 7d or 30m")  # noqa: TRY004  # pydantic wants ValueError
+        raise ValueError("a duration is text such as 48h, 7d or 30m")  # pydantic reports ValueError
     return parse_duration(value)
 
 

@@ -65,7 +65,7 @@ _FORMAT_KINDS: dict[str, str] = {
 }
 
 
-def format_value(value: Any, fmt: str | None = None) -> str:
+def format_value(value: Any, fmt: str | None = None) -> str:  # noqa: PLR0911  # one per kind
     """How a value reads in a message: null -> n/a, bools yes/no, lists joined."""
     if value is None:
         return "n/a"

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["Located", "Position", "YamlProblem", "read_located"]
+__all__ = ["Located", "Position", "YamlError", "read_located"]
 
 PathKey = tuple[str | int, ...]
 
@@ -43,7 +43,7 @@ class Located:
         return self.keys.get(path) or self.value_at(path)
 
 
-class YamlProblem(ValueError):
+class YamlError(ValueError):
     def __init__(self, message: str, position: Position) -> None:
         super().__init__(message)
         self.message = message
@@ -62,7 +62,7 @@ def read_located(path: Path) -> Located:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Position(mark.line + 1, mark.column + 1) if mark else Position(1, 1)
-        raise YamlProblem(f"YAML syntax: {exc.problem or exc.context}", where) from None
+        raise YamlError(f"YAML syntax: {exc.problem or exc.context}", where) from None
     finally:
         loader.dispose()
 
@@ -80,9 +80,9 @@ def _convert(node: yaml.Node, path: PathKey, out: Located, loader: yaml.SafeLoad
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node)
             if not isinstance(key, str):
-                raise YamlProblem(f"keys must be text, not {key!r}", _pos(key_node))
+                raise YamlError(f"keys must be text, not {key!r}", _pos(key_node))
             if key in result:
-                raise YamlProblem(f"key '{key}' appears twice", _pos(key_node))
+                raise YamlError(f"key '{key}' appears twice", _pos(key_node))
             out.keys[(*path, key)] = _pos(key_node)
             result[key] = _convert(value_node, (*path, key), out, loader)
         return result
