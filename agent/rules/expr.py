@@ -475,7 +475,7 @@ class _Compiler:
         args = []
         for i, arg in enumerate(node.args):
             kinds = func.params[0] if func.variadic else func.params[i]
-            args.append(self._expect(arg, kinds).src)
+            args.append(self._expect(arg, (*kinds, "null")).src)
         if func.takes_now:
             args.insert(0, "now")
         return _Code(f"{func.helper}({', '.join(args)})", Type(func.result, optional=True))

@@ -41,6 +41,16 @@ def _duration(value: object) -> object:
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
+def _expression(value: object) -> object:
+    """YAML reads a bare ``true`` as a boolean; as a condition it means the same."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+Expression = Annotated[str, BeforeValidator(_expression), Field(min_length=1)]
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
 
@@ -77,7 +87,7 @@ class Escalate(_Frozen):
     """Escalate once when the loop is still open ``after`` the alert's start."""
 
     after: Duration = timedelta(hours=48)
-    unless: str | None = None
+    unless: Expression | None = None
     to: str = Field(min_length=1)
 
 
@@ -85,7 +95,7 @@ class Rule(_Frozen):
     id: str = Field(pattern=_ID_PATTERN)
     description: str = ""
     scope: Scope
-    when: str = Field(min_length=1)
+    when: Expression
     severity: Severity = "warning"
     notify: Notify = Notify()
     message: str | None = None

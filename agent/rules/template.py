@@ -132,11 +132,12 @@ def compile_template(text: str, scope: Scope) -> Template:
 def _field_part(inner: str, scope: Scope, offset: int) -> tuple[CompiledExpr, str | None]:
     expr_text, _, fmt = inner.partition("|")
     fmt_name = fmt.strip() or None
+    fmt_column = offset + len(expr_text) + 2 + len(fmt) - len(fmt.lstrip())
     if fmt_name is not None and fmt_name not in FORMATS:
         raise TemplateError(
             f"unknown format '{fmt_name}'; known: {', '.join(sorted(FORMATS))}",
             1,
-            offset + len(expr_text) + 2,
+            fmt_column,
         )
     try:
         compiled = compile_expr(expr_text, scope, expect=None)
@@ -147,6 +148,6 @@ def _field_part(inner: str, scope: Scope, offset: int) -> tuple[CompiledExpr, st
         raise TemplateError(
             f"format '{fmt_name}' needs {_FORMAT_KINDS[fmt_name]}, the value is {compiled.type}",
             1,
-            offset + len(expr_text) + 2,
+            fmt_column,
         )
     return compiled, fmt_name
