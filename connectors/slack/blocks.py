@@ -8,6 +8,8 @@ is shortened, never the reason a message fails.
 
 from __future__ import annotations
 
+import re
+
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
@@ -33,6 +35,7 @@ __all__ = [
 ]
 
 CLOSE_LOOP_ACTION = "ax_close_loop"
+_MENTION = re.compile(r"<@[A-Z0-9]+>")
 LIMITS = {
     "header": 150,
     "section": 3000,
@@ -152,9 +155,14 @@ def _closure(content: AlertContent) -> str:
         return ""
     sla = "within the SLA" if c.within_sla else "*outside* the SLA"
     return (
-        f":white_check_mark: Loop closed by {escape(c.closed_by)} "
+        f":white_check_mark: Loop closed by {_person(c.closed_by)} "
         f"at {c.closed_at:%Y-%m-%d %H:%M} UTC, {sla}"
     )
+
+
+def _person(who: str) -> str:
+    """A Slack mention (``<@U123>``) stays a mention; any other name is escaped."""
+    return who if _MENTION.fullmatch(who) else escape(who)
 
 
 def _actions(content: AlertContent) -> ActionsBlock | None:

@@ -237,7 +237,7 @@ def _classify(kind: str, exc: SlackApiError) -> Exception:
     status = getattr(response, "status_code", None)
     data = response.data if isinstance(getattr(response, "data", None), dict) else {}
     code = str(data.get("error") or f"http_{status}")
-    message = f"{kind}: {code}"
+    message = f"{kind}: {code}" + (f" (HTTP {status})" if status and status != 200 else "")
     if status == 429 or code == "ratelimited":
         retry_after = _retry_after(response)
         return RateLimitedError(_VENDOR, message, status=status, retry_after=retry_after)
