@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from agent.document import PortfolioMetrics
 from agent.rules.facts import AccountFacts, ResponseFacts, RuleInputs
 from agent.rules.loader import CompiledRule
 
@@ -27,11 +28,18 @@ class Match:
     rule: CompiledRule
     subject: str
     account_id: str | None
-    text: str
     #: When the situation began: a response's submission, else the cycle's as_of.
     started_at: datetime
+    as_of: datetime
+    portfolio: PortfolioMetrics
     response: ResponseFacts | None = None
     account: AccountFacts | None = None
+
+    @property
+    def text(self) -> str:
+        """The rule's message for this subject (rendered on demand: most matches are
+        already-alerted subjects whose text nobody reads)."""
+        return self.rule.message.render(self.response, self.account, self.portfolio, self.as_of)
 
 
 @dataclass(slots=True)
@@ -72,14 +80,9 @@ def evaluate(rules: Iterable[CompiledRule], inputs: RuleInputs) -> Evaluation:
 
 def _response_pairs(inputs: RuleInputs) -> list[tuple[ResponseFacts, AccountFacts]]:
     """Counted responses with their account's facts."""
-    accounts = inputs.accounts
-    pairs = []
-    for facts in inputs.responses:
-        if facts.counted:
-            account = accounts.get(facts.account.id)
-            if account is not None:
-                pairs.append((facts, account))
-    return pairs
+    get = inputs.accounts.get
+    pairs = [(facts, get(facts.account.id)) for facts in inputs.responses if facts.counted]
+    return [(facts, account) for facts, account in pairs if account is not None]
 
 
 def _responses(
@@ -106,8 +109,9 @@ def _responses(
                     rule=rule,
                     subject=response_subject(facts),
                     account_id=account.metrics.id,
-                    text=rule.message.render(facts, account, p, now),
                     started_at=facts.response.submitted_at,
+                    as_of=now,
+                    portfolio=p,
                     response=facts,
                     account=account,
                 )
@@ -129,8 +133,9 @@ def _accounts(rule: CompiledRule, inputs: RuleInputs, out: Evaluation) -> None:
                     rule=rule,
                     subject=account.metrics.id,
                     account_id=account.metrics.id,
-                    text=rule.message.render(None, account, p, now),
                     started_at=now,
+                    as_of=now,
+                    portfolio=p,
                     account=account,
                 )
             )
@@ -146,5 +151,4 @@ def _portfolio(rule: CompiledRule, inputs: RuleInputs, out: Evaluation) -> None:
         out.errors[rule.id] += 1
         return
     if hit:
-        text = rule.message.render(None, None, p, now)
-        out.matches.append(Match(rule, PORTFOLIO_SUBJECT, None, text, now))
+        out.matches.append(Match(rule, PORTFOLIO_SUBJECT, None, now, now, p))

@@ -120,8 +120,14 @@ _PORTFOLIO: dict[str, Field] = {
 _RESPONSE: dict[str, Field] = {
     "response_id": _f("str", "r.response.response_id", "id within its source"),
     "score": _f("num", "r.response.score", "0-10"),
+    # Inline rather than the ``Response.category`` property: a million responses per
+    # rule make the property call the largest cost of evaluation. Same thresholds.
     "category": _f(
-        "str", "r.response.category", "promoter, passive or detractor", values=_CATEGORY
+        "str",
+        '("detractor" if r.response.score <= 6 else "passive" if r.response.score <= 8'
+        ' else "promoter")',
+        "promoter, passive or detractor",
+        values=_CATEGORY,
     ),
     "comment": _f("str", "r.response.comment", "free text", optional=True),
     "driver": _f("str", "r.response.driver", "driver named by the answer", optional=True),

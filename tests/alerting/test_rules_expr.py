@@ -138,3 +138,12 @@ def test_response_fields_and_time_functions() -> None:
     assert _run_response('"x" in response.comment', comment=None) is False
     assert _run_response("len(response.comment) == null", comment=None)
     assert _run_response('upper(contact.name) == "DANA EXEC"')
+
+
+def test_inline_category_matches_the_models_thresholds() -> None:
+    from agent.models import category_of
+
+    for score in range(11):
+        for category in ("promoter", "passive", "detractor"):
+            hit = _run_response(f'response.category == "{category}"', score=score)
+            assert hit == (category_of(score) == category), (score, category)
