@@ -12,7 +12,7 @@ import typer
 
 from agent.alerts.compose import alert_content
 from agent.alerts.console import render_text
-from agent.alerts.routing import Routing
+from agent.alerts.setup import routing_from
 from agent.rules._matching import build_response_facts
 from agent.rules.evaluate import evaluate
 from agent.rules.facts import build_inputs
@@ -87,14 +87,16 @@ def dry_run(
     document = compute.compute_document(
         accounts, contacts, responses, as_of=when, config=settings.metrics, rejected=rejected
     )
-    facts = build_response_facts(accounts, contacts, responses, as_of=when, config=settings.metrics)
-    evaluation = evaluate(rules.enabled(), build_inputs(document, accounts, facts))
-    routing = Routing(
-        channels=settings.slack.channels,
-        default_channel=settings.slack.default_channel,
-        routes=settings.slack.routes,
-        mention_owner=settings.slack.mention_owner,
+    facts = build_response_facts(
+        accounts,
+        contacts,
+        responses,
+        as_of=when,
+        config=settings.metrics,
+        closed_field=settings.slack.loop_closed_field,
     )
+    evaluation = evaluate(rules.enabled(), build_inputs(document, accounts, facts))
+    routing = routing_from(settings)
     for match in evaluation.matches:
         notify = match.rule.rule.notify
         content = alert_content(

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from agent.config import MetricsConfig
 from agent.models import Account, Contact, Response, Tier
-from agent.rules.facts import ResponseFacts
+from agent.rules.facts import ResponseFacts, crm_closed_at
 
 __all__ = ["build_response_facts", "tier_of"]
 
@@ -48,6 +48,7 @@ def build_response_facts(
     *,
     as_of: datetime,
     config: MetricsConfig,
+    closed_field: str | None = None,
 ) -> list[ResponseFacts]:
     """Matched responses with their account, contact, tier and whether they count."""
     by_id = {a.id: a for a in accounts}
@@ -67,7 +68,7 @@ def build_response_facts(
         )
         if facts is not None:
             matched.append(facts)
-    return _mark_counted(matched, as_of, config)
+    return _mark_counted(matched, as_of, config, closed_field)
 
 
 def _match(
@@ -95,7 +96,7 @@ def _match(
 
 
 def _mark_counted(
-    facts: list[ResponseFacts], as_of: datetime, config: MetricsConfig
+    facts: list[ResponseFacts], as_of: datetime, config: MetricsConfig, closed_field: str | None
 ) -> list[ResponseFacts]:
     """In the window, and the latest answer of each respondent (ties: larger id)."""
     start = as_of - timedelta(days=config.window_days)
@@ -115,5 +116,13 @@ def _mark_counted(
             latest[key] = item
     counted = {id(item) for item in latest.values()}
     return [
-        ResponseFacts(f.response, f.account, f.contact, f.tier, id(f) in counted) for f in facts
+        ResponseFacts(
+            f.response,
+            f.account,
+            f.contact,
+            f.tier,
+            id(f) in counted,
+            crm_closed_at(f.contact, closed_field),
+        )
+        for f in facts
     ]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from agent.document import AccountMetrics, MetricsDocument, PortfolioMetrics
 from agent.models import Account, Contact, Response, Tier
 
-__all__ = ["AccountFacts", "ResponseFacts", "RuleInputs", "build_inputs"]
+__all__ = ["AccountFacts", "ResponseFacts", "RuleInputs", "build_inputs", "crm_closed_at"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +90,22 @@ def build_inputs(
     return RuleInputs(
         as_of=document.as_of, portfolio=document.portfolio, accounts=facts, responses=responses
     )
+
+
+def crm_closed_at(contact: Contact | None, field: str | None) -> datetime | None:
+    """When the CRM says a detractor's loop was closed (``slack.loop_closed_field``).
+
+    The field holds an ISO 8601 time (no zone: UTC); anything else counts as not closed.
+    """
+    if contact is None or not field:
+        return None
+    value = contact.crm_values.get(field)
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
