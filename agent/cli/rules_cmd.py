@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import importlib
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from agent.alerts.compose import alert_content
 from agent.alerts.console import render_text
 from agent.alerts.setup import routing_from
-from agent.rules._matching import build_response_facts
+from agent.cli.core_cmd import as_of_value
+from agent.compute import compute_with_matches
+from agent.folder import FolderError
+from agent.plainfiles import read_crm_folder
 from agent.rules.evaluate import evaluate
-from agent.rules.facts import build_inputs
+from agent.rules.facts import build_inputs, response_facts
 from agent.rules.loader import RuleLoadError, RuleSet, load_rules, rule_files
 from agent.settings import ConfigError, Settings, load_settings
 
@@ -81,21 +82,22 @@ def dry_run(
     """Show which alerts would fire now and their text. Sends nothing, stores nothing."""
     settings = _settings(config)
     rules = _load(settings, rules_path)
-    when = _parse_as_of(as_of)
-    accounts, contacts, responses, rejected = _read_crm(crm_dir, when)
-    compute = _core("agent.compute")
-    document = compute.compute_document(
-        accounts, contacts, responses, as_of=when, config=settings.metrics, rejected=rejected
-    )
-    facts = build_response_facts(
-        accounts,
-        contacts,
-        responses,
+    when = as_of_value(as_of)
+    try:
+        data = read_crm_folder(crm_dir, when)
+    except FolderError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    document, matches = compute_with_matches(
+        data.accounts,
+        data.contacts,
+        data.responses,
         as_of=when,
         config=settings.metrics,
-        closed_field=settings.slack.loop_closed_field,
+        rejected=data.rejected,
     )
-    evaluation = evaluate(rules.enabled(), build_inputs(document, accounts, facts))
+    facts = response_facts(matches, settings.slack.loop_closed_field)
+    evaluation = evaluate(rules.enabled(), build_inputs(document, data.accounts, facts))
     routing = routing_from(settings)
     for match in evaluation.matches:
         notify = match.rule.rule.notify
@@ -117,38 +119,3 @@ def dry_run(
     )
     for rule_id, failures in evaluation.errors.items():
         typer.echo(f"warning: {rule_id} could not be evaluated for {failures} subject(s)", err=True)
-
-
-def _core(module: str) -> Any:
-    """The metrics core's modules (imported late: ``rules validate`` does not need them)."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError:
-        typer.echo(
-            f"this installation has no {module}; rules test needs the metrics core", err=True
-        )
-        raise typer.Exit(2) from None
-
-
-def _parse_as_of(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        typer.echo(f"--as-of {text!r} is not an ISO 8601 time", err=True)
-        raise typer.Exit(2) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _read_crm(crm_dir: Path, as_of: datetime) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
-    """The plain-file CRM through the core's readers."""
-    if not crm_dir.is_dir():
-        typer.echo(f"--crm-dir {crm_dir} is not a folder", err=True)
-        raise typer.Exit(2)
-    files = _core("agent.plainfiles")
-    accounts = list(files.read_accounts(crm_dir / "accounts.csv"))
-    contacts = list(files.read_contacts(crm_dir / "contacts.csv", {a.id for a in accounts}))
-    read = files.read_responses(crm_dir, as_of)
-    responses, rejected = read if isinstance(read, tuple) else (read, [])
-    return accounts, contacts, list(responses), list(rejected)

@@ -12,10 +12,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from agent.compute import MatchedResponse
 from agent.document import AccountMetrics, MetricsDocument, PortfolioMetrics
 from agent.models import Account, Contact, Response, Tier
 
-__all__ = ["AccountFacts", "ResponseFacts", "RuleInputs", "build_inputs", "crm_closed_at"]
+__all__ = [
+    "AccountFacts",
+    "ResponseFacts",
+    "RuleInputs",
+    "build_inputs",
+    "crm_closed_at",
+    "response_facts",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,3 +117,20 @@ def crm_closed_at(contact: Contact | None, field: str | None) -> datetime | None
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def response_facts(
+    matches: Iterable[MatchedResponse], closed_field: str | None = None
+) -> list[ResponseFacts]:
+    """Rule facts of the core's matched responses, with the CRM's loop-closed time."""
+    return [
+        ResponseFacts(
+            response=m.response,
+            account=m.account,
+            contact=m.contact,
+            tier=m.tier,
+            counted=m.counted,
+            loop_closed_at=crm_closed_at(m.contact, closed_field),
+        )
+        for m in matches
+    ]
