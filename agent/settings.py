@@ -27,6 +27,7 @@ __all__ = [
     "ConfigError",
     "FilesSettings",
     "HubSpotSettings",
+    "LogSettings",
     "SalesforceSettings",
     "Settings",
     "SlackSettings",
@@ -77,6 +78,13 @@ class SlackSettings(_Block):
     default_channel: str | None = None
 
 
+class LogSettings(_Block):
+    """Log level and format: ``auto`` is JSON lines unless stderr is a terminal."""
+
+    level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
 class Settings(BaseSettings):
     """Everything the agent is configured with; validated once at start-up."""
 
@@ -91,6 +99,7 @@ class Settings(BaseSettings):
     salesforce: SalesforceSettings = SalesforceSettings()
     hubspot: HubSpotSettings = HubSpotSettings()
     slack: SlackSettings = SlackSettings()
+    log: LogSettings = LogSettings()
     metrics: MetricsConfig = MetricsConfig()
     fields: FieldsConfig = FieldsConfig()
 
