@@ -318,6 +318,8 @@ class FileLeadership(Leadership):
         return same
 
     def holder(self) -> str | None:
+        if self._fd is None and not self._held_elsewhere():
+            return None  # a pid left in the file by a killed agent is not a holder
         try:
             owner = json.loads(self.lock_path.read_text(encoding="utf-8") or "{}")
         except (OSError, ValueError):
@@ -326,6 +328,21 @@ class FileLeadership(Leadership):
             return None
         host, since = owner.get("host", "?"), owner.get("since", "?")
         return f"ax-agent pid {owner['pid']} on {host} since {since}"
+
+    def _held_elsewhere(self) -> bool:
+        try:
+            fd = os.open(self.lock_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        finally:
+            os.close(fd)
 
     def release(self) -> None:
         fd, self._fd = self._fd, None

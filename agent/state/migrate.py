@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, text
 from agent.state.dialect import dialect_of
 from agent.state.errors import StateError
 
-__all__ = ["MIGRATIONS_DIR", "current_revision", "head_revision", "upgrade"]
+__all__ = ["MIGRATIONS_DIR", "current_revision", "downgrade", "head_revision", "upgrade"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -59,6 +59,12 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         _check_known(conn)
         command.upgrade(_config(conn), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Migrate the database back to ``revision`` (``base``: no tables), in one transaction."""
+    with engine.begin() as conn:
+        command.downgrade(_config(conn), revision)
 
 
 def _check_known(conn: Connection) -> None:

@@ -113,8 +113,9 @@ class LogOps(OpsBase):
             "accepted": accepted,
             "rejected": rejected,
         }
-        result = self._conn.execute(insert_ignore(schema.ingested_files, self._dialect), row)
-        return bool(result.rowcount == 1)
+        table = schema.ingested_files
+        stmt = insert_ignore(table, self._dialect).returning(table.c.content_hash)
+        return self._conn.execute(stmt, row).first() is not None
 
     def get_file(self, content_hash: str) -> FileRecord | None:
         """What was recorded when the file with this content was ingested."""
