@@ -172,6 +172,7 @@ def configure_logging(
     stream: TextIO | None = None,
 ) -> None:
     """Send all logs to ``stream`` (stderr): JSON lines unless on a terminal (or forced)."""
+    threshold = _level(level)
     out = stream if stream is not None else sys.stderr
     as_json = (not _isatty(out)) if json is None else json
     shared = _shared_processors()
@@ -188,7 +189,7 @@ def configure_logging(
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(_level(level))
+    root.setLevel(threshold)
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,
