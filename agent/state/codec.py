@@ -35,6 +35,8 @@ _DATETIME = "$datetime"
 _DATE = "$date"
 _TUPLE = "$tuple"
 _TAGS = frozenset({_DATETIME, _DATE, _TUPLE})
+# One encoder, built once: json.dumps with options builds a new one per call.
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def utc_iso(value: datetime) -> str:
@@ -112,7 +114,7 @@ def response_hash(response: Response) -> str:
         response.account_hint,
         utc_iso(response.loop_closed_at) if response.loop_closed_at else None,
     ]
-    canonical = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+    canonical = _CANONICAL.encode(content)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

@@ -24,7 +24,7 @@ from agent.state.codec import (
     contact_from_payload,
     contact_payload,
 )
-from agent.state.dialect import upsert
+from agent.state.dialect import bulk_write
 from agent.state.ops_base import BATCH_ROWS, OpsBase
 
 __all__ = ["MirrorOps"]
@@ -92,9 +92,8 @@ class MirrorOps(OpsBase):
         rows: dict[str, dict[str, Any]] = {}
         for record in records:  # a repeated id within one call: the last one wins
             rows[record.id] = _row(crm, object, kind, record, stamp)
-        stmt = upsert(schema.crm_records, self._dialect, ["payload", "deleted", "seen_at"])
         for batch in chunked(rows.values(), BATCH_ROWS):
-            self._conn.execute(stmt, batch)
+            bulk_write(self._conn, schema.crm_records, batch, ["payload", "deleted", "seen_at"])
         return len(rows)
 
     def delete_unstamped(self, crm: str, object: ObjectKind, stamp: datetime) -> int:

@@ -12,13 +12,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 
 from agent.batching import chunked
 from agent.models import Response
 from agent.state import schema
 from agent.state.codec import response_hash
-from agent.state.dialect import insert_ignore
+from agent.state.dialect import bulk_write, one_of
 from agent.state.ops_base import BATCH_ROWS, OpsBase
 from agent.state.records import AddResult, ResponseConflict
 
@@ -50,17 +50,19 @@ class ResponseOps(OpsBase):
         """Insert ``unique`` (distinct keys of ``batch``); returns those that were new.
 
         Keys the database had already are compared by content hash and counted on
-        ``batch`` as repeats or conflicts.
+        ``batch`` as repeats or conflicts. The insert still says ``ON CONFLICT DO
+        NOTHING``, so a concurrent writer can never make it fail.
         """
         received = self._now()
         added: list[Response] = []
         for chunk in chunked(unique, BATCH_ROWS):
-            added.extend(self._insert_new(chunk, batch.hashes, received))
-        new_keys = {_key(r) for r in added}
-        known = [key for key in map(_key, unique) if key not in new_keys]
-        stored = self._stored_hashes(known)
-        for key in known:
-            batch.compare(key, stored[key])
+            stored = self._stored_hashes([_key(r) for r in chunk])
+            for key, digest in stored.items():
+                batch.compare(key, digest)
+            new = [r for r in chunk if _key(r) not in stored]
+            rows = [_row(r, batch.hashes[_key(r)], received) for r in new]
+            bulk_write(self._conn, schema.responses, rows)
+            added.extend(new)
         return added
 
     def has_response(self, source: str, response_id: str) -> bool:
@@ -83,24 +85,19 @@ class ResponseOps(OpsBase):
             self._conn.execute(select(func.count()).select_from(schema.responses)).scalar_one()
         )
 
-    def _insert_new(
-        self, chunk: list[Response], hashes: dict[_Key, str], received: datetime
-    ) -> list[Response]:
-        c = schema.responses.c
-        stmt = insert_ignore(schema.responses, self._dialect).returning(c.source, c.response_id)
-        rows = [_row(r, hashes[_key(r)], received) for r in chunk]
-        inserted = {(row.source, row.response_id) for row in self._conn.execute(stmt, rows)}
-        return [r for r in chunk if _key(r) in inserted]
-
     def _stored_hashes(self, keys: Sequence[_Key]) -> dict[_Key, str]:
+        """Content hashes of the keys already stored (one indexed query per source)."""
         c = schema.responses.c
+        by_source: dict[str, list[str]] = {}
+        for source, response_id in keys:
+            by_source.setdefault(source, []).append(response_id)
         found: dict[_Key, str] = {}
-        for chunk in chunked(keys, BATCH_ROWS // 5):
-            stmt = select(c.source, c.response_id, c.content_hash).where(
-                tuple_(c.source, c.response_id).in_(chunk)
+        for source, ids in by_source.items():
+            stmt = select(c.response_id, c.content_hash).where(
+                c.source == source, one_of(c.response_id, ids, self._dialect)
             )
             for row in self._conn.execute(stmt):
-                found[(row.source, row.response_id)] = row.content_hash
+                found[(source, row.response_id)] = row.content_hash
         return found
 
 

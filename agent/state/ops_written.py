@@ -18,7 +18,7 @@ from agent.config import ObjectKind
 from agent.ports import FieldUpdate, WriteOutcome
 from agent.state import schema
 from agent.state.codec import JsonValue, to_json_value
-from agent.state.dialect import upsert
+from agent.state.dialect import bulk_write, upsert
 from agent.state.ops_base import BATCH_ROWS, OpsBase
 from agent.state.records import WriteFailure
 
@@ -55,9 +55,8 @@ class WrittenOps(OpsBase):
             for u in updates
             for name, value in u.values.items()
         }
-        stmt = upsert(schema.written_values, self._dialect, ["value", "written_at"])
         for batch in chunked(rows.values(), BATCH_ROWS):
-            self._conn.execute(stmt, batch)
+            bulk_write(self._conn, schema.written_values, batch, ["value", "written_at"])
         return len(rows)
 
     def record_failures(
