@@ -29,6 +29,7 @@ __all__ = [
     "FilesSettings",
     "HubSpotSettings",
     "HubSpotSurveySettings",
+    "LogSettings",
     "SalesforceSettings",
     "SalesforceSurveySettings",
     "Settings",
@@ -220,6 +221,13 @@ class SlackSettings(_Block):
         return self
 
 
+class LogSettings(_Block):
+    """Log level and format: ``auto`` is JSON lines unless stderr is a terminal."""
+
+    level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
 class Settings(BaseSettings):
     """Everything the agent is configured with; validated once at start-up."""
 
@@ -234,6 +242,7 @@ class Settings(BaseSettings):
     salesforce: SalesforceSettings = SalesforceSettings()
     hubspot: HubSpotSettings = HubSpotSettings()
     slack: SlackSettings = SlackSettings()
+    log: LogSettings = LogSettings()
     metrics: MetricsConfig = MetricsConfig()
     fields: FieldsConfig = FieldsConfig()
 
