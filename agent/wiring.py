@@ -6,13 +6,17 @@ loads an SDK it does not use.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
+from agent.alerts.console import ConsoleNotifier
+from agent.alerts.deliver import Notifier
 from agent.ports import CrmConnector, SurveySource
 from agent.settings import Settings
 from connectors.files import FilesCrm, FilesSurveys
 
-__all__ = ["build_crm", "build_survey_sources"]
+__all__ = ["build_crm", "build_notifier", "build_survey_sources", "shipped_rules_dir"]
 
 
 def build_crm(settings: Settings, *, dry_run: bool = False) -> CrmConnector:
@@ -44,3 +48,20 @@ def build_survey_sources(settings: Settings, as_of: datetime) -> list[SurveySour
 
         sources.append(hubspot.survey_source_from_settings(settings))
     return sources
+
+
+def build_notifier(settings: Settings, echo: Callable[[str], None] = print) -> Notifier:
+    """Slack when a bot token is configured, else the console (same content, printed)."""
+    if settings.slack.bot_token is None:
+        return ConsoleNotifier(echo)
+    from connectors.slack.notifier import SlackNotifier, make_client  # noqa: PLC0415  # SDK on use
+
+    return SlackNotifier(make_client(settings.slack))
+
+
+def shipped_rules_dir(configured: Path) -> Path:
+    """The configured rules folder, or the rules shipped beside the package when it is absent."""
+    if configured.exists():
+        return configured
+    shipped = Path(__file__).resolve().parent.parent / "rules"
+    return shipped if shipped.is_dir() else configured
