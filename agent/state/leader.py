@@ -142,7 +142,20 @@ class PostgresLeadership(Leadership):
     def __init__(self, url: str | URL, name: str = "ax-agent") -> None:
         super().__init__(name)
         self._url = normalise_url(url)
-        self._engine: Engine = create_state_engine(self._url, poolclass=NullPool)
+        # Client-side keep-alives and a send timeout: a dead server or network makes
+        # is_leader() fail within ~30 s instead of hanging on TCP retransmissions.
+        idle = self.KEEPALIVE_SECONDS
+        client = {
+            "connect_timeout": idle,
+            "keepalives": 1,
+            "keepalives_idle": idle,
+            "keepalives_interval": max(1, idle // 3),
+            "keepalives_count": 3,
+            "tcp_user_timeout": idle * 3000,
+        }
+        self._engine: Engine = create_state_engine(
+            self._url, poolclass=NullPool, connect_args=client
+        )
         self._conn: Connection | None = None
         self._key: int | None = None
 
