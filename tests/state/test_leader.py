@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,8 @@ from agent.state.leader import (
 )
 from agent.state.store import StateStore
 
+StartHolder = Callable[[str], "subprocess.Popen[str]"]
+
 _HOLDER_SCRIPT = """
 import sys, time
 from agent.logging import configure_logging
@@ -37,7 +39,7 @@ time.sleep(120)
 
 
 @pytest.fixture
-def holder_process() -> Iterator[object]:
+def holder_process() -> Iterator[StartHolder]:
     """Start a separate agent-like process that takes the leadership of a URL."""
     started: list[subprocess.Popen[str]] = []
 
@@ -66,10 +68,10 @@ def holder_process() -> Iterator[object]:
                 stream.close()
 
 
-def _wait_until(predicate: object, seconds: float = 10.0) -> bool:
+def _wait_until(predicate: Callable[[], bool], seconds: float = 10.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return True
         time.sleep(0.05)
     return False
@@ -100,18 +102,21 @@ def test_a_second_agent_on_a_sqlite_file_is_refused_naming_file_and_pid(
 
 
 def test_a_sqlite_lock_held_by_another_process_refuses_this_one(
-    sqlite_url: str, holder_process: object
+    sqlite_url: str, holder_process: StartHolder
 ) -> None:
-    proc = holder_process(sqlite_url)  # type: ignore[operator]
+    proc = holder_process(sqlite_url)
     lead = leadership_for(sqlite_url, "test-leader")
     with pytest.raises(LeadershipError, match=rf"pid {proc.pid} on "):
         lead.acquire(wait=False)
-    assert lead.holder() is not None
-    assert f"pid {proc.pid}" in lead.holder()
+    holder = lead.holder()
+    assert holder is not None
+    assert f"pid {proc.pid}" in holder
 
 
-def test_a_killed_sqlite_leader_frees_the_file(sqlite_url: str, holder_process: object) -> None:
-    proc = holder_process(sqlite_url)  # type: ignore[operator]
+def test_a_killed_sqlite_leader_frees_the_file(
+    sqlite_url: str, holder_process: StartHolder
+) -> None:
+    proc = holder_process(sqlite_url)
     lead = leadership_for(sqlite_url, "test-leader")
     assert not lead.try_acquire()
     proc.send_signal(signal.SIGKILL)
@@ -227,9 +232,9 @@ def test_a_standby_stops_waiting_when_told(
 
 @pytest.mark.postgres
 def test_a_killed_postgres_leader_process_is_replaced(
-    postgres_url: str, holder_process: object
+    postgres_url: str, holder_process: StartHolder
 ) -> None:
-    proc = holder_process(postgres_url)  # type: ignore[operator]
+    proc = holder_process(postgres_url)
     lead = PostgresLeadership(postgres_url, "test-leader")
     try:
         assert not lead.try_acquire()
@@ -244,9 +249,7 @@ def test_a_killed_postgres_leader_process_is_replaced(
 
 
 @pytest.mark.postgres
-def test_different_names_and_schemas_are_different_locks(
-    postgres_url: str, sqlite_url: str
-) -> None:
+def test_different_names_are_different_locks(postgres_url: str) -> None:
     one = PostgresLeadership(postgres_url, "agent-one")
     two = PostgresLeadership(postgres_url, "agent-two")
     try:

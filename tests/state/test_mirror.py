@@ -49,7 +49,9 @@ def test_accounts_and_contacts_round_trip_every_field(store: StateStore) -> None
     loaded = store.load_accounts("salesforce")
     assert loaded == [ACME, GLOBEX]  # in id order
     assert loaded[0].crm_values["AX_Tiers__c"] == ("executive", "management")
-    assert loaded[0].crm_values["AX_Last_Response__c"].utcoffset() == timedelta(hours=2)
+    last_response = loaded[0].crm_values["AX_Last_Response__c"]
+    assert isinstance(last_response, datetime)
+    assert last_response.utcoffset() == timedelta(hours=2)
     assert isinstance(loaded[0].domains, tuple)
     assert store.load_contacts("salesforce") == [ALICE, BOB]
 

@@ -89,6 +89,7 @@ def test_show_on_a_missing_file_says_how_to_create_it(app: typer.Typer, tmp_path
     assert not (tmp_path / "absent.db").exists()
 
 
+@pytest.mark.postgres
 def test_show_on_an_unmigrated_database_says_how_to_migrate(
     app: typer.Typer, postgres_url: str
 ) -> None:
@@ -96,11 +97,6 @@ def test_show_on_an_unmigrated_database_says_how_to_migrate(
     assert result.exit_code == 2
     assert "revision none" in result.output
     assert "ax-agent state upgrade" in result.output
-
-
-test_show_on_an_unmigrated_database_says_how_to_migrate = pytest.mark.postgres(
-    test_show_on_an_unmigrated_database_says_how_to_migrate
-)
 
 
 def test_the_url_comes_from_the_environment(

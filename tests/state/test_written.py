@@ -98,6 +98,6 @@ def test_written_at_is_aware_utc(store: StateStore) -> None:
 
     store.record_written("files", "account", [FieldUpdate("a", {"f": 1})])
     with store.reading() as tx:
-        stamp = tx.connection.execute(select(written_values.c.written_at)).scalar_one()
+        stamp: datetime = tx.connection.execute(select(written_values.c.written_at)).scalar_one()
     assert stamp.tzinfo is not None
     assert abs(stamp - datetime.now(UTC)) < timedelta(minutes=1)
