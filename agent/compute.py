@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
@@ -48,7 +49,7 @@ from agent.metrics import (
 from agent.models import Account, Contact, Rejected, Response, Tier, category_of
 from agent.tiers import TierClassifier
 
-__all__ = ["compute_document"]
+__all__ = ["MatchedResponse", "compute_document", "compute_with_matches"]
 
 log = structlog.get_logger(__name__)
 
@@ -100,6 +101,17 @@ class _Portfolio:
                 self.with_email[contact.account_id] += 1
 
 
+@dataclass(frozen=True, slots=True)
+class MatchedResponse:
+    """A matched response, where it matched, and whether it is one of the counted ones."""
+
+    response: Response
+    account: Account
+    contact: Contact | None
+    tier: Tier
+    counted: bool
+
+
 def compute_document(
     accounts: Iterable[Account],
     contacts: Iterable[Contact],
@@ -115,14 +127,42 @@ def compute_document(
     Accounts repeating an id after the first and contacts of unknown accounts are
     left out; responses matching nothing are listed in ``unmatched``.
     """
+    document, _ = _run(accounts, contacts, responses, as_of, config, rejected, keep=False)
+    return document
+
+
+def compute_with_matches(
+    accounts: Iterable[Account],
+    contacts: Iterable[Contact],
+    responses: Iterable[Response],
+    *,
+    as_of: datetime | None = None,
+    config: MetricsConfig | None = None,
+    rejected: Iterable[Rejected] = (),
+) -> tuple[MetricsDocument, list[MatchedResponse]]:
+    """``compute_document`` plus every matched response (for per-response alert rules)."""
+    return _run(accounts, contacts, responses, as_of, config, rejected, keep=True)
+
+
+def _run(  # noqa: PLR0917  # the public signatures' arguments, passed on once
+    accounts: Iterable[Account],
+    contacts: Iterable[Contact],
+    responses: Iterable[Response],
+    as_of: datetime | None,
+    config: MetricsConfig | None,
+    rejected: Iterable[Rejected],
+    *,
+    keep: bool,
+) -> tuple[MetricsDocument, list[MatchedResponse]]:
     with _without_gc():
-        document = _compute(
+        document, matches = _compute(
             accounts,
             contacts,
             responses,
             as_of=_aware(as_of or datetime.now(UTC)),
             config=config or MetricsConfig(),
             rejected=rejected,
+            keep=keep,
         )
     log.info(
         "metrics.computed",
@@ -132,7 +172,7 @@ def compute_document(
         unmatched=len(document.unmatched),
         rejected=len(document.rejected),
     )
-    return document
+    return document, matches
 
 
 @contextmanager
@@ -156,13 +196,16 @@ def _compute(
     as_of: datetime,
     config: MetricsConfig,
     rejected: Iterable[Rejected],
-) -> MetricsDocument:
+    keep: bool,
+) -> tuple[MetricsDocument, list[MatchedResponse]]:
     portfolio = _Portfolio(accounts, contacts, config)
     matcher = Matcher(
         list(portfolio.accounts.values()), portfolio.contacts, config.free_mail_domains
     )
     unmatched: list[Unmatched] = []
-    matched = _match(responses, matcher, unmatched)
+    matched: Iterable[Counted] = _match(responses, matcher, unmatched)
+    if keep:
+        matched = list(matched)
     latest = latest_per_respondent(matched, as_of, config.window_days)
     tallies = _tally(latest.values(), portfolio.tiers, as_of, config)
     ordered = sorted(portfolio.accounts.values(), key=lambda a: (-a.revenue, a.id))
@@ -176,7 +219,7 @@ def _compute(
         tally = tallies.get(account.id)
         if tally is not None:
             add_account_drivers(drivers, tally.drivers, account.revenue, sum(tally.counts))
-    return MetricsDocument(
+    document = MetricsDocument(
         as_of=as_of,
         portfolio=portfolio_metrics(
             figures,
@@ -189,6 +232,20 @@ def _compute(
         rejected=list(rejected),
         contacts=_contact_figures(portfolio, latest),
     )
+    return document, (_matches(matched, latest, portfolio) if keep else [])
+
+
+def _matches(
+    matched: Iterable[Counted], latest: Mapping[Hashable, Counted], portfolio: _Portfolio
+) -> list[MatchedResponse]:
+    counted = {id(c.response) for c in latest.values()}
+    out: list[MatchedResponse] = []
+    for response, account_id, index in matched:
+        contact = None if index is None else portfolio.contacts[index]
+        tier: Tier = "unknown" if index is None else portfolio.tiers[index]
+        account = portfolio.accounts[account_id]
+        out.append(MatchedResponse(response, account, contact, tier, id(response) in counted))
+    return out
 
 
 def _aware(moment: datetime) -> datetime:

@@ -7,25 +7,29 @@ them on separate cadences; each commits its cursor together with its data.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
 import structlog
 
-from agent.compute import compute_document
+from agent.alerts.pipeline import AlertPipeline, CycleReport
+from agent.compute import MatchedResponse, compute_with_matches
 from agent.config import FieldSpec, MetricsConfig, ObjectKind
 from agent.document import MetricsDocument
 from agent.models import Account, Contact, Rejected
 from agent.ports import Batch, CrmConnector, FieldUpdate, SurveySource, WriteOutcome
+from agent.rules.facts import build_inputs, response_facts
 from agent.state.store import StateStore
 from agent.writeback import WritebackCounts, crm_field, desired_values, execute, plan_updates
 
 __all__ = [
     "OBJECTS",
+    "Computed",
     "WritebackPlan",
     "compute_from_state",
+    "evaluate_alerts",
     "ingest_surveys",
     "plan_writeback",
     "run_writeback",
@@ -42,10 +46,14 @@ def sync_crm(store: StateStore, crm: CrmConnector, *, full: bool = False) -> dic
     counts: dict[str, int] = {}
     for obj in OBJECTS:
         cursor = None if full else store.get_cursor(crm.name, obj)
-        pages: Iterator[Batch[Account]] | Iterator[Batch[Contact]] = (
-            crm.read_accounts(cursor) if obj == "account" else crm.read_contacts(cursor)
-        )
-        changed, deleted = _apply_pages(store, crm.name, obj, pages, full_read=cursor is None)
+        if obj == "account":
+            changed, deleted = _apply_pages(
+                store, crm.name, obj, crm.read_accounts(cursor), full_read=cursor is None
+            )
+        else:
+            changed, deleted = _apply_pages(
+                store, crm.name, obj, crm.read_contacts(cursor), full_read=cursor is None
+            )
         counts[f"{obj}s_changed"] = changed
         counts[f"{obj}s_deleted"] = deleted
     _log.info("crm_synced", crm=crm.name, full=full, **counts)
@@ -98,13 +106,22 @@ def ingest_surveys(
                 result = tx.add_responses(page.responses)
                 if page.cursor is not None:
                     tx.set_cursor(source.name, "responses", page.cursor)
-            counts["responses_new"] += len(result.new)
-            counts["responses_repeated"] += result.ignored
+            counts["responses_new"] += len(result.added)
+            counts["responses_repeated"] += result.duplicates
             counts["responses_conflicting"] += len(result.conflicts)
             rejected.extend(page.rejected)
     counts["responses_rejected"] = len(rejected)
     _log.info("surveys_ingested", **counts)
     return counts, rejected
+
+
+@dataclass(frozen=True, slots=True)
+class Computed:
+    """One cycle's figures and what the alert rules need beside them."""
+
+    document: MetricsDocument
+    accounts: list[Account]
+    matches: list[MatchedResponse]
 
 
 def compute_from_state(
@@ -113,16 +130,36 @@ def compute_from_state(
     as_of: datetime,
     config: MetricsConfig,
     rejected: Sequence[Rejected] = (),
-) -> MetricsDocument:
+) -> Computed:
     """The metrics document over the mirrored portfolio and every stored response."""
-    return compute_document(
-        store.load_accounts(crm),
+    accounts = store.load_accounts(crm)
+    document, matches = compute_with_matches(
+        accounts,
         store.load_contacts(crm),
         store.load_responses(),
         as_of=as_of,
         config=config,
         rejected=rejected,
     )
+    return Computed(document, accounts, matches)
+
+
+def evaluate_alerts(
+    pipeline: AlertPipeline, computed: Computed, closed_field: str | None, now: datetime
+) -> CycleReport:
+    """Evaluate the rules over this cycle's figures, record alerts, deliver the outbox."""
+    inputs = build_inputs(
+        computed.document, computed.accounts, response_facts(computed.matches, closed_field)
+    )
+    report = pipeline.run(inputs, now)
+    _log.info(
+        "alerts_evaluated",
+        rules=report.rules,
+        matches=report.matches,
+        recorded=report.recorded,
+        rules_error=report.rules_error,
+    )
+    return report
 
 
 @dataclass(frozen=True, slots=True)

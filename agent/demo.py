@@ -1,8 +1,8 @@
 """``ax-agent demo``: one full cycle on the shipped sample portfolio, shown to a person.
 
 No credentials and no network: the CRM is a plain-file folder, the state a SQLite
-file, alerts go to the console. Running it twice shows the write-back diffing at
-work: the second cycle writes nothing.
+file, alerts go to the console. Running it twice shows the write-back diffing and
+the alert de-duplication at work: the second cycle writes and alerts nothing new.
 """
 
 from __future__ import annotations
@@ -13,21 +13,37 @@ from pathlib import Path
 from rich.console import Console
 from rich.panel import Panel
 
-from agent.cycle import compute_from_state, ingest_surveys, plan_writeback, run_writeback, sync_crm
+from agent.alerts.console import ConsoleNotifier
+from agent.alerts.pipeline import CycleReport
+from agent.alerts.setup import build_pipeline
+from agent.cycle import (
+    Computed,
+    compute_from_state,
+    evaluate_alerts,
+    ingest_surveys,
+    plan_writeback,
+    run_writeback,
+    sync_crm,
+)
 from agent.demo_sample import write_demo_folder
-from agent.document import MetricsDocument
+from agent.logging import configure_logging
 from agent.present import drivers_table, fmt, headline_table
 from agent.settings import load_settings
 from agent.state.store import StateStore
 from agent.timeutil import parse_instant
+from agent.wiring import shipped_rules_dir
 from agent.writeback import WritebackCounts
 from connectors.files import FilesCrm, FilesSurveys, written_file
 
 __all__ = ["run_demo"]
 
+#: The demo shows a handful of alerts in full; the rest are counted.
+_ALERTS_SHOWN = 6
 
-def run_demo(directory: Path, *, fresh: bool, console: Console) -> MetricsDocument:
+
+def run_demo(directory: Path, *, fresh: bool, console: Console) -> Computed:
     """Create (or reuse) the demo folder, run one cycle, print a summary."""
+    configure_logging(level="warning")
     if fresh and directory.exists():
         shutil.rmtree(directory)
     folder = directory / "crm"
@@ -36,21 +52,32 @@ def run_demo(directory: Path, *, fresh: bool, console: Console) -> MetricsDocume
         console.print(f"Wrote the sample portfolio to {folder}/")
     as_of = parse_instant((folder / "as_of.txt").read_text(encoding="utf-8"))
     settings = load_settings()
+    settings = settings.model_copy(update={"rules_dir": shipped_rules_dir(settings.rules_dir)})
     store = StateStore.open(f"sqlite:///{directory / 'ax-state.db'}")
     try:
         crm = FilesCrm(folder)
         sync_crm(store, crm)
         _, rejected = ingest_surveys(store, [FilesSurveys(folder, as_of)])
-        doc = compute_from_state(store, crm.name, as_of, settings.metrics, rejected)
-        plan = plan_writeback(store, crm, doc, settings.fields.specs())
+        computed = compute_from_state(store, crm.name, as_of, settings.metrics, rejected)
+        plan = plan_writeback(store, crm, computed.document, settings.fields.specs())
         counts = run_writeback(store, crm, plan)
+        _summary(console, computed, counts, folder)
+        console.rule("Alerts (console notifier: what Slack would get)")
+        shown: list[str] = []
+        pipeline = build_pipeline(settings, store.engine, ConsoleNotifier(shown.append))
+        report = evaluate_alerts(pipeline, computed, settings.slack.loop_closed_field, as_of)
+        for text in shown[:_ALERTS_SHOWN]:
+            console.print(text, markup=False, highlight=False)
+        if len(shown) > _ALERTS_SHOWN:
+            console.print(f"... and {len(shown) - _ALERTS_SHOWN} more alerts.")
+        _alert_summary(console, report)
     finally:
         store.close()
-    _summary(console, doc, counts, folder)
-    return doc
+    return computed
 
 
-def _summary(console: Console, doc: MetricsDocument, counts: WritebackCounts, folder: Path) -> None:
+def _summary(console: Console, computed: Computed, counts: WritebackCounts, folder: Path) -> None:
+    doc = computed.document
     p = doc.portfolio
     console.print(Panel.fit(f"ax-agent demo, figures as of {doc.as_of:%Y-%m-%d %H:%M} UTC"))
     console.print(headline_table(p))
@@ -77,3 +104,13 @@ def _summary(console: Console, doc: MetricsDocument, counts: WritebackCounts, fo
         else "Nothing changed since the last cycle: no CRM writes."
     )
     console.print(written)
+
+
+def _alert_summary(console: Console, report: CycleReport) -> None:
+    sent = report.delivery.sent if report.delivery is not None else 0
+    if report.rules_error:
+        console.print(f"Rule files have errors: {report.rules_error}", markup=False)
+    console.print(
+        f"{report.rules} rules evaluated, {report.matches} conditions true, "
+        f"{report.recorded} new alerts recorded, {sent} delivered."
+    )

@@ -1,25 +1,67 @@
-"""Building the configured connectors: the only place agent code picks a vendor."""
+"""Building the configured connectors: the only place agent code picks a vendor.
+
+Vendor packages are imported only when configured, so the plain-file default never
+loads an SDK it does not use.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
+from agent.alerts.console import ConsoleNotifier
+from agent.alerts.deliver import Notifier
 from agent.ports import CrmConnector, SurveySource
 from agent.settings import Settings
 from connectors.files import FilesCrm, FilesSurveys
 
-__all__ = ["build_crm", "build_survey_sources"]
+__all__ = ["build_crm", "build_notifier", "build_survey_sources", "shipped_rules_dir"]
 
 
-def build_crm(settings: Settings) -> CrmConnector:
+def build_crm(settings: Settings, *, dry_run: bool = False) -> CrmConnector:
     """The CRM connector ``settings.crm`` names."""
-    if settings.crm == "files":
-        return FilesCrm(settings.files.path)
-    raise NotImplementedError(f"the {settings.crm} connector is not available in this build")
+    if settings.crm == "salesforce":
+        from connectors import salesforce  # noqa: PLC0415  # load the SDK only when configured
+
+        return salesforce.from_settings(settings, dry_run=dry_run)
+    if settings.crm == "hubspot":
+        from connectors import hubspot  # noqa: PLC0415  # as above
+
+        return hubspot.from_settings(settings)
+    return FilesCrm(settings.files.path)
 
 
 def build_survey_sources(settings: Settings, as_of: datetime) -> list[SurveySource]:
-    """Every configured survey source."""
+    """Every configured survey source: the CRM folder's files, the CRMs' survey objects."""
+    sources: list[SurveySource] = []
     if settings.crm == "files":
-        return [FilesSurveys(settings.files.path, as_of)]
-    return []
+        sources.append(FilesSurveys(settings.files.path, as_of))
+    if settings.salesforce.survey.source != "none":
+        from connectors import salesforce  # noqa: PLC0415  # load the SDK only when configured
+
+        source = salesforce.survey_source_from_settings(settings)
+        if source is not None:
+            sources.append(source)
+    if settings.hubspot.surveys.enabled:
+        from connectors import hubspot  # noqa: PLC0415  # as above
+
+        sources.append(hubspot.survey_source_from_settings(settings))
+    return sources
+
+
+def build_notifier(settings: Settings, echo: Callable[[str], None] = print) -> Notifier:
+    """Slack when a bot token is configured, else the console (same content, printed)."""
+    if settings.slack.bot_token is None:
+        return ConsoleNotifier(echo)
+    from connectors.slack.notifier import SlackNotifier, make_client  # noqa: PLC0415  # SDK on use
+
+    return SlackNotifier(make_client(settings.slack))
+
+
+def shipped_rules_dir(configured: Path) -> Path:
+    """The configured rules folder, or the rules shipped beside the package when it is absent."""
+    if configured.exists():
+        return configured
+    shipped = Path(__file__).resolve().parent.parent / "rules"
+    return shipped if shipped.is_dir() else configured

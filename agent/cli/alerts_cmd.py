@@ -1,9 +1,125 @@
-"""Commands of this group (registered on the main app by ``register``)."""
+"""``ax-agent alerts silence|unsilence|list``: mute alerts for a while, see what was sent."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from sqlalchemy import Engine, create_engine
+
+from agent.alerts.repo import AlertRepo
+from agent.rules.durations import DurationError, parse_duration
+from agent.settings import ConfigError, load_settings
+from agent.state.schema import metadata
+
+__all__ = ["register"]
+
+alerts_app = typer.Typer(help="Alerts: silences and the outbox.")
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="Config file (default: config/ax-agent.yaml).")
+]
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.add_typer(alerts_app, name="alerts")
+
+
+def _repo(config: Path | None) -> AlertRepo:
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    return AlertRepo(_engine(settings.state_url))
+
+
+def _engine(url: str) -> Engine:
+    """The state store; its tables are created when missing (a fresh local store)."""
+    engine = create_engine(url)
+    metadata.create_all(engine, checkfirst=True)
+    return engine
+
+
+@alerts_app.command("silence")
+def silence(
+    *,
+    duration: Annotated[str, typer.Option("--for", help="How long: 30m, 48h, 7d, 2w.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (shown in alerts list).")],
+    account: Annotated[str | None, typer.Option("--account", help="CRM account id.")] = None,
+    rule: Annotated[str | None, typer.Option("--rule", help="Rule id.")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who silences.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Mute alerts of an account and/or a rule until the silence expires."""
+    if account is None and rule is None:
+        typer.echo("give --account ID, --rule ID or both", err=True)
+        raise typer.Exit(2)
+    try:
+        length = parse_duration(duration)
+    except DurationError as exc:
+        typer.echo(f"--for: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not reason.strip():
+        typer.echo("--reason must not be empty", err=True)
+        raise typer.Exit(2)
+    now = datetime.now(UTC)
+    silence_id = _repo(config).add_silence(
+        rule_id=rule,
+        account_id=account,
+        reason=reason,
+        created_by=by,
+        now=now,
+        expires_at=now + length,
+    )
+    typer.echo(f"silence {silence_id} until {(now + length).isoformat(timespec='minutes')}")
+
+
+@alerts_app.command("unsilence")
+def unsilence(
+    silence_id: Annotated[int, typer.Argument(help="The id shown by silence / list.")],
+    config: ConfigOption = None,
+) -> None:
+    """Remove a silence now."""
+    if not _repo(config).remove_silence(silence_id):
+        typer.echo(f"no silence {silence_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"silence {silence_id} removed")
+
+
+@alerts_app.command("list")
+def list_(
+    limit: Annotated[int, typer.Option("--limit", help="Recent outbox entries to show.")] = 20,
+    status: Annotated[
+        str | None, typer.Option("--status", help="Only pending, sent, digested, failed …")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Active silences and the most recent alerts with their delivery status."""
+    repo = _repo(config)
+    now = datetime.now(UTC)
+    silences = repo.silences(now)
+    typer.echo(f"silences ({len(silences)} active):")
+    for s in silences:
+        target = " ".join(
+            p
+            for p in (
+                f"rule={s.rule_id}" if s.rule_id else "",
+                f"account={s.account_id}" if s.account_id else "",
+            )
+            if p
+        )
+        typer.echo(
+            f"  {s.id}  {target}  until {s.expires_at.isoformat(timespec='minutes')}  {s.reason}"
+        )
+    rows = repo.recent(limit, status)
+    typer.echo(f"alerts (latest {len(rows)}):")
+    for r in rows:
+        error = f"  error: {r.last_error}" if r.last_error else ""
+        typer.echo(
+            f"  {r.created_at.isoformat(timespec='minutes')}  {r.status:<9} {r.kind:<10} "
+            f"{r.rule_id}  {r.subject}  -> {r.channel or '-'} (tries {r.attempts}){error}"
+        )

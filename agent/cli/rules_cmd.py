@@ -1,9 +1,121 @@
-"""Commands of this group (registered on the main app by ``register``)."""
+"""``ax-agent rules validate`` and ``ax-agent rules test``: check rule files, dry-run them."""
 
 from __future__ import annotations
 
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from agent.alerts.compose import alert_content
+from agent.alerts.console import render_text
+from agent.alerts.setup import routing_from
+from agent.cli.core_cmd import as_of_value
+from agent.compute import compute_with_matches
+from agent.folder import FolderError
+from agent.plainfiles import read_crm_folder
+from agent.rules.evaluate import evaluate
+from agent.rules.facts import build_inputs, response_facts
+from agent.rules.loader import RuleLoadError, RuleSet, load_rules, rule_files
+from agent.settings import ConfigError, Settings, load_settings
+
+__all__ = ["register"]
+
+rules_app = typer.Typer(help="Alert rules: validate the YAML files, dry-run them on CRM data.")
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="Config file (default: config/ax-agent.yaml).")
+]
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.add_typer(rules_app, name="rules")
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+def _load(settings: Settings, path: Path | None) -> RuleSet:
+    target = path or settings.rules_dir
+    try:
+        return load_rules(
+            target, channels=set(settings.slack.channels), routes=settings.slack.routes
+        )
+    except RuleLoadError as exc:
+        for error in exc.errors:
+            typer.echo(str(error), err=True)
+        typer.echo(f"{len(exc.errors)} error(s); no rule was loaded", err=True)
+        raise typer.Exit(1) from None
+
+
+@rules_app.command("validate")
+def validate(
+    path: Annotated[
+        Path | None, typer.Argument(help="A rule file or folder (default: rules_dir).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Check every rule file; exit non-zero on any error (each with file:line:column)."""
+    settings = _settings(config)
+    rules = _load(settings, path)
+    files = len(rule_files(path or settings.rules_dir))
+    enabled = len(rules.enabled())
+    typer.echo(f"ok: {len(rules.rules)} rule(s) in {files} file(s), {enabled} enabled")
+
+
+@rules_app.command("test")
+def dry_run(
+    crm_dir: Annotated[Path, typer.Option("--crm-dir", help="A plain-file CRM folder.")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="ISO 8601 time to evaluate at (default: now).")
+    ] = None,
+    rules_path: Annotated[Path | None, typer.Option("--rules", help="Rule file or folder.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Show which alerts would fire now and their text. Sends nothing, stores nothing."""
+    settings = _settings(config)
+    rules = _load(settings, rules_path)
+    when = as_of_value(as_of)
+    try:
+        data = read_crm_folder(crm_dir, when)
+    except FolderError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    document, matches = compute_with_matches(
+        data.accounts,
+        data.contacts,
+        data.responses,
+        as_of=when,
+        config=settings.metrics,
+        rejected=data.rejected,
+    )
+    facts = response_facts(matches, settings.slack.loop_closed_field)
+    evaluation = evaluate(rules.enabled(), build_inputs(document, data.accounts, facts))
+    routing = routing_from(settings)
+    for match in evaluation.matches:
+        notify = match.rule.rule.notify
+        content = alert_content(
+            match, when, reason="dry run", mention_email=routing.mention(notify, match.account)
+        )
+        target = routing.destination(notify, match.account)
+        where = (
+            f"@{target.owner_email} (else {target.channel})"
+            if target.owner_email
+            else target.channel
+        )
+        typer.echo(render_text(content, where))
+        typer.echo("")
+    counts = Counter(m.rule.id for m in evaluation.matches)
+    summary = ", ".join(f"{r.id}: {counts[r.id]}" for r in rules.enabled())
+    typer.echo(
+        f"would fire {len(evaluation.matches)} alert(s) as of {when.isoformat()} ({summary})"
+    )
+    for rule_id, failures in evaluation.errors.items():
+        typer.echo(f"warning: {rule_id} could not be evaluated for {failures} subject(s)", err=True)

@@ -9,12 +9,20 @@ from typing import Annotated
 import structlog
 import typer
 
-from agent.cycle import compute_from_state, ingest_surveys, plan_writeback, run_writeback, sync_crm
+from agent.alerts.setup import build_pipeline
+from agent.cycle import (
+    compute_from_state,
+    evaluate_alerts,
+    ingest_surveys,
+    plan_writeback,
+    run_writeback,
+    sync_crm,
+)
 from agent.logging import configure_logging
 from agent.settings import ConfigError, Settings, load_settings
 from agent.state.store import StateStore
 from agent.timeutil import utcnow
-from agent.wiring import build_crm, build_survey_sources
+from agent.wiring import build_crm, build_notifier, build_survey_sources
 
 __all__ = ["register", "run_cycle"]
 
@@ -31,12 +39,15 @@ def run_cycle(settings: Settings, store: StateStore, *, dry_run: bool = False) -
         counts.update(sync_crm(store, crm))
         ingested, rejected = ingest_surveys(store, build_survey_sources(settings, as_of))
         counts.update(ingested)
-        doc = compute_from_state(store, crm.name, as_of, settings.metrics, rejected)
-        plan = plan_writeback(store, crm, doc, settings.fields.specs())
+        computed = compute_from_state(store, crm.name, as_of, settings.metrics, rejected)
+        plan = plan_writeback(store, crm, computed.document, settings.fields.specs())
         counts["planned_records"] = plan.records
         if not dry_run:
             result = run_writeback(store, crm, plan)
             counts.update(written=result.written, write_failed=result.failed)
+            pipeline = build_pipeline(settings, store.engine, build_notifier(settings))
+            report = evaluate_alerts(pipeline, computed, settings.slack.loop_closed_field, as_of)
+            counts.update(alerts_recorded=report.recorded)
     except Exception as exc:  # one cycle's failure must not stop the agent
         _log.exception("cycle_failed", cycle=cycle_id)
         store.finish_cycle(cycle_id, "failed", counts, f"{type(exc).__name__}: {exc}")

@@ -15,6 +15,9 @@ What lives here, and why it must survive a crash:
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -26,9 +29,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
 )
+from sqlalchemy.engine import Dialect
 
 __all__ = [
+    "UtcDateTime",
     "alert_outbox",
     "alert_state",
     "crm_records",
@@ -50,7 +56,37 @@ metadata = MetaData(
     }
 )
 
-_TZ = DateTime(timezone=True)
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware instant on every dialect, stored and returned in UTC.
+
+    PostgreSQL keeps the zone (``timestamptz``) but SQLite has no such type and
+    SQLAlchemy would silently drop the offset; normalising to UTC on the way in and
+    attaching UTC on the way out gives the same aware values back from both. A naive
+    value is read as UTC, as DOMAIN.md reads a timestamp without zone.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime from the database, got {type(value).__name__}")
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+_TZ = UtcDateTime()
 
 cycles = Table(
     "cycles",

@@ -15,7 +15,8 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from connectors.common.errors import RetriableError
@@ -40,11 +41,14 @@ class RetryPolicy:
         self.initial = initial
         self.maximum = maximum
         self.sleep = sleep
-        self._backoff = wait_exponential_jitter(initial=initial, max=maximum)
+        # Exponential backoff plus up to ``initial`` seconds of jitter. (tenacity's
+        # wait_exponential_jitter renamed ``initial`` in 9.2 and warns on it; these two
+        # waits mean the same on every supported tenacity version.)
+        self._backoff = wait_exponential(multiplier=initial, max=maximum) + wait_random(0, initial)
 
     def wait(self, state: RetryCallState) -> float:
         """Backoff with jitter, or the vendor's Retry-After when that is longer."""
-        backoff: float = self._backoff(state)
+        backoff: float = min(self._backoff(state), self.maximum)
         outcome = state.outcome
         exc = outcome.exception() if outcome is not None else None
         if isinstance(exc, RetriableError) and exc.retry_after is not None:

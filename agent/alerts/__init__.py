@@ -1,0 +1,1 @@
+"""Alerts: the notify decision, the outbox and state repositories, delivery."""

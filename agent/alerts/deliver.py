@@ -1,0 +1,112 @@
+"""The delivery stage: send pending outbox rows, record "sent" only after the vendor said so.
+
+Before a row that may already have been sent (``attempts > 0``: the process died
+between sending and marking) is sent again, the notifier looks for it by the
+alert id it attached. A retriable failure (an outage, after the client's own
+retries) stops the round and leaves everything pending for the next cycle; a
+fatal one marks that row ``failed`` with the vendor's reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import structlog
+
+from agent.alerts.model import OutboxAlert, Sent
+from agent.alerts.repo import AlertRepo
+from connectors.common.errors import FatalError, RetriableError
+
+__all__ = ["DeliveryReport", "Notifier", "deliver"]
+
+_log = structlog.get_logger(__name__)
+
+
+class Notifier(Protocol):
+    """What delivery needs from a messaging vendor (Slack, the console)."""
+
+    def resolve(self, alert: OutboxAlert) -> str:
+        """The channel id the alert will be posted to (the owner's DM, or the fallback)."""
+        ...
+
+    def send(self, alert: OutboxAlert, channel_id: str) -> Sent: ...
+
+    def find_sent(self, alert: OutboxAlert, channel_id: str) -> Sent | None:
+        """The message already posted for this alert, if any."""
+        ...
+
+    def update(self, alert: OutboxAlert, target: Sent) -> Sent: ...
+
+
+@dataclass(slots=True)
+class DeliveryReport:
+    sent: int = 0
+    recovered: int = 0
+    updated: int = 0
+    failed: int = 0
+    skipped: int = 0
+    deferred: int = 0
+    error: str | None = None
+
+
+def deliver(
+    repo: AlertRepo, notifier: Notifier, now: datetime, *, limit: int = 500
+) -> DeliveryReport:
+    """Send what is pending, oldest first."""
+    report = DeliveryReport()
+    pending = repo.pending(limit)
+    for index, alert in enumerate(pending):
+        log = _log.bind(alert_id=alert.alert_id, rule=alert.rule_id, kind=alert.kind)
+        try:
+            _one(repo, notifier, alert, now, report)
+        except RetriableError as exc:
+            repo.mark_error(alert.alert_id, str(exc))
+            report.deferred = len(pending) - index
+            report.error = str(exc)
+            log.warning("alert_delivery_deferred", error=str(exc), pending=report.deferred)
+            break
+        except FatalError as exc:
+            repo.mark_error(alert.alert_id, str(exc), failed=True)
+            report.failed += 1
+            log.error("alert_delivery_failed", error=str(exc))
+    return report
+
+
+def _one(
+    repo: AlertRepo, notifier: Notifier, alert: OutboxAlert, now: datetime, report: DeliveryReport
+) -> None:
+    if alert.kind == "update":
+        _update(repo, notifier, alert, now, report)
+        return
+    if alert.attempts > 0 and alert.channel_id:
+        found = notifier.find_sent(alert, alert.channel_id)
+        if found is not None:
+            repo.mark_sent(alert.alert_id, found, now)
+            report.recovered += 1
+            _log.info("alert_found_already_sent", alert_id=alert.alert_id, ts=found.ts)
+            return
+    channel_id = notifier.resolve(alert)
+    repo.mark_attempt(alert.alert_id, channel_id)
+    sent = notifier.send(alert, channel_id)
+    repo.mark_sent(alert.alert_id, sent, now)
+    report.sent += 1
+
+
+def _update(
+    repo: AlertRepo, notifier: Notifier, alert: OutboxAlert, now: datetime, report: DeliveryReport
+) -> None:
+    original = alert.content.refers_to or ""
+    status = repo.status(original)
+    if status == "pending":
+        return  # the original goes first; this waits for the next round
+    target = repo.sent_message(original) if status == "sent" else None
+    if target is None:
+        repo.mark_status(alert.alert_id, "suppressed", f"original alert is {status or 'unknown'}")
+        report.skipped += 1
+        return
+    repo.mark_attempt(alert.alert_id, target.channel)
+    sent = notifier.update(alert, target)
+    repo.mark_sent(alert.alert_id, sent, now)
+    report.updated += 1

@@ -1,0 +1,306 @@
+"""One alerting cycle: reload rules -> evaluate -> decide -> record -> deliver.
+
+The stages are separate (as in Alertmanager's notify pipeline): evaluation and the
+decision are pure; recording writes the outbox and the state in one transaction;
+delivery sends what is pending and marks it sent only once the vendor answered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+import structlog
+
+from agent.alerts.compose import (
+    alert_content,
+    closed_content,
+    digest_content,
+    escalation_content,
+    group_for_digest,
+)
+from agent.alerts.decide import Decision, EscalationCheck, decide, decide_escalation, muting_silence
+from agent.alerts.deliver import DeliveryReport, Notifier, deliver
+from agent.alerts.model import AlertContent, AlertState, Destination, Silence
+from agent.alerts.repo import AlertRepo, OutboxRecord
+from agent.alerts.routing import Routing
+from agent.rules.evaluate import evaluate, response_subject
+from agent.rules.facts import AccountFacts, ResponseFacts, RuleInputs
+from agent.rules.loader import CompiledRule, RuleLoadError
+from agent.rules.registry import RuleRegistry
+
+__all__ = ["AlertPipeline", "CycleReport", "admin_rules_alert", "close_loop"]
+
+_log = structlog.get_logger(__name__)
+_ADMIN_TEXT_LIMIT = 2500
+#: How long after ``max_age`` a response alert's loop is still watched for closing.
+_TRACKED = timedelta(days=30)
+
+
+@dataclass(slots=True)
+class CycleReport:
+    rules: int = 0
+    matches: int = 0
+    decisions: Counter[str] = field(default_factory=Counter)
+    recorded: int = 0
+    digests: int = 0
+    rules_error: str | None = None
+    evaluation_errors: dict[str, int] = field(default_factory=dict)
+    delivery: DeliveryReport | None = None
+
+
+def admin_rules_alert(error: RuleLoadError, channel: str, now: datetime) -> OutboxRecord:
+    """The admin alert for an invalid rule change; one per distinct set of errors."""
+    text = "\n".join(str(e) for e in error.errors)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    content = AlertContent(
+        kind="admin",
+        alert_id=f"admin:rules:{digest}",
+        rule_id="admin",
+        title="Rule files are invalid: the last valid rules keep running",
+        text=text[:_ADMIN_TEXT_LIMIT],
+        severity="critical",
+        reason=f"{len(error.errors)} error(s); fix them and the next cycle picks the change up",
+    )
+    return OutboxRecord(content, "admin", "rules", Destination(channel=channel), now)
+
+
+def close_loop(
+    repo: AlertRepo, alert_id: str, closed_by: str, now: datetime, sla: timedelta
+) -> OutboxRecord | None:
+    """Close the loop of an alert (a Slack button); queue the update of its message."""
+    original_id = alert_id.removeprefix("esc:")
+    state = repo.close(original_id, closed_by, now)
+    original = repo.get(original_id)
+    if state is None or original is None:
+        return None
+    record = OutboxRecord(
+        content=closed_content(original.content, now, closed_by, sla),
+        scope="response",
+        subject=state.subject,
+        destination=original.destination,
+        created_at=now,
+    )
+    repo.record([record], [])
+    return record
+
+
+class AlertPipeline:
+    def __init__(
+        self,
+        repo: AlertRepo,
+        registry: RuleRegistry,
+        routing: Routing,
+        notifier: Notifier,
+        *,
+        admin_channel: str,
+        digest_threshold: int = 10,
+        loop_sla: timedelta = timedelta(hours=48),
+        crm_link: Callable[[str], str | None] | None = None,
+    ) -> None:
+        self.repo = repo
+        self.registry = registry
+        self.routing = routing
+        self.notifier = notifier
+        self.admin_channel = admin_channel
+        self.digest_threshold = digest_threshold
+        self.loop_sla = loop_sla
+        self.crm_link = crm_link
+
+    def run(self, inputs: RuleInputs, now: datetime, *, send: bool = True) -> CycleReport:
+        report = CycleReport()
+        records: list[OutboxRecord] = []
+        reload = self.registry.refresh()
+        if reload.error is not None:
+            report.rules_error = str(reload.error)
+            records.append(admin_rules_alert(reload.error, self.admin_channel, now))
+        rules = reload.rules.enabled()
+        report.rules = len(rules)
+        evaluation = evaluate(rules, inputs)
+        report.matches = len(evaluation.matches)
+        report.evaluation_errors = dict(evaluation.errors)
+        states = self.repo.states(r.id for r in rules)
+        silences = self.repo.silences(now)
+        decisions = decide(rules, evaluation, states, silences, now)
+        alerts, new_states = self._plan(decisions, now)
+        esc_records, esc_states = self._escalations(rules, states, inputs, silences, now)
+        records.extend(self._group(alerts, now, report))
+        records.extend(esc_records)
+        report.decisions.update(d.action for d in decisions)
+        report.recorded = self.repo.record(records, [*new_states, *esc_states])
+        if send:
+            report.delivery = deliver(self.repo, self.notifier, now)
+        _log.info(
+            "alert_cycle",
+            rules=report.rules,
+            matches=report.matches,
+            decisions=dict(report.decisions),
+            recorded=report.recorded,
+            digests=report.digests,
+            rules_error=report.rules_error is not None,
+        )
+        return report
+
+    def _plan(
+        self, decisions: Sequence[Decision], now: datetime
+    ) -> tuple[list[tuple[OutboxRecord, Destination]], list[AlertState]]:
+        alerts: list[tuple[OutboxRecord, Destination]] = []
+        states: list[AlertState] = []
+        for decision in decisions:
+            if decision.action == "notify" and decision.match is not None:
+                match = decision.match
+                notify = match.rule.rule.notify
+                content = alert_content(
+                    match,
+                    now,
+                    reason=_reason(match.rule, decision.reason),
+                    mention_email=self.routing.mention(notify, match.account),
+                    crm_link=self.crm_link,
+                )
+                destination = self.routing.destination(notify, match.account)
+                scope = match.rule.rule.scope
+                record = OutboxRecord(content, scope, match.subject, destination, now)
+                alerts.append((record, destination))
+                base = decision.state or AlertState(match.rule.id, match.subject, True, now)
+                states.append(replace(base, last_alert_at=now, last_alert_id=content.alert_id))
+            elif decision.state is not None:
+                states.append(decision.state)
+        return alerts, states
+
+    def _group(
+        self, alerts: list[tuple[OutboxRecord, Destination]], now: datetime, report: CycleReport
+    ) -> list[OutboxRecord]:
+        by_id = {r.content.alert_id: r for r, _ in alerts}
+        single, digests = group_for_digest(
+            [(r.content, d) for r, d in alerts], self.digest_threshold
+        )
+        out = [by_id[c.alert_id] for c, _ in single]
+        for key, members in digests.items():
+            first = by_id[members[0].alert_id]
+            digest = digest_content(key, members, now)
+            out.extend(replace(by_id[m.alert_id], status="digested") for m in members)
+            out.append(
+                OutboxRecord(
+                    digest,
+                    "digest",
+                    key,
+                    first.destination,
+                    now,
+                    members=tuple(m.alert_id for m in members),
+                )
+            )
+            report.digests += 1
+        return out
+
+    def _escalations(
+        self,
+        rules: Sequence[CompiledRule],
+        states: dict[tuple[str, str], AlertState],
+        inputs: RuleInputs,
+        silences: Sequence[Silence],
+        now: datetime,
+    ) -> tuple[list[OutboxRecord], list[AlertState]]:
+        watched = [r for r in rules if r.rule.escalate is not None or r.rule.scope == "response"]
+        candidates = _open_states(watched, states, now)
+        if not candidates:
+            return [], []
+        responses = _responses_for({s.subject for _, s in candidates}, inputs.responses)
+        records: list[OutboxRecord] = []
+        changed: list[AlertState] = []
+        for rule, state in candidates:
+            check = self._check(
+                rule, state, responses=responses, inputs=inputs, silences=silences, now=now
+            )
+            decision = decide_escalation(rule, check, now)
+            record = self._escalation_record(rule, decision, state, now)
+            if decision.state is not None:
+                changed.append(decision.state)
+            if record is not None:
+                records.append(record)
+        return records, changed
+
+    def _check(
+        self,
+        rule: CompiledRule,
+        state: AlertState,
+        *,
+        responses: dict[str, ResponseFacts],
+        inputs: RuleInputs,
+        silences: Sequence[Silence],
+        now: datetime,
+    ) -> EscalationCheck:
+        facts = responses.get(state.subject) if rule.rule.scope == "response" else None
+        account: AccountFacts | None
+        if facts is not None:
+            account = inputs.accounts.get(facts.account.id)
+        else:
+            account = inputs.accounts.get(state.subject)
+        unless: bool | None = None
+        if rule.unless is not None and (facts is not None or rule.rule.scope == "account"):
+            unless = bool(rule.unless.fn(facts, account, inputs.portfolio, now))
+        account_id = account.metrics.id if account else None
+        return EscalationCheck(
+            state=state,
+            closed_at=facts.closed_at if facts is not None else None,
+            unless=unless,
+            silenced_by=muting_silence(silences, rule.id, account_id, now),
+        )
+
+    def _escalation_record(
+        self, rule: CompiledRule, decision: Decision, state: AlertState, now: datetime
+    ) -> OutboxRecord | None:
+        if decision.action not in ("escalate", "close") or state.last_alert_id is None:
+            return None
+        original = self.repo.get(state.last_alert_id)
+        if original is None:
+            return None
+        if decision.action == "close" and decision.state is not None:
+            closed_at = decision.state.closed_at or now
+            content = closed_content(original.content, closed_at, "survey or CRM", self.loop_sla)
+            return OutboxRecord(content, rule.rule.scope, state.subject, original.destination, now)
+        escalate = rule.rule.escalate
+        if escalate is None:
+            return None
+        content = escalation_content(original.content, escalate.after, now)
+        destination = Destination(channel=self.routing.channel(escalate.to))
+        return OutboxRecord(content, rule.rule.scope, state.subject, destination, now)
+
+
+def _reason(rule: CompiledRule, decision_reason: str) -> str:
+    why = {
+        "new_response": "new response",
+        "became_true": "condition became true",
+        "realert_due": f"still true after {rule.rule.realert}",
+        "no_longer_held": "silence or inhibition ended, still true",
+    }.get(decision_reason, decision_reason)
+    return f"{rule.id}: {rule.rule.when.strip()} ({why})"
+
+
+def _open_states(
+    rules: Sequence[CompiledRule], states: dict[tuple[str, str], AlertState], now: datetime
+) -> list[tuple[CompiledRule, AlertState]]:
+    """Alerted, not closed, not escalated, and recent enough to still matter."""
+    out = []
+    by_id = {r.id: r for r in rules}
+    for (rule_id, _), state in states.items():
+        rule = by_id.get(rule_id)
+        if rule is None or state.last_alert_id is None or state.closed_at is not None:
+            continue
+        if rule.rule.scope == "response" and state.since < now - rule.rule.max_age - _TRACKED:
+            continue  # a loop closed this late is no longer followed on the message
+        out.append((rule, state))
+    return out
+
+
+def _responses_for(
+    subjects: set[str], responses: Sequence[ResponseFacts]
+) -> dict[str, ResponseFacts]:
+    out: dict[str, ResponseFacts] = {}
+    for facts in responses:
+        subject = response_subject(facts)
+        if subject in subjects:
+            out[subject] = facts
+    return out

@@ -1,0 +1,355 @@
+"""The outbox, alert state and silences, over the state store's tables.
+
+An alert is recorded ``pending`` (with the state change that caused it, in one
+transaction) before anything is sent; ``attempts`` is raised and committed before
+each send, so after a crash a pending alert with attempts > 0 may already be in
+Slack and is looked up there before it is sent again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
+
+from agent.alerts.model import (
+    AlertContent,
+    AlertKind,
+    AlertState,
+    Destination,
+    OutboxAlert,
+    Sent,
+    Silence,
+)
+from agent.state.schema import alert_outbox, alert_state, silences
+
+__all__ = ["AlertRepo", "OutboxRecord", "OutboxRow"]
+
+_ERROR_LIMIT = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """A new outbox row: an alert (or digest, escalation, update) to send."""
+
+    content: AlertContent
+    scope: str
+    subject: str
+    destination: Destination
+    created_at: datetime
+    status: str = "pending"
+    target: Sent | None = None
+    #: For a digest: the alert ids it stands for (stored ``digested``).
+    members: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """A row as ``alerts list`` shows it."""
+
+    alert_id: str
+    rule_id: str
+    kind: str
+    subject: str
+    status: str
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+    channel: str | None
+    last_error: str | None
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything here is stored in UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _must(value: datetime | None) -> datetime:
+    result = _utc(value)
+    if result is None:
+        raise ValueError("a required time is missing")
+    return result
+
+
+class AlertRepo:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # ---- state -------------------------------------------------------------------
+
+    def states(self, rule_ids: Iterable[str]) -> dict[tuple[str, str], AlertState]:
+        ids = list(rule_ids)
+        if not ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(alert_state).where(alert_state.c.rule_id.in_(ids)))
+            return {(r.rule_id, r.subject): _state(r) for r in rows}
+
+    def record(self, records: Sequence[OutboxRecord], states: Sequence[AlertState]) -> int:
+        """Store new outbox rows and state changes together; return rows added."""
+        added = 0
+        with self.engine.begin() as conn:
+            for state in states:
+                _upsert_state(conn, state)
+            for record in records:
+                added += _insert_outbox(conn, record)
+        return added
+
+    def close(self, alert_id: str, closed_by: str, closed_at: datetime) -> AlertState | None:
+        """Mark the loop of an alert's subject closed; None if unknown or closed already."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(alert_outbox.c.rule_id, alert_outbox.c.subject).where(
+                    alert_outbox.c.alert_id == alert_id
+                )
+            ).first()
+            if row is None:
+                return None
+            key = and_(alert_state.c.rule_id == row.rule_id, alert_state.c.subject == row.subject)
+            found = conn.execute(select(alert_state).where(key)).first()
+            if found is None or found.closed_at is not None:
+                return None
+            values = {"closed_at": closed_at.astimezone(UTC), "closed_by": closed_by}
+            conn.execute(update(alert_state).where(key).values(**values))
+            return _state(conn.execute(select(alert_state).where(key)).one())
+
+    # ---- outbox ------------------------------------------------------------------
+
+    def pending(self, limit: int = 500) -> list[OutboxAlert]:
+        query = (
+            select(alert_outbox)
+            .where(alert_outbox.c.status == "pending")
+            .order_by(alert_outbox.c.created_at, alert_outbox.c.alert_id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [_outbox(r) for r in conn.execute(query)]
+
+    def get(self, alert_id: str) -> OutboxAlert | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(alert_outbox).where(alert_outbox.c.alert_id == alert_id)
+            ).first()
+        return _outbox(row) if row is not None else None
+
+    def status(self, alert_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(alert_outbox.c.status).where(alert_outbox.c.alert_id == alert_id)
+            ).scalar()
+
+    def sent_message(self, alert_id: str) -> Sent | None:
+        """Where an alert's message is (a digested alert points at its digest)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(alert_outbox).where(alert_outbox.c.alert_id == alert_id)
+            ).first()
+        if row is None or row.status not in ("sent", "digested") or row.message_ts is None:
+            return None
+        return Sent(channel=row.message_channel, ts=row.message_ts)
+
+    def mark_attempt(self, alert_id: str, channel_id: str | None) -> None:
+        """Committed before the send: a crash after it means "maybe sent"."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(alert_outbox)
+                .where(alert_outbox.c.alert_id == alert_id)
+                .values(attempts=alert_outbox.c.attempts + 1, message_channel=channel_id)
+            )
+
+    def mark_sent(self, alert_id: str, sent: Sent, now: datetime) -> None:
+        values = {
+            "status": "sent",
+            "sent_at": now.astimezone(UTC),
+            "message_ts": sent.ts,
+            "message_channel": sent.channel,
+            "last_error": None,
+        }
+        with self.engine.begin() as conn:
+            where = alert_outbox.c.alert_id == alert_id
+            conn.execute(update(alert_outbox).where(where).values(**values))
+            payload = conn.execute(select(alert_outbox.c.payload).where(where)).scalar()
+            members = list((payload or {}).get("members", []))
+            if members:
+                del values["status"]
+                conn.execute(
+                    update(alert_outbox)
+                    .where(
+                        alert_outbox.c.alert_id.in_(members), alert_outbox.c.status == "digested"
+                    )
+                    .values(**values)
+                )
+
+    def mark_error(self, alert_id: str, error: str, *, failed: bool = False) -> None:
+        values: dict[str, Any] = {"last_error": error[:_ERROR_LIMIT]}
+        if failed:
+            values["status"] = "failed"
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(alert_outbox).where(alert_outbox.c.alert_id == alert_id).values(**values)
+            )
+
+    def mark_status(self, alert_id: str, status: str, error: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(alert_outbox)
+                .where(alert_outbox.c.alert_id == alert_id)
+                .values(status=status, last_error=error)
+            )
+
+    def recent(self, limit: int = 50, status: str | None = None) -> list[OutboxRow]:
+        query = select(alert_outbox).order_by(alert_outbox.c.created_at.desc()).limit(limit)
+        if status is not None:
+            query = query.where(alert_outbox.c.status == status)
+        with self.engine.connect() as conn:
+            return [
+                OutboxRow(
+                    alert_id=r.alert_id,
+                    rule_id=r.rule_id,
+                    kind=r.kind,
+                    subject=r.subject,
+                    status=r.status,
+                    attempts=r.attempts,
+                    created_at=_must(r.created_at),
+                    sent_at=_utc(r.sent_at),
+                    channel=r.message_channel or r.channel,
+                    last_error=r.last_error,
+                )
+                for r in conn.execute(query)
+            ]
+
+    # ---- silences ----------------------------------------------------------------
+
+    def add_silence(
+        self,
+        *,
+        rule_id: str | None,
+        account_id: str | None,
+        reason: str,
+        created_by: str | None,
+        now: datetime,
+        expires_at: datetime,
+    ) -> int:
+        if rule_id is None and account_id is None:
+            raise ValueError("a silence needs a rule or an account")
+        values = {
+            "rule_id": rule_id,
+            "account_id": account_id,
+            "reason": reason,
+            "created_by": created_by,
+            "created_at": now.astimezone(UTC),
+            "expires_at": expires_at.astimezone(UTC),
+        }
+        with self.engine.begin() as conn:
+            result = conn.execute(insert(silences).values(**values))
+            key = result.inserted_primary_key
+            if key is None:
+                raise RuntimeError("the database did not return the silence's id")
+            return int(key[0])
+
+    def remove_silence(self, silence_id: int) -> bool:
+        with self.engine.begin() as conn:
+            return conn.execute(delete(silences).where(silences.c.id == silence_id)).rowcount > 0
+
+    def silences(self, now: datetime, *, include_expired: bool = False) -> list[Silence]:
+        query = select(silences).order_by(silences.c.expires_at)
+        if not include_expired:
+            query = query.where(silences.c.expires_at > now.astimezone(UTC))
+        with self.engine.connect() as conn:
+            return [
+                Silence(
+                    id=r.id,
+                    rule_id=r.rule_id,
+                    account_id=r.account_id,
+                    reason=r.reason,
+                    created_by=r.created_by,
+                    created_at=_must(r.created_at),
+                    expires_at=_must(r.expires_at),
+                )
+                for r in conn.execute(query)
+            ]
+
+
+def _state(row: Any) -> AlertState:
+    return AlertState(
+        rule_id=row.rule_id,
+        subject=row.subject,
+        firing=bool(row.firing),
+        since=_must(row.since),
+        last_alert_at=_utc(row.last_alert_at),
+        last_alert_id=row.last_alert_id,
+        escalated_at=_utc(row.escalated_at),
+        closed_at=_utc(row.closed_at),
+        closed_by=row.closed_by,
+    )
+
+
+def _upsert_state(conn: Connection, state: AlertState) -> None:
+    values = {
+        "firing": state.firing,
+        "since": state.since.astimezone(UTC),
+        "last_alert_at": state.last_alert_at.astimezone(UTC) if state.last_alert_at else None,
+        "last_alert_id": state.last_alert_id,
+        "escalated_at": state.escalated_at.astimezone(UTC) if state.escalated_at else None,
+        "closed_at": state.closed_at.astimezone(UTC) if state.closed_at else None,
+        "closed_by": state.closed_by,
+    }
+    key = and_(alert_state.c.rule_id == state.rule_id, alert_state.c.subject == state.subject)
+    if conn.execute(update(alert_state).where(key).values(**values)).rowcount == 0:
+        conn.execute(
+            insert(alert_state).values(rule_id=state.rule_id, subject=state.subject, **values)
+        )
+
+
+def _insert_outbox(conn: Connection, record: OutboxRecord) -> int:
+    content = record.content
+    exists = conn.execute(
+        select(alert_outbox.c.alert_id).where(alert_outbox.c.alert_id == content.alert_id)
+    ).first()
+    if exists is not None:
+        return 0
+    payload: dict[str, Any] = {
+        "content": content.model_dump(mode="json"),
+        "owner_email": record.destination.owner_email,
+    }
+    if record.members:
+        payload["members"] = list(record.members)
+    if record.target is not None:
+        payload["target"] = {"channel": record.target.channel, "ts": record.target.ts}
+    conn.execute(
+        insert(alert_outbox).values(
+            alert_id=content.alert_id,
+            rule_id=content.rule_id,
+            scope=record.scope,
+            subject=record.subject,
+            kind=content.kind,
+            channel=record.destination.channel,
+            payload=payload,
+            status=record.status,
+            attempts=0,
+            created_at=record.created_at.astimezone(UTC),
+        )
+    )
+    return 1
+
+
+def _outbox(row: Any) -> OutboxAlert:
+    payload = row.payload
+    target = payload.get("target")
+    kind: AlertKind = row.kind
+    return OutboxAlert(
+        alert_id=row.alert_id,
+        rule_id=row.rule_id,
+        kind=kind,
+        destination=Destination(channel=row.channel or "", owner_email=payload.get("owner_email")),
+        content=AlertContent.model_validate(payload["content"]),
+        attempts=row.attempts,
+        created_at=_must(row.created_at),
+        channel_id=row.message_channel,
+        target=Sent(channel=target["channel"], ts=target["ts"]) if target else None,
+    )

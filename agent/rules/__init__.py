@@ -1,0 +1,1 @@
+"""YAML alert rules: schema, loading with positions, safe expressions, pure evaluation."""

@@ -1,0 +1,154 @@
+"""Evaluate a rule set over one cycle's facts: pure, no I/O, no state.
+
+The result says which (rule, subject) pairs are true right now, with the rendered
+message; deciding what to send (re-arming, realert, silences) is the next stage's job.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from agent.document import PortfolioMetrics
+from agent.rules.facts import AccountFacts, ResponseFacts, RuleInputs
+from agent.rules.loader import CompiledRule
+
+__all__ = ["PORTFOLIO_SUBJECT", "Evaluation", "Match", "evaluate", "response_subject"]
+
+PORTFOLIO_SUBJECT = "portfolio"
+_EVAL_ERRORS = (TypeError, ValueError, ArithmeticError, AttributeError, KeyError)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One rule true for one subject: a response, an account or the portfolio."""
+
+    rule: CompiledRule
+    subject: str
+    account_id: str | None
+    #: When the situation began: a response's submission, else the cycle's as_of.
+    started_at: datetime
+    as_of: datetime
+    portfolio: PortfolioMetrics
+    response: ResponseFacts | None = None
+    account: AccountFacts | None = None
+
+    @property
+    def text(self) -> str:
+        """The rule's message for this subject (rendered on demand: most matches are
+        already-alerted subjects whose text nobody reads)."""
+        return self.rule.message.render(self.response, self.account, self.portfolio, self.as_of)
+
+
+@dataclass(slots=True)
+class Evaluation:
+    as_of: datetime
+    matches: list[Match] = field(default_factory=list)
+    #: Subjects checked per rule (for the cycle summary).
+    checked: Counter[str] = field(default_factory=Counter)
+    #: Subjects whose evaluation failed per rule (a value the rule did not expect).
+    errors: Counter[str] = field(default_factory=Counter)
+
+    def by_rule(self, rule_id: str) -> list[Match]:
+        return [m for m in self.matches if m.rule.id == rule_id]
+
+
+def response_subject(facts: ResponseFacts) -> str:
+    """Responses are unique per source; the subject says both."""
+    response = facts.response
+    return f"{response.source}/{response.response_id}" if response.source else response.response_id
+
+
+def evaluate(rules: Iterable[CompiledRule], inputs: RuleInputs) -> Evaluation:
+    """Every enabled rule over its scope's subjects."""
+    result = Evaluation(as_of=inputs.as_of)
+    rules = [r for r in rules if r.rule.enabled]
+    response_rules = [r for r in rules if r.rule.scope == "response"]
+    if response_rules:
+        pairs = _response_pairs(inputs)
+        for rule in response_rules:
+            _responses(rule, pairs, inputs, result)
+    for rule in rules:
+        if rule.rule.scope == "account":
+            _accounts(rule, inputs, result)
+        elif rule.rule.scope == "portfolio":
+            _portfolio(rule, inputs, result)
+    return result
+
+
+def _response_pairs(inputs: RuleInputs) -> list[tuple[ResponseFacts, AccountFacts]]:
+    """Counted responses with their account's facts."""
+    get = inputs.accounts.get
+    pairs = [(facts, get(facts.account.id)) for facts in inputs.responses if facts.counted]
+    return [(facts, account) for facts, account in pairs if account is not None]
+
+
+def _responses(
+    rule: CompiledRule,
+    pairs: Sequence[tuple[ResponseFacts, AccountFacts]],
+    inputs: RuleInputs,
+    out: Evaluation,
+) -> None:
+    cutoff = inputs.as_of - rule.rule.max_age
+    fn, p, now = rule.when.fn, inputs.portfolio, inputs.as_of
+    checked = 0
+    for facts, account in pairs:
+        if facts.response.submitted_at < cutoff:
+            continue
+        checked += 1
+        try:
+            hit = fn(facts, account, p, now)
+        except _EVAL_ERRORS:
+            out.errors[rule.id] += 1
+            continue
+        if hit:
+            out.matches.append(
+                Match(
+                    rule=rule,
+                    subject=response_subject(facts),
+                    account_id=account.metrics.id,
+                    started_at=facts.response.submitted_at,
+                    as_of=now,
+                    portfolio=p,
+                    response=facts,
+                    account=account,
+                )
+            )
+    out.checked[rule.id] += checked
+
+
+def _accounts(rule: CompiledRule, inputs: RuleInputs, out: Evaluation) -> None:
+    fn, p, now = rule.when.fn, inputs.portfolio, inputs.as_of
+    for account in inputs.accounts.values():
+        try:
+            hit = fn(None, account, p, now)
+        except _EVAL_ERRORS:
+            out.errors[rule.id] += 1
+            continue
+        if hit:
+            out.matches.append(
+                Match(
+                    rule=rule,
+                    subject=account.metrics.id,
+                    account_id=account.metrics.id,
+                    started_at=now,
+                    as_of=now,
+                    portfolio=p,
+                    account=account,
+                )
+            )
+    out.checked[rule.id] += len(inputs.accounts)
+
+
+def _portfolio(rule: CompiledRule, inputs: RuleInputs, out: Evaluation) -> None:
+    p, now = inputs.portfolio, inputs.as_of
+    out.checked[rule.id] += 1
+    try:
+        hit = rule.when.fn(None, None, p, now)
+    except _EVAL_ERRORS:
+        out.errors[rule.id] += 1
+        return
+    if hit:
+        out.matches.append(Match(rule, PORTFOLIO_SUBJECT, None, now, now, p))

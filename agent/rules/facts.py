@@ -1,0 +1,136 @@
+"""What rules are evaluated over: typed facts built from the metrics document.
+
+The evaluator never reads a database or a CRM. The caller hands it the
+``MetricsDocument`` of the cycle, the CRM accounts and, for ``response`` rules, one
+``ResponseFacts`` per matched response (which account and contact it matched, the
+contact's tier and whether it counts under DOMAIN.md's counting rules).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from agent.compute import MatchedResponse
+from agent.document import AccountMetrics, MetricsDocument, PortfolioMetrics
+from agent.models import Account, Contact, Response, Tier
+
+__all__ = [
+    "AccountFacts",
+    "ResponseFacts",
+    "RuleInputs",
+    "build_inputs",
+    "crm_closed_at",
+    "response_facts",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseFacts:
+    """One matched response and what matching found out about it.
+
+    ``loop_closed_at`` overrides the response's own field when the loop was closed
+    elsewhere (a CRM field); leave it ``None`` to use ``response.loop_closed_at``.
+    """
+
+    response: Response
+    account: Account
+    contact: Contact | None
+    tier: Tier
+    counted: bool
+    loop_closed_at: datetime | None = None
+
+    @property
+    def closed_at(self) -> datetime | None:
+        """When the detractor's loop was closed, from whichever source knows."""
+        return self.loop_closed_at or self.response.loop_closed_at
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFacts:
+    """An account's figures plus its CRM entity and its place in the revenue ranking.
+
+    ``revenue_rank`` is 1 for the largest account (the document's order: revenue
+    descending, then id). ``cumulative_revenue_share`` is the share of total revenue
+    held by this account and every larger one: "work down from the largest accounts".
+    """
+
+    entity: Account
+    metrics: AccountMetrics
+    revenue_rank: int
+    revenue_share: float | None
+    cumulative_revenue_share: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInputs:
+    """Everything one evaluation reads; ``accounts`` is keyed by account id."""
+
+    as_of: datetime
+    portfolio: PortfolioMetrics
+    accounts: Mapping[str, AccountFacts]
+    responses: Sequence[ResponseFacts]
+
+
+def build_inputs(
+    document: MetricsDocument,
+    accounts: Iterable[Account],
+    responses: Sequence[ResponseFacts] = (),
+) -> RuleInputs:
+    """Join the document's account figures with the CRM entities and rank them."""
+    entities = {a.id: a for a in accounts}
+    total = document.portfolio.total_revenue
+    facts: dict[str, AccountFacts] = {}
+    running = 0.0
+    for rank, metrics in enumerate(document.accounts, start=1):
+        running += metrics.revenue
+        entity = entities.get(metrics.id) or Account(
+            id=metrics.id, name=metrics.name, revenue=metrics.revenue
+        )
+        facts[metrics.id] = AccountFacts(
+            entity=entity,
+            metrics=metrics,
+            revenue_rank=rank,
+            revenue_share=metrics.revenue / total if total else None,
+            cumulative_revenue_share=running / total if total else None,
+        )
+    return RuleInputs(
+        as_of=document.as_of, portfolio=document.portfolio, accounts=facts, responses=responses
+    )
+
+
+def crm_closed_at(contact: Contact | None, field: str | None) -> datetime | None:
+    """When the CRM says a detractor's loop was closed (``slack.loop_closed_field``).
+
+    The field holds an ISO 8601 time (no zone: UTC); anything else counts as not closed.
+    """
+    if contact is None or not field:
+        return None
+    value = contact.crm_values.get(field)
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def response_facts(
+    matches: Iterable[MatchedResponse], closed_field: str | None = None
+) -> list[ResponseFacts]:
+    """Rule facts of the core's matched responses, with the CRM's loop-closed time."""
+    return [
+        ResponseFacts(
+            response=m.response,
+            account=m.account,
+            contact=m.contact,
+            tier=m.tier,
+            counted=m.counted,
+            loop_closed_at=crm_closed_at(m.contact, closed_field),
+        )
+        for m in matches
+    ]

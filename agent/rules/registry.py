@@ -1,0 +1,73 @@
+"""The running rule set: reloaded when files change, the last valid set kept.
+
+Like Alertmanager's configuration reload: a change is validated as a whole and
+swapped in atomically; an invalid change leaves the last valid rules running and
+is reported once (log and, through ``on_invalid``, an admin alert).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from agent.rules.loader import RuleLoadError, RuleSet, fingerprint, load_rules
+from agent.rules.model import Route
+
+__all__ = ["Reload", "RuleRegistry"]
+
+_log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Reload:
+    """What ``refresh`` did: ``loaded`` a new set, or found ``error`` (all its errors)."""
+
+    rules: RuleSet
+    loaded: bool = False
+    error: RuleLoadError | None = None
+
+
+class RuleRegistry:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        channels: Collection[str],
+        routes: Mapping[str, Route],
+        on_invalid: Callable[[RuleLoadError], None] | None = None,
+    ) -> None:
+        self.path = path
+        self._channels = channels
+        self._routes = routes
+        self._on_invalid = on_invalid
+        self._current = RuleSet(rules=(), fingerprint="")
+        self._seen = ""
+
+    @property
+    def current(self) -> RuleSet:
+        return self._current
+
+    def refresh(self) -> Reload:
+        """Load the files if they changed since the last look."""
+        seen = fingerprint(self.path)
+        if seen == self._seen:
+            return Reload(self._current)
+        self._seen = seen
+        try:
+            rules = load_rules(self.path, channels=self._channels, routes=self._routes)
+        except RuleLoadError as exc:
+            _log.error(
+                "rules_invalid_kept_last",
+                path=str(self.path),
+                errors=[str(e) for e in exc.errors],
+                running=len(self._current.rules),
+            )
+            if self._on_invalid is not None:
+                self._on_invalid(exc)
+            return Reload(self._current, error=exc)
+        self._current = rules
+        _log.info("rules_loaded", path=str(self.path), rules=len(rules.rules))
+        return Reload(rules, loaded=True)

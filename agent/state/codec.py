@@ -1,0 +1,157 @@
+"""How domain values become JSON columns and come back unchanged.
+
+Mirror payloads must round-trip every field of Account and Contact exactly, and a
+CRM's current values may hold instants and multi-select tuples that JSON has no
+type for; those are tagged (``{"$datetime": …}``, ``{"$tuple": […]}``). Values the
+write-back step remembers are plain JSON instead (ISO strings, lists), because they
+are compared with what the planner would write, not rebuilt into Python objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+from agent.models import Account, Contact, Response
+from agent.ports import FieldValue
+
+__all__ = [
+    "JsonValue",
+    "account_from_payload",
+    "account_payload",
+    "contact_from_payload",
+    "contact_payload",
+    "response_hash",
+    "to_json_value",
+    "utc_iso",
+]
+
+JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
+
+_DATETIME = "$datetime"
+_DATE = "$date"
+_TUPLE = "$tuple"
+_TAGS = frozenset({_DATETIME, _DATE, _TUPLE})
+# One encoder, built once: json.dumps with options builds a new one per call.
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def utc_iso(value: datetime) -> str:
+    """An instant as ISO 8601 in UTC (a naive value is read as UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
+
+
+def to_json_value(value: FieldValue) -> JsonValue:
+    """A written field value as plain JSON: instants as UTC ISO strings, tuples as lists."""
+    if isinstance(value, datetime):
+        return utc_iso(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def account_payload(account: Account) -> dict[str, Any]:
+    return {
+        "name": account.name,
+        "domains": list(account.domains),
+        "revenue": account.revenue,
+        "revenue_potential": account.revenue_potential,
+        "owner_email": account.owner_email,
+        "attributes": dict(account.attributes),
+        "crm_values": _tag_mapping(account.crm_values),
+    }
+
+
+def account_from_payload(record_id: str, payload: Mapping[str, Any]) -> Account:
+    return Account(
+        id=record_id,
+        name=payload["name"],
+        domains=tuple(payload["domains"]),
+        revenue=payload["revenue"],
+        revenue_potential=payload["revenue_potential"],
+        owner_email=payload["owner_email"],
+        attributes=dict(payload["attributes"]),
+        crm_values=_untag_mapping(payload["crm_values"]),
+    )
+
+
+def contact_payload(contact: Contact) -> dict[str, Any]:
+    return {
+        "account_id": contact.account_id,
+        "email": contact.email,
+        "name": contact.name,
+        "title": contact.title,
+        "crm_tier": contact.crm_tier,
+        "crm_values": _tag_mapping(contact.crm_values),
+    }
+
+
+def contact_from_payload(record_id: str, payload: Mapping[str, Any]) -> Contact:
+    return Contact(
+        id=record_id,
+        account_id=payload["account_id"],
+        email=payload["email"],
+        name=payload["name"],
+        title=payload["title"],
+        crm_tier=payload["crm_tier"],
+        crm_values=_untag_mapping(payload["crm_values"]),
+    )
+
+
+def response_hash(response: Response) -> str:
+    """SHA-256 of a response's content (not its source or id), instants compared in UTC."""
+    content = [
+        response.email,
+        response.score,
+        utc_iso(response.submitted_at),
+        response.driver,
+        response.comment,
+        response.account_hint,
+        utc_iso(response.loop_closed_at) if response.loop_closed_at else None,
+    ]
+    canonical = _CANONICAL.encode(content)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _tag_mapping(values: Mapping[str, object]) -> dict[str, Any]:
+    return {key: _tag(value, key) for key, value in values.items()}
+
+
+def _tag(value: object, key: str) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, datetime):
+        return {_DATETIME: value.isoformat()}
+    if isinstance(value, date):
+        return {_DATE: value.isoformat()}
+    if isinstance(value, tuple):
+        return {_TUPLE: [_tag(item, key) for item in value]}
+    if isinstance(value, list):
+        return [_tag(item, key) for item in value]
+    if isinstance(value, Mapping):
+        return {str(k): _tag(v, key) for k, v in value.items()}
+    raise TypeError(f"CRM value {key!r} of type {type(value).__name__} cannot be stored")
+
+
+def _untag_mapping(values: Mapping[str, Any]) -> dict[str, object]:
+    return {key: _untag(value) for key, value in values.items()}
+
+
+def _untag(value: Any) -> object:
+    if isinstance(value, list):
+        return [_untag(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1 and next(iter(value)) in _TAGS:
+        tag, inner = next(iter(value.items()))
+        if tag == _DATETIME:
+            return datetime.fromisoformat(inner)
+        if tag == _DATE:
+            return date.fromisoformat(inner)
+        return tuple(_untag(item) for item in inner)
+    return {key: _untag(item) for key, item in value.items()}

@@ -1,0 +1,179 @@
+"""Leadership on PostgreSQL: a session advisory lock on a dedicated connection."""
+
+from __future__ import annotations
+
+import contextlib
+
+import structlog
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+
+from agent.state.dialect import create_state_engine, normalise_url, safe_url
+from agent.state.errors import StateError
+from agent.state.leader_base import Leadership, identity, lock_key
+
+__all__ = ["PostgresLeadership"]
+
+log = structlog.get_logger("agent.state.leader")
+
+
+class PostgresLeadership(Leadership):
+    """An advisory lock on a dedicated PostgreSQL session (key from name and schema)."""
+
+    can_stand_by = True
+
+    #: Seconds without an answer before the server (and we) consider the peer gone.
+    KEEPALIVE_SECONDS = 10
+
+    def __init__(self, url: str | URL, name: str = "ax-agent") -> None:
+        super().__init__(name)
+        self._url = normalise_url(url)
+        # Client-side keep-alives and a send timeout: a dead server or network makes
+        # is_leader() fail within ~30 s instead of hanging on TCP retransmissions.
+        idle = self.KEEPALIVE_SECONDS
+        client = {
+            "connect_timeout": idle,
+            "keepalives": 1,
+            "keepalives_idle": idle,
+            "keepalives_interval": max(1, idle // 3),
+            "keepalives_count": 3,
+            "tcp_user_timeout": idle * 3000,
+        }
+        self._engine: Engine = create_state_engine(
+            self._url, poolclass=NullPool, connect_args=client
+        )
+        self._conn: Connection | None = None
+        self._key: int | None = None
+
+    @property
+    def resource(self) -> str:
+        return safe_url(self._url)
+
+    @property
+    def key(self) -> int:
+        """The advisory-lock key (after the first ``try_acquire``)."""
+        if self._key is None:
+            with self._engine.connect() as conn:
+                self._key = self._key_for(conn)
+        return self._key
+
+    def try_acquire(self) -> bool:
+        if self._conn is not None:
+            return self.is_leader()
+        conn = self._connect()
+        try:
+            if self._key is None:
+                self._key = self._key_for(conn)
+            won = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
+        except DBAPIError as exc:
+            conn.close()
+            raise StateError(f"leadership check on {self.resource} failed: {exc.orig}") from None
+        if not won:
+            conn.close()
+            return False
+        self._conn = conn
+        log.info("leadership acquired", resource=self.resource, key=self.key)
+        return True
+
+    def is_leader(self) -> bool:
+        if self._conn is None:
+            return False
+        try:
+            held = self._conn.execute(_HELD, self._lock_params()).scalar()
+        except DBAPIError as exc:
+            self._lost(f"connection lost: {exc.orig}")
+            return False
+        if not held:
+            self._lost("lock no longer held")
+        return bool(held)
+
+    def holder(self) -> str | None:
+        try:
+            with self._engine.connect() as conn:
+                row = conn.execute(_HOLDER, self._lock_params()).first()
+        except DBAPIError:
+            return None
+        if row is None:
+            return None
+        return f"{row.application_name or 'a PostgreSQL client'} (backend pid {row.pid})"
+
+    def release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+        except DBAPIError:
+            pass  # a dead session holds no lock any more
+        finally:
+            conn.close()
+        log.info("leadership released", resource=self.resource)
+
+    def dispose(self) -> None:
+        """Release and close the dedicated engine."""
+        self.release()
+        self._engine.dispose()
+
+    def backend_pid(self) -> int | None:
+        """The server process of the lock's session (for operators and tests)."""
+        if self._conn is None:
+            return None
+        return int(self._conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+    def _connect(self) -> Connection:
+        try:
+            conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            idle = self.KEEPALIVE_SECONDS
+            conn.execute(
+                text("SELECT set_config('application_name', :n, false)"), {"n": identity()}
+            )
+            # Notice a vanished peer within ~2x KEEPALIVE_SECONDS; never expire the idle
+            # session (that would drop the lock while the leader is healthy).
+            settings = {
+                "tcp_keepalives_idle": idle,
+                "tcp_keepalives_interval": max(1, idle // 3),
+                "tcp_keepalives_count": 3,
+            }
+            if _server_version(conn) >= 140000:  # idle_session_timeout is new in 14
+                settings["idle_session_timeout"] = 0
+            for name, value in settings.items():
+                conn.execute(_SET, {"s": name, "v": str(value)})
+        except DBAPIError as exc:
+            raise StateError(f"cannot reach {self.resource} for leadership: {exc.orig}") from None
+        return conn
+
+    def _key_for(self, conn: Connection) -> int:
+        schema = conn.execute(text("SELECT current_database() || '.' || current_schema()")).scalar()
+        return lock_key(f"{self.name}:{schema}")
+
+    def _lock_params(self) -> dict[str, int]:
+        unsigned = self.key & 0xFFFFFFFFFFFFFFFF
+        return {"hi": unsigned >> 32, "lo": unsigned & 0xFFFFFFFF}
+
+    def _lost(self, why: str) -> None:
+        conn, self._conn = self._conn, None
+        log.warning("leadership lost", resource=self.resource, reason=why)
+        if conn is not None:
+            with contextlib.suppress(DBAPIError):  # a dead connection may fail to close
+                conn.close()
+
+
+def _server_version(conn: Connection) -> int:
+    return int(conn.execute(text("SELECT current_setting('server_version_num')")).scalar_one())
+
+
+_SET = text("SELECT set_config(:s, :v, false)")
+
+# pg_locks shows a bigint advisory key as classid (high 32 bits) and objid (low 32 bits).
+_HELD = text(
+    "SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = pg_backend_pid() "
+    "AND l.locktype = 'advisory' AND l.classid = :hi AND l.objid = :lo "
+    "AND l.objsubid = 1 AND l.granted)"
+)
+_HOLDER = text(
+    "SELECT a.pid, a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.classid = :hi AND l.objid = :lo "
+    "AND l.objsubid = 1 AND l.granted LIMIT 1"
+)

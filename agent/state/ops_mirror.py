@@ -1,0 +1,136 @@
+"""The CRM mirror: accounts and contacts as last read, so incremental reads add up.
+
+Each record is one row keyed by (crm, object, record_id) with its fields as a JSON
+payload. A full read replaces the mirror: every record it did not return is marked
+deleted. That is done by stamping the read's rows with one ``seen_at`` instant and
+then marking every live row with another stamp, so it needs no giant ``NOT IN``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import func, select, update
+
+from agent.batching import chunked
+from agent.config import ObjectKind
+from agent.models import Account, Contact
+from agent.state import schema
+from agent.state.codec import (
+    account_from_payload,
+    account_payload,
+    contact_from_payload,
+    contact_payload,
+)
+from agent.state.dialect import bulk_write
+from agent.state.ops_base import BATCH_ROWS, OpsBase
+
+__all__ = ["MirrorOps"]
+
+_OBJECTS: dict[str, type] = {"account": Account, "contact": Contact}
+
+
+class MirrorOps(OpsBase):
+    """Accounts and contacts per CRM."""
+
+    def upsert_records(
+        self, crm: str, object: ObjectKind, records: Sequence[Account | Contact]
+    ) -> int:
+        """Store new or changed records (live again if they were deleted); returns the count."""
+        return self.stamp_records(crm, object, records, self._now())
+
+    def mark_deleted(self, crm: str, object: ObjectKind, ids: Iterable[str]) -> int:
+        """Mark records deleted in the CRM; returns how many live records that changed."""
+        c = schema.crm_records.c
+        changed = 0
+        for batch in chunked(ids, BATCH_ROWS):
+            stmt = (
+                update(schema.crm_records)
+                .where(c.crm == crm, c.object == object, c.record_id.in_(batch), ~c.deleted)
+                .values(deleted=True, seen_at=self._now())
+            )
+            changed += self._conn.execute(stmt).rowcount
+        return changed
+
+    def replace_all(
+        self, crm: str, object: ObjectKind, records: Sequence[Account | Contact]
+    ) -> int:
+        """A full read: store ``records``, mark every other record deleted; returns deletions."""
+        stamp = self._now()
+        self.stamp_records(crm, object, records, stamp)
+        return self.delete_unstamped(crm, object, stamp)
+
+    def load_accounts(self, crm: str) -> list[Account]:
+        """Live accounts of ``crm``, in id order (code-point order on every dialect)."""
+        rows = self._live_rows(crm, "account")
+        return [account_from_payload(record_id, payload) for record_id, payload in rows]
+
+    def load_contacts(self, crm: str) -> list[Contact]:
+        """Live contacts of ``crm``, in id order (code-point order on every dialect)."""
+        rows = self._live_rows(crm, "contact")
+        return [contact_from_payload(record_id, payload) for record_id, payload in rows]
+
+    def count_records(self, crm: str, object: ObjectKind) -> int:
+        """How many live records of one kind the mirror holds."""
+        c = schema.crm_records.c
+        stmt = select(func.count()).where(c.crm == crm, c.object == object, ~c.deleted)
+        return int(self._conn.execute(stmt).scalar_one())
+
+    # -- shared with the store's batched full read ------------------------------
+
+    def stamp_records(
+        self,
+        crm: str,
+        object: ObjectKind,
+        records: Sequence[Account | Contact],
+        stamp: datetime,
+    ) -> int:
+        """Upsert ``records`` with ``seen_at`` = ``stamp`` (one full read shares one stamp)."""
+        kind = _check_kind(object)
+        rows: dict[str, dict[str, Any]] = {}
+        for record in records:  # a repeated id within one call: the last one wins
+            rows[record.id] = _row(crm, object, kind, record, stamp)
+        for batch in chunked(rows.values(), BATCH_ROWS):
+            bulk_write(self._conn, schema.crm_records, batch, ["payload", "deleted", "seen_at"])
+        return len(rows)
+
+    def delete_unstamped(self, crm: str, object: ObjectKind, stamp: datetime) -> int:
+        """Mark deleted every live record not stamped ``stamp`` by the current full read."""
+        c = schema.crm_records.c
+        stmt = (
+            update(schema.crm_records)
+            .where(c.crm == crm, c.object == object, ~c.deleted, c.seen_at != stamp)
+            .values(deleted=True, seen_at=self._now())
+        )
+        return int(self._conn.execute(stmt).rowcount)
+
+    def _live_rows(self, crm: str, object: ObjectKind) -> list[tuple[str, Any]]:
+        c = schema.crm_records.c
+        stmt = select(c.record_id, c.payload).where(c.crm == crm, c.object == object, ~c.deleted)
+        rows = [(row.record_id, row.payload) for row in self._conn.execute(stmt)]
+        rows.sort(key=lambda row: row[0])
+        return rows
+
+
+def _check_kind(object: str) -> Literal["account", "contact"]:
+    if object not in _OBJECTS:
+        raise ValueError(f"CRM object must be account or contact, not {object!r}")
+    return "account" if object == "account" else "contact"
+
+
+def _row(
+    crm: str, object: str, kind: str, record: Account | Contact, stamp: datetime
+) -> dict[str, Any]:
+    if not isinstance(record, _OBJECTS[kind]):
+        raise TypeError(f"a {type(record).__name__} cannot be stored as a CRM {object}")
+    payload = account_payload(record) if isinstance(record, Account) else contact_payload(record)
+    return {
+        "crm": crm,
+        "object": object,
+        "record_id": record.id,
+        "payload": payload,
+        "deleted": False,
+        "seen_at": stamp,
+    }

@@ -1,0 +1,147 @@
+"""Survey responses, stored once: idempotent on (source, response_id).
+
+A response arrives again when a file is re-dropped, a webhook is retried or a cursor
+is re-read inclusively. An exact repeat (same content hash) is ignored; the same key
+with different content is a conflict, reported and not stored, so the first answer
+stands (DOMAIN.md compares a repeat with the first row carrying that id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from agent.batching import chunked
+from agent.models import Response
+from agent.state import schema
+from agent.state.codec import response_hash
+from agent.state.dialect import bulk_write, one_of
+from agent.state.ops_base import BATCH_ROWS, OpsBase
+from agent.state.records import AddResult, ResponseConflict
+
+__all__ = ["ResponseBatch", "ResponseOps"]
+
+_Key = tuple[str, str]
+_CONTENT = (
+    "response_id",
+    "email",
+    "score",
+    "submitted_at",
+    "driver",
+    "comment",
+    "account_hint",
+    "loop_closed_at",
+    "source",
+)
+
+
+class ResponseOps(OpsBase):
+    """The responses table."""
+
+    def add_responses(self, responses: Sequence[Response]) -> AddResult:
+        """Store the new responses; count exact repeats; report conflicting repeats."""
+        batch = ResponseBatch(responses)
+        return batch.result(self.store_batch(batch.unique, batch))
+
+    def store_batch(self, unique: Sequence[Response], batch: ResponseBatch) -> list[Response]:
+        """Insert ``unique`` (distinct keys of ``batch``); returns those that were new.
+
+        Keys the database had already are compared by content hash and counted on
+        ``batch`` as repeats or conflicts. The insert still says ``ON CONFLICT DO
+        NOTHING``, so a concurrent writer can never make it fail.
+        """
+        received = self._now()
+        added: list[Response] = []
+        for chunk in chunked(unique, BATCH_ROWS):
+            stored = self._stored_hashes([_key(r) for r in chunk])
+            for key, digest in stored.items():
+                batch.compare(key, digest)
+            new = [r for r in chunk if _key(r) not in stored]
+            rows = [_row(r, batch.hashes[_key(r)], received) for r in new]
+            bulk_write(self._conn, schema.responses, rows)
+            added.extend(new)
+        return added
+
+    def has_response(self, source: str, response_id: str) -> bool:
+        c = schema.responses.c
+        stmt = select(c.response_id).where(c.source == source, c.response_id == response_id)
+        return self._conn.execute(stmt).first() is not None
+
+    def load_responses(self, since: datetime | None = None) -> list[Response]:
+        """Every stored response (submitted at or after ``since``), oldest first."""
+        c = schema.responses.c
+        stmt = select(*(c[name] for name in _CONTENT)).order_by(
+            c.submitted_at, c.source, c.response_id
+        )
+        if since is not None:
+            stmt = stmt.where(c.submitted_at >= since)
+        return [Response(**row._asdict()) for row in self._conn.execute(stmt)]
+
+    def count_responses(self) -> int:
+        return int(
+            self._conn.execute(select(func.count()).select_from(schema.responses)).scalar_one()
+        )
+
+    def _stored_hashes(self, keys: Sequence[_Key]) -> dict[_Key, str]:
+        """Content hashes of the keys already stored (one indexed query per source)."""
+        c = schema.responses.c
+        by_source: dict[str, list[str]] = {}
+        for source, response_id in keys:
+            by_source.setdefault(source, []).append(response_id)
+        found: dict[_Key, str] = {}
+        for source, ids in by_source.items():
+            stmt = select(c.response_id, c.content_hash).where(
+                c.source == source, one_of(c.response_id, ids, self._dialect)
+            )
+            for row in self._conn.execute(stmt):
+                found[(source, row.response_id)] = row.content_hash
+        return found
+
+
+class ResponseBatch:
+    """One call's responses, de-duplicated in memory before touching the database."""
+
+    def __init__(self, responses: Iterable[Response]) -> None:
+        self.hashes: dict[_Key, str] = {}
+        self.first: dict[_Key, Response] = {}
+        self.duplicates = 0
+        self.conflicts: list[ResponseConflict] = []
+        self.unique: list[Response] = []
+        for response in responses:
+            self._take(response)
+
+    def result(self, added: Sequence[Response]) -> AddResult:
+        return AddResult(tuple(added), self.duplicates, tuple(self.conflicts))
+
+    def compare(self, key: _Key, stored_hash: str) -> None:
+        """A key the database had already: an exact repeat or a conflict."""
+        if stored_hash == self.hashes[key]:
+            self.duplicates += 1
+        else:
+            self.conflicts.append(ResponseConflict(self.first[key], stored_hash, self.hashes[key]))
+
+    def _take(self, response: Response) -> None:
+        key, digest = _key(response), response_hash(response)
+        known = self.hashes.get(key)
+        if known is None:
+            self.hashes[key] = digest
+            self.first[key] = response
+            self.unique.append(response)
+        elif known == digest:
+            self.duplicates += 1
+        else:
+            self.conflicts.append(ResponseConflict(response, known, digest))
+
+
+def _key(response: Response) -> _Key:
+    return (response.source, response.response_id)
+
+
+def _row(response: Response, digest: str, received: datetime) -> dict[str, Any]:
+    row = {name: getattr(response, name) for name in _CONTENT}
+    row["content_hash"] = digest
+    row["received_at"] = received
+    return row

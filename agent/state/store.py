@@ -1,0 +1,303 @@
+"""The state store: durable bookkeeping in a SQLite file or a PostgreSQL database.
+
+``StateStore.open(url)`` creates the engine for the dialect, migrates the schema to
+the newest revision and hands out short transactions. Each method below is one
+transaction of its own; large inputs are committed batch by batch (every batch is
+idempotent, so a crash part-way loses nothing that a retry would not redo). When data
+and the cursor that covers it must commit together, use ``transaction()``, whose
+``StateTx`` has the same methods inside one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+import structlog
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError
+
+from agent.batching import chunked
+from agent.config import ObjectKind
+from agent.logging import register_url_password
+from agent.models import Account, Contact, Response
+from agent.ports import FieldUpdate, WriteOutcome
+from agent.settings import Settings
+from agent.state import migrate
+from agent.state.codec import JsonValue
+from agent.state.dialect import (
+    DEFAULT_URL,
+    READ_ONLY,
+    Dialect,
+    create_state_engine,
+    dialect_of,
+    normalise_url,
+    safe_url,
+    sqlite_path,
+)
+from agent.state.errors import StateError
+from agent.state.leader import Leadership, leadership_for
+from agent.state.ops_base import BATCH_ROWS
+from agent.state.ops_responses import ResponseBatch
+from agent.state.records import (
+    AddResult,
+    CycleRecord,
+    CycleStatus,
+    FileRecord,
+    WriteFailure,
+)
+from agent.state.tx import StateTx
+
+__all__ = ["StateStore"]
+
+log = structlog.get_logger(__name__)
+
+
+class StateStore:
+    """Typed access to the state database; safe to share between threads."""
+
+    def __init__(self, engine: Engine, url: URL) -> None:
+        self.engine = engine
+        self.url = url
+        self.dialect: Dialect = dialect_of(engine)
+
+    # -- life cycle -----------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: str | URL = DEFAULT_URL, *, migrate_schema: bool = True) -> StateStore:
+        """Connect to ``url`` and (by default) migrate it to the newest schema revision."""
+        parsed = normalise_url(url)
+        register_url_password(parsed.render_as_string(hide_password=False))
+        store = cls(create_state_engine(parsed), parsed)
+        try:
+            if migrate_schema:
+                migrate.upgrade(store.engine)
+            else:
+                store.check_schema()
+        except OperationalError as exc:
+            store.close()
+            raise StateError(f"cannot use state database {store.safe_url}: {exc.orig}") from None
+        except BaseException:
+            store.close()
+            raise
+        log.debug("state store opened", url=store.safe_url, dialect=store.dialect)
+        return store
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StateStore:
+        return cls.open(settings.state_url)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def safe_url(self) -> str:
+        """The database URL with its password masked."""
+        return safe_url(self.url)
+
+    @property
+    def path(self) -> Path | None:
+        """The SQLite database file; None on PostgreSQL."""
+        return sqlite_path(self.url)
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at."""
+        return migrate.current_revision(self.engine)
+
+    def check_schema(self) -> None:
+        """Raise ``StateError`` unless the database is at the newest revision."""
+        current, head = self.revision(), migrate.head_revision()
+        if current != head:
+            raise StateError(
+                f"state database {self.safe_url} is at schema revision {current or 'none'}, "
+                f"this ax-agent needs {head}: run `ax-agent state upgrade`"
+            )
+
+    def ping(self) -> None:
+        """Raise unless the database answers (for readiness checks)."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def leadership(self, name: str = "ax-agent") -> Leadership:
+        """The leadership primitive for this database (see ``agent.state.leader``)."""
+        return leadership_for(self.url, name)
+
+    # -- transactions -----------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[StateTx]:
+        """One read-write transaction: committed on success, rolled back on any error."""
+        with self.engine.begin() as conn:
+            yield StateTx(conn, self.dialect)
+
+    @contextmanager
+    def reading(self) -> Iterator[StateTx]:
+        """A transaction for reads only: on SQLite it does not take the write lock."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**{READ_ONLY: True})
+            with conn.begin():
+                yield StateTx(conn, self.dialect)
+
+    # -- cycles -----------------------------------------------------------------
+
+    def start_cycle(self, job: str) -> int:
+        with self.transaction() as tx:
+            return tx.start_cycle(job)
+
+    def finish_cycle(
+        self,
+        cycle_id: int,
+        status: CycleStatus,
+        counts: Mapping[str, int],
+        error: str | None = None,
+    ) -> None:
+        with self.transaction() as tx:
+            tx.finish_cycle(cycle_id, status, counts, error)
+
+    def recent_cycles(self, limit: int = 20, job: str | None = None) -> list[CycleRecord]:
+        with self.reading() as tx:
+            return tx.recent_cycles(limit, job)
+
+    def last_cycle(self, job: str) -> CycleRecord | None:
+        with self.reading() as tx:
+            return tx.last_cycle(job)
+
+    # -- cursors ----------------------------------------------------------------
+
+    def get_cursor(self, source: str, stream: str) -> str | None:
+        with self.reading() as tx:
+            return tx.get_cursor(source, stream)
+
+    def set_cursor(self, source: str, stream: str, value: str) -> None:
+        with self.transaction() as tx:
+            tx.set_cursor(source, stream, value)
+
+    def clear_cursor(self, source: str, stream: str) -> None:
+        with self.transaction() as tx:
+            tx.clear_cursor(source, stream)
+
+    def all_cursors(self) -> dict[tuple[str, str], str]:
+        with self.reading() as tx:
+            return tx.all_cursors()
+
+    # -- CRM mirror ---------------------------------------------------------------
+
+    def upsert_records(
+        self, crm: str, object: ObjectKind, records: Sequence[Account | Contact]
+    ) -> int:
+        """Store records, one transaction per batch; returns how many."""
+        stored = 0
+        for batch in chunked(records, BATCH_ROWS):
+            with self.transaction() as tx:
+                stored += tx.upsert_records(crm, object, batch)
+        return stored
+
+    def mark_deleted(self, crm: str, object: ObjectKind, ids: Iterable[str]) -> int:
+        with self.transaction() as tx:
+            return tx.mark_deleted(crm, object, ids)
+
+    def replace_all(
+        self, crm: str, object: ObjectKind, records: Sequence[Account | Contact]
+    ) -> int:
+        """A full read, batch by batch; the unseen records are marked deleted at the end."""
+        stamp = datetime.now(UTC)
+        for batch in chunked(records, BATCH_ROWS):
+            with self.transaction() as tx:
+                tx.stamp_records(crm, object, batch, stamp)
+        with self.transaction() as tx:
+            return tx.delete_unstamped(crm, object, stamp)
+
+    def load_accounts(self, crm: str) -> list[Account]:
+        with self.reading() as tx:
+            return tx.load_accounts(crm)
+
+    def load_contacts(self, crm: str) -> list[Contact]:
+        with self.reading() as tx:
+            return tx.load_contacts(crm)
+
+    def count_records(self, crm: str, object: ObjectKind) -> int:
+        with self.reading() as tx:
+            return tx.count_records(crm, object)
+
+    # -- responses ----------------------------------------------------------------
+
+    def add_responses(self, responses: Sequence[Response]) -> AddResult:
+        """Store new responses, one transaction per batch (see ``StateTx.add_responses``).
+
+        A repeat within ``responses`` is compared with its first occurrence, whichever
+        batch that fell in.
+        """
+        batch = ResponseBatch(responses)
+        added: list[Response] = []
+        for chunk in chunked(batch.unique, BATCH_ROWS):
+            with self.transaction() as tx:
+                added.extend(tx.store_batch(chunk, batch))
+        return batch.result(added)
+
+    def has_response(self, source: str, response_id: str) -> bool:
+        with self.reading() as tx:
+            return tx.has_response(source, response_id)
+
+    def load_responses(self, since: datetime | None = None) -> list[Response]:
+        with self.reading() as tx:
+            return tx.load_responses(since)
+
+    def count_responses(self) -> int:
+        with self.reading() as tx:
+            return tx.count_responses()
+
+    # -- write-back bookkeeping -------------------------------------------------------
+
+    def written_values(
+        self, crm: str, object: ObjectKind, ids: Iterable[str] | None = None
+    ) -> dict[str, dict[str, JsonValue]]:
+        with self.reading() as tx:
+            return tx.written_values(crm, object, ids)
+
+    def record_written(self, crm: str, object: ObjectKind, updates: Sequence[FieldUpdate]) -> int:
+        with self.transaction() as tx:
+            return tx.record_written(crm, object, updates)
+
+    def record_failures(
+        self, crm: str, object: ObjectKind, outcomes: Sequence[WriteOutcome]
+    ) -> int:
+        with self.transaction() as tx:
+            return tx.record_failures(crm, object, outcomes)
+
+    def clear_failures(self, crm: str, object: ObjectKind, ids: Iterable[str]) -> int:
+        with self.transaction() as tx:
+            return tx.clear_failures(crm, object, ids)
+
+    def failed_records(self, crm: str, object: ObjectKind) -> dict[str, WriteFailure]:
+        with self.reading() as tx:
+            return tx.failed_records(crm, object)
+
+    # -- ingested files ---------------------------------------------------------------
+
+    def file_seen(self, content_hash: str) -> bool:
+        with self.reading() as tx:
+            return tx.file_seen(content_hash)
+
+    def mark_file(self, content_hash: str, name: str, accepted: int, rejected: int) -> bool:
+        with self.transaction() as tx:
+            return tx.mark_file(content_hash, name, accepted, rejected)
+
+    def get_file(self, content_hash: str) -> FileRecord | None:
+        with self.reading() as tx:
+            return tx.get_file(content_hash)

@@ -1,0 +1,199 @@
+"""The Salesforce CRM connector: the ``CrmConnector`` protocol over the pieces beside it."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import structlog
+
+from agent.config import FieldSpec, ObjectKind
+from agent.models import Account, Contact
+from agent.ports import Batch, FieldProblem, FieldUpdate, WriteOutcome
+from agent.settings import SalesforceSettings
+from connectors.salesforce.bulk import BulkQuery
+from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.cursor import advance, lower_bound, parse_stamp
+from connectors.salesforce.query import QueryReader, Record
+from connectors.salesforce.records import AccountMapping, ContactMapping, to_account, to_contact
+from connectors.salesforce.schema import SOBJECTS, Schema, check_read_fields, check_specs
+from connectors.salesforce.soql import select
+from connectors.salesforce.write import CollectionWriter, sobject_record
+
+__all__ = ["DRY_RUN", "SalesforceConnector"]
+
+T = TypeVar("T")
+_log = structlog.get_logger(__name__)
+
+#: The error code of every outcome of a dry-run write: nothing was sent, nothing is written.
+DRY_RUN = "DRY_RUN"
+
+
+class SalesforceConnector:
+    """Accounts and contacts in, field updates out, for one Salesforce org."""
+
+    name = "salesforce"
+
+    def __init__(
+        self,
+        client: SalesforceClient,
+        settings: SalesforceSettings,
+        specs: Sequence[FieldSpec],
+        *,
+        dry_run: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.client = client
+        self.schema = Schema(client)
+        self.dry_run = dry_run
+        self._settings = settings
+        self._specs = tuple(specs)
+        self._clock = clock
+        self._overlap = timedelta(seconds=settings.cursor_overlap_seconds)
+        bulk = BulkQuery(client, poll_seconds=settings.bulk_poll_seconds, sleep=sleep)
+        self._reader = QueryReader(client, bulk=bulk, bulk_threshold=settings.bulk_threshold)
+        self._writer = CollectionWriter(
+            client,
+            collection_size=settings.collection_size,
+            collections_per_request=settings.collections_per_request,
+            use_composite=settings.use_composite,
+        )
+        self.max_write_batch = self._writer.max_batch
+
+    def reset_budget(self) -> None:
+        """Start a new run's API budget (a connector kept across cycles)."""
+        self.client.budget.reset()
+
+    # -- reading -------------------------------------------------------------------------
+
+    def read_accounts(self, cursor: str | None) -> Iterator[Batch[Account]]:
+        s = self._settings
+        mapping = AccountMapping(
+            revenue_field=s.revenue_field,
+            potential_field=s.potential_field,
+            domain_fields=tuple(s.domain_fields),
+            extra_fields=tuple(s.extra_fields),
+            crm_fields=self._present_specs("account"),
+        )
+        return self._read("Account", mapping.fields(), cursor, lambda r: to_account(r, mapping))
+
+    def read_contacts(self, cursor: str | None) -> Iterator[Batch[Contact]]:
+        mapping = ContactMapping(
+            tier_field=self._settings.tier_field, crm_fields=self._present_specs("contact")
+        )
+        return self._read("Contact", mapping.fields(), cursor, lambda r: to_contact(r, mapping))
+
+    def _present_specs(self, obj: ObjectKind) -> tuple[FieldSpec, ...]:
+        """The agent's fields that exist, so their current values can be read."""
+        specs = (s for s in self._specs if s.object == obj)
+        return tuple(s for s in specs if self.schema.field(SOBJECTS[obj], s.salesforce))
+
+    def _read(
+        self,
+        sobject: str,
+        fields: Sequence[str],
+        cursor: str | None,
+        convert: Callable[[Record], T | None],
+    ) -> Iterator[Batch[T]]:
+        started = self._clock()
+        since = lower_bound(cursor, self._overlap)
+        incremental = since is not None
+        extra = ["SystemModstamp", "IsDeleted"] if incremental else ["SystemModstamp"]
+        soql = select(sobject, [*fields, *extra], since=since)
+        log = _log.bind(connector=self.name, object=sobject, incremental=incremental)
+        log.info("salesforce_read_started", since=since.isoformat() if since else None)
+        newest: datetime | None = None
+        pending: Batch[T] | None = None
+        totals: Counter[str] = Counter()
+        for page in self._reader.pages(soql, include_deleted=incremental):
+            newest = _newest(newest, page)
+            batch = _to_batch(page, convert)
+            totals.update(records=len(batch.records), deleted=len(batch.deleted_ids))
+            if pending is not None:
+                yield pending
+            pending = batch
+        assert pending is not None  # a query always has a first page
+        final = advance(cursor, newest, started)
+        log.info("salesforce_read_finished", cursor=final, **totals)
+        yield Batch(pending.records, pending.deleted_ids, cursor=final)
+
+    # -- checking ------------------------------------------------------------------------
+
+    def check_fields(self, specs: Sequence[FieldSpec]) -> list[FieldProblem]:
+        s = self._settings
+        reads: list[tuple[ObjectKind, str, str, bool]] = [
+            ("account", "revenue_field", s.revenue_field, True),
+            *(("account", "domain_fields", f, False) for f in s.domain_fields),
+            *(("account", "extra_fields", f, False) for f in s.extra_fields),
+        ]
+        if s.potential_field:
+            reads.append(("account", "potential_field", s.potential_field, True))
+        if s.tier_field:
+            reads.append(("contact", "tier_field", s.tier_field, False))
+        return [*check_read_fields(self.schema, reads), *check_specs(self.schema, specs)]
+
+    # -- writing -------------------------------------------------------------------------
+
+    def write(self, obj: ObjectKind, updates: Sequence[FieldUpdate]) -> list[WriteOutcome]:
+        if not updates:
+            return []
+        sobject = SOBJECTS[obj]
+        log = _log.bind(connector=self.name, object=sobject)
+        if self.dry_run:
+            return self._dry_run(sobject, updates, log)
+        outcomes = self._writer.write(sobject, updates)
+        failed = Counter(o.error_code for o in outcomes if not o.ok)
+        log.info(
+            "salesforce_write",
+            records=len(updates),
+            written=len(updates) - sum(failed.values()),
+            failed=sum(failed.values()),
+            errors=dict(failed),
+        )
+        return outcomes
+
+    def _dry_run(
+        self, sobject: str, updates: Sequence[FieldUpdate], log: Any
+    ) -> list[WriteOutcome]:
+        """Nothing sent: each outcome says what would have been written."""
+        outcomes = []
+        for update in updates:
+            record = sobject_record(sobject, update)
+            log.info("salesforce_write_planned", record_id=update.record_id, values=record)
+            fields = {k: v for k, v in record.items() if k not in {"attributes", "id"}}
+            message = f"dry run, not sent: {sobject} {update.record_id} {json.dumps(fields)}"
+            outcomes.append(
+                WriteOutcome(update.record_id, ok=False, error_code=DRY_RUN, message=message)
+            )
+        return outcomes
+
+
+def _newest(current: datetime | None, page: Sequence[Record]) -> datetime | None:
+    stamps = [parse_stamp(str(r["SystemModstamp"])) for r in page if r.get("SystemModstamp")]
+    if not stamps:
+        return current
+    latest = max(stamps)
+    return latest if current is None or latest > current else current
+
+
+def _is_deleted(raw: Record) -> bool:
+    value = raw.get("IsDeleted")
+    return value is True or str(value).lower() == "true"
+
+
+def _to_batch(page: Sequence[Record], convert: Callable[[Record], T | None]) -> Batch[T]:
+    """Live records converted; deleted ones (and ones that count for no account) by id."""
+    records: list[T] = []
+    deleted: list[str] = []
+    for raw in page:
+        item = None if _is_deleted(raw) else convert(raw)
+        if item is None:
+            deleted.append(str(raw["Id"]))
+        else:
+            records.append(item)
+    return Batch(records, deleted)

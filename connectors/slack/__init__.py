@@ -1,0 +1,1 @@
+"""Slack: Block Kit alerts, the outbox notifier, the close-loop interactivity endpoint."""

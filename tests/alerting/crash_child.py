@@ -1,0 +1,41 @@
+"""Run the delivery stage and die (SIGKILL) right after Slack accepted the second message.
+
+Used by the crash test: ``python crash_child.py STATE_URL SLACK_BASE_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from datetime import UTC, datetime
+
+from sqlalchemy import create_engine
+
+from agent.alerts.deliver import deliver
+from agent.alerts.model import OutboxAlert, Sent
+from agent.alerts.repo import AlertRepo
+from agent.settings import SlackSettings
+from connectors.slack.notifier import SlackNotifier, make_client
+
+
+class DiesAfterSecondSend(SlackNotifier):
+    sends = 0
+
+    def send(self, alert: OutboxAlert, channel_id: str) -> Sent:
+        sent = super().send(alert, channel_id)
+        self.sends += 1
+        if self.sends == 2:
+            os.kill(os.getpid(), signal.SIGKILL)  # between "Slack answered" and "marked sent"
+        return sent
+
+
+def main() -> None:
+    state_url, base_url, token = sys.argv[1:4]
+    repo = AlertRepo(create_engine(state_url))
+    settings = SlackSettings(bot_token=token, base_url=base_url, max_retries=0)  # type: ignore[arg-type]
+    deliver(repo, DiesAfterSecondSend(make_client(settings)), datetime.now(UTC))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,274 @@
+"""Whole cycles against a real SQLite state store: record, deliver, remember."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from factories import AS_OF, account_metrics, entity, response_facts
+from factories import inputs as make_inputs
+from rulefiles import CHANNELS, write_rules
+from sqlalchemy import select
+
+from agent.alerts.console import ConsoleNotifier
+from agent.alerts.model import OutboxAlert, Sent
+from agent.alerts.pipeline import AlertPipeline, close_loop
+from agent.alerts.repo import AlertRepo
+from agent.alerts.routing import Routing
+from agent.rules.model import Route
+from agent.rules.registry import RuleRegistry
+from agent.state.schema import alert_outbox
+from connectors.common.errors import RetriableError
+
+RULES = """\
+rules:
+  - id: detractor
+    description: Detractor
+    scope: response
+    when: response.category == "detractor"
+    notify: {channel: cx-alerts, owner: true}
+    escalate: {after: 48h, to: cx-leadership}
+  - id: at-risk
+    description: Account at risk
+    scope: account
+    when: account.at_risk
+    notify: {route: by-region}
+    realert: 7d
+    inhibits: [misaligned]
+  - id: misaligned
+    scope: account
+    when: account.tier_misaligned
+    notify: {channel: account-management}
+"""
+ROUTES = {
+    "by-region": Route(attribute="region", map={"EMEA": "cx-leadership"}, default="cx-alerts")
+}
+HOUR = timedelta(hours=1)
+
+
+class Recorder(ConsoleNotifier):
+    """The console notifier, remembering what it sent; can simulate an outage."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        super().__init__(self.lines.append)
+        self.sent: list[tuple[str, OutboxAlert]] = []
+        self.updates: list[tuple[Sent, OutboxAlert]] = []
+        self.down = False
+
+    def send(self, alert: OutboxAlert, channel_id: str) -> Sent:
+        if self.down:
+            raise RetriableError("slack", "chat.postMessage: http_503", status=503)
+        self.sent.append((channel_id, alert))
+        return super().send(alert, channel_id)
+
+    def update(self, alert: OutboxAlert, target: Sent) -> Sent:
+        self.updates.append((target, alert))
+        return super().update(alert, target)
+
+
+def _pipeline(tmp_path: Path, repo: AlertRepo, rules: str = RULES, threshold: int = 10):  # type: ignore[no-untyped-def]
+    folder = write_rules(tmp_path / "rules", rules)
+    registry = RuleRegistry(folder, channels=CHANNELS, routes=ROUTES)
+    routing = Routing(
+        channels={n: f"C-{n}" for n in CHANNELS}, default_channel="cx-alerts", routes=ROUTES
+    )
+    notifier = Recorder()
+    pipeline = AlertPipeline(
+        repo,
+        registry,
+        routing,
+        notifier,
+        admin_channel="C-cx-admin",
+        digest_threshold=threshold,
+        crm_link=lambda account_id: f"https://crm.example/accounts/{account_id}",
+    )
+    return pipeline, notifier
+
+
+def _owned(account_id: str = "A1", **kw):  # type: ignore[no-untyped-def]
+    return entity(account_id, owner_email="owner@acme.example", **kw)
+
+
+def test_a_cycle_records_sends_and_does_not_repeat(tmp_path: Path, repo: AlertRepo) -> None:
+    pipeline, notifier = _pipeline(tmp_path, repo)
+    owner = _owned(attributes={"region": "EMEA"})
+    data = make_inputs(
+        [account_metrics(at_risk=True)], [response_facts("R1", account=owner)], entities=[owner]
+    )
+    report = pipeline.run(data, AS_OF)
+    assert report.recorded == 2
+    assert report.delivery is not None
+    assert report.delivery.sent == 2
+    destinations = sorted(channel for channel, _ in notifier.sent)
+    assert destinations == ["@owner@acme.example", "C-cx-leadership"]  # owner DM; EMEA route
+    detractor = next(a for _, a in notifier.sent if a.rule_id == "detractor")
+    assert detractor.content.closable
+    assert detractor.content.account is not None
+    assert detractor.content.account.crm_url == "https://crm.example/accounts/A1"
+    assert "Support never answers." in "\n".join(notifier.lines)
+
+    again = pipeline.run(data, AS_OF + HOUR)
+    assert again.recorded == 0
+    assert notifier.sent[2:] == []
+    assert {r.status for r in repo.recent()} == {"sent"}
+
+
+def test_route_default_and_inhibition(tmp_path: Path, repo: AlertRepo) -> None:
+    pipeline, notifier = _pipeline(tmp_path, repo)
+    data = make_inputs(
+        [
+            account_metrics("A1", at_risk=True, tier_misaligned=True),
+            account_metrics("A2", tier_misaligned=True),
+        ],
+        entities=[entity("A1", attributes={"region": "APAC"}), entity("A2")],
+    )
+    report = pipeline.run(data, AS_OF)
+    sent = sorted((a.rule_id, a.content.account.id, channel) for channel, a in notifier.sent)  # type: ignore[union-attr]
+    assert sent == [("at-risk", "A1", "C-cx-alerts"), ("misaligned", "A2", "C-account-management")]
+    assert report.decisions["hold"] == 1
+
+
+def test_realert_after_its_interval(tmp_path: Path, repo: AlertRepo) -> None:
+    pipeline, notifier = _pipeline(tmp_path, repo)
+    data = make_inputs([account_metrics(at_risk=True)])
+    pipeline.run(data, AS_OF)
+    pipeline.run(replace(data, as_of=AS_OF + timedelta(days=6)), AS_OF + timedelta(days=6))
+    assert len(notifier.sent) == 1
+    pipeline.run(replace(data, as_of=AS_OF + timedelta(days=7)), AS_OF + timedelta(days=7))
+    assert len(notifier.sent) == 2
+    assert "still true after" in notifier.sent[1][1].content.reason
+
+
+def test_many_alerts_for_one_channel_become_a_digest(tmp_path: Path, repo: AlertRepo) -> None:
+    pipeline, notifier = _pipeline(tmp_path, repo, threshold=2)
+    data = make_inputs(
+        [account_metrics(f"A{i}", tier_misaligned=True) for i in range(3)]
+        + [account_metrics("B1", at_risk=True)]
+    )
+    report = pipeline.run(data, AS_OF)
+    assert report.digests == 1
+    kinds = sorted((a.kind, channel) for channel, a in notifier.sent)
+    assert kinds == [("alert", "C-cx-alerts"), ("digest", "C-account-management")]
+    digest = next(a for _, a in notifier.sent if a.kind == "digest")
+    assert len(digest.content.items) == 3
+    assert digest.content.title == "3 new alerts"
+    rows = {r.subject: r for r in repo.recent()}
+    assert {rows[f"A{i}"].status for i in range(3)} == {"digested"}
+    digest_ts = repo.sent_message(digest.alert_id)
+    assert (
+        repo.sent_message(next(r.alert_id for r in rows.values() if r.subject == "A0")) == digest_ts
+    )
+
+
+def test_escalation_once_after_48h_and_closing_updates_the_message(
+    tmp_path: Path, repo: AlertRepo
+) -> None:
+    pipeline, notifier = _pipeline(tmp_path, repo)
+    facts = response_facts("R1")
+    pipeline.run(make_inputs(responses=[facts]), AS_OF)
+    pipeline.run(make_inputs(responses=[facts], as_of=AS_OF + 47 * HOUR), AS_OF + 47 * HOUR)
+    assert [a.kind for _, a in notifier.sent] == ["alert"]
+    pipeline.run(make_inputs(responses=[facts], as_of=AS_OF + 49 * HOUR), AS_OF + 49 * HOUR)
+    assert [a.kind for _, a in notifier.sent] == ["alert", "escalation"]
+    assert notifier.sent[1][0] == "C-cx-leadership"
+    pipeline.run(make_inputs(responses=[facts], as_of=AS_OF + 60 * HOUR), AS_OF + 60 * HOUR)
+    assert len(notifier.sent) == 2  # escalates once
+
+    closed = replace(facts, loop_closed_at=AS_OF + 70 * HOUR)
+    pipeline.run(make_inputs(responses=[closed], as_of=AS_OF + 71 * HOUR), AS_OF + 71 * HOUR)
+    assert len(notifier.updates) == 1
+    target, update = notifier.updates[0]
+    assert target == repo.sent_message(notifier.sent[0][1].alert_id)
+    assert update.content.closure is not None
+    assert not update.content.closure.within_sla
+    pipeline.run(make_inputs(responses=[closed], as_of=AS_OF + 72 * HOUR), AS_OF + 72 * HOUR)
+    assert len(notifier.updates) == 1
+
+
+def test_closing_from_the_button_prevents_escalation(tmp_path: Path, repo: AlertRepo) -> None:
+    pipeline, notifier = _pipeline(tmp_path, repo)
+    facts = response_facts("R1")
+    pipeline.run(make_inputs(responses=[facts]), AS_OF)
+    alert_id = notifier.sent[0][1].alert_id
+    record = close_loop(repo, alert_id, "<@U1>", AS_OF + 5 * HOUR, timedelta(hours=48))
+    assert record is not None
+    assert record.content.closure is not None
+    assert record.content.closure.within_sla
+    assert close_loop(repo, alert_id, "<@U2>", AS_OF + 6 * HOUR, timedelta(hours=48)) is None
+    pipeline.run(make_inputs(responses=[facts], as_of=AS_OF + 50 * HOUR), AS_OF + 50 * HOUR)
+    assert [a.kind for _, a in notifier.sent] == ["alert"]
+    assert [u.content.closure.closed_by for _, u in notifier.updates] == ["<@U1>"]  # type: ignore[union-attr]
+
+
+def test_silenced_account_is_held_until_the_silence_is_removed(
+    tmp_path: Path, repo: AlertRepo
+) -> None:
+    pipeline, notifier = _pipeline(tmp_path, repo)
+    silence = repo.add_silence(
+        rule_id=None,
+        account_id="A1",
+        reason="renewal",
+        created_by="ops",
+        now=AS_OF,
+        expires_at=AS_OF + timedelta(days=7),
+    )
+    data = make_inputs([account_metrics(at_risk=True)])
+    assert pipeline.run(data, AS_OF).decisions["hold"] == 1
+    assert notifier.sent == []
+    assert repo.remove_silence(silence)
+    pipeline.run(data, AS_OF + HOUR)
+    assert [a.content.reason.split("(")[-1] for _, a in notifier.sent] == [
+        "silence or inhibition ended, still true)"
+    ]
+
+
+def test_an_outage_keeps_alerts_queued_and_delivers_them_later(
+    tmp_path: Path, repo: AlertRepo
+) -> None:
+    pipeline, notifier = _pipeline(tmp_path, repo)
+    notifier.down = True
+    data = make_inputs([account_metrics(at_risk=True), account_metrics("A2", at_risk=True)])
+    report = pipeline.run(data, AS_OF)
+    assert report.delivery is not None
+    assert report.delivery.deferred == 2
+    assert {r.status for r in repo.recent()} == {"pending"}
+    notifier.down = False
+    later = pipeline.run(data, AS_OF + HOUR)
+    assert later.recorded == 0
+    assert later.delivery is not None
+    assert later.delivery.sent == 2
+    assert sorted(a.content.account.id for _, a in notifier.sent) == ["A1", "A2"]  # type: ignore[union-attr]
+
+
+def test_an_invalid_change_keeps_rules_and_alerts_the_admin(
+    tmp_path: Path, repo: AlertRepo
+) -> None:
+    pipeline, notifier = _pipeline(tmp_path, repo)
+    data = make_inputs([account_metrics(at_risk=True)])
+    pipeline.run(data, AS_OF)
+    write_rules(tmp_path / "rules", RULES.replace("account.at_risk", "account.at_rsk"))
+    report = pipeline.run(replace(data, as_of=AS_OF + HOUR), AS_OF + HOUR)
+    assert report.rules == 3
+    assert report.rules_error is not None
+    admin = [a for channel, a in notifier.sent if channel == "C-cx-admin"]
+    assert len(admin) == 1
+    assert "rules.yaml:11:11" in admin[0].content.text
+    pipeline.run(replace(data, as_of=AS_OF + 2 * HOUR), AS_OF + 2 * HOUR)
+    assert len([a for c, a in notifier.sent if c == "C-cx-admin"]) == 1
+
+
+@pytest.mark.parametrize("status", ["pending", "sent"])
+def test_outbox_rows_carry_the_decided_content(
+    tmp_path: Path, repo: AlertRepo, status: str
+) -> None:
+    pipeline, _ = _pipeline(tmp_path, repo)
+    pipeline.run(make_inputs([account_metrics(at_risk=True)]), AS_OF, send=status == "sent")
+    with repo.engine.connect() as conn:
+        row = conn.execute(select(alert_outbox)).one()
+    assert row.status == status
+    assert row.payload["content"]["account"]["id"] == "A1"
+    assert row.rule_id == "at-risk"
+    assert row.scope == "account"

@@ -1,0 +1,83 @@
+"""The outbox, state and silence repositories on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from slackkit import record
+from sqlalchemy import Engine
+
+from agent.alerts.model import AlertState, Sent
+from agent.alerts.repo import AlertRepo
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+CET = timezone(timedelta(hours=1))
+
+
+def _exercise(repo: AlertRepo) -> None:
+    state = AlertState("detractor", "a1", True, NOW.astimezone(CET), NOW, "a1")
+    assert (
+        repo.record(
+            [record("a1", "C1", NOW), record("a2", "C1", NOW + timedelta(seconds=1))], [state]
+        )
+        == 2
+    )
+    assert repo.record([record("a1", "C1", NOW)], []) == 0  # same alert id: no second row
+    pending = repo.pending()
+    assert [p.alert_id for p in pending] == ["a1", "a2"]
+    assert pending[0].created_at == NOW
+    assert pending[0].content.response is not None
+    repo.mark_attempt("a1", "C1")
+    assert repo.pending()[0].attempts == 1
+    assert repo.pending()[0].channel_id == "C1"
+    repo.mark_sent("a1", Sent("C1", "1.000001"), NOW)
+    assert repo.sent_message("a1") == Sent("C1", "1.000001")
+    assert repo.status("a1") == "sent"
+
+    stored = repo.states(["detractor"])[("detractor", "a1")]
+    assert stored.since == NOW
+    assert stored.since.tzinfo is not None
+    closed = repo.close("a1", "<@U1>", NOW + timedelta(hours=2))
+    assert closed is not None
+    assert closed.closed_at == NOW + timedelta(hours=2)
+    assert repo.close("a1", "<@U2>", NOW + timedelta(hours=3)) is None
+    assert repo.close("unknown", "<@U2>", NOW) is None
+
+    silence = repo.add_silence(
+        rule_id="r",
+        account_id=None,
+        reason="why",
+        created_by=None,
+        now=NOW,
+        expires_at=NOW + timedelta(days=1),
+    )
+    assert [s.id for s in repo.silences(NOW)] == [silence]
+    assert repo.silences(NOW + timedelta(days=2)) == []
+    assert len(repo.silences(NOW + timedelta(days=2), include_expired=True)) == 1
+    with pytest.raises(ValueError, match="rule or an account"):
+        repo.add_silence(
+            rule_id=None, account_id=None, reason="x", created_by=None, now=NOW, expires_at=NOW
+        )
+
+
+def _digest(repo: AlertRepo) -> None:
+    members = [replace(record(f"m{i}", "C1", NOW), status="digested") for i in range(2)]
+    digest = replace(record("d1", "C1", NOW), members=("m0", "m1"))
+    repo.record([*members, digest], [])
+    assert [p.alert_id for p in repo.pending()] == ["d1", "a2"]  # members are not sent alone
+    repo.mark_sent("d1", Sent("C1", "2.000002"), NOW)
+    assert repo.sent_message("m0") == Sent("C1", "2.000002")
+    assert repo.status("m1") == "digested"
+
+
+def test_repo_on_sqlite(engine: Engine) -> None:
+    _exercise(AlertRepo(engine))
+    _digest(AlertRepo(engine))
+
+
+@pytest.mark.postgres
+def test_repo_on_postgres(pg_engine: Engine) -> None:
+    _exercise(AlertRepo(pg_engine))
+    _digest(AlertRepo(pg_engine))

@@ -1,0 +1,80 @@
+"""Wiring from settings; the CRM close field; the docs name every expression field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from factories import AS_OF, account_metrics, entity
+from factories import inputs as make_inputs
+from sqlalchemy import Engine
+
+from agent.alerts.console import ConsoleNotifier
+from agent.alerts.setup import build_pipeline, crm_link
+from agent.models import Contact
+from agent.rules.facts import crm_closed_at
+from agent.rules.fields import VARIABLES
+from agent.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_build_pipeline_from_settings(engine: Engine) -> None:
+    settings = Settings(
+        rules_dir=REPO / "rules",
+        slack={"crm_url_template": "https://crm.example/{id}/view", "digest_threshold": 5},  # type: ignore[arg-type]
+    )
+    lines: list[str] = []
+    pipeline = build_pipeline(settings, engine, ConsoleNotifier(lines.append))
+    data = make_inputs(
+        [account_metrics("A1", at_risk=True, health_status="at_risk")],
+        entities=[entity("A1", owner_email="o@acme.example")],
+    )
+    report = pipeline.run(data, AS_OF)
+    assert report.rules == 8
+    assert report.delivery is not None
+    assert report.delivery.sent == 1
+    text = "\n".join(lines)
+    assert "-> #cx-alerts" in text
+    assert "crm: https://crm.example/A1/view" in text
+    assert "owner: o@acme.example" in text  # mention_owner on the shipped at-risk rule
+
+
+def test_crm_link() -> None:
+    link = crm_link("https://x.example/{id}")
+    assert link is not None
+    assert link("001A") == "https://x.example/001A"
+    assert crm_link(None) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-06-01T10:00:00Z", datetime(2026, 6, 1, 10, tzinfo=UTC)),
+        ("2026-06-01T10:00:00", datetime(2026, 6, 1, 10, tzinfo=UTC)),
+        ("not a time", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_crm_closed_at(value: object, expected: datetime | None) -> None:
+    contact = Contact("c", "a", crm_values={"Closed__c": value} if value is not None else {})
+    assert crm_closed_at(contact, "Closed__c") == expected
+    assert crm_closed_at(contact, None) is None
+    assert crm_closed_at(None, "Closed__c") is None
+
+
+def test_docs_name_every_field_and_command() -> None:
+    docs = (REPO / "docs/rules.md").read_text()
+    for variable, fields in VARIABLES.items():
+        for name in fields:
+            assert f"`{variable}.{name}`" in docs
+    for command in (
+        "rules validate",
+        "rules test",
+        "alerts silence",
+        "alerts unsilence",
+        "alerts list",
+    ):
+        assert f"ax-agent {command}" in docs

@@ -1,0 +1,104 @@
+"""The rules and alerts commands."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli import app
+
+REPO = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("AX_CONFIG", "AX_SECRETS_FILE", "AX_STATE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AX_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
+
+
+def test_validate_the_shipped_rules() -> None:
+    result = runner.invoke(app, ["rules", "validate", str(REPO / "rules")])
+    assert result.exit_code == 0, result.output
+    assert "ok: 8 rule(s) in 3 file(s), 8 enabled" in result.output
+
+
+def test_validate_the_shipped_rules_with_the_example_config() -> None:
+    result = runner.invoke(
+        app,
+        [
+            "rules",
+            "validate",
+            str(REPO / "rules"),
+            "--config",
+            str(REPO / "config/alerts.example.yaml"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_validate_fails_with_positions(tmp_path: Path) -> None:
+    bad = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", bad)
+    text = (bad / "accounts.yaml").read_text().replace("account.at_risk\n", "account.at_rsk\n", 1)
+    (bad / "accounts.yaml").write_text(text)
+    result = runner.invoke(app, ["rules", "validate", str(bad)])
+    assert result.exit_code == 1
+    assert f"{bad / 'accounts.yaml'}:7:11: unknown field account.at_rsk" in result.output
+    assert "no rule was loaded" in result.output
+
+
+def test_validate_reports_a_bad_config(tmp_path: Path) -> None:
+    config = tmp_path / "ax.yaml"
+    config.write_text("slack:\n  default_channel: nowhere\n")
+    result = runner.invoke(app, ["rules", "validate", str(REPO / "rules"), "--config", str(config)])
+    assert result.exit_code == 2
+    assert "default_channel 'nowhere' is not in slack.channels" in result.output
+
+
+def test_silence_list_unsilence() -> None:
+    made = runner.invoke(
+        app, ["alerts", "silence", "--account", "A1", "--for", "7d", "--reason", "renewal talks"]
+    )
+    assert made.exit_code == 0, made.output
+    assert made.output.startswith("silence 1 until ")
+    listed = runner.invoke(app, ["alerts", "list"])
+    assert "silences (1 active):" in listed.output
+    assert "account=A1" in listed.output
+    assert "renewal talks" in listed.output
+    assert runner.invoke(app, ["alerts", "unsilence", "1"]).exit_code == 0
+    assert "silences (0 active):" in runner.invoke(app, ["alerts", "list"]).output
+    assert runner.invoke(app, ["alerts", "unsilence", "1"]).exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--for", "7d", "--reason", "x"], "give --account ID, --rule ID or both"),
+        (["--rule", "r", "--for", "soon", "--reason", "x"], "is not a duration"),
+        (["--rule", "r", "--for", "1d", "--reason", " "], "--reason must not be empty"),
+    ],
+)
+def test_silence_refuses_bad_input(args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["alerts", "silence", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_rules_test_dry_run_on_the_fixture(tmp_path: Path) -> None:
+    pytest.importorskip("agent.compute", reason="rules test needs the metrics core")
+    pytest.importorskip("agent.plainfiles", reason="rules test reads the plain-file CRM")
+    crm = REPO / "tests/fixtures/seed_example"
+    as_of = (crm / "as_of.txt").read_text().strip()
+    result = runner.invoke(
+        app,
+        ["rules", "test", "--crm-dir", str(crm), "--as-of", as_of, "--rules", str(REPO / "rules")],
+    )
+    assert result.exit_code == 0, result.output
+    assert "would fire" in result.output
+    assert not (tmp_path / "state.db").exists()  # sends nothing, stores nothing

@@ -1,0 +1,52 @@
+"""Kill the agent between "Slack accepted the message" and "marked sent": no duplicate, no loss."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fake_slack import CHANNELS, TOKEN, FakeSlack
+from slackkit import notifier, record
+from sqlalchemy import Engine
+
+from agent.alerts.deliver import deliver
+from agent.alerts.repo import AlertRepo
+
+CX = CHANNELS["cx-alerts"]
+
+
+@pytest.mark.slow
+def test_a_killed_delivery_resumes_without_duplicates(
+    slack: FakeSlack, repo: AlertRepo, engine: Engine
+) -> None:
+    now = datetime.now(UTC)
+    repo.record([record(f"a{i}", CX, now) for i in range(4)], [])
+    child = Path(__file__).with_name("crash_child.py")
+    result = subprocess.run(
+        [sys.executable, str(child), str(engine.url), slack.base_url, TOKEN],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == -signal.SIGKILL, result.stderr.decode()
+    assert len(slack.posted()) == 2
+    statuses = {r.alert_id: (r.status, r.attempts) for r in repo.recent()}
+    assert statuses == {
+        "a0": ("sent", 1),
+        "a1": ("pending", 1),  # in Slack, not marked: the dangerous case
+        "a2": ("pending", 0),
+        "a3": ("pending", 0),
+    }
+
+    report = deliver(repo, notifier(slack.base_url), datetime.now(UTC))
+    assert (report.recovered, report.sent) == (1, 2)
+    ids = [m["metadata"]["event_payload"]["alert_id"] for m in slack.messages[CX]]
+    assert sorted(ids) == ["a0", "a1", "a2", "a3"]  # each exactly once
+    assert {r.status for r in repo.recent()} == {"sent"}
+    assert {repo.sent_message(f"a{i}").ts for i in range(4)} == {
+        m["ts"] for m in slack.messages[CX]
+    }  # type: ignore[union-attr]

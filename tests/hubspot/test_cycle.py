@@ -1,0 +1,143 @@
+"""Whole cycles against the fake portal: a second cycle with nothing changed writes nothing.
+
+``_plan`` is a minimal stand-in for the write-back planner (``agent.writeback``, built
+elsewhere): it compares each desired value, rounded as the CRM field is, with what
+HubSpot holds, and keeps only the differences. Swap it for the real planner when the
+two meet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+
+from agent.batching import chunked
+from agent.config import FieldSpec, ObjectKind, default_field_specs
+from agent.models import Account
+from agent.ports import FieldUpdate, FieldValue
+from connectors.hubspot import HubSpotConnector
+from tests.hubspot.fakeportal import FakePortal
+from tests.hubspot.harness import provision_all
+
+MakeConnector = Callable[..., HubSpotConnector]
+UPDATES = r"/crm/v3/objects/\w+/batch/update"
+
+
+def _rounded(value: FieldValue, spec: FieldSpec) -> FieldValue:
+    if isinstance(value, float) and spec.kind in {"number", "percent"}:
+        return round(value, spec.decimals)
+    if isinstance(value, tuple):
+        return tuple(sorted(value))
+    return value
+
+
+def _plan(
+    desired: Mapping[str, Mapping[str, FieldValue]],
+    current: Mapping[str, Mapping[str, object]],
+    specs: Sequence[FieldSpec],
+) -> list[FieldUpdate]:
+    by_name = {s.hubspot: s for s in specs}
+    updates = []
+    for record_id, values in desired.items():
+        held = current.get(record_id, {})
+        changed = {
+            name: _rounded(value, by_name[name])
+            for name, value in values.items()
+            if _rounded(value, by_name[name]) != held.get(name)
+        }
+        if changed:
+            updates.append(FieldUpdate(record_id, changed))
+    return updates
+
+
+def _figures(account: Account) -> dict[str, FieldValue]:
+    """Deterministic stand-in figures for one account (the real ones come from compute)."""
+    score = min(100.0, account.revenue / 1000)
+    return {
+        "ax_health_score": score,
+        "ax_health_status": "healthy" if score >= 70 else "at_risk",
+        "ax_nps": round(score / 3, 4),
+        "ax_nps_strict": None,
+        "ax_tiers_covered": ("management", "executive"),
+        "ax_at_risk": score < 40,
+        "ax_respondents": 3,
+        "ax_last_response_at": datetime(2026, 2, 1, 8, 0, tzinfo=UTC),
+    }
+
+
+class _Cycle:
+    """Read (full, then incremental), plan against the mirror, write in full batches."""
+
+    def __init__(self, connector: HubSpotConnector) -> None:
+        self.connector = connector
+        self.cursors: dict[ObjectKind, str | None] = {"account": None, "contact": None}
+        self.accounts: dict[str, Account] = {}
+        self.contact_values: dict[str, Mapping[str, object]] = {}
+
+    def run(self) -> int:
+        for batch in self.connector.read_accounts(self.cursors["account"]):
+            self.accounts.update({a.id: a for a in batch.records})
+            for gone in batch.deleted_ids:
+                self.accounts.pop(gone, None)
+            self.cursors["account"] = batch.cursor or self.cursors["account"]
+        for cbatch in self.connector.read_contacts(self.cursors["contact"]):
+            self.contact_values.update({c.id: c.crm_values for c in cbatch.records})
+            self.cursors["contact"] = cbatch.cursor or self.cursors["contact"]
+        specs = default_field_specs()
+        desired = {a.id: _figures(a) for a in self.accounts.values()}
+        current = {a.id: a.crm_values for a in self.accounts.values()}
+        contact_desired = {c: {"ax_tier": "executive"} for c in self.contact_values}
+        written = 0
+        for obj, updates in (
+            ("account", _plan(desired, current, specs)),
+            ("contact", _plan(contact_desired, self.contact_values, specs)),
+        ):
+            for batch_updates in chunked(updates, self.connector.max_write_batch):
+                outcomes = self.connector.write(obj, batch_updates)
+                written += sum(o.ok for o in outcomes)
+        return written
+
+
+def test_a_second_cycle_with_nothing_changed_makes_no_update_calls(
+    portal: FakePortal, make_connector: MakeConnector
+) -> None:
+    provision_all(portal)
+    for i in range(130):
+        company = portal.add_company(name=f"C{i}", annualrevenue=str(i * 1000))
+        portal.add_contact(company=company, email=f"c{i}@example.com")
+    cycle = _Cycle(make_connector())
+
+    assert cycle.run() == 260
+    first = len(portal.calls("POST", UPDATES))
+    assert first == 4  # 130 companies and 130 contacts, 100 per call
+
+    portal.tick(60_000)
+    assert cycle.run() == 0
+    assert len(portal.calls("POST", UPDATES)) == first
+
+
+def test_only_what_changed_is_written_next_cycle(
+    portal: FakePortal, make_connector: MakeConnector
+) -> None:
+    provision_all(portal)
+    ids = [portal.add_company(name=f"C{i}", annualrevenue=str(i * 10_000)) for i in range(5)]
+    cycle = _Cycle(make_connector())
+    cycle.run()
+    portal.tick(60_000)
+    portal.modify("companies", ids[2], annualrevenue="95000")
+    before = len(portal.calls("POST", UPDATES))
+
+    assert cycle.run() == 1
+
+    [call] = portal.calls("POST", UPDATES)[before:]
+    assert call.body["inputs"] == [
+        {
+            "id": ids[2],
+            "properties": {
+                "ax_health_score": "95",
+                "ax_health_status": "healthy",
+                "ax_nps": "31.7",
+                "ax_at_risk": "false",
+            },
+        },
+    ]

@@ -1,0 +1,72 @@
+"""``ax-agent crm provision|check salesforce`` end to end against the fake org."""
+
+from __future__ import annotations
+
+import pytest
+import responses
+from typer.testing import CliRunner
+
+from agent.cli import app
+from connectors.salesforce.fake import FakeSalesforce
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch, tmp_path, fake: FakeSalesforce) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray config/ax-agent.yaml
+    for name in ("AX_CONFIG", "AX_SECRETS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AX_SALESFORCE__SESSION_ID", "fake-session")
+    monkeypatch.setenv("AX_SALESFORCE__INSTANCE_URL", fake.instance_url)
+
+
+def test_print_lists_fields_without_calling_salesforce(mock: responses.RequestsMock) -> None:
+    result = runner.invoke(app, ["crm", "provision", "salesforce", "--print"])
+    assert result.exit_code == 0, result.output
+    assert "Account.AX_NPS__c" in result.output
+    assert "Number (18, 1)" in result.output
+    assert len(mock.calls) == 0
+
+
+def test_check_reports_missing_fields_then_provision_fixes_them(
+    fake: FakeSalesforce, mock: responses.RequestsMock
+) -> None:
+    fake.org.drop_field("Account", "AX_NPS__c")
+    fake.org.drop_field("Contact", "AX_Tier__c")
+    check = runner.invoke(app, ["crm", "check", "salesforce"])
+    assert check.exit_code == 1
+    assert "2 field problem(s)" in check.output
+    assert "account field AX_NPS__c" in check.output
+    assert "ax-agent crm provision salesforce" in check.output
+
+    done = runner.invoke(app, ["crm", "provision", "salesforce"])
+    assert done.exit_code == 0, done.output
+    assert "created (2):" in done.output
+    assert "Assign permission set AX_Agent_Fields" in done.output
+
+    again = runner.invoke(app, ["crm", "check", "salesforce"])
+    assert again.exit_code == 0, again.output
+    assert "all 19 fields are present" in again.output
+
+
+def test_unknown_crm_and_missing_credentials_exit_with_a_message(
+    monkeypatch: pytest.MonkeyPatch, mock: responses.RequestsMock
+) -> None:
+    unknown = runner.invoke(app, ["crm", "check", "pipedrive"])
+    assert unknown.exit_code == 2
+    assert "unknown CRM 'pipedrive'" in unknown.output
+    monkeypatch.delenv("AX_SALESFORCE__SESSION_ID")
+    missing = runner.invoke(app, ["crm", "check", "salesforce"])
+    assert missing.exit_code == 2
+    assert "AX_SALESFORCE__USERNAME" in missing.output
+
+
+def test_vendor_errors_exit_1_without_a_traceback(
+    fake: FakeSalesforce, mock: responses.RequestsMock
+) -> None:
+    fake.expire_sessions()
+    result = runner.invoke(app, ["crm", "check", "salesforce"])
+    assert result.exit_code == 1
+    assert "session expired or invalid" in result.output
+    assert "Traceback" not in result.output

@@ -1,0 +1,244 @@
+"""Reading accounts and contacts: mapping, paging, incremental cursors, deletions, bulk."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import responses
+
+from agent.models import Account, Contact
+from connectors.salesforce import SalesforceConnector
+from connectors.salesforce.fake import FakeSalesforce
+
+
+def _seed(fake: FakeSalesforce, accounts: int = 3, contacts_each: int = 2) -> list[str]:
+    owner = fake.org.insert("User", {"Email": "owner@vendor.example"})
+    ids = []
+    for i in range(accounts):
+        aid = fake.org.insert(
+            "Account",
+            {
+                "Name": f"Acme {i}",
+                "Website": f"https://www.acme{i}.example",
+                "AnnualRevenue": 1000.0 * (i + 1),
+                "OwnerId": owner,
+            },
+        )
+        ids.append(aid)
+        for j in range(contacts_each):
+            fake.org.insert(
+                "Contact",
+                {
+                    "AccountId": aid,
+                    "Email": f"c{j}@acme{i}.example",
+                    "Name": f"C {j}",
+                    "Title": "CEO",
+                },
+            )
+    return ids
+
+
+def _all(batches) -> tuple[list, list[str], list[str | None]]:
+    records, deleted, cursors = [], [], []
+    for batch in batches:
+        records.extend(batch.records)
+        deleted.extend(batch.deleted_ids)
+        cursors.append(batch.cursor)
+    return records, deleted, cursors
+
+
+def test_full_read_maps_accounts_with_owner_revenue_and_domains(
+    fake: FakeSalesforce, connector: SalesforceConnector
+) -> None:
+    ids = _seed(fake)
+    accounts, deleted, cursors = _all(connector.read_accounts(None))
+    assert [a.id for a in accounts] == ids
+    first = accounts[0]
+    assert isinstance(first, Account)
+    assert first.name == "Acme 0"
+    assert first.domains == ("https://www.acme0.example",)
+    assert first.revenue == 1000.0
+    assert first.owner_email == "owner@vendor.example"
+    assert first.revenue_potential is None
+    assert first.crm_values["AX_NPS__c"] is None
+    assert deleted == []
+    assert cursors[-1] == "2024-01-01T00:00:00.000Z"
+
+
+def test_full_read_of_contacts_maps_fields_and_tier(
+    fake: FakeSalesforce, build: Callable[..., SalesforceConnector]
+) -> None:
+    from connectors.salesforce.fake import FakeField
+
+    fake.org.add_field("Contact", FakeField("Level__c", "picklist", custom=True))
+    aid = fake.org.insert("Account", {"Name": "A"})
+    cid = fake.org.insert(
+        "Contact",
+        {
+            "AccountId": aid,
+            "Email": "x@a.example",
+            "Name": "X Y",
+            "Title": "VP",
+            "Level__c": "C-Level",
+        },
+    )
+    orphan = fake.org.insert("Contact", {"AccountId": None, "Email": "o@a.example", "Name": "O"})
+    connector = build(tier_field="Level__c")
+    contacts, deleted, _ = _all(connector.read_contacts(None))
+    assert contacts == [
+        Contact(
+            id=cid,
+            account_id=aid,
+            email="x@a.example",
+            name="X Y",
+            title="VP",
+            crm_tier="C-Level",
+            crm_values={
+                "AX_Tier__c": None,
+                "AX_Last_Score__c": None,
+                "AX_NPS_Category__c": None,
+                "AX_Last_Response_At__c": None,
+            },
+        )
+    ]
+    assert deleted == [orphan]  # a contact without an account counts for none
+
+
+def test_configured_revenue_potential_and_extra_fields_are_read(
+    fake: FakeSalesforce, build: Callable[..., SalesforceConnector]
+) -> None:
+    from connectors.salesforce.fake import FakeField
+
+    fake.org.add_field("Account", FakeField("ARR__c", "currency", custom=True))
+    fake.org.add_field("Account", FakeField("Potential__c", "double", custom=True))
+    fake.org.add_field("Account", FakeField("Domains__c", custom=True))
+    fake.org.insert(
+        "Account",
+        {
+            "Name": "A",
+            "ARR__c": "2500.5",
+            "Potential__c": 9000,
+            "Industry": "Retail",
+            "Website": None,
+            "Domains__c": "a.example; b.example",
+        },
+    )
+    connector = build(
+        revenue_field="ARR__c",
+        potential_field="Potential__c",
+        extra_fields=["Industry"],
+        domain_fields=["Website", "Domains__c"],
+    )
+    (account,), _, _ = _all(connector.read_accounts(None))
+    assert account.revenue == 2500.5
+    assert account.revenue_potential == 9000.0
+    assert account.attributes == {"Industry": "Retail"}
+    assert account.domains == ("a.example", "b.example")
+
+
+def test_paging_follows_next_records_url_and_counts_one_call_per_page(
+    fake: FakeSalesforce, connector: SalesforceConnector
+) -> None:
+    for i in range(4500):
+        fake.org.insert("Account", {"Name": f"A{i}"})
+    batches = list(connector.read_accounts(None))
+    assert [len(b.records) for b in batches] == [2000, 2000, 500]
+    assert [b.cursor is not None for b in batches] == [False, False, True]
+    assert fake.calls["query"] == 3
+    assert connector.client.counter.by_kind["query"] == 3
+    assert len({a.id for b in batches for a in b.records}) == 4500
+
+
+def test_incremental_read_returns_changes_since_cursor_with_overlap_and_deletions(
+    fake: FakeSalesforce, mock: responses.RequestsMock, connector: SalesforceConnector
+) -> None:
+    ids = _seed(fake, accounts=4)
+    fake.org.tick(3600)
+    latest = fake.org.insert("Account", {"Name": "Newest"})  # stamped 01:00
+    *_, cursors = _all(connector.read_accounts(None))
+    assert cursors[-1] == "2024-01-01T01:00:00.000Z"
+    fake.org.tick(3600)
+    fake.org.update("Account", ids[1], {"Name": "Renamed"})
+    fake.org.tick(60)
+    fake.org.delete("Account", ids[2])
+    accounts, deleted, cursors = _all(connector.read_accounts(cursors[-1]))
+    # The change, plus the record inside the five-minute overlap (read again, harmless).
+    assert sorted((a.id, a.name) for a in accounts) == sorted(
+        [(ids[1], "Renamed"), (latest, "Newest")]
+    )
+    assert deleted == [ids[2]]
+    assert cursors[-1] == "2024-01-01T02:01:00.000Z"
+    query = _last_query(mock)
+    assert "/queryAll" in mock.calls[-1].request.url
+    assert "SystemModstamp >= 2024-01-01T00:55:00Z" in query
+    assert "IsDeleted" in query
+
+
+def test_incremental_read_with_nothing_changed_keeps_the_cursor(
+    fake: FakeSalesforce, connector: SalesforceConnector
+) -> None:
+    _seed(fake)
+    *_, cursors = _all(connector.read_accounts(None))
+    fake.org.tick(3600)
+    records, deleted, again = _all(connector.read_accounts(cursors[-1]))
+    assert len(records) == 3  # stamped at the cursor: inside the overlap, read again
+    assert deleted == []
+    assert again[-1] == cursors[-1]
+
+
+def test_cursor_never_passes_the_read_start(
+    fake: FakeSalesforce, build: Callable[..., SalesforceConnector]
+) -> None:
+    fake.org.tick(7200)  # the org's clock runs ahead of ours
+    fake.org.insert("Account", {"Name": "Late"})
+    started = datetime(2024, 1, 1, 1, 0, tzinfo=UTC)
+    connector = build()
+    connector._clock = lambda: started  # the read starts at our 01:00
+    *_, cursors = _all(connector.read_accounts(None))
+    assert cursors[-1] == "2024-01-01T01:00:00.000Z"
+
+
+def test_large_read_switches_to_bulk_api_2_and_dedups_the_first_page(
+    fake: FakeSalesforce, build: Callable[..., SalesforceConnector]
+) -> None:
+    for i in range(5000):
+        fake.org.insert("Account", {"Name": f"A{i}", "AnnualRevenue": i})
+    fake.bulk.polls_until_done = 3
+    connector = build(bulk_threshold=4000)
+    connector._reader._bulk._results_per_call = 1500  # several result pages
+    batches = list(connector.read_accounts(None))
+    ids = [a.id for b in batches for a in b.records]
+    assert len(ids) == 5000 == len(set(ids))
+    assert all(len(b.records) <= 2000 for b in batches)
+    assert fake.calls["query"] == 1
+    assert fake.calls["bulk_create"] == 1
+    assert fake.calls["bulk_poll"] == 3
+    assert fake.calls["bulk_results"] == 4
+    revenue = {a.name: a.revenue for b in batches for a in b.records}
+    assert revenue["A4999"] == 4999.0  # CSV text decoded to numbers
+    assert batches[-1].cursor is not None
+
+
+def test_incremental_bulk_read_uses_query_all_and_reports_deletions(
+    fake: FakeSalesforce, build: Callable[..., SalesforceConnector]
+) -> None:
+    ids = [fake.org.insert("Account", {"Name": f"A{i}"}) for i in range(30)]
+    fake.org.tick(3600)
+    for rid in ids[:25]:
+        fake.org.update("Account", rid, {"Name": "changed"})
+    fake.org.delete("Account", ids[0])
+    connector = build(bulk_threshold=10)
+    connector._reader._page_size = 200
+    batches = list(connector.read_accounts("2024-01-01T00:30:00.000Z"))
+    deleted = [d for b in batches for d in b.deleted_ids]
+    live = [a.id for b in batches for a in b.records]
+    assert deleted == [ids[0]]
+    assert sorted(live) == sorted(ids[1:25])
+
+
+def _last_query(mock: responses.RequestsMock) -> str:
+    from urllib.parse import parse_qs, urlsplit
+
+    urls = [c.request.url for c in mock.calls if "/query" in c.request.url]
+    return parse_qs(urlsplit(urls[-1]).query)["q"][0]

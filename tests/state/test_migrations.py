@@ -1,0 +1,83 @@
+"""The packaged migrations build exactly the schema the code declares, on both dialects."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from agent.state import migrate
+from agent.state.errors import StateError
+from agent.state.schema import metadata
+from agent.state.store import StateStore
+
+
+def _diff(store: StateStore) -> list[object]:
+    with store.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(context, metadata))
+
+
+def test_open_migrates_an_empty_database_to_head(state_url: str) -> None:
+    with StateStore.open(state_url) as store:
+        assert store.revision() == migrate.head_revision() == "0001"
+        tables = set(inspect(store.engine).get_table_names())
+    assert tables == set(metadata.tables) | {"alembic_version"}
+
+
+def test_migrated_schema_equals_the_declared_metadata(store: StateStore) -> None:
+    assert _diff(store) == []
+
+
+def test_migrated_indexes_and_keys_follow_the_naming_convention(store: StateStore) -> None:
+    inspector = inspect(store.engine)
+    assert inspector.get_pk_constraint("responses")["name"] == "pk_responses"
+    indexes = {ix["name"] for ix in inspector.get_indexes("cycles")}
+    assert indexes == {"ix_cycles_job_started_at"}
+
+
+def test_opening_again_is_a_no_op_and_keeps_data(state_url: str) -> None:
+    with StateStore.open(state_url) as store:
+        store.set_cursor("files", "responses", "42")
+    with StateStore.open(state_url) as store:
+        assert store.get_cursor("files", "responses") == "42"
+        assert store.revision() == "0001"
+
+
+def test_downgrade_to_base_then_upgrade_rebuilds_the_schema(state_url: str) -> None:
+    with StateStore.open(state_url) as store:
+        migrate.downgrade(store.engine, "base")
+        assert set(inspect(store.engine).get_table_names()) <= {"alembic_version"}
+        migrate.upgrade(store.engine)
+        assert _diff(store) == []
+
+
+def test_without_migrating_an_empty_database_is_refused_with_the_fix(state_url: str) -> None:
+    with pytest.raises(StateError, match=r"revision none.*ax-agent state upgrade"):
+        StateStore.open(state_url, migrate_schema=False)
+
+
+def test_a_database_from_a_newer_agent_is_refused(state_url: str) -> None:
+    with StateStore.open(state_url) as store, store.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(StateError, match=r"revision 9999.*upgrade ax-agent"):
+        StateStore.open(state_url)
+
+
+def test_an_unsupported_url_is_refused_clearly() -> None:
+    with pytest.raises(StateError, match="not supported"):
+        StateStore.open("mysql://root:pw@localhost/ax")
+
+
+def test_an_unreachable_postgres_is_reported_without_its_password() -> None:
+    url = "postgresql://ax:s3cret-pw@127.0.0.1:1/ax?connect_timeout=1"
+    with pytest.raises(StateError, match="cannot use state database") as caught:
+        StateStore.open(url)
+    assert "s3cret-pw" not in str(caught.value)
+    assert "***" in str(caught.value)
+
+
+def test_a_missing_sqlite_folder_is_reported(tmp_path: object) -> None:
+    with pytest.raises(StateError, match="does not exist"):
+        StateStore.open(f"sqlite:///{tmp_path}/nowhere/state.db")

@@ -1,0 +1,147 @@
+"""The CRM mirror keeps every field of accounts and contacts, per CRM and object."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+
+from agent.models import Account, Contact
+from agent.state.ops_base import BATCH_ROWS
+from agent.state.store import StateStore
+
+ACME = Account(
+    id="001A",
+    name="Acme Ünited",
+    domains=("acme.com", "acme.co.uk"),
+    revenue=1234567.89,
+    revenue_potential=2_000_000.0,
+    owner_email="owner@vendor.com",
+    attributes={"segment": "Enterprise", "region": "EMEA"},
+    crm_values={
+        "AX_NPS__c": 42.5,
+        "AX_Responses__c": 7,
+        "AX_At_Risk__c": True,
+        "AX_Band__c": "amber",
+        "AX_Last_Response__c": datetime(2024, 5, 1, 9, 30, tzinfo=timezone(timedelta(hours=2))),
+        "AX_Review__c": date(2024, 6, 30),
+        "AX_Tiers__c": ("executive", "management"),
+        "AX_Empty__c": None,
+        "AX_Nested__c": {"a": [1, "x", None]},
+    },
+)
+GLOBEX = Account(id="001B", name="Globex")
+ALICE = Contact(
+    id="003A",
+    account_id="001A",
+    email="Alice@Acme.com",
+    name="Alice Smith",
+    title="VP Operations",
+    crm_tier="executive",
+    crm_values={"AX_Tier__c": "executive", "AX_Last_Score__c": 9},
+)
+BOB = Contact(id="003B", account_id="001B")
+
+
+def test_accounts_and_contacts_round_trip_every_field(store: StateStore) -> None:
+    store.upsert_records("salesforce", "account", [GLOBEX, ACME])
+    store.upsert_records("salesforce", "contact", [ALICE, BOB])
+    loaded = store.load_accounts("salesforce")
+    assert loaded == [ACME, GLOBEX]  # in id order
+    assert loaded[0].crm_values["AX_Tiers__c"] == ("executive", "management")
+    last_response = loaded[0].crm_values["AX_Last_Response__c"]
+    assert isinstance(last_response, datetime)
+    assert last_response.utcoffset() == timedelta(hours=2)
+    assert isinstance(loaded[0].domains, tuple)
+    assert store.load_contacts("salesforce") == [ALICE, BOB]
+
+
+def test_mirrors_are_separate_per_crm_and_object(store: StateStore) -> None:
+    store.upsert_records("salesforce", "account", [ACME])
+    store.upsert_records("hubspot", "account", [GLOBEX])
+    assert store.load_accounts("salesforce") == [ACME]
+    assert store.load_accounts("hubspot") == [GLOBEX]
+    assert store.load_contacts("salesforce") == []
+
+
+def test_an_upsert_replaces_a_changed_record(store: StateStore) -> None:
+    store.upsert_records("files", "account", [ACME])
+    renamed = Account(id=ACME.id, name="Acme Corp", revenue=10.0)
+    assert store.upsert_records("files", "account", [renamed]) == 1
+    assert store.load_accounts("files") == [renamed]
+
+
+def test_a_repeated_id_in_one_call_keeps_the_last(store: StateStore) -> None:
+    first, last = Account("x", "First"), Account("x", "Last")
+    assert store.upsert_records("files", "account", [first, last]) == 1
+    assert store.load_accounts("files") == [last]
+
+
+def test_deleted_records_disappear_and_come_back_when_seen_again(store: StateStore) -> None:
+    store.upsert_records("hubspot", "contact", [ALICE, BOB])
+    assert store.mark_deleted("hubspot", "contact", ["003A", "nope"]) == 1
+    assert store.mark_deleted("hubspot", "contact", ["003A"]) == 0
+    assert store.load_contacts("hubspot") == [BOB]
+    assert store.count_records("hubspot", "contact") == 1
+    store.upsert_records("hubspot", "contact", [ALICE])
+    assert store.load_contacts("hubspot") == [ALICE, BOB]
+
+
+def test_a_full_read_marks_everything_it_did_not_return_deleted(store: StateStore) -> None:
+    store.upsert_records("files", "account", [ACME, GLOBEX])
+    store.upsert_records("files", "contact", [ALICE])
+    initech = Account("001C", "Initech")
+    assert store.replace_all("files", "account", [GLOBEX, initech]) == 1
+    assert store.load_accounts("files") == [GLOBEX, initech]
+    assert store.load_contacts("files") == [ALICE]  # other objects untouched
+    assert store.replace_all("files", "account", []) == 2
+    assert store.load_accounts("files") == []
+
+
+def test_a_full_read_larger_than_a_batch(store: StateStore) -> None:
+    many = [
+        Account(f"acc-{i:06d}", f"Account {i}", revenue=float(i)) for i in range(BATCH_ROWS * 2 + 7)
+    ]
+    store.upsert_records("files", "account", [Account("gone", "Gone")])
+    assert store.replace_all("files", "account", many) == 1
+    loaded = store.load_accounts("files")
+    assert len(loaded) == len(many)
+    assert loaded[-1] == many[-1]
+
+
+def test_a_full_read_inside_a_transaction_is_atomic(store: StateStore) -> None:
+    store.upsert_records("files", "account", [ACME])
+    with pytest.raises(RuntimeError, match="crash"):
+        _replace_then_crash(store)
+    assert store.load_accounts("files") == [ACME]
+
+
+def _replace_then_crash(store: StateStore) -> None:
+    with store.transaction() as tx:
+        tx.replace_all("files", "account", [GLOBEX])
+        raise RuntimeError("crash")
+
+
+def test_wrong_object_kinds_are_refused(store: StateStore) -> None:
+    with pytest.raises(TypeError, match="Contact cannot be stored as a CRM account"):
+        store.upsert_records("files", "account", [ALICE])
+    with pytest.raises(ValueError, match="account or contact"):
+        store.upsert_records("files", "deal", [ACME])  # type: ignore[arg-type]
+
+
+def test_values_json_cannot_hold_are_refused_by_name(store: StateStore) -> None:
+    odd = Account("odd", "Odd", crm_values={"AX_Blob__c": b"bytes"})
+    with pytest.raises(TypeError, match="AX_Blob__c"):
+        store.upsert_records("files", "account", [odd])
+
+
+def test_ids_load_in_code_point_order_on_every_dialect(store: StateStore) -> None:
+    ids = ["b", "B", "a", "_x", "Z", "ä", "10", "9"]
+    store.upsert_records("files", "account", [Account(i, i) for i in ids])
+    assert [a.id for a in store.load_accounts("files")] == sorted(ids)
+
+
+def test_instants_in_crm_values_keep_their_offset(store: StateStore) -> None:
+    when = datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    store.upsert_records("files", "contact", [Contact("c", "a", crm_values={"t": when})])
+    assert store.load_contacts("files")[0].crm_values["t"] == when

@@ -1,0 +1,125 @@
+"""Responses are stored once per (source, id): repeats ignored, conflicts refused."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+
+from agent.models import Response
+from agent.state.ops_base import BATCH_ROWS
+from agent.state.store import StateStore
+
+T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def _response(rid: str, score: int = 9, source: str = "responses.csv", **kw: object) -> Response:
+    return Response(
+        response_id=rid,
+        email=f"{rid}@acme.com",
+        score=score,
+        submitted_at=kw.pop("submitted_at", T0),  # type: ignore[arg-type]
+        source=source,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_new_responses_are_stored_with_every_field(store: StateStore) -> None:
+    full = Response(
+        response_id="r1",
+        email="Ann@Acme.com",
+        score=3,
+        submitted_at=T0,
+        driver="Support",
+        comment="Slow tickets — très lent",
+        account_hint="001A",
+        loop_closed_at=T0 + timedelta(hours=5),
+        source="webhook",
+    )
+    bare = Response("r2", None, 10, T0 + timedelta(days=1), source="webhook")
+    result = store.add_responses([full, bare])
+    assert result.added == (full, bare)
+    assert (result.duplicates, result.conflicts) == (0, ())
+    assert store.load_responses() == [full, bare]
+    assert store.has_response("webhook", "r1")
+    assert not store.has_response("responses.csv", "r1")
+    assert store.count_responses() == 2
+
+
+def test_an_exact_repeat_is_ignored(store: StateStore) -> None:
+    store.add_responses([_response("r1")])
+    again = store.add_responses([_response("r1"), _response("r2")])
+    assert [r.response_id for r in again.added] == ["r2"]
+    assert again.duplicates == 1
+    assert again.conflicts == ()
+
+
+def test_the_same_instant_in_another_offset_is_the_same_content(store: StateStore) -> None:
+    store.add_responses([_response("r1")])
+    shifted = _response("r1", submitted_at=T0.astimezone(timezone(timedelta(hours=-5))))
+    assert store.add_responses([shifted]).duplicates == 1
+
+
+def test_a_different_answer_under_a_known_id_is_a_conflict_and_not_stored(
+    store: StateStore,
+) -> None:
+    original = _response("r1", score=9)
+    store.add_responses([original])
+    changed = _response("r1", score=2)
+    result = store.add_responses([changed])
+    assert result.added == ()
+    assert len(result.conflicts) == 1
+    conflict = result.conflicts[0]
+    assert conflict.response == changed
+    assert conflict.stored_hash != conflict.new_hash
+    assert store.load_responses() == [original]
+
+
+def test_the_same_id_in_another_source_is_another_response(store: StateStore) -> None:
+    result = store.add_responses([_response("r1", source="a.csv"), _response("r1", source="b")])
+    assert len(result.added) == 2
+
+
+def test_repeats_within_one_call_compare_with_the_first(store: StateStore) -> None:
+    first = _response("r1", score=9)
+    result = store.add_responses([first, _response("r1", score=9), _response("r1", score=1)])
+    assert result.added == (first,)
+    assert result.duplicates == 1
+    assert [c.response.score for c in result.conflicts] == [1]
+
+
+def test_repeats_across_batches_are_classified(store: StateStore) -> None:
+    batch = [_response(f"r{i:06d}") for i in range(BATCH_ROWS + 10)]
+    late_conflict = _response("r000000", score=0)
+    result = store.add_responses([*batch, batch[1], late_conflict])
+    assert len(result.added) == len(batch)
+    assert result.duplicates == 1
+    assert [c.response for c in result.conflicts] == [late_conflict]
+    assert store.count_responses() == len(batch)
+
+
+def test_adding_inside_a_transaction_rolls_back_with_it(store: StateStore) -> None:
+    try:
+        with store.transaction() as tx:
+            tx.add_responses([_response("r1")])
+            tx.set_cursor("webhook", "responses", "x")
+            raise RuntimeError("crash")
+    except RuntimeError:
+        pass
+    assert store.count_responses() == 0
+    assert store.add_responses([_response("r1")]).added != ()
+
+
+def test_load_since_returns_responses_at_or_after_it_oldest_first(store: StateStore) -> None:
+    rs = [_response(f"r{d}", submitted_at=T0 + timedelta(days=d)) for d in (3, 0, 2, 1)]
+    store.add_responses(rs)
+    since = T0 + timedelta(days=1)
+    loaded = store.load_responses(since=since.astimezone(timezone(timedelta(hours=3))))
+    assert [r.response_id for r in loaded] == ["r1", "r2", "r3"]
+    assert all(r.submitted_at.tzinfo is not None for r in loaded)
+
+
+def test_naive_timestamps_are_read_as_utc(store: StateStore) -> None:
+    naive = _response("r1", submitted_at=datetime(2024, 3, 1, 12, 0))
+    store.add_responses([naive])
+    assert store.load_responses()[0].submitted_at == T0
+    assert store.add_responses([replace(naive, submitted_at=T0)]).duplicates == 1

@@ -1,0 +1,103 @@
+"""Write-back bookkeeping: last written values as JSON, failures counted per record."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from agent.ports import FieldUpdate, WriteOutcome
+from agent.state.ops_base import BATCH_ROWS
+from agent.state.store import StateStore
+
+
+def test_written_values_are_stored_as_plain_json(store: StateStore) -> None:
+    when = datetime(2024, 5, 1, 11, 30, tzinfo=timezone(timedelta(hours=2)))
+    updates = [
+        FieldUpdate(
+            "001A",
+            {
+                "AX_NPS__c": 42.5,
+                "AX_Responses__c": 7,
+                "AX_At_Risk__c": False,
+                "AX_Band__c": "amber",
+                "AX_Tiers__c": ("executive", "frontline"),
+                "AX_Last_Response__c": when,
+                "AX_Empty__c": None,
+            },
+        ),
+        FieldUpdate("001B", {"AX_NPS__c": -100}),
+    ]
+    assert store.record_written("salesforce", "account", updates) == 8
+    assert store.written_values("salesforce", "account") == {
+        "001A": {
+            "AX_NPS__c": 42.5,
+            "AX_Responses__c": 7,
+            "AX_At_Risk__c": False,
+            "AX_Band__c": "amber",
+            "AX_Tiers__c": ["executive", "frontline"],
+            "AX_Last_Response__c": "2024-05-01T09:30:00+00:00",
+            "AX_Empty__c": None,
+        },
+        "001B": {"AX_NPS__c": -100},
+    }
+
+
+def test_a_newer_write_replaces_the_value_and_others_stay(store: StateStore) -> None:
+    store.record_written("hubspot", "contact", [FieldUpdate("c1", {"a": 1, "b": "x"})])
+    store.record_written("hubspot", "contact", [FieldUpdate("c1", {"a": 2})])
+    store.record_written("hubspot", "account", [FieldUpdate("c1", {"a": 99})])
+    store.record_written("salesforce", "contact", [FieldUpdate("c1", {"a": 98})])
+    assert store.written_values("hubspot", "contact") == {"c1": {"a": 2, "b": "x"}}
+
+
+def test_written_values_can_be_read_for_some_records(store: StateStore) -> None:
+    updates = [FieldUpdate(f"r{i}", {"f": i}) for i in range(BATCH_ROWS + 3)]
+    store.record_written("files", "account", updates)
+    wanted = ["r0", f"r{BATCH_ROWS + 2}", "missing"]
+    assert store.written_values("files", "account", wanted) == {
+        "r0": {"f": 0},
+        f"r{BATCH_ROWS + 2}": {"f": BATCH_ROWS + 2},
+    }
+    assert len(store.written_values("files", "account")) == BATCH_ROWS + 3
+
+
+def test_failures_count_attempts_and_keep_the_last_error(store: StateStore) -> None:
+    first = [
+        WriteOutcome(
+            "001A", ok=False, error_code="FIELD_CUSTOM_VALIDATION_EXCEPTION", message="no"
+        ),
+        WriteOutcome("001B", ok=True),
+    ]
+    assert store.record_failures("salesforce", "account", first) == 1
+    second = [WriteOutcome("001A", ok=False, error_code="UNABLE_TO_LOCK_ROW", message="locked")]
+    store.record_failures("salesforce", "account", second)
+    failures = store.failed_records("salesforce", "account")
+    assert failures == {"001A": ("UNABLE_TO_LOCK_ROW", "locked", 2)}
+    code, message, attempts = failures["001A"]
+    assert attempts == 2
+    assert failures["001A"].code == code == "UNABLE_TO_LOCK_ROW"
+    assert message == "locked"
+
+
+def test_cleared_failures_are_forgotten(store: StateStore) -> None:
+    store.record_failures(
+        "hubspot",
+        "contact",
+        [WriteOutcome("c1", ok=False, error_code="E"), WriteOutcome("c2", ok=False)],
+    )
+    assert store.clear_failures("hubspot", "contact", ["c1", "c9"]) == 1
+    assert set(store.failed_records("hubspot", "contact")) == {"c2"}
+    store.record_failures("hubspot", "contact", [WriteOutcome("c1", ok=False)])
+    assert store.failed_records("hubspot", "contact")["c1"].attempts == 1
+    assert store.failed_records("salesforce", "contact") == {}
+
+
+def test_written_at_is_aware_utc(store: StateStore) -> None:
+    from sqlalchemy import select
+
+    from agent.state.schema import written_values
+
+    store.record_written("files", "account", [FieldUpdate("a", {"f": 1})])
+    with store.reading() as tx:
+        stamp: datetime = tx.connection.execute(select(written_values.c.written_at)).scalar_one()
+    assert stamp.tzinfo is not None
+    assert abs(stamp - datetime.now(UTC)) < timedelta(minutes=1)
