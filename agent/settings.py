@@ -19,7 +19,6 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
-    field_validator,
     model_validator,
 )
 from pydantic_settings import (
@@ -238,25 +237,19 @@ class LogSettings(_Block):
 
 
 class ReportSettings(_Block):
-    """The HTML report: how many top accounts the tier map shows, where CRM records live.
+    """The HTML report (``ax-agent report``).
 
-    ``record_url`` is a link template with ``{id}`` for the account id; when unset it
-    follows from the CRM (Salesforce: ``salesforce.instance_url``; HubSpot:
-    ``hubspot_portal_id``); the plain-file CRM has no records to link to.
+    Account names link to their CRM records through ``slack.crm_url_template`` when
+    set; otherwise the link follows from the CRM: Salesforce from
+    ``salesforce.instance_url``, HubSpot from ``hubspot_portal_id`` (the number in
+    ``app.hubspot.com/contacts/<portal>/...``). The plain-file CRM has no record pages.
     """
 
+    #: How many accounts, largest revenue first, the tier map shows.
     top_accounts: int = Field(default=25, ge=1, le=200)
-    record_url: str | None = None
+    #: Longest at-risk / overdue / upsell list in the report (the rest are counted).
+    list_limit: int = Field(default=100, ge=1)
     hubspot_portal_id: str | None = None
-
-    @field_validator("record_url")
-    @classmethod
-    def _is_link_template(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not value.startswith(("https://", "http://")) or "{id}" not in value:
-            raise ValueError("must be an http(s) URL containing {id}, e.g. https://crm/acc/{id}")
-        return value
 
 
 class Settings(BaseSettings):

@@ -2,10 +2,11 @@
 
 Uploaded with ``files_upload_v2`` (files.getUploadURLExternal -> the upload URL ->
 files.completeUploadExternal), the headline figures as the file's initial comment.
-The ``WebClient`` is injected, so whoever builds the bot client owns its token and
-base URL. Failures become the shared vendor error classes and are retried by the one
-shared policy (``connectors.common.retry``): give the client no SDK rate-limit retry
-handler of its own, or the two would stack.
+The ``WebClient`` is injected (``connectors.slack.notifier.make_client``): it owns
+the token, the base URL and the one retry layer, slack_sdk's own handlers for rate
+limits, server errors and dropped connections. This module adds no second one; what
+still fails is raised as the shared vendor error classes, so the caller (the weekly
+digest rule) can keep the digest due and try at its next tick.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from slack_sdk.web import SlackResponse
 from agent.document import MetricsDocument
 from agent.report.digest import DIGEST_TITLE, digest_text, drivers_png
 from connectors.common.errors import FatalError, RateLimitedError, RetriableError, VendorError
-from connectors.common.retry import RetryPolicy, call_with_retry
 
 __all__ = ["DIGEST_FILENAME", "DigestPosted", "post_weekly_digest"]
 
@@ -51,36 +51,32 @@ def post_weekly_digest(
     doc: MetricsDocument,
     *,
     title: str = DIGEST_TITLE,
-    policy: RetryPolicy | None = None,
 ) -> DigestPosted:
     """Post the digest of ``doc`` to ``channel`` (a channel id such as ``C0123456789``).
 
-    Raises ``FatalError`` for what retrying cannot fix (bad token, unknown channel,
-    bot not in the channel, missing ``files:write`` scope) and the last
-    ``RetriableError`` when retries ran out.
+    Raises ``FatalError`` for what a later try cannot fix (bad token, unknown
+    channel, bot not in the channel, missing ``files:write`` scope) and
+    ``RetriableError`` (``RateLimitedError`` with Slack's Retry-After) for what it can.
     """
     text = digest_text(doc, title=title)
     image = drivers_png(doc.drivers)
     log = _log.bind(channel=channel, as_of=doc.as_of.isoformat(), image_bytes=len(image))
 
-    def upload() -> SlackResponse:
-        try:
-            return client.files_upload_v2(
-                channel=channel,
-                file=image,
-                filename=DIGEST_FILENAME,
-                title=f"{title}: drivers",
-                alt_txt=_ALT_TEXT,
-                initial_comment=text,
-            )
-        except SlackApiError as exc:
-            raise _classify_api_error(exc) from None
-        except urllib.error.HTTPError as exc:
-            raise _classify_status(exc.code, f"file upload answered HTTP {exc.code}") from None
-        except (SlackRequestError, urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            raise RetriableError(_VENDOR, f"file upload failed: {type(exc).__name__}") from None
-
-    response = call_with_retry(policy or RetryPolicy(), upload)
+    try:
+        response = client.files_upload_v2(
+            channel=channel,
+            file=image,
+            filename=DIGEST_FILENAME,
+            title=f"{title}: drivers",
+            alt_txt=_ALT_TEXT,
+            initial_comment=text,
+        )
+    except SlackApiError as exc:
+        raise _classify_api_error(exc) from None
+    except urllib.error.HTTPError as exc:
+        raise _classify_status(exc.code, f"file upload answered HTTP {exc.code}") from None
+    except (SlackRequestError, urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        raise RetriableError(_VENDOR, f"file upload failed: {type(exc).__name__}") from None
     posted = DigestPosted(channel=channel, file_id=_file_id(response))
     log.info("slack_digest.posted", file_id=posted.file_id)
     return posted

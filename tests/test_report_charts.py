@@ -12,12 +12,12 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from PIL import Image
-from report_support import load_fixture
 
 from agent.document import DriverMetrics
 from agent.report import charts, figures
 from agent.report.digest import digest_text, drivers_png
 from agent.report.render import COLORS, to_svg
+from tests.report_support import load_fixture
 
 
 def _bars(figure: Figure) -> list[Rectangle]:

@@ -6,12 +6,12 @@ import re
 from xml.etree.ElementTree import Element
 
 import pytest
-from core_builders import account, contact, days_ago, response
-from report_support import SVG, Portfolio, by_id, load_fixture, parse_strict, text_of
 
 from agent.compute import compute_document
 from agent.config import MetricsConfig
 from agent.report import CHART_IDS, ReportOptions, build_report
+from tests.core_builders import account, contact, days_ago, response
+from tests.report_support import SVG, Portfolio, by_id, load_fixture, parse_strict, text_of
 
 SF_TEMPLATE = "https://acme.my.salesforce.com/lightning/r/Account/{id}/view"
 

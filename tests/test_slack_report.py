@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
-from report_support import load_fixture
 from slack_sdk import WebClient
 from structlog.testing import capture_logs
 from werkzeug import Request, Response
 
 from agent.report.digest import digest_text
+from agent.settings import SlackSettings
 from connectors.common.errors import FatalError, RateLimitedError, RetriableError
-from connectors.common.retry import RetryPolicy
+from connectors.slack.notifier import make_client
 from connectors.slack_report import DIGEST_FILENAME, post_weekly_digest
+from tests.report_support import load_fixture
 
 TOKEN = "xoxb-test-0000-not-a-real-token"
 CHANNEL = "C0123456789"
@@ -35,17 +37,20 @@ class Recorder:
 
 @pytest.fixture
 def client(httpserver: HTTPServer) -> WebClient:
-    return WebClient(token=TOKEN, base_url=httpserver.url_for("/api/"))
+    """The client the product builds: slack_sdk's retry handlers are the one retry layer."""
+    settings = SlackSettings(bot_token=SecretStr(TOKEN), base_url=httpserver.url_for("/api/"))
+    return make_client(settings.model_copy(update={"max_retries": 1, "timeout_seconds": 5}))
+
+
+@pytest.fixture
+def bare_client(httpserver: HTTPServer) -> WebClient:
+    """A client without retry handlers: failures reach the digest unretried."""
+    return WebClient(token=TOKEN, base_url=httpserver.url_for("/api/"), retry_handlers=[])
 
 
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
-
-
-def _sleeps() -> tuple[RetryPolicy, list[float]]:
-    slept: list[float] = []
-    return RetryPolicy(attempts=3, initial=0.01, maximum=0.02, sleep=slept.append), slept
 
 
 def _expect_url(httpserver: HTTPServer, recorder: Recorder) -> None:
@@ -94,7 +99,7 @@ def test_posts_headlines_and_driver_png_through_the_three_upload_steps(
     _expect_complete(httpserver, recorder)
 
     with capture_logs() as logs:
-        posted = post_weekly_digest(client, CHANNEL, doc, policy=_sleeps()[0])
+        posted = post_weekly_digest(client, CHANNEL, doc)
 
     httpserver.check_assertions()
     assert posted.file_id == FILE_ID
@@ -115,65 +120,79 @@ def test_posts_headlines_and_driver_png_through_the_three_upload_steps(
     assert TOKEN not in repr(logs)
 
 
-def test_rate_limit_waits_out_retry_after_then_posts(
+def test_rate_limit_is_retried_by_the_clients_handler_then_posts(
     httpserver: HTTPServer, client: WebClient, recorder: Recorder
 ) -> None:
     doc = load_fixture("seed_example").doc
     httpserver.expect_ordered_request(
         "/api/files.getUploadURLExternal", method="POST"
     ).respond_with_json(
-        {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "7"}
+        {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"}
     )
     _expect_url(httpserver, recorder)
     _expect_upload(httpserver, recorder)
     _expect_complete(httpserver, recorder)
-    policy, slept = _sleeps()
 
-    posted = post_weekly_digest(client, CHANNEL, doc, policy=policy)
+    posted = post_weekly_digest(client, CHANNEL, doc)
 
     httpserver.check_assertions()
     assert posted.file_id == FILE_ID
-    assert slept == [7.0]
+    assert recorder.upload.startswith(PNG_MAGIC)
 
 
-def test_refusal_is_fatal_named_and_not_retried(
+def test_rate_limit_left_over_is_reported_with_retry_after(
+    httpserver: HTTPServer, bare_client: WebClient
+) -> None:
+    doc = load_fixture("three-accounts").doc
+    httpserver.expect_ordered_request(
+        "/api/files.getUploadURLExternal", method="POST"
+    ).respond_with_json(
+        {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "7"}
+    )
+
+    with pytest.raises(RateLimitedError) as raised:
+        post_weekly_digest(bare_client, CHANNEL, doc)
+
+    httpserver.check_assertions()
+    assert raised.value.retry_after == 7.0
+    assert raised.value.status == 429
+
+
+def test_refusal_is_fatal_and_named_without_the_token(
     httpserver: HTTPServer, client: WebClient, recorder: Recorder
 ) -> None:
     doc = load_fixture("three-accounts").doc
     _expect_url(httpserver, recorder)
     _expect_upload(httpserver, recorder)
     _expect_complete(httpserver, recorder, error="not_in_channel")
-    policy, slept = _sleeps()
 
-    with pytest.raises(FatalError, match="not_in_channel") as raised:
-        post_weekly_digest(client, CHANNEL, doc, policy=policy)
+    with capture_logs() as logs, pytest.raises(FatalError, match="not_in_channel") as raised:
+        post_weekly_digest(client, CHANNEL, doc)
 
     httpserver.check_assertions()
-    assert slept == []
     assert TOKEN not in str(raised.value)
+    assert TOKEN not in repr(logs)
+    assert not [e for e in logs if e["event"] == "slack_digest.posted"]
 
 
-def test_failing_upload_url_is_retried_then_reported(
+def test_failing_upload_url_is_a_retriable_error(
     httpserver: HTTPServer, client: WebClient, recorder: Recorder
 ) -> None:
     doc = load_fixture("three-accounts").doc
-    for _ in range(3):
-        _expect_url(httpserver, recorder)
-        httpserver.expect_ordered_request(UPLOAD_PATH, method="POST").respond_with_data(
-            "upstream down", status=503
-        )
-    policy, slept = _sleeps()
+    _expect_url(httpserver, recorder)
+    httpserver.expect_ordered_request(UPLOAD_PATH, method="POST").respond_with_data(
+        "upstream down", status=503
+    )
 
     with pytest.raises(RetriableError, match="HTTP 503") as raised:
-        post_weekly_digest(client, CHANNEL, doc, policy=policy)
+        post_weekly_digest(client, CHANNEL, doc)
 
     httpserver.check_assertions()
     assert not isinstance(raised.value, RateLimitedError)
-    assert len(slept) == 2  # three attempts, two waits
-    assert TOKEN not in str(raised.value)
+    assert raised.value.status == 503
 
 
-def test_server_error_from_the_api_is_retriable(
+def test_server_error_is_retried_by_the_client(
     httpserver: HTTPServer, client: WebClient, recorder: Recorder
 ) -> None:
     doc = load_fixture("three-accounts").doc
@@ -183,7 +202,18 @@ def test_server_error_from_the_api_is_retriable(
     _expect_url(httpserver, recorder)
     _expect_upload(httpserver, recorder)
     _expect_complete(httpserver, recorder)
-    policy, slept = _sleeps()
 
-    assert post_weekly_digest(client, CHANNEL, doc, policy=policy).file_id == FILE_ID
-    assert len(slept) == 1
+    assert post_weekly_digest(client, CHANNEL, doc).file_id == FILE_ID
+    httpserver.check_assertions()
+
+
+def test_server_error_without_retries_is_retriable(
+    httpserver: HTTPServer, bare_client: WebClient
+) -> None:
+    doc = load_fixture("three-accounts").doc
+    httpserver.expect_ordered_request(
+        "/api/files.getUploadURLExternal", method="POST"
+    ).respond_with_json({"ok": False, "error": "internal_error"}, status=500)
+
+    with pytest.raises(RetriableError, match="internal_error"):
+        post_weekly_digest(bare_client, CHANNEL, doc)

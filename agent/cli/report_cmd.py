@@ -13,12 +13,16 @@ import typer
 
 from agent.cli.core_cmd import AsOfOption, ConfigOption, as_of_value, fail
 from agent.compute import compute_document
+from agent.cycle import compute_from_state
 from agent.document import MetricsDocument
 from agent.folder import FolderError
 from agent.models import Account
 from agent.plainfiles import read_crm_folder
 from agent.report import ReportOptions, build_report, record_url_template
 from agent.settings import ConfigError, Settings, load_settings
+from agent.state.dialect import normalise_url, sqlite_path
+from agent.state.errors import StateError
+from agent.state.store import StateStore
 
 __all__ = ["register"]
 
@@ -52,6 +56,7 @@ def report(
     options = ReportOptions(
         record_url=record_url_template(settings, crm=portfolio.crm),
         top_accounts=settings.report.top_accounts,
+        list_limit=settings.report.list_limit,
         source=portfolio.source,
         config=settings.metrics,
     )
@@ -67,16 +72,13 @@ def report(
 def _portfolio(crm_dir: Path | None, settings: Settings, when: datetime) -> _Portfolio:
     """The document and accounts of ``--crm-dir``, else of the configured CRM."""
     if crm_dir is not None:
-        return _from_folder(crm_dir, settings, when, crm="files")
+        return _from_folder(crm_dir, settings, when)
     if settings.crm == "files":
-        return _from_folder(settings.files.path, settings, when, crm="files")
-    raise fail(
-        f"a report over the {settings.crm} CRM needs the agent's state, which this build "
-        "cannot read yet; export the CRM to a folder and pass --crm-dir"
-    )
+        return _from_folder(settings.files.path, settings, when)
+    return _from_state(settings, when)
 
 
-def _from_folder(folder: Path, settings: Settings, when: datetime, *, crm: str) -> _Portfolio:
+def _from_folder(folder: Path, settings: Settings, when: datetime) -> _Portfolio:
     try:
         data = read_crm_folder(folder, when)
     except FolderError as exc:
@@ -89,7 +91,28 @@ def _from_folder(folder: Path, settings: Settings, when: datetime, *, crm: str) 
         config=settings.metrics,
         rejected=data.rejected,
     )
-    return _Portfolio(doc, data.accounts, f"CRM folder {folder}", crm)
+    return _Portfolio(doc, data.accounts, f"CRM folder {folder}", "files")
+
+
+def _from_state(settings: Settings, when: datetime) -> _Portfolio:
+    """The configured CRM as the agent last mirrored it (``ax-agent run`` keeps it fresh)."""
+    try:
+        database = sqlite_path(normalise_url(settings.state_url))
+        if database is not None and not database.is_file():  # opening would create it
+            raise StateError(f"state database {database} does not exist")
+        store = StateStore.open(settings.state_url, migrate_schema=False)
+    except StateError as exc:
+        raise fail(f"{exc}; run `ax-agent run --once` first") from None
+    with store:
+        computed = compute_from_state(store, settings.crm, when, settings.metrics)
+        where = store.safe_url
+    if not computed.accounts:
+        raise fail(
+            f"no {settings.crm} accounts in the state database {where}; "
+            "run `ax-agent run --once` first, or pass --crm-dir"
+        )
+    source = f"{settings.crm} CRM as last synced into {where}"
+    return _Portfolio(computed.document, computed.accounts, source, settings.crm)
 
 
 def _write(out: Path, html: str) -> int:

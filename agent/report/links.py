@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+import structlog
+
 from agent.settings import Settings
 
 __all__ = [
@@ -13,6 +15,8 @@ __all__ = [
     "record_url_template",
 ]
 
+_log = structlog.get_logger(__name__)
+
 SALESFORCE_RECORD_URL = "{instance}/lightning/r/Account/{id}/view"
 HUBSPOT_RECORD_URL = "https://app.hubspot.com/contacts/{portal}/company/{id}"
 
@@ -20,12 +24,16 @@ HUBSPOT_RECORD_URL = "https://app.hubspot.com/contacts/{portal}/company/{id}"
 def record_url_template(settings: Settings, *, crm: str | None = None) -> str | None:
     """The account-page template (with ``{id}``) for ``crm`` (default: the configured one).
 
-    ``report.record_url`` wins when set; otherwise Salesforce needs
-    ``salesforce.instance_url`` and HubSpot ``report.hubspot_portal_id``. The
-    plain-file CRM has no pages, so its reports carry no links.
+    ``slack.crm_url_template`` (the product's one link template, shared with alerts)
+    wins when set; otherwise Salesforce needs ``salesforce.instance_url`` and HubSpot
+    ``report.hubspot_portal_id``. The plain-file CRM has no pages: no links.
     """
-    if settings.report.record_url:
-        return settings.report.record_url
+    configured = settings.slack.crm_url_template
+    if configured:
+        if configured.startswith(("https://", "http://")) and "{id}" in configured:
+            return configured
+        _log.warning("report.link_template_ignored", reason="not an http(s) URL with {id}")
+        return None
     crm = crm or settings.crm
     if crm == "salesforce" and settings.salesforce.instance_url:
         instance = settings.salesforce.instance_url.rstrip("/")
