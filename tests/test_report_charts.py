@@ -13,10 +13,13 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from PIL import Image
 
+from agent.compute import compute_document
+from agent.config import MetricsConfig
 from agent.document import DriverMetrics
 from agent.report import charts, figures
 from agent.report.digest import digest_text, drivers_png
 from agent.report.render import COLORS, to_svg
+from tests.core_builders import account, contact, days_ago, response
 from tests.report_support import load_fixture
 
 
@@ -186,3 +189,20 @@ def test_digest_text_lists_every_headline_figure_escaped() -> None:
         "• Closed-loop rate: *25.0 %* (1 of 4 detractors in time)",
         "• At-risk revenue: *600,000* (1 account at risk)",
     ]
+
+
+def test_plotted_points_keep_every_candidate_then_the_largest() -> None:
+    revenues = [6000.0, 5000.0, 4000.0, 3000.0, 2000.0, 1000.0]
+    potentials = [6000.0, 5000.0, 4000.0, 3000.0, 5000.0, 10000.0]  # A4, A5 are candidates
+    accounts = [
+        account(f"A{i}", rev, potential=pot)
+        for i, (rev, pot) in enumerate(zip(revenues, potentials, strict=True))
+    ]
+    contacts = [contact(f"C{i}", f"A{i}", f"c{i}@a{i}.example", title="CEO") for i in range(6)]
+    answers = [response(f"r{i}", f"c{i}@a{i}.example", 10, at=days_ago(3)) for i in range(6)]
+    doc = compute_document(accounts, contacts, answers, as_of=days_ago(0), config=MetricsConfig())
+    points = figures.upsell_points(doc, accounts)
+    assert len(points) == 6
+    shown = figures.plotted_points(points, 3)
+    assert [p.account.id for p in shown] == ["A5", "A4", "A0"]
+    assert [p.account.id for p in figures.plotted_points(points, 10)][:3] == ["A5", "A4", "A0"]

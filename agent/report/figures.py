@@ -23,6 +23,7 @@ __all__ = [
     "driver_label",
     "headline_figures",
     "overdue_accounts",
+    "plotted_points",
     "tier_rows",
     "upsell_points",
 ]
@@ -140,6 +141,20 @@ def upsell_points(doc: MetricsDocument, accounts: Sequence[Account]) -> list[Ups
         if a.nps is not None and pot is not None and pot > 0:
             points.append(UpsellPoint(a, a.nps, pot))
     return points
+
+
+def plotted_points(points: Sequence[UpsellPoint], limit: int) -> list[UpsellPoint]:
+    """At most ``limit`` dots, so a 50,000-account portfolio stays a readable, small chart.
+
+    Every upsell candidate comes first (most untapped potential first), then the
+    other accounts by revenue, largest first: the dots that matter are never dropped.
+    """
+    candidates = sorted(
+        (p for p in points if p.account.upsell_candidate),
+        key=lambda p: p.account.revenue - p.potential,
+    )
+    others = [p for p in points if not p.account.upsell_candidate]  # already by revenue
+    return [*candidates, *others][:limit]
 
 
 def at_risk_accounts(doc: MetricsDocument) -> list[AccountMetrics]:

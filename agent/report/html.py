@@ -35,6 +35,7 @@ class ReportOptions:
     record_url: str | None = None
     top_accounts: int = 25
     list_limit: int = 100
+    upsell_dots: int = 600
     title: str = "Account Experience report"
     source: str = ""
     config: MetricsConfig = field(default_factory=MetricsConfig)
@@ -64,7 +65,7 @@ def render_charts(
     """Every chart of the report as inline SVG, keyed by its id."""
     cfg = options.config
     tiers = figures.tier_rows(doc, options.top_accounts)
-    points = figures.upsell_points(doc, accounts)
+    points = figures.plotted_points(figures.upsell_points(doc, accounts), options.upsell_dots)
     builds = {
         "coverage": ("Coverage iceberg", lambda: charts.coverage_figure(doc.portfolio)),
         "drivers-count": (
@@ -94,6 +95,7 @@ def build_report(
 ) -> str:
     """The whole report page. ``accounts`` supply revenue potential for the upsell view."""
     options = options or ReportOptions()
+    placed = figures.upsell_points(doc, accounts)
     template = _ENV.get_template("report.html.j2")
     return template.render(
         doc=doc,
@@ -104,6 +106,8 @@ def build_report(
         tier_rows=figures.tier_rows(doc, options.top_accounts),
         potential={a.id: a.revenue_potential for a in accounts},
         upsell=[a for a in doc.accounts if a.upsell_candidate],
+        placed=len(placed),
+        plotted=min(len(placed), options.upsell_dots),
         at_risk=figures.at_risk_accounts(doc),
         overdue=figures.overdue_accounts(doc),
         at_risk_reason=figures.at_risk_reason,
