@@ -180,7 +180,7 @@ def test_digest_text_lists_every_headline_figure_escaped() -> None:
     lines = text.splitlines()
     assert lines[0].startswith("*Weekly &lt;AX&gt; &amp; co* (figures as of 2025-06-01 12:00 UTC)")
     assert lines[1:] == [
-        "• NPS: *35.7* (6 contacts answered)",
+        "• NPS: *35.7* (14 respondents)",
         "• Strict NPS: *26.7* (silent contacts count)",
         "• Revenue-weighted NPS: *10.2* (weighted by account revenue)",
         "• Account coverage: *66.7 %* (2 of 3 accounts)",

@@ -21,7 +21,7 @@ def digest_text(doc: MetricsDocument, *, title: str = DIGEST_TITLE) -> str:
     """Slack mrkdwn: a bold title, then one bullet per headline figure with its context."""
     when = doc.as_of.strftime("%Y-%m-%d %H:%M %Z").strip()
     lines = [f"*{_escape(title)}* (figures as of {when})"]
-    for h in headline_figures(doc.portfolio):
+    for h in headline_figures(doc):
         lines.append(f"• {h.label}: *{_escape(h.text)}* ({_escape(h.note)})")
     return "\n".join(lines)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from agent.document import AccountMetrics, DriverMetrics, MetricsDocument, PortfolioMetrics
+from agent.document import AccountMetrics, DriverMetrics, MetricsDocument
 from agent.models import Account
 from agent.present import fmt
 
@@ -43,10 +43,12 @@ class Headline:
     note: str
 
 
-def headline_figures(p: PortfolioMetrics) -> list[Headline]:
+def headline_figures(doc: MetricsDocument) -> list[Headline]:
     """The eight figures shown side by side, NPS next to the coverage it rests on."""
+    p = doc.portfolio
+    respondents = sum(a.respondents for a in doc.accounts)
     return [
-        Headline("nps", "NPS", p.nps, fmt(p.nps), f"{p.responded_contacts} contacts answered"),
+        Headline("nps", "NPS", p.nps, fmt(p.nps), f"{respondents} respondents"),
         Headline(
             "nps_strict", "Strict NPS", p.nps_strict, fmt(p.nps_strict), "silent contacts count"
         ),

@@ -101,7 +101,7 @@ def build_report(
         doc=doc,
         p=doc.portfolio,
         options=options,
-        headlines=figures.headline_figures(doc.portfolio),
+        headlines=figures.headline_figures(doc),
         charts=render_charts(doc, accounts, options),
         tier_rows=figures.tier_rows(doc, options.top_accounts),
         potential={a.id: a.revenue_potential for a in accounts},
