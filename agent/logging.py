@@ -190,6 +190,8 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(threshold)
+    # Alembic narrates every migration step at info; an operator wants only its problems.
+    logging.getLogger("alembic").setLevel(max(threshold, logging.WARNING))
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,

@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import Engine, create_engine
 
 from agent.alerts.repo import AlertRepo
+from agent.cli.common import cli_settings
 from agent.rules.durations import DurationError, parse_duration
-from agent.settings import ConfigError, load_settings
-from agent.state.schema import metadata
+from agent.state.store import StateStore
 
 __all__ = ["register"]
 
@@ -29,19 +28,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _repo(config: Path | None) -> AlertRepo:
-    try:
-        settings = load_settings(config)
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
-    return AlertRepo(_engine(settings.state_url))
-
-
-def _engine(url: str) -> Engine:
-    """The state store; its tables are created when missing (a fresh local store)."""
-    engine = create_engine(url)
-    metadata.create_all(engine, checkfirst=True)
-    return engine
+    settings = cli_settings(config)
+    return AlertRepo(StateStore.open(settings.state_url).engine)
 
 
 @alerts_app.command("silence")

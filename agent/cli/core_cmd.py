@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -11,45 +10,17 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from agent.cli.common import AsOfOption, ConfigOption, as_of_value, cli_settings, fail
 from agent.demo import run_demo
 from agent.folder import FolderError, compute_folder
 from agent.present import render_document
-from agent.settings import ConfigError, load_settings
-from agent.timeutil import parse_instant, utcnow
 
-__all__ = ["register"]
+__all__ = ["as_of_value", "fail", "register"]
 
 
 class OutputFormat(StrEnum):
     json = "json"
     table = "table"
-
-
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="YAML config file (default config/ax-agent.yaml).")
-]
-AsOfOption = Annotated[
-    str | None,
-    typer.Option("--as-of", help="ISO 8601 instant the figures are computed at (default now)."),
-]
-
-
-def fail(message: str) -> typer.Exit:
-    """Print a one-line error to stderr; the caller raises the returned exit (code 2)."""
-    Console(stderr=True).print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
-
-
-def as_of_value(text: str | None) -> datetime:
-    """The ``--as-of`` option as an aware datetime, or exit 2 saying what is wrong."""
-    if text is None:
-        return utcnow()
-    try:
-        return parse_instant(text)
-    except ValueError:
-        raise fail(
-            f"--as-of {text!r} is not an ISO 8601 instant (e.g. 2025-06-01T12:00:00Z)"
-        ) from None
 
 
 def metrics(
@@ -64,11 +35,9 @@ def metrics(
 ) -> None:
     """Print the metrics document of a CRM folder (JSON, or a readable table)."""
     when = as_of_value(as_of)
+    settings = cli_settings(config)
     try:
-        settings = load_settings(config)
         doc = compute_folder(crm_dir, as_of=when, config=settings.metrics)
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
     except FolderError as exc:
         raise fail(str(exc)) from None
     if output is OutputFormat.json:

@@ -13,10 +13,11 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from agent.cli.common import cli_settings
 from agent.cli.hubspot_cmd import provision_hubspot
 from agent.config import FieldSpec
 from agent.ports import CrmConnector, FieldProblem
-from agent.settings import ConfigError, Settings, load_settings
+from agent.settings import ConfigError, Settings
 from connectors.common.errors import VendorError
 
 __all__ = ["CONNECTORS", "PROVISIONERS", "Provisioner", "register"]
@@ -141,7 +142,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create the agent's custom fields in the CRM (only those missing)."""
         provisioner = _pick(PROVISIONERS, crm, "provision")
-        _run(lambda: provisioner(load_settings(config), print_only))
+        _run(lambda: provisioner(cli_settings(config), print_only))
 
     @crm_app.command("check")
     def check_cmd(crm: CrmArgument, config: ConfigOption = None) -> None:
@@ -149,7 +150,7 @@ def register(app: typer.Typer) -> None:
         build = _pick(CONNECTORS, crm, "check")
 
         def check() -> int:
-            settings = load_settings(config)
+            settings = cli_settings(config)
             specs = settings.fields.specs()
             return report_problems(crm, specs, build(settings).check_fields(specs))
 

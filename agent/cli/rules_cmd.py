@@ -11,14 +11,14 @@ import typer
 from agent.alerts.compose import alert_content
 from agent.alerts.console import render_text
 from agent.alerts.setup import routing_from
-from agent.cli.core_cmd import as_of_value
+from agent.cli.common import as_of_value, cli_settings
 from agent.compute import compute_with_matches
 from agent.folder import FolderError
 from agent.plainfiles import read_crm_folder
 from agent.rules.evaluate import evaluate
 from agent.rules.facts import build_inputs, response_facts
 from agent.rules.loader import RuleLoadError, RuleSet, load_rules, rule_files
-from agent.settings import ConfigError, Settings, load_settings
+from agent.settings import Settings
 
 __all__ = ["register"]
 
@@ -32,14 +32,6 @@ ConfigOption = Annotated[
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     app.add_typer(rules_app, name="rules")
-
-
-def _settings(config: Path | None) -> Settings:
-    try:
-        return load_settings(config)
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
 
 
 def _load(settings: Settings, path: Path | None) -> RuleSet:
@@ -63,7 +55,7 @@ def validate(
     config: ConfigOption = None,
 ) -> None:
     """Check every rule file; exit non-zero on any error (each with file:line:column)."""
-    settings = _settings(config)
+    settings = cli_settings(config)
     rules = _load(settings, path)
     files = len(rule_files(path or settings.rules_dir))
     enabled = len(rules.enabled())
@@ -80,7 +72,7 @@ def dry_run(
     config: ConfigOption = None,
 ) -> None:
     """Show which alerts would fire now and their text. Sends nothing, stores nothing."""
-    settings = _settings(config)
+    settings = cli_settings(config)
     rules = _load(settings, rules_path)
     when = as_of_value(as_of)
     try:

@@ -10,6 +10,7 @@ import structlog
 import typer
 
 from agent.alerts.setup import build_pipeline
+from agent.cli.common import cli_settings
 from agent.cycle import (
     compute_from_state,
     evaluate_alerts,
@@ -18,8 +19,7 @@ from agent.cycle import (
     run_writeback,
     sync_crm,
 )
-from agent.logging import configure_logging
-from agent.settings import ConfigError, Settings, load_settings
+from agent.settings import Settings
 from agent.state.store import StateStore
 from agent.timeutil import utcnow
 from agent.wiring import build_crm, build_notifier, build_survey_sources
@@ -68,12 +68,7 @@ def run(
     config: Annotated[Path | None, typer.Option("--config", help="YAML config file.")] = None,
 ) -> None:
     """Run the agent: sync, ingest, compute, write back; repeat."""
-    configure_logging()
-    try:
-        settings = load_settings(config)
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
+    settings = cli_settings(config)
     store = StateStore.open(settings.state_url)
     try:
         while True:

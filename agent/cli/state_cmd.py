@@ -12,8 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
-from agent.logging import configure_from_settings
-from agent.settings import ConfigError, load_settings
+from agent.cli.common import cli_settings
 from agent.state import migrate
 from agent.state.dialect import normalise_url, sqlite_path
 from agent.state.errors import StateError
@@ -174,12 +173,7 @@ def _counts(counts: dict[str, int]) -> str:
 
 def _url(url: str | None, config: Path | None) -> str:
     """The state URL (option, else settings); configures logs to stderr on the way."""
-    try:
-        settings = load_settings(config, **({"state_url": url} if url else {}))
-    except ConfigError as exc:
-        _fail(str(exc))
-    configure_from_settings(settings)
-    return settings.state_url
+    return cli_settings(config, **({"state_url": url} if url else {})).state_url
 
 
 def _fail(message: str) -> NoReturn:
