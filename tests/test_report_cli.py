@@ -73,9 +73,10 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, args: list[str], messag
         args += ["--out", str(tmp_path / "r.html")]
     result = runner.invoke(app, ["report", *args])
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: ")
-    assert message in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("{")]
+    assert len(errors) == 1, result.stderr  # one line; anything else is a JSON log event
+    assert errors[0].startswith("error: ")
+    assert message in errors[0]
     assert "Traceback" not in result.output
     assert not (tmp_path / "r.html").exists()
 
@@ -157,3 +158,14 @@ def test_configured_crm_with_an_empty_mirror_says_so(tmp_path: Path, sqlite_url:
     )
     assert result.exit_code == 2
     assert "no hubspot accounts in the state database" in result.stderr
+
+
+def test_a_failed_write_leaves_no_temporary_file(tmp_path: Path) -> None:
+    target = tmp_path / "taken"
+    target.mkdir()  # a folder where the report should go: the final rename fails
+    result = runner.invoke(
+        app, ["report", "--crm-dir", str(THREE), "--as-of", AS_OF, "--out", str(target)]
+    )
+    assert result.exit_code == 2
+    assert f"cannot write {target}" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]

@@ -11,7 +11,7 @@ from typing import Annotated
 import structlog
 import typer
 
-from agent.cli.core_cmd import AsOfOption, ConfigOption, as_of_value, fail
+from agent.cli.common import AsOfOption, ConfigOption, as_of_value, cli_settings, fail
 from agent.compute import compute_document
 from agent.cycle import compute_from_state
 from agent.document import MetricsDocument
@@ -19,7 +19,7 @@ from agent.folder import FolderError
 from agent.models import Account
 from agent.plainfiles import read_crm_folder
 from agent.report import ReportOptions, build_report, record_url_template
-from agent.settings import ConfigError, Settings, load_settings
+from agent.settings import Settings
 from agent.state.dialect import normalise_url, sqlite_path
 from agent.state.errors import StateError
 from agent.state.store import StateStore
@@ -48,10 +48,9 @@ def report(
 ) -> None:
     """Write the portfolio report: headline figures, coverage, drivers, tiers, upsell, lists."""
     when = as_of_value(as_of)
-    try:
-        settings = load_settings(config)
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
+    if not out.parent.is_dir():  # say so before any work is done
+        raise fail(f"cannot write {out}: folder {out.parent} does not exist")
+    settings = cli_settings(config)
     portfolio = _portfolio(crm_dir, settings, when)
     options = ReportOptions(
         record_url=record_url_template(settings, crm=portfolio.crm),
@@ -118,8 +117,6 @@ def _from_state(settings: Settings, when: datetime) -> _Portfolio:
 def _write(out: Path, html: str) -> int:
     """Write atomically (a half-written report never replaces a good one); return bytes."""
     data = html.encode("utf-8")
-    if not out.parent.is_dir():
-        raise fail(f"cannot write {out}: folder {out.parent} does not exist")
     temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         temporary.write_bytes(data)
