@@ -177,6 +177,8 @@ def upsell_figure(points: Sequence[UpsellPoint], min_nps: float, max_share: floa
     largest = max(p.account.revenue for p in points) or 1.0
     for candidate in (False, True):
         chosen = [p for p in points if p.account.upsell_candidate is candidate]
+        if not chosen:
+            continue
         ax.scatter(
             [p.realised for p in chosen],
             [p.nps for p in chosen],

@@ -48,7 +48,7 @@ def headline_figures(doc: MetricsDocument) -> list[Headline]:
     p = doc.portfolio
     respondents = sum(a.respondents for a in doc.accounts)
     return [
-        Headline("nps", "NPS", p.nps, fmt(p.nps), f"{respondents} respondents"),
+        Headline("nps", "NPS", p.nps, fmt(p.nps), f"{_n(respondents)} respondents"),
         Headline(
             "nps_strict", "Strict NPS", p.nps_strict, fmt(p.nps_strict), "silent contacts count"
         ),
@@ -63,7 +63,7 @@ def headline_figures(doc: MetricsDocument) -> list[Headline]:
             "account_coverage",
             "Account coverage",
             p.account_coverage,
-            f"{p.accounts_with_feedback} of {p.accounts} accounts",
+            f"{_n(p.accounts_with_feedback)} of {_n(p.accounts)} accounts",
         ),
         _ratio(
             "revenue_coverage",
@@ -75,20 +75,20 @@ def headline_figures(doc: MetricsDocument) -> list[Headline]:
             "response_rate",
             "Response rate",
             p.response_rate,
-            f"{p.responded_contacts} of {p.contacts} contacts",
+            f"{_n(p.responded_contacts)} of {_n(p.contacts)} contacts",
         ),
         _ratio(
             "closed_loop_rate",
             "Closed-loop rate",
             p.closed_loop_rate,
-            f"{p.detractors_closed_in_sla} of {p.detractors} detractors in time",
+            f"{_n(p.detractors_closed_in_sla)} of {_n(p.detractors)} detractors in time",
         ),
         Headline(
             "at_risk_revenue",
             "At-risk revenue",
             p.at_risk_revenue,
             _money(p.at_risk_revenue),
-            f"{p.at_risk_accounts} account{'' if p.at_risk_accounts == 1 else 's'} at risk",
+            f"{_n(p.at_risk_accounts)} account{'' if p.at_risk_accounts == 1 else 's'} at risk",
         ),
     ]
 
@@ -99,6 +99,11 @@ def _ratio(key: str, label: str, value: float | None, note: str) -> Headline:
 
 def _money(value: float) -> str:
     return fmt(value, decimals=0)
+
+
+def _n(count: int) -> str:
+    """A count, grouped like every other number (1,546)."""
+    return fmt(count, decimals=0)
 
 
 def driver_label(driver: DriverMetrics) -> str:
