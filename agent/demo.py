@@ -43,7 +43,7 @@ _ALERTS_SHOWN = 6
 
 def run_demo(directory: Path, *, fresh: bool, console: Console) -> Computed:
     """Create (or reuse) the demo folder, run one cycle, print a summary."""
-    configure_logging(level="warning")
+    configure_logging(level="error")  # the summary says what matters
     if fresh and directory.exists():
         shutil.rmtree(directory)
     folder = directory / "crm"

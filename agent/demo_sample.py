@@ -101,7 +101,12 @@ def _responses(
     rows: list[dict[str, str]] = []
     for account in answering:
         people = by_account[account["id"]]
-        for person in rng.sample(people, k=min(len(people), rng.randint(1, 3))):
+        if account["id"] in big:
+            # Front line loves it, the executive does not: the churn pattern to catch.
+            chosen = [people[0], *people[4:6]]
+        else:
+            chosen = rng.sample(people, k=min(len(people), rng.randint(1, 3)))
+        for person in chosen:
             rows.append(_answer(rng, len(rows) + 1, person, unhappy=account["id"] in big))
     rows.extend(_awkward_rows(len(rows)))
     return rows
@@ -111,6 +116,8 @@ def _answer(rng: random.Random, n: int, person: dict[str, str], *, unhappy: bool
     executive = person["title"] in _TITLES["executive"]
     if unhappy and executive:
         score, driver = rng.choice((2, 3, 4, 5)), "Account Management"
+    elif unhappy:
+        score, driver = rng.choice((9, 10)), rng.choice(("Self-Service", "Support"))
     else:
         score = rng.choices(range(11), weights=(1, 0, 1, 1, 1, 2, 2, 5, 7, 18, 20))[0]
         driver = rng.choice(_DRIVERS)

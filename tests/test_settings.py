@@ -75,3 +75,14 @@ def test_secrets_file_and_no_secret_in_repr(
     assert settings.slack.bot_token.get_secret_value() == "xoxb-very-secret"
     assert "xoxb-very-secret" not in repr(settings)
     assert "xoxb-very-secret" not in str(settings.model_dump())
+
+
+def test_shipped_config_is_valid_and_states_the_defaults() -> None:
+    """config/ax-agent.yaml documents every block with its default value."""
+    from agent.settings import Settings
+
+    shipped = load_settings(Path(__file__).parent.parent / "config" / "ax-agent.yaml")
+    defaults = Settings()
+    assert shipped.files.path == Path("ax-demo/crm")  # where `ax-agent demo` puts its sample
+    for block in ("metrics", "fields", "salesforce", "hubspot", "slack", "log"):
+        assert getattr(shipped, block) == getattr(defaults, block), block
