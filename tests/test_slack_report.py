@@ -15,7 +15,7 @@ from agent.report.digest import digest_text
 from agent.settings import SlackSettings
 from connectors.common.errors import FatalError, RateLimitedError, RetriableError
 from connectors.slack.notifier import make_client
-from connectors.slack_report import DIGEST_FILENAME, post_weekly_digest
+from connectors.slack.report import DIGEST_FILENAME, post_weekly_digest
 from tests.report_support import load_fixture
 
 TOKEN = "xoxb-test-0000-not-a-real-token"

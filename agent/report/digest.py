@@ -1,6 +1,6 @@
 """The weekly digest's content: the headline figures as chat text, the driver chart as PNG.
 
-Vendor-neutral: the Slack delivery (``connectors.slack_report``) only carries these.
+Vendor-neutral: the Slack delivery (``connectors.slack.report``) only carries these.
 """
 
 from __future__ import annotations
