@@ -210,6 +210,7 @@ def run_writeback(store: StateStore, crm: CrmConnector, plan: WritebackPlan) -> 
             ok = {o.record_id for o in outcomes if o.ok}
             with store.transaction() as tx:
                 tx.record_written(crm.name, obj, [u for u in batch if u.record_id in ok])
+                tx.clear_failures(crm.name, obj, ok)
                 tx.record_failures(crm.name, obj, [o for o in outcomes if not o.ok])
 
         counts = execute(crm, obj, updates, record)

@@ -1,0 +1,122 @@
+"""The cycle steps over a real state store (SQLite and PostgreSQL) and the plain-file CRM."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from agent.config import MetricsConfig, ObjectKind, default_field_specs
+from agent.cycle import (
+    compute_from_state,
+    ingest_surveys,
+    plan_writeback,
+    run_writeback,
+    sync_crm,
+)
+from agent.ports import FieldUpdate, WriteOutcome
+from agent.state.store import StateStore
+from agent.timeutil import parse_instant
+from connectors.files import FilesCrm, FilesSurveys
+
+FIXTURE = Path(__file__).parent / "fixtures" / "three-accounts"
+AS_OF = parse_instant("2025-06-01T12:00:00Z")
+SPECS = default_field_specs()
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    target = tmp_path / "crm"
+    shutil.copytree(FIXTURE, target)
+    return target
+
+
+def _cycle(store: StateStore, crm: FilesCrm, folder: Path) -> tuple[int, int]:
+    sync_crm(store, crm)
+    _, rejected = ingest_surveys(store, [FilesSurveys(folder, AS_OF)])
+    computed = compute_from_state(store, crm.name, AS_OF, MetricsConfig(), rejected)
+    plan = plan_writeback(store, crm, computed.document, SPECS)
+    counts = run_writeback(store, crm, plan)
+    return plan.records, counts.written
+
+
+def test_state_cycle_reproduces_the_folder_figures(store: StateStore, folder: Path) -> None:
+    crm = FilesCrm(folder)
+    sync_crm(store, crm)
+    counts, rejected = ingest_surveys(store, [FilesSurveys(folder, AS_OF)])
+    assert counts["responses_rejected"] == len(rejected) == 10
+    doc = compute_from_state(store, crm.name, AS_OF, MetricsConfig(), rejected).document
+    by_id = {a.id: a for a in doc.accounts}
+    assert by_id["A1"].nps == 0.0
+    assert by_id["A2"].upsell_candidate is True
+    assert doc.portfolio.revenue_coverage == pytest.approx(0.7)
+
+
+def test_second_cycle_with_nothing_changed_writes_nothing(store: StateStore, folder: Path) -> None:
+    crm = FilesCrm(folder)
+    planned, written = _cycle(store, crm, folder)
+    assert planned == written > 0
+    assert (folder / "ax_accounts.csv").is_file()
+    assert _cycle(store, crm, folder) == (0, 0)
+
+
+def test_a_new_response_writes_only_what_it_changes(store: StateStore, folder: Path) -> None:
+    crm = FilesCrm(folder)
+    _cycle(store, crm, folder)
+    with (folder / "responses.csv").open("a", encoding="utf-8") as handle:
+        handle.write("r40,hal@shared.example,9,2025-05-31T00:00:00Z,Support,,,\n")
+    sync_crm(store, crm)
+    _, rejected = ingest_surveys(store, [FilesSurveys(folder, AS_OF)])
+    computed = compute_from_state(store, crm.name, AS_OF, MetricsConfig(), rejected)
+    plan = plan_writeback(store, crm, computed.document, SPECS)
+    changed_accounts = {u.record_id for u in plan.updates["account"]}
+    assert changed_accounts == {"A3"}  # hal is A3's contact; the others did not change
+    assert {u.record_id for u in plan.updates["contact"]} == {"C8"}
+
+
+def test_a_deleted_account_drops_out_of_the_figures(store: StateStore, folder: Path) -> None:
+    crm = FilesCrm(folder)
+    sync_crm(store, crm)
+    lines = (folder / "accounts.csv").read_text().splitlines(keepends=True)
+    (folder / "accounts.csv").write_text(
+        "".join(line for line in lines if not line.startswith("A3,"))
+    )
+    counts = sync_crm(store, crm)
+    assert counts["accounts_deleted"] == 1
+    assert {a.id for a in store.load_accounts("files")} == {"A1", "A2"}
+
+
+class _Refusing(FilesCrm):
+    """The plain-file CRM, refusing some records the way a CRM does (per-record errors)."""
+
+    def __init__(self, folder: Path, refuse: set[str]) -> None:
+        super().__init__(folder)
+        self.refuse = refuse
+        self.max_write_batch = 2
+
+    def write(self, obj: ObjectKind, updates: Sequence[FieldUpdate]) -> list[WriteOutcome]:
+        accepted = [u for u in updates if u.record_id not in self.refuse]
+        super().write(obj, accepted)
+        return [
+            WriteOutcome(u.record_id, False, "UNABLE_TO_LOCK_ROW", "locked")
+            if u.record_id in self.refuse
+            else WriteOutcome(u.record_id, True)
+            for u in updates
+        ]
+
+
+def test_refused_records_are_recorded_and_retried_next_cycle(
+    store: StateStore, folder: Path
+) -> None:
+    crm = _Refusing(folder, refuse={"A1"})
+    _cycle(store, crm, folder)
+    failures = store.failed_records("files", "account")
+    assert failures["A1"].code == "UNABLE_TO_LOCK_ROW"
+    assert "A1" not in store.written_values("files", "account")
+    crm.refuse = set()
+    planned, written = _cycle(store, crm, folder)
+    assert planned == written == 1  # only the record that failed is sent again
+    assert store.failed_records("files", "account") == {}
+    assert _cycle(store, crm, folder) == (0, 0)
