@@ -19,7 +19,14 @@ from agent.compute import MatchedResponse, compute_with_matches
 from agent.config import FieldSpec, MetricsConfig, ObjectKind
 from agent.document import MetricsDocument
 from agent.models import Account, Contact, Rejected
-from agent.ports import Batch, CrmConnector, FieldUpdate, SurveySource, WriteOutcome
+from agent.ports import (
+    Batch,
+    CrmConnector,
+    FieldProblem,
+    FieldUpdate,
+    SurveySource,
+    WriteOutcome,
+)
 from agent.rules.facts import build_inputs, response_facts
 from agent.state.store import StateStore
 from agent.writeback import WritebackCounts, crm_field, desired_values, execute, plan_updates
@@ -27,7 +34,9 @@ from agent.writeback import WritebackCounts, crm_field, desired_values, execute,
 __all__ = [
     "OBJECTS",
     "Computed",
+    "FieldsNotReadyError",
     "WritebackPlan",
+    "check_fields",
     "compute_from_state",
     "evaluate_alerts",
     "ingest_surveys",
@@ -197,6 +206,31 @@ def _current_values(store: StateStore, crm: str, obj: ObjectKind) -> dict[str, d
     for rid, values in store.written_values(crm, obj).items():
         current.setdefault(rid, {}).update(values)
     return current
+
+
+class FieldsNotReadyError(Exception):
+    """Mapped CRM fields are missing or unusable: write-back stays off until fixed."""
+
+    def __init__(self, crm: str, problems: Sequence[FieldProblem]) -> None:
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"{crm}: {len(problems)} field problem(s), write-back is off:\n{lines}")
+        self.problems = list(problems)
+
+
+def check_fields(crm: CrmConnector, specs: Sequence[FieldSpec]) -> None:
+    """Raise ``FieldsNotReadyError`` naming every field the CRM lacks, and how to fix it."""
+    problems = crm.check_fields(specs)
+    for problem in problems:
+        _log.error(
+            "crm_field_problem",
+            crm=crm.name,
+            object=problem.object,
+            field=problem.field,
+            problem=problem.problem,
+            fix=problem.fix,
+        )
+    if problems:
+        raise FieldsNotReadyError(crm.name, problems)
 
 
 def run_writeback(store: StateStore, crm: CrmConnector, plan: WritebackPlan) -> WritebackCounts:

@@ -8,15 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import MetricsConfig, ObjectKind, default_field_specs
+from agent.config import FieldSpec, MetricsConfig, ObjectKind, default_field_specs
 from agent.cycle import (
+    FieldsNotReadyError,
+    check_fields,
     compute_from_state,
     ingest_surveys,
     plan_writeback,
     run_writeback,
     sync_crm,
 )
-from agent.ports import FieldUpdate, WriteOutcome
+from agent.ports import FieldProblem, FieldUpdate, WriteOutcome
 from agent.state.store import StateStore
 from agent.timeutil import parse_instant
 from connectors.files import FilesCrm, FilesSurveys
@@ -120,3 +122,18 @@ def test_refused_records_are_recorded_and_retried_next_cycle(
     assert planned == written == 1  # only the record that failed is sent again
     assert store.failed_records("files", "account") == {}
     assert _cycle(store, crm, folder) == (0, 0)
+
+
+class _MissingField(FilesCrm):
+    def check_fields(self, specs: Sequence[FieldSpec]) -> list[FieldProblem]:
+        return [
+            FieldProblem("account", "AX_NPS__c", "does not exist", "run `ax-agent crm provision x`")
+        ]
+
+
+def test_missing_fields_stop_the_write_back_naming_each_and_the_fix(folder: Path) -> None:
+    with pytest.raises(FieldsNotReadyError) as err:
+        check_fields(_MissingField(folder), SPECS)
+    assert "account field AX_NPS__c: does not exist" in str(err.value)
+    assert "ax-agent crm provision x" in str(err.value)
+    check_fields(FilesCrm(folder), SPECS)  # the agent's own files always take every field

@@ -12,6 +12,7 @@ import typer
 from agent.alerts.setup import build_pipeline
 from agent.cli.common import cli_settings
 from agent.cycle import (
+    check_fields,
     compute_from_state,
     evaluate_alerts,
     ingest_surveys,
@@ -43,6 +44,7 @@ def run_cycle(settings: Settings, store: StateStore, *, dry_run: bool = False) -
         plan = plan_writeback(store, crm, computed.document, settings.fields.specs())
         counts["planned_records"] = plan.records
         if not dry_run:
+            check_fields(crm, settings.fields.specs())
             result = run_writeback(store, crm, plan)
             counts.update(written=result.written, write_failed=result.failed)
             pipeline = build_pipeline(settings, store.engine, build_notifier(settings))
