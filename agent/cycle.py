@@ -7,7 +7,7 @@ them on separate cadences; each commits its cursor together with its data.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -24,6 +24,7 @@ from agent.ports import (
     CrmConnector,
     FieldProblem,
     FieldUpdate,
+    FieldValue,
     SurveySource,
     WriteOutcome,
 )
@@ -180,6 +181,24 @@ class WritebackPlan:
     @property
     def records(self) -> int:
         return sum(len(u) for u in self.updates.values())
+
+    def lines(self, crm: str) -> Iterator[str]:
+        """The plan for a person (``--dry-run``): one line per record, ``field=value``."""
+        for obj, updates in self.updates.items():
+            for update in updates:
+                values = " ".join(f"{k}={_shown(v)}" for k, v in sorted(update.values.items()))
+                yield f"{crm} {obj} {update.record_id}: {values}"
+        yield f"{self.records} record(s) would be updated in {crm}"
+
+
+def _shown(value: FieldValue) -> str:
+    if value is None:
+        return "(clear)"
+    if isinstance(value, tuple):
+        return ";".join(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def plan_writeback(

@@ -137,3 +137,18 @@ def test_missing_fields_stop_the_write_back_naming_each_and_the_fix(folder: Path
     assert "account field AX_NPS__c: does not exist" in str(err.value)
     assert "ax-agent crm provision x" in str(err.value)
     check_fields(FilesCrm(folder), SPECS)  # the agent's own files always take every field
+
+
+def test_a_dry_run_plan_prints_each_record_and_field(store: StateStore, folder: Path) -> None:
+    crm = FilesCrm(folder)
+    sync_crm(store, crm)
+    _, rejected = ingest_surveys(store, [FilesSurveys(folder, AS_OF)])
+    computed = compute_from_state(store, crm.name, AS_OF, MetricsConfig(), rejected)
+    plan = plan_writeback(store, crm, computed.document, SPECS)
+    lines = list(plan.lines(crm.name))
+    a1 = next(line for line in lines if line.startswith("files account A1:"))
+    assert "nps=0.0" in a1
+    assert "tier_misaligned=true" in a1
+    assert "tiers_missing=(clear)" not in a1  # A1 covers every tier: nothing to clear yet
+    assert lines[-1] == f"{plan.records} record(s) would be updated in files"
+    assert not (folder / "ax_accounts.csv").exists()  # planning writes nothing
