@@ -17,7 +17,7 @@ import pytest
 from contract_support import SeedAccount, SeedContact
 from crm_contract import CrmContract
 
-from agent.config import FieldSpec, ObjectKind, default_field_specs
+from agent.config import FieldOverride, FieldsConfig, FieldSpec, ObjectKind, default_field_specs
 from agent.models import Account, Contact
 from agent.plainfiles import read_written
 from agent.ports import Batch, FieldProblem, FieldUpdate, FieldValue, WriteOutcome
@@ -56,9 +56,9 @@ class FilesHarness:
     refuses_records = False
     has_schema = False
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, specs: Sequence[FieldSpec]) -> None:
         self.folder = folder
-        self.specs: Sequence[FieldSpec] = default_field_specs()
+        self.specs = specs
         self.accounts: dict[str, dict[str, str]] = {}
         self.contacts: dict[str, dict[str, str]] = {}
         self.writes = [0]
@@ -126,7 +126,19 @@ def _write_csv(path: Path, columns: list[str], rows: Mapping[str, Mapping[str, s
             writer.writerow([rid, *(row[c] for c in columns[1:])])
 
 
+#: Admins may name the figures' columns as they like: capitals and spaces must survive.
+RENAMED = FieldsConfig(
+    overrides={
+        "account.nps": FieldOverride(files="NPS"),
+        "account.health_status": FieldOverride(files="Health Status"),
+        "account.tiers_covered": FieldOverride(files="Tiers Covered"),
+        "contact.tier": FieldOverride(files="AX Tier"),
+    }
+).specs()
+
+
 class TestFilesContract(CrmContract):
-    @pytest.fixture
-    def crm_harness(self, tmp_path: Path) -> FilesHarness:
-        return FilesHarness(tmp_path)
+    @pytest.fixture(params=["default names", "renamed fields"])
+    def crm_harness(self, request: pytest.FixtureRequest, tmp_path: Path) -> FilesHarness:
+        specs = RENAMED if request.param == "renamed fields" else default_field_specs()
+        return FilesHarness(tmp_path, specs)
