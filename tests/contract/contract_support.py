@@ -253,18 +253,20 @@ class Read(Generic[R]):
 
 
 def read_all(batches: Iterable[Batch[R]]) -> Read[R]:
+    """One read's pages together; they must agree on whether the read is a snapshot."""
     records: dict[str, R] = {}
     deleted: list[str] = []
     cursor: str | None = None
-    snapshot = False
+    kinds: set[bool] = set()
     pages = 0
     for batch in batches:
         pages += 1
         records.update((r.id, r) for r in batch.records)
         deleted.extend(batch.deleted_ids)
         cursor = batch.cursor or cursor
-        snapshot = snapshot or batch.snapshot
-    return Read(records, deleted, cursor, snapshot, pages)
+        kinds.add(batch.snapshot)
+    assert len(kinds) <= 1, "some pages of one read say snapshot and others do not"
+    return Read(records, deleted, cursor, True in kinds, pages)
 
 
 def merged(state: Mapping[str, R], read: Read[R]) -> dict[str, R]:

@@ -57,8 +57,10 @@ from contract_support import (
 )
 
 from agent.config import FieldSpec, ObjectKind
+from agent.cycle import plan_writeback, run_writeback, sync_crm
 from agent.models import Account, Contact
 from agent.ports import CrmConnector, FieldUpdate, FieldValue
+from agent.state.store import StateStore
 from agent.writeback import crm_field, execute, normalise
 
 __all__ = ["CrmContract", "CrmHarness"]
@@ -397,6 +399,35 @@ class CrmContract:
             assert again == [], differences(again, back)
         second = mirror.write_back(crm_harness.connector(), doc, crm_harness.specs)
         assert second["account"].calls == second["contact"].calls == 0
+        assert crm_harness.update_calls() == before + 2
+
+    def test_the_agents_own_cycle_with_nothing_changed_makes_zero_update_calls(
+        self, crm_harness: CrmHarness, ids: dict[str, str], sqlite_url: str
+    ) -> None:
+        """``agent.cycle`` with a real state store: sync, plan, write; then again."""
+        doc = contract_document(ids)
+        with StateStore.open(sqlite_url) as store:
+            sync_crm(store, crm_harness.connector())
+            connector = crm_harness.connector()
+            first = plan_writeback(store, connector, doc, crm_harness.specs)
+            assert first.records == 7
+            before = crm_harness.update_calls()
+            counts = run_writeback(store, connector, first)
+            assert (counts.written, counts.failed, counts.calls) == (7, 0, 2)
+            assert crm_harness.update_calls() == before + 2
+            sync_crm(store, crm_harness.connector())
+            mirrored: dict[ObjectKind, list[Account] | list[Contact]] = {
+                "account": store.load_accounts(crm_harness.name),
+                "contact": store.load_contacts(crm_harness.name),
+            }
+            for obj, records in mirrored.items():  # the mirror alone, without our own record
+                back = {r.id: dict(r.crm_values) for r in records}
+                again = plan(doc, crm_harness.specs, crm_harness.name, obj, back)
+                assert again == [], differences(again, back)
+            connector = crm_harness.connector()
+            second = plan_writeback(store, connector, doc, crm_harness.specs)
+            assert second.records == 0, second.updates
+            assert run_writeback(store, connector, second).calls == 0
         assert crm_harness.update_calls() == before + 2
 
     def test_next_cycle_writes_only_the_changed_figures(
