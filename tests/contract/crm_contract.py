@@ -205,6 +205,22 @@ class CrmContract:
         assert merged(first.records, changes) == now.records
         assert set(now.records) == {ids[c.key] for c in SEED_CONTACTS} - {ids["bob"]}
 
+    def test_the_agents_sync_follows_changes_and_deletions_to_the_last_record(
+        self, crm_harness: CrmHarness, ids: dict[str, str], sqlite_url: str
+    ) -> None:
+        """``agent.cycle.sync_crm`` with a real state store keeps the mirror true."""
+        with StateStore.open(sqlite_url) as store:
+            sync_crm(store, crm_harness.connector())
+            crm_harness.rename("account", ids["globex"], "Globex International")
+            crm_harness.delete("account", ids["acme"])
+            crm_harness.delete("account", ids["initech"])
+            sync_crm(store, crm_harness.connector())
+            accounts = store.load_accounts(crm_harness.name)
+            assert [(a.id, a.name) for a in accounts] == [(ids["globex"], "Globex International")]
+            crm_harness.delete("account", ids["globex"])
+            sync_crm(store, crm_harness.connector())
+            assert store.load_accounts(crm_harness.name) == []
+
     # -- checking -----------------------------------------------------------------------
 
     def test_check_fields_is_clean_when_provisioned(
