@@ -179,10 +179,10 @@ class CrmContract:
     ) -> None:
         connector = crm_harness.connector()
         first = read_all(connector.read_accounts(None))
-        crm_harness.rename("account", ids["globex"], "Globex International")
+        crm_harness.rename("account", ids["acme"], "Acme International")
         crm_harness.delete("account", ids["initech"])
         changes = read_all(connector.read_accounts(first.cursor))
-        assert changes.records[ids["globex"]].name == "Globex International"
+        assert changes.records[ids["acme"]].name == "Acme International"
         assert ids["initech"] not in changes.records
         assert changes.cursor is not None
         now = read_all(crm_harness.connector().read_accounts(None))
