@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from agent.config import FieldSpec, ObjectKind
 from agent.document import AccountMetrics, ContactFigures, MetricsDocument, PortfolioMetrics
@@ -200,7 +200,7 @@ def contract_document(ids: Mapping[str, str]) -> MetricsDocument:
     return MetricsDocument(AS_OF, _PORTFOLIO, accounts, [], [], [], contacts)
 
 
-def with_account(doc: MetricsDocument, account_id: str, **changes: object) -> MetricsDocument:
+def with_account(doc: MetricsDocument, account_id: str, **changes: Any) -> MetricsDocument:
     """``doc`` with some figures of one account changed."""
     accounts = [replace(a, **changes) if a.id == account_id else a for a in doc.accounts]
     return replace(doc, accounts=accounts)
