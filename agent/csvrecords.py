@@ -57,10 +57,14 @@ def _lines(handle: Iterator[str], consumed: list[str]) -> Iterator[str]:
         yield line
 
 
-def read_csv_records(path: Path, *, required: Collection[str] = ()) -> Iterator[CsvRecord]:
+def read_csv_records(
+    path: Path, *, required: Collection[str] = (), fold_case: bool = True
+) -> Iterator[CsvRecord]:
     """The data records of a CSV file; an empty file has none.
 
-    ``required`` columns must be in the header, else ``CrmFormatError``.
+    ``required`` columns must be in the header, else ``CrmFormatError``. Header names
+    are lowercased unless ``fold_case`` is false (for files whose column names are
+    configured names, such as the agent's own write-back files).
     """
     require_file(path)
     consumed: list[str] = []
@@ -76,7 +80,7 @@ def read_csv_records(path: Path, *, required: Collection[str] = ()) -> Iterator[
             if not "".join(row).strip(" \t"):  # blank: no field, or only empty ones
                 continue
             if header is None:
-                header = _Header(row, path, required)
+                header = _Header(row, path, required, fold_case=fold_case)
                 continue
             position += 1
             yield CsvRecord(position, header.fields(row), without_terminator("".join(consumed)))
@@ -102,18 +106,20 @@ def _next_row(rows: Iterator[list[str]], path: Path, position: int) -> list[str]
 
 
 class _Header:
-    """Column names (trimmed, lowercased; the first of a repeated name wins) and positions."""
+    """Column names (trimmed, lowercased unless told not to; the first of a repeated name
+    wins) and their positions."""
 
-    def __init__(self, row: list[str], path: Path, required: Collection[str]) -> None:
+    def __init__(
+        self, row: list[str], path: Path, required: Collection[str], *, fold_case: bool
+    ) -> None:
+        self.names = [_column(name, fold_case) for name in row]
         self.index: dict[str, int] = {}
-        for position, name in enumerate(row):
-            key = name.strip(" \t").lower()
+        for position, key in enumerate(self.names):
             if key:
                 self.index.setdefault(key, position)
         missing = [name for name in required if name not in self.index]
         if missing:
             raise CrmFormatError(f"{path.name} has no column {', '.join(missing)} in its header")
-        self.names = [row[i].strip(" \t").lower() for i in range(len(row))]
         #: Every column named once: a full row maps by position (the common, fast case).
         self.plain = list(self.index.values()) == list(range(len(row)))
 
@@ -121,3 +127,8 @@ class _Header:
         if self.plain and len(row) >= len(self.names):
             return dict(zip(self.names, row, strict=False))
         return {name: row[i] if i < len(row) else "" for name, i in self.index.items()}
+
+
+def _column(name: str, fold_case: bool) -> str:
+    trimmed = name.strip(" \t")
+    return trimmed.lower() if fold_case else trimmed

@@ -78,12 +78,18 @@ def _apply_pages(
     *,
     full_read: bool,
 ) -> tuple[int, int]:
-    """Store each page with its cursor; a snapshot or a full read replaces the mirror."""
+    """Store each page with its cursor; a snapshot or a full read replaces the mirror.
+
+    A snapshot source yields no page while unchanged; one page without records is a
+    snapshot of an empty CRM and still replaces the mirror.
+    """
     snapshot: list[R] = []
     whole = full_read
     last_cursor: str | None = None
     changed = deleted = 0
+    any_page = False
     for page in pages:
+        any_page = True
         whole = whole or page.snapshot
         changed += len(page.records)
         if whole:
@@ -96,7 +102,7 @@ def _apply_pages(
             if page.cursor is not None:
                 tx.set_cursor(crm, obj, page.cursor)
         deleted += len(page.deleted_ids)
-    if whole and (changed or full_read):
+    if whole and (any_page or full_read):
         with store.transaction() as tx:
             deleted += tx.replace_all(crm, obj, snapshot)
             if last_cursor is not None:

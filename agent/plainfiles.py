@@ -275,12 +275,13 @@ def read_written(path: Path) -> dict[str, dict[str, str]]:
     """The agent's write-back file (``ax_accounts.csv`` …): id → column → raw text.
 
     A missing file is an empty mapping (nothing written yet); a later row for the
-    same id replaces an earlier one; rows without an id are skipped.
+    same id replaces an earlier one; rows without an id are skipped. Column names
+    keep their case: they are the configured field names the planner looks up.
     """
     if not path.is_file():
         return {}
     written: dict[str, dict[str, str]] = {}
-    for record in read_csv_records(path, required=("id",)):
+    for record in read_csv_records(path, required=("id",), fold_case=False):
         record_id = trim(record.fields.pop("id"))
         if record_id:
             written[record_id] = record.fields

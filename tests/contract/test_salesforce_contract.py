@@ -6,7 +6,8 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import pytest
 import responses
-from crm_contract import CrmContract, SeedAccount, SeedContact
+from contract_support import SeedAccount, SeedContact
+from crm_contract import CrmContract
 
 from agent.config import FieldSpec, ObjectKind, default_field_specs
 from agent.ports import CrmConnector, FieldValue
@@ -22,6 +23,8 @@ _LATER = 3600.0  # seconds between the seed and a change: beyond the read overla
 
 class SalesforceHarness:
     name = "salesforce"
+    refuses_records = True
+    has_schema = True
 
     def __init__(self, fake: FakeSalesforce) -> None:
         self.fake = fake
@@ -57,13 +60,13 @@ class SalesforceHarness:
         policy = RetryPolicy(attempts=3, initial=0.01, maximum=0.01, sleep=lambda _s: None)
         return from_settings(Settings(salesforce=sf), policy=policy)
 
-    def rename_account(self, record_id: str, name: str) -> None:
+    def rename(self, obj: ObjectKind, record_id: str, name: str) -> None:
         self.fake.org.tick(_LATER)
-        self.fake.org.update("Account", record_id, {"Name": name})
+        self.fake.org.update(SOBJECTS[obj], record_id, {"Name": name})
 
-    def delete_account(self, record_id: str) -> None:
+    def delete(self, obj: ObjectKind, record_id: str) -> None:
         self.fake.org.tick(_LATER)
-        self.fake.org.delete("Account", record_id)
+        self.fake.org.delete(SOBJECTS[obj], record_id)
 
     def drop_field(self, spec: FieldSpec) -> None:
         self.fake.org.drop_field(SOBJECTS[spec.object], spec.salesforce)

@@ -13,7 +13,7 @@ from werkzeug import Request, Response
 
 from connectors.hubspot import HubSpotConnector
 from tests.hubspot.fakeportal import FakePortal
-from tests.hubspot.harness import FakeTime, HubSpotHarness, build_connector
+from tests.hubspot.harness import FakeTime, build_connector
 
 
 @pytest.fixture
@@ -56,9 +56,3 @@ def make_connector(
         return build_connector(portal, base_url, fake_time, **overrides)
 
     return make
-
-
-@pytest.fixture
-def hubspot_harness(portal: FakePortal, base_url: str) -> HubSpotHarness:
-    """The contract suite's fixture: a provisioned portal and its connector."""
-    return HubSpotHarness(portal, base_url)

@@ -41,5 +41,8 @@ def serve_stdlib(portal: FakePortal) -> tuple[ThreadingHTTPServer, str]:
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # A short poll interval: shutdown() waits up to one interval for the loop to notice.
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    ).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"

@@ -89,8 +89,18 @@ class HubSpotHarness:
             "domain": account.domains[0] if account.domains else None,
             "hs_additional_domains": ";".join(account.domains[1:]) or None,
             "annualrevenue": str(account.revenue),
+            "hubspot_owner_id": self.owner(account.owner_email) if account.owner_email else None,
         }
         return self.portal.add_company(account.id or None, **props)
+
+    def owner(self, email: str) -> str:
+        """The id of the portal's owner with ``email``, added when there is none yet."""
+        for owner_id, owner in self.portal.owners.items():
+            if owner["email"] == email:
+                return owner_id
+        owner_id = str(9000 + len(self.portal.owners))
+        self.portal.add_owner(owner_id, email)
+        return owner_id
 
     def seed_contact(self, contact: Contact) -> str:
         first, _, last = contact.name.partition(" ")

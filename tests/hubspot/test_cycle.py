@@ -1,53 +1,35 @@
 """Whole cycles against the fake portal: a second cycle with nothing changed writes nothing.
 
-``_plan`` is a minimal stand-in for the write-back planner (``agent.writeback``, built
-elsewhere): it compares each desired value, rounded as the CRM field is, with what
-HubSpot holds, and keeps only the differences. Swap it for the real planner when the
-two meet.
+Figures go through the write-back planner (``agent.writeback``): rounded as each field
+is, compared with what HubSpot holds, only the differences sent in full batches.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from agent.batching import chunked
-from agent.config import FieldSpec, ObjectKind, default_field_specs
+from agent.config import ObjectKind, default_field_specs
 from agent.models import Account
 from agent.ports import FieldUpdate, FieldValue
+from agent.writeback import execute, normalise, plan_updates
 from connectors.hubspot import HubSpotConnector
 from tests.hubspot.fakeportal import FakePortal
 from tests.hubspot.harness import provision_all
 
 MakeConnector = Callable[..., HubSpotConnector]
 UPDATES = r"/crm/v3/objects/\w+/batch/update"
-
-
-def _rounded(value: FieldValue, spec: FieldSpec) -> FieldValue:
-    if isinstance(value, float) and spec.kind in {"number", "percent"}:
-        return round(value, spec.decimals)
-    if isinstance(value, tuple):
-        return tuple(sorted(value))
-    return value
+SPECS = {s.hubspot: s for s in default_field_specs()}
 
 
 def _plan(
-    desired: Mapping[str, Mapping[str, FieldValue]],
-    current: Mapping[str, Mapping[str, object]],
-    specs: Sequence[FieldSpec],
+    figures: Mapping[str, Mapping[str, FieldValue]], current: Mapping[str, Mapping[str, object]]
 ) -> list[FieldUpdate]:
-    by_name = {s.hubspot: s for s in specs}
-    updates = []
-    for record_id, values in desired.items():
-        held = current.get(record_id, {})
-        changed = {
-            name: _rounded(value, by_name[name])
-            for name, value in values.items()
-            if _rounded(value, by_name[name]) != held.get(name)
-        }
-        if changed:
-            updates.append(FieldUpdate(record_id, changed))
-    return updates
+    desired = {
+        rid: {name: normalise(SPECS[name], value) for name, value in values.items()}
+        for rid, values in figures.items()
+    }
+    return plan_updates(desired, current, SPECS)
 
 
 def _figures(account: Account) -> dict[str, FieldValue]:
@@ -83,19 +65,14 @@ class _Cycle:
         for cbatch in self.connector.read_contacts(self.cursors["contact"]):
             self.contact_values.update({c.id: c.crm_values for c in cbatch.records})
             self.cursors["contact"] = cbatch.cursor or self.cursors["contact"]
-        specs = default_field_specs()
         desired = {a.id: _figures(a) for a in self.accounts.values()}
         current = {a.id: a.crm_values for a in self.accounts.values()}
         contact_desired = {c: {"ax_tier": "executive"} for c in self.contact_values}
-        written = 0
-        for obj, updates in (
-            ("account", _plan(desired, current, specs)),
-            ("contact", _plan(contact_desired, self.contact_values, specs)),
-        ):
-            for batch_updates in chunked(updates, self.connector.max_write_batch):
-                outcomes = self.connector.write(obj, batch_updates)
-                written += sum(o.ok for o in outcomes)
-        return written
+        plans: tuple[tuple[ObjectKind, list[FieldUpdate]], ...] = (
+            ("account", _plan(desired, current)),
+            ("contact", _plan(contact_desired, self.contact_values)),
+        )
+        return sum(execute(self.connector, obj, updates).written for obj, updates in plans)
 
 
 def test_a_second_cycle_with_nothing_changed_makes_no_update_calls(

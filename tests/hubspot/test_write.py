@@ -90,11 +90,14 @@ def test_one_call_per_batch_of_a_hundred(
     assert connector.calls.by_kind["companies.update"] == 1
 
 
-def test_more_than_a_batch_is_refused(make_connector: MakeConnector) -> None:
+def test_more_than_a_batch_is_refused_before_any_call(
+    provisioned: FakePortal, make_connector: MakeConnector
+) -> None:
     connector = make_connector()
     assert connector.max_write_batch == 100
     with pytest.raises(ValueError, match="at most 100"):
         connector.write("account", [FieldUpdate(str(i), {"ax_nps": 1.0}) for i in range(101)])
+    assert provisioned.calls("POST", UPDATE) == []
 
 
 def test_multi_status_reports_each_missing_record(
