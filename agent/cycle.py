@@ -210,7 +210,8 @@ def _shown(value: FieldValue) -> str:
 def plan_writeback(
     store: StateStore, crm: CrmConnector, doc: MetricsDocument, specs: Sequence[FieldSpec]
 ) -> WritebackPlan:
-    """Compare the figures with the CRM's values (as read, overlaid with our confirmed writes)."""
+    """Compare the figures with the CRM's values: as last read, overlaid with the writes
+    the CRM confirmed after that read (so a value edited in the CRM is written again)."""
     plan = WritebackPlan()
     for obj in OBJECTS:
         chosen = [s for s in specs if s.object == obj]
@@ -228,7 +229,7 @@ def _current_values(store: StateStore, crm: str, obj: ObjectKind) -> dict[str, d
         store.load_accounts(crm) if obj == "account" else store.load_contacts(crm)
     )
     current: dict[str, dict[str, object]] = {r.id: dict(r.crm_values) for r in records}
-    for rid, values in store.written_values(crm, obj).items():
+    for rid, values in store.written_since_read(crm, obj).items():
         current.setdefault(rid, {}).update(values)
     return current
 

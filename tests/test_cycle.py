@@ -18,6 +18,7 @@ from agent.cycle import (
     run_writeback,
     sync_crm,
 )
+from agent.plainfiles import read_written
 from agent.ports import FieldProblem, FieldUpdate, WriteOutcome
 from agent.state.store import StateStore
 from agent.timeutil import parse_instant
@@ -152,3 +153,31 @@ def test_a_dry_run_plan_prints_each_record_and_field(store: StateStore, folder: 
     assert "tiers_missing=(clear)" not in a1  # A1 covers every tier: nothing to clear yet
     assert lines[-1] == f"{plan.records} record(s) would be updated in files"
     assert not (folder / "ax_accounts.csv").exists()  # planning writes nothing
+
+
+def test_a_value_edited_in_the_crm_is_written_again(store: StateStore, folder: Path) -> None:
+    crm = FilesCrm(folder)
+    _cycle(store, crm, folder)
+    written = folder / "ax_accounts.csv"
+    text = written.read_text()
+    header = text.splitlines()[0].split(",")
+    nps_col = header.index("nps")
+    rows = [line.split(",") for line in text.splitlines()[1:]]
+    a1 = next(r for r in rows if r[0] == "A1")
+    assert a1[nps_col] == "0.0"
+    a1[nps_col] = "99.0"  # someone typed over the agent's figure
+    written.write_text("\n".join([",".join(header), *(",".join(r) for r in rows)]) + "\n")
+    planned, _ = _cycle(store, crm, folder)
+    assert planned == 1
+    assert read_written(written)["A1"]["nps"] == "0.0"
+    assert _cycle(store, crm, folder) == (0, 0)
+
+
+def test_confirmed_writes_stand_in_until_the_next_read(store: StateStore, folder: Path) -> None:
+    """Write-back twice without a sync in between: the second one plans nothing."""
+    crm = FilesCrm(folder)
+    sync_crm(store, crm)
+    _, rejected = ingest_surveys(store, [FilesSurveys(folder, AS_OF)])
+    computed = compute_from_state(store, crm.name, AS_OF, MetricsConfig(), rejected)
+    run_writeback(store, crm, plan_writeback(store, crm, computed.document, SPECS))
+    assert plan_writeback(store, crm, computed.document, SPECS).records == 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
 
 from agent.batching import chunked
 from agent.config import ObjectKind
@@ -38,6 +38,29 @@ class WrittenOps(OpsBase):
         for stmt in _by_ids(base, c.record_id, ids):
             for row in self._conn.execute(stmt):
                 found.setdefault(row.record_id, {})[row.field] = row.value
+        return found
+
+    def written_since_read(self, crm: str, object: ObjectKind) -> dict[str, dict[str, JsonValue]]:
+        """Confirmed writes the mirror has not seen yet: written after the record was read.
+
+        What the CRM holds is the truth; a confirmed write only stands in for it until
+        the next read of that record brings the CRM's own value (an admin's edit too).
+        """
+        w = schema.written_values.c
+        r = schema.crm_records.c
+        joined = schema.written_values.outerjoin(
+            schema.crm_records,
+            and_(r.crm == w.crm, r.object == w.object, r.record_id == w.record_id),
+        )
+        stmt = (
+            select(w.record_id, w.field, w.value)
+            .select_from(joined)
+            .where(w.crm == crm, w.object == object)
+            .where(or_(r.seen_at.is_(None), w.written_at > r.seen_at))
+        )
+        found: dict[str, dict[str, JsonValue]] = {}
+        for row in self._conn.execute(stmt):
+            found.setdefault(row.record_id, {})[row.field] = row.value
         return found
 
     def record_written(self, crm: str, object: ObjectKind, updates: Sequence[FieldUpdate]) -> int:

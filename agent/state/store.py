@@ -270,6 +270,10 @@ class StateStore:
         with self.reading() as tx:
             return tx.written_values(crm, object, ids)
 
+    def written_since_read(self, crm: str, object: ObjectKind) -> dict[str, dict[str, JsonValue]]:
+        with self.reading() as tx:
+            return tx.written_since_read(crm, object)
+
     def record_written(self, crm: str, object: ObjectKind, updates: Sequence[FieldUpdate]) -> int:
         with self.transaction() as tx:
             return tx.record_written(crm, object, updates)
