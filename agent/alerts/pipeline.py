@@ -27,6 +27,7 @@ from agent.alerts.deliver import DeliveryReport, Notifier, deliver
 from agent.alerts.model import AlertContent, AlertState, Destination, Silence
 from agent.alerts.repo import AlertRepo, OutboxRecord
 from agent.alerts.routing import Routing
+from agent.document import MetricsDocument
 from agent.rules.evaluate import evaluate, response_subject
 from agent.rules.facts import AccountFacts, ResponseFacts, RuleInputs
 from agent.rules.loader import CompiledRule, RuleLoadError
@@ -125,7 +126,7 @@ class AlertPipeline:
         states = self.repo.states(r.id for r in rules)
         silences = self.repo.silences(now)
         decisions = decide(rules, evaluation, states, silences, now)
-        alerts, new_states = self._plan(decisions, now)
+        alerts, new_states = self._plan(decisions, now, inputs.document)
         esc_records, esc_states = self._escalations(rules, states, inputs, silences, now)
         records.extend(self._group(alerts, now, report))
         records.extend(esc_records)
@@ -145,7 +146,7 @@ class AlertPipeline:
         return report
 
     def _plan(
-        self, decisions: Sequence[Decision], now: datetime
+        self, decisions: Sequence[Decision], now: datetime, document: MetricsDocument
     ) -> tuple[list[tuple[OutboxRecord, Destination]], list[AlertState]]:
         alerts: list[tuple[OutboxRecord, Destination]] = []
         states: list[AlertState] = []
@@ -159,6 +160,7 @@ class AlertPipeline:
                     reason=_reason(match.rule, decision.reason),
                     mention_email=self.routing.mention(notify, match.account),
                     crm_link=self.crm_link,
+                    document=document,
                 )
                 destination = self.routing.destination(notify, match.account)
                 scope = match.rule.rule.scope
