@@ -28,6 +28,7 @@ from agent.alerts.model import AlertContent, AlertState, Destination, Silence
 from agent.alerts.repo import AlertRepo, OutboxRecord
 from agent.alerts.routing import Routing
 from agent.document import MetricsDocument
+from agent.rules.durations import format_duration
 from agent.rules.evaluate import evaluate, response_subject
 from agent.rules.facts import AccountFacts, ResponseFacts, RuleInputs
 from agent.rules.loader import CompiledRule, RuleLoadError
@@ -272,10 +273,11 @@ class AlertPipeline:
 
 
 def _reason(rule: CompiledRule, decision_reason: str) -> str:
+    realert = rule.rule.realert
     why = {
         "new_response": "new response",
         "became_true": "condition became true",
-        "realert_due": f"still true after {rule.rule.realert}",
+        "realert_due": f"still true after {format_duration(realert)}" if realert else "still true",
         "no_longer_held": "silence or inhibition ended, still true",
     }.get(decision_reason, decision_reason)
     return f"{rule.id}: {rule.rule.when.strip()} ({why})"
