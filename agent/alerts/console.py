@@ -32,9 +32,9 @@ def render_text(content: AlertContent, destination: str = "") -> str:
             lines.append(f"  comment: {r.comment}")
     if content.mention_email:
         lines.append(f"  owner: {content.mention_email}")
+    lines.extend(_attachment_lines(content))
     if content.reason:
         lines.append(f"  why: {content.reason}")
-    lines.extend(_attachment_lines(content))
     lines.extend(f"  - [{item.severity}] {item.title}: {item.text}" for item in content.items)
     if content.more:
         lines.append(f"  ... and {content.more} more")

@@ -7,9 +7,12 @@ the metric contract's.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from rich.console import Console
 from rulefiles import CHANNELS, write_rules
 
 from agent.alerts.console import ConsoleNotifier
@@ -17,6 +20,7 @@ from agent.alerts.model import OutboxAlert
 from agent.alerts.pipeline import AlertPipeline
 from agent.alerts.repo import AlertRepo
 from agent.alerts.routing import Routing
+from agent.demo import run_demo
 from agent.report.figures import headline_figures
 from agent.rules.facts import RuleInputs, build_inputs
 from agent.rules.registry import RuleRegistry
@@ -154,3 +158,22 @@ def test_is_never_folded_into_a_digest_of_many_alerts(tmp_path: Path, repo: Aler
     assert kinds == [("alert", "weekly-digest"), ("digest", "digest")]
     (digest,) = _digests(notifier)
     assert digest.content.attachment is not None
+
+
+def test_the_demo_shows_the_digest_once_however_many_alerts_come_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no config file: the shipped rules
+    for name in [n for n in os.environ if n.startswith("AX_")]:
+        monkeypatch.delenv(name)
+    first, again = (Console(record=True, width=200) for _ in range(2))
+
+    run_demo(tmp_path / "demo", fresh=True, console=first)
+    run_demo(tmp_path / "demo", fresh=False, console=again)
+
+    shown = first.export_text()
+    assert "more alerts." in shown  # the digest came after the handful shown in full
+    assert "[INFO] Account Experience weekly digest  -> #cx-leadership" in shown
+    assert "    Revenue coverage: " in shown
+    assert "would be attached in Slack, in the message's thread" in shown
+    assert "weekly digest" not in again.export_text()  # not again before a week is over
