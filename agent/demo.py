@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from agent.alerts.console import ConsoleNotifier
+from agent.alerts.model import OutboxAlert, Sent
 from agent.alerts.pipeline import CycleReport
 from agent.alerts.setup import build_pipeline
 from agent.cycle import (
@@ -63,17 +64,42 @@ def run_demo(directory: Path, *, fresh: bool, console: Console) -> Computed:
         counts = run_writeback(store, crm, plan)
         _summary(console, computed, counts, folder)
         console.rule("Alerts (console notifier: what Slack would get)")
-        shown: list[str] = []
-        pipeline = build_pipeline(settings, store.engine, ConsoleNotifier(shown.append))
+        shown = _DemoConsole()
+        pipeline = build_pipeline(settings, store.engine, shown)
         report = evaluate_alerts(pipeline, computed, settings.slack.loop_closed_field, as_of)
-        for text in shown[:_ALERTS_SHOWN]:
-            console.print(text, markup=False, highlight=False)
-        if len(shown) > _ALERTS_SHOWN:
-            console.print(f"... and {len(shown) - _ALERTS_SHOWN} more alerts.")
+        _alerts(console, shown)
         _alert_summary(console, report)
     finally:
         store.close()
     return computed
+
+
+class _DemoConsole(ConsoleNotifier):
+    """The console notifier, keeping the texts and which of them carry a chart."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.with_chart: list[str] = []
+        super().__init__(self.texts.append)
+
+    def send(self, alert: OutboxAlert, channel_id: str) -> Sent:
+        sent = super().send(alert, channel_id)
+        if alert.content.attachment is not None:
+            self.with_chart.append(self.texts[-1])
+        return sent
+
+
+def _alerts(console: Console, shown: _DemoConsole) -> None:
+    """A handful of alerts in full, and the weekly digest however late it came."""
+    first = shown.texts[:_ALERTS_SHOWN]
+    for text in first:
+        console.print(text, markup=False, highlight=False)
+    rest = len(shown.texts) - len(first)
+    if rest:
+        console.print(f"... and {rest} more alerts.")
+    for text in shown.with_chart:
+        if text not in first:
+            console.print(text, markup=False, highlight=False)
 
 
 def _summary(console: Console, computed: Computed, counts: WritebackCounts, folder: Path) -> None:

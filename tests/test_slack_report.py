@@ -15,7 +15,7 @@ from agent.report.digest import digest_text
 from agent.settings import SlackSettings
 from connectors.common.errors import FatalError, RateLimitedError, RetriableError
 from connectors.slack.notifier import make_client
-from connectors.slack.report import DIGEST_FILENAME, post_weekly_digest
+from connectors.slack.report import DIGEST_FILENAME, post_driver_chart, post_weekly_digest
 from tests.report_support import load_fixture
 
 TOKEN = "xoxb-test-0000-not-a-real-token"
@@ -217,3 +217,22 @@ def test_server_error_without_retries_is_retriable(
 
     with pytest.raises(RetriableError, match="internal_error"):
         post_weekly_digest(bare_client, CHANNEL, doc)
+
+
+def test_the_chart_alone_goes_into_a_messages_thread(
+    httpserver: HTTPServer, client: WebClient, recorder: Recorder
+) -> None:
+    doc = load_fixture("three-accounts").doc
+    _expect_url(httpserver, recorder)
+    _expect_upload(httpserver, recorder)
+    _expect_complete(httpserver, recorder)
+
+    posted = post_driver_chart(client, CHANNEL, doc.drivers, thread_ts="1800000001.000001")
+
+    httpserver.check_assertions()
+    assert (posted.channel, posted.file_id) == (CHANNEL, FILE_ID)
+    assert recorder.complete["channel_id"] == CHANNEL
+    assert recorder.complete["thread_ts"] == "1800000001.000001"
+    assert "initial_comment" not in recorder.complete  # the parent message has the figures
+    assert recorder.upload.startswith(PNG_MAGIC)
+    assert recorder.url_request["filename"] == DIGEST_FILENAME

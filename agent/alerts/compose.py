@@ -13,18 +13,23 @@ from datetime import datetime, timedelta
 from agent.alerts.model import (
     AccountCard,
     AlertContent,
+    ChartAttachment,
     Closure,
     Destination,
     DigestItem,
+    HeadlineFigure,
     ResponseCard,
 )
+from agent.document import MetricsDocument
 from agent.rules.evaluate import Match
 from agent.rules.facts import AccountFacts, ResponseFacts
+from agent.rules.model import Attachment
 
 __all__ = [
     "DIGEST_ITEMS",
     "alert_content",
     "alert_id",
+    "chart_attachment",
     "closed_content",
     "digest_content",
     "escalation_content",
@@ -51,8 +56,13 @@ def alert_content(
     reason: str,
     mention_email: str | None = None,
     crm_link: CrmLink | None = None,
+    document: MetricsDocument | None = None,
 ) -> AlertContent:
+    """The content of one match; with the cycle's ``document``, a rule's attachment too."""
     rule = match.rule.rule
+    attachment = None
+    if rule.attach is not None and document is not None:
+        attachment = chart_attachment(rule.attach, document)
     return AlertContent(
         alert_id=alert_id(match, now),
         rule_id=rule.id,
@@ -64,6 +74,21 @@ def alert_content(
         response=_response_card(match.response),
         mention_email=mention_email,
         closable=match.response is not None and match.response.response.category == "detractor",
+        attachment=attachment,
+    )
+
+
+def chart_attachment(kind: Attachment, document: MetricsDocument) -> ChartAttachment:
+    """The report's headline figures and the driver figures the chart is drawn from."""
+    # The report package loads the chart library on import; only attachments need it.
+    from agent.report.figures import headline_figures  # noqa: PLC0415
+
+    headlines = tuple(
+        HeadlineFigure(key=h.key, label=h.label, value=h.value, text=h.text, note=h.note)
+        for h in headline_figures(document)
+    )
+    return ChartAttachment(
+        kind=kind, as_of=document.as_of, headlines=headlines, drivers=tuple(document.drivers)
     )
 
 
@@ -102,11 +127,17 @@ def closed_content(
 def group_for_digest(
     alerts: Sequence[tuple[AlertContent, Destination]], threshold: int
 ) -> tuple[list[tuple[AlertContent, Destination]], dict[str, list[AlertContent]]]:
-    """Split into alerts sent one by one and, per destination over ``threshold``, digests."""
+    """Split into alerts sent one by one and, per destination over ``threshold``, digests.
+
+    An alert with an attachment is always sent on its own: a digest lists texts only.
+    """
     by_key: dict[str, list[tuple[AlertContent, Destination]]] = defaultdict(list)
-    for content, destination in alerts:
-        by_key[destination.key].append((content, destination))
     single: list[tuple[AlertContent, Destination]] = []
+    for content, destination in alerts:
+        if content.attachment is not None:
+            single.append((content, destination))
+        else:
+            by_key[destination.key].append((content, destination))
     digests: dict[str, list[AlertContent]] = {}
     for key, group in by_key.items():
         if threshold > 0 and len(group) > threshold:

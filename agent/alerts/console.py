@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC
 
 from agent.alerts.model import AlertContent, OutboxAlert, Sent
 from agent.rules.template import format_value
@@ -31,6 +32,7 @@ def render_text(content: AlertContent, destination: str = "") -> str:
             lines.append(f"  comment: {r.comment}")
     if content.mention_email:
         lines.append(f"  owner: {content.mention_email}")
+    lines.extend(_attachment_lines(content))
     if content.reason:
         lines.append(f"  why: {content.reason}")
     lines.extend(f"  - [{item.severity}] {item.title}: {item.text}" for item in content.items)
@@ -41,6 +43,20 @@ def render_text(content: AlertContent, destination: str = "") -> str:
         sla = "within" if c.within_sla else "outside"
         lines.append(f"  loop closed by {c.closed_by} at {c.closed_at:%Y-%m-%d %H:%M} ({sla} SLA)")
     return "\n".join(lines)
+
+
+def _attachment_lines(content: AlertContent) -> list[str]:
+    attachment = content.attachment
+    if attachment is None:
+        return []
+    lines = [f"  figures as of {attachment.as_of.astimezone(UTC):%Y-%m-%d %H:%M} UTC:"]
+    lines.extend(f"    {h.label}: {h.text} ({h.note})" for h in attachment.headlines)
+    drivers = len(attachment.drivers)
+    lines.append(
+        f"  chart: the driver chart (by answers and by revenue, {drivers} "
+        f"driver{'' if drivers == 1 else 's'}) would be attached in Slack, in the message's thread"
+    )
+    return lines
 
 
 class ConsoleNotifier:
@@ -65,3 +81,9 @@ class ConsoleNotifier:
     def update(self, alert: OutboxAlert, target: Sent) -> Sent:
         self._echo(render_text(alert.content, f"(update of {target.ts})"))
         return target
+
+    def attach(self, alert: OutboxAlert, message: Sent) -> None:
+        """Nothing to draw on a console: ``send`` already said what would be attached."""
+
+    def find_attachment(self, alert: OutboxAlert, message: Sent) -> bool:
+        return False

@@ -5,6 +5,12 @@ between sending and marking) is sent again, the notifier looks for it by the
 alert id it attached. A retriable failure (an outage, after the client's own
 retries) stops the round and leaves everything pending for the next cycle; a
 fatal one marks that row ``failed`` with the vendor's reason.
+
+An alert with an attachment (the weekly digest's driver chart) goes out in two
+recorded steps: the message (found by its alert id after a crash, like any
+alert), then the attachment with it. The message is recorded before the
+attachment is sent, so a retry only adds the attachment, after looking whether
+an earlier try already did: each step at least once, neither visibly twice.
 """
 
 from __future__ import annotations
@@ -39,11 +45,21 @@ class Notifier(Protocol):
 
     def update(self, alert: OutboxAlert, target: Sent) -> Sent: ...
 
+    def attach(self, alert: OutboxAlert, message: Sent) -> None:
+        """Add the alert's attachment to its posted message (Slack: into its thread)."""
+        ...
+
+    def find_attachment(self, alert: OutboxAlert, message: Sent) -> bool:
+        """Whether the attachment is already with the message (an earlier try sent it)."""
+        ...
+
 
 @dataclass(slots=True)
 class DeliveryReport:
     sent: int = 0
     recovered: int = 0
+    #: Attachments sent (the message itself counts in ``sent`` or ``recovered``).
+    attached: int = 0
     updated: int = 0
     failed: int = 0
     skipped: int = 0
@@ -80,18 +96,49 @@ def _one(
     if alert.kind == "update":
         _update(repo, notifier, alert, now, report)
         return
+    if alert.content.attachment is not None:
+        _with_attachment(repo, notifier, alert, now, report)
+        return
+    sent = _post(repo, notifier, alert, report)
+    repo.mark_sent(alert.alert_id, sent, now)
+
+
+def _post(repo: AlertRepo, notifier: Notifier, alert: OutboxAlert, report: DeliveryReport) -> Sent:
+    """The alert's message: found where an earlier try may have put it, else sent now."""
     if alert.attempts > 0 and alert.channel_id:
         found = notifier.find_sent(alert, alert.channel_id)
         if found is not None:
-            repo.mark_sent(alert.alert_id, found, now)
             report.recovered += 1
             _log.info("alert_found_already_sent", alert_id=alert.alert_id, ts=found.ts)
-            return
+            return found
     channel_id = notifier.resolve(alert)
     repo.mark_attempt(alert.alert_id, channel_id)
     sent = notifier.send(alert, channel_id)
-    repo.mark_sent(alert.alert_id, sent, now)
     report.sent += 1
+    return sent
+
+
+def _with_attachment(
+    repo: AlertRepo, notifier: Notifier, alert: OutboxAlert, now: datetime, report: DeliveryReport
+) -> None:
+    """Message, recorded; then the attachment, looked for first when a try was cut short.
+
+    An attachment only starts after its message is recorded, so it needs looking
+    for only when this row already had its message at the start of this round.
+    """
+    message = alert.posted
+    if message is None:
+        message = _post(repo, notifier, alert, report)
+        repo.mark_posted(alert.alert_id, message)
+    elif notifier.find_attachment(alert, message):
+        repo.mark_sent(alert.alert_id, message, now)
+        report.recovered += 1
+        _log.info("alert_attachment_found_already_sent", alert_id=alert.alert_id, ts=message.ts)
+        return
+    repo.mark_attempt(alert.alert_id, message.channel)
+    notifier.attach(alert, message)
+    repo.mark_sent(alert.alert_id, message, now)
+    report.attached += 1
 
 
 def _update(

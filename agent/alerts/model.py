@@ -2,7 +2,9 @@
 
 ``AlertContent`` is what a message says, independent of Slack: the Slack notifier
 turns it into Block Kit, the console notifier into lines of text. It is stored as
-JSON in the outbox, so a restarted agent sends exactly what was decided.
+JSON in the outbox, so a restarted agent sends exactly what was decided; that
+includes a chart's figures (``ChartAttachment``), from which the image is drawn
+when it is sent.
 """
 
 from __future__ import annotations
@@ -13,14 +15,19 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from agent.document import DriverMetrics
+from agent.rules.model import Attachment
+
 __all__ = [
     "AccountCard",
     "AlertContent",
     "AlertKind",
     "AlertState",
+    "ChartAttachment",
     "Closure",
     "Destination",
     "DigestItem",
+    "HeadlineFigure",
     "OutboxAlert",
     "ResponseCard",
     "Sent",
@@ -72,6 +79,29 @@ class DigestItem(_Frozen):
     severity: str
 
 
+class HeadlineFigure(_Frozen):
+    """One of the report's headline figures: the document's value and its display text."""
+
+    key: str
+    label: str
+    value: float | None
+    text: str
+    note: str
+
+
+class ChartAttachment(_Frozen):
+    """What a rule with ``attach: driver_chart`` sends besides its message.
+
+    The headline figures go into the message; the chart is drawn from ``drivers``
+    (the document's own driver figures) when it is sent, so a retry draws the same.
+    """
+
+    kind: Attachment = "driver_chart"
+    as_of: datetime
+    headlines: tuple[HeadlineFigure, ...]
+    drivers: tuple[DriverMetrics, ...]
+
+
 class AlertContent(_Frozen):
     kind: AlertKind = "alert"
     alert_id: str
@@ -91,6 +121,8 @@ class AlertContent(_Frozen):
     refers_to: str | None = None
     items: tuple[DigestItem, ...] = ()
     more: int = 0
+    #: The headline figures and the driver chart (``attach: driver_chart``).
+    attachment: ChartAttachment | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +159,9 @@ class OutboxAlert:
     channel_id: str | None = None
     #: For ``update``: the message to update.
     target: Sent | None = None
+    #: An alert with an attachment whose message is posted but whose attachment
+    #: is not confirmed yet: the message, so a retry only adds the attachment.
+    posted: Sent | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,8 @@ from agent.alerts.deliver import DeliveryReport, Notifier, deliver
 from agent.alerts.model import AlertContent, AlertState, Destination, Silence
 from agent.alerts.repo import AlertRepo, OutboxRecord
 from agent.alerts.routing import Routing
+from agent.document import MetricsDocument
+from agent.rules.durations import format_duration
 from agent.rules.evaluate import evaluate, response_subject
 from agent.rules.facts import AccountFacts, ResponseFacts, RuleInputs
 from agent.rules.loader import CompiledRule, RuleLoadError
@@ -125,7 +127,7 @@ class AlertPipeline:
         states = self.repo.states(r.id for r in rules)
         silences = self.repo.silences(now)
         decisions = decide(rules, evaluation, states, silences, now)
-        alerts, new_states = self._plan(decisions, now)
+        alerts, new_states = self._plan(decisions, now, inputs.document)
         esc_records, esc_states = self._escalations(rules, states, inputs, silences, now)
         records.extend(self._group(alerts, now, report))
         records.extend(esc_records)
@@ -145,7 +147,7 @@ class AlertPipeline:
         return report
 
     def _plan(
-        self, decisions: Sequence[Decision], now: datetime
+        self, decisions: Sequence[Decision], now: datetime, document: MetricsDocument
     ) -> tuple[list[tuple[OutboxRecord, Destination]], list[AlertState]]:
         alerts: list[tuple[OutboxRecord, Destination]] = []
         states: list[AlertState] = []
@@ -159,6 +161,7 @@ class AlertPipeline:
                     reason=_reason(match.rule, decision.reason),
                     mention_email=self.routing.mention(notify, match.account),
                     crm_link=self.crm_link,
+                    document=document,
                 )
                 destination = self.routing.destination(notify, match.account)
                 scope = match.rule.rule.scope
@@ -270,10 +273,11 @@ class AlertPipeline:
 
 
 def _reason(rule: CompiledRule, decision_reason: str) -> str:
+    realert = rule.rule.realert
     why = {
         "new_response": "new response",
         "became_true": "condition became true",
-        "realert_due": f"still true after {rule.rule.realert}",
+        "realert_due": f"still true after {format_duration(realert)}" if realert else "still true",
         "no_longer_held": "silence or inhibition ended, still true",
     }.get(decision_reason, decision_reason)
     return f"{rule.id}: {rule.rule.when.strip()} ({why})"

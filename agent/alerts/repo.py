@@ -3,7 +3,9 @@
 An alert is recorded ``pending`` (with the state change that caused it, in one
 transaction) before anything is sent; ``attempts`` is raised and committed before
 each send, so after a crash a pending alert with attempts > 0 may already be in
-Slack and is looked up there before it is sent again.
+Slack and is looked up there before it is sent again. An alert with an attachment
+is sent in two steps: its message is recorded (``message_ts`` of a row still
+``pending``) before the attachment goes out, so a retry only adds the attachment.
 """
 
 from __future__ import annotations
@@ -160,6 +162,16 @@ class AlertRepo:
                 update(alert_outbox)
                 .where(alert_outbox.c.alert_id == alert_id)
                 .values(attempts=alert_outbox.c.attempts + 1, message_channel=channel_id)
+            )
+
+    def mark_posted(self, alert_id: str, message: Sent) -> None:
+        """The message of a two-step alert is in Slack; its attachment is still to come."""
+        values = {"message_ts": message.ts, "message_channel": message.channel, "last_error": None}
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(alert_outbox)
+                .where(alert_outbox.c.alert_id == alert_id, alert_outbox.c.status == "pending")
+                .values(**values)
             )
 
     def mark_sent(self, alert_id: str, sent: Sent, now: datetime) -> None:
@@ -352,4 +364,12 @@ def _outbox(row: Any) -> OutboxAlert:
         created_at=_must(row.created_at),
         channel_id=row.message_channel,
         target=Sent(channel=target["channel"], ts=target["ts"]) if target else None,
+        posted=_posted(row),
     )
+
+
+def _posted(row: Any) -> Sent | None:
+    """A pending row with a message ts: its message is out, its attachment is not."""
+    if row.status != "pending" or not row.message_ts or not row.message_channel:
+        return None
+    return Sent(channel=row.message_channel, ts=row.message_ts)

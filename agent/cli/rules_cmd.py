@@ -94,7 +94,11 @@ def dry_run(
     for match in evaluation.matches:
         notify = match.rule.rule.notify
         content = alert_content(
-            match, when, reason="dry run", mention_email=routing.mention(notify, match.account)
+            match,
+            when,
+            reason="dry run",
+            mention_email=routing.mention(notify, match.account),
+            document=document,
         )
         target = routing.destination(notify, match.account)
         where = (

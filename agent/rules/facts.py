@@ -65,12 +65,17 @@ class AccountFacts:
 
 @dataclass(frozen=True, slots=True)
 class RuleInputs:
-    """Everything one evaluation reads; ``accounts`` is keyed by account id."""
+    """Everything one evaluation reads; ``accounts`` is keyed by account id.
+
+    ``document`` is the cycle's whole metrics document: expressions never read it;
+    an alert that carries the report's figures (``attach: driver_chart``) does.
+    """
 
     as_of: datetime
     portfolio: PortfolioMetrics
     accounts: Mapping[str, AccountFacts]
     responses: Sequence[ResponseFacts]
+    document: MetricsDocument
 
 
 def build_inputs(
@@ -96,7 +101,11 @@ def build_inputs(
             cumulative_revenue_share=running / total if total else None,
         )
     return RuleInputs(
-        as_of=document.as_of, portfolio=document.portfolio, accounts=facts, responses=responses
+        as_of=document.as_of,
+        portfolio=document.portfolio,
+        accounts=facts,
+        responses=responses,
+        document=document,
     )
 
 

@@ -265,6 +265,11 @@ class _FileChecker:
         if rule.scope == "portfolio" and (rule.notify.owner or rule.notify.mention_owner):
             where = self.doc.value_at((*base, "notify"))
             self.error(where, "a portfolio rule has no account owner")
+        if rule.attach is not None and rule.scope != "portfolio":
+            self.error(
+                self.doc.key_at((*base, "attach")),
+                "attach applies to portfolio rules only; the chart shows the whole portfolio",
+            )
         if rule.scope == "portfolio" and rule.escalate is not None:
             self.error(
                 self.doc.key_at((*base, "escalate")),

@@ -17,6 +17,7 @@ from agent.rules.durations import parse_duration
 from agent.rules.fields import Scope
 
 __all__ = [
+    "Attachment",
     "Duration",
     "Escalate",
     "Notify",
@@ -27,6 +28,9 @@ __all__ = [
 ]
 
 Severity = Literal["info", "warning", "critical"]
+#: What a portfolio rule can send with its message: ``driver_chart`` is the weekly
+#: digest's attachment (the headline figures in the message, the driver chart in its thread).
+Attachment = Literal["driver_chart"]
 _ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
@@ -103,6 +107,7 @@ class Rule(_Frozen):
     max_age: Duration = timedelta(days=14)
     escalate: Escalate | None = None
     inhibits: tuple[str, ...] = ()
+    attach: Attachment | None = None
     enabled: bool = True
 
 

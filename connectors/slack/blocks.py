@@ -9,6 +9,7 @@ is shortened, never the reason a message fails.
 from __future__ import annotations
 
 import re
+from datetime import UTC
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -90,6 +91,8 @@ def build_message(content: AlertContent, mention: str | None = None) -> list[Blo
         quoted = "> " + escape(content.response.comment).replace("\n", "\n> ")
         blocks.append(SectionBlock(text=_md(f"*Comment*\n{quoted}", LIMITS["section"])))
     blocks.extend(_digest_items(content))
+    if content.attachment is not None:
+        blocks.append(ContextBlock(elements=[_md(_attachment_note(content), LIMITS["context"])]))
     if content.closure is not None:
         blocks.append(SectionBlock(text=_md(_closure(content), LIMITS["section"])))
     if content.reason:
@@ -128,7 +131,20 @@ def _fields(content: AlertContent) -> list[MarkdownTextObject]:
         ]
         if r.driver:
             pairs.append(("Driver", r.driver))
+    if content.attachment is not None:
+        pairs += [(h.label, f"{h.text} ({h.note})") for h in content.attachment.headlines]
     return [_md(f"*{k}*\n{escape(v)}", LIMITS["field"]) for k, v in pairs[:10]]
+
+
+def _attachment_note(content: AlertContent) -> str:
+    attachment = content.attachment
+    if attachment is None:
+        return ""
+    when = attachment.as_of.astimezone(UTC)
+    return (
+        f"Figures as of {when:%Y-%m-%d %H:%M} UTC. The driver chart, by answers and by "
+        "revenue, follows in this thread."
+    )
 
 
 def _digest_items(content: AlertContent) -> list[Block]:

@@ -7,7 +7,10 @@ or ``FatalError`` (Slack refused this message).
 
 Every message carries Slack message metadata (``event_type`` ``ax_alert`` with the
 alert id), so after a crash between sending and recording the agent finds the
-message in the channel's history instead of posting it twice.
+message in the channel's history instead of posting it twice. An alert's driver
+chart (``attach: driver_chart``) is uploaded into its message's thread
+(``connectors.slack.report.post_driver_chart``); after a crash mid-upload the
+thread is read for the chart's file before it is uploaded again.
 """
 
 from __future__ import annotations
@@ -30,9 +33,10 @@ from slack_sdk.http_retry.builtin_handlers import (
 from agent.alerts.model import OutboxAlert, Sent
 from agent.settings import SlackSettings
 from connectors.common.calls import CallCounter
-from connectors.common.errors import FatalError, RateLimitedError, RetriableError
+from connectors.common.errors import FatalError, RateLimitedError, RetriableError, VendorError
 from connectors.common.paging import paginate
 from connectors.slack.blocks import build_message, fallback_text
+from connectors.slack.report import DIGEST_FILENAME, post_driver_chart
 
 __all__ = ["METADATA_EVENT", "SlackNotifier", "make_client"]
 
@@ -137,6 +141,36 @@ class SlackNotifier:
         )
         return Sent(channel=str(data["channel"]), ts=str(data["ts"]))
 
+    def attach(self, alert: OutboxAlert, message: Sent) -> None:
+        attachment = alert.content.attachment
+        if attachment is None:
+            return
+        kind = "files.upload_v2"
+        try:
+            posted = post_driver_chart(
+                self.client,
+                message.channel,
+                attachment.drivers,
+                thread_ts=message.ts,
+                title=alert.content.title,
+            )
+        except VendorError:
+            self.calls.count(kind, "error")
+            raise
+        self.calls.count(kind)
+        _log.info("slack_chart_attached", alert_id=alert.alert_id, file_id=posted.file_id)
+
+    def find_attachment(self, alert: OutboxAlert, message: Sent) -> bool:
+        """Whether the message's thread holds the chart's file (an earlier upload)."""
+        for replies in paginate(lambda cursor: self._replies(message, cursor)):
+            for reply in replies:
+                if reply.get("ts") == message.ts:
+                    continue  # the thread's parent: the message itself
+                names = {f.get("name") for f in reply.get("files") or [] if isinstance(f, dict)}
+                if DIGEST_FILENAME in names:
+                    return True
+        return False
+
     # ---- lookups -------------------------------------------------------------------
 
     def user_id(self, email: str) -> str | None:
@@ -197,6 +231,17 @@ class SlackNotifier:
                 include_all_metadata=True,
                 limit=200,
                 cursor=cursor,
+            ),
+        )
+        return data.get("messages", []), _next_cursor(data)
+
+    def _replies(
+        self, message: Sent, cursor: str | None
+    ) -> tuple[Sequence[dict[str, Any]], str | None]:
+        data = self._call(
+            "conversations.replies",
+            lambda: self.client.conversations_replies(
+                channel=message.channel, ts=message.ts, limit=200, cursor=cursor
             ),
         )
         return data.get("messages", []), _next_cursor(data)

@@ -1,17 +1,21 @@
-"""The weekly digest in Slack: the headline figures and the driver chart, as one message.
+"""The weekly digest in Slack: the headline figures and the driver chart.
 
 Uploaded with ``files_upload_v2`` (files.getUploadURLExternal -> the upload URL ->
-files.completeUploadExternal), the headline figures as the file's initial comment.
+files.completeUploadExternal). Two ways: ``post_weekly_digest`` posts one message,
+the headline figures as the file's initial comment; ``post_driver_chart`` puts the
+chart alone into the thread of a message already posted (the weekly digest rule's
+alert, ``attach: driver_chart``, whose message carries the figures).
 The ``WebClient`` is injected (``connectors.slack.notifier.make_client``): it owns
 the token, the base URL and the one retry layer, slack_sdk's own handlers for rate
 limits, server errors and dropped connections. This module adds no second one; what
-still fails is raised as the shared vendor error classes, so the caller (the weekly
-digest rule) can keep the digest due and try at its next tick.
+still fails is raised as the shared vendor error classes, so the caller (the alert
+outbox) can keep the digest pending and try at its next cycle.
 """
 
 from __future__ import annotations
 
 import urllib.error
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,11 +24,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web import SlackResponse
 
-from agent.document import MetricsDocument
+from agent.document import DriverMetrics, MetricsDocument
 from agent.report.digest import DIGEST_TITLE, digest_text, drivers_png
 from connectors.common.errors import FatalError, RateLimitedError, RetriableError, VendorError
 
-__all__ = ["DIGEST_FILENAME", "DigestPosted", "post_weekly_digest"]
+__all__ = ["DIGEST_FILENAME", "DigestPosted", "post_driver_chart", "post_weekly_digest"]
 
 _log = structlog.get_logger(__name__)
 _VENDOR = "slack"
@@ -58,10 +62,44 @@ def post_weekly_digest(
     channel, bot not in the channel, missing ``files:write`` scope) and
     ``RetriableError`` (``RateLimitedError`` with Slack's Retry-After) for what it can.
     """
-    text = digest_text(doc, title=title)
-    image = drivers_png(doc.drivers)
-    log = _log.bind(channel=channel, as_of=doc.as_of.isoformat(), image_bytes=len(image))
+    return _upload(
+        client,
+        channel,
+        drivers_png(doc.drivers),
+        title=title,
+        comment=digest_text(doc, title=title),
+        thread_ts=None,
+    )
 
+
+def post_driver_chart(
+    client: WebClient,
+    channel: str,
+    drivers: Sequence[DriverMetrics],
+    *,
+    thread_ts: str,
+    title: str = DIGEST_TITLE,
+) -> DigestPosted:
+    """Reply in the thread of message ``thread_ts`` in ``channel`` with the driver chart.
+
+    The same PNG as ``post_weekly_digest``'s, without a comment: the message the
+    thread hangs on already carries the figures. Errors are classified the same way.
+    """
+    return _upload(
+        client, channel, drivers_png(drivers), title=title, comment=None, thread_ts=thread_ts
+    )
+
+
+def _upload(
+    client: WebClient,
+    channel: str,
+    image: bytes,
+    *,
+    title: str,
+    comment: str | None,
+    thread_ts: str | None,
+) -> DigestPosted:
+    log = _log.bind(channel=channel, thread_ts=thread_ts, image_bytes=len(image))
     try:
         response = client.files_upload_v2(
             channel=channel,
@@ -69,7 +107,8 @@ def post_weekly_digest(
             filename=DIGEST_FILENAME,
             title=f"{title}: drivers",
             alt_txt=_ALT_TEXT,
-            initial_comment=text,
+            initial_comment=comment,
+            thread_ts=thread_ts,
         )
     except SlackApiError as exc:
         raise _classify_api_error(exc) from None

@@ -1,6 +1,8 @@
-"""Run the delivery stage and die (SIGKILL) right after Slack accepted the second message.
+"""Run the delivery stage and die (SIGKILL) right after Slack accepted something.
 
-Used by the crash test: ``python crash_child.py STATE_URL SLACK_BASE_URL``.
+Used by the crash tests: ``python crash_child.py STATE_URL SLACK_BASE_URL TOKEN [MODE]``.
+MODE ``send`` (default): die after the second message; ``attach``: after the first
+attachment (the weekly digest's chart) was shared.
 """
 
 from __future__ import annotations
@@ -30,11 +32,19 @@ class DiesAfterSecondSend(SlackNotifier):
         return sent
 
 
+class DiesAfterAttach(SlackNotifier):
+    def attach(self, alert: OutboxAlert, message: Sent) -> None:
+        super().attach(alert, message)
+        os.kill(os.getpid(), signal.SIGKILL)  # between "Slack shared the chart" and "marked sent"
+
+
 def main() -> None:
     state_url, base_url, token = sys.argv[1:4]
+    mode = sys.argv[4] if len(sys.argv) > 4 else "send"
     repo = AlertRepo(create_engine(state_url))
     settings = SlackSettings(bot_token=token, base_url=base_url, max_retries=0)  # type: ignore[arg-type]
-    deliver(repo, DiesAfterSecondSend(make_client(settings)), datetime.now(UTC))
+    kind = DiesAfterAttach if mode == "attach" else DiesAfterSecondSend
+    deliver(repo, kind(make_client(settings)), datetime.now(UTC))
 
 
 if __name__ == "__main__":

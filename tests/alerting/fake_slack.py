@@ -6,11 +6,21 @@ rate limits are HTTP 429 with ``Retry-After``. The fake checks what Slack checks
 Bearer auth, JSON bodies for chat.postMessage/chat.update, the methods' required
 arguments, and stores messages (with metadata) per channel so conversations.history
 can return them.
+
+File upload v2 as slack_sdk's ``files_upload_v2`` drives it: files.getUploadURLExternal
+(form body: filename, length) answers an upload URL on this server; the bytes are
+POSTed there (no auth: the URL is the credential); files.completeUploadExternal
+(form body: ``files`` as a JSON array of ``{id, title}``, ``channel_id``,
+``thread_ts``) shares them: with ``thread_ts`` as a reply in that message's thread,
+a message carrying ``files`` (id, name, title, mimetype) and ``upload: true``.
+conversations.replies returns a thread: the parent first, then
+its replies, oldest first; conversations.history returns parent messages only.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +41,14 @@ class FakeSlack:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     #: method -> list of (status, headers) to answer before normal handling.
     failures: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
+    #: method -> Slack error codes to answer (``ok: false``, HTTP 200), one per call.
+    refusals: dict[str, list[str]] = field(default_factory=dict)
+    #: (channel, parent ts) -> the thread's replies, oldest first.
+    replies: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    #: file id -> what getUploadURLExternal was told, and the uploaded bytes.
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: HTTP statuses the upload URL answers before accepting bytes.
+    upload_failures: list[int] = field(default_factory=list)
     down: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: int = 0
@@ -43,10 +61,14 @@ class FakeSlack:
             "conversations.list",
             "conversations.open",
             "users.lookupByEmail",
+            "files.getUploadURLExternal",
+            "files.completeUploadExternal",
+            "conversations.replies",
         ):
             self.server.expect_request(f"/api/{method}", method="POST").respond_with_handler(
                 self._dispatch(method)
             )
+        self.server.expect_request(_UPLOAD, method="POST").respond_with_handler(self._upload)
         return self
 
     @property
@@ -61,6 +83,16 @@ class FakeSlack:
     ) -> None:
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
         self.failures.setdefault(method, []).extend([(status, headers)] * times)
+
+    def refuse(self, method: str, error: str, times: int = 1) -> None:
+        self.refusals.setdefault(method, []).extend([error] * times)
+
+    def thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
+        """The replies in the thread of message ``ts``."""
+        return self.replies.get((channel, ts), [])
+
+    def count(self, method: str) -> int:
+        return sum(1 for m, _ in self.calls if m == method)
 
     # ---- dispatch ---------------------------------------------------------------------
 
@@ -81,6 +113,9 @@ class FakeSlack:
                 if isinstance(args, Response):
                     return args
                 self.calls.append((method, args))
+                refused = self.refusals.get(method)
+                if refused:
+                    return _ok_false(refused.pop(0))
                 return getattr(self, "_" + method.replace(".", "_"))(args)
 
         return handle
@@ -100,8 +135,7 @@ class FakeSlack:
             isinstance(meta.get("event_type"), str) and isinstance(meta.get("event_payload"), dict)
         ):
             return _ok_false("invalid_metadata_format")
-        self._ts += 1
-        ts = f"{1_800_000_000 + self._ts}.{self._ts:06d}"
+        ts = self._next_ts()
         message = {"type": "message", "text": args.get("text", ""), "ts": ts, "bot_id": "B0AX"}
         if args.get("blocks"):
             message["blocks"] = args["blocks"]
@@ -109,6 +143,10 @@ class FakeSlack:
             message["metadata"] = meta
         self.messages.setdefault(channel, []).append(message)
         return _ok({"channel": channel, "ts": ts, "message": message})
+
+    def _next_ts(self) -> str:
+        self._ts += 1
+        return f"{1_800_000_000 + self._ts}.{self._ts:06d}"
 
     def _chat_update(self, args: dict[str, Any]) -> Response:
         channel, ts = args.get("channel"), args.get("ts")
@@ -145,6 +183,96 @@ class FakeSlack:
             }
         )
 
+    def _conversations_replies(self, args: dict[str, Any]) -> Response:
+        channel, ts = args.get("channel"), args.get("ts")
+        if channel not in self.messages and channel not in CHANNELS.values():
+            return _ok_false("channel_not_found")
+        parent = next((m for m in self.messages.get(channel, []) if m["ts"] == ts), None)
+        if parent is None:
+            return _ok_false("thread_not_found")
+        found = [parent, *self.thread(channel, str(ts))]
+        limit = int(args.get("limit") or 100)
+        start = int(args.get("cursor") or 0)
+        more = start + limit < len(found)
+        return _ok(
+            {
+                "messages": found[start : start + limit],
+                "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+            }
+        )
+
+    def _files_getUploadURLExternal(self, args: dict[str, Any]) -> Response:  # noqa: N802  # Slack's method name
+        filename, length = args.get("filename"), args.get("length")
+        if not filename or not length or not str(length).isdigit() or int(length) <= 0:
+            return _ok_false("invalid_arguments")
+        file_id = f"F0{len(self.files) + 1:08d}"
+        self.files[file_id] = {
+            "name": filename,
+            "length": int(length),
+            "alt_txt": args.get("alt_txt"),
+            "data": None,
+        }
+        url = self.server.url_for(f"/upload/v1/{file_id}")
+        return _ok({"upload_url": url, "file_id": file_id})
+
+    def _files_completeUploadExternal(self, args: dict[str, Any]) -> Response:  # noqa: N802  # Slack's method name
+        try:
+            items = json.loads(args.get("files") or "")
+        except ValueError:
+            return _ok_false("invalid_arguments")
+        stored = [self.files.get(str(item.get("id"))) for item in items]
+        if not items or any(f is None or f["data"] is None for f in stored):
+            return _ok_false("file_not_found")
+        shared = [
+            {
+                "id": item["id"],
+                "name": f["name"],
+                "title": item.get("title") or f["name"],
+                "mimetype": "image/png",
+                "size": len(f["data"]),
+            }
+            for item, f in zip(items, stored, strict=True)
+            if f is not None
+        ]
+        channel = args.get("channel_id")
+        if channel:
+            self._share(channel, args.get("thread_ts"), args.get("initial_comment"), shared)
+        return _ok({"files": [{"id": f["id"], "title": f["title"]} for f in shared]})
+
+    def _share(
+        self, channel: str, thread_ts: str | None, comment: str | None, files: list[dict[str, Any]]
+    ) -> None:
+        message = {
+            "type": "message",
+            "text": comment or "",
+            "files": files,
+            "upload": True,
+            "user": "U0AXBOT",
+            "ts": self._next_ts(),
+        }
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+            self.replies.setdefault((channel, thread_ts), []).append(message)
+        else:
+            self.messages.setdefault(channel, []).append(message)
+
+    def _upload(self, request: Request) -> Response:
+        """The upload URL: takes the raw bytes of a file announced by getUploadURLExternal."""
+        with self._lock:
+            if self.upload_failures:
+                return Response("upload unavailable", status=self.upload_failures.pop(0))
+            file_id = request.path.rsplit("/", 1)[-1]
+            stored = self.files.get(file_id)
+            if stored is None:
+                return Response("no such upload", status=404)
+            data = request.get_data()
+            if len(data) != stored["length"]:
+                return Response("length mismatch", status=400)
+            stored["data"] = data
+            self.calls.append(("upload", {"file_id": file_id, "bytes": len(data)}))
+            return Response(f"OK - {len(data)}", status=200, content_type="text/plain")
+
     def _conversations_list(self, args: dict[str, Any]) -> Response:
         channels = [
             {"id": cid, "name": name, "is_channel": True, "is_archived": False, "is_member": True}
@@ -169,6 +297,7 @@ class FakeSlack:
 
 
 _JSON_METHODS = {"chat.postMessage", "chat.update"}
+_UPLOAD = re.compile(r"^/upload/v1/F0\d{8}$")
 
 
 def _arguments(method: str, request: Request) -> dict[str, Any] | Response:

@@ -7,10 +7,12 @@ from datetime import datetime
 from fake_slack import TOKEN
 from pydantic import SecretStr
 
+from agent.alerts.compose import chart_attachment
 from agent.alerts.model import AccountCard, AlertContent, Destination, ResponseCard
 from agent.alerts.repo import OutboxRecord
 from agent.settings import SlackSettings
 from connectors.slack.notifier import SlackNotifier, make_client
+from tests.report_support import load_fixture
 
 
 def notifier(base_url: str, retries: int = 1) -> SlackNotifier:
@@ -59,5 +61,26 @@ def record(alert_id: str, channel: str, now: datetime, owner: str | None = None)
         scope="response",
         subject=alert_id,
         destination=Destination(channel=channel, owner_email=owner),
+        created_at=now,
+    )
+
+
+def digest_record(alert_id: str, channel: str, now: datetime) -> OutboxRecord:
+    """A weekly digest alert (``attach: driver_chart``) over the three-accounts fixture."""
+    doc = load_fixture("three-accounts").doc
+    content = AlertContent(
+        alert_id=alert_id,
+        rule_id="weekly-digest",
+        title="Account Experience weekly digest",
+        text="NPS 35.7 rests on 67 % of accounts and 70 % of revenue",
+        severity="info",
+        reason="weekly-digest: true (condition became true)",
+        attachment=chart_attachment("driver_chart", doc),
+    )
+    return OutboxRecord(
+        content=content,
+        scope="portfolio",
+        subject="portfolio",
+        destination=Destination(channel=channel),
         created_at=now,
     )

@@ -32,11 +32,14 @@ def test_build_pipeline_from_settings(engine: Engine) -> None:
         entities=[entity("A1", owner_email="o@acme.example")],
     )
     report = pipeline.run(data, AS_OF)
-    assert report.rules == 8
+    assert report.rules == 9
     assert report.delivery is not None
-    assert report.delivery.sent == 1
+    assert report.delivery.sent == 2  # the at-risk alert and the weekly digest
+    assert report.delivery.attached == 1  # the digest's driver chart
     text = "\n".join(lines)
     assert "-> #cx-alerts" in text
+    assert "Account Experience weekly digest  -> #cx-leadership" in text
+    assert "driver chart (by answers and by revenue, 0 drivers) would be attached" in text
     assert "crm: https://crm.example/A1/view" in text
     assert "owner: o@acme.example" in text  # mention_owner on the shipped at-risk rule
 

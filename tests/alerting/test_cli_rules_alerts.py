@@ -25,7 +25,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_validate_the_shipped_rules() -> None:
     result = runner.invoke(app, ["rules", "validate", str(REPO / "rules")])
     assert result.exit_code == 0, result.output
-    assert "ok: 8 rule(s) in 3 file(s), 8 enabled" in result.output
+    assert "ok: 9 rule(s) in 3 file(s), 9 enabled" in result.output
 
 
 def test_validate_the_shipped_rules_with_the_example_config() -> None:
@@ -101,4 +101,8 @@ def test_rules_test_dry_run_on_the_fixture(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "would fire" in result.output
+    assert "weekly-digest: 1" in result.output
+    digest = result.output[result.output.index("Account Experience weekly digest") :]
+    assert "\n    Revenue-weighted NPS: " in digest  # the figures the message carries
+    assert "would be attached in Slack, in the message's thread" in digest
     assert not (tmp_path / "state.db").exists()  # sends nothing, stores nothing

@@ -60,6 +60,18 @@ def test_a_valid_file_loads_and_compiles(tmp_path: Path) -> None:
     assert by_id["at-risk"].line == 10
 
 
+def test_a_portfolio_rule_may_attach_the_driver_chart(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text(
+        "rules:\n  - id: weekly\n    scope: portfolio\n    when: true\n"
+        "    attach: driver_chart\n    realert: 7d\n"
+        "  - id: plain\n    scope: portfolio\n    when: true\n",
+        encoding="utf-8",
+    )
+    by_id = load_rules(tmp_path, channels=CHANNELS, routes=ROUTES).by_id()
+    assert by_id["weekly"].rule.attach == "driver_chart"
+    assert by_id["plain"].rule.attach is None
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -123,6 +135,22 @@ def test_a_valid_file_loads_and_compiles(tmp_path: Path) -> None:
         (
             "rules:\n  - id: a\n    scope: portfolio\n    when: portfolio.nps < 0\n    notify: {owner: true}\n",
             "5:13: a portfolio rule has no account owner",
+        ),
+        (
+            "rules:\n  - id: a\n    scope: account\n    when: account.at_risk\n    attach: driver_chart\n",
+            "5:5: attach applies to portfolio rules only",
+        ),
+        (
+            "rules:\n  - id: a\n    scope: response\n    when: response.score < 7\n    attach: driver_chart\n",
+            "5:5: attach applies to portfolio rules only",
+        ),
+        (
+            "rules:\n  - id: a\n    scope: portfolio\n    when: true\n    attach: nps_chart\n",
+            "5:13: attach: Input should be 'driver_chart'",
+        ),
+        (
+            "rules:\n  - id: a\n    scope: portfolio\n    when: true\n    atach: driver_chart\n",
+            "5:5: unknown field 'atach'; did you mean 'attach'?",
         ),
         (
             "rules:\n  - id: a\n    scope: account\n    when: account.at_rsk\n",

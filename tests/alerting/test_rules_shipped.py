@@ -29,7 +29,7 @@ def _fired(rules: RuleSet, **kwargs) -> dict[str, list[str]]:  # type: ignore[no
     return out
 
 
-def test_the_eight_named_rules_ship(shipped: RuleSet) -> None:
+def test_the_named_rules_ship(shipped: RuleSet) -> None:
     assert sorted(r.id for r in shipped.rules) == [
         "account-at-risk",
         "detractor-not-closed-48h",
@@ -39,6 +39,7 @@ def test_the_eight_named_rules_ship(shipped: RuleSet) -> None:
         "top-account-detractor",
         "top-account-no-feedback",
         "upsell-candidate",
+        "weekly-digest",
     ]
 
 
@@ -82,3 +83,17 @@ def test_account_and_portfolio_rules(shipped: RuleSet) -> None:
     assert text["revenue-coverage-low"].startswith("Only 40 % of revenue has feedback")
     assert "Account RISK (5,000,000) is at risk: health at_risk (20)" in text["account-at-risk"]
     assert "revenue-coverage-low" not in _fired(shipped, revenue_coverage=0.9)
+
+
+def test_the_weekly_digest_fires_every_cycle_and_attaches_the_driver_chart(
+    shipped: RuleSet,
+) -> None:
+    digest = shipped.by_id()["weekly-digest"].rule
+    assert (digest.scope, digest.attach, digest.realert) == (
+        "portfolio",
+        "driver_chart",
+        timedelta(days=7),
+    )
+    assert digest.notify.channel == "cx-leadership"
+    for coverage in (0.1, 0.9):  # true whatever the figures: realert alone paces it
+        assert _fired(shipped, revenue_coverage=coverage)["weekly-digest"] == ["portfolio"]
