@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from core_builders import AS_OF, account, contact, days_ago, response
 from structlog.testing import capture_logs
 
 from agent.compute import compute_document
 from agent.config import MetricsConfig
 from agent.document import AccountMetrics, ContactFigures, MetricsDocument, Unmatched
 from agent.models import Account, Contact, Rejected, Response
+from tests.core_builders import AS_OF, account, contact, days_ago, response
 
 
 def run(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from core_builders import AS_OF
 
 from agent.ingest import (
     REJECTION_REASONS,
@@ -17,6 +16,7 @@ from agent.ingest import (
     trim,
 )
 from agent.models import Rejected, Response
+from tests.core_builders import AS_OF
 
 
 def row(**fields: object) -> dict[str, object]:

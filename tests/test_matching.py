@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from core_builders import account, contact
 
 from agent.config import DEFAULT_FREE_MAIL
 from agent.matching import (
@@ -14,6 +13,7 @@ from agent.matching import (
     normalise_domains,
     normalise_email,
 )
+from tests.core_builders import account, contact
 
 
 @pytest.mark.parametrize(

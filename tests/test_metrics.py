@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from core_builders import AS_OF, days_ago, response
 
 from agent.config import HealthConfig, MetricsConfig
 from agent.metrics import (
@@ -43,6 +42,7 @@ from agent.metrics import (
     tiers_covered,
     upsell_candidate,
 )
+from tests.core_builders import AS_OF, days_ago, response
 
 CONFIG = MetricsConfig()
 HEALTH = HealthConfig()

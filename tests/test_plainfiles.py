@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from core_builders import AS_OF
 from structlog.testing import capture_logs
 
 from agent.models import Rejected
@@ -21,6 +20,7 @@ from agent.plainfiles import (
     read_responses,
     read_written,
 )
+from tests.core_builders import AS_OF
 
 RESPONSE_HEADER = (
     "response_id,email,score,submitted_at,driver,comment,account_hint,loop_closed_at\n"

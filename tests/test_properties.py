@@ -6,13 +6,13 @@ import math
 from datetime import timedelta
 from typing import Any
 
-from core_builders import AS_OF
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.compute import compute_document
 from agent.document import MetricsDocument
 from agent.models import Account, Contact, Response
+from tests.core_builders import AS_OF
 
 DOMAINS = ["a.com", "b.com", "shared.com", "gmail.com", "c.org"]
 DRIVERS = [None, "", "Support", " Support ", "Product", "pricing"]
