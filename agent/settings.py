@@ -23,6 +23,12 @@ from pydantic_settings import (
 
 from agent.config import FieldsConfig, MetricsConfig
 from agent.rules.model import Route
+from agent.service.settings import (
+    FileDropSettings,
+    ScheduleSettings,
+    ServerSettings,
+    WebhookSettings,
+)
 
 __all__ = [
     "ConfigError",
@@ -243,6 +249,10 @@ class Settings(BaseSettings):
     hubspot: HubSpotSettings = HubSpotSettings()
     slack: SlackSettings = SlackSettings()
     log: LogSettings = LogSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    server: ServerSettings = ServerSettings()
+    webhook: WebhookSettings = WebhookSettings()
+    file_drop: FileDropSettings = FileDropSettings()
     metrics: MetricsConfig = MetricsConfig()
     fields: FieldsConfig = FieldsConfig()
 
