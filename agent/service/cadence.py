@@ -26,9 +26,10 @@ class Cadence:
         return cls(every=settings.every, cron=settings.cron, jitter=settings.jitter)
 
     def first(self, now: datetime, rng: random.Random) -> datetime:
-        """The first run after start-up: interval jobs at once, cron jobs at their next time."""
+        """The first run after start-up: interval jobs at once (so in dependency order),
+        cron jobs at their next time."""
         if self.every is not None:
-            return now + self._delay(rng)
+            return now
         return self._next_cron(now) + self._delay(rng)
 
     def after(self, finished: datetime, rng: random.Random) -> datetime:
