@@ -81,7 +81,7 @@ class AgentProcess:
         self.scheduler = Scheduler(cadences, lambda job: run_job(self.runtime, job))
         self.runtime.trigger = self.scheduler.trigger
         self.health = Health(store, list(cadences))
-        self.server = self._server() if settings.server.enabled else None
+        self.server: HttpServer | None = None
         watch_outbox(self.runtime.pipeline.repo.pending_count)
 
     # -- one pass ---------------------------------------------------------------------
@@ -100,7 +100,8 @@ class AgentProcess:
         """Run until stopped; returns the exit status."""
         if install_signals:
             self._install_signals()
-        if self.server is not None:
+        if self.settings.server.enabled:
+            self.server = self._server()
             self.server.start()
         worker = threading.Thread(target=self._work, name="scheduler", daemon=True)
         worker.start()

@@ -53,7 +53,7 @@ def _run(rt: Runtime, job: str, cycle_id: int, started: float) -> JobResult:
     except Interrupted:
         result = JobResult(job, True, time.perf_counter() - started, {"interrupted": 1}, None, True)
         _finish(rt, cycle_id, "ok", result)
-        _log.info("job_interrupted", seconds=round(result.seconds, 3))
+        _log.info("job_interrupted", job=job, seconds=round(result.seconds, 3))
         CYCLES.labels(job=job, outcome="interrupted").inc()
         return result
     except Exception as exc:  # one job's failure must not stop the agent
@@ -63,7 +63,7 @@ def _run(rt: Runtime, job: str, cycle_id: int, started: float) -> JobResult:
     CYCLES.labels(job=job, outcome="ok").inc()
     CYCLE_SECONDS.labels(job=job).observe(result.seconds)
     LAST_SUCCESS.labels(job=job).set_to_current_time()
-    _log.info("job_done", seconds=round(result.seconds, 3), **counts)
+    _log.info("job_done", job=job, seconds=round(result.seconds, 3), **counts)
     return result
 
 
@@ -76,7 +76,9 @@ def _failed(
 ) -> JobResult:
     error = f"{type(exc).__name__}: {exc}"
     result = JobResult(job, False, time.perf_counter() - started, dict(counts), error)
-    _log.error("job_failed", seconds=round(result.seconds, 3), error=error, exc_info=exc, **counts)
+    _log.error(
+        "job_failed", job=job, seconds=round(result.seconds, 3), error=error, exc_info=exc, **counts
+    )
     CYCLES.labels(job=job, outcome="failed").inc()
     CYCLE_SECONDS.labels(job=job).observe(result.seconds)
     if where is not None:
