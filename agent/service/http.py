@@ -164,4 +164,4 @@ class HttpServer:
         """Close the listening socket and let the loop end."""
         self._server.close()
         self._thread.join(timeout)
-        self._server.task_dispatcher.shutdown(timeout=timeout)
+        self._server.task_dispatcher.shutdown(timeout=max(1, int(timeout)))
