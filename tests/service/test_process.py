@@ -47,7 +47,7 @@ def test_one_pass_runs_every_job_in_order_and_logs_each(tmp_path: Path) -> None:
     done = [e for e in logs if e["event"] == "job_done"]
     assert [e["job"] for e in done] == [r.job for r in results]
     assert all(isinstance(e["seconds"], float) for e in done)
-    assert FileLeadership(tmp_path / "state.db").try_acquire()  # released at the end
+    assert _free(tmp_path)  # released at the end
 
 
 def test_a_failing_job_is_recorded_and_the_others_still_run(tmp_path: Path) -> None:
@@ -126,5 +126,13 @@ def test_a_webhook_detractor_reaches_the_notifier_without_waiting(tmp_path: Path
     assert not thread.is_alive()
     assert agent.exit_code == 0
     assert agent.health.role == "stopping"
-    assert FileLeadership(tmp_path / "state.db").try_acquire()
+    assert _free(tmp_path)
     assert PATH == "/webhooks/responses"
+
+
+def _free(tmp_path: Path) -> bool:
+    """Whether no agent holds the SQLite state's lock any more."""
+    lock = FileLeadership(tmp_path / "state.db")
+    taken = lock.try_acquire()
+    lock.release()
+    return taken
