@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from slackkit import record
 from structlog.testing import capture_logs
 
 from agent.cli.run_cmd import start
@@ -136,3 +137,21 @@ def _free(tmp_path: Path) -> bool:
     taken = lock.try_acquire()
     lock.release()
     return taken
+
+
+def test_stopping_flushes_the_outbox_before_releasing(tmp_path: Path) -> None:
+    notifier = RecordingNotifier()
+    settings = agent_settings(tmp_path, schedule={"outbox": {"every": 3600}})
+    agent = build_agent(settings, notifier)
+    thread = threading.Thread(target=lambda: agent.serve(install_signals=False))
+    thread.start()
+    try:
+        wait_for(lambda: "outbox" in agent.scheduler.last)
+        before = len(notifier.sent)
+        now = datetime.now(UTC)
+        agent.runtime.pipeline.repo.record([record("late-alert", "C0CXALERTS", now)], [])
+    finally:
+        agent.request_stop()
+        thread.join(15)
+    assert [a.alert_id for a in notifier.sent[before:]] == ["late-alert"]
+    assert agent.runtime.pipeline.repo.pending_count() == 0
