@@ -37,6 +37,7 @@ from agent.service.runtime import Runtime
 from agent.service.scheduler import Scheduler
 from agent.service.settings import JOB_NAMES
 from agent.service.telemetry import watch_outbox
+from agent.service.wake import WakeListener, notify
 from agent.service.webhook import WebhookHandler
 from agent.settings import Settings
 from agent.state.errors import StateError
@@ -103,6 +104,8 @@ class AgentProcess:
         if self.settings.server.enabled:
             self.server = self._server()
             self.server.start()
+        listener = WakeListener(self.store, self._woken)
+        listener.start()
         worker = threading.Thread(target=self._work, name="scheduler", daemon=True)
         worker.start()
         while not self.stop_event.wait(0.5):
@@ -111,6 +114,7 @@ class AgentProcess:
         self.scheduler.stop()
         finished = self._join(worker, self.settings.schedule.grace_seconds)
         self._release()
+        listener.stop()
         if self.server is not None:
             self.server.stop()
         if not finished:
@@ -215,7 +219,20 @@ class AgentProcess:
             AgentApp(self.health, hook, slack), self.settings.server, max_body_bytes=limit
         )
 
-    def _received(self, added: Sequence[Response]) -> None:
+    def _woken(self, job: str) -> None:
+        """Another replica stored new answers and asks for ``job``."""
         self.runtime.data_changed()
-        if any(r.score <= 6 for r in added):
-            self.scheduler.trigger("alerts")
+        self.scheduler.trigger(job)
+
+    def _received(self, added: Sequence[Response]) -> None:
+        """New answers from the webhook: a detractor runs the alerts job now, on the
+        leader (this process, or another replica woken through the database)."""
+        self.runtime.data_changed()
+        if not any(r.score <= 6 for r in added):
+            return
+        self.scheduler.trigger("alerts")
+        if self.health.role != "leader":
+            try:
+                notify(self.store, "alerts")
+            except Exception as exc:  # stored already; the leader's own cadence picks it up
+                _log.warning("wake_notify_failed", error=str(exc))

@@ -1,5 +1,8 @@
 """Two agents on one PostgreSQL state: one leads, the other stands by and takes over.
 
+A detractor posted to the standby's webhook is stored there and reaches Slack through
+the leader, woken through the database.
+
 Kill -9 the leader after it finished its work: the standby takes the leadership
 within a bounded time, runs every job, and neither writes to the CRM again nor
 alerts again (the state says it is all done).
@@ -11,6 +14,7 @@ import json
 import signal
 import urllib.request
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +22,10 @@ import pytest
 
 from agent.state.store import StateStore
 from tests.service import procs
+from tests.service.httpkit import post_signed
 from tests.service.loopback import Request
 from tests.service.portfolio import Portfolio, write_csv
-from tests.service.stack import VendorStack
+from tests.service.stack import WEBHOOK_SECRET, VendorStack
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -54,7 +59,11 @@ def test_the_standby_takes_over_without_repeating_writes_or_alerts(
     ports = {name: procs.free_port() for name in ("a", "b")}
     configs = {
         name: stack.write_config(
-            tmp_path, f"{name}.yaml", state_url=postgres_url, server={"port": port}
+            tmp_path,
+            f"{name}.yaml",
+            state_url=postgres_url,
+            server={"port": port},
+            schedule={"alerts": {"every": 3600}, "standby_poll_seconds": 0.3},
         )
         for name, port in ports.items()
     }
@@ -68,6 +77,15 @@ def test_the_standby_takes_over_without_repeating_writes_or_alerts(
         leader = next(n for n, p in ports.items() if _role(p) == "leader")
         standby = next(n for n in ports if n != leader)
         procs.wait_until(lambda: _all_jobs_ok(store, 0), 60, "the leader's first pass")
+        before = _posted(stack)
+        answer = {"response_id": "via-standby", "email": "p0@acct2.example", "score": 1}
+        answer["submitted_at"] = datetime.now(UTC).isoformat()
+        assert post_signed(f"http://127.0.0.1:{ports[standby]}", answer, WEBHOOK_SECRET)[0] == 200
+        took_alert = procs.wait_until(
+            lambda: "executive-detractor:webhook/via-standby" in _posted(stack), 10, "wake"
+        )
+        assert took_alert < 5  # the leader was woken, not its hourly alerts cadence
+        assert set(before) < set(_posted(stack))
         done_writes, done_posts = len(writes), _posted(stack)
         assert done_writes > 0
         assert sum(done_posts.values()) > 0
