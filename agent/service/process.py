@@ -90,6 +90,7 @@ class AgentProcess:
     def run_once(self) -> list[JobResult]:
         """Every enabled job once, in dependency order, as the leader (already acquired)."""
         self.health.role = "leader"
+        self._took_over()
         try:
             return self.scheduler.run_once()
         finally:
@@ -144,6 +145,7 @@ class AgentProcess:
                 leading = True
                 self.health.role = "leader"
                 _log.info("leading", resource=self.leadership.resource)
+                self._took_over()
                 check = self.settings.schedule.leader_check_seconds
                 if self.scheduler.run(self.leadership.is_leader, check) == "stopped":
                     break
@@ -159,6 +161,15 @@ class AgentProcess:
             self.exit_code = 1
         finally:
             self.stop_event.set()
+
+    def _took_over(self) -> None:
+        """Runs a dead leader left marked ``running`` are closed as failed."""
+        abandoned = self.store.abandon_running_cycles(
+            "the agent stopped during this run (killed or lost); it resumes from its last "
+            "checkpoint"
+        )
+        if abandoned:
+            _log.warning("abandoned_runs_closed", runs=abandoned)
 
     def _await_leadership(self) -> bool:
         """Lead now, or stand by until the leader goes; False when stopped first."""

@@ -155,3 +155,13 @@ def test_stopping_flushes_the_outbox_before_releasing(tmp_path: Path) -> None:
         thread.join(15)
     assert [a.alert_id for a in notifier.sent[before:]] == ["late-alert"]
     assert agent.runtime.pipeline.repo.pending_count() == 0
+
+
+def test_runs_a_dead_leader_left_running_are_closed_as_failed(tmp_path: Path) -> None:
+    agent = build_agent(agent_settings(tmp_path))
+    orphan = agent.store.start_cycle("writeback")  # as if the last agent was killed here
+    agent.run_once()
+    (closed,) = [c for c in agent.store.recent_cycles(20) if c.id == orphan]
+    assert closed.status == "failed"
+    assert "the agent stopped during this run" in (closed.error or "")
+    assert agent.store.recent_cycles(1, job="writeback")[0].status == "ok"
