@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -51,7 +52,12 @@ def _run(
         return CANNOT_START
     if not once:
         return agent.serve()
-    results = agent.run_once()
+    previous = agent.install_signals()  # a stop request ends the pass at a checkpoint
+    try:
+        results = agent.run_once()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     failed = [r.job for r in results if not r.ok]
     if failed:
         typer.echo(f"failed jobs: {', '.join(failed)}", err=True)

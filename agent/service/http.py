@@ -15,6 +15,7 @@ Routes: ``GET /healthz``, ``GET /readyz``, ``GET /metrics`` (prometheus_client),
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -131,10 +132,25 @@ def _json(
     return [data]
 
 
+def _check_free(host: str, port: int) -> None:
+    """Raise ``OSError`` now if ``host:port`` cannot be listened on (waitress would leak
+    its half-built server when the bind fails)."""
+    if port == 0:
+        return
+    for family, kind, proto, _name, address in socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    ):
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+        return
+
+
 class HttpServer:
     """waitress serving ``app`` in a background thread until ``stop()``."""
 
     def __init__(self, app: WsgiApp, settings: ServerSettings, *, max_body_bytes: int) -> None:
+        _check_free(settings.host, settings.port)
         self._server = create_server(
             app,
             host=settings.host,

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Sequence
 from types import FrameType
+from typing import Any
 
 import structlog
 
@@ -101,9 +102,15 @@ class AgentProcess:
     def serve(self, *, install_signals: bool = True) -> int:
         """Run until stopped; returns the exit status."""
         if install_signals:
-            self._install_signals()
+            self.install_signals()
         if self.settings.server.enabled:
-            self.server = self._server()
+            try:
+                self.server = self._server()
+            except OSError as exc:  # the port is taken, or the host is not ours
+                server = self.settings.server
+                _log.error("http_cannot_listen", host=server.host, port=server.port, error=str(exc))
+                self._release()
+                return 2
             self.server.start()
         listener = WakeListener(self.store, self._woken)
         listener.start()
@@ -207,13 +214,17 @@ class AgentProcess:
         except Exception as exc:  # the lock dies with the session or the process anyway
             _log.warning("leadership_release_failed", error=str(exc))
 
-    def _install_signals(self) -> None:
+    def install_signals(self) -> dict[int, Any]:
+        """SIGTERM and SIGINT stop the agent gracefully (main thread only).
+
+        Returns the handlers they replace, for ``signal.signal`` to put back.
+        """
+
         def handle(signum: int, _frame: FrameType | None) -> None:
             _log.info("stop_requested", signal=signal.Signals(signum).name, count=self._signals + 1)
             self.request_stop()
 
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, handle)
+        return {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
 
     # -- HTTP ---------------------------------------------------------------------------
 

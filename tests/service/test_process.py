@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -165,3 +166,15 @@ def test_runs_a_dead_leader_left_running_are_closed_as_failed(tmp_path: Path) ->
     assert closed.status == "failed"
     assert "the agent stopped during this run" in (closed.error or "")
     assert agent.store.recent_cycles(1, job="writeback")[0].status == "ok"
+
+
+def test_a_port_in_use_stops_the_start_with_status_two(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        agent = build_agent(agent_settings(tmp_path, server={"port": port}))
+        with capture_logs() as logs:
+            assert agent.serve(install_signals=False) == 2
+    assert any(e["event"] == "http_cannot_listen" and e["port"] == port for e in logs)
+    assert _free(tmp_path)
