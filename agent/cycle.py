@@ -28,7 +28,7 @@ from agent.ports import (
     SurveySource,
     WriteOutcome,
 )
-from agent.rules.facts import build_inputs, response_facts
+from agent.rules.facts import RuleInputs, build_inputs, response_facts
 from agent.state.store import StateStore
 from agent.writeback import WritebackCounts, crm_field, desired_values, execute, plan_updates
 
@@ -42,6 +42,7 @@ __all__ = [
     "evaluate_alerts",
     "ingest_surveys",
     "plan_writeback",
+    "rule_inputs",
     "run_writeback",
     "sync_crm",
 ]
@@ -160,14 +161,26 @@ def compute_from_state(
     return Computed(document, accounts, matches)
 
 
-def evaluate_alerts(
-    pipeline: AlertPipeline, computed: Computed, closed_field: str | None, now: datetime
-) -> CycleReport:
-    """Evaluate the rules over this cycle's figures, record alerts, deliver the outbox."""
-    inputs = build_inputs(
+def rule_inputs(computed: Computed, closed_field: str | None) -> RuleInputs:
+    """What the alert rules see of this cycle's figures."""
+    return build_inputs(
         computed.document, computed.accounts, response_facts(computed.matches, closed_field)
     )
-    report = pipeline.run(inputs, now)
+
+
+def evaluate_alerts(
+    pipeline: AlertPipeline,
+    computed: Computed,
+    closed_field: str | None,
+    now: datetime,
+    *,
+    escalate: bool = True,
+) -> CycleReport:
+    """Evaluate the rules over this cycle's figures, record alerts, deliver the outbox.
+
+    ``escalate=False`` leaves the escalation checks to their own job.
+    """
+    report = pipeline.run(rule_inputs(computed, closed_field), now, escalate=escalate)
     _log.info(
         "alerts_evaluated",
         rules=report.rules,

@@ -51,6 +51,7 @@ __all__ = [
     "read_contacts",
     "read_crm_folder",
     "read_csv_records",
+    "read_response_file",
     "read_responses",
     "read_written",
 ]
@@ -240,6 +241,17 @@ def read_responses(
             if reader.rejected:
                 log.warning("crm_file.rows_rejected", file=path.name, rejected=len(reader.rejected))
     return responses, rejected
+
+
+def read_response_file(path: Path, as_of: datetime) -> tuple[list[Response], list[Rejected]]:
+    """One survey file (``.csv``, or ``.jsonl`` / ``.json`` lines), its ``source`` the file name.
+
+    The same rules as the CRM folder's responses file; ``CrmFormatError`` when the
+    file cannot be read at all.
+    """
+    jsonl = path.suffix.lower() in {".jsonl", ".json", ".ndjson"}
+    reader = _read_jsonl_responses(path, as_of) if jsonl else _read_csv_responses(path, as_of)
+    return reader.responses, reader.rejected
 
 
 def _read_csv_responses(path: Path, as_of: datetime) -> ResponseReader:

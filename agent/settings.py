@@ -30,6 +30,12 @@ from pydantic_settings import (
 
 from agent.config import FieldsConfig, MetricsConfig
 from agent.rules.model import Route
+from agent.service.settings import (
+    FileDropSettings,
+    ScheduleSettings,
+    ServerSettings,
+    WebhookSettings,
+)
 
 __all__ = [
     "ConfigError",
@@ -268,6 +274,10 @@ class Settings(BaseSettings):
     slack: SlackSettings = SlackSettings()
     log: LogSettings = LogSettings()
     report: ReportSettings = ReportSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    server: ServerSettings = ServerSettings()
+    webhook: WebhookSettings = WebhookSettings()
+    file_drop: FileDropSettings = FileDropSettings()
     metrics: MetricsConfig = MetricsConfig()
     fields: FieldsConfig = FieldsConfig()
 

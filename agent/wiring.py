@@ -6,17 +6,27 @@ loads an SDK it does not use.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
 
 from agent.alerts.console import ConsoleNotifier
 from agent.alerts.deliver import Notifier
+from agent.alerts.repo import AlertRepo
 from agent.ports import CrmConnector, SurveySource
 from agent.settings import Settings
 from connectors.files import FilesCrm, FilesSurveys
 
-__all__ = ["build_crm", "build_notifier", "build_survey_sources", "shipped_rules_dir"]
+__all__ = [
+    "build_crm",
+    "build_interactivity",
+    "build_notifier",
+    "build_survey_sources",
+    "shipped_rules_dir",
+]
 
 
 def build_crm(settings: Settings, *, dry_run: bool = False) -> CrmConnector:
@@ -57,6 +67,31 @@ def build_notifier(settings: Settings, echo: Callable[[str], None] = print) -> N
     from connectors.slack.notifier import SlackNotifier, make_client  # noqa: PLC0415  # SDK on use
 
     return SlackNotifier(make_client(settings.slack))
+
+
+def build_interactivity(
+    settings: Settings, engine: Engine, notifier: Notifier, deliver_now: Callable[[], object]
+) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]] | None:
+    """The WSGI app of Slack's "Close loop" button; None unless Slack is fully configured.
+
+    ``deliver_now`` is how the message update gets sent (the scheduler's outbox job).
+    """
+    slack = settings.slack
+    if slack.signing_secret is None or slack.bot_token is None:
+        return None
+    from connectors.slack.interactivity import (  # noqa: PLC0415  # SDK on use
+        InteractivityHandler,
+        wsgi_app,
+    )
+
+    handler = InteractivityHandler(
+        AlertRepo(engine),
+        notifier,
+        slack.signing_secret.get_secret_value(),
+        loop_sla=timedelta(hours=settings.metrics.loop_sla_hours),
+        deliver_now=deliver_now,
+    )
+    return wsgi_app(handler)
 
 
 def shipped_rules_dir(configured: Path) -> Path:

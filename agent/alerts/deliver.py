@@ -20,14 +20,19 @@ from datetime import datetime
 from typing import Protocol
 
 import structlog
+from prometheus_client import Counter
 
 from agent.alerts.model import OutboxAlert, Sent
 from agent.alerts.repo import AlertRepo
 from connectors.common.errors import FatalError, RetriableError
 
-__all__ = ["DeliveryReport", "Notifier", "deliver"]
+__all__ = ["ALERTS", "DeliveryReport", "Notifier", "deliver"]
 
 _log = structlog.get_logger(__name__)
+
+#: Delivery outcomes by rule: sent, recovered (found already sent), updated,
+#: suppressed, deferred (vendor outage, retried next round), failed.
+ALERTS = Counter("ax_alerts_total", "Alert deliveries by rule and outcome", ["rule", "outcome"])
 
 
 class Notifier(Protocol):
@@ -79,12 +84,14 @@ def deliver(
             _one(repo, notifier, alert, now, report)
         except RetriableError as exc:
             repo.mark_error(alert.alert_id, str(exc))
+            ALERTS.labels(rule=alert.rule_id, outcome="deferred").inc()
             report.deferred = len(pending) - index
             report.error = str(exc)
             log.warning("alert_delivery_deferred", error=str(exc), pending=report.deferred)
             break
         except FatalError as exc:
             repo.mark_error(alert.alert_id, str(exc), failed=True)
+            ALERTS.labels(rule=alert.rule_id, outcome="failed").inc()
             report.failed += 1
             log.error("alert_delivery_failed", error=str(exc))
     return report
@@ -108,12 +115,14 @@ def _post(repo: AlertRepo, notifier: Notifier, alert: OutboxAlert, report: Deliv
     if alert.attempts > 0 and alert.channel_id:
         found = notifier.find_sent(alert, alert.channel_id)
         if found is not None:
+            ALERTS.labels(rule=alert.rule_id, outcome="recovered").inc()
             report.recovered += 1
             _log.info("alert_found_already_sent", alert_id=alert.alert_id, ts=found.ts)
             return found
     channel_id = notifier.resolve(alert)
     repo.mark_attempt(alert.alert_id, channel_id)
     sent = notifier.send(alert, channel_id)
+    ALERTS.labels(rule=alert.rule_id, outcome="sent").inc()
     report.sent += 1
     return sent
 
@@ -151,9 +160,11 @@ def _update(
     target = repo.sent_message(original) if status == "sent" else None
     if target is None:
         repo.mark_status(alert.alert_id, "suppressed", f"original alert is {status or 'unknown'}")
+        ALERTS.labels(rule=alert.rule_id, outcome="suppressed").inc()
         report.skipped += 1
         return
     repo.mark_attempt(alert.alert_id, target.channel)
     sent = notifier.update(alert, target)
     repo.mark_sent(alert.alert_id, sent, now)
+    ALERTS.labels(rule=alert.rule_id, outcome="updated").inc()
     report.updated += 1

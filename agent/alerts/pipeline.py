@@ -112,7 +112,10 @@ class AlertPipeline:
         self.loop_sla = loop_sla
         self.crm_link = crm_link
 
-    def run(self, inputs: RuleInputs, now: datetime, *, send: bool = True) -> CycleReport:
+    def run(
+        self, inputs: RuleInputs, now: datetime, *, send: bool = True, escalate: bool = True
+    ) -> CycleReport:
+        """One alerting cycle; ``escalate=False`` leaves escalations to ``escalate()``."""
         report = CycleReport()
         records: list[OutboxRecord] = []
         reload = self.registry.refresh()
@@ -128,7 +131,9 @@ class AlertPipeline:
         silences = self.repo.silences(now)
         decisions = decide(rules, evaluation, states, silences, now)
         alerts, new_states = self._plan(decisions, now, inputs.document)
-        esc_records, esc_states = self._escalations(rules, states, inputs, silences, now)
+        esc_records, esc_states = (
+            self._escalations(rules, states, inputs, silences, now) if escalate else ([], [])
+        )
         records.extend(self._group(alerts, now, report))
         records.extend(esc_records)
         report.decisions.update(d.action for d in decisions)
@@ -144,6 +149,20 @@ class AlertPipeline:
             digests=report.digests,
             rules_error=report.rules_error is not None,
         )
+        return report
+
+    def escalate(self, inputs: RuleInputs, now: datetime, *, send: bool = True) -> CycleReport:
+        """Only the escalation checks (and closing of loops) on their own cadence."""
+        report = CycleReport()
+        rules = self.registry.refresh().rules.enabled()
+        report.rules = len(rules)
+        states = self.repo.states(r.id for r in rules)
+        records, changed = self._escalations(rules, states, inputs, self.repo.silences(now), now)
+        report.decisions.update(r.content.kind for r in records)
+        report.recorded = self.repo.record(records, changed)
+        if send:
+            report.delivery = deliver(self.repo, self.notifier, now)
+        _log.info("escalation_cycle", rules=report.rules, recorded=report.recorded)
         return report
 
     def _plan(

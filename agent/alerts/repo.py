@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 
 from agent.alerts.model import (
     AlertContent,
@@ -131,6 +131,12 @@ class AlertRepo:
         )
         with self.engine.connect() as conn:
             return [_outbox(r) for r in conn.execute(query)]
+
+    def pending_count(self) -> int:
+        """How many alerts wait for delivery (the outbox size ``/metrics`` reports)."""
+        query = select(func.count()).where(alert_outbox.c.status == "pending")
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def get(self, alert_id: str) -> OutboxAlert | None:
         with self.engine.connect() as conn:

@@ -1,85 +1,82 @@
-"""``ax-agent run``: the agent loop over the configured connectors."""
+"""``ax-agent run``: the long-running agent (or one pass of every job with ``--once``)."""
 
 from __future__ import annotations
 
-import time
+import signal
 from pathlib import Path
 from typing import Annotated
 
 import structlog
 import typer
 
-from agent.alerts.setup import build_pipeline
 from agent.cli.common import cli_settings
-from agent.cycle import (
-    check_fields,
-    compute_from_state,
-    evaluate_alerts,
-    ingest_surveys,
-    plan_writeback,
-    run_writeback,
-    sync_crm,
-)
+from agent.service.process import AgentProcess
 from agent.settings import Settings
+from agent.state.errors import LeadershipError, StateError
+from agent.state.leader import Leadership, leadership_for
 from agent.state.store import StateStore
-from agent.timeutil import utcnow
-from agent.wiring import build_crm, build_notifier, build_survey_sources
 
-__all__ = ["register", "run_cycle"]
+__all__ = ["register", "start"]
 
 _log = structlog.get_logger(__name__)
 
+#: Exit status when the agent cannot start (configuration, state, another leader).
+CANNOT_START = 2
 
-def run_cycle(settings: Settings, store: StateStore, *, dry_run: bool = False) -> bool:
-    """One full cycle; True when it succeeded. A failure is logged, never raised."""
-    cycle_id = store.start_cycle("cycle")
-    counts: dict[str, int] = {}
+
+def start(settings: Settings, *, once: bool = False, dry_run: bool = False) -> int:
+    """Run the agent as configured; returns the process exit status."""
+    leadership = leadership_for(settings.state_url)
     try:
-        as_of = utcnow()
-        crm = build_crm(settings)
-        counts.update(sync_crm(store, crm))
-        ingested, rejected = ingest_surveys(store, build_survey_sources(settings, as_of))
-        counts.update(ingested)
-        computed = compute_from_state(store, crm.name, as_of, settings.metrics, rejected)
-        plan = plan_writeback(store, crm, computed.document, settings.fields.specs())
-        counts["planned_records"] = plan.records
-        if not dry_run:
-            check_fields(crm, settings.fields.specs())
-            result = run_writeback(store, crm, plan)
-            counts.update(written=result.written, write_failed=result.failed)
-            pipeline = build_pipeline(settings, store.engine, build_notifier(settings))
-            report = evaluate_alerts(pipeline, computed, settings.slack.loop_closed_field, as_of)
-            counts.update(alerts_recorded=report.recorded)
-    except Exception as exc:  # one cycle's failure must not stop the agent
-        _log.exception("cycle_failed", cycle=cycle_id)
-        store.finish_cycle(cycle_id, "failed", counts, f"{type(exc).__name__}: {exc}")
-        return False
-    store.finish_cycle(cycle_id, "ok", counts, None)
-    _log.info("cycle_done", cycle=cycle_id, **counts)
-    return True
+        if once or not leadership.can_stand_by:
+            leadership.acquire(wait=False)  # refused at once when another agent leads
+        store = StateStore.open(settings.state_url)
+    except (LeadershipError, StateError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return CANNOT_START
+    try:
+        return _run(settings, store, leadership, once=once, dry_run=dry_run)
+    finally:
+        leadership.release()
+        store.close()
+
+
+def _run(
+    settings: Settings, store: StateStore, leadership: Leadership, *, once: bool, dry_run: bool
+) -> int:
+    try:
+        agent = AgentProcess(settings, store, leadership, dry_run=dry_run)
+    except Exception as exc:  # a part that cannot be built: say which, do not lead
+        _log.error("agent_cannot_start", error=f"{type(exc).__name__}: {exc}")
+        typer.echo(f"error: cannot start: {exc}", err=True)
+        return CANNOT_START
+    if not once:
+        return agent.serve()
+    previous = agent.install_signals()  # a stop request ends the pass at a checkpoint
+    try:
+        results = agent.run_once()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    failed = [r.job for r in results if not r.ok]
+    if failed:
+        typer.echo(f"failed jobs: {', '.join(failed)}", err=True)
+    return 1 if failed else 0
 
 
 def run(
     once: Annotated[
-        bool, typer.Option("--once", help="Run one cycle and exit (1 if it failed).")
+        bool,
+        typer.Option("--once", help="Run every job once in order; exit 1 if any failed."),
     ] = False,
-    interval: Annotated[float, typer.Option(help="Seconds between cycles.")] = 300.0,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Plan write-backs, send nothing.")
+        bool, typer.Option("--dry-run", help="Plan write-backs, send nothing to the CRM or Slack.")
     ] = False,
     config: Annotated[Path | None, typer.Option("--config", help="YAML config file.")] = None,
 ) -> None:
-    """Run the agent: sync, ingest, compute, write back; repeat."""
-    settings = cli_settings(config)
-    store = StateStore.open(settings.state_url)
-    try:
-        while True:
-            ok = run_cycle(settings, store, dry_run=dry_run)
-            if once:
-                raise typer.Exit(code=0 if ok else 1)
-            time.sleep(interval)
-    finally:
-        store.close()
+    """Run the agent: CRM sync, survey ingestion, write-back and alerts on their cadences."""
+    settings = cli_settings(config)  # exits 2 (CANNOT_START) on an invalid configuration
+    raise typer.Exit(code=start(settings, once=once, dry_run=dry_run))
 
 
 def register(app: typer.Typer) -> None:

@@ -59,6 +59,19 @@ class LogOps(OpsBase):
         if self._conn.execute(stmt).rowcount != 1:
             raise KeyError(f"no cycle with id {cycle_id}")
 
+    def abandon_running_cycles(self, reason: str) -> int:
+        """Mark every cycle still ``running`` as failed with ``reason``; returns how many.
+
+        Only a new leader calls this: a run still marked running then belongs to an
+        agent that died (killed, crashed, host lost) before it could finish it.
+        """
+        stmt = (
+            update(schema.cycles)
+            .where(schema.cycles.c.status == "running")
+            .values(finished_at=self._now(), status="failed", error=reason)
+        )
+        return int(self._conn.execute(stmt).rowcount)
+
     def recent_cycles(self, limit: int = 20, job: str | None = None) -> list[CycleRecord]:
         """The latest cycles, newest first (of one job when ``job`` is given)."""
         stmt = select(schema.cycles).order_by(schema.cycles.c.id.desc()).limit(limit)

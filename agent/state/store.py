@@ -170,6 +170,10 @@ class StateStore:
         with self.transaction() as tx:
             tx.finish_cycle(cycle_id, status, counts, error)
 
+    def abandon_running_cycles(self, reason: str) -> int:
+        with self.transaction() as tx:
+            return tx.abandon_running_cycles(reason)
+
     def recent_cycles(self, limit: int = 20, job: str | None = None) -> list[CycleRecord]:
         with self.reading() as tx:
             return tx.recent_cycles(limit, job)

@@ -1,19 +1,34 @@
-"""Counting vendor API calls by kind: for budgets, benchmarks and ``/metrics``."""
+"""Counting and logging vendor API calls: for budgets, benchmarks, ``/metrics`` and debugging.
+
+Every adapter reports each HTTP call here once, with its outcome and, when known, the
+HTTP status and latency: that one place counts it (by kind, and in Prometheus) and
+logs it at debug level, so no adapter writes its own call log.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
 
+import structlog
 from prometheus_client import Counter as PromCounter
+from prometheus_client import Histogram
 
-__all__ = ["API_CALLS", "CallCounter"]
+__all__ = ["API_CALLS", "API_CALL_SECONDS", "CallCounter"]
+
+_log = structlog.get_logger(__name__)
 
 #: Process-wide Prometheus counter; each CallCounter also keeps its own tally.
 API_CALLS = PromCounter(
     "ax_api_calls_total",
     "Vendor API calls by vendor, kind and outcome",
     ["vendor", "kind", "outcome"],
+)
+API_CALL_SECONDS = Histogram(
+    "ax_api_call_duration_seconds",
+    "Latency of vendor API calls by vendor and kind",
+    ["vendor", "kind"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
 
 
@@ -25,10 +40,28 @@ class CallCounter:
         self.by_kind: Counter[str] = Counter()
         self._lock = threading.Lock()
 
-    def count(self, kind: str, outcome: str = "ok") -> None:
+    def count(
+        self,
+        kind: str,
+        outcome: str = "ok",
+        *,
+        status: int | None = None,
+        seconds: float | None = None,
+    ) -> None:
+        """One call of ``kind`` ended with ``outcome`` (HTTP ``status``, after ``seconds``)."""
         with self._lock:
             self.by_kind[kind] += 1
         API_CALLS.labels(vendor=self.vendor, kind=kind, outcome=outcome).inc()
+        if seconds is not None:
+            API_CALL_SECONDS.labels(vendor=self.vendor, kind=kind).observe(seconds)
+        _log.debug(
+            "vendor_call",
+            vendor=self.vendor,
+            kind=kind,
+            outcome=outcome,
+            status=status,
+            latency_ms=None if seconds is None else round(seconds * 1000, 1),
+        )
 
     @property
     def total(self) -> int:

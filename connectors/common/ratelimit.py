@@ -12,7 +12,26 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-__all__ = ["RateLimiter"]
+from prometheus_client import Counter
+
+__all__ = ["RATE_LIMIT_WAITS", "RATE_LIMIT_WAIT_SECONDS", "RateLimiter", "count_wait"]
+
+RATE_LIMIT_WAITS = Counter(
+    "ax_rate_limit_waits_total",
+    "Waits for a rate limit: the client's own limiter, or the vendor's 429 (retry_after)",
+    ["vendor", "cause"],
+)
+RATE_LIMIT_WAIT_SECONDS = Counter(
+    "ax_rate_limit_wait_seconds_total",
+    "Seconds spent waiting for rate limits",
+    ["vendor", "cause"],
+)
+
+
+def count_wait(vendor: str, cause: str, seconds: float) -> None:
+    """Record one wait of ``seconds`` for ``vendor``'s rate limit."""
+    RATE_LIMIT_WAITS.labels(vendor=vendor, cause=cause).inc()
+    RATE_LIMIT_WAIT_SECONDS.labels(vendor=vendor, cause=cause).inc(max(0.0, seconds))
 
 
 class RateLimiter:
@@ -22,11 +41,14 @@ class RateLimiter:
         window: float,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        *,
+        vendor: str = "unknown",
     ) -> None:
         if limit <= 0 or window <= 0:
             raise ValueError("limit and window must be positive")
         self.limit = limit
         self.window = window
+        self.vendor = vendor
         self._clock = clock
         self._sleep = sleep
         self._calls: deque[float] = deque()
@@ -47,6 +69,7 @@ class RateLimiter:
             if wait > 0:
                 self._sleep(wait)
                 self.waited += wait
+                count_wait(self.vendor, "client_limit", wait)
             stamp = self._clock()
             self._calls.append(max(stamp, now + wait))
             return wait

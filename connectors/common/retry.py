@@ -19,7 +19,8 @@ from tenacity import (
     wait_random,
 )
 
-from connectors.common.errors import RetriableError
+from connectors.common.errors import RateLimitedError, RetriableError
+from connectors.common.ratelimit import count_wait
 
 __all__ = ["RetryPolicy", "call_with_retry"]
 
@@ -71,6 +72,8 @@ class RetryPolicy:
 
 def _log_retry(state: RetryCallState) -> None:
     exc = state.outcome.exception() if state.outcome is not None else None
+    if isinstance(exc, RateLimitedError):
+        count_wait(exc.vendor, "retry_after", state.upcoming_sleep)
     _log.warning(
         "vendor_call_retry",
         attempt=state.attempt_number,

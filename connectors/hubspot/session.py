@@ -54,9 +54,11 @@ def connect(
         )
     apis = build_apis(settings.base_url, settings.access_token.get_secret_value())
     transport = Transport(
-        limiter=RateLimiter(settings.burst_limit, settings.burst_window_s, monotonic, sleep),
+        limiter=RateLimiter(
+            settings.burst_limit, settings.burst_window_s, monotonic, sleep, vendor=VENDOR
+        ),
         search_limiter=RateLimiter(
-            settings.search_limit, settings.search_window_s, monotonic, sleep
+            settings.search_limit, settings.search_window_s, monotonic, sleep, vendor=VENDOR
         ),
         counter=CallCounter(VENDOR),
         policy=retry or RetryPolicy(attempts=settings.retry_attempts, sleep=sleep),

@@ -15,6 +15,7 @@ cost more CPU per page than HubSpot's higher rate limits leave between two calls
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -59,6 +60,7 @@ class Transport:
 
         def attempt() -> Payload:
             self._acquire(search=search)
+            started = time.perf_counter()
             try:
                 response = fn(
                     *args, _request_timeout=self.timeout, _preload_content=False, **kwargs
@@ -68,9 +70,9 @@ class Transport:
                 error = classify(exc)
                 if error is None:
                     raise
-                self._failed(kind, error, search=search)
+                self._failed(kind, error, search=search, seconds=time.perf_counter() - started)
                 raise error from exc
-            self.counter.count(kind)
+            self.counter.count(kind, status=response.status, seconds=time.perf_counter() - started)
             self._honour_headers(response.headers)
             return payload
 
@@ -81,9 +83,10 @@ class Transport:
             self.search_limiter.acquire()
         self.limiter.acquire()
 
-    def _failed(self, kind: str, error: VendorError, *, search: bool) -> None:
+    def _failed(self, kind: str, error: VendorError, *, search: bool, seconds: float) -> None:
         limited = isinstance(error, RateLimitedError)
-        self.counter.count(kind, outcome="rate_limited" if limited else "error")
+        outcome = "rate_limited" if limited else "error"
+        self.counter.count(kind, outcome, status=error.status, seconds=seconds)
         _log.info("hubspot_call_failed", kind=kind, status=error.status, error=str(error))
         wait = getattr(error, "retry_after", None)
         if limited and wait:

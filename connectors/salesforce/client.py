@@ -13,6 +13,7 @@ times per call. Tests and benchmarks fake Salesforce at that HTTP boundary.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -138,6 +139,7 @@ class SalesforceClient:
             "Accept": "application/json",
             **(headers or {}),
         }
+        started = time.perf_counter()
         try:
             response = self.http.request(
                 method,
@@ -148,10 +150,15 @@ class SalesforceClient:
                 timeout=self._timeout,
             )
         except requests.RequestException as exc:
-            self.counter.count(kind, "error")
+            self.counter.count(kind, "error", seconds=time.perf_counter() - started)
             raise from_transport(exc, kind) from None
         self.budget.spend()
-        self.counter.count(kind, "ok" if response.status_code < 300 else "error")
+        self.counter.count(
+            kind,
+            "ok" if response.status_code < 300 else "error",
+            status=response.status_code,
+            seconds=time.perf_counter() - started,
+        )
         self._observe_limits(response)
         return response
 
@@ -171,8 +178,15 @@ class SalesforceClient:
 
     def _new_session(self) -> Session:
         def login() -> Session:
-            if self._login.can_refresh:  # a configured session id needs no call
-                self.counter.count("login")
-            return self._login.login()
+            if not self._login.can_refresh:  # a configured session id needs no call
+                return self._login.login()
+            started = time.perf_counter()
+            try:
+                session = self._login.login()
+            except Exception:
+                self.counter.count("login", "error", seconds=time.perf_counter() - started)
+                raise
+            self.counter.count("login", seconds=time.perf_counter() - started)
+            return session
 
         return call_with_retry(self.policy, login)

@@ -50,7 +50,11 @@ class InteractivityHandler:
         *,
         loop_sla: timedelta = timedelta(hours=48),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        deliver_now: Callable[[], object] | None = None,
     ) -> None:
+        """``deliver_now`` replaces the inline delivery of the message update: the agent
+        passes its scheduler's trigger, so one thread alone ever delivers the outbox."""
+        self.deliver_now = deliver_now
         self.repo = repo
         self.notifier = notifier
         self.verifier = SignatureVerifier(signing_secret)
@@ -81,7 +85,11 @@ class InteractivityHandler:
         _log.info(
             "loop_closed_from_slack", alert_id=alert_id, user=user, recorded=record is not None
         )
-        if record is not None:
+        if record is None:
+            return
+        if self.deliver_now is not None:
+            self.deliver_now()
+        else:
             deliver(self.repo, self.notifier, now)
 
 

@@ -16,6 +16,7 @@ thread is read for the chart's file before it is uploaded again.
 from __future__ import annotations
 
 import ssl
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from urllib.error import URLError
 import structlog
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryState
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -35,6 +37,7 @@ from agent.settings import SlackSettings
 from connectors.common.calls import CallCounter
 from connectors.common.errors import FatalError, RateLimitedError, RetriableError, VendorError
 from connectors.common.paging import paginate
+from connectors.common.ratelimit import count_wait
 from connectors.slack.blocks import build_message, fallback_text
 from connectors.slack.report import DIGEST_FILENAME, post_driver_chart
 
@@ -72,11 +75,31 @@ def make_client(settings: SlackSettings) -> WebClient:
         base_url=settings.base_url,
         timeout=settings.timeout_seconds,
         retry_handlers=[
-            RateLimitErrorRetryHandler(max_retry_count=retries),
+            _CountedRateLimitRetry(max_retry_count=retries),
             ServerErrorRetryHandler(max_retry_count=retries),
             ConnectionErrorRetryHandler(max_retry_count=retries),
         ],
     )
+
+
+class _CountedRateLimitRetry(RateLimitErrorRetryHandler):
+    """slack_sdk's 429 handler (it sleeps for Retry-After), with the wait counted."""
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        started = time.monotonic()
+        try:
+            super().prepare_for_next_attempt(
+                state=state, request=request, response=response, error=error
+            )
+        finally:
+            count_wait(_VENDOR, "retry_after", time.monotonic() - started)
 
 
 class SlackNotifier:
@@ -84,6 +107,9 @@ class SlackNotifier:
 
     def __init__(self, client: WebClient, *, calls: CallCounter | None = None) -> None:
         self.client = client
+        #: Posts a message: retried blindly only on 429 (Slack did not take it); any other
+        #: failure is retried once after looking for the message (see ``send``).
+        self.poster = _rate_limit_retries_only(client)
         self.calls = calls or CallCounter(_VENDOR)
         self._users: dict[str, str | None] = {}
         self._channels: dict[str, str] | None = None
@@ -100,10 +126,22 @@ class SlackNotifier:
         return self.channel_id(alert.destination.channel)
 
     def send(self, alert: OutboxAlert, channel_id: str) -> Sent:
+        """Post the alert; after a failure that may hide a posted message (a timeout, a
+        dropped connection, a 5xx), look for it before posting once more."""
+        try:
+            return self._post(alert, channel_id)
+        except RetriableError as exc:
+            if isinstance(exc, RateLimitedError) and exc.status == 429:
+                raise  # Slack refused it before taking it: nothing to look for
+            _log.info("slack_post_uncertain", alert_id=alert.alert_id, error=str(exc))
+            found = self.find_sent(alert, channel_id)
+            return found if found is not None else self._post(alert, channel_id)
+
+    def _post(self, alert: OutboxAlert, channel_id: str) -> Sent:
         mention = self._mention(alert)
         data = self._call(
             "chat.postMessage",
-            lambda: self.client.chat_postMessage(
+            lambda: self.poster.chat_postMessage(
                 channel=channel_id,
                 text=fallback_text(alert.content, mention),
                 blocks=build_message(alert.content, mention),
@@ -254,22 +292,42 @@ class SlackNotifier:
         return f"<@{user}>" if user else None
 
     def _call(self, kind: str, fn: Callable[[], Any]) -> dict[str, Any]:
+        started = time.perf_counter()
         try:
             response = fn()
         except SlackApiError as exc:
-            self.calls.count(kind, "error")
-            raise _classify(kind, exc) from None
+            error = _classify(kind, exc)
+            self._count(kind, "error", started, getattr(exc.response, "status_code", None))
+            raise error from None
         except (URLError, ConnectionError, TimeoutError, ssl.SSLError) as exc:
-            self.calls.count(kind, "error")
+            self._count(kind, "error", started, None)
             raise RetriableError(
                 _VENDOR, f"{kind}: cannot reach Slack ({type(exc).__name__})"
             ) from None
         except SlackClientError as exc:
-            self.calls.count(kind, "error")
+            self._count(kind, "error", started, None)
             raise FatalError(_VENDOR, f"{kind}: {exc}") from None
-        self.calls.count(kind)
+        self._count(kind, "ok", started, getattr(response, "status_code", None))
         data: dict[str, Any] = response.data if isinstance(response.data, dict) else {}
         return data
+
+    def _count(self, kind: str, outcome: str, started: float, status: int | None) -> None:
+        self.calls.count(kind, outcome, status=status, seconds=time.perf_counter() - started)
+
+
+def _rate_limit_retries_only(client: WebClient) -> WebClient:
+    """A twin of ``client`` that retries only Slack's 429s (the message was not taken)."""
+    return WebClient(
+        token=client.token,
+        base_url=client.base_url,
+        timeout=client.timeout,
+        ssl=client.ssl,
+        proxy=client.proxy,
+        headers=client.headers,
+        retry_handlers=[
+            h for h in client.retry_handlers if isinstance(h, RateLimitErrorRetryHandler)
+        ],
+    )
 
 
 def _next_cursor(data: dict[str, Any]) -> str | None:

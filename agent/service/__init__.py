@@ -1,0 +1,1 @@
+"""The long-running agent: scheduler, leadership, HTTP endpoints, webhook and file drop."""

@@ -1,0 +1,104 @@
+"""Stopping at a checkpoint: between two pages read or two batches written, never inside one.
+
+The cycle steps commit each page with its cursor and record each written batch before
+the next goes out, so the gap between two of them is a safe place to stop. The
+wrappers here put a check of the stop flag into exactly those gaps: when the agent
+is asked to stop, the batch in flight finishes and is recorded, and the next one
+raises ``Interrupted`` instead of starting.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
+
+from agent.config import FieldSpec, ObjectKind
+from agent.models import Account, Contact
+from agent.ports import (
+    Batch,
+    CrmConnector,
+    FieldProblem,
+    FieldUpdate,
+    SurveyBatch,
+    SurveySource,
+    WriteOutcome,
+)
+
+__all__ = [
+    "Checkpoints",
+    "Interrupted",
+    "LeadershipLostError",
+    "StoppableCrm",
+    "StoppableSource",
+]
+
+T = TypeVar("T")
+
+
+class Interrupted(Exception):  # noqa: N818  # a stop request, not an error
+    """The agent is stopping; the work done so far is committed and resumes next time."""
+
+
+class LeadershipLostError(Interrupted):
+    """Another agent may lead now: this one stops at the checkpoint and stands by."""
+
+
+class Checkpoints:
+    """What the jobs look at between batches: the stop flag and the leadership."""
+
+    def __init__(
+        self,
+        stop: threading.Event | None = None,
+        still_leader: Callable[[], bool] | None = None,
+    ) -> None:
+        self.stop = stop or threading.Event()
+        self.still_leader = still_leader
+
+    def check(self) -> None:
+        """Raise ``Interrupted`` if the agent was asked to stop or no longer leads."""
+        if self.stop.is_set():
+            raise Interrupted("stopping at a checkpoint: the work before it is committed")
+        if self.still_leader is not None and not self.still_leader():
+            raise LeadershipLostError("leadership lost: stopping at a checkpoint")
+
+    def pages(self, pages: Iterator[T]) -> Iterator[T]:
+        """``pages``, checking for a stop before fetching each page after the first."""
+        for page in pages:
+            yield page
+            self.check()
+
+
+class StoppableCrm:
+    """A ``CrmConnector`` that stops between pages and before each write batch."""
+
+    def __init__(self, inner: CrmConnector, checkpoints: Checkpoints) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.max_write_batch = inner.max_write_batch
+        self._checkpoints = checkpoints
+
+    def read_accounts(self, cursor: str | None) -> Iterator[Batch[Account]]:
+        return self._checkpoints.pages(iter(self.inner.read_accounts(cursor)))
+
+    def read_contacts(self, cursor: str | None) -> Iterator[Batch[Contact]]:
+        return self._checkpoints.pages(iter(self.inner.read_contacts(cursor)))
+
+    def check_fields(self, specs: Sequence[FieldSpec]) -> list[FieldProblem]:
+        return self.inner.check_fields(specs)
+
+    def write(self, obj: ObjectKind, updates: Sequence[FieldUpdate]) -> list[WriteOutcome]:
+        self._checkpoints.check()
+        return self.inner.write(obj, updates)
+
+
+class StoppableSource:
+    """A ``SurveySource`` that stops between pages."""
+
+    def __init__(self, inner: SurveySource, checkpoints: Checkpoints) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._checkpoints = checkpoints
+
+    def read_responses(self, cursor: str | None) -> Iterator[SurveyBatch]:
+        return self._checkpoints.pages(iter(self.inner.read_responses(cursor)))

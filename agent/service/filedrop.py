@@ -1,0 +1,208 @@
+"""The survey file drop: a watched folder of CSV / JSON Lines exports, each processed once.
+
+For each settled file (not hidden, not changed for ``settle_seconds``):
+
+1. its SHA-256 names it; a content already ingested is only moved away;
+2. its records are read with the same rules as every survey file (``agent.ingest``);
+3. rejected records are written to ``processed/<file>.rejected.csv`` (position, reason);
+4. the accepted responses and the file's hash are committed in one transaction;
+5. the file is moved to ``processed/``.
+
+A crash between any two steps is safe: before 4 the file is read again (the report is
+rewritten the same), after 4 it is recognised by its hash and only moved. A file that
+cannot be read at all (not UTF-8, broken CSV) goes to ``failed/`` with the reason
+beside it, and nothing of it is stored.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+import structlog
+
+from agent.models import Rejected
+from agent.plainfiles import CrmFormatError, read_response_file
+from agent.service.checkpoint import Checkpoints
+from agent.service.settings import FileDropSettings
+from agent.service.telemetry import RESPONSES_RECEIVED
+from agent.state.store import StateStore
+
+__all__ = ["SUFFIXES", "DropCounts", "FileDrop"]
+
+_log = structlog.get_logger(__name__)
+#: Files the drop takes; anything else in the folder is left alone.
+SUFFIXES = (".csv", ".jsonl", ".ndjson")
+PROCESSED = "processed"
+FAILED = "failed"
+
+
+@dataclass(slots=True)
+class DropCounts:
+    files: int = 0
+    repeated_files: int = 0
+    failed_files: int = 0
+    accepted: int = 0
+    repeated: int = 0
+    conflicting: int = 0
+    rejected: int = 0
+    detractors: int = 0
+
+    def as_counts(self) -> dict[str, int]:
+        return {f"drop_{name}": getattr(self, name) for name in self.__slots__}
+
+
+class FileDrop:
+    """Ingests what lands in ``settings.path`` into the state store."""
+
+    def __init__(
+        self,
+        settings: FileDropSettings,
+        store: StateStore,
+        *,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        if settings.path is None:
+            raise ValueError("the file drop needs a folder (file_drop.path)")
+        self.folder = settings.path
+        self.source = settings.source
+        self.settle_seconds = settings.settle_seconds
+        self.store = store
+        self._wall = wall
+
+    def scan(self, as_of: datetime, checkpoints: Checkpoints | None = None) -> DropCounts:
+        """Process every settled file, oldest first; stop between files when asked."""
+        counts = DropCounts()
+        for path in self.candidates():
+            if checkpoints is not None:
+                checkpoints.check()
+            self._one(path, as_of, counts)
+        return counts
+
+    def candidates(self) -> list[Path]:
+        """Settled survey files in the folder, oldest first."""
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"file drop folder {self.folder} does not exist")
+        now = self._wall()
+        found = [
+            p
+            for p in self.folder.iterdir()
+            if p.suffix.lower() in SUFFIXES
+            and not p.name.startswith(".")
+            and p.is_file()
+            and now - p.stat().st_mtime >= self.settle_seconds
+        ]
+        return sorted(found, key=lambda p: (p.stat().st_mtime, p.name))
+
+    def _one(self, path: Path, as_of: datetime, counts: DropCounts) -> None:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        log = _log.bind(file=path.name, sha256=digest[:12])
+        target = _destination(self.folder / PROCESSED, path.name, digest)
+        if self.store.file_seen(digest):
+            log.info("drop_file_already_ingested", moved_to=str(target))
+            counts.repeated_files += 1
+            _move(path, target)
+            return
+        try:
+            responses, rejected = read_response_file(path, as_of)
+        except (CrmFormatError, UnicodeDecodeError) as exc:
+            self._fail(path, digest, str(exc), counts)
+            return
+        if rejected:
+            _write_report(_report_path(target), rejected)
+        stored = [replace(r, source=self.source) for r in responses]
+        with self.store.transaction() as tx:
+            result = tx.add_responses(stored)
+            tx.mark_file(digest, path.name, len(result.added), len(rejected))
+        _move(path, target)
+        self._count(counts, len(result.added), result.duplicates, len(result.conflicts), rejected)
+        counts.detractors += sum(1 for r in result.added if r.score <= 6)
+        log.info(
+            "drop_file_ingested",
+            accepted=len(result.added),
+            repeated=result.duplicates,
+            conflicting=len(result.conflicts),
+            rejected=len(rejected),
+            moved_to=str(target),
+        )
+
+    def _count(
+        self,
+        counts: DropCounts,
+        added: int,
+        repeated: int,
+        conflicting: int,
+        rejected: Sequence[Rejected],
+    ) -> None:
+        counts.files += 1
+        counts.accepted += added
+        counts.repeated += repeated
+        counts.conflicting += conflicting
+        counts.rejected += len(rejected)
+        for outcome, n in (
+            ("accepted", added),
+            ("repeated", repeated),
+            ("conflicting", conflicting),
+            ("rejected", len(rejected)),
+        ):
+            if n:
+                RESPONSES_RECEIVED.labels(channel="file_drop", outcome=outcome).inc(n)
+
+    def _fail(self, path: Path, digest: str, reason: str, counts: DropCounts) -> None:
+        target = _destination(self.folder / FAILED, path.name, digest)
+        _atomic_write(target.with_name(target.name + ".error.txt"), reason + "\n")
+        _move(path, target)
+        counts.failed_files += 1
+        _log.error("drop_file_unreadable", file=path.name, reason=reason, moved_to=str(target))
+
+
+def _destination(folder: Path, name: str, digest: str) -> Path:
+    """``folder/name``, or ``folder/<stem>.<hash><suffix>`` when another file took that name."""
+    plain = folder / name
+    if not plain.exists() or _same_content(plain, digest):
+        return plain
+    stem, suffix = os.path.splitext(name)
+    return folder / f"{stem}.{digest[:12]}{suffix}"
+
+
+def _same_content(path: Path, digest: str) -> bool:
+    return hashlib.sha256(path.read_bytes()).hexdigest() == digest
+
+
+def _report_path(target: Path) -> Path:
+    return target.with_name(target.name + ".rejected.csv")
+
+
+def _write_report(path: Path, rejected: Sequence[Rejected]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["source", "position", "reason"])
+    writer.writerows([r.source, r.position, r.reason] for r in rejected)
+    _atomic_write(path, buffer.getvalue())
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _move(path: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(path, target)

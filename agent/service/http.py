@@ -1,0 +1,183 @@
+"""The agent's one HTTP server: a small WSGI app served by waitress.
+
+waitress is a production WSGI server in pure Python (no C build, no extra process
+model): a fixed thread pool behind an asynchronous socket loop, request-size limits
+enforced before the app sees a byte, and it runs in a thread beside the scheduler,
+which is what one agent process with one leadership lock needs. (gunicorn forks
+workers, which would each want the lock; an ASGI server would need an async app for
+five small endpoints.)
+
+Routes: ``GET /healthz``, ``GET /readyz``, ``GET /metrics`` (prometheus_client),
+``POST /webhooks/responses`` and, when Slack is configured with a signing secret,
+``POST /slack/interactivity``.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import structlog
+from prometheus_client import make_wsgi_app
+from waitress.server import create_server
+
+from agent.service import webhook
+from agent.service.health import Health
+from agent.service.settings import ServerSettings
+
+__all__ = ["AgentApp", "HttpServer", "WsgiApp"]
+
+_log = structlog.get_logger(__name__)
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+SLACK_PATH = "/slack/interactivity"
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    411: "Length Required",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class AgentApp:
+    """Routes requests to health, readiness, metrics, the webhook and Slack's buttons."""
+
+    def __init__(
+        self,
+        health: Health,
+        hook: webhook.WebhookHandler,
+        slack: WsgiApp | None = None,
+    ) -> None:
+        self.health = health
+        self.hook = hook
+        self.slack = slack
+        self.metrics: WsgiApp = make_wsgi_app()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        routes: dict[str, tuple[str, WsgiApp]] = {
+            "/healthz": ("GET", self._healthz),
+            "/readyz": ("GET", self._readyz),
+            "/metrics": ("GET", self.metrics),
+            webhook.PATH: ("POST", self._webhook),
+        }
+        if self.slack is not None:
+            routes[SLACK_PATH] = ("POST", self.slack)
+        route = routes.get(path)
+        if route is None:
+            return _json(start_response, 404, {"error": f"no such endpoint: {path}"})
+        if method != route[0] and not (route[0] == "GET" and method == "HEAD"):
+            return _json(start_response, 405, {"error": f"use {route[0]}"}, [("Allow", route[0])])
+        return route[1](environ, start_response)
+
+    def _healthz(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        return _json(start_response, 200, {"status": "alive", "role": self.health.role})
+
+    def _readyz(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        ready, report = self.health.ready()
+        return _json(start_response, 200 if ready else 503, {"ready": ready, **report})
+
+    def _webhook(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        limit = self.hook.settings.max_body_bytes
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            return _json(start_response, 411, {"error": "send a Content-Length"})
+        if length > limit:
+            return _json(start_response, 413, {"error": f"body larger than {limit} bytes"})
+        body = environ["wsgi.input"].read(length)
+        reply = self.hook.handle(_headers(environ), body)
+        return _json(start_response, reply.status, reply.body)
+
+
+def _headers(environ: dict[str, Any]) -> dict[str, str]:
+    headers = {
+        key[5:].replace("_", "-").lower(): str(value)
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
+    if environ.get("CONTENT_TYPE"):
+        headers["content-type"] = str(environ["CONTENT_TYPE"])
+    return headers
+
+
+def _json(
+    start_response: StartResponse,
+    status: int,
+    body: dict[str, Any],
+    extra: list[tuple[str, str]] | None = None,
+) -> list[bytes]:
+    data = json.dumps(body).encode("utf-8")
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(data))),
+        ("Cache-Control", "no-store"),
+        *(extra or []),
+    ]
+    start_response(f"{status} {_REASONS.get(status, '')}".strip(), headers)
+    return [data]
+
+
+def _check_free(host: str, port: int) -> None:
+    """Raise ``OSError`` now if ``host:port`` cannot be listened on (waitress would leak
+    its half-built server when the bind fails)."""
+    if port == 0:
+        return
+    for family, kind, proto, _name, address in socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    ):
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+        return
+
+
+class HttpServer:
+    """waitress serving ``app`` in a background thread until ``stop()``."""
+
+    def __init__(self, app: WsgiApp, settings: ServerSettings, *, max_body_bytes: int) -> None:
+        _check_free(settings.host, settings.port)
+        self._server = create_server(
+            app,
+            host=settings.host,
+            port=settings.port,
+            threads=settings.threads,
+            max_request_body_size=max_body_bytes,
+            ident="ax-agent",
+            channel_timeout=30,
+            clear_untrusted_proxy_headers=True,
+        )
+        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (useful with ``port: 0``)."""
+        return int(self._server.effective_port)  # type: ignore[union-attr]  # one TCP socket
+
+    @property
+    def host(self) -> str:
+        return str(self._server.effective_host)  # type: ignore[union-attr]  # one TCP socket
+
+    def start(self) -> None:
+        self._thread.start()
+        _log.info("http_listening", host=self.host, port=self.port)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close the listening socket and let the loop end."""
+        self._server.close()
+        self._thread.join(timeout)
+        self._server.task_dispatcher.shutdown(timeout=max(1, int(timeout)))

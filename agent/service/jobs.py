@@ -1,0 +1,164 @@
+"""The scheduler's jobs: each one step of the cycle, returning its counts.
+
+A job raises when it failed (the runner logs it and records it in the cycles log);
+``Interrupted`` means it stopped at a checkpoint because the agent is stopping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from agent.alerts.deliver import DeliveryReport, deliver
+from agent.alerts.pipeline import CycleReport
+from agent.cycle import (
+    WritebackPlan,
+    evaluate_alerts,
+    ingest_surveys,
+    plan_writeback,
+    rule_inputs,
+    run_writeback,
+    sync_crm,
+)
+from agent.service.runtime import Runtime
+from agent.service.telemetry import RECORDS_WRITTEN, RESPONSES_RECEIVED
+from agent.timeutil import utcnow
+
+__all__ = ["JOBS", "DeliveryDeferredError", "Job"]
+
+Job = Callable[[Runtime], dict[str, int]]
+
+
+class DeliveryDeferredError(RuntimeError):
+    """Alerts stay in the outbox because the messaging vendor is unreachable.
+
+    ``counts`` holds what the job did before (recorded in the cycles log all the same).
+    """
+
+    def __init__(self, message: str, counts: Mapping[str, int]) -> None:
+        super().__init__(message)
+        self.counts = dict(counts)
+
+
+def crm_sync(rt: Runtime) -> dict[str, int]:
+    rt.reset_budgets()
+    counts = sync_crm(rt.store, rt.crm)
+    if any(counts.values()):
+        rt.data_changed()
+    return counts
+
+
+def survey_ingest(rt: Runtime) -> dict[str, int]:
+    """The configured survey sources, then the file drop; one failing does not stop the other."""
+    now = utcnow()
+    counts: dict[str, int] = {}
+    errors: list[Exception] = []
+    try:
+        ingested, rt.rejected = ingest_surveys(rt.store, rt.survey_sources(now))
+        counts.update(ingested)
+        _count_received("sources", ingested)
+    except Exception as exc:  # the file drop still runs; the error is raised below
+        errors.append(exc)
+    if rt.file_drop is not None:
+        rt.checkpoints.check()
+        counts.update(rt.file_drop.scan(now, rt.checkpoints).as_counts())
+    if counts.get("responses_new", 0) or counts.get("drop_accepted", 0):
+        rt.data_changed()
+        rt.trigger("alerts")  # new answers reach Slack without waiting for the cadence
+    if errors:
+        raise errors[0]
+    return counts
+
+
+def _count_received(channel: str, counts: Mapping[str, int]) -> None:
+    for outcome, key in (
+        ("accepted", "responses_new"),
+        ("repeated", "responses_repeated"),
+        ("conflicting", "responses_conflicting"),
+        ("rejected", "responses_rejected"),
+    ):
+        if counts.get(key):
+            RESPONSES_RECEIVED.labels(channel=channel, outcome=outcome).inc(counts[key])
+
+
+def writeback(rt: Runtime) -> dict[str, int]:
+    rt.reset_budgets()
+    computed = rt.computed(utcnow())
+    plan = plan_writeback(rt.store, rt.crm, computed.document, rt.settings.fields.specs())
+    counts = {"planned_records": plan.records}
+    if rt.dry_run:
+        return counts
+    written = failed = 0
+    for obj, updates in plan.updates.items():
+        result = run_writeback(rt.store, rt.crm, WritebackPlan({obj: updates}))
+        RECORDS_WRITTEN.labels(crm=rt.crm.name, object=obj, outcome="written").inc(result.written)
+        RECORDS_WRITTEN.labels(crm=rt.crm.name, object=obj, outcome="failed").inc(result.failed)
+        written += result.written
+        failed += result.failed
+    counts.update(written=written, write_failed=failed)
+    return counts
+
+
+def alerts(rt: Runtime) -> dict[str, int]:
+    if rt.dry_run:
+        return {"skipped_dry_run": 1}
+    now = utcnow()
+    closed = rt.settings.slack.loop_closed_field
+    report = evaluate_alerts(rt.pipeline, rt.computed(now), closed, now, escalate=False)
+    return _alert_counts(report)
+
+
+def escalation(rt: Runtime) -> dict[str, int]:
+    if rt.dry_run:
+        return {"skipped_dry_run": 1}
+    now = utcnow()
+    inputs = rule_inputs(rt.computed(now), rt.settings.slack.loop_closed_field)
+    return _alert_counts(rt.pipeline.escalate(inputs, now))
+
+
+def outbox(rt: Runtime) -> dict[str, int]:
+    if rt.dry_run:
+        return {"skipped_dry_run": 1}
+    return _delivery_counts(deliver(rt.pipeline.repo, rt.notifier, utcnow()))
+
+
+def _alert_counts(report: CycleReport) -> dict[str, int]:
+    counts = {
+        "rules": report.rules,
+        "matches": report.matches,
+        "alerts_recorded": report.recorded,
+        "rules_invalid": int(report.rules_error is not None),
+    }
+    if report.delivery is not None:
+        return _delivery_counts(report.delivery, counts)
+    return counts
+
+
+def _delivery_counts(
+    report: DeliveryReport, before: Mapping[str, int] | None = None
+) -> dict[str, int]:
+    counts = {
+        **(before or {}),
+        "alerts_sent": report.sent,
+        "alerts_recovered": report.recovered,
+        "alerts_updated": report.updated,
+        "alerts_failed": report.failed,
+        "alerts_suppressed": report.skipped,
+        "alerts_deferred": report.deferred,
+    }
+    if report.error is not None:
+        raise DeliveryDeferredError(
+            f"{report.deferred} alert(s) stay in the outbox and are retried: {report.error}",
+            counts,
+        )
+    return counts
+
+
+#: Every job by name, in dependency order (``run --once`` runs them in this order).
+JOBS: dict[str, Job] = {
+    "crm_sync": crm_sync,
+    "survey_ingest": survey_ingest,
+    "writeback": writeback,
+    "alerts": alerts,
+    "escalation": escalation,
+    "outbox": outbox,
+}

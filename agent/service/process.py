@@ -1,0 +1,260 @@
+"""One agent process: leadership, the scheduler thread, the HTTP server, signals, shutdown.
+
+Start-up: the leadership primitive is asked first (a second agent on a SQLite file
+is refused with the holder named), then the state is opened and migrated and every
+configured part built, so a configuration mistake stops the agent before it leads.
+The HTTP server starts at once, so a standby is observable. The scheduler thread
+waits for the leadership (PostgreSQL: polling every ``standby_poll_seconds``), runs
+the jobs while it leads, and stands by again if it loses it.
+
+Shutdown (SIGTERM or SIGINT): no new job starts, the running one stops at its next
+checkpoint (the batch in flight finishes and is recorded), the outbox is flushed, the
+leadership released and the server closed; exit status 0. Whatever is still running
+when ``grace_seconds`` are up is abandoned: it resumes from its last checkpoint. A
+second signal ends the wait at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any
+
+import structlog
+
+from agent.alerts.deliver import Notifier
+from agent.models import Response
+from agent.service.cadence import Cadence
+from agent.service.checkpoint import Checkpoints
+from agent.service.health import Health
+from agent.service.http import AgentApp, HttpServer
+from agent.service.runner import JobResult, run_job
+from agent.service.runtime import Runtime
+from agent.service.scheduler import Scheduler
+from agent.service.settings import JOB_NAMES
+from agent.service.telemetry import watch_outbox
+from agent.service.wake import WakeListener, notify
+from agent.service.webhook import WebhookHandler
+from agent.settings import Settings
+from agent.state.errors import StateError
+from agent.state.leader import Leadership
+from agent.state.store import StateStore
+from agent.wiring import build_interactivity
+
+__all__ = ["AgentProcess"]
+
+_log = structlog.get_logger(__name__)
+_SLACK_BODY_LIMIT = 1_000_000
+
+
+class AgentProcess:
+    """The running agent; ``serve()`` until a signal, or ``run_once()``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: StateStore,
+        leadership: Leadership,
+        *,
+        dry_run: bool = False,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.leadership = leadership
+        self.stop_event = threading.Event()
+        self.exit_code = 0
+        self._signals = 0
+        checkpoints = Checkpoints(self.stop_event, still_leader=leadership.is_leader)
+        self.runtime = Runtime.build(
+            settings, store, dry_run=dry_run, checkpoints=checkpoints, notifier=notifier
+        )
+        schedule = settings.schedule
+        cadences = {
+            job: Cadence.of(schedule.cadence(job))
+            for job in JOB_NAMES
+            if schedule.cadence(job).enabled
+        }
+        self.scheduler = Scheduler(cadences, lambda job: run_job(self.runtime, job))
+        self.runtime.trigger = self.scheduler.trigger
+        self.health = Health(store, list(cadences))
+        self.server: HttpServer | None = None
+        watch_outbox(self.runtime.pipeline.repo.pending_count)
+
+    # -- one pass ---------------------------------------------------------------------
+
+    def run_once(self) -> list[JobResult]:
+        """Every enabled job once, in dependency order, as the leader (already acquired)."""
+        self.health.role = "leader"
+        self._took_over()
+        try:
+            return self.scheduler.run_once()
+        finally:
+            self._release()
+
+    # -- serving ----------------------------------------------------------------------
+
+    def serve(self, *, install_signals: bool = True) -> int:
+        """Run until stopped; returns the exit status."""
+        if install_signals:
+            self.install_signals()
+        if self.settings.server.enabled:
+            try:
+                self.server = self._server()
+            except OSError as exc:  # the port is taken, or the host is not ours
+                server = self.settings.server
+                _log.error("http_cannot_listen", host=server.host, port=server.port, error=str(exc))
+                self._release()
+                return 2
+            self.server.start()
+        listener = WakeListener(self.store, self._woken)
+        listener.start()
+        worker = threading.Thread(target=self._work, name="scheduler", daemon=True)
+        worker.start()
+        while not self.stop_event.wait(0.5):
+            pass
+        self.health.role = "stopping"
+        self.scheduler.stop()
+        finished = self._join(worker, self.settings.schedule.grace_seconds)
+        self._release()
+        listener.stop()
+        if self.server is not None:
+            self.server.stop()
+        if not finished:
+            _log.warning(
+                "shutdown_grace_exceeded",
+                grace_seconds=self.settings.schedule.grace_seconds,
+                note="the running job resumes from its last checkpoint",
+            )
+            logging.shutdown()
+            os._exit(self.exit_code)  # the job thread is stuck in a call; do not wait for it
+        _log.info("agent_stopped", exit_code=self.exit_code)
+        return self.exit_code
+
+    def request_stop(self) -> None:
+        """Stop taking new work and shut down (what SIGTERM does)."""
+        self._signals += 1
+        self.stop_event.set()
+        self.scheduler.stop()
+
+    def _work(self) -> None:
+        leading = False
+        try:
+            while not self.stop_event.is_set():
+                self.health.role = "standby"
+                if not self._await_leadership():
+                    break
+                leading = True
+                self.health.role = "leader"
+                _log.info("leading", resource=self.leadership.resource)
+                self._took_over()
+                check = self.settings.schedule.leader_check_seconds
+                if self.scheduler.run(self.leadership.is_leader, check) == "stopped":
+                    break
+                leading = False
+                if not self.leadership.can_stand_by:
+                    _log.error("leadership_lost", resource=self.leadership.resource)
+                    self.exit_code = 1
+                    break
+            if leading and self.leadership.is_leader():
+                self._flush()
+        except Exception:  # the scheduler thread must never die silently
+            _log.exception("agent_failed")
+            self.exit_code = 1
+        finally:
+            self.stop_event.set()
+
+    def _took_over(self) -> None:
+        """Runs a dead leader left marked ``running`` are closed as failed."""
+        abandoned = self.store.abandon_running_cycles(
+            "the agent stopped during this run (killed or lost); it resumes from its last "
+            "checkpoint"
+        )
+        if abandoned:
+            _log.warning("abandoned_runs_closed", runs=abandoned)
+
+    def _await_leadership(self) -> bool:
+        """Lead now, or stand by until the leader goes; False when stopped first."""
+        poll = self.settings.schedule.standby_poll_seconds
+        announced = False
+        while not self.stop_event.is_set():
+            try:
+                if self.leadership.try_acquire():
+                    return True
+                if not announced:
+                    _log.info("standing_by", leader=self.leadership.holder(), poll_seconds=poll)
+                    announced = True
+            except StateError as exc:
+                _log.warning("leadership_check_failed", error=str(exc))
+            self.stop_event.wait(poll)
+        return False
+
+    def _flush(self) -> None:
+        """Deliver what the outbox holds before leaving (a pending alert is never lost
+        either way: the next leader delivers it)."""
+        if self.runtime.dry_run or "outbox" not in self.scheduler.cadences:
+            return
+        result = run_job(self.runtime, "outbox")
+        _log.info("outbox_flushed", ok=result.ok, **result.counts)
+
+    def _join(self, worker: threading.Thread, grace: float) -> bool:
+        deadline = time.monotonic() + grace
+        while worker.is_alive() and time.monotonic() < deadline and self._signals < 2:
+            worker.join(0.1)
+        return not worker.is_alive()
+
+    def _release(self) -> None:
+        try:
+            self.leadership.release()
+        except Exception as exc:  # the lock dies with the session or the process anyway
+            _log.warning("leadership_release_failed", error=str(exc))
+
+    def install_signals(self) -> dict[int, Any]:
+        """SIGTERM and SIGINT stop the agent gracefully (main thread only).
+
+        Returns the handlers they replace, for ``signal.signal`` to put back.
+        """
+
+        def handle(signum: int, _frame: FrameType | None) -> None:
+            _log.info("stop_requested", signal=signal.Signals(signum).name, count=self._signals + 1)
+            self.request_stop()
+
+        return {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    # -- HTTP ---------------------------------------------------------------------------
+
+    def _server(self) -> HttpServer:
+        hook = WebhookHandler(self.settings.webhook, self.store, on_stored=self._received)
+        slack = build_interactivity(
+            self.settings,
+            self.store.engine,
+            self.runtime.notifier,
+            lambda: self.scheduler.trigger("outbox"),
+        )
+        limit = max(self.settings.webhook.max_body_bytes, _SLACK_BODY_LIMIT)
+        return HttpServer(
+            AgentApp(self.health, hook, slack), self.settings.server, max_body_bytes=limit
+        )
+
+    def _woken(self, job: str) -> None:
+        """Another replica stored new answers and asks for ``job``."""
+        self.runtime.data_changed()
+        self.scheduler.trigger(job)
+
+    def _received(self, added: Sequence[Response]) -> None:
+        """New answers from the webhook: a detractor runs the alerts job now, on the
+        leader (this process, or another replica woken through the database)."""
+        self.runtime.data_changed()
+        if not any(r.score <= 6 for r in added):
+            return
+        self.scheduler.trigger("alerts")
+        if self.health.role != "leader":
+            try:
+                notify(self.store, "alerts")
+            except Exception as exc:  # stored already; the leader's own cadence picks it up
+                _log.warning("wake_notify_failed", error=str(exc))

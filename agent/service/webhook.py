@@ -1,0 +1,225 @@
+"""``POST /webhooks/responses``: survey responses pushed by a survey tool, stored before the 2xx.
+
+The body is one JSON object (one response) or an array of them, with DOMAIN.md's
+response fields. The request is checked in this order, each failure answered with a
+4xx whose JSON ``error`` says what to fix:
+
+- 503 no secret configured; 413 body too large; 401 signature or timestamp wrong
+  (``agent.service.signing``); 415 not JSON; 400 not parseable or not objects;
+- 422 a field has the wrong type or value: ``problems`` lists each record's
+  position, field, reason (DOMAIN.md's rejection reasons) and message; nothing is
+  stored;
+- 409 a response id was stored before with different content; nothing is stored.
+
+Otherwise every response is stored in one transaction (an exact repeat is counted
+and ignored: the endpoint is idempotent on ``response_id``) and only then the answer
+is 200. A new detractor asks the scheduler to run the alerts job at once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from agent.ingest import (
+    DUPLICATE_RESPONSE_ID,
+    FUTURE_SUBMITTED_AT,
+    INVALID_SCORE,
+    INVALID_SUBMITTED_AT,
+    MISSING_RESPONSE_ID,
+    accept_rows,
+)
+from agent.models import Response
+from agent.service.settings import WebhookSettings
+from agent.service.signing import SignatureError, verify
+from agent.service.telemetry import RESPONSES_RECEIVED, WEBHOOK_REQUESTS
+from agent.state.records import AddResult
+from agent.state.store import StateStore
+from agent.timeutil import utcnow
+
+__all__ = ["PATH", "Reply", "WebhookHandler"]
+
+PATH = "/webhooks/responses"
+_log = structlog.get_logger(__name__)
+
+_REASONS: dict[str, tuple[str, str]] = {
+    MISSING_RESPONSE_ID: ("response_id", "is missing or empty"),
+    DUPLICATE_RESPONSE_ID: (
+        "response_id",
+        "repeats an earlier record of this request with different content",
+    ),
+    INVALID_SCORE: ("score", "must be an integer from 0 to 10"),
+    INVALID_SUBMITTED_AT: (
+        "submitted_at",
+        "must be an ISO 8601 timestamp YYYY-MM-DDTHH:MM:SS[.ffffff][Z|+HH:MM]",
+    ),
+    FUTURE_SUBMITTED_AT: ("submitted_at", "lies in the future"),
+}
+#: Optional fields and the JSON types they may have (null is always allowed).
+_OPTIONAL: dict[str, tuple[type, ...]] = {
+    "email": (str,),
+    "driver": (str,),
+    "comment": (str,),
+    "account_hint": (str, int),
+    "loop_closed_at": (str,),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    body: dict[str, Any]
+
+    def json(self) -> bytes:
+        return json.dumps(self.body).encode("utf-8")
+
+
+class _Rollback(Exception):  # noqa: N818  # control flow: undo the transaction
+    def __init__(self, result: AddResult) -> None:
+        self.result = result
+
+
+class WebhookHandler:
+    """Verifies, validates and stores pushed responses (framework-free)."""
+
+    def __init__(
+        self,
+        settings: WebhookSettings,
+        store: StateStore,
+        *,
+        on_stored: Callable[[Sequence[Response]], None] = lambda _added: None,
+        clock: Callable[[], datetime] = utcnow,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.on_stored = on_stored
+        self._clock = clock
+        self._wall = wall
+
+    def handle(self, headers: Mapping[str, str], body: bytes) -> Reply:
+        reply = self._handle(headers, body)
+        WEBHOOK_REQUESTS.labels(status=str(reply.status)).inc()
+        if reply.status >= 400:
+            _log.info("webhook_refused", status=reply.status, error=reply.body.get("error"))
+        return reply
+
+    def _handle(self, headers: Mapping[str, str], body: bytes) -> Reply:
+        secret = self.settings.secret
+        if secret is None:
+            return _error(503, "the webhook is not configured: set AX_WEBHOOK__SECRET")
+        if len(body) > self.settings.max_body_bytes:
+            return _error(413, f"body larger than {self.settings.max_body_bytes} bytes")
+        try:
+            verify(
+                secret.get_secret_value(),
+                headers,
+                body,
+                now=self._wall(),
+                tolerance=self.settings.tolerance_seconds,
+            )
+        except SignatureError as exc:
+            return _error(401, str(exc))
+        content_type = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            return _error(415, "send the responses as application/json")
+        records = _records(body, self.settings.max_responses)
+        if isinstance(records, Reply):
+            return records
+        return self._accept(records)
+
+    def _accept(self, records: list[dict[str, Any]]) -> Reply:
+        problems = _type_problems(records)
+        responses, rejected = accept_rows(
+            records, self.settings.source, self._clock(), json_mode=True
+        )
+        problems += [_problem(r.position, r.reason) for r in rejected]
+        if problems:
+            problems.sort(key=lambda p: (p["position"], p["field"]))
+            first = problems[0]
+            message = f"{first['field']} {first['message']} (record {first['position']})"
+            return Reply(422, {"error": message, "problems": problems})
+        try:
+            result = self._store(responses)
+        except _Rollback as conflict:
+            ids = sorted({c.response.response_id for c in conflict.result.conflicts})
+            RESPONSES_RECEIVED.labels(channel="webhook", outcome="conflicting").inc(len(ids))
+            return _error(
+                409,
+                f"response_id {', '.join(ids)} was received before with different content; "
+                "the first answer stands",
+                response_ids=ids,
+            )
+        return self._stored(result)
+
+    def _store(self, responses: list[Response]) -> AddResult:
+        with self.store.transaction() as tx:
+            result = tx.add_responses(responses)
+            if result.conflicts:
+                raise _Rollback(result)
+        return result
+
+    def _stored(self, result: AddResult) -> Reply:
+        added = list(result.added)
+        RESPONSES_RECEIVED.labels(channel="webhook", outcome="accepted").inc(len(added))
+        RESPONSES_RECEIVED.labels(channel="webhook", outcome="repeated").inc(result.duplicates)
+        _log.info("webhook_stored", accepted=len(added), repeated=result.duplicates)
+        if added:
+            self.on_stored(added)
+        return Reply(
+            200,
+            {
+                "accepted": len(added),
+                "repeated": result.duplicates,
+                "response_ids": [r.response_id for r in added],
+            },
+        )
+
+
+def _error(status: int, message: str, **extra: Any) -> Reply:
+    return Reply(status, {"error": message, **extra})
+
+
+def _records(body: bytes, limit: int) -> list[dict[str, Any]] | Reply:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return _error(400, f"the body is not valid JSON: {exc}")
+    records = data if isinstance(data, list) else [data]
+    if not records:
+        return _error(400, "the body holds no response")
+    if len(records) > limit:
+        return _error(413, f"at most {limit} responses per request, got {len(records)}")
+    bad = [i for i, r in enumerate(records, start=1) if not isinstance(r, dict)]
+    if bad:
+        return _error(400, f"record {bad[0]} is not a JSON object; send objects of response fields")
+    return records
+
+
+def _type_problems(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    problems: list[dict[str, Any]] = []
+    for position, record in enumerate(records, start=1):
+        for name, types in _OPTIONAL.items():
+            value = record.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
+                kinds = " or ".join("a string" if t is str else "an integer" for t in types)
+                problems.append(
+                    {
+                        "position": position,
+                        "field": name,
+                        "reason": "invalid_type",
+                        "message": f"must be {kinds} or null",
+                    }
+                )
+    return problems
+
+
+def _problem(position: int, reason: str) -> dict[str, Any]:
+    field, message = _REASONS.get(reason, ("(record)", "is not a response object"))
+    return {"position": position, "field": field, "reason": reason, "message": message}

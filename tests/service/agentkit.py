@@ -1,0 +1,82 @@
+"""Building an in-process agent on a plain-file CRM for tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agent.alerts.model import OutboxAlert, Sent
+from agent.service.process import AgentProcess
+from agent.settings import Settings
+from agent.state.leader import leadership_for
+from agent.state.store import StateStore
+from tests.service.portfolio import Portfolio
+
+RULES = Path(__file__).resolve().parents[2] / "rules"
+WEBHOOK_SECRET = "whsec-test-1234"
+
+
+class RecordingNotifier:
+    """A Notifier that keeps what it was asked to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[OutboxAlert] = []
+        self.lock = threading.Lock()
+
+    def resolve(self, alert: OutboxAlert) -> str:
+        return alert.destination.channel
+
+    def send(self, alert: OutboxAlert, channel_id: str) -> Sent:
+        with self.lock:
+            self.sent.append(alert)
+            return Sent(channel=channel_id, ts=f"1.{len(self.sent)}")
+
+    def find_sent(self, alert: OutboxAlert, channel_id: str) -> Sent | None:
+        return None
+
+    def update(self, alert: OutboxAlert, target: Sent) -> Sent:
+        with self.lock:
+            self.sent.append(alert)
+        return target
+
+    def rules(self) -> list[str]:
+        with self.lock:
+            return [a.rule_id for a in self.sent]
+
+
+def agent_settings(tmp_path: Path, *, responses: bool = True, **changes: Any) -> Settings:
+    folder = Portfolio().write_folder(tmp_path / "crm", responses=responses)
+    values: dict[str, Any] = {
+        "crm": "files",
+        "files": {"path": folder},
+        "state_url": f"sqlite:///{tmp_path / 'state.db'}",
+        "rules_dir": RULES,
+        "server": {"port": 0},
+        "webhook": {"secret": WEBHOOK_SECRET},
+        "slack": {"digest_threshold": 1000},
+        "schedule": {"grace_seconds": 10, "standby_poll_seconds": 0.2},
+    }
+    values.update(changes)
+    return Settings.model_validate(values)
+
+
+def build_agent(
+    settings: Settings, notifier: RecordingNotifier | None = None, *, dry_run: bool = False
+) -> AgentProcess:
+    leadership = leadership_for(settings.state_url)
+    leadership.acquire(wait=False)
+    store = StateStore.open(settings.state_url)
+    return AgentProcess(
+        settings, store, leadership, dry_run=dry_run, notifier=notifier or RecordingNotifier()
+    )
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)

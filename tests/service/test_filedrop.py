@@ -1,0 +1,174 @@
+"""The survey file drop: each file once, rejected rows reported, files moved, crash-safe."""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from agent.service.checkpoint import Checkpoints, Interrupted
+from agent.service.filedrop import FileDrop
+from agent.service.settings import FileDropSettings
+from agent.state.store import StateStore
+from tests.service.portfolio import Portfolio, write_csv, write_jsonl
+
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+def drop(tmp_path: Path) -> Path:
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    return folder
+
+
+def _filedrop(drop: Path, store: StateStore, settle: float = 0) -> FileDrop:
+    return FileDrop(FileDropSettings(path=drop, settle_seconds=settle), store)
+
+
+def _report(path: Path) -> list[list[str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def test_a_csv_export_is_ingested_reported_and_moved(drop: Path, store: StateStore) -> None:
+    rows = Portfolio().response_rows(NOW)
+    rows.insert(1, {**rows[0], "response_id": "bad-score", "score": "11"})
+    rows.append({**rows[0], "response_id": "", "score": "5"})
+    write_csv(drop / "export.csv", rows)
+    counts = _filedrop(drop, store).scan(NOW)
+    assert (counts.files, counts.accepted, counts.rejected) == (1, 9, 2)
+    assert counts.detractors == 3
+    assert not (drop / "export.csv").exists()
+    assert (drop / "processed" / "export.csv").is_file()
+    assert _report(drop / "processed" / "export.csv.rejected.csv") == [
+        ["source", "position", "reason"],
+        ["export.csv", "2", "invalid_score"],
+        ["export.csv", "11", "missing_response_id"],
+    ]
+    assert store.count_responses() == 9
+    assert {r.source for r in store.load_responses()} == {"file_drop"}
+
+
+def test_json_lines_are_read_with_the_same_rules(drop: Path, store: StateStore) -> None:
+    rows = Portfolio().response_rows(NOW)[:2]
+    path = write_jsonl(drop / "push.jsonl", rows)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("not json\n")
+    counts = _filedrop(drop, store).scan(NOW)
+    assert (counts.accepted, counts.rejected) == (2, 1)
+    assert _report(drop / "processed" / "push.jsonl.rejected.csv")[1] == [
+        "push.jsonl",
+        "3",
+        "invalid_record",
+    ]
+
+
+def test_the_same_content_dropped_again_is_only_moved(drop: Path, store: StateStore) -> None:
+    rows = Portfolio().response_rows(NOW)
+    write_csv(drop / "export.csv", rows)
+    _filedrop(drop, store).scan(NOW)
+    write_csv(drop / "export-copy.csv", rows)
+    counts = _filedrop(drop, store).scan(NOW)
+    assert (counts.files, counts.repeated_files, counts.accepted) == (0, 1, 0)
+    assert (drop / "processed" / "export-copy.csv").is_file()
+    assert store.count_responses() == len(rows)
+
+
+def test_a_new_file_under_a_used_name_keeps_both(drop: Path, store: StateStore) -> None:
+    rows = Portfolio().response_rows(NOW)
+    write_csv(drop / "daily.csv", rows[:3])
+    _filedrop(drop, store).scan(NOW)
+    write_csv(drop / "daily.csv", rows[3:])
+    _filedrop(drop, store).scan(NOW)
+    processed = {p.name for p in (drop / "processed").iterdir()}
+    assert "daily.csv" in processed
+    (other,) = processed - {"daily.csv"}
+    assert other.startswith("daily.")
+    assert other.endswith(".csv")
+    assert store.count_responses() == len(rows)
+
+
+def test_overlapping_exports_store_each_response_once(drop: Path, store: StateStore) -> None:
+    rows = Portfolio().response_rows(NOW)
+    write_csv(drop / "monday.csv", rows[:6])
+    write_csv(drop / "tuesday.csv", rows[3:])
+    counts = _filedrop(drop, store).scan(NOW)
+    assert (counts.files, counts.accepted, counts.repeated) == (2, len(rows), 3)
+    assert store.count_responses() == len(rows)
+
+
+def test_files_still_being_written_hidden_or_of_other_types_wait(
+    drop: Path, store: StateStore
+) -> None:
+    rows = Portfolio().response_rows(NOW)
+    write_csv(drop / "fresh.csv", rows)
+    write_csv(drop / ".partial.csv", rows)
+    (drop / "notes.txt").write_text("hello")
+    assert _filedrop(drop, store, settle=60).scan(NOW).files == 0
+    old = time.time() - 120
+    os.utime(drop / "fresh.csv", (old, old))
+    assert _filedrop(drop, store, settle=60).scan(NOW).files == 1
+    assert sorted(p.name for p in drop.iterdir() if p.is_file()) == [".partial.csv", "notes.txt"]
+
+
+def test_an_unreadable_file_goes_to_failed_with_its_reason(drop: Path, store: StateStore) -> None:
+    (drop / "latin1.csv").write_bytes("response_id,score\nr1,3,caf\xe9\n".encode("latin-1"))
+    counts = _filedrop(drop, store).scan(NOW)
+    assert counts.failed_files == 1
+    assert (drop / "failed" / "latin1.csv").is_file()
+    assert "UTF-8" in (drop / "failed" / "latin1.csv.error.txt").read_text()
+    assert store.count_responses() == 0
+    assert not store.file_seen("anything")
+
+
+def test_a_crash_between_commit_and_move_does_not_ingest_twice(
+    drop: Path, store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = Portfolio().response_rows(NOW)
+    write_csv(drop / "export.csv", rows)
+    from agent.service import filedrop
+
+    def crash(_path: Path, _target: Path) -> None:
+        raise KeyboardInterrupt("killed after the commit, before the move")
+
+    monkeypatch.setattr(filedrop, "_move", crash)
+    with pytest.raises(KeyboardInterrupt):
+        _filedrop(drop, store).scan(NOW)
+    monkeypatch.undo()
+    assert store.count_responses() == len(rows)  # committed with the file's hash
+    counts = _filedrop(drop, store).scan(NOW)
+    assert (counts.files, counts.repeated_files, counts.accepted) == (0, 1, 0)
+    assert (drop / "processed" / "export.csv").is_file()
+    assert store.count_responses() == len(rows)
+
+
+def test_a_stop_request_is_honoured_between_files(drop: Path, store: StateStore) -> None:
+    rows = Portfolio().response_rows(NOW)
+    write_csv(drop / "a.csv", rows[:3])
+    write_csv(drop / "b.csv", rows[3:])
+    checkpoints = Checkpoints()
+    filedrop = _filedrop(drop, store)
+    original = filedrop._one
+
+    def one_then_stop(path: Path, as_of: datetime, counts: object) -> None:
+        original(path, as_of, counts)  # type: ignore[arg-type]
+        checkpoints.stop.set()
+
+    filedrop._one = one_then_stop  # type: ignore[method-assign]
+    with pytest.raises(Interrupted):
+        filedrop.scan(NOW, checkpoints)
+    assert len([p for p in drop.iterdir() if p.suffix == ".csv"]) == 1  # the second waits
+
+
+def test_future_answers_are_rejected_relative_to_now(drop: Path, store: StateStore) -> None:
+    row = {
+        **Portfolio().response_rows(NOW)[0],
+        "submitted_at": (NOW + timedelta(days=1)).isoformat(),
+    }
+    write_csv(drop / "x.csv", [row])
+    assert _filedrop(drop, store).scan(NOW).rejected == 1

@@ -1,0 +1,170 @@
+"""POST /webhooks/responses through the real HTTP server: signed, validated, stored once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from agent.models import Response
+from agent.service.health import Health
+from agent.service.webhook import WebhookHandler
+from agent.state.store import StateStore
+from tests.service.httpkit import call, post_signed, serving, webhook_settings
+
+SECRET = "whsec-test-1234"
+WHEN = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
+
+
+def _response(rid: str = "r1", score: object = 3, **fields: object) -> dict[str, object]:
+    return {
+        "response_id": rid,
+        "email": "ann@alpha.com",
+        "score": score,
+        "submitted_at": WHEN,
+        **fields,
+    }
+
+
+@pytest.fixture
+def stored() -> list[Response]:
+    return []
+
+
+@pytest.fixture
+def base(store: StateStore, stored: list[Response]) -> Iterator[str]:
+    hook = WebhookHandler(webhook_settings(SECRET), store, on_stored=stored.extend)
+    with serving(Health(store, []), hook) as url:
+        yield url
+
+
+def test_a_signed_response_is_stored_before_the_answer(
+    base: str, store: StateStore, stored: list[Response]
+) -> None:
+    status, body = post_signed(base, _response(comment="Slow support"), SECRET)
+    assert (status, body) == (200, {"accepted": 1, "repeated": 0, "response_ids": ["r1"]})
+    assert store.has_response("webhook", "r1")
+    (saved,) = store.load_responses()
+    assert (saved.score, saved.comment, saved.source) == (3, "Slow support", "webhook")
+    assert [r.response_id for r in stored] == ["r1"]  # the detractor hook saw it
+
+
+def test_a_retried_delivery_is_idempotent_on_response_id(
+    base: str, store: StateStore, stored: list[Response]
+) -> None:
+    post_signed(base, _response(), SECRET)
+    status, body = post_signed(base, _response(), SECRET)
+    assert (status, body["accepted"], body["repeated"]) == (200, 0, 1)
+    assert store.count_responses() == 1
+    assert len(stored) == 1
+
+
+def test_the_same_id_with_other_content_is_a_conflict_and_nothing_is_stored(
+    base: str, store: StateStore
+) -> None:
+    post_signed(base, _response("r1", 3), SECRET)
+    status, body = post_signed(base, [_response("r2", 9), _response("r1", 10)], SECRET)
+    assert status == 409
+    assert body["response_ids"] == ["r1"]
+    assert "received before with different content" in body["error"]
+    assert not store.has_response("webhook", "r2")  # the batch is all or nothing
+
+
+def test_a_batch_is_accepted_as_a_json_array(base: str, store: StateStore) -> None:
+    status, body = post_signed(base, [_response(f"r{i}", i) for i in range(5)], SECRET)
+    assert (status, body["accepted"]) == (200, 5)
+    assert store.count_responses() == 5
+
+
+@pytest.mark.parametrize(
+    ("record", "field", "reason"),
+    [
+        (_response(score=11), "score", "invalid_score"),
+        (_response(score="7.5"), "score", "invalid_score"),
+        (_response(score=None), "score", "invalid_score"),
+        (_response(submitted_at="yesterday"), "submitted_at", "invalid_submitted_at"),
+        (
+            _response(submitted_at=(datetime.now(UTC) + timedelta(days=2)).isoformat()),
+            "submitted_at",
+            "future_submitted_at",
+        ),
+        ({"score": 3, "submitted_at": WHEN}, "response_id", "missing_response_id"),
+        (_response(email=42), "email", "invalid_type"),
+        (_response(comment=["a"]), "comment", "invalid_type"),
+    ],
+)
+def test_invalid_fields_are_refused_with_422_naming_the_field(
+    base: str, store: StateStore, record: dict[str, object], field: str, reason: str
+) -> None:
+    status, body = post_signed(base, [_response("ok"), record], SECRET)
+    assert status == 422
+    assert body["problems"][0] == {
+        "position": 2,
+        "field": field,
+        "reason": reason,
+        "message": body["problems"][0]["message"],
+    }
+    assert body["error"].startswith(f"{field} ")
+    assert body["error"].endswith("(record 2)")
+    assert store.count_responses() == 0  # the valid record is not stored either
+
+
+def test_a_repeat_with_other_content_inside_one_request_is_refused(base: str) -> None:
+    status, body = post_signed(base, [_response("r1", 3), _response("r1", 4)], SECRET)
+    assert status == 422
+    assert body["problems"][0]["reason"] == "duplicate_response_id"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "message"),
+    [
+        ({"raw": b"{not json"}, 400, "not valid JSON"),
+        ({"raw": b"[]"}, 400, "no response"),
+        ({"raw": b"[1, 2]"}, 400, "record 1 is not a JSON object"),
+        ({"content_type": "text/plain"}, 415, "application/json"),
+        ({"now": time.time() - 3600}, 401, "more than 300 s"),
+    ],
+)
+def test_malformed_requests_get_a_clear_4xx(
+    base: str, store: StateStore, kwargs: dict[str, object], status: int, message: str
+) -> None:
+    got, body = post_signed(base, _response(), SECRET, **kwargs)  # type: ignore[arg-type]
+    assert got == status
+    assert message in body["error"]
+    assert store.count_responses() == 0
+
+
+def test_unsigned_and_wrongly_signed_requests_are_refused(base: str, store: StateStore) -> None:
+    status, body, _ = call(
+        f"{base}/webhooks/responses", "POST", b"{}", {"Content-Type": "application/json"}
+    )
+    assert (status, body["error"]) == (401, "missing X-AX-Timestamp or X-AX-Signature header")
+    status, body = post_signed(base, _response(), "not-the-secret")
+    assert status == 401
+    assert "does not match" in body["error"]
+    assert store.count_responses() == 0
+
+
+def test_a_body_over_the_limit_is_refused_unread(store: StateStore) -> None:
+    hook = WebhookHandler(webhook_settings(SECRET, max_body_bytes=2048), store)
+    with serving(Health(store, []), hook) as url:
+        status, body = post_signed(url, [_response(f"r{i}") for i in range(40)], SECRET)
+    assert status == 413
+    assert "larger than 2048 bytes" in body["error"]
+
+
+def test_too_many_responses_in_one_request_are_refused(store: StateStore) -> None:
+    hook = WebhookHandler(webhook_settings(SECRET, max_responses=3), store)
+    with serving(Health(store, []), hook) as url:
+        status, body = post_signed(url, [_response(f"r{i}") for i in range(4)], SECRET)
+    assert (status, body["error"]) == (413, "at most 3 responses per request, got 4")
+
+
+def test_without_a_secret_the_endpoint_refuses_everything(store: StateStore) -> None:
+    hook = WebhookHandler(webhook_settings(None), store)
+    with serving(Health(store, []), hook) as url:
+        status, body = post_signed(url, _response(), SECRET)
+    assert status == 503
+    assert "AX_WEBHOOK__SECRET" in body["error"]
