@@ -24,7 +24,9 @@ _log = structlog.get_logger(__name__)
 CANNOT_START = 2
 
 
-def start(settings: Settings, *, once: bool = False, dry_run: bool = False) -> int:
+def start(
+    settings: Settings, *, once: bool = False, dry_run: bool = False, full: bool = False
+) -> int:
     """Run the agent as configured; returns the process exit status."""
     leadership = leadership_for(settings.state_url)
     try:
@@ -35,17 +37,25 @@ def start(settings: Settings, *, once: bool = False, dry_run: bool = False) -> i
         typer.echo(f"error: {exc}", err=True)
         return CANNOT_START
     try:
-        return _run(settings, store, leadership, once=once, dry_run=dry_run)
+        return _run(settings, store, leadership, once=once, dry_run=dry_run, full=full)
     finally:
         leadership.release()
         store.close()
 
 
 def _run(
-    settings: Settings, store: StateStore, leadership: Leadership, *, once: bool, dry_run: bool
+    settings: Settings,
+    store: StateStore,
+    leadership: Leadership,
+    *,
+    once: bool,
+    dry_run: bool,
+    full: bool,
 ) -> int:
     try:
-        agent = AgentProcess(settings, store, leadership, dry_run=dry_run)
+        agent = AgentProcess(
+            settings, store, leadership, dry_run=dry_run, full_sync=full, echo=typer.echo
+        )
     except Exception as exc:  # a part that cannot be built: say which, do not lead
         _log.error("agent_cannot_start", error=f"{type(exc).__name__}: {exc}")
         typer.echo(f"error: cannot start: {exc}", err=True)
@@ -70,13 +80,17 @@ def run(
         typer.Option("--once", help="Run every job once in order; exit 1 if any failed."),
     ] = False,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Plan write-backs, send nothing to the CRM or Slack.")
+        bool,
+        typer.Option("--dry-run", help="Print the planned CRM updates; send nothing anywhere."),
+    ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Re-read the whole CRM instead of changes only.")
     ] = False,
     config: Annotated[Path | None, typer.Option("--config", help="YAML config file.")] = None,
 ) -> None:
     """Run the agent: CRM sync, survey ingestion, write-back and alerts on their cadences."""
     settings = cli_settings(config)  # exits 2 (CANNOT_START) on an invalid configuration
-    raise typer.Exit(code=start(settings, once=once, dry_run=dry_run))
+    raise typer.Exit(code=start(settings, once=once, dry_run=dry_run, full=full))
 
 
 def register(app: typer.Typer) -> None:

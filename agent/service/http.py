@@ -23,6 +23,7 @@ from typing import Any
 import structlog
 from prometheus_client import make_wsgi_app
 from waitress.server import create_server
+from waitress.wasyncore import close_all
 
 from agent.service import webhook
 from agent.service.health import Health
@@ -177,7 +178,17 @@ class HttpServer:
         _log.info("http_listening", host=self.host, port=self.port)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Close the listening socket and let the loop end."""
-        self._server.close()
-        self._thread.join(timeout)
-        self._server.task_dispatcher.shutdown(timeout=max(1, int(timeout)))
+        """Close the listening socket and every connection, then let the loop end.
+
+        The closing runs inside the server's own loop thread (through waitress's
+        trigger): closing its sockets from this thread would leave its ``select``
+        waiting on a closed descriptor. With nothing left to watch, the loop returns.
+        """
+        server = self._server
+        if self._thread.is_alive():
+            sockets = server._map  # type: ignore[union-attr]  # waitress keeps its socket map private
+            server.trigger.pull_trigger(lambda: close_all(sockets))  # type: ignore[union-attr]
+            self._thread.join(timeout)
+        else:
+            server.close()
+        server.task_dispatcher.shutdown(timeout=max(1, int(timeout)))

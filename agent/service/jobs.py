@@ -12,6 +12,7 @@ from agent.alerts.deliver import DeliveryReport, deliver
 from agent.alerts.pipeline import CycleReport
 from agent.cycle import (
     WritebackPlan,
+    check_fields,
     evaluate_alerts,
     ingest_surveys,
     plan_writeback,
@@ -41,7 +42,8 @@ class DeliveryDeferredError(RuntimeError):
 
 def crm_sync(rt: Runtime) -> dict[str, int]:
     rt.reset_budgets()
-    counts = sync_crm(rt.store, rt.crm)
+    counts = sync_crm(rt.store, rt.crm, full=rt.full_sync)
+    rt.full_sync = False
     if any(counts.values()):
         rt.data_changed()
     return counts
@@ -86,7 +88,12 @@ def writeback(rt: Runtime) -> dict[str, int]:
     plan = plan_writeback(rt.store, rt.crm, computed.document, rt.settings.fields.specs())
     counts = {"planned_records": plan.records}
     if rt.dry_run:
+        for line in plan.lines(rt.crm.name):
+            rt.echo(line)
         return counts
+    if not rt.fields_ready:
+        check_fields(rt.crm, rt.settings.fields.specs())  # raises, naming each field and its fix
+        rt.fields_ready = True
     written = failed = 0
     for obj, updates in plan.updates.items():
         result = run_writeback(rt.store, rt.crm, WritebackPlan({obj: updates}))

@@ -21,7 +21,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
@@ -62,7 +62,9 @@ class AgentProcess:
         leadership: Leadership,
         *,
         dry_run: bool = False,
+        full_sync: bool = False,
         notifier: Notifier | None = None,
+        echo: Callable[[str], None] = lambda line: None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -72,7 +74,13 @@ class AgentProcess:
         self._signals = 0
         checkpoints = Checkpoints(self.stop_event, still_leader=leadership.is_leader)
         self.runtime = Runtime.build(
-            settings, store, dry_run=dry_run, checkpoints=checkpoints, notifier=notifier
+            settings,
+            store,
+            dry_run=dry_run,
+            full_sync=full_sync,
+            checkpoints=checkpoints,
+            notifier=notifier,
+            echo=echo,
         )
         schedule = settings.schedule
         cadences = {

@@ -52,6 +52,12 @@ class Runtime:
     checkpoints: Checkpoints
     file_drop: FileDrop | None = None
     dry_run: bool = False
+    #: The next CRM sync re-reads everything (``ax-agent run --full``), then reads changes.
+    full_sync: bool = False
+    #: The CRM's fields passed the start-up check; until then write-back stays off.
+    fields_ready: bool = False
+    #: Where ``--dry-run`` prints the planned updates.
+    echo: Callable[[str], None] = lambda line: None
     trigger: Callable[[str], None] = lambda _job: None
     #: Records the last survey ingestion rejected (they appear in the metrics document).
     rejected: list[Rejected] = field(default_factory=list)
@@ -66,8 +72,10 @@ class Runtime:
         store: StateStore,
         *,
         dry_run: bool = False,
+        full_sync: bool = False,
         checkpoints: Checkpoints | None = None,
         notifier: Notifier | None = None,
+        echo: Callable[[str], None] = lambda line: None,
     ) -> Runtime:
         """Every configured part; raises ``ConfigError`` (or a vendor error) when one is wrong."""
         checks = checkpoints or Checkpoints()
@@ -84,6 +92,8 @@ class Runtime:
                 FileDrop(settings.file_drop, store) if settings.file_drop.path is not None else None
             ),
             dry_run=dry_run,
+            full_sync=full_sync,
+            echo=echo,
         )
 
     def survey_sources(self, as_of: datetime) -> list[SurveySource]:

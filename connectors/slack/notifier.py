@@ -184,6 +184,7 @@ class SlackNotifier:
         if attachment is None:
             return
         kind = "files.upload_v2"
+        started = time.perf_counter()
         try:
             posted = post_driver_chart(
                 self.client,
@@ -192,10 +193,10 @@ class SlackNotifier:
                 thread_ts=message.ts,
                 title=alert.content.title,
             )
-        except VendorError:
-            self.calls.count(kind, "error")
+        except VendorError as exc:
+            self._count(kind, "error", started, exc.status)
             raise
-        self.calls.count(kind)
+        self._count(kind, "ok", started, None)
         _log.info("slack_chart_attached", alert_id=alert.alert_id, file_id=posted.file_id)
 
     def find_attachment(self, alert: OutboxAlert, message: Sent) -> bool:

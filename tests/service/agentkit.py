@@ -24,6 +24,7 @@ class RecordingNotifier:
 
     def __init__(self) -> None:
         self.sent: list[OutboxAlert] = []
+        self.attached: list[str] = []
         self.lock = threading.Lock()
 
     def resolve(self, alert: OutboxAlert) -> str:
@@ -41,6 +42,14 @@ class RecordingNotifier:
         with self.lock:
             self.sent.append(alert)
         return target
+
+    def attach(self, alert: OutboxAlert, message: Sent) -> None:
+        with self.lock:
+            self.attached.append(alert.alert_id)
+
+    def find_attachment(self, alert: OutboxAlert, message: Sent) -> bool:
+        with self.lock:
+            return alert.alert_id in self.attached
 
     def rules(self) -> list[str]:
         with self.lock:

@@ -1,0 +1,74 @@
+"""ax-agent run --dry-run prints the plan; --full re-reads the CRM; fields are checked first."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli import app
+from agent.config import FieldSpec
+from agent.ports import FieldProblem
+from connectors.files import FilesCrm, written_file
+from tests.service.agentkit import agent_settings, build_agent
+
+
+def test_dry_run_prints_the_planned_updates_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = agent_settings(tmp_path)
+    config = tmp_path / "agent.yaml"
+    config.write_text(
+        f"files: {{path: {settings.files.path}}}\n"
+        f"state_url: {settings.state_url}\n"
+        f"rules_dir: {settings.rules_dir}\n"
+        "server: {enabled: false}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["run", "--once", "--dry-run", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("files account ") and "nps=" in line for line in lines)
+    assert lines[-1].endswith("record(s) would be updated in files")
+    assert not written_file(settings.files.path, "account").exists()
+
+
+def test_full_resync_rereads_the_crm_once(tmp_path: Path) -> None:
+    settings = agent_settings(tmp_path)
+    first = build_agent(settings)
+    first.run_once()
+    first.run_once()  # the agent's own writes changed the folder: read once more
+    results = {r.job: r for r in first.run_once()}
+    assert results["crm_sync"].counts.get("accounts_changed", 0) == 0  # nothing new: none read
+    first.store.close()
+    first.leadership.release()
+    again = build_agent(settings)
+    again.runtime.full_sync = True
+    results = {r.job: r for r in again.run_once()}
+    assert results["crm_sync"].counts["accounts_changed"] > 0  # everything re-read
+    assert again.runtime.full_sync is False  # later syncs read changes only
+
+
+class _Unprovisioned(FilesCrm):
+    def check_fields(self, specs: Sequence[FieldSpec]) -> list[FieldProblem]:
+        return [FieldProblem("account", "nps", "does not exist", "run `ax-agent crm provision x`")]
+
+
+def test_missing_fields_keep_the_write_back_off_until_fixed(tmp_path: Path) -> None:
+    settings = agent_settings(tmp_path)
+    agent = build_agent(settings)
+    folder = settings.files.path
+    agent.runtime.crm = _Unprovisioned(folder)
+    results = {r.job: r for r in agent.run_once()}
+    assert not results["writeback"].ok
+    cycle = next(c for c in agent.store.recent_cycles(20) if c.job == "writeback")
+    assert "account field nps: does not exist" in (cycle.error or "")
+    assert "ax-agent crm provision x" in (cycle.error or "")
+    assert not written_file(folder, "account").exists()
+    agent.runtime.crm = FilesCrm(folder)  # an admin ran the provisioning
+    results = {r.job: r for r in agent.run_once()}
+    assert results["writeback"].ok
+    assert written_file(folder, "account").is_file()
