@@ -10,9 +10,11 @@ print, and they belong in the environment or the secrets file, not in the YAML.
 from __future__ import annotations
 
 import os
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -312,6 +314,8 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     secrets = _env_path("AX_SECRETS_FILE")
     if secrets is not None and not secrets.is_file():
         raise ConfigError(f"secrets file {secrets} (AX_SECRETS_FILE) does not exist")
+    if path is not None:
+        _refuse_secrets_in(path)
     _CONFIG_FILE["path"] = path
     try:
         return Settings(_env_file=secrets, **overrides)  # type: ignore[call-arg]  # pydantic-settings init kwarg
@@ -319,6 +323,43 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         raise ConfigError(_explain(exc, path)) from None
     finally:
         _CONFIG_FILE["path"] = None
+
+
+def _refuse_secrets_in(path: Path) -> None:
+    """A secret written into the YAML file is refused: it belongs in the environment."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return  # the settings source reports an unreadable file in its own words
+    found = [key for key in _secret_keys(Settings) if _holds(data, key)]
+    if found:
+        fixes = ", ".join(f"{k} (AX_{k.upper().replace('.', '__')})" for k in found)
+        raise ConfigError(
+            f"{path} holds secrets: {fixes}. Remove them from the file and set them in the "
+            "environment or the secrets file (AX_SECRETS_FILE)."
+        )
+
+
+def _secret_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Dotted paths of every SecretStr setting."""
+    keys: list[str] = []
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        args = typing.get_args(annotation) or (annotation,)
+        if SecretStr in args:
+            keys.append(prefix + name)
+        for arg in args:
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                keys.extend(_secret_keys(arg, f"{prefix}{name}."))
+    return keys
+
+
+def _holds(data: object, dotted: str) -> bool:
+    for part in dotted.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return data is not None
 
 
 def _env_path(name: str) -> Path | None:

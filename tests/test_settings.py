@@ -87,3 +87,18 @@ def test_shipped_config_is_valid_and_states_the_defaults() -> None:
     blocks = ("metrics", "fields", "salesforce", "hubspot", "slack", "log", "report")
     for block in (*blocks, "schedule", "server", "webhook", "file_drop"):
         assert getattr(shipped, block) == getattr(defaults, block), block
+
+
+def test_a_secret_in_the_yaml_file_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    config = tmp_path / "agent.yaml"
+    config.write_text(
+        "salesforce:\n  password: hunter2-not-here\nwebhook:\n  secret: also-not-here\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_settings(config)
+    text = str(err.value)
+    assert "salesforce.password (AX_SALESFORCE__PASSWORD)" in text
+    assert "webhook.secret (AX_WEBHOOK__SECRET)" in text
+    assert "hunter2-not-here" not in text
+    assert "also-not-here" not in text
