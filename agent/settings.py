@@ -51,6 +51,7 @@ __all__ = [
     "Settings",
     "SlackSettings",
     "load_settings",
+    "secret_keys",
 ]
 
 DEFAULT_CONFIG = Path("config/ax-agent.yaml")
@@ -331,7 +332,7 @@ def _refuse_secrets_in(path: Path) -> None:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         return  # the settings source reports an unreadable file in its own words
-    found = [key for key in _secret_keys(Settings) if _holds(data, key)]
+    found = [key for key in secret_keys(Settings) if _holds(data, key)]
     if found:
         fixes = ", ".join(f"{k} (AX_{k.upper().replace('.', '__')})" for k in found)
         raise ConfigError(
@@ -340,8 +341,8 @@ def _refuse_secrets_in(path: Path) -> None:
         )
 
 
-def _secret_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
-    """Dotted paths of every SecretStr setting."""
+def secret_keys(model: type[BaseModel] = Settings, prefix: str = "") -> list[str]:
+    """Dotted paths of every SecretStr setting (``salesforce.password`` …)."""
     keys: list[str] = []
     for name, info in model.model_fields.items():
         annotation = info.annotation
@@ -350,7 +351,7 @@ def _secret_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
             keys.append(prefix + name)
         for arg in args:
             if isinstance(arg, type) and issubclass(arg, BaseModel):
-                keys.extend(_secret_keys(arg, f"{prefix}{name}."))
+                keys.extend(secret_keys(arg, f"{prefix}{name}."))
     return keys
 
 

@@ -11,12 +11,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.service.stack import agent_command
+from tests.service.stack import agent_command, secrets_file
 
 
-def env() -> dict[str, str]:
-    """The test's environment without any AX_ setting (the config file says everything)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("AX_")}
+def env(config: Path | None = None) -> dict[str, str]:
+    """The test's environment without any AX_ setting: the config file and its secrets
+    file (written beside it by ``write_config``) say everything."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AX_")}
+    if config is not None and secrets_file(config).is_file():
+        clean["AX_SECRETS_FILE"] = str(secrets_file(config))
+    return clean
 
 
 def start(config: Path, *args: str, log: Path) -> subprocess.Popen[bytes]:
@@ -25,7 +29,7 @@ def start(config: Path, *args: str, log: Path) -> subprocess.Popen[bytes]:
             agent_command(config, *args),
             stdout=handle,
             stderr=subprocess.STDOUT,
-            env=env(),
+            env=env(config),
             cwd=config.parent,
         )
 

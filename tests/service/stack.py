@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from agent.config import default_field_specs
+from agent.settings import secret_keys
 from agent.writeback import desired_values, normalise
 from connectors.salesforce.fake import FakeSalesforce, add_agent_fields
 from tests.service.loopback import (
@@ -129,8 +130,17 @@ class VendorStack:
         return config
 
     def write_config(self, tmp_path: Path, name: str = "ax.yaml", **changes: Any) -> Path:
+        """The YAML config, and its secrets in a dotenv file beside it (``secrets_file``)."""
         path = tmp_path / name
-        path.write_text(yaml.safe_dump(self.config(tmp_path, **changes)), encoding="utf-8")
+        config = self.config(tmp_path, **changes)
+        lines = []
+        for key in secret_keys():
+            block, _, field = key.partition(".")
+            value = config.get(block, {}).pop(field, None) if field else config.pop(block, None)
+            if value is not None:
+                lines.append(f"AX_{key.upper().replace('.', '__')}={value}\n")
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        secrets_file(path).write_text("".join(lines), encoding="utf-8")
         return path
 
     def field_mismatches(self, document: Any) -> list[str]:
@@ -159,3 +169,8 @@ def agent_command(config: Path, *args: str) -> list[str]:
         str(config),
         *args,
     ]
+
+
+def secrets_file(config: Path) -> Path:
+    """Where ``write_config`` puts the secrets of ``config`` (AX_SECRETS_FILE)."""
+    return config.with_name(config.stem + ".secrets.env")
