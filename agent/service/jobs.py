@@ -7,6 +7,7 @@ A job raises when it failed (the runner logs it and records it in the cycles log
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 
 from agent.alerts.deliver import DeliveryReport, deliver
 from agent.alerts.pipeline import CycleReport
@@ -46,6 +47,8 @@ def crm_sync(rt: Runtime) -> dict[str, int]:
     rt.full_sync = False
     if any(counts.values()):
         rt.data_changed()
+    keep = timedelta(days=rt.settings.schedule.keep_cycles_days)
+    counts["cycles_pruned"] = rt.store.prune_cycles(utcnow() - keep)
     return counts
 
 

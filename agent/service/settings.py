@@ -101,6 +101,8 @@ class ScheduleSettings(_Block):
     standby_poll_seconds: Seconds = Field(default=5.0, gt=0)
     #: The leader confirms it still holds the leadership at least this often when idle.
     leader_check_seconds: Seconds = Field(default=5.0, gt=0)
+    #: Job runs older than this many days are dropped from the cycles log (at each CRM sync).
+    keep_cycles_days: int = Field(default=30, ge=1)
 
     def cadence(self, job: str) -> JobCadence:
         """The cadence of ``job`` (one of ``JOB_NAMES``)."""

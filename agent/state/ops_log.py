@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import cast
 
-from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy import RowMapping, delete, insert, select, update
 
 from agent.logging import redact
 from agent.state import schema
@@ -70,6 +71,16 @@ class LogOps(OpsBase):
             .where(schema.cycles.c.status == "running")
             .values(finished_at=self._now(), status="failed", error=reason)
         )
+        return int(self._conn.execute(stmt).rowcount)
+
+    def prune_cycles(self, before: datetime) -> int:
+        """Forget finished cycles that started before ``before``; returns how many.
+
+        The log is for operators (what ran, what failed lately); a job every minute
+        would otherwise grow it without end. Running cycles are kept whatever their age.
+        """
+        c = schema.cycles.c
+        stmt = delete(schema.cycles).where(c.started_at < before, c.status != "running")
         return int(self._conn.execute(stmt).rowcount)
 
     def recent_cycles(self, limit: int = 20, job: str | None = None) -> list[CycleRecord]:

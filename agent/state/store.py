@@ -174,6 +174,10 @@ class StateStore:
         with self.transaction() as tx:
             return tx.abandon_running_cycles(reason)
 
+    def prune_cycles(self, before: datetime) -> int:
+        with self.transaction() as tx:
+            return tx.prune_cycles(before)
+
     def recent_cycles(self, limit: int = 20, job: str | None = None) -> list[CycleRecord]:
         with self.reading() as tx:
             return tx.recent_cycles(limit, job)

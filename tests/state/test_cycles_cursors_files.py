@@ -109,3 +109,15 @@ def test_a_read_transaction_sees_committed_data(store: StateStore) -> None:
     store.set_cursor("files", "responses", "7")
     with store.reading() as tx:
         assert tx.get_cursor("files", "responses") == "7"
+
+
+def test_old_finished_cycles_are_pruned_running_ones_kept(store: StateStore) -> None:
+    old_done = store.start_cycle("crm_sync")
+    store.finish_cycle(old_done, "ok", {})
+    old_running = store.start_cycle("writeback")
+    cutoff = datetime.now(UTC)
+    recent = store.start_cycle("alerts")
+    store.finish_cycle(recent, "failed", {}, "boom")
+    assert store.prune_cycles(cutoff) == 1
+    left = {c.id for c in store.recent_cycles(10)}
+    assert left == {old_running, recent}
