@@ -14,6 +14,7 @@ Routes: ``GET /healthz``, ``GET /readyz``, ``GET /metrics`` (prometheus_client),
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -162,7 +163,17 @@ class HttpServer:
             channel_timeout=30,
             clear_untrusted_proxy_headers=True,
         )
-        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
+
+    def _serve(self) -> None:
+        """The server loop; a socket closed under it while stopping is the normal end."""
+        try:
+            self._server.run()
+        except OSError as exc:
+            if not self._stopping.is_set():
+                raise
+            _log.debug("http_loop_closed", error=str(exc))
 
     @property
     def port(self) -> int:
@@ -185,10 +196,14 @@ class HttpServer:
         waiting on a closed descriptor. With nothing left to watch, the loop returns.
         """
         server = self._server
+        self._stopping.set()
         if self._thread.is_alive():
             sockets = server._map  # type: ignore[union-attr]  # waitress keeps its socket map private
-            server.trigger.pull_trigger(lambda: close_all(sockets))  # type: ignore[union-attr]
+            with contextlib.suppress(OSError):  # a closed trigger: the loop is ending already
+                server.trigger.pull_trigger(lambda: close_all(sockets))  # type: ignore[union-attr]
             self._thread.join(timeout)
+        if not self._thread.is_alive():
+            close_all(server._map)  # type: ignore[union-attr]  # whatever the loop left open
         else:
             server.close()
         server.task_dispatcher.shutdown(timeout=max(1, int(timeout)))

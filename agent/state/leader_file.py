@@ -6,6 +6,7 @@ import fcntl
 import json
 import os
 import socket
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,6 +27,9 @@ class FileLeadership(Leadership):
         self.database = database
         self.lock_path = database.with_name(database.name + ".lock")
         self._fd: int | None = None
+        #: The scheduler thread (is_leader) and the stopping thread (release) may race to
+        #: close the lock descriptor; closing it twice could close another file's.
+        self._fd_lock = threading.Lock()
 
     @property
     def resource(self) -> str:
@@ -85,7 +89,8 @@ class FileLeadership(Leadership):
             os.close(fd)
 
     def release(self) -> None:
-        fd, self._fd = self._fd, None
+        with self._fd_lock:
+            fd, self._fd = self._fd, None
         if fd is None:
             return
         try:
