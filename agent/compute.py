@@ -49,7 +49,7 @@ from agent.metrics import (
 from agent.models import Account, Contact, Rejected, Response, Tier, category_of
 from agent.tiers import TierClassifier
 
-__all__ = ["MatchedResponse", "compute_document", "compute_with_matches"]
+__all__ = ["Computed", "MatchedResponse", "compute_document", "compute_with_matches"]
 
 log = structlog.get_logger(__name__)
 
@@ -110,6 +110,15 @@ class MatchedResponse:
     contact: Contact | None
     tier: Tier
     counted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Computed:
+    """One cycle's figures and what the alert rules need beside them."""
+
+    document: MetricsDocument
+    accounts: list[Account]
+    matches: list[MatchedResponse]
 
 
 def compute_document(

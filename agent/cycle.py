@@ -15,7 +15,7 @@ from typing import TypeVar
 import structlog
 
 from agent.alerts.pipeline import AlertPipeline, CycleReport
-from agent.compute import MatchedResponse, compute_with_matches
+from agent.compute import Computed, compute_with_matches
 from agent.config import FieldSpec, MetricsConfig, ObjectKind
 from agent.document import MetricsDocument
 from agent.models import Account, Contact, Rejected
@@ -130,15 +130,6 @@ def ingest_surveys(
     counts["responses_rejected"] = len(rejected)
     _log.info("surveys_ingested", **counts)
     return counts, rejected
-
-
-@dataclass(frozen=True, slots=True)
-class Computed:
-    """One cycle's figures and what the alert rules need beside them."""
-
-    document: MetricsDocument
-    accounts: list[Account]
-    matches: list[MatchedResponse]
 
 
 def compute_from_state(

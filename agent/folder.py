@@ -1,13 +1,15 @@
-"""The metrics document of a plain-file CRM folder, read fresh (no state)."""
+"""The figures of a plain-file CRM folder, read fresh (no state).
+
+One reader for every command that takes ``--crm-dir`` (metrics, report, rules test).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
 
-from agent.compute import compute_document
+from agent.compute import Computed, compute_document, compute_with_matches
 from agent.config import MetricsConfig
-from agent.document import MetricsDocument
 from agent.plainfiles import CrmFileNotFoundError, CrmFormatError, read_crm_folder
 
 __all__ = ["FolderError", "compute_folder"]
@@ -16,10 +18,26 @@ __all__ = ["FolderError", "compute_folder"]
 FolderError = (CrmFileNotFoundError, CrmFormatError)
 
 
-def compute_folder(folder: Path, *, as_of: datetime, config: MetricsConfig) -> MetricsDocument:
-    """Read the folder and compute its document; rejected rows are in the document."""
+def compute_folder(
+    folder: Path, *, as_of: datetime, config: MetricsConfig, with_matches: bool = False
+) -> Computed:
+    """Read the folder and compute its document; rejected rows are in the document.
+
+    ``with_matches`` also keeps every matched response (what response rules need);
+    without it the matches are not held in memory.
+    """
     data = read_crm_folder(folder, as_of)
-    return compute_document(
+    if with_matches:
+        document, matches = compute_with_matches(
+            data.accounts,
+            data.contacts,
+            data.responses,
+            as_of=as_of,
+            config=config,
+            rejected=data.rejected,
+        )
+        return Computed(document, data.accounts, matches)
+    document = compute_document(
         data.accounts,
         data.contacts,
         data.responses,
@@ -27,3 +45,4 @@ def compute_folder(folder: Path, *, as_of: datetime, config: MetricsConfig) -> M
         config=config,
         rejected=data.rejected,
     )
+    return Computed(document, data.accounts, [])

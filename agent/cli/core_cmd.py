@@ -15,7 +15,7 @@ from agent.demo import run_demo
 from agent.folder import FolderError, compute_folder
 from agent.present import render_document
 
-__all__ = ["as_of_value", "fail", "register"]
+__all__ = ["register"]
 
 
 class OutputFormat(StrEnum):
@@ -37,7 +37,7 @@ def metrics(
     when = as_of_value(as_of)
     settings = cli_settings(config)
     try:
-        doc = compute_folder(crm_dir, as_of=when, config=settings.metrics)
+        doc = compute_folder(crm_dir, as_of=when, config=settings.metrics).document
     except FolderError as exc:
         raise fail(str(exc)) from None
     if output is OutputFormat.json:

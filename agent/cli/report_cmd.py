@@ -12,12 +12,10 @@ import structlog
 import typer
 
 from agent.cli.common import AsOfOption, ConfigOption, as_of_value, cli_settings, fail
-from agent.compute import compute_document
 from agent.cycle import compute_from_state
 from agent.document import MetricsDocument
-from agent.folder import FolderError
+from agent.folder import FolderError, compute_folder
 from agent.models import Account
-from agent.plainfiles import read_crm_folder
 from agent.report import ReportOptions, build_report, record_url_template
 from agent.settings import Settings
 from agent.state.dialect import normalise_url, sqlite_path
@@ -79,18 +77,10 @@ def _portfolio(crm_dir: Path | None, settings: Settings, when: datetime) -> _Por
 
 def _from_folder(folder: Path, settings: Settings, when: datetime) -> _Portfolio:
     try:
-        data = read_crm_folder(folder, when)
+        computed = compute_folder(folder, as_of=when, config=settings.metrics)
     except FolderError as exc:
         raise fail(str(exc)) from None
-    doc = compute_document(
-        data.accounts,
-        data.contacts,
-        data.responses,
-        as_of=when,
-        config=settings.metrics,
-        rejected=data.rejected,
-    )
-    return _Portfolio(doc, data.accounts, f"CRM folder {folder}", "files")
+    return _Portfolio(computed.document, computed.accounts, f"CRM folder {folder}", "files")
 
 
 def _from_state(settings: Settings, when: datetime) -> _Portfolio:

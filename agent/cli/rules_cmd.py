@@ -11,10 +11,8 @@ import typer
 from agent.alerts.compose import alert_content
 from agent.alerts.console import render_text
 from agent.alerts.setup import routing_from
-from agent.cli.common import as_of_value, cli_settings
-from agent.compute import compute_with_matches
-from agent.folder import FolderError
-from agent.plainfiles import read_crm_folder
+from agent.cli.common import as_of_value, cli_settings, fail
+from agent.folder import FolderError, compute_folder
 from agent.rules.evaluate import evaluate
 from agent.rules.facts import build_inputs, response_facts
 from agent.rules.loader import RuleLoadError, RuleSet, load_rules, rule_files
@@ -76,20 +74,12 @@ def dry_run(
     rules = _load(settings, rules_path)
     when = as_of_value(as_of)
     try:
-        data = read_crm_folder(crm_dir, when)
+        computed = compute_folder(crm_dir, as_of=when, config=settings.metrics, with_matches=True)
     except FolderError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    document, matches = compute_with_matches(
-        data.accounts,
-        data.contacts,
-        data.responses,
-        as_of=when,
-        config=settings.metrics,
-        rejected=data.rejected,
-    )
-    facts = response_facts(matches, settings.slack.loop_closed_field)
-    evaluation = evaluate(rules.enabled(), build_inputs(document, data.accounts, facts))
+        raise fail(str(exc)) from None
+    document = computed.document
+    facts = response_facts(computed.matches, settings.slack.loop_closed_field)
+    evaluation = evaluate(rules.enabled(), build_inputs(document, computed.accounts, facts))
     routing = routing_from(settings)
     for match in evaluation.matches:
         notify = match.rule.rule.notify
