@@ -25,8 +25,8 @@ from pathlib import Path
 
 import structlog
 
-from agent.compute import compute_document
-from agent.plainfiles import read_crm_folder
+from agent.core.compute import compute_document
+from agent.sources.plainfiles import read_crm_folder
 from benchmarks.generate import AS_OF, Portfolio, generate, write_crm_folder
 
 TARGET_SECONDS = 20.0

@@ -30,9 +30,9 @@ sys.path.insert(
     0, str(Path(__file__).resolve().parents[1])
 )  # the fake portal lives in tests/ (E402 is not selected)
 
-from agent.batching import chunked  # after the path set-up above
-from agent.config import default_field_specs
-from agent.ports import FieldUpdate, FieldValue
+from agent.core.batching import chunked  # after the path set-up above
+from agent.core.contract import default_field_specs
+from agent.core.ports import FieldUpdate, FieldValue
 from connectors.hubspot import HubSpotConnector
 from tests.hubspot.fakeportal import FakePortal
 from tests.hubspot.fakeserve import serve_stdlib

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import structlog
 
-from agent.compute import compute_document
-from agent.config import MetricsConfig
-from agent.demo_sample import DEMO_AS_OF, write_demo_folder
-from agent.document import MetricsDocument
-from agent.models import Account
-from agent.plainfiles import read_crm_folder
+from agent.cli.demo_sample import DEMO_AS_OF, write_demo_folder
+from agent.core.compute import compute_document
+from agent.core.contract import MetricsConfig
+from agent.core.document import MetricsDocument
+from agent.core.models import Account
 from agent.report import ReportOptions, build_report, drivers_png
 from agent.report.html import render_charts
+from agent.sources.plainfiles import read_crm_folder
 from benchmarks.generate import AS_OF, generate
 
 

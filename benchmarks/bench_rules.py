@@ -22,12 +22,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import get_args
 
-from agent.document import AccountMetrics, HealthStatus, MetricsDocument, PortfolioMetrics
-from agent.models import Account, Contact, Response, Tier
+from agent.config.settings import SlackSettings
+from agent.core.document import AccountMetrics, HealthStatus, MetricsDocument, PortfolioMetrics
+from agent.core.models import Account, Contact, Response, Tier
 from agent.rules.evaluate import evaluate
 from agent.rules.facts import ResponseFacts, build_inputs
 from agent.rules.loader import load_rules
-from agent.settings import SlackSettings
 
 ACCOUNTS = 50_000
 RESPONSES = 1_000_000

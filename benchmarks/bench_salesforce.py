@@ -31,12 +31,12 @@ from typing import Any
 import requests
 import structlog
 
-from agent.batching import chunked
-from agent.config import FieldSpec, ObjectKind, default_field_specs
-from agent.ports import CrmConnector, FieldUpdate, FieldValue
-from agent.settings import SalesforceSettings, Settings
+from agent.config.settings import SalesforceSettings, Settings
+from agent.core.batching import chunked
+from agent.core.contract import FieldSpec, ObjectKind, default_field_specs
+from agent.core.ports import CrmConnector, FieldUpdate, FieldValue
 from connectors.salesforce import SalesforceConnector, from_settings
-from connectors.salesforce.fake import FakeOrg, FakeSalesforce, add_agent_fields
+from tests.salesforce.fake import FakeOrg, FakeSalesforce, add_agent_fields
 
 QUERY_PAGE = 2000
 COUNTED_UPDATE = 1000

@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from agent.models import Account, Contact, Response
+from agent.core.models import Account, Contact, Response
 from agent.state.store import StateStore
 
 T = TypeVar("T")

@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ holds 
 
 from pytest_httpserver import HTTPServer  # after the path set-up above
 
-from agent.logging import configure_logging
+from agent.config.logging import configure_logging
+from agent.config.settings import Settings
 from agent.service.process import AgentProcess
 from agent.service.signing import sign
-from agent.settings import Settings
 from agent.state.leader import leadership_for
 from agent.state.store import StateStore
 from tests.alerting.fake_slack import TOKEN, FakeSlack

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
-from agent.models import Account, Contact, Response
+from agent.core.models import Account, Contact, Response
 
 __all__ = ["AS_OF", "Portfolio", "generate", "write_crm_folder"]
 

@@ -1,4 +1,4 @@
-"""Adapters from vendors to the protocols in ``agent.ports``.
+"""Adapters from vendors to the protocols in ``agent.core.ports``.
 
 Vendor SDKs are imported here and nowhere else (ruff's banned-api enforces it).
 ``connectors.common`` holds the one copy of the plumbing every vendor shares:

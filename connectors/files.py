@@ -1,7 +1,7 @@
 """The plain-file CRM: a folder in DOMAIN.md's format, the embedded default.
 
 Reads ``accounts.csv`` / ``contacts.csv`` (and survey responses) through
-``agent.plainfiles``; writes the agent's figures to ``ax_accounts.csv`` and
+``agent.sources.plainfiles``; writes the agent's figures to ``ax_accounts.csv`` and
 ``ax_contacts.csv`` beside them, keyed by id, each rewrite atomic (temporary file,
 then rename) so a crash leaves the old or the new file, never half of one.
 """
@@ -18,10 +18,10 @@ from pathlib import Path
 
 import structlog
 
-from agent import plainfiles
-from agent.config import FieldSpec, ObjectKind
-from agent.models import Account, Contact, Rejected
-from agent.ports import Batch, FieldProblem, FieldUpdate, FieldValue, SurveyBatch, WriteOutcome
+from agent.core.contract import FieldSpec, ObjectKind
+from agent.core.models import Account, Contact, Rejected
+from agent.core.ports import Batch, FieldProblem, FieldUpdate, FieldValue, SurveyBatch, WriteOutcome
+from agent.sources import plainfiles
 
 __all__ = ["FilesCrm", "FilesSurveys", "written_file"]
 

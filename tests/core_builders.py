@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from agent.models import Account, Contact, Response
+from agent.core.models import Account, Contact, Response
 
 AS_OF = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 

@@ -10,12 +10,12 @@ from xml.etree.ElementTree import Element
 
 import html5lib
 
-from agent.compute import compute_document
-from agent.config import MetricsConfig
-from agent.document import MetricsDocument
-from agent.models import Account
-from agent.plainfiles import read_crm_folder
-from agent.timeutil import parse_instant
+from agent.core.compute import compute_document
+from agent.core.contract import MetricsConfig
+from agent.core.document import MetricsDocument
+from agent.core.models import Account
+from agent.core.timeutil import parse_instant
+from agent.sources.plainfiles import read_crm_folder
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SVG = "{http://www.w3.org/2000/svg}"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.compute import compute_document
-from agent.plainfiles import read_crm_folder
+from agent.core.compute import compute_document
+from agent.sources.plainfiles import read_crm_folder
 from benchmarks.generate import AS_OF, generate, write_crm_folder
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from structlog.testing import capture_logs
 
-from agent.compute import compute_document
-from agent.config import MetricsConfig
-from agent.document import AccountMetrics, ContactFigures, MetricsDocument, Unmatched
-from agent.models import Account, Contact, Rejected, Response
+from agent.core.compute import compute_document
+from agent.core.contract import MetricsConfig
+from agent.core.document import AccountMetrics, ContactFigures, MetricsDocument, Unmatched
+from agent.core.models import Account, Contact, Rejected, Response
 from tests.core_builders import AS_OF, account, contact, days_ago, response
 
 

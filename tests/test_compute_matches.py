@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from agent.compute import compute_document, compute_with_matches
-from agent.models import Account, Contact, Response
+from agent.core.compute import compute_document, compute_with_matches
+from agent.core.models import Account, Contact, Response
 
 AS_OF = datetime(2025, 6, 1, 12, tzinfo=UTC)
 

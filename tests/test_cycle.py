@@ -8,8 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import FieldSpec, MetricsConfig, ObjectKind, default_field_specs
-from agent.cycle import (
+from agent.core.contract import FieldSpec, MetricsConfig, ObjectKind, default_field_specs
+from agent.core.ports import FieldProblem, FieldUpdate, WriteOutcome
+from agent.core.timeutil import parse_instant
+from agent.sources.plainfiles import read_written
+from agent.state.store import StateStore
+from agent.sync.cycle import (
     FieldsNotReadyError,
     check_fields,
     compute_from_state,
@@ -18,10 +22,6 @@ from agent.cycle import (
     run_writeback,
     sync_crm,
 )
-from agent.plainfiles import read_written
-from agent.ports import FieldProblem, FieldUpdate, WriteOutcome
-from agent.state.store import StateStore
-from agent.timeutil import parse_instant
 from connectors.files import FilesCrm, FilesSurveys
 
 FIXTURE = Path(__file__).parent / "fixtures" / "three-accounts"

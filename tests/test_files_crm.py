@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.ports import FieldUpdate
+from agent.core.ports import FieldUpdate
 from connectors.files import FilesCrm, written_file
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from agent.compute import compute_document
-from agent.plainfiles import read_crm_folder
+from agent.core.compute import compute_document
+from agent.sources.plainfiles import read_crm_folder
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLES = ["three-accounts", "seed_example"]

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from agent.ingest import (
+from agent.core.models import Rejected, Response
+from agent.sources.ingest import (
     REJECTION_REASONS,
     ResponseReader,
     accept_rows,
@@ -15,7 +16,6 @@ from agent.ingest import (
     parse_timestamp,
     trim,
 )
-from agent.models import Rejected, Response
 from tests.core_builders import AS_OF
 
 

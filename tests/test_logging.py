@@ -12,7 +12,7 @@ import pytest
 import structlog
 from pydantic import SecretStr
 
-from agent.logging import (
+from agent.config.logging import (
     MASK,
     configure_from_settings,
     configure_logging,
@@ -21,7 +21,7 @@ from agent.logging import (
     register_secret,
     register_settings_secrets,
 )
-from agent.settings import Settings
+from agent.config.settings import Settings
 from agent.state.store import StateStore
 
 

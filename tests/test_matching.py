@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.config import DEFAULT_FREE_MAIL
-from agent.matching import (
+from agent.core.contract import DEFAULT_FREE_MAIL
+from agent.core.matching import (
     Match,
     Matcher,
     email_domain,

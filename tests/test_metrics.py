@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from agent.config import HealthConfig, MetricsConfig
-from agent.metrics import (
+from agent.core.contract import HealthConfig, MetricsConfig
+from agent.core.metrics import (
     Counted,
     account_coverage,
     add_account_drivers,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from agent.models import Rejected
-from agent.plainfiles import (
+from agent.core.models import Rejected
+from agent.sources.plainfiles import (
     CrmFileNotFoundError,
     CrmFormatError,
     read_accounts,
@@ -359,7 +359,7 @@ def test_missing_file_in_missing_folder_names_the_folder(tmp_path: Path) -> None
 
 
 def test_an_exact_repeat_of_an_unmatched_answer_is_listed_once(tmp_path: Path) -> None:
-    from agent.compute import compute_document
+    from agent.core.compute import compute_document
 
     line = "u1,someone@gmail.com,9,2025-05-01T00:00:00Z,,,,\n"
     folder = crm_folder(tmp_path, line + line + line.replace("u1", "u2"))

@@ -9,9 +9,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.compute import compute_document
-from agent.document import MetricsDocument
-from agent.models import Account, Contact, Response
+from agent.core.compute import compute_document
+from agent.core.document import MetricsDocument
+from agent.core.models import Account, Contact, Response
 from tests.core_builders import AS_OF
 
 DOMAINS = ["a.com", "b.com", "shared.com", "gmail.com", "c.org"]

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from agent.compute import compute_document
-from agent.config import MetricsConfig
-from agent.demo_sample import DEMO_AS_OF, write_demo_folder
-from agent.plainfiles import read_crm_folder
+from agent.cli.demo_sample import DEMO_AS_OF, write_demo_folder
+from agent.core.compute import compute_document
+from agent.core.contract import MetricsConfig
 from agent.report import CHART_IDS, ReportOptions, build_report
+from agent.sources.plainfiles import read_crm_folder
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

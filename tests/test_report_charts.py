@@ -13,9 +13,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from PIL import Image
 
-from agent.compute import compute_document
-from agent.config import MetricsConfig
-from agent.document import DriverMetrics
+from agent.core.compute import compute_document
+from agent.core.contract import MetricsConfig
+from agent.core.document import DriverMetrics
 from agent.report import charts, figures
 from agent.report.digest import digest_text, drivers_png
 from agent.report.render import COLORS, to_svg

@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from agent.cli import app
-from agent.plainfiles import read_crm_folder
+from agent.core.timeutil import parse_instant
+from agent.sources.plainfiles import read_crm_folder
 from agent.state.store import StateStore
-from agent.timeutil import parse_instant
 from tests.report_support import FIXTURES, SVG, by_id, parse_strict, text_of
 
 runner = CliRunner()

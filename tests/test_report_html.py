@@ -7,8 +7,8 @@ from xml.etree.ElementTree import Element
 
 import pytest
 
-from agent.compute import compute_document
-from agent.config import MetricsConfig
+from agent.core.compute import compute_document
+from agent.core.contract import MetricsConfig
 from agent.report import CHART_IDS, ReportOptions, build_report
 from tests.core_builders import account, contact, days_ago, response
 from tests.report_support import SVG, Portfolio, by_id, load_fixture, parse_strict, text_of

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from agent.config.settings import ConfigError, Settings, load_settings
 from agent.report.links import record_link, record_url_template
-from agent.settings import ConfigError, Settings, load_settings
 
 
 @pytest.fixture(autouse=True)

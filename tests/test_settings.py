@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.settings import ConfigError, load_settings
+from agent.config.settings import ConfigError, load_settings
 
 
 def test_defaults_follow_domain(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_secrets_file_and_no_secret_in_repr(
 
 def test_shipped_config_is_valid_and_states_the_defaults() -> None:
     """config/ax-agent.yaml documents every block with its default value."""
-    from agent.settings import Settings
+    from agent.config.settings import Settings
 
     shipped = load_settings(Path(__file__).parent.parent / "config" / "ax-agent.yaml")
     defaults = Settings()

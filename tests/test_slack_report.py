@@ -11,8 +11,8 @@ from slack_sdk import WebClient
 from structlog.testing import capture_logs
 from werkzeug import Request, Response
 
+from agent.config.settings import SlackSettings
 from agent.report.digest import digest_text
-from agent.settings import SlackSettings
 from connectors.common.errors import FatalError, RateLimitedError, RetriableError
 from connectors.slack.notifier import make_client
 from connectors.slack.report import DIGEST_FILENAME, post_driver_chart, post_weekly_digest

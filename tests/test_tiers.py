@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.config import MetricsConfig, TierPattern
-from agent.tiers import TierClassifier, tier_of
+from agent.core.contract import MetricsConfig, TierPattern
+from agent.core.tiers import TierClassifier, tier_of
 
 
 @pytest.mark.parametrize(

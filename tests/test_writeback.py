@@ -7,10 +7,16 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from agent.config import FieldOverride, FieldsConfig, FieldSpec, ObjectKind, default_field_specs
-from agent.document import AccountMetrics, ContactFigures, MetricsDocument, PortfolioMetrics
-from agent.ports import FieldUpdate, WriteOutcome
-from agent.writeback import desired_values, execute, normalise, plan_updates
+from agent.core.contract import (
+    FieldOverride,
+    FieldsConfig,
+    FieldSpec,
+    ObjectKind,
+    default_field_specs,
+)
+from agent.core.document import AccountMetrics, ContactFigures, MetricsDocument, PortfolioMetrics
+from agent.core.ports import FieldUpdate, WriteOutcome
+from agent.sync.writeback import desired_values, execute, normalise, plan_updates
 
 SPECS = {s.logical: s for s in default_field_specs() if s.object == "account"}
 AS_OF = datetime(2025, 6, 1, 12, tzinfo=UTC)

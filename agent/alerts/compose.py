@@ -20,7 +20,7 @@ from agent.alerts.model import (
     HeadlineFigure,
     ResponseCard,
 )
-from agent.document import MetricsDocument
+from agent.core.document import MetricsDocument
 from agent.rules.evaluate import Match
 from agent.rules.facts import AccountFacts, ResponseFacts
 from agent.rules.model import Attachment

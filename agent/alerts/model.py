@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from agent.document import DriverMetrics
+from agent.core.document import DriverMetrics
 from agent.rules.model import Attachment
 
 __all__ = [

@@ -27,8 +27,8 @@ from agent.alerts.deliver import DeliveryReport, Notifier, deliver
 from agent.alerts.model import AlertContent, AlertState, Destination, Silence
 from agent.alerts.repo import AlertRepo, OutboxRecord
 from agent.alerts.routing import Routing
-from agent.document import MetricsDocument
-from agent.rules.durations import format_duration
+from agent.core.document import MetricsDocument
+from agent.core.durations import format_duration
 from agent.rules.evaluate import evaluate, response_subject
 from agent.rules.facts import AccountFacts, ResponseFacts, RuleInputs
 from agent.rules.loader import CompiledRule, RuleLoadError

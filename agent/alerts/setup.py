@@ -11,8 +11,8 @@ from agent.alerts.deliver import Notifier
 from agent.alerts.pipeline import AlertPipeline
 from agent.alerts.repo import AlertRepo
 from agent.alerts.routing import Routing
+from agent.config.settings import Settings
 from agent.rules.registry import RuleRegistry
-from agent.settings import Settings
 
 __all__ = ["build_pipeline", "crm_link", "routing_from"]
 

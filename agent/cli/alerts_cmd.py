@@ -10,7 +10,7 @@ import typer
 
 from agent.alerts.repo import AlertRepo
 from agent.cli.common import cli_settings
-from agent.rules.durations import DurationError, parse_duration
+from agent.core.durations import DurationError, parse_duration
 from agent.state.store import StateStore
 
 __all__ = ["register"]

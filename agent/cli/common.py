@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from agent.logging import configure_from_settings
-from agent.settings import ConfigError, Settings, load_settings
-from agent.timeutil import parse_instant, utcnow
+from agent.config.logging import configure_from_settings
+from agent.config.settings import ConfigError, Settings, load_settings
+from agent.core.timeutil import parse_instant, utcnow
 
 __all__ = ["AsOfOption", "ConfigOption", "as_of_value", "cli_settings", "fail"]
 

@@ -11,9 +11,9 @@ import typer
 from rich.console import Console
 
 from agent.cli.common import AsOfOption, ConfigOption, as_of_value, cli_settings, fail
-from agent.demo import run_demo
-from agent.folder import FolderError, compute_folder
-from agent.present import render_document
+from agent.cli.demo import run_demo
+from agent.report.present import render_document
+from agent.sources.folder import FolderError, compute_folder
 
 __all__ = ["register"]
 

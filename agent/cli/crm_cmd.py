@@ -15,9 +15,9 @@ import typer
 
 from agent.cli.common import cli_settings
 from agent.cli.hubspot_cmd import provision_hubspot
-from agent.config import FieldSpec
-from agent.ports import CrmConnector, FieldProblem
-from agent.settings import ConfigError, Settings
+from agent.config.settings import ConfigError, Settings
+from agent.core.contract import FieldSpec
+from agent.core.ports import CrmConnector, FieldProblem
 from connectors.common.errors import VendorError
 
 __all__ = ["CONNECTORS", "PROVISIONERS", "Provisioner", "register"]

@@ -11,9 +11,9 @@ from typing import Any
 
 import typer
 
-from agent.config import ObjectKind
-from agent.ports import FieldUpdate
-from agent.settings import ConfigError, Settings
+from agent.config.settings import ConfigError, Settings
+from agent.core.contract import ObjectKind
+from agent.core.ports import FieldUpdate
 from connectors.common.errors import VendorError
 
 __all__ = ["planned_update_lines", "provision_hubspot"]

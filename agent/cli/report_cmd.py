@@ -12,15 +12,15 @@ import structlog
 import typer
 
 from agent.cli.common import AsOfOption, ConfigOption, as_of_value, cli_settings, fail
-from agent.cycle import compute_from_state
-from agent.document import MetricsDocument
-from agent.folder import FolderError, compute_folder
-from agent.models import Account
+from agent.config.settings import Settings
+from agent.core.document import MetricsDocument
+from agent.core.models import Account
 from agent.report import ReportOptions, build_report, record_url_template
-from agent.settings import Settings
+from agent.sources.folder import FolderError, compute_folder
 from agent.state.dialect import normalise_url, sqlite_path
 from agent.state.errors import StateError
 from agent.state.store import StateStore
+from agent.sync.cycle import compute_from_state
 
 __all__ = ["register"]
 

@@ -12,11 +12,11 @@ from agent.alerts.compose import alert_content
 from agent.alerts.console import render_text
 from agent.alerts.setup import routing_from
 from agent.cli.common import as_of_value, cli_settings, fail
-from agent.folder import FolderError, compute_folder
+from agent.config.settings import Settings
 from agent.rules.evaluate import evaluate
 from agent.rules.facts import build_inputs, response_facts
 from agent.rules.loader import RuleLoadError, RuleSet, load_rules, rule_files
-from agent.settings import Settings
+from agent.sources.folder import FolderError, compute_folder
 
 __all__ = ["register"]
 

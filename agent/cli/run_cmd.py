@@ -10,8 +10,8 @@ import structlog
 import typer
 
 from agent.cli.common import cli_settings
+from agent.config.settings import Settings
 from agent.service.process import AgentProcess
-from agent.settings import Settings
 from agent.state.errors import LeadershipError, StateError
 from agent.state.leader import Leadership, leadership_for
 from agent.state.store import StateStore

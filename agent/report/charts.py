@@ -1,6 +1,6 @@
 """The report's charts as matplotlib figures, each from the document's own numbers.
 
-Every label on a chart is made by ``agent.present.fmt``, the one formatting helper,
+Every label on a chart is made by ``agent.report.present.fmt``, the one formatting helper,
 so a chart never shows a number rounded differently from the tables beside it.
 """
 
@@ -16,9 +16,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from agent.document import DriverMetrics, PortfolioMetrics
-from agent.present import fmt
+from agent.core.document import DriverMetrics, PortfolioMetrics
 from agent.report.figures import TIER_ROWS, TierRow, UpsellPoint, driver_label
+from agent.report.present import fmt
 from agent.report.render import COLORS
 
 __all__ = [

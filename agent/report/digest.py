@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agent.document import DriverMetrics, MetricsDocument
+from agent.core.document import DriverMetrics, MetricsDocument
 from agent.report.charts import drivers_pair_figure
 from agent.report.figures import headline_figures
 from agent.report.render import to_png

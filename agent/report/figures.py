@@ -1,7 +1,7 @@
 """What the report shows, picked from the metrics document: no new figures, no rounding.
 
 Each value here is the document's own number (or a count/sum the document already
-holds); rounding happens only where text is made, through ``agent.present.fmt``.
+holds); rounding happens only where text is made, through ``agent.report.present.fmt``.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from agent.document import AccountMetrics, DriverMetrics, MetricsDocument
-from agent.models import Account
-from agent.present import fmt
+from agent.core.document import AccountMetrics, DriverMetrics, MetricsDocument
+from agent.core.models import Account
+from agent.report.present import fmt
 
 __all__ = [
     "TIER_ROWS",

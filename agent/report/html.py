@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from agent.config import MetricsConfig
-from agent.document import MetricsDocument
-from agent.models import Account
-from agent.present import fmt
+from agent.core.contract import MetricsConfig
+from agent.core.document import MetricsDocument
+from agent.core.models import Account
 from agent.report import charts, figures
 from agent.report.links import record_link
+from agent.report.present import fmt
 from agent.report.render import to_svg
 
 __all__ = ["CHART_IDS", "Chart", "ReportOptions", "build_report", "render_charts"]

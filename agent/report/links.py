@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 import structlog
 
-from agent.settings import Settings
+from agent.config.settings import Settings
 
 __all__ = [
     "HUBSPOT_RECORD_URL",

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from agent.document import PortfolioMetrics
+from agent.core.document import PortfolioMetrics
 from agent.rules.facts import AccountFacts, ResponseFacts, RuleInputs
 from agent.rules.loader import CompiledRule
 

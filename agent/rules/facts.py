@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from agent.compute import MatchedResponse
-from agent.document import AccountMetrics, MetricsDocument, PortfolioMetrics
-from agent.models import Account, Contact, Response, Tier
+from agent.core.compute import MatchedResponse
+from agent.core.document import AccountMetrics, MetricsDocument, PortfolioMetrics
+from agent.core.models import Account, Contact, Response, Tier
 
 __all__ = [
     "AccountFacts",

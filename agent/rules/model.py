@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from agent.rules.durations import parse_duration
+from agent.core.durations import parse_duration
 from agent.rules.fields import Scope
 
 __all__ = [

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from croniter import croniter
 
-from agent.service.settings import JobCadence
+from agent.config.service import JobCadence
 
 __all__ = ["Cadence"]
 

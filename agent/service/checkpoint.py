@@ -13,9 +13,9 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
-from agent.config import FieldSpec, ObjectKind
-from agent.models import Account, Contact
-from agent.ports import (
+from agent.core.contract import FieldSpec, ObjectKind
+from agent.core.models import Account, Contact
+from agent.core.ports import (
     Batch,
     CrmConnector,
     FieldProblem,

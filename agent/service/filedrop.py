@@ -3,7 +3,7 @@
 For each settled file (not hidden, not changed for ``settle_seconds``):
 
 1. its SHA-256 names it; a content already ingested is only moved away;
-2. its records are read with the same rules as every survey file (``agent.ingest``);
+2. its records are read with the same rules as every survey file (``agent.sources.ingest``);
 3. rejected records are written to ``processed/<file>.rejected.csv`` (position, reason);
 4. the accepted responses and the file's hash are committed in one transaction;
 5. the file is moved to ``processed/``.
@@ -29,11 +29,11 @@ from pathlib import Path
 
 import structlog
 
-from agent.models import Rejected
-from agent.plainfiles import CrmFormatError, read_response_file
+from agent.config.service import FileDropSettings
+from agent.core.models import Rejected
 from agent.service.checkpoint import Checkpoints
-from agent.service.settings import FileDropSettings
 from agent.service.telemetry import RESPONSES_RECEIVED
+from agent.sources.plainfiles import CrmFormatError, read_response_file
 from agent.state.store import StateStore
 
 __all__ = ["SUFFIXES", "DropCounts", "FileDrop"]

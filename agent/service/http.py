@@ -26,9 +26,9 @@ from prometheus_client import make_wsgi_app
 from waitress.server import create_server
 from waitress.wasyncore import close_all
 
+from agent.config.service import ServerSettings
 from agent.service import webhook
 from agent.service.health import Health
-from agent.service.settings import ServerSettings
 
 __all__ = ["AgentApp", "HttpServer", "WsgiApp"]
 

@@ -11,7 +11,10 @@ from datetime import timedelta
 
 from agent.alerts.deliver import DeliveryReport, deliver
 from agent.alerts.pipeline import CycleReport
-from agent.cycle import (
+from agent.core.timeutil import utcnow
+from agent.service.runtime import Runtime
+from agent.service.telemetry import RECORDS_WRITTEN, RESPONSES_RECEIVED
+from agent.sync.cycle import (
     WritebackPlan,
     check_fields,
     evaluate_alerts,
@@ -21,9 +24,6 @@ from agent.cycle import (
     run_writeback,
     sync_crm,
 )
-from agent.service.runtime import Runtime
-from agent.service.telemetry import RECORDS_WRITTEN, RESPONSES_RECEIVED
-from agent.timeutil import utcnow
 
 __all__ = ["JOBS", "DeliveryDeferredError", "Job"]
 

@@ -28,7 +28,9 @@ from typing import Any
 import structlog
 
 from agent.alerts.deliver import Notifier
-from agent.models import Response
+from agent.config.service import JOB_NAMES
+from agent.config.settings import Settings
+from agent.core.models import Response
 from agent.service.cadence import Cadence
 from agent.service.checkpoint import Checkpoints
 from agent.service.health import Health
@@ -36,15 +38,13 @@ from agent.service.http import AgentApp, HttpServer
 from agent.service.runner import JobResult, run_job
 from agent.service.runtime import Runtime
 from agent.service.scheduler import Scheduler
-from agent.service.settings import JOB_NAMES
 from agent.service.telemetry import watch_outbox
 from agent.service.wake import WakeListener, notify
 from agent.service.webhook import WebhookHandler
-from agent.settings import Settings
 from agent.state.errors import StateError
 from agent.state.leader import Leadership
 from agent.state.store import StateStore
-from agent.wiring import build_interactivity
+from agent.sync.wiring import build_interactivity
 
 __all__ = ["AgentProcess"]
 

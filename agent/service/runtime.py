@@ -15,15 +15,15 @@ from datetime import datetime, timedelta
 from agent.alerts.deliver import Notifier
 from agent.alerts.pipeline import AlertPipeline
 from agent.alerts.setup import build_pipeline
-from agent.cycle import Computed, compute_from_state
-from agent.models import Rejected
-from agent.ports import CrmConnector, SurveySource
+from agent.config.settings import Settings
+from agent.core.models import Rejected
+from agent.core.ports import CrmConnector, SurveySource
+from agent.core.timeutil import utcnow
 from agent.service.checkpoint import Checkpoints, StoppableCrm, StoppableSource
 from agent.service.filedrop import FileDrop
-from agent.settings import Settings
 from agent.state.store import StateStore
-from agent.timeutil import utcnow
-from agent.wiring import build_crm, build_notifier, build_survey_sources
+from agent.sync.cycle import Computed, compute_from_state
+from agent.sync.wiring import build_crm, build_notifier, build_survey_sources
 from connectors.files import FilesSurveys
 
 __all__ = ["Runtime"]

@@ -18,10 +18,10 @@ from typing import Literal
 
 import structlog
 
+from agent.config.service import JOB_NAMES
+from agent.core.timeutil import utcnow
 from agent.service.cadence import Cadence
 from agent.service.runner import JobResult
-from agent.service.settings import JOB_NAMES
-from agent.timeutil import utcnow
 
 __all__ = ["Scheduler"]
 

@@ -27,7 +27,12 @@ from typing import Any
 
 import structlog
 
-from agent.ingest import (
+from agent.config.service import WebhookSettings
+from agent.core.models import Response
+from agent.core.timeutil import utcnow
+from agent.service.signing import SignatureError, verify
+from agent.service.telemetry import RESPONSES_RECEIVED, WEBHOOK_REQUESTS
+from agent.sources.ingest import (
     DUPLICATE_RESPONSE_ID,
     FUTURE_SUBMITTED_AT,
     INVALID_SCORE,
@@ -35,13 +40,8 @@ from agent.ingest import (
     MISSING_RESPONSE_ID,
     accept_rows,
 )
-from agent.models import Response
-from agent.service.settings import WebhookSettings
-from agent.service.signing import SignatureError, verify
-from agent.service.telemetry import RESPONSES_RECEIVED, WEBHOOK_REQUESTS
 from agent.state.records import AddResult
 from agent.state.store import StateStore
-from agent.timeutil import utcnow
 
 __all__ = ["PATH", "Reply", "WebhookHandler"]
 

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from agent.models import Account, Contact, Response
-from agent.ports import FieldValue
+from agent.core.models import Account, Contact, Response
+from agent.core.ports import FieldValue
 
 __all__ = [
     "JsonValue",

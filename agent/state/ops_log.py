@@ -8,7 +8,7 @@ from typing import cast
 
 from sqlalchemy import RowMapping, delete, insert, select, update
 
-from agent.logging import redact
+from agent.config.logging import redact
 from agent.state import schema
 from agent.state.dialect import insert_ignore, upsert
 from agent.state.ops_base import OpsBase

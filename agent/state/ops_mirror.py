@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 from sqlalchemy import func, select, update
 
-from agent.batching import chunked
-from agent.config import ObjectKind
-from agent.models import Account, Contact
+from agent.core.batching import chunked
+from agent.core.contract import ObjectKind
+from agent.core.models import Account, Contact
 from agent.state import schema
 from agent.state.codec import (
     account_from_payload,

@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from agent.batching import chunked
-from agent.models import Response
+from agent.core.batching import chunked
+from agent.core.models import Response
 from agent.state import schema
 from agent.state.codec import response_hash
 from agent.state.dialect import bulk_write, one_of

@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import and_, delete, or_, select
 
-from agent.batching import chunked
-from agent.config import ObjectKind
-from agent.ports import FieldUpdate, WriteOutcome
+from agent.core.batching import chunked
+from agent.core.contract import ObjectKind
+from agent.core.ports import FieldUpdate, WriteOutcome
 from agent.state import schema
 from agent.state.codec import JsonValue, to_json_value
 from agent.state.dialect import bulk_write, upsert

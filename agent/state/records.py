@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, NamedTuple
 
-from agent.models import Response
+from agent.core.models import Response
 
 __all__ = [
     "AddResult",

@@ -21,12 +21,12 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 
-from agent.batching import chunked
-from agent.config import ObjectKind
-from agent.logging import register_url_password
-from agent.models import Account, Contact, Response
-from agent.ports import FieldUpdate, WriteOutcome
-from agent.settings import Settings
+from agent.config.logging import register_url_password
+from agent.config.settings import Settings
+from agent.core.batching import chunked
+from agent.core.contract import ObjectKind
+from agent.core.models import Account, Contact, Response
+from agent.core.ports import FieldUpdate, WriteOutcome
 from agent.state import migrate
 from agent.state.codec import JsonValue
 from agent.state.dialect import (

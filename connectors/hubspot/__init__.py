@@ -1,14 +1,14 @@
 """HubSpot: companies and contacts, property provisioning, batch write-back, feedback surveys.
 
 Construct with ``from_settings(settings)``; the connector implements
-``agent.ports.CrmConnector`` and hands out the portal's ``SurveySource``.
+``agent.core.ports.CrmConnector`` and hands out the portal's ``SurveySource``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from agent.settings import Settings
+from agent.config.settings import Settings
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.provision import ProvisionPlan, ProvisionResult
 from connectors.hubspot.session import HubSpotSession, connect
@@ -47,7 +47,7 @@ def survey_source_from_settings(settings: Settings, **session_options: Any) -> H
 
 
 if TYPE_CHECKING:
-    from agent.ports import CrmConnector, SurveySource
+    from agent.core.ports import CrmConnector, SurveySource
 
     def _conforms(
         connector: HubSpotConnector, source: HubSpotSurveySource

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from agent.batching import chunked
+from agent.core.batching import chunked
 from connectors.hubspot.client import HubSpotApis
 from connectors.hubspot.records import AssocRef, results
 from connectors.hubspot.transport import Transport

@@ -16,11 +16,11 @@ from typing import Any, TypeVar
 
 import structlog
 
-from agent.batching import chunked
-from agent.config import FieldSpec, ObjectKind
-from agent.models import Account, Contact
-from agent.ports import Batch, FieldProblem, FieldUpdate, WriteOutcome
-from agent.settings import HubSpotSettings
+from agent.config.settings import HubSpotSettings
+from agent.core.batching import chunked
+from agent.core.contract import FieldSpec, ObjectKind
+from agent.core.models import Account, Contact
+from agent.core.ports import Batch, FieldProblem, FieldUpdate, WriteOutcome
 from connectors.common.calls import CallCounter
 from connectors.hubspot import properties as props
 from connectors.hubspot.associations import associated_ids, primary_inline
@@ -55,7 +55,7 @@ _Change = tuple[Sequence[HsRecord], Sequence[str]]
 
 
 class HubSpotConnector:
-    """``agent.ports.CrmConnector`` for HubSpot."""
+    """``agent.core.ports.CrmConnector`` for HubSpot."""
 
     name = "hubspot"
 

@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 
 import structlog
 
-from agent.config import FieldSpec, ObjectKind
-from agent.models import Account, Contact
-from agent.settings import HubSpotSettings
+from agent.config.settings import HubSpotSettings
+from agent.core.contract import FieldSpec, ObjectKind
+from agent.core.models import Account, Contact
 from connectors.hubspot.records import HsRecord
 from connectors.hubspot.values import parse_number, parse_value
 

@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agent.config import FieldKind, FieldSpec, ObjectKind
-from agent.ports import FieldProblem
-from agent.settings import HubSpotSettings
+from agent.config.settings import HubSpotSettings
+from agent.core.contract import FieldKind, FieldSpec, ObjectKind
+from agent.core.ports import FieldProblem
 from connectors.hubspot.client import HubSpotApis
 from connectors.hubspot.records import results
 from connectors.hubspot.transport import Transport

@@ -16,8 +16,8 @@ from typing import Any
 
 import structlog
 
-from agent.config import FieldSpec, ObjectKind
-from agent.ports import FieldProblem
+from agent.core.contract import FieldSpec, ObjectKind
+from agent.core.ports import FieldProblem
 from connectors.hubspot.client import HubSpotApis
 from connectors.hubspot.mapping import OBJECT_TYPES
 from connectors.hubspot.properties import PROVISION_FIX, Schema, expected_type, field_problems

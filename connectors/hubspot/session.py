@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from agent.settings import ConfigError, HubSpotSettings
+from agent.config.settings import ConfigError, HubSpotSettings
 from connectors.common.calls import CallCounter
 from connectors.common.ratelimit import RateLimiter
 from connectors.common.retry import RetryPolicy

@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from agent.batching import chunked
-from agent.models import Rejected, Response
-from agent.ports import SurveyBatch
-from agent.settings import HubSpotSettings
+from agent.config.settings import HubSpotSettings
+from agent.core.batching import chunked
+from agent.core.models import Rejected, Response
+from agent.core.ports import SurveyBatch
 from connectors.hubspot.associations import associated_ids
 from connectors.hubspot.client import HubSpotApis
 from connectors.hubspot.cursor import advance, format_cursor, parse_cursor, window

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from agent.config import FieldKind
-from agent.ports import FieldValue
+from agent.core.contract import FieldKind
+from agent.core.ports import FieldValue
 
 __all__ = ["format_value", "iso_millis", "parse_datetime", "parse_number", "parse_value"]
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import structlog
 
-from agent.config import FieldKind, FieldSpec, ObjectKind
-from agent.ports import FieldUpdate, WriteOutcome
+from agent.core.contract import FieldKind, FieldSpec, ObjectKind
+from agent.core.ports import FieldUpdate, WriteOutcome
 from connectors.hubspot.client import HubSpotApis
 from connectors.hubspot.errors import HubSpotRequestError
 from connectors.hubspot.mapping import OBJECT_TYPES

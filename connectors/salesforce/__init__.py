@@ -1,9 +1,9 @@
 """Salesforce: accounts and contacts in, the agent's figures written back to fields.
 
 Build the connector with ``from_settings(settings)``; it implements
-``agent.ports.CrmConnector``. Provisioning of the agent's custom fields is in
+``agent.core.ports.CrmConnector``. Provisioning of the agent's custom fields is in
 ``connectors.salesforce.provision``, an in-memory org for tests and benchmarks in
-``connectors.salesforce.fake``.
+``tests.salesforce.fake``.
 """
 
 from __future__ import annotations

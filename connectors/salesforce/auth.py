@@ -16,7 +16,7 @@ import requests
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 from simple_salesforce.login import SalesforceLogin
 
-from agent.settings import ConfigError, SalesforceSettings
+from agent.config.settings import ConfigError, SalesforceSettings
 from connectors.salesforce.errors import SalesforceFatalError, from_transport
 
 __all__ = ["AuthMode", "Login", "Session", "auth_mode"]

@@ -11,10 +11,10 @@ from typing import Any, TypeVar
 
 import structlog
 
-from agent.config import FieldSpec, ObjectKind
-from agent.models import Account, Contact
-from agent.ports import Batch, FieldProblem, FieldUpdate, WriteOutcome
-from agent.settings import SalesforceSettings
+from agent.config.settings import SalesforceSettings
+from agent.core.contract import FieldSpec, ObjectKind
+from agent.core.models import Account, Contact
+from agent.core.ports import Batch, FieldProblem, FieldUpdate, WriteOutcome
 from connectors.salesforce.bulk import BulkQuery
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.cursor import advance, lower_bound, parse_stamp

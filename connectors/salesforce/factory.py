@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import requests
 
-from agent.settings import Settings
+from agent.config.settings import Settings
 from connectors.common.budget import CallBudget
 from connectors.common.calls import CallCounter
 from connectors.common.retry import RetryPolicy

@@ -18,7 +18,7 @@ import requests
 import structlog
 from zeep.exceptions import Error as ZeepError
 
-from agent.config import FieldKind, FieldSpec
+from agent.core.contract import FieldKind, FieldSpec
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.errors import SalesforceFatalError
 from connectors.salesforce.schema import SOBJECTS

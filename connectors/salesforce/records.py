@@ -11,9 +11,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.config import FieldSpec
-from agent.models import Account, Contact
-from agent.ports import FieldValue
+from agent.core.contract import FieldSpec
+from agent.core.models import Account, Contact
+from agent.core.ports import FieldValue
 from connectors.salesforce.cursor import parse_stamp
 
 __all__ = [

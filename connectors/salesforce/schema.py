@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from agent.config import FieldKind, FieldSpec, ObjectKind
-from agent.ports import FieldProblem
+from agent.core.contract import FieldKind, FieldSpec, ObjectKind
+from agent.core.ports import FieldProblem
 from connectors.salesforce.client import SalesforceClient
 
 __all__ = [

@@ -24,9 +24,9 @@ from typing import Any
 
 import structlog
 
-from agent.models import Rejected, Response
-from agent.ports import SurveyBatch
-from agent.settings import SalesforceSurveySettings
+from agent.config.settings import SalesforceSurveySettings
+from agent.core.models import Rejected, Response
+from agent.core.ports import SurveyBatch
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.cursor import advance, lower_bound, parse_stamp
 from connectors.salesforce.query import QueryReader, Record

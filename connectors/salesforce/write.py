@@ -18,8 +18,8 @@ from typing import Any
 
 import structlog
 
-from agent.batching import chunked
-from agent.ports import FieldUpdate, FieldValue, WriteOutcome
+from agent.core.batching import chunked
+from agent.core.ports import FieldUpdate, FieldValue, WriteOutcome
 from connectors.common.errors import RetriableError
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.errors import SalesforceFatalError, error_of

@@ -33,7 +33,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from agent.alerts.model import OutboxAlert, Sent
-from agent.settings import SlackSettings
+from agent.config.settings import SlackSettings
 from connectors.common.calls import CallCounter
 from connectors.common.errors import FatalError, RateLimitedError, RetriableError, VendorError
 from connectors.common.paging import paginate

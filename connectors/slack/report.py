@@ -24,7 +24,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web import SlackResponse
 
-from agent.document import DriverMetrics, MetricsDocument
+from agent.core.document import DriverMetrics, MetricsDocument
 from agent.report.digest import DIGEST_TITLE, digest_text, drivers_png
 from connectors.common.errors import FatalError, RateLimitedError, RetriableError, VendorError
 

@@ -17,7 +17,7 @@ from sqlalchemy import create_engine
 from agent.alerts.deliver import deliver
 from agent.alerts.model import OutboxAlert, Sent
 from agent.alerts.repo import AlertRepo
-from agent.settings import SlackSettings
+from agent.config.settings import SlackSettings
 from connectors.slack.notifier import SlackNotifier, make_client
 
 

@@ -6,8 +6,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from agent.document import AccountMetrics, MetricsDocument, PortfolioMetrics
-from agent.models import Account, Contact, Response, Tier
+from agent.core.document import AccountMetrics, MetricsDocument, PortfolioMetrics
+from agent.core.models import Account, Contact, Response, Tier
 from agent.rules.facts import ResponseFacts, RuleInputs, build_inputs
 
 AS_OF = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from agent.alerts.compose import chart_attachment
 from agent.alerts.model import AccountCard, AlertContent, Destination, ResponseCard
 from agent.alerts.repo import OutboxRecord
-from agent.settings import SlackSettings
+from agent.config.settings import SlackSettings
 from connectors.slack.notifier import SlackNotifier, make_client
 from tests.report_support import load_fixture
 

@@ -20,7 +20,7 @@ from agent.alerts.model import OutboxAlert
 from agent.alerts.pipeline import AlertPipeline
 from agent.alerts.repo import AlertRepo
 from agent.alerts.routing import Routing
-from agent.demo import run_demo
+from agent.cli.demo import run_demo
 from agent.report.figures import headline_figures
 from agent.rules.facts import RuleInputs, build_inputs
 from agent.rules.registry import RuleRegistry

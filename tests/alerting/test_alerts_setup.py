@@ -12,10 +12,10 @@ from sqlalchemy import Engine
 
 from agent.alerts.console import ConsoleNotifier
 from agent.alerts.setup import build_pipeline, crm_link
-from agent.models import Contact
+from agent.config.settings import Settings
+from agent.core.models import Contact
 from agent.rules.facts import crm_closed_at
 from agent.rules.fields import VARIABLES
-from agent.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 

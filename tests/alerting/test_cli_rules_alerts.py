@@ -91,8 +91,8 @@ def test_silence_refuses_bad_input(args: list[str], message: str) -> None:
 
 
 def test_rules_test_dry_run_on_the_fixture(tmp_path: Path) -> None:
-    pytest.importorskip("agent.compute", reason="rules test needs the metrics core")
-    pytest.importorskip("agent.plainfiles", reason="rules test reads the plain-file CRM")
+    pytest.importorskip("agent.core.compute", reason="rules test needs the metrics core")
+    pytest.importorskip("agent.sources.plainfiles", reason="rules test reads the plain-file CRM")
     crm = REPO / "tests/fixtures/seed_example"
     as_of = (crm / "as_of.txt").read_text().strip()
     result = runner.invoke(

@@ -141,7 +141,7 @@ def test_response_fields_and_time_functions() -> None:
 
 
 def test_inline_category_matches_the_models_thresholds() -> None:
-    from agent.models import category_of
+    from agent.core.models import category_of
 
     for score in range(11):
         for category in ("promoter", "passive", "detractor"):

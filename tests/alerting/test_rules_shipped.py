@@ -9,9 +9,9 @@ import pytest
 from factories import AS_OF, account_metrics, entity, response_facts
 from factories import inputs as make_inputs
 
+from agent.config.settings import SlackSettings
 from agent.rules.evaluate import evaluate
 from agent.rules.loader import RuleSet, load_rules
-from agent.settings import SlackSettings
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,16 +7,16 @@ from datetime import UTC, datetime
 from contract_harness import ContractBase, CrmHarness
 from contract_support import Mirror, contract_document, differences, plan, with_account
 
-from agent.config import ObjectKind
-from agent.cycle import plan_writeback, run_writeback, sync_crm
-from agent.models import Account, Contact
+from agent.core.contract import ObjectKind
+from agent.core.models import Account, Contact
 from agent.state.store import StateStore
+from agent.sync.cycle import plan_writeback, run_writeback, sync_crm
 
 __all__ = ["CycleContract"]
 
 
 class CycleContract(ContractBase):
-    """Figures planned by ``agent.writeback``, written, read back and planned again."""
+    """Figures planned by ``agent.sync.writeback``, written, read back and planned again."""
 
     def test_written_figures_read_back_as_planned(
         self, crm_harness: CrmHarness, ids: dict[str, str]
@@ -81,7 +81,7 @@ class CycleContract(ContractBase):
     def test_the_agents_own_cycle_with_nothing_changed_makes_zero_update_calls(
         self, crm_harness: CrmHarness, ids: dict[str, str], sqlite_url: str
     ) -> None:
-        """``agent.cycle`` with a real state store: sync, plan, write; then again."""
+        """``agent.sync.cycle`` with a real state store: sync, plan, write; then again."""
         doc = contract_document(ids)
         with StateStore.open(sqlite_url) as store:
             sync_crm(store, crm_harness.connector())

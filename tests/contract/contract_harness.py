@@ -8,9 +8,9 @@ from typing import Protocol
 import pytest
 from contract_support import SEED_ACCOUNTS, SEED_CONTACTS, SeedAccount, SeedContact
 
-from agent.config import FieldSpec, ObjectKind
-from agent.ports import CrmConnector, FieldValue
-from agent.writeback import crm_field
+from agent.core.contract import FieldSpec, ObjectKind
+from agent.core.ports import CrmConnector, FieldValue
+from agent.sync.writeback import crm_field
 
 __all__ = ["ContractBase", "CrmHarness"]
 

@@ -6,10 +6,10 @@ import pytest
 from contract_harness import ContractBase, CrmHarness
 from contract_support import SEED_ACCOUNTS, SEED_CONTACTS, Mirror, merged, read_all
 
-from agent.cycle import sync_crm
-from agent.models import Account, Contact
+from agent.core.models import Account, Contact
 from agent.state.store import StateStore
-from agent.writeback import crm_field
+from agent.sync.cycle import sync_crm
+from agent.sync.writeback import crm_field
 
 __all__ = ["ReadingContract"]
 
@@ -101,7 +101,7 @@ class ReadingContract(ContractBase):
     def test_the_agents_sync_follows_changes_and_deletions_to_the_last_record(
         self, crm_harness: CrmHarness, ids: dict[str, str], sqlite_url: str
     ) -> None:
-        """``agent.cycle.sync_crm`` with a real state store keeps the mirror true."""
+        """``agent.sync.cycle.sync_crm`` with a real state store keeps the mirror true."""
         with StateStore.open(sqlite_url) as store:
             sync_crm(store, crm_harness.connector())
             crm_harness.rename("account", ids["globex"], "Globex International")

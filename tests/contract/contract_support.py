@@ -3,9 +3,9 @@
 Seeds are vendor-neutral records each harness creates in its CRM's own terms. The
 figures to write come from a small ``MetricsDocument`` whose values sit on the
 planner's rounding edges (an NPS of 12.25, ratios written as percent, a timestamp
-with microseconds and an offset), so write-back goes through ``agent.writeback``
+with microseconds and an offset), so write-back goes through ``agent.sync.writeback``
 exactly as a cycle does. ``Mirror`` is the agent's copy of the CRM as
-``agent.cycle.sync_crm`` keeps it: full and incremental reads merged by id, a
+``agent.sync.cycle.sync_crm`` keeps it: full and incremental reads merged by id, a
 snapshot read replacing everything, and the values the CRM confirmed writing.
 """
 
@@ -16,11 +16,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Generic, TypeVar
 
-from agent.config import FieldSpec, ObjectKind
-from agent.document import AccountMetrics, ContactFigures, MetricsDocument, PortfolioMetrics
-from agent.models import Account, Contact
-from agent.ports import Batch, CrmConnector, FieldUpdate, FieldValue, WriteOutcome
-from agent.writeback import WritebackCounts, crm_field, desired_values, execute, plan_updates
+from agent.core.contract import FieldSpec, ObjectKind
+from agent.core.document import AccountMetrics, ContactFigures, MetricsDocument, PortfolioMetrics
+from agent.core.models import Account, Contact
+from agent.core.ports import Batch, CrmConnector, FieldUpdate, FieldValue, WriteOutcome
+from agent.sync.writeback import WritebackCounts, crm_field, desired_values, execute, plan_updates
 
 __all__ = [
     "AS_OF",

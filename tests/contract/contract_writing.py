@@ -10,10 +10,10 @@ import pytest
 from contract_harness import ContractBase, CrmHarness
 from contract_support import SeedAccount, read_all
 
-from agent.config import ObjectKind
-from agent.models import Account, Contact
-from agent.ports import FieldUpdate, FieldValue
-from agent.writeback import crm_field, execute, normalise
+from agent.core.contract import ObjectKind
+from agent.core.models import Account, Contact
+from agent.core.ports import FieldUpdate, FieldValue
+from agent.sync.writeback import crm_field, execute, normalise
 
 __all__ = ["WritingContract"]
 

@@ -27,7 +27,7 @@ Every ``test_*`` of the contract (``contract_reading``, ``contract_writing``,
   one outcome per update in order, reports a refused record without failing the
   rest (when the CRM can refuse one), and every full batch (``max_write_batch``)
   is one counted update call;
-- figures planned by ``agent.writeback`` and written read back, in the connector's
+- figures planned by ``agent.sync.writeback`` and written read back, in the connector's
   ``crm_values``, as values the planner takes as equal: a second cycle with nothing
   changed makes zero update calls, and one with a changed figure writes only that.
 

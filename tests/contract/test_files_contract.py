@@ -17,11 +17,17 @@ import pytest
 from contract_support import SeedAccount, SeedContact
 from crm_contract import CrmContract
 
-from agent.config import FieldOverride, FieldsConfig, FieldSpec, ObjectKind, default_field_specs
-from agent.models import Account, Contact
-from agent.plainfiles import read_written
-from agent.ports import Batch, FieldProblem, FieldUpdate, FieldValue, WriteOutcome
-from agent.writeback import normalise
+from agent.core.contract import (
+    FieldOverride,
+    FieldsConfig,
+    FieldSpec,
+    ObjectKind,
+    default_field_specs,
+)
+from agent.core.models import Account, Contact
+from agent.core.ports import Batch, FieldProblem, FieldUpdate, FieldValue, WriteOutcome
+from agent.sources.plainfiles import read_written
+from agent.sync.writeback import normalise
 from connectors.files import FilesCrm, written_file
 
 _ACCOUNT_COLUMNS = ["id", "name", "domain", "revenue", "revenue_potential", "owner_email"]

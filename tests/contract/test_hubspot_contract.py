@@ -12,9 +12,9 @@ import pytest
 from contract_support import SeedAccount, SeedContact
 from crm_contract import CrmContract
 
-from agent.config import FieldSpec, ObjectKind
-from agent.models import Account, Contact
-from agent.ports import CrmConnector, FieldValue
+from agent.core.contract import FieldSpec, ObjectKind
+from agent.core.models import Account, Contact
+from agent.core.ports import CrmConnector, FieldValue
 from connectors.hubspot.mapping import OBJECT_TYPES
 from tests.hubspot.harness import HubSpotHarness, build_connector, open_harness
 

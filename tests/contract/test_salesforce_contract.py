@@ -9,14 +9,14 @@ import responses
 from contract_support import SeedAccount, SeedContact
 from crm_contract import CrmContract
 
-from agent.config import FieldSpec, ObjectKind, default_field_specs
-from agent.ports import CrmConnector, FieldValue
-from agent.settings import SalesforceSettings, Settings
+from agent.config.settings import SalesforceSettings, Settings
+from agent.core.contract import FieldSpec, ObjectKind, default_field_specs
+from agent.core.ports import CrmConnector, FieldValue
 from connectors.common.retry import RetryPolicy
 from connectors.salesforce import from_settings
-from connectors.salesforce.fake import FakeSalesforce, add_agent_fields
 from connectors.salesforce.records import decode_value
 from connectors.salesforce.schema import SOBJECTS
+from tests.salesforce.fake import FakeSalesforce, add_agent_fields
 
 _LATER = 3600.0  # seconds between the seed and a change: beyond the read overlap
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from agent.config import FieldSpec, ObjectKind, default_field_specs
-from agent.models import Account, Contact
-from agent.ports import FieldValue
-from agent.settings import HubSpotSettings, Settings
+from agent.config.settings import HubSpotSettings, Settings
+from agent.core.contract import FieldSpec, ObjectKind, default_field_specs
+from agent.core.models import Account, Contact
+from agent.core.ports import FieldValue
 from connectors.common.retry import RetryPolicy
 from connectors.hubspot import HubSpotConnector, from_settings
 from connectors.hubspot.mapping import OBJECT_TYPES

@@ -1,6 +1,6 @@
 """Whole cycles against the fake portal: a second cycle with nothing changed writes nothing.
 
-Figures go through the write-back planner (``agent.writeback``): rounded as each field
+Figures go through the write-back planner (``agent.sync.writeback``): rounded as each field
 is, compared with what HubSpot holds, only the differences sent in full batches.
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from agent.config import ObjectKind, default_field_specs
-from agent.models import Account
-from agent.ports import FieldUpdate, FieldValue
-from agent.writeback import execute, normalise, plan_updates
+from agent.core.contract import ObjectKind, default_field_specs
+from agent.core.models import Account
+from agent.core.ports import FieldUpdate, FieldValue
+from agent.sync.writeback import execute, normalise, plan_updates
 from connectors.hubspot import HubSpotConnector
 from tests.hubspot.fakeportal import FakePortal
 from tests.hubspot.harness import provision_all

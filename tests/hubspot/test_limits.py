@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from structlog.testing import capture_logs
 
-from agent.ports import FieldUpdate
+from agent.core.ports import FieldUpdate
 from connectors.common.errors import FatalError, RetriableError
 from connectors.hubspot import HubSpotConnector
 from tests.hubspot import wire

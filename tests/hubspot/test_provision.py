@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from agent.cli import app, hubspot_cmd
-from agent.config import FieldOverride, FieldsConfig, default_field_specs
-from agent.ports import FieldUpdate
-from agent.settings import HubSpotSettings, Settings
+from agent.config.settings import HubSpotSettings, Settings
+from agent.core.contract import FieldOverride, FieldsConfig, default_field_specs
+from agent.core.ports import FieldUpdate
 from connectors.hubspot import HubSpotConnector
 from tests.hubspot.fakeportal import FakePortal
 from tests.hubspot.harness import provision_all

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from agent.settings import ConfigError, load_settings
+from agent.config.settings import ConfigError, load_settings
 from tests.hubspot.fakeportal import FakePortal
 from tests.hubspot.harness import build_connector
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from agent.models import Rejected
-from agent.settings import HubSpotSettings, Settings
+from agent.config.settings import HubSpotSettings, Settings
+from agent.core.models import Rejected
 from connectors.hubspot import HubSpotConnector, HubSpotSurveySource, survey_source_from_settings
 from tests.hubspot.fakeportal import FakePortal
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from agent.ports import FieldUpdate
+from agent.core.ports import FieldUpdate
 from connectors.common.errors import FatalError
 from connectors.hubspot import HubSpotConnector
 from tests.hubspot.fakeportal import FakePortal

@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterator
 import pytest
 import responses
 
-from agent.config import default_field_specs
-from agent.settings import SalesforceSettings, Settings
+from agent.config.settings import SalesforceSettings, Settings
+from agent.core.contract import default_field_specs
 from connectors.common.retry import RetryPolicy
 from connectors.salesforce import SalesforceConnector, from_settings
-from connectors.salesforce.fake import FakeSalesforce, add_agent_fields
+from tests.salesforce.fake import FakeSalesforce, add_agent_fields
 
 INSTANCE = "https://acme.my.salesforce.com"
 

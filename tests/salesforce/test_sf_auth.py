@@ -10,11 +10,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from structlog.testing import capture_logs
 
-from agent.settings import SalesforceSettings, Settings
+from agent.config.settings import SalesforceSettings, Settings
 from connectors.salesforce import from_settings
 from connectors.salesforce.auth import Session, auth_mode
 from connectors.salesforce.errors import SalesforceFatalError
-from connectors.salesforce.fake import FakeSalesforce
+from tests.salesforce.fake import FakeSalesforce
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_jwt_refused_by_salesforce_reports_its_reason(
 
 
 def test_missing_private_key_file_is_a_config_error(tmp_path: Path) -> None:
-    from agent.settings import ConfigError
+    from agent.config.settings import ConfigError
 
     sf = SalesforceSettings(username="u", consumer_key="k", private_key_file=tmp_path / "nope.key")
     with pytest.raises(ConfigError, match=r"nope\.key"):

@@ -7,7 +7,7 @@ import responses
 from typer.testing import CliRunner
 
 from agent.cli import app
-from connectors.salesforce.fake import FakeSalesforce
+from tests.salesforce.fake import FakeSalesforce
 
 runner = CliRunner()
 

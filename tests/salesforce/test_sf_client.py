@@ -10,13 +10,13 @@ import responses
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
-from agent.settings import ConfigError
+from agent.config.settings import ConfigError
 from connectors.common.budget import BudgetExhaustedError
 from connectors.common.errors import FatalError, RateLimitedError
 from connectors.common.retry import RetryPolicy
 from connectors.salesforce import SalesforceConnector, from_settings
 from connectors.salesforce.errors import SalesforceFatalError
-from connectors.salesforce.fake import FakeSalesforce
+from tests.salesforce.fake import FakeSalesforce
 
 LIMIT = [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
 EXPIRED = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
@@ -80,7 +80,7 @@ def test_dropped_connection_is_retried(
 
 
 def _session_settings():
-    from agent.settings import SalesforceSettings, Settings
+    from agent.config.settings import SalesforceSettings, Settings
 
     sf = SalesforceSettings(
         session_id="fake-session", instance_url="https://acme.my.salesforce.com"
@@ -89,7 +89,7 @@ def _session_settings():
 
 
 def _password_settings(fake: FakeSalesforce):
-    from agent.settings import SalesforceSettings, Settings
+    from agent.config.settings import SalesforceSettings, Settings
 
     fake.credentials["int@acme.example"] = "s3cret-pw" + "TOKEN123"
     sf = SalesforceSettings(
@@ -149,7 +149,7 @@ def test_wrong_password_fails_with_salesforce_reason_and_no_secret(
 
 
 def test_missing_credentials_are_a_config_error_naming_keys() -> None:
-    from agent.settings import SalesforceSettings, Settings
+    from agent.config.settings import SalesforceSettings, Settings
 
     with pytest.raises(ConfigError, match="AX_SALESFORCE__USERNAME"):
         from_settings(Settings(salesforce=SalesforceSettings()))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import responses
 
-from agent.config import default_field_specs
+from agent.core.contract import default_field_specs
 from connectors.salesforce import SalesforceConnector
-from connectors.salesforce.fake import FakeSalesforce
 from connectors.salesforce.provision import PERMISSION_SET, definitions, provision
+from tests.salesforce.fake import FakeSalesforce
 
 
 def test_definitions_follow_the_field_kinds() -> None:

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import responses
 
-from agent.models import Account, Contact
+from agent.core.models import Account, Contact
 from connectors.salesforce import SalesforceConnector
-from connectors.salesforce.fake import FakeSalesforce
+from tests.salesforce.fake import FakeSalesforce
 
 
 def _seed(fake: FakeSalesforce, accounts: int = 3, contacts_each: int = 2) -> list[str]:
@@ -69,7 +69,7 @@ def test_full_read_maps_accounts_with_owner_revenue_and_domains(
 def test_full_read_of_contacts_maps_fields_and_tier(
     fake: FakeSalesforce, build: Callable[..., SalesforceConnector]
 ) -> None:
-    from connectors.salesforce.fake import FakeField
+    from tests.salesforce.fake import FakeField
 
     fake.org.add_field("Contact", FakeField("Level__c", "picklist", custom=True))
     aid = fake.org.insert("Account", {"Name": "A"})
@@ -108,7 +108,7 @@ def test_full_read_of_contacts_maps_fields_and_tier(
 def test_configured_revenue_potential_and_extra_fields_are_read(
     fake: FakeSalesforce, build: Callable[..., SalesforceConnector]
 ) -> None:
-    from connectors.salesforce.fake import FakeField
+    from tests.salesforce.fake import FakeField
 
     fake.org.add_field("Account", FakeField("ARR__c", "currency", custom=True))
     fake.org.add_field("Account", FakeField("Potential__c", "double", custom=True))

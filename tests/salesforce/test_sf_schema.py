@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from agent.config import FieldOverride, FieldsConfig, default_field_specs
+from agent.core.contract import FieldOverride, FieldsConfig, default_field_specs
 from connectors.salesforce import SalesforceConnector
-from connectors.salesforce.fake import FakeField, FakeSalesforce
+from tests.salesforce.fake import FakeField, FakeSalesforce
 
 
 def test_a_provisioned_org_has_no_problems(

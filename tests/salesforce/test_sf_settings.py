@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.settings import ConfigError, load_settings
+from agent.config.settings import ConfigError, load_settings
 
 
 @pytest.fixture(autouse=True)

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 import pytest
 import responses
 
-from agent.models import Rejected, Response
-from agent.settings import SalesforceSettings, SalesforceSurveySettings, Settings
+from agent.config.settings import SalesforceSettings, SalesforceSurveySettings, Settings
+from agent.core.models import Rejected, Response
 from connectors.common.retry import RetryPolicy
 from connectors.salesforce import SalesforceSurveySource, survey_source_from_settings
-from connectors.salesforce.fake import FakeField, FakeSalesforce
 from connectors.salesforce.surveys import parse_score, parse_when
+from tests.salesforce.fake import FakeField, FakeSalesforce
 
 QUESTION = "0Qq000000000001AAA"
 

@@ -11,10 +11,10 @@ import pytest
 import responses
 from structlog.testing import capture_logs
 
-from agent.ports import FieldUpdate
+from agent.core.ports import FieldUpdate
 from connectors.salesforce import DRY_RUN, SalesforceConnector
-from connectors.salesforce.fake import FakeSalesforce
 from connectors.salesforce.write import wire_value
+from tests.salesforce.fake import FakeSalesforce
 
 
 def _accounts(fake: FakeSalesforce, n: int) -> list[str]:

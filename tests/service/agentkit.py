@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.alerts.model import OutboxAlert, Sent
+from agent.config.settings import Settings
 from agent.service.process import AgentProcess
-from agent.settings import Settings
 from agent.state.leader import leadership_for
 from agent.state.store import StateStore
 from tests.service.portfolio import Portfolio

@@ -19,7 +19,7 @@ import pytest  # noqa: E402
 from fake_slack import FakeSlack  # noqa: E402
 from pytest_httpserver import HTTPServer  # noqa: E402
 
-from connectors.salesforce.fake import FakeSalesforce  # noqa: E402
+from tests.salesforce.fake import FakeSalesforce  # noqa: E402
 from tests.service.portfolio import Portfolio  # noqa: E402
 from tests.service.stack import VendorStack  # noqa: E402
 

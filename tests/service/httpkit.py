@@ -10,9 +10,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from agent.config.service import ServerSettings, WebhookSettings
 from agent.service.health import Health
 from agent.service.http import AgentApp, HttpServer, WsgiApp
-from agent.service.settings import ServerSettings, WebhookSettings
 from agent.service.signing import sign
 from agent.service.webhook import WebhookHandler
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from connectors.salesforce.fake import FakeSalesforce
+from tests.salesforce.fake import FakeSalesforce
 
 TITLES = ("Chief Executive Officer", "Head of Support", "Engineer")
 

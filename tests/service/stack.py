@@ -19,10 +19,10 @@ from typing import Any
 
 import yaml
 
-from agent.config import default_field_specs
-from agent.settings import secret_keys
-from agent.writeback import desired_values, normalise
-from connectors.salesforce.fake import FakeSalesforce, add_agent_fields
+from agent.config.settings import secret_keys
+from agent.core.contract import default_field_specs
+from agent.sync.writeback import desired_values, normalise
+from tests.salesforce.fake import FakeSalesforce, add_agent_fields
 from tests.service.loopback import (
     App,
     Faults,

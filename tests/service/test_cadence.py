@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from agent.config.service import JOB_NAMES, JobCadence, ScheduleSettings
+from agent.config.settings import ConfigError, load_settings
 from agent.service.cadence import Cadence
-from agent.service.settings import JOB_NAMES, JobCadence, ScheduleSettings
-from agent.settings import ConfigError, load_settings
 
 T0 = datetime(2026, 3, 2, 10, 7, 30, tzinfo=UTC)
 

@@ -6,12 +6,12 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
-from agent.config import FieldSpec, ObjectKind
-from agent.cycle import WritebackPlan, run_writeback, sync_crm
-from agent.models import Account, Contact
-from agent.ports import Batch, FieldProblem, FieldUpdate, WriteOutcome
+from agent.core.contract import FieldSpec, ObjectKind
+from agent.core.models import Account, Contact
+from agent.core.ports import Batch, FieldProblem, FieldUpdate, WriteOutcome
 from agent.service.checkpoint import Checkpoints, Interrupted, LeadershipLostError, StoppableCrm
 from agent.state.store import StateStore
+from agent.sync.cycle import WritebackPlan, run_writeback, sync_crm
 
 
 class PagedCrm:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from agent.alerts.repo import AlertRepo
-from agent.config import MetricsConfig
-from agent.cycle import compute_from_state
+from agent.core.contract import MetricsConfig
 from agent.state.store import StateStore
+from agent.sync.cycle import compute_from_state
 from tests.service import procs
 from tests.service.portfolio import Portfolio, write_csv
 from tests.service.stack import VendorStack

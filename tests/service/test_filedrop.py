@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from agent.config.service import FileDropSettings
 from agent.service.checkpoint import Checkpoints, Interrupted
 from agent.service.filedrop import FileDrop
-from agent.service.settings import FileDropSettings
 from agent.state.store import StateStore
 from tests.service.portfolio import Portfolio, write_csv, write_jsonl
 

@@ -18,11 +18,11 @@ from sqlalchemy.engine import make_url
 from agent.alerts.console import ConsoleNotifier
 from agent.alerts.model import AlertState
 from agent.alerts.repo import AlertRepo
+from agent.config.settings import Settings, SlackSettings
 from agent.service.health import Health
 from agent.service.webhook import WebhookHandler
-from agent.settings import Settings, SlackSettings
 from agent.state.store import StateStore
-from agent.wiring import build_interactivity
+from agent.sync.wiring import build_interactivity
 from connectors.slack.blocks import CLOSE_LOOP_ACTION
 from tests.service.httpkit import call, serving, webhook_settings
 

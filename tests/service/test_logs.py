@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from agent.logging import configure_from_settings, configure_logging
+from agent.config.logging import configure_from_settings, configure_logging
+from agent.config.settings import Settings
 from agent.service import jobs
 from agent.service.process import AgentProcess
-from agent.settings import Settings
 from agent.state.leader import leadership_for
 from agent.state.store import StateStore
 from tests.service.portfolio import Portfolio, write_csv

@@ -12,7 +12,7 @@ from slackkit import record
 from structlog.testing import capture_logs
 
 from agent.cli.run_cmd import start
-from agent.logging import register_secret
+from agent.config.logging import register_secret
 from agent.service.webhook import PATH
 from agent.state.leader import FileLeadership, leadership_for
 from connectors.files import written_file

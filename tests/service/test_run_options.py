@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from agent.cli import app
-from agent.config import FieldSpec
-from agent.ports import FieldProblem
+from agent.core.contract import FieldSpec
+from agent.core.ports import FieldProblem
 from connectors.files import FilesCrm, written_file
 from tests.service.agentkit import agent_settings, build_agent
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from agent.config import MetricsConfig
-from agent.cycle import compute_from_state
+from agent.core.contract import MetricsConfig
 from agent.state.leader import FileLeadership
 from agent.state.store import StateStore
+from agent.sync.cycle import compute_from_state
 from tests.service import procs
 from tests.service.loopback import Request
 from tests.service.portfolio import Portfolio, write_csv

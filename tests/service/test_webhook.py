@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agent.models import Response
+from agent.core.models import Response
 from agent.service.health import Health
 from agent.service.webhook import WebhookHandler
 from agent.state.store import StateStore

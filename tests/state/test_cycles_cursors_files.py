@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agent.logging import register_secret
-from agent.models import Account
+from agent.config.logging import register_secret
+from agent.core.models import Account
 from agent.state.store import StateStore
 
 

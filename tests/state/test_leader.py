@@ -28,7 +28,7 @@ StartHolder = Callable[[str], "subprocess.Popen[str]"]
 
 _HOLDER_SCRIPT = """
 import sys, time
-from agent.logging import configure_logging
+from agent.config.logging import configure_logging
 from agent.state.leader import leadership_for
 configure_logging(json=True)
 lead = leadership_for(sys.argv[1], "test-leader")

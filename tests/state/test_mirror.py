@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from agent.models import Account, Contact
+from agent.core.models import Account, Contact
 from agent.state.ops_base import BATCH_ROWS
 from agent.state.store import StateStore
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
-from agent.models import Response
+from agent.core.models import Response
 from agent.state.ops_base import BATCH_ROWS
 from agent.state.store import StateStore
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from agent.models import Response
+from agent.core.models import Response
 from agent.state.store import StateStore
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from agent.ports import FieldUpdate, WriteOutcome
+from agent.core.ports import FieldUpdate, WriteOutcome
 from agent.state.ops_base import BATCH_ROWS
 from agent.state.store import StateStore
 

@@ -8,12 +8,12 @@
 - revenue-weighted drivers (``drivers``);
 - which responses count (``counting``) and threshold tolerance (``thresholds``).
 
-``agent.compute`` puts them together into the metrics document.
+``agent.core.compute`` puts them together into the metrics document.
 """
 
 from __future__ import annotations
 
-from agent.metrics.account import (
+from agent.core.metrics.account import (
     at_risk,
     contact_coverage,
     health_score,
@@ -31,21 +31,21 @@ from agent.metrics.account import (
     tiers_covered,
     upsell_candidate,
 )
-from agent.metrics.counting import (
+from agent.core.metrics.counting import (
     Counted,
     in_window,
     is_later,
     latest_per_respondent,
     respondent_key,
 )
-from agent.metrics.drivers import (
+from agent.core.metrics.drivers import (
     add_account_drivers,
     driver_metrics,
     driver_name,
     respondent_weight,
     revenue_nps,
 )
-from agent.metrics.portfolio import (
+from agent.core.metrics.portfolio import (
     account_coverage,
     closed_in_sla,
     closed_loop_rate,
@@ -54,7 +54,7 @@ from agent.metrics.portfolio import (
     revenue_coverage,
     revenue_weighted_nps,
 )
-from agent.metrics.thresholds import TOLERANCE, at_most, ratio, reaches
+from agent.core.metrics.thresholds import TOLERANCE, at_most, ratio, reaches
 
 __all__ = [
     "TOLERANCE",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from rich.console import Console, Group
 from rich.table import Table
 
-from agent.document import AccountMetrics, DriverMetrics, MetricsDocument, PortfolioMetrics
+from agent.core.document import AccountMetrics, DriverMetrics, MetricsDocument, PortfolioMetrics
 
 __all__ = ["fmt", "headline_table", "render_document"]
 

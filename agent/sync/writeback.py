@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from agent.batching import chunked
-from agent.config import FieldSpec, ObjectKind
-from agent.document import AccountMetrics, ContactFigures, MetricsDocument
-from agent.models import TIERS
-from agent.ports import CrmConnector, FieldUpdate, FieldValue, WriteOutcome
+from agent.core.batching import chunked
+from agent.core.contract import FieldSpec, ObjectKind
+from agent.core.document import AccountMetrics, ContactFigures, MetricsDocument
+from agent.core.models import TIERS
+from agent.core.ports import CrmConnector, FieldUpdate, FieldValue, WriteOutcome
 
 __all__ = [
     "WritebackCounts",

@@ -16,15 +16,15 @@ from datetime import UTC, datetime
 
 import structlog
 
-from agent.config import MetricsConfig
-from agent.document import (
+from agent.core.contract import MetricsConfig
+from agent.core.document import (
     AccountMetrics,
     ContactFigures,
     MetricsDocument,
     Unmatched,
 )
-from agent.matching import Matcher
-from agent.metrics import (
+from agent.core.matching import Matcher
+from agent.core.metrics import (
     Counted,
     add_account_drivers,
     at_risk,
@@ -46,8 +46,8 @@ from agent.metrics import (
     tiers_covered,
     upsell_candidate,
 )
-from agent.models import Account, Contact, Rejected, Response, Tier, category_of
-from agent.tiers import TierClassifier
+from agent.core.models import Account, Contact, Rejected, Response, Tier, category_of
+from agent.core.tiers import TierClassifier
 
 __all__ = ["Computed", "MatchedResponse", "compute_document", "compute_with_matches"]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from agent.config import HealthConfig, MetricsConfig
-from agent.document import HealthStatus
-from agent.metrics.thresholds import at_most, ratio, reaches
-from agent.models import TIERS, Response
+from agent.core.contract import HealthConfig, MetricsConfig
+from agent.core.document import HealthStatus
+from agent.core.metrics.thresholds import at_most, ratio, reaches
+from agent.core.models import TIERS, Response
 
 __all__ = [
     "at_risk",

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from agent.document import AccountMetrics, PortfolioMetrics
-from agent.metrics.account import nps, nps_strict
-from agent.metrics.thresholds import ratio
-from agent.models import TIERS
+from agent.core.document import AccountMetrics, PortfolioMetrics
+from agent.core.metrics.account import nps, nps_strict
+from agent.core.metrics.thresholds import ratio
+from agent.core.models import TIERS
 
 __all__ = [
     "account_coverage",

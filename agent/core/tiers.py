@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from agent.config import MetricsConfig
-from agent.models import Tier
+from agent.core.contract import MetricsConfig
+from agent.core.models import Tier
 
 __all__ = ["TierClassifier", "tier_of"]
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
-from agent.config import FieldSpec, ObjectKind
-from agent.models import Account, Contact, Rejected, Response
+from agent.core.contract import FieldSpec, ObjectKind
+from agent.core.models import Account, Contact, Rejected, Response
 
 __all__ = [
     "Batch",

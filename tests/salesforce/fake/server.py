@@ -24,9 +24,9 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from requests.adapters import BaseAdapter
 
-from connectors.salesforce.fake.bulk import FakeBulk
-from connectors.salesforce.fake.org import FakeOrg, Query, SoqlError, apply_update, parse_soql
-from connectors.salesforce.fake.soap import (
+from tests.salesforce.fake.bulk import FakeBulk
+from tests.salesforce.fake.org import FakeOrg, Query, SoqlError, apply_update, parse_soql
+from tests.salesforce.fake.soap import (
     login_fault,
     login_response,
     metadata_response,

@@ -15,11 +15,11 @@ from typing import TypeVar
 import structlog
 
 from agent.alerts.pipeline import AlertPipeline, CycleReport
-from agent.compute import Computed, compute_with_matches
-from agent.config import FieldSpec, MetricsConfig, ObjectKind
-from agent.document import MetricsDocument
-from agent.models import Account, Contact, Rejected
-from agent.ports import (
+from agent.core.compute import Computed, compute_with_matches
+from agent.core.contract import FieldSpec, MetricsConfig, ObjectKind
+from agent.core.document import MetricsDocument
+from agent.core.models import Account, Contact, Rejected
+from agent.core.ports import (
     Batch,
     CrmConnector,
     FieldProblem,
@@ -30,7 +30,7 @@ from agent.ports import (
 )
 from agent.rules.facts import RuleInputs, build_inputs, response_facts
 from agent.state.store import StateStore
-from agent.writeback import WritebackCounts, crm_field, desired_values, execute, plan_updates
+from agent.sync.writeback import WritebackCounts, crm_field, desired_values, execute, plan_updates
 
 __all__ = [
     "OBJECTS",

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from agent.settings import Settings
+from agent.config.settings import Settings
 
 __all__ = [
     "MASK",

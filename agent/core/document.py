@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 
-from agent.models import Category, Rejected, Tier
+from agent.core.models import Category, Rejected, Tier
 
 __all__ = [
     "AccountMetrics",

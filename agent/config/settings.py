@@ -30,14 +30,14 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from agent.config import FieldsConfig, MetricsConfig
-from agent.rules.model import Route
-from agent.service.settings import (
+from agent.config.service import (
     FileDropSettings,
     ScheduleSettings,
     ServerSettings,
     WebhookSettings,
 )
+from agent.core.contract import FieldsConfig, MetricsConfig
+from agent.rules.model import Route
 
 __all__ = [
     "ConfigError",

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, MutableMapping
 
-from agent.document import DriverMetrics
-from agent.metrics.account import nps
-from agent.metrics.thresholds import ratio
+from agent.core.document import DriverMetrics
+from agent.core.metrics.account import nps
+from agent.core.metrics.thresholds import ratio
 
 __all__ = [
     "DriverCounts",

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from agent.config import FieldKind, FieldSpec
-from connectors.salesforce.fake.org import FakeField, FakeOrg
-from connectors.salesforce.fake.server import FakeSalesforce, Fault
+from agent.core.contract import FieldKind, FieldSpec
+from tests.salesforce.fake.org import FakeField, FakeOrg
+from tests.salesforce.fake.server import FakeSalesforce, Fault
 
 __all__ = ["FakeField", "FakeOrg", "FakeSalesforce", "Fault", "add_agent_fields", "agent_field"]
 

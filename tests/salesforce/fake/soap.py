@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from connectors.salesforce.fake.org import FakeField, FakeOrg
+from tests.salesforce.fake.org import FakeField, FakeOrg
 
 __all__ = ["login_fault", "login_response", "metadata_response", "soap_credentials"]
 
@@ -164,7 +164,7 @@ _OPERATIONS: Mapping[str, Callable[[FakeOrg, ET.Element, dict[str, Any]], str]] 
 
 def metadata_response(org: FakeOrg, body: str, state: dict[str, Any]) -> tuple[int, str]:
     """Status and envelope answering one Metadata API request."""
-    root = ET.fromstring(body)  # noqa: S314  # the request was built by our own client
+    root = ET.fromstring(body)  # the request was built by our own client
     payload = next(iter(_children(root, "Body")[0]))
     operation = payload.tag.rsplit("}", 1)[-1]
     handler = _OPERATIONS.get(operation)

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from croniter import croniter
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 
-from agent.rules.durations import DurationError, parse_duration
+from agent.core.durations import DurationError, parse_duration
 
 __all__ = [
     "JOB_NAMES",

@@ -17,7 +17,13 @@ from agent.alerts.console import ConsoleNotifier
 from agent.alerts.model import OutboxAlert, Sent
 from agent.alerts.pipeline import CycleReport
 from agent.alerts.setup import build_pipeline
-from agent.cycle import (
+from agent.cli.demo_sample import write_demo_folder
+from agent.config.logging import configure_logging
+from agent.config.settings import load_settings
+from agent.core.timeutil import parse_instant
+from agent.report.present import drivers_table, fmt, headline_table
+from agent.state.store import StateStore
+from agent.sync.cycle import (
     Computed,
     compute_from_state,
     evaluate_alerts,
@@ -26,14 +32,8 @@ from agent.cycle import (
     run_writeback,
     sync_crm,
 )
-from agent.demo_sample import write_demo_folder
-from agent.logging import configure_logging
-from agent.present import drivers_table, fmt, headline_table
-from agent.settings import load_settings
-from agent.state.store import StateStore
-from agent.timeutil import parse_instant
-from agent.wiring import shipped_rules_dir
-from agent.writeback import WritebackCounts
+from agent.sync.wiring import shipped_rules_dir
+from agent.sync.writeback import WritebackCounts
 from connectors.files import FilesCrm, FilesSurveys, written_file
 
 __all__ = ["run_demo"]

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
-from agent.models import Rejected, Response
+from agent.core.models import Rejected, Response
 
 __all__ = [
     "DUPLICATE_RESPONSE_ID",

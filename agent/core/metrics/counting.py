@@ -13,7 +13,7 @@ from collections.abc import Hashable, Iterable
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from agent.models import Response
+from agent.core.models import Response
 
 __all__ = ["Counted", "in_window", "is_later", "latest_per_respondent", "respondent_key"]
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from agent.compute import Computed, compute_document, compute_with_matches
-from agent.config import MetricsConfig
-from agent.plainfiles import CrmFileNotFoundError, CrmFormatError, read_crm_folder
+from agent.core.compute import Computed, compute_document, compute_with_matches
+from agent.core.contract import MetricsConfig
+from agent.sources.plainfiles import CrmFileNotFoundError, CrmFormatError, read_crm_folder
 
 __all__ = ["FolderError", "compute_folder"]
 

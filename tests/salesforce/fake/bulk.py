@@ -9,7 +9,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.salesforce.fake.org import FakeOrg, SoqlError, parse_soql
+from tests.salesforce.fake.org import FakeOrg, SoqlError, parse_soql
 
 __all__ = ["FakeBulk", "Reply"]
 

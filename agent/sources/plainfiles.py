@@ -5,7 +5,7 @@
 ``ax_accounts.csv`` / ``ax_contacts.csv`` (id, then one column per written field).
 
 Files are UTF-8 (a byte-order mark is allowed); records are counted as
-``agent.csvrecords`` says (1-based data records, blank records skipped, short
+``agent.sources.csvrecords`` says (1-based data records, blank records skipped, short
 records padded, extra fields ignored).
 
 Bad rows never stop a run: they are returned as ``Rejected`` (file name, position,
@@ -26,15 +26,15 @@ from pathlib import Path
 
 import structlog
 
-from agent.csvrecords import (
+from agent.core.models import Account, Contact, Rejected, Response
+from agent.sources.csvrecords import (
     CrmFileNotFoundError,
     CrmFormatError,
     CsvRecord,
     read_csv_records,
     without_terminator,
 )
-from agent.ingest import ResponseReader, trim
-from agent.models import Account, Contact, Rejected, Response
+from agent.sources.ingest import ResponseReader, trim
 
 __all__ = [
     "ACCOUNTS_FILE",

@@ -16,8 +16,8 @@ from sqlalchemy import Engine
 from agent.alerts.console import ConsoleNotifier
 from agent.alerts.deliver import Notifier
 from agent.alerts.repo import AlertRepo
-from agent.ports import CrmConnector, SurveySource
-from agent.settings import Settings
+from agent.config.settings import Settings
+from agent.core.ports import CrmConnector, SurveySource
 from connectors.files import FilesCrm, FilesSurveys
 
 __all__ = [

@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from agent.document import UnmatchedReason
-from agent.models import Account, Contact
+from agent.core.document import UnmatchedReason
+from agent.core.models import Account, Contact
 
 __all__ = [
     "AMBIGUOUS_DOMAIN",

@@ -1,0 +1,1 @@
+"""Configuration: the settings root, the service settings and logging set-up."""

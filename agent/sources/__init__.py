@@ -1,0 +1,1 @@
+"""Sources: the plain-file CRM folder and survey files, read into core values."""

@@ -1,0 +1,1 @@
+"""Salesforce tests: a fake org served over HTTP, shaped like the documented REST API."""
