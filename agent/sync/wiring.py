@@ -98,5 +98,5 @@ def shipped_rules_dir(configured: Path) -> Path:
     """The configured rules folder, or the rules shipped beside the package when it is absent."""
     if configured.exists():
         return configured
-    shipped = Path(__file__).resolve().parent.parent / "rules"
+    shipped = Path(__file__).resolve().parents[2] / "rules"  # agent/sync/ -> the checkout
     return shipped if shipped.is_dir() else configured
