@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from agent.cli import alerts_cmd, core_cmd, crm_cmd, report_cmd, rules_cmd, run_cmd, state_cmd
+from agent.cli import (
+    alerts_cmd,
+    core_cmd,
+    crm_cmd,
+    history_cmd,
+    report_cmd,
+    rules_cmd,
+    run_cmd,
+    state_cmd,
+)
 
 __all__ = ["app", "main"]
 
@@ -15,7 +24,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (core_cmd, run_cmd, crm_cmd, rules_cmd, alerts_cmd, report_cmd, state_cmd):
+for _module in (
+    core_cmd,
+    run_cmd,
+    crm_cmd,
+    rules_cmd,
+    alerts_cmd,
+    report_cmd,
+    state_cmd,
+    history_cmd,
+):
     _module.register(app)
 
 

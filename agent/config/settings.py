@@ -42,6 +42,7 @@ from agent.rules.model import Route
 __all__ = [
     "ConfigError",
     "FilesSettings",
+    "HistorySettings",
     "HubSpotSettings",
     "HubSpotSurveySettings",
     "LogSettings",
@@ -261,6 +262,28 @@ class ReportSettings(_Block):
     hubspot_portal_id: str | None = None
 
 
+class HistorySettings(_Block):
+    """The figure history in the state database (``ax-agent history``).
+
+    Every cycle stores one portfolio point and a row per account whose figures
+    changed. Portfolio points older than ``daily_after_days`` are thinned to the last
+    one of each UTC day, older than ``weekly_after_days`` to the last of each ISO week.
+    """
+
+    enabled: bool = True
+    daily_after_days: int = Field(default=30, ge=1, le=3650)
+    weekly_after_days: int = Field(default=365, ge=2, le=36500)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HistorySettings:
+        if self.weekly_after_days <= self.daily_after_days:
+            raise ValueError(
+                f"weekly_after_days ({self.weekly_after_days}) must be larger than "
+                f"daily_after_days ({self.daily_after_days})"
+            )
+        return self
+
+
 class Settings(BaseSettings):
     """Everything the agent is configured with; validated once at start-up."""
 
@@ -277,6 +300,7 @@ class Settings(BaseSettings):
     slack: SlackSettings = SlackSettings()
     log: LogSettings = LogSettings()
     report: ReportSettings = ReportSettings()
+    history: HistorySettings = HistorySettings()
     schedule: ScheduleSettings = ScheduleSettings()
     server: ServerSettings = ServerSettings()
     webhook: WebhookSettings = WebhookSettings()

@@ -14,6 +14,7 @@ from agent.alerts.pipeline import CycleReport
 from agent.core.timeutil import utcnow
 from agent.service.runtime import Runtime
 from agent.service.telemetry import RECORDS_WRITTEN, RESPONSES_RECEIVED
+from agent.state.history import record_history
 from agent.sync.cycle import (
     WritebackPlan,
     check_fields,
@@ -94,6 +95,7 @@ def writeback(rt: Runtime) -> dict[str, int]:
         for line in plan.lines(rt.crm.name):
             rt.echo(line)
         return counts
+    counts.update(record_history(rt.store, rt.crm.name, computed.document, rt.settings.history))
     if not rt.fields_ready:
         check_fields(rt.crm, rt.settings.fields.specs())  # raises, naming each field and its fix
         rt.fields_ready = True

@@ -11,6 +11,8 @@ What lives here, and why it must survive a crash:
 - ``alert_outbox`` / ``alert_state`` / ``silences``: alerts recorded before they
   are sent, the firing state per rule and subject, and admins' silences.
 - ``ingested_files``: content hashes of survey files already processed.
+- ``history_accounts`` / ``history_portfolio``: the figures over time (an account's
+  row only when one of its figures changed; one portfolio point per cycle, thinned).
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ __all__ = [
     "crm_records",
     "cursors",
     "cycles",
+    "history_accounts",
+    "history_heads",
+    "history_portfolio",
     "ingested_files",
     "metadata",
     "responses",
@@ -215,4 +220,32 @@ ingested_files = Table(
     Column("processed_at", _TZ, nullable=False),
     Column("accepted", Integer, nullable=False),
     Column("rejected", Integer, nullable=False),
+)
+
+history_accounts = Table(
+    "history_accounts",
+    metadata,
+    Column("crm", String(32), primary_key=True),
+    Column("account_id", String(255), primary_key=True),
+    Column("as_of", _TZ, primary_key=True),
+    Column("digest", String(32), nullable=False),  # of the figures: a change is a new digest
+    Column("figures", JSON, nullable=False),  # the metrics document's account keys
+    Index(None, "crm", "as_of"),
+)
+
+history_heads = Table(
+    "history_heads",
+    metadata,
+    Column("crm", String(32), primary_key=True),
+    Column("account_id", String(255), primary_key=True),
+    Column("as_of", _TZ, nullable=False),  # of the account's newest history row
+    Column("digest", String(32), nullable=False),
+)
+
+history_portfolio = Table(
+    "history_portfolio",
+    metadata,
+    Column("crm", String(32), primary_key=True),
+    Column("as_of", _TZ, primary_key=True),
+    Column("figures", JSON, nullable=False),  # the metrics document's portfolio keys
 )

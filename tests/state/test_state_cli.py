@@ -12,6 +12,7 @@ import typer
 from typer.testing import CliRunner, Result
 
 from agent.cli import state_cmd
+from agent.state import migrate
 from agent.state.store import StateStore
 
 
@@ -44,9 +45,9 @@ def test_upgrade_creates_the_schema_and_reports_the_revision(
 ) -> None:
     result = _invoke(app, ["state", "upgrade", "--url", state_url])
     assert result.exit_code == 0, result.output
-    assert "at revision 0001" in result.output
+    assert f"at revision {migrate.head_revision()}" in result.output
     with StateStore.open(state_url, migrate_schema=False) as store:
-        assert store.revision() == "0001"
+        assert store.revision() == migrate.head_revision()
 
 
 def test_show_reports_rows_cursors_cycles_and_leader(app: typer.Typer, state_url: str) -> None:
@@ -61,7 +62,7 @@ def test_show_reports_rows_cursors_cycles_and_leader(app: typer.Typer, state_url
             )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["revision"] == report["head"] == "0001"
+    assert report["revision"] == report["head"] == migrate.head_revision()
     assert report["rows"]["cursors"] == 1
     assert report["rows"]["cycles"] == 1
     assert report["cursors"] == [
@@ -76,7 +77,7 @@ def test_show_as_a_table(app: typer.Typer, sqlite_url: str) -> None:
     StateStore.open(sqlite_url).close()
     result = _invoke(app, ["state", "show", "--url", sqlite_url])
     assert result.exit_code == 0, result.output
-    assert "revision 0001" in result.output
+    assert f"revision {migrate.head_revision()}" in result.output
     assert "leader: none" in result.output
     assert "responses" in result.output
 

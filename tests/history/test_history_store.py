@@ -1,0 +1,125 @@
+"""The history tables: rows only on change, one portfolio point per as_of, thinning."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from agent.config.settings import ConfigError, HistorySettings, load_settings
+from agent.core.compute import compute_document
+from agent.core.document import MetricsDocument
+from agent.state import schema
+from agent.state.history import HistoryRepo, Retention, digest, record_history, thinned_away
+from agent.state.store import StateStore
+from tests.core_builders import account, contact, response
+
+NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
+
+
+def _document(as_of: datetime, scores: tuple[int, ...] = (9, 3)) -> MetricsDocument:
+    accounts = [account("A", 1000, domains=("a.com",)), account("B", 500, domains=("b.com",))]
+    contacts = [contact("c1", "A", "x@a.com"), contact("c2", "B", "y@b.com")]
+    answers = [
+        response("r1", "x@a.com", scores[0], at=NOW - timedelta(days=10)),
+        response("r2", "y@b.com", scores[1], at=NOW - timedelta(days=10)),
+    ]
+    return compute_document(accounts, contacts, answers, as_of=as_of)
+
+
+def _count(store: StateStore, table: object) -> int:
+    with store.reading() as tx:
+        return int(tx.connection.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
+
+
+def test_rows_only_when_a_figure_changes(state_url: str) -> None:
+    with StateStore.open(state_url) as store:
+        repo = HistoryRepo(store)
+        first = repo.record("files", _document(NOW))
+        assert (first.accounts, first.portfolio) == (2, 1)
+        again = repo.record("files", _document(NOW))  # the same cycle recorded twice
+        assert (again.accounts, again.portfolio) == (0, 0)
+        later = repo.record("files", _document(NOW + timedelta(hours=1)))
+        assert (later.accounts, later.portfolio) == (0, 1)  # unchanged accounts: no row
+        changed = repo.record("files", _document(NOW + timedelta(hours=2), scores=(9, 10)))
+        assert (changed.accounts, changed.portfolio) == (1, 1)
+        rows = repo.accounts("files")
+        assert [at for at, _ in rows["B"]] == [NOW, NOW + timedelta(hours=2)]
+        assert rows["B"][-1][1]["nps"] == 100.0
+        assert len(repo.portfolio("files")) == 3
+        in_force = repo.accounts_at("files", NOW + timedelta(hours=1))
+        assert in_force["B"][1]["nps"] == -100.0
+        assert repo.portfolio_before("files", NOW + timedelta(hours=2))[0] == NOW + timedelta(  # type: ignore[index]
+            hours=1
+        )
+        assert repo.accounts("salesforce") == {}  # per CRM
+
+
+def test_a_backfill_into_the_past_compares_with_the_row_in_force_then(state_url: str) -> None:
+    with StateStore.open(state_url) as store:
+        repo = HistoryRepo(store)
+        repo.record("files", _document(NOW, scores=(9, 10)))
+        past = repo.record("files", _document(NOW - timedelta(days=5), scores=(9, 3)))
+        assert past.accounts == 2  # nothing was stored before it
+        heads = {r.account_id: r.as_of for r in _heads(store)}
+        assert heads == {"A": NOW, "B": NOW}  # the newest rows stay the heads
+        follow = repo.record("files", _document(NOW + timedelta(hours=1), scores=(9, 10)))
+        assert follow.accounts == 0
+
+
+def _heads(store: StateStore) -> list[object]:
+    with store.reading() as tx:
+        return list(tx.connection.execute(select(schema.history_heads)))
+
+
+def test_the_clock_alone_does_not_make_a_row() -> None:
+    doc = _document(NOW)
+    a = doc.accounts[0]
+    from agent.state.history import account_figures
+
+    moved = account_figures(replace(a, recency_score=(a.recency_score or 0) - 0.3))
+    assert digest(moved) == digest(account_figures(a))
+    assert digest(account_figures(replace(a, health_score=(a.health_score or 0) - 0.3))) != digest(
+        account_figures(a)
+    )
+
+
+def test_thinning_keeps_the_last_point_of_each_day_then_of_each_week() -> None:
+    retention = Retention(timedelta(days=30), timedelta(days=365))
+    stamps = [NOW - timedelta(hours=6 * i) for i in range(4 * 400)]  # every 6 hours, 400 days
+    gone = set(thinned_away(stamps, NOW, retention))
+    kept = sorted(set(stamps) - gone)
+    recent = [s for s in kept if NOW - s <= timedelta(days=30)]
+    assert len(recent) == 121  # every point of the last 30 days
+    daily = [s for s in kept if timedelta(days=30) < NOW - s <= timedelta(days=365)]
+    assert len({s.date() for s in daily}) == len(daily)  # one a day
+    weekly = [s for s in kept if NOW - s > timedelta(days=365)]
+    assert len({s.isocalendar()[:2] for s in weekly}) == len(weekly)  # one a week
+    assert thinned_away(kept, NOW, retention) == []  # thinning again removes nothing
+
+
+def test_record_history_thins_and_obeys_the_switch(state_url: str) -> None:
+    with StateStore.open(state_url) as store:
+        for days in (40.0, 40.1, 40.2, 2.0):
+            HistoryRepo(store).record("files", _document(NOW - timedelta(days=days)))
+        counts = record_history(store, "files", _document(NOW), HistorySettings())
+        assert counts == {"history_accounts": 0, "history_portfolio": 1, "history_thinned": 2}
+        assert len(HistoryRepo(store).portfolio("files")) == 3
+        off = record_history(
+            store, "files", _document(NOW + timedelta(hours=1)), HistorySettings(enabled=False)
+        )
+        assert off == {}
+        assert _count(store, schema.history_portfolio) == 3
+
+
+def test_history_settings_are_validated(tmp_path: Path) -> None:
+    config = tmp_path / "ax.yaml"
+    config.write_text("history:\n  daily_after_days: 400\n  weekly_after_days: 365\n")
+    with pytest.raises(ConfigError, match="weekly_after_days"):
+        load_settings(config)
+    config.write_text("history:\n  keep: forever\n")
+    with pytest.raises(ConfigError, match="keep"):
+        load_settings(config)
