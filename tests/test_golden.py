@@ -26,7 +26,12 @@ def _document(name: str) -> dict[str, Any]:
     as_of = _as_of(folder)
     crm = read_crm_folder(folder, as_of)
     return compute_document(
-        crm.accounts, crm.contacts, crm.responses, as_of=as_of, rejected=crm.rejected
+        crm.accounts,
+        crm.contacts,
+        crm.responses,
+        as_of=as_of,
+        rejected=crm.rejected,
+        excluded=crm.excluded,
     ).to_json_obj()
 
 

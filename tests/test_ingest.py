@@ -241,8 +241,8 @@ def test_positions_and_sources_of_rejections() -> None:
     assert [r.response_id for r in accepted] == ["a"]
     assert [r.source for r in accepted] == ["hook"]
     assert rejected == [
-        Rejected("hook", 2, "missing_response_id"),
-        Rejected("hook", 3, "invalid_score"),
+        Rejected("hook", 2, "missing_response_id", ""),
+        Rejected("hook", 3, "invalid_score", "x"),
     ]
 
 
@@ -255,7 +255,7 @@ def test_identical_repeat_is_ignored_and_different_repeat_rejected() -> None:
     ]
     accepted, rejected = accept_rows(rows, "s", AS_OF)
     assert [r.response_id for r in accepted] == ["r1", "r2"]
-    assert rejected == [Rejected("s", 3, "duplicate_response_id")]
+    assert rejected == [Rejected("s", 3, "duplicate_response_id", "r1")]
 
 
 def test_repeat_is_compared_with_the_first_row_not_the_latest() -> None:
@@ -263,8 +263,8 @@ def test_repeat_is_compared_with_the_first_row_not_the_latest() -> None:
     accepted, rejected = accept_rows(rows, "s", AS_OF)
     assert len(accepted) == 1
     assert rejected == [
-        Rejected("s", 2, "duplicate_response_id"),
-        Rejected("s", 3, "duplicate_response_id"),
+        Rejected("s", 2, "duplicate_response_id", "r1"),
+        Rejected("s", 3, "duplicate_response_id", "r1"),
     ]
 
 
@@ -274,27 +274,27 @@ def test_repeat_of_an_invalid_first_row() -> None:
     accepted, rejected = accept_rows(rows, "s", AS_OF)
     assert accepted == []
     assert rejected == [
-        Rejected("s", 1, "invalid_score"),
-        Rejected("s", 3, "duplicate_response_id"),
+        Rejected("s", 1, "invalid_score", "x"),
+        Rejected("s", 3, "duplicate_response_id", "r1"),
     ]
 
 
 def test_duplicate_takes_precedence_over_other_faults() -> None:
     rows = [row(), row(score="x", submitted_at="nope")]
     _, rejected = accept_rows(rows, "s", AS_OF)
-    assert rejected == [Rejected("s", 2, "duplicate_response_id")]
+    assert rejected == [Rejected("s", 2, "duplicate_response_id", "r1")]
 
 
 def test_ids_are_compared_trimmed() -> None:
     rows = [row(response_id="r1"), row(response_id=" r1 ", score="3")]
     _, rejected = accept_rows(rows, "s", AS_OF)
-    assert rejected == [Rejected("s", 2, "duplicate_response_id")]
+    assert rejected == [Rejected("s", 2, "duplicate_response_id", " r1 ")]
 
 
 def test_a_repeat_differing_only_in_spaces_is_not_identical() -> None:
     rows = [row(email="a@x.com"), row(email=" a@x.com")]
     _, rejected = accept_rows(rows, "s", AS_OF)
-    assert rejected == [Rejected("s", 2, "duplicate_response_id")]
+    assert rejected == [Rejected("s", 2, "duplicate_response_id", "r1")]
 
 
 def test_raw_text_decides_identity_when_given() -> None:
@@ -303,7 +303,7 @@ def test_raw_text_decides_identity_when_given() -> None:
     reader.feed(row(score=9), raw='{"response_id": "r1", "score": 9}')
     reader.feed(row(score=9), raw='{"response_id":"r1","score":9}')
     assert len(reader.responses) == 1
-    assert reader.rejected == [Rejected("responses.jsonl", 3, "duplicate_response_id")]
+    assert reader.rejected == [Rejected("responses.jsonl", 3, "duplicate_response_id", "r1")]
 
 
 def test_repeats_are_per_source() -> None:
@@ -324,7 +324,7 @@ def test_a_record_that_is_not_a_mapping_is_invalid_record() -> None:
 def test_naive_as_of_is_utc() -> None:
     reader = ResponseReader("s", datetime(2025, 6, 1, 12))  # naive on purpose
     reader.feed(row(submitted_at="2025-06-01T12:00:01"))
-    assert reader.rejected == [Rejected("s", 1, "future_submitted_at")]
+    assert reader.rejected == [Rejected("s", 1, "future_submitted_at", "2025-06-01T12:00:01")]
 
 
 def test_as_of_with_an_offset() -> None:
@@ -338,4 +338,4 @@ def test_as_of_with_an_offset() -> None:
         as_of,
     )
     assert [r.response_id for r in accepted] == ["a"]
-    assert rejected == [Rejected("s", 2, "future_submitted_at")]
+    assert rejected == [Rejected("s", 2, "future_submitted_at", "2025-06-01T12:00:01Z")]

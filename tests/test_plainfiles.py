@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from agent.core.models import Rejected
+from agent.core.compute import Excluded
+from agent.core.models import Account, Dropped, Rejected
 from agent.sources.plainfiles import (
     CrmFileNotFoundError,
     CrmFormatError,
@@ -17,6 +18,7 @@ from agent.sources.plainfiles import (
     read_contacts,
     read_crm_folder,
     read_csv_records,
+    read_response_file,
     read_responses,
     read_written,
 )
@@ -77,13 +79,15 @@ def test_positions_count_data_records_not_lines(tmp_path: Path) -> None:
     assert records[1].raw == "2,plain"
 
 
-def test_short_rows_read_missing_fields_as_empty_and_extra_fields_are_ignored(
+def test_a_row_with_fewer_or_more_fields_than_the_header_is_wrong_field_count(
     tmp_path: Path,
 ) -> None:
-    path = write(tmp_path, "x.csv", "a,b,c\n1\n1,2,3,4,5\n")
-    assert [r.fields for r in read_csv_records(path)] == [
-        {"a": "1", "b": "", "c": ""},
-        {"a": "1", "b": "2", "c": "3"},
+    path = write(tmp_path, "x.csv", "a,b,c\n1\n1,2,3,4,5\n1,2,3\n")
+    records = list(read_csv_records(path))
+    assert [(r.position, r.fault, r.fault_value, r.fields) for r in records] == [
+        (1, "wrong_field_count", "1", {}),
+        (2, "wrong_field_count", "1,2,3,4,5", {}),
+        (3, None, "", {"a": "1", "b": "2", "c": "3"}),
     ]
 
 
@@ -104,15 +108,92 @@ def test_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
         list(read_csv_records(path))
 
 
-def test_broken_csv_is_a_clear_error(tmp_path: Path) -> None:
-    path = write(tmp_path, "accounts.csv", 'id,name\nA1,"' + "x" * 200_000 + "\n")
-    with pytest.raises(CrmFormatError, match=r"accounts\.csv: record 1 is not valid CSV"):
-        list(read_csv_records(path))
+def test_an_over_long_field_rejects_its_row_only(tmp_path: Path) -> None:
+    long = "x" * 200_000
+    path = write(
+        tmp_path,
+        "responses.csv",
+        RESPONSE_HEADER + f'r1,a@x.com,9,{MAY2},,"{long}",,\n' + f"r2,a@x.com,9,{MAY2},,short,,\n",
+    )
+    responses, rejected = read_response_file(path, AS_OF)
+    assert [r.response_id for r in responses] == ["r2"]
+    assert rejected == [Rejected("responses.csv", 1, "field_too_large", "x" * 80)]
 
 
-def test_missing_required_column(tmp_path: Path) -> None:
+def test_an_unterminated_quote_on_the_last_row_is_rejected(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "responses.csv",
+        RESPONSE_HEADER
+        + f"r1,a@x.com,9,{MAY2},,fine,,\n"
+        + f'r2,b@x.com,3,{MAY2},,"never closed,,\nr3,c@x.com,9,{MAY2},,,,\n',
+    )
+    responses, rejected = read_response_file(path, AS_OF)
+    assert [r.response_id for r in responses] == ["r1"]
+    assert [(r.position, r.reason) for r in rejected] == [(2, "unterminated_quote")]
+    assert rejected[0].value.startswith("r2,b@x.com,3,")
+
+
+def test_a_quote_inside_an_unquoted_last_field_is_text(tmp_path: Path) -> None:
+    path = write(tmp_path, "responses.csv", RESPONSE_HEADER + f'r1,a@x.com,9,{MAY2},,say "hi,,')
+    responses, rejected = read_response_file(path, AS_OF)
+    assert rejected == []
+    assert responses[0].comment == 'say "hi'
+
+
+def test_missing_required_column_names_the_nearest_header(tmp_path: Path) -> None:
+    path = write(tmp_path, "accounts.csv", "id,name,domain,annual_revenue\nA1,Alpha,a.com,1\n")
+    with pytest.raises(
+        CrmFormatError,
+        match=r"accounts\.csv: required column `revenue` is missing from the header; "
+        r"did you mean `annual_revenue`\?",
+    ):
+        read_accounts(path)
+
+
+def test_missing_id_column_lists_the_header_when_nothing_is_near(tmp_path: Path) -> None:
     path = write(tmp_path, "accounts.csv", "name,revenue\nAlpha,1\n")
-    with pytest.raises(CrmFormatError, match=r"accounts\.csv has no column id"):
+    with pytest.raises(CrmFormatError, match=r"`id` is missing .*the header has `name`, `revenue`"):
+        read_accounts(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "header", "column", "near"),
+    [
+        ("contacts.csv", "id,account_id,mail,name", "email", "mail"),
+        ("contacts.csv", "id,account,email", "account_id", "account"),
+        (
+            "responses.csv",
+            "response_id,email,scroe,submitted_at",
+            "score",
+            "scroe",
+        ),
+        ("responses.csv", "id,email,score,submitted_at", "response_id", "id"),
+    ],
+)
+def test_every_required_column_is_checked(
+    tmp_path: Path, name: str, header: str, column: str, near: str
+) -> None:
+    crm_folder(tmp_path, "")
+    write(tmp_path, name, header + "\n")
+    with pytest.raises(CrmFormatError, match=rf"{name}: required column `{column}` .*`{near}`"):
+        read_crm_folder(tmp_path, AS_OF)
+
+
+def test_a_header_differing_in_case_or_spaces_is_accepted_with_a_notice(tmp_path: Path) -> None:
+    path = write(tmp_path, "accounts.csv", "ID, Revenue ,name\nA1,5,Alpha\n")
+    with capture_logs() as events:
+        accounts = read_accounts(path)
+    assert [(a.id, a.revenue) for a in accounts] == [("A1", 5.0)]
+    notices = [e for e in events if e["event"] == "crm_file.header_normalised"]
+    assert len(notices) == 1
+    assert "'ID' read as 'id'" in notices[0]["columns"]
+    assert "' Revenue ' read as 'revenue'" in notices[0]["columns"]
+
+
+def test_a_repeated_header_name_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "accounts.csv", "id,revenue,Revenue\nA1,5,6\n")
+    with pytest.raises(CrmFormatError, match=r"column `revenue` appears twice .*columns 2 and 3"):
         read_accounts(path)
 
 
@@ -166,12 +247,41 @@ def test_bad_account_rows_are_rejected_and_the_rest_go_on(
     with capture_logs() as events:
         accounts = read_accounts(path, rejected=rejected)
     assert [(a.id, a.revenue) for a in accounts] == [("A1", 1000.0), ("A3", 2.5)]
-    assert rejected == [Rejected("accounts.csv", 2, reason)]
+    assert [(r.source, r.position, r.reason) for r in rejected] == [("accounts.csv", 2, reason)]
     assert [e["event"] for e in events] == ["crm_file.rows_rejected"]
 
 
+@pytest.mark.parametrize(
+    ("row", "value"),
+    [
+        ("A9,Bad,,abc,,", "abc"),
+        ("A9,Bad,, 1 000 ,,", " 1 000 "),
+        ("A9,Bad,,10,lots,", "lots"),
+        ("A1,Again,,10,,", "A1"),
+        (",NoId,,abc,,", ""),
+        ("A9,Bad,,10", "A9,Bad,,10"),
+    ],
+)
+def test_an_account_reject_shows_the_offending_value(tmp_path: Path, row: str, value: str) -> None:
+    path = write(
+        tmp_path,
+        "accounts.csv",
+        f"id,name,domain,revenue,revenue_potential,owner_email\nA1,Alpha,,1e3,,\n{row}\n",
+    )
+    rejected: list[Rejected] = []
+    read_accounts(path, rejected=rejected)
+    assert [r.value for r in rejected] == [value]
+
+
+def test_a_reject_value_is_cut_at_80_characters(tmp_path: Path) -> None:
+    path = write(tmp_path, "accounts.csv", "id,revenue\nA1," + "9x" * 100 + "\n")
+    rejected: list[Rejected] = []
+    read_accounts(path, rejected=rejected)
+    assert rejected == [Rejected("accounts.csv", 1, "invalid_revenue", "9x" * 40)]
+
+
 def test_written_values_fill_crm_values(tmp_path: Path) -> None:
-    path = write(tmp_path, "accounts.csv", "id,name\nA1,Alpha\nA2,Beta\n")
+    path = write(tmp_path, "accounts.csv", "id,name,revenue\nA1,Alpha,\nA2,Beta,\n")
     accounts = read_accounts(path, written={"A1": {"nps": "12.5"}})
     assert [a.crm_values for a in accounts] == [{"nps": "12.5"}, {}]
 
@@ -191,16 +301,42 @@ def test_contacts(tmp_path: Path) -> None:
         "C1,A1,again@y.com,Again,,\n",
     )
     rejected: list[Rejected] = []
-    contacts = read_contacts(path, {"A1"}, rejected=rejected, written={"C3": {"tier": "executive"}})
+    excluded = Excluded(accounts=[Account("A9", "Rejected")])
+    contacts = read_contacts(
+        path,
+        {"A1"},
+        rejected=rejected,
+        written={"C3": {"tier": "executive"}},
+        excluded=excluded,
+    )
     assert [(c.id, c.email, c.title, c.crm_tier) for c in contacts] == [
         ("C1", "Ann@Alpha.com", "Chief Executive Officer", None),
         ("C3", None, "Analyst", "Executive"),
     ]
     assert contacts[1].crm_values == {"tier": "executive"}
     assert rejected == [
-        Rejected("contacts.csv", 4, "missing_id"),
-        Rejected("contacts.csv", 5, "duplicate_id"),
+        Rejected("contacts.csv", 4, "missing_id", ""),
+        Rejected("contacts.csv", 5, "duplicate_id", "C1"),
     ]
+    assert excluded.dropped == [
+        Dropped("contacts.csv", 2, "unknown_account"),
+        Dropped("contacts.csv", 3, "missing_email"),
+        Dropped("contacts.csv", 4, "missing_id"),
+        Dropped("contacts.csv", 5, "duplicate_id"),
+    ]
+
+
+def test_contacts_of_a_rejected_account_are_dropped_and_kept_aside(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "contacts.csv",
+        "id,account_id,email\nC1,A1,a@a.com\nC2,A9,b@b.com\n",
+    )
+    excluded = Excluded(accounts=[Account("A9", "Rejected")])
+    contacts = read_contacts(path, {"A1"}, excluded=excluded)
+    assert [c.id for c in contacts] == ["C1"]
+    assert [c.id for c in excluded.contacts] == ["C2"]
+    assert excluded.dropped == [Dropped("contacts.csv", 2, "account_rejected")]
 
 
 # --- responses ----------------------------------------------------------------------------
@@ -213,17 +349,20 @@ def test_responses_csv_positions_and_reasons(tmp_path: Path) -> None:
         "\n"
         'r1,a@x.com,9,2025-05-01T00:00:00Z,Support,"multi\nline",,\n'  # identical: ignored
         "r1,a@x.com,9,2025-05-01T00:00:00Z,Support,other,,\n"
-        "r2,b@x.com,7.5,2025-05-01T00:00:00Z\n"
-        "r3,c@x.com,8\n",
+        "r2,b@x.com,7.5,2025-05-01T00:00:00Z,,,,\n"
+        "r3,c@x.com,8,,,,,\n"
+        "r4,d@x.com,8,2025-05-01T00:00:00Z,,,\n",
     )
     responses, rejected = read_responses(folder, AS_OF)
     assert [r.response_id for r in responses] == ["r1"]
     assert responses[0].comment == "multi\nline"
     assert rejected == [
-        Rejected("responses.csv", 3, "duplicate_response_id"),
-        Rejected("responses.csv", 4, "invalid_score"),
-        Rejected("responses.csv", 5, "invalid_submitted_at"),
+        Rejected("responses.csv", 3, "duplicate_response_id", "r1"),
+        Rejected("responses.csv", 4, "invalid_score", "7.5"),
+        Rejected("responses.csv", 5, "invalid_submitted_at", ""),
+        Rejected("responses.csv", 6, "wrong_field_count", "r4,d@x.com,8,2025-05-01T00:00:00Z,,,"),
     ]
+    assert [r.account_hint for r in responses] == [None]
 
 
 def test_a_repeat_differing_in_csv_quoting_only_is_a_duplicate(tmp_path: Path) -> None:
@@ -232,7 +371,7 @@ def test_a_repeat_differing_in_csv_quoting_only_is_a_duplicate(tmp_path: Path) -
         'r1,a@x.com,9,2025-05-01T00:00:00Z,,,,\n"r1",a@x.com,9,2025-05-01T00:00:00Z,,,,\n',
     )
     _, rejected = read_responses(folder, AS_OF)
-    assert rejected == [Rejected("responses.csv", 2, "duplicate_response_id")]
+    assert rejected == [Rejected("responses.csv", 2, "duplicate_response_id", "r1")]
 
 
 def test_identical_last_line_without_newline_is_ignored(tmp_path: Path) -> None:
@@ -274,11 +413,28 @@ def test_jsonl_after_csv(tmp_path: Path) -> None:
     assert responses[2].submitted_at == datetime(2025, 5, 1, 22, tzinfo=UTC)
     assert responses[3].loop_closed_at is None
     assert rejected == [
-        Rejected("responses.jsonl", 3, "invalid_record"),
-        Rejected("responses.jsonl", 4, "invalid_record"),
-        Rejected("responses.jsonl", 5, "invalid_score"),
-        Rejected("responses.jsonl", 8, "duplicate_response_id"),
+        Rejected("responses.jsonl", 3, "invalid_record", "not json"),
+        Rejected("responses.jsonl", 4, "invalid_record", "[1, 2]"),
+        Rejected("responses.jsonl", 5, "invalid_score", "7.0"),
+        Rejected("responses.jsonl", 8, "duplicate_response_id", "j2"),
     ]
+
+
+def test_jsonl_poison_lines_are_invalid_records(tmp_path: Path) -> None:
+    """A line nested 100,000 deep and a lone surrogate: rejected, the rest read."""
+    deep = '{"response_id": "d", "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    lone = jl(response_id="s", score=9, submitted_at=MAY2, comment="\ud800").strip()
+    assert "\\ud800" in lone  # json.dumps escapes the lone surrogate
+    good = jl(response_id="g", score=9, submitted_at=MAY2)
+    path = write(tmp_path, "drop.jsonl", deep + "\n" + lone + "\n" + good)
+    responses, rejected = read_response_file(path, AS_OF)
+    assert [r.response_id for r in responses] == ["g"]
+    assert [(r.position, r.reason) for r in rejected] == [
+        (1, "invalid_record"),
+        (2, "invalid_record"),
+    ]
+    assert rejected[0].value == deep[:80]
+    assert rejected[1].value == lone[:80]
 
 
 def test_jsonl_only(tmp_path: Path) -> None:
@@ -332,9 +488,11 @@ def test_read_crm_folder(tmp_path: Path) -> None:
     assert [(c.id, c.crm_values) for c in crm.contacts] == [("C1", {"tier": "executive"})]
     assert [r.response_id for r in crm.responses] == ["r1"]
     assert crm.rejected == [
-        Rejected("accounts.csv", 2, "invalid_revenue"),
-        Rejected("responses.csv", 2, "invalid_score"),
+        Rejected("accounts.csv", 2, "invalid_revenue", "x"),
+        Rejected("responses.csv", 2, "invalid_score", "99"),
     ]
+    assert crm.excluded.dropped == [Dropped("accounts.csv", 2, "invalid_revenue")]
+    assert [a.id for a in crm.excluded.accounts] == ["A2"]
 
 
 def test_missing_folder(tmp_path: Path) -> None:

@@ -43,7 +43,8 @@ def metrics(
     if output is OutputFormat.json:
         typer.echo(json.dumps(doc.to_json_obj(), indent=1, ensure_ascii=False))
     else:
-        render_document(doc, Console())
+        list_all = f"ax-agent metrics --crm-dir {crm_dir} --as-of {when.isoformat()} --format json"
+        render_document(doc, Console(), list_all=list_all)
 
 
 def demo(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
@@ -46,10 +46,10 @@ from agent.core.metrics import (
     tiers_covered,
     upsell_candidate,
 )
-from agent.core.models import Account, Contact, Rejected, Response, Tier, category_of
+from agent.core.models import Account, Contact, Dropped, Rejected, Response, Tier, category_of
 from agent.core.tiers import TierClassifier
 
-__all__ = ["Computed", "MatchedResponse", "compute_document", "compute_with_matches"]
+__all__ = ["Computed", "Excluded", "MatchedResponse", "compute_document", "compute_with_matches"]
 
 log = structlog.get_logger(__name__)
 
@@ -113,6 +113,17 @@ class MatchedResponse:
 
 
 @dataclass(frozen=True, slots=True)
+class Excluded:
+    """What reading the CRM left out: rows not used (``dropped``), and the accounts that
+    were rejected with their contacts, so that their responses are reported as
+    ``account_rejected`` rather than ``no_match``."""
+
+    dropped: list[Dropped] = field(default_factory=list)
+    accounts: list[Account] = field(default_factory=list)
+    contacts: list[Contact] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
 class Computed:
     """One cycle's figures and what the alert rules need beside them."""
 
@@ -129,14 +140,18 @@ def compute_document(
     as_of: datetime | None = None,
     config: MetricsConfig | None = None,
     rejected: Iterable[Rejected] = (),
+    excluded: Excluded | None = None,
 ) -> MetricsDocument:
     """The metrics document of DOMAIN.md for one cycle (``as_of`` defaults to now, UTC).
 
-    ``rejected`` (from reading the inputs) is passed through into the document.
+    ``rejected`` (from reading the inputs) and ``excluded.dropped`` are passed through
+    into the document.
     Accounts repeating an id after the first and contacts of unknown accounts are
     left out; responses matching nothing are listed in ``unmatched``.
     """
-    document, _ = _run(accounts, contacts, responses, as_of, config, rejected, keep=False)
+    document, _ = _run(
+        accounts, contacts, responses, as_of, config, rejected, excluded or Excluded(), keep=False
+    )
     return document
 
 
@@ -148,9 +163,12 @@ def compute_with_matches(
     as_of: datetime | None = None,
     config: MetricsConfig | None = None,
     rejected: Iterable[Rejected] = (),
+    excluded: Excluded | None = None,
 ) -> tuple[MetricsDocument, list[MatchedResponse]]:
     """``compute_document`` plus every matched response (for per-response alert rules)."""
-    return _run(accounts, contacts, responses, as_of, config, rejected, keep=True)
+    return _run(
+        accounts, contacts, responses, as_of, config, rejected, excluded or Excluded(), keep=True
+    )
 
 
 def _run(  # noqa: PLR0917  # the public signatures' arguments, passed on once
@@ -160,6 +178,7 @@ def _run(  # noqa: PLR0917  # the public signatures' arguments, passed on once
     as_of: datetime | None,
     config: MetricsConfig | None,
     rejected: Iterable[Rejected],
+    excluded: Excluded,
     *,
     keep: bool,
 ) -> tuple[MetricsDocument, list[MatchedResponse]]:
@@ -171,6 +190,7 @@ def _run(  # noqa: PLR0917  # the public signatures' arguments, passed on once
             as_of=_aware(as_of or datetime.now(UTC)),
             config=config or MetricsConfig(),
             rejected=rejected,
+            excluded=excluded,
             keep=keep,
         )
     log.info(
@@ -205,14 +225,20 @@ def _compute(
     as_of: datetime,
     config: MetricsConfig,
     rejected: Iterable[Rejected],
+    excluded: Excluded,
     keep: bool,
 ) -> tuple[MetricsDocument, list[MatchedResponse]]:
     portfolio = _Portfolio(accounts, contacts, config)
     matcher = Matcher(
         list(portfolio.accounts.values()), portfolio.contacts, config.free_mail_domains
     )
+    left_out = (
+        Matcher(excluded.accounts, excluded.contacts, config.free_mail_domains)
+        if excluded.accounts
+        else None
+    )
     unmatched: list[Unmatched] = []
-    matched: Iterable[Counted] = _match(responses, matcher, unmatched)
+    matched: Iterable[Counted] = _match(responses, matcher, unmatched, left_out)
     if keep:
         matched = list(matched)
     latest = latest_per_respondent(matched, as_of, config.window_days)
@@ -240,6 +266,7 @@ def _compute(
         unmatched=sorted(unmatched, key=lambda u: (u.response_id, u.email or "")),
         rejected=list(rejected),
         contacts=_contact_figures(portfolio, latest),
+        dropped=list(excluded.dropped),
     )
     return document, (_matches(matched, latest, portfolio) if keep else [])
 
@@ -263,13 +290,22 @@ def _aware(moment: datetime) -> datetime:
 
 
 def _match(
-    responses: Iterable[Response], matcher: Matcher, unmatched: list[Unmatched]
+    responses: Iterable[Response],
+    matcher: Matcher,
+    unmatched: list[Unmatched],
+    left_out: Matcher | None = None,
 ) -> Iterator[Counted]:
-    """Every matched response with its account and contact; the rest go to ``unmatched``."""
+    """Every matched response with its account and contact; the rest go to ``unmatched``
+    (``account_rejected`` when it would have matched an account whose row was rejected)."""
     match = matcher.match
     for response in responses:
         account_id, contact, reason = match(response.email, response.account_hint)
         if account_id is None:
+            if (
+                left_out is not None
+                and left_out.match(response.email, response.account_hint).account_id is not None
+            ):
+                reason = "account_rejected"
             unmatched.append(Unmatched(response.response_id, response.email, reason or "no_match"))
         else:
             yield Counted(response, account_id, contact)

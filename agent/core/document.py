@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 
-from agent.core.models import Category, Rejected, Tier
+from agent.core.models import Category, Dropped, Rejected, Tier
 
 __all__ = [
     "AccountMetrics",
@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 HealthStatus = Literal["no_feedback", "healthy", "neutral", "at_risk"]
-UnmatchedReason = Literal["no_match", "ambiguous_domain", "free_mail_domain"]
+UnmatchedReason = Literal["no_match", "ambiguous_domain", "free_mail_domain", "account_rejected"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +120,8 @@ class MetricsDocument:
     unmatched: list[Unmatched]
     rejected: list[Rejected]
     contacts: list[ContactFigures] = field(default_factory=list)
+    #: Account and contact rows not used in the figures (file, position, reason).
+    dropped: list[Dropped] = field(default_factory=list)
 
     def to_json_obj(self) -> dict[str, Any]:
         """The JSON document of DOMAIN.md (datetimes as ISO 8601, unrounded numbers)."""
@@ -130,6 +132,7 @@ class MetricsDocument:
             "drivers": [_plain(d) for d in self.drivers],
             "unmatched": [_plain(u) for u in self.unmatched],
             "rejected": [_plain(r) for r in self.rejected],
+            "dropped": [_plain(d) for d in self.dropped],
         }
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "Account",
     "Category",
     "Contact",
+    "Dropped",
     "Rejected",
     "Response",
     "Tier",
@@ -88,7 +89,20 @@ class Response:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """A survey record that was not accepted: where it was and why."""
+    """A record that was not accepted: where it was, why, and the offending raw text
+    (``value``, cut at 80 characters; empty when the offending field was empty)."""
+
+    source: str
+    position: int
+    reason: str
+    value: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """An account or contact row that is not used in the figures: where it was and why
+    (``missing_email``, ``account_rejected``, ``unknown_account``, or the reason its
+    own row was rejected)."""
 
     source: str
     position: int

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from rich.console import Console, Group
 from rich.table import Table
+from rich.text import Text
 
 from agent.core.document import AccountMetrics, DriverMetrics, MetricsDocument, PortfolioMetrics
+from agent.core.models import Dropped, Rejected
 
-__all__ = ["fmt", "headline_table", "render_document"]
+__all__ = ["ROW_LIMIT", "fmt", "headline_table", "render_document", "rows_table", "shown_value"]
 
 
 def fmt(value: object, *, percent: bool = False, decimals: int = 1) -> str:
@@ -124,8 +127,54 @@ def accounts_table(accounts: Sequence[AccountMetrics], limit: int | None = None)
     return table
 
 
-def render_document(doc: MetricsDocument, console: Console, *, limit: int | None = 25) -> None:
-    """The ``--format table`` view of the metrics document."""
+#: Rejected and dropped rows shown in the table before "and N more".
+ROW_LIMIT = 50
+
+
+def shown_value(value: str) -> str:
+    """A reject's raw value as a person reads it: quoted, so that empty shows as ``""``."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def rows_table(
+    title: str, rows: Sequence[Rejected] | Sequence[Dropped], limit: int | None
+) -> Table:
+    """Rejected or dropped rows: file, position, reason (and the value of a reject)."""
+    with_value = bool(rows) and isinstance(rows[0], Rejected)
+    table = Table(title=title, show_header=True, header_style="bold")
+    for name in ("file", "position", "reason", *(("value",) if with_value else ())):
+        table.add_column(name, justify="right" if name == "position" else "left")
+    for row in rows[:limit] if limit is not None else rows:
+        cells = [Text(row.source), Text(str(row.position)), Text(row.reason)]
+        if isinstance(row, Rejected):
+            cells.append(Text(shown_value(row.value)))
+        table.add_row(*cells)
+    return table
+
+
+def _listed(
+    console: Console, noun: str, rows: Sequence[Rejected] | Sequence[Dropped], list_all: str | None
+) -> None:
+    if not rows:
+        return
+    console.print(rows_table(f"{noun.capitalize()} rows ({len(rows)})", rows, ROW_LIMIT))
+    if len(rows) > ROW_LIMIT:
+        how = f": {list_all} lists all of them" if list_all else ""
+        console.print(Text(f"... and {len(rows) - ROW_LIMIT} more {noun} rows{how}"))
+
+
+def render_document(
+    doc: MetricsDocument,
+    console: Console,
+    *,
+    limit: int | None = 25,
+    list_all: str | None = None,
+) -> None:
+    """The ``--format table`` view of the metrics document.
+
+    Every rejected and dropped row is listed, up to ``ROW_LIMIT`` each; beyond that the
+    table says how many more and ``list_all``, the command that lists them all.
+    """
     console.print(f"as of {doc.as_of.isoformat()}")
     console.print(Group(headline_table(doc.portfolio), _details_table(doc.portfolio)))
     console.print(accounts_table(doc.accounts, limit))
@@ -133,7 +182,8 @@ def render_document(doc: MetricsDocument, console: Console, *, limit: int | None
         console.print(f"... {len(doc.accounts) - limit} more accounts (use --format json for all)")
     console.print(drivers_table(doc.drivers))
     console.print(
-        f"unmatched responses: {len(doc.unmatched)}; rejected records: {len(doc.rejected)}"
+        f"unmatched responses: {len(doc.unmatched)}; rejected records: {len(doc.rejected)}; "
+        f"dropped rows: {len(doc.dropped)}"
     )
-    for r in doc.rejected[:20]:
-        console.print(f"  rejected {r.source} record {r.position}: {r.reason}")
+    _listed(console, "rejected", doc.rejected, list_all)
+    _listed(console, "dropped", doc.dropped, list_all)

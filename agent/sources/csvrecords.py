@@ -2,26 +2,63 @@
 
 A record's ``position`` is its 1-based index among data records (header excluded):
 a quoted field spanning lines is one record; a record whose fields are all empty
-once spaces and tabs are trimmed is blank and not counted; a short record reads its
-missing fields as empty; extra fields are ignored. Header names are trimmed and
-lowercased. Each record keeps its exact text, so repeats can be compared byte by byte.
+once spaces and tabs are trimmed is blank and not counted. Each record keeps its
+exact text, so repeats can be compared byte by byte.
+
+The header is checked before any record is read: a required column that is missing
+is an error naming the file, the column and the nearest header present; a name that
+appears twice is an error; names are matched trimmed and case-insensitively (a
+notice is logged when that made a difference).
+
+A record that cannot be read as the header says is still counted, and carries a
+``fault`` (its reason) instead of being dropped or stopping the file:
+``wrong_field_count`` (more or fewer fields than the header), ``field_too_large``
+(a field longer than ``FIELD_LIMIT`` characters), ``unterminated_quote`` (a quoted
+field still open at the end of the file) and ``invalid_record`` (text the CSV reader
+refuses).
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
+
 __all__ = [
+    "FIELD_LIMIT",
+    "FIELD_TOO_LARGE",
+    "INVALID_CSV_RECORD",
+    "UNTERMINATED_QUOTE",
+    "VALUE_LIMIT",
+    "WRONG_FIELD_COUNT",
     "CrmFileNotFoundError",
     "CrmFormatError",
     "CsvRecord",
+    "clip",
     "read_csv_records",
     "require_file",
     "without_terminator",
 ]
+
+log = structlog.get_logger(__name__)
+
+#: Longest field a record may hold, in characters (a longer one rejects its record only).
+FIELD_LIMIT = 131_072
+#: A reject's ``value`` shows at most this many characters of the offending text.
+VALUE_LIMIT = 80
+
+WRONG_FIELD_COUNT = "wrong_field_count"
+FIELD_TOO_LARGE = "field_too_large"
+UNTERMINATED_QUOTE = "unterminated_quote"
+INVALID_CSV_RECORD = "invalid_record"
+
+#: The csv module's own limit is raised so that an over-long field reaches the check
+#: above (which rejects its record) instead of stopping the whole file.
+_READER_LIMIT = 2**31 - 1
 
 
 class CrmFileNotFoundError(FileNotFoundError):
@@ -29,16 +66,32 @@ class CrmFileNotFoundError(FileNotFoundError):
 
 
 class CrmFormatError(ValueError):
-    """A CRM file cannot be read at all (not UTF-8, broken CSV, no ``id`` column)."""
+    """A CRM file cannot be read at all (not UTF-8, a header without a required column)."""
 
 
 @dataclass(frozen=True, slots=True)
 class CsvRecord:
-    """One data record: its position, its fields by header name, and its exact text."""
+    """One data record: its position, its fields by header name, and its exact text.
+
+    ``fault`` is set when the record could not be read as the header says; its
+    ``fields`` are then empty and ``fault_value`` is the offending text.
+    """
 
     position: int
     fields: dict[str, str]
     raw: str
+    fault: str | None = None
+    fault_value: str = ""
+
+
+def clip(text: str) -> str:
+    """The first ``VALUE_LIMIT`` characters of ``text``, printable as UTF-8."""
+    short = text[:VALUE_LIMIT]
+    try:
+        short.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (from a JSON escape) cannot be shown
+        return short.encode("utf-8", "replace").decode("utf-8")
+    return short
 
 
 def require_file(path: Path) -> None:
@@ -58,32 +111,86 @@ def _lines(handle: Iterator[str], consumed: list[str]) -> Iterator[str]:
 
 
 def read_csv_records(
-    path: Path, *, required: Collection[str] = (), fold_case: bool = True
+    path: Path,
+    *,
+    required: Collection[str] = (),
+    known: Collection[str] = (),
+    fold_case: bool = True,
 ) -> Iterator[CsvRecord]:
     """The data records of a CSV file; an empty file has none.
 
-    ``required`` columns must be in the header, else ``CrmFormatError``. Header names
-    are lowercased unless ``fold_case`` is false (for files whose column names are
-    configured names, such as the agent's own write-back files).
+    ``required`` columns must be in the header, else ``CrmFormatError`` (suggesting
+    the nearest header, preferring names outside ``known``, the file's other
+    columns). Header names are lowercased unless ``fold_case`` is false (for files
+    whose column names are configured names, such as the agent's own write-back files).
     """
     require_file(path)
+    if csv.field_size_limit() < _READER_LIMIT:
+        csv.field_size_limit(_READER_LIMIT)
     consumed: list[str] = []
     with path.open(encoding="utf-8-sig", newline="") as handle:
         rows = csv.reader(_lines(handle, consumed))
         header: _Header | None = None
         position = 0
+        pending: CsvRecord | None = None
         while True:
             consumed.clear()
-            row = _next_row(rows, path, position)
+            row = _next_row(rows, path)
             if row is None:
-                return
-            if not "".join(row).strip(" \t"):  # blank: no field, or only empty ones
+                break
+            raw = "".join(consumed)
+            if isinstance(row, _Unreadable):
+                if header is None:
+                    raise CrmFormatError(f"{path.name}: the header is not valid CSV: {row.error}")
+                position += 1
+                record = _faulty(position, raw, INVALID_CSV_RECORD)
+            elif not "".join(row).strip(" \t"):  # blank: no field, or only empty ones
                 continue
-            if header is None:
-                header = _Header(row, path, required, fold_case=fold_case)
+            elif header is None:
+                header = _Header(row, path, required, known, fold_case=fold_case)
                 continue
-            position += 1
-            yield CsvRecord(position, header.fields(row), without_terminator("".join(consumed)))
+            else:
+                position += 1
+                record = header.record(position, row, raw)
+            if pending is not None:
+                yield pending
+            pending = record
+        if pending is not None:
+            yield _closed(pending)
+
+
+def _faulty(position: int, raw: str, fault: str, value: str | None = None) -> CsvRecord:
+    """A record that could not be read; its value is ``value``, else its own text."""
+    text = without_terminator(raw)
+    return CsvRecord(position, {}, text, fault, clip(text if value is None else value))
+
+
+def _closed(last: CsvRecord) -> CsvRecord:
+    """The last record, rejected when a quoted field in it is never closed (the reader
+    would otherwise take the rest of the file as that field)."""
+    if '"' in last.raw and _open_quote(last.raw):
+        return _faulty(last.position, last.raw, UNTERMINATED_QUOTE)
+    return last
+
+
+def _open_quote(text: str) -> bool:
+    """Whether ``text`` ends inside a quoted field (RFC 4180 quoting, comma-separated)."""
+    quoted = False
+    field_start = True
+    index, end = 0, len(text)
+    while index < end:
+        char = text[index]
+        if quoted:
+            if char == '"':
+                if index + 1 < end and text[index + 1] == '"':
+                    index += 1
+                else:
+                    quoted = False
+        elif char == '"' and field_start:
+            quoted = True
+        field_start = not quoted and char in ",\r\n"
+        index += 1
+    return quoted
 
 
 def without_terminator(text: str) -> str:
@@ -94,39 +201,90 @@ def without_terminator(text: str) -> str:
     return text
 
 
-def _next_row(rows: Iterator[list[str]], path: Path, position: int) -> list[str] | None:
+@dataclass(frozen=True, slots=True)
+class _Unreadable:
+    error: str
+
+
+def _next_row(rows: Iterator[list[str]], path: Path) -> list[str] | _Unreadable | None:
     try:
         return next(rows)
     except StopIteration:
         return None
-    except csv.Error as exc:
-        raise CrmFormatError(f"{path.name}: record {position + 1} is not valid CSV: {exc}") from exc
+    except csv.Error as exc:  # the reader starts afresh on the next line
+        return _Unreadable(str(exc))
     except UnicodeDecodeError as exc:
         raise CrmFormatError(f"{path.name} is not UTF-8 text: {exc.reason}") from exc
 
 
 class _Header:
-    """Column names (trimmed, lowercased unless told not to; the first of a repeated name
-    wins) and their positions."""
+    """Column names (trimmed, lowercased unless told not to) and their positions."""
 
     def __init__(
-        self, row: list[str], path: Path, required: Collection[str], *, fold_case: bool
+        self,
+        row: list[str],
+        path: Path,
+        required: Collection[str],
+        known: Collection[str],
+        *,
+        fold_case: bool,
     ) -> None:
         self.names = [_column(name, fold_case) for name in row]
+        self.width = len(row)
         self.index: dict[str, int] = {}
         for position, key in enumerate(self.names):
-            if key:
-                self.index.setdefault(key, position)
+            if not key:
+                continue
+            if key in self.index:
+                raise CrmFormatError(
+                    f"{path.name}: column `{key}` appears twice in the header "
+                    f"(columns {self.index[key] + 1} and {position + 1}); rename one of them"
+                )
+            self.index[key] = position
         missing = [name for name in required if name not in self.index]
         if missing:
-            raise CrmFormatError(f"{path.name} has no column {', '.join(missing)} in its header")
-        #: Every column named once: a full row maps by position (the common, fast case).
-        self.plain = list(self.index.values()) == list(range(len(row)))
+            raise CrmFormatError(_missing_message(path.name, missing, self.names, known))
+        renamed = [(raw, key) for raw, key in zip(row, self.names, strict=True) if raw != key]
+        if renamed:
+            log.warning(
+                "crm_file.header_normalised",
+                file=path.name,
+                columns=", ".join(f"{raw!r} read as {key!r}" for raw, key in renamed),
+            )
+        #: Every column named: a row maps by position (the common, fast case).
+        self.plain = len(self.index) == self.width
 
-    def fields(self, row: list[str]) -> dict[str, str]:
-        if self.plain and len(row) >= len(self.names):
-            return dict(zip(self.names, row, strict=False))
-        return {name: row[i] if i < len(row) else "" for name, i in self.index.items()}
+    def record(self, position: int, row: list[str], raw: str) -> CsvRecord:
+        if len(row) != self.width:
+            return _faulty(position, raw, WRONG_FIELD_COUNT)
+        if len(raw) > FIELD_LIMIT:
+            for value in row:
+                if len(value) > FIELD_LIMIT:
+                    return _faulty(position, raw, FIELD_TOO_LARGE, value)
+        text = without_terminator(raw)
+        if self.plain:
+            return CsvRecord(position, dict(zip(self.names, row, strict=True)), text)
+        return CsvRecord(position, {name: row[i] for name, i in self.index.items()}, text)
+
+
+def _missing_message(
+    file: str, missing: list[str], present: list[str], known: Collection[str]
+) -> str:
+    """``accounts.csv: required column `revenue` is missing from the header; did you mean
+    `annual_revenue`?`` (the nearest header the file does not otherwise use)."""
+    names = [n for n in present if n]
+    unknown = [n for n in names if n not in known]
+    parts = []
+    for name in missing:
+        near = difflib.get_close_matches(name, unknown, n=1, cutoff=0.0)
+        if near:
+            hint = f"did you mean `{near[0]}`?"
+        elif names:
+            hint = f"the header has {', '.join(f'`{n}`' for n in names)}"
+        else:
+            hint = "the header is empty"
+        parts.append(f"required column `{name}` is missing from the header; {hint}")
+    return f"{file}: " + "; ".join(parts)
 
 
 def _column(name: str, fold_case: bool) -> str:

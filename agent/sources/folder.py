@@ -35,6 +35,7 @@ def compute_folder(
             as_of=as_of,
             config=config,
             rejected=data.rejected,
+            excluded=data.excluded,
         )
         return Computed(document, data.accounts, matches)
     document = compute_document(
@@ -44,5 +45,6 @@ def compute_folder(
         as_of=as_of,
         config=config,
         rejected=data.rejected,
+        excluded=data.excluded,
     )
     return Computed(document, data.accounts, [])

@@ -11,6 +11,7 @@ The rules are DOMAIN.md's "Precise rules"; the reasons and their precedence are
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -27,9 +28,11 @@ __all__ = [
     "REJECTION_REASONS",
     "ResponseReader",
     "accept_rows",
+    "json_record",
     "parse_response_row",
     "parse_score",
     "parse_timestamp",
+    "reject_value",
     "response_id_of",
     "trim",
 ]
@@ -41,6 +44,16 @@ INVALID_SUBMITTED_AT = "invalid_submitted_at"
 FUTURE_SUBMITTED_AT = "future_submitted_at"
 #: A record that is not a set of fields at all (a JSON Lines line that is not an object).
 INVALID_RECORD = "invalid_record"
+
+#: The field whose raw value a reject shows, per reason (the others show the record).
+_OFFENDING_FIELD = {
+    MISSING_RESPONSE_ID: "response_id",
+    DUPLICATE_RESPONSE_ID: "response_id",
+    INVALID_SCORE: "score",
+    INVALID_SUBMITTED_AT: "submitted_at",
+    FUTURE_SUBMITTED_AT: "submitted_at",
+}
+_VALUE_LIMIT = 80
 
 #: DOMAIN.md's reasons, highest precedence first (``invalid_record`` stands before all).
 REJECTION_REASONS: tuple[str, ...] = (
@@ -71,6 +84,57 @@ def trim(value: object) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return ""
+
+
+def reject_value(value: object) -> str:
+    """A raw value as a reject shows it: text as it is, a JSON value as JSON text
+    (``11``, ``7.5``, ``true``, ``null``), a missing value as empty; cut at 80 characters
+    and printable (a lone surrogate shows as U+FFFD)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False)
+        except (TypeError, ValueError, RecursionError):
+            text = repr(value)
+    text = text[:_VALUE_LIMIT]
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def json_record(text: str) -> dict[str, object] | None:
+    """One JSON Lines record as a mapping, or ``None`` when it is not one.
+
+    Not one: not JSON, not an object, nested too deep for the parser, or holding a
+    text value that is not Unicode (a lone surrogate escape such as ``"\\ud800"``,
+    which could be neither stored nor shown).
+    """
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    for key, item in value.items():
+        if not _unicode(key) or (isinstance(item, str) and not _unicode(item)):
+            return None
+    return value
+
+
+def _unicode(text: str) -> bool:
+    """Whether ``text`` is valid Unicode (no lone surrogates)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _optional(value: object) -> str | None:
@@ -189,7 +253,7 @@ class ResponseReader:
         """
         self.position += 1
         if row is None:
-            self._reject(INVALID_RECORD)
+            self._reject(INVALID_RECORD, raw or "")
             return
         response_id = response_id_of(row)
         if response_id:
@@ -199,18 +263,30 @@ class ResponseReader:
                 self._first[response_id] = fingerprint
             else:
                 if first != fingerprint:
-                    self._reject(DUPLICATE_RESPONSE_ID)
+                    self._reject(DUPLICATE_RESPONSE_ID, row.get("response_id"))
                 return
         parsed = parse_response_row(
             row, source=self.source, as_of=self.as_of, json_mode=self.json_mode
         )
         if isinstance(parsed, str):
-            self._reject(parsed)
+            self._reject(parsed, row.get(_OFFENDING_FIELD.get(parsed, "")))
         else:
             self.responses.append(parsed)
 
-    def _reject(self, reason: str) -> None:
-        self.rejected.append(Rejected(source=self.source, position=self.position, reason=reason))
+    def feed_fault(self, reason: str, value: str) -> None:
+        """Take the next record, which could not be read (``wrong_field_count`` …)."""
+        self.position += 1
+        self._reject(reason, value)
+
+    def _reject(self, reason: str, value: object) -> None:
+        self.rejected.append(
+            Rejected(
+                source=self.source,
+                position=self.position,
+                reason=reason,
+                value=reject_value(value),
+            )
+        )
 
 
 def accept_rows(

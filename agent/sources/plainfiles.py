@@ -9,14 +9,15 @@ Files are UTF-8 (a byte-order mark is allowed); records are counted as
 records padded, extra fields ignored).
 
 Bad rows never stop a run: they are returned as ``Rejected`` (file name, position,
-reason). Bad *files* do: a missing folder or file raises ``CrmFileNotFoundError``
-(a ``FileNotFoundError``), a file that cannot be read as CSV/UTF-8 or lacks an ``id``
-column raises ``CrmFormatError`` (a ``ValueError``), each naming the file.
+reason, offending value), and account and contact rows that are not used in the
+figures are listed as ``Dropped``. Bad *files* do: a missing folder or file raises
+``CrmFileNotFoundError`` (a ``FileNotFoundError``), a file that cannot be read as
+UTF-8 or whose header lacks a required column raises ``CrmFormatError`` (a
+``ValueError``), each naming the file.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Collection, Mapping
@@ -26,21 +27,26 @@ from pathlib import Path
 
 import structlog
 
-from agent.core.models import Account, Contact, Rejected, Response
+from agent.core.compute import Excluded
+from agent.core.models import Account, Contact, Dropped, Rejected, Response
 from agent.sources.csvrecords import (
     CrmFileNotFoundError,
     CrmFormatError,
     CsvRecord,
+    clip,
     read_csv_records,
     without_terminator,
 )
-from agent.sources.ingest import ResponseReader, trim
+from agent.sources.ingest import ResponseReader, json_record, trim
 
 __all__ = [
     "ACCOUNTS_FILE",
+    "ACCOUNT_COLUMNS",
     "CONTACTS_FILE",
+    "CONTACT_COLUMNS",
     "RESPONSES_CSV",
     "RESPONSES_JSONL",
+    "RESPONSE_COLUMNS",
     "WRITTEN_ACCOUNTS_FILE",
     "WRITTEN_CONTACTS_FILE",
     "CrmFileNotFoundError",
@@ -65,15 +71,25 @@ RESPONSES_JSONL = "responses.jsonl"
 WRITTEN_ACCOUNTS_FILE = "ax_accounts.csv"
 WRITTEN_CONTACTS_FILE = "ax_contacts.csv"
 
+#: Required columns of each file (DOMAIN.md), then the other columns it knows.
+ACCOUNT_COLUMNS = (("id", "revenue"), ("name", "domain", "revenue_potential", "owner_email"))
+CONTACT_COLUMNS = (("id", "account_id", "email"), ("name", "title", "tier"))
+RESPONSE_COLUMNS = (
+    ("response_id", "email", "score", "submitted_at"),
+    ("driver", "comment", "account_hint", "loop_closed_at"),
+)
+
 #: Row rejection reasons of accounts.csv / contacts.csv.
 MISSING_ID = "missing_id"
 DUPLICATE_ID = "duplicate_id"
 INVALID_REVENUE = "invalid_revenue"
 INVALID_REVENUE_POTENTIAL = "invalid_revenue_potential"
+#: Why a contact row is not used (its ``dropped`` reason).
+MISSING_EMAIL = "missing_email"
+ACCOUNT_REJECTED = "account_rejected"
+UNKNOWN_ACCOUNT = "unknown_account"
 
-_ACCOUNT_COLUMNS = frozenset(
-    {"id", "name", "domain", "revenue", "revenue_potential", "owner_email"}
-)
+_ACCOUNT_FIELDS = frozenset(ACCOUNT_COLUMNS[0] + ACCOUNT_COLUMNS[1])
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 
@@ -85,6 +101,7 @@ class CrmFolder:
     contacts: list[Contact]
     responses: list[Response]
     rejected: list[Rejected] = field(default_factory=list)
+    excluded: Excluded = field(default_factory=Excluded)
 
 
 def _number(text: str) -> float | None:
@@ -96,26 +113,40 @@ def _number(text: str) -> float | None:
 
 
 class _Rows:
-    """Collects one file's rejected rows and logs them once."""
+    """Collects one file's rejected and dropped rows and logs them once."""
 
-    def __init__(self, name: str, rejected: list[Rejected] | None) -> None:
+    def __init__(
+        self, name: str, rejected: list[Rejected] | None, excluded: Excluded | None
+    ) -> None:
         self.name = name
         self.rejected = rejected if rejected is not None else []
+        self.excluded = excluded if excluded is not None else Excluded()
         self.count = 0
+        self.dropped = 0
         self.seen: set[str] = set()
 
-    def reject(self, position: int, reason: str) -> None:
+    def reject(self, position: int, reason: str, value: str) -> None:
+        """The row is refused (a fault in it), and so not used either."""
         self.count += 1
-        self.rejected.append(Rejected(self.name, position, reason))
+        self.rejected.append(Rejected(self.name, position, reason, clip(value)))
+        self.drop(position, reason)
+
+    def drop(self, position: int, reason: str) -> None:
+        self.dropped += 1
+        self.excluded.dropped.append(Dropped(self.name, position, reason))
 
     def new_id(self, record: CsvRecord) -> str | None:
-        """The record's id when present and not seen before; else rejected."""
-        record_id = trim(record.fields.get("id"))
+        """The record's id when it is readable, present and not seen before; else rejected."""
+        if record.fault is not None:
+            self.reject(record.position, record.fault, record.fault_value)
+            return None
+        raw_id = record.fields.get("id", "")
+        record_id = trim(raw_id)
         if not record_id:
-            self.reject(record.position, MISSING_ID)
+            self.reject(record.position, MISSING_ID, raw_id)
             return None
         if record_id in self.seen:
-            self.reject(record.position, DUPLICATE_ID)
+            self.reject(record.position, DUPLICATE_ID, raw_id)
             return None
         self.seen.add(record_id)
         return record_id
@@ -123,6 +154,8 @@ class _Rows:
     def done(self) -> None:
         if self.count:
             log.warning("crm_file.rows_rejected", file=self.name, rejected=self.count)
+        if self.dropped > self.count:
+            log.info("crm_file.rows_dropped", file=self.name, dropped=self.dropped - self.count)
 
 
 def read_accounts(
@@ -130,16 +163,21 @@ def read_accounts(
     *,
     rejected: list[Rejected] | None = None,
     written: Mapping[str, Mapping[str, str]] | None = None,
+    excluded: Excluded | None = None,
 ) -> list[Account]:
     """The accounts of an ``accounts.csv``; bad rows go to ``rejected``.
 
     Rejection reasons: ``missing_id``, ``duplicate_id`` (the first row of an id
-    wins), ``invalid_revenue`` (not a number, negative), ``invalid_revenue_potential``.
+    wins), ``invalid_revenue`` (not a number, negative), ``invalid_revenue_potential``,
+    and the record faults of ``agent.sources.csvrecords``. Each rejected row is also
+    in ``excluded.dropped``, and a rejected account that has an id or domains is kept
+    in ``excluded.accounts`` (so its responses are told apart from unknown senders).
     ``written`` (from ``read_written``) fills ``crm_values``.
     """
-    rows = _Rows(path.name, rejected)
+    rows = _Rows(path.name, rejected, excluded)
     accounts: list[Account] = []
-    for record in read_csv_records(path, required=("id",)):
+    required, known = ACCOUNT_COLUMNS
+    for record in read_csv_records(path, required=required, known=(*required, *known)):
         account = _account(record, rows, written or {})
         if account is not None:
             accounts.append(account)
@@ -152,27 +190,46 @@ def _account(
 ) -> Account | None:
     account_id = rows.new_id(record)
     if account_id is None:
+        if record.fault is None and not trim(record.fields.get("id")):
+            _left_out(record, rows, f"{rows.name}:{record.position}")
         return None
     fields = record.fields
-    revenue_text = trim(fields.get("revenue"))
+    revenue_raw = fields.get("revenue", "")
+    revenue_text = trim(revenue_raw)
     revenue = _number(revenue_text) if revenue_text else 0.0
     if revenue is None or revenue < 0:
-        rows.reject(record.position, INVALID_REVENUE)
+        rows.reject(record.position, INVALID_REVENUE, revenue_raw)
+        _left_out(record, rows, account_id)
         return None
-    potential_text = trim(fields.get("revenue_potential"))
+    potential_raw = fields.get("revenue_potential", "")
+    potential_text = trim(potential_raw)
     potential = _number(potential_text) if potential_text else None
     if potential_text and (potential is None or potential < 0):
-        rows.reject(record.position, INVALID_REVENUE_POTENTIAL)
+        rows.reject(record.position, INVALID_REVENUE_POTENTIAL, potential_raw)
+        _left_out(record, rows, account_id)
         return None
     return Account(
         id=account_id,
         name=trim(fields.get("name")),
-        domains=tuple(p for p in (trim(d) for d in fields.get("domain", "").split(";")) if p),
+        domains=_domains(fields),
         revenue=revenue,
         revenue_potential=potential,
         owner_email=trim(fields.get("owner_email")) or None,
-        attributes={k: trim(v) for k, v in fields.items() if k not in _ACCOUNT_COLUMNS},
+        attributes={k: trim(v) for k, v in fields.items() if k not in _ACCOUNT_FIELDS},
         crm_values=dict(written.get(account_id, {})),
+    )
+
+
+def _domains(fields: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(p for p in (trim(d) for d in fields.get("domain", "").split(";")) if p)
+
+
+def _left_out(record: CsvRecord, rows: _Rows, account_id: str) -> None:
+    """Keep a rejected account's id and domains, to recognise its responses."""
+    rows.excluded.accounts.append(
+        Account(
+            id=account_id, name=trim(record.fields.get("name")), domains=_domains(record.fields)
+        )
     )
 
 
@@ -182,38 +239,47 @@ def read_contacts(
     *,
     rejected: list[Rejected] | None = None,
     written: Mapping[str, Mapping[str, str]] | None = None,
+    excluded: Excluded | None = None,
 ) -> list[Contact]:
     """The contacts of a ``contacts.csv`` that belong to one of ``account_ids``.
 
-    Contacts naming no known account are ignored (counted in the log); rows without
-    an id or repeating one are rejected (``missing_id``, ``duplicate_id``).
+    Rows without an id or repeating one are rejected (``missing_id``,
+    ``duplicate_id``, or a record fault). Rows not used are in ``excluded.dropped``:
+    the rejected ones, contacts of an account in ``excluded.accounts``
+    (``account_rejected``, kept in ``excluded.contacts``), of no known account
+    (``unknown_account``), and contacts without an email (``missing_email``: they are
+    kept, for their tier, but count in no figure).
     """
-    rows = _Rows(path.name, rejected)
+    rows = _Rows(path.name, rejected, excluded)
+    left_out = {a.id for a in rows.excluded.accounts}
     contacts: list[Contact] = []
-    ignored = 0
-    for record in read_csv_records(path, required=("id",)):
+    required, known = CONTACT_COLUMNS
+    for record in read_csv_records(path, required=required, known=(*required, *known)):
         contact_id = rows.new_id(record)
         if contact_id is None:
             continue
         fields = record.fields
         account_id = trim(fields.get("account_id"))
-        if account_id not in account_ids:
-            ignored += 1
-            continue
-        contacts.append(
-            Contact(
-                id=contact_id,
-                account_id=account_id,
-                email=trim(fields.get("email")) or None,
-                name=trim(fields.get("name")),
-                title=trim(fields.get("title")),
-                crm_tier=trim(fields.get("tier")) or None,
-                crm_values=dict((written or {}).get(contact_id, {})),
-            )
+        contact = Contact(
+            id=contact_id,
+            account_id=account_id,
+            email=trim(fields.get("email")) or None,
+            name=trim(fields.get("name")),
+            title=trim(fields.get("title")),
+            crm_tier=trim(fields.get("tier")) or None,
+            crm_values=dict((written or {}).get(contact_id, {})),
         )
+        if account_id not in account_ids:
+            if account_id in left_out:
+                rows.drop(record.position, ACCOUNT_REJECTED)
+                rows.excluded.contacts.append(contact)
+            else:
+                rows.drop(record.position, UNKNOWN_ACCOUNT)
+            continue
+        if contact.email is None:
+            rows.drop(record.position, MISSING_EMAIL)
+        contacts.append(contact)
     rows.done()
-    if ignored:
-        log.info("crm_file.contacts_without_account", file=path.name, ignored=ignored)
     return contacts
 
 
@@ -256,31 +322,28 @@ def read_response_file(path: Path, as_of: datetime) -> tuple[list[Response], lis
 
 def _read_csv_responses(path: Path, as_of: datetime) -> ResponseReader:
     reader = ResponseReader(path.name, as_of)
-    for record in read_csv_records(path):
-        reader.feed(record.fields, raw=record.raw)
+    required, known = RESPONSE_COLUMNS
+    for record in read_csv_records(path, required=required, known=(*required, *known)):
+        if record.fault is not None:
+            reader.feed_fault(record.fault, record.fault_value)
+        else:
+            reader.feed(record.fields, raw=record.raw)
     return reader
 
 
 def _read_jsonl_responses(path: Path, as_of: datetime) -> ResponseReader:
-    """One JSON object per line; a line that is not an object is ``invalid_record``."""
+    """One JSON object per line; a line that is not an object (or nests too deep, or
+    holds text that is not Unicode) is ``invalid_record``."""
     reader = ResponseReader(path.name, as_of, json_mode=True)
     with path.open(encoding="utf-8-sig", newline="") as handle:
         try:
             for line in handle:
                 text = without_terminator(line)
                 if text.strip():
-                    reader.feed(_json_object(text), raw=text)
+                    reader.feed(json_record(text), raw=text)
         except UnicodeDecodeError as exc:
             raise CrmFormatError(f"{path.name} is not UTF-8 text: {exc.reason}") from exc
     return reader
-
-
-def _json_object(text: str) -> dict[str, object] | None:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def read_written(path: Path) -> dict[str, dict[str, str]]:
@@ -294,6 +357,14 @@ def read_written(path: Path) -> dict[str, dict[str, str]]:
         return {}
     written: dict[str, dict[str, str]] = {}
     for record in read_csv_records(path, required=("id",), fold_case=False):
+        if record.fault is not None:
+            log.warning(
+                "crm_file.written_row_skipped",
+                file=path.name,
+                position=record.position,
+                reason=record.fault,
+            )
+            continue
         record_id = trim(record.fields.pop("id"))
         if record_id:
             written[record_id] = record.fields
@@ -305,16 +376,19 @@ def read_crm_folder(folder: Path, as_of: datetime) -> CrmFolder:
     if not folder.is_dir():
         raise CrmFileNotFoundError(f"CRM folder not found: {folder}")
     rejected: list[Rejected] = []
+    excluded = Excluded()
     accounts = read_accounts(
         folder / ACCOUNTS_FILE,
         rejected=rejected,
         written=read_written(folder / WRITTEN_ACCOUNTS_FILE),
+        excluded=excluded,
     )
     contacts = read_contacts(
         folder / CONTACTS_FILE,
         {a.id for a in accounts},
         rejected=rejected,
         written=read_written(folder / WRITTEN_CONTACTS_FILE),
+        excluded=excluded,
     )
     responses, response_rejected = read_responses(folder, as_of)
-    return CrmFolder(accounts, contacts, responses, [*rejected, *response_rejected])
+    return CrmFolder(accounts, contacts, responses, [*rejected, *response_rejected], excluded)
