@@ -53,11 +53,13 @@ def test_metrics_table_format_shows_headline_and_rejections() -> None:
             "--format",
             "table",
         ],
+        terminal_width=200,
     )
     assert result.exit_code == 0, result.output
     assert "Portfolio" in result.stdout
     assert "35.7" in result.stdout  # portfolio NPS 35.714…, rounded for people
-    assert "rejected responses.csv record 18: duplicate_response_id" in result.stdout
+    rows = [" ".join(line.replace("│", " ").split()) for line in result.stdout.splitlines()]
+    assert 'responses.csv 18 duplicate_response_id "r08"' in rows
 
 
 def test_metrics_missing_folder_is_exit_2_with_one_line(tmp_path: Path) -> None:
