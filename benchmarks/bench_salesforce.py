@@ -31,7 +31,7 @@ from typing import Any
 import requests
 import structlog
 
-from agent.config.settings import SalesforceSettings, Settings
+from agent.config.settings import SalesforceSettings
 from agent.core.batching import chunked
 from agent.core.contract import FieldSpec, ObjectKind, default_field_specs
 from agent.core.ports import CrmConnector, FieldUpdate, FieldValue
@@ -86,7 +86,7 @@ def connector_for(fake: FakeSalesforce) -> SalesforceConnector:
     http = requests.Session()
     http.mount("https://", fake.adapter())
     sf = SalesforceSettings(session_id="fake-session", instance_url=fake.instance_url)
-    return from_settings(Settings(salesforce=sf), http=http)
+    return from_settings(sf, http=http)
 
 
 def read_all(connector: CrmConnector, cursors: dict[str, str | None]) -> dict[str, int]:

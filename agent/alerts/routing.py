@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from agent.alerts.model import Destination
+from agent.core.routes import Route
 from agent.rules.facts import AccountFacts
-from agent.rules.model import Notify, Route
+from agent.rules.model import Notify
 
 __all__ = ["Routing"]
 

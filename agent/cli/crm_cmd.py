@@ -31,7 +31,7 @@ Provisioner = Callable[[Settings, bool], int]
 def _salesforce_connector(settings: Settings) -> CrmConnector:
     from connectors.salesforce import from_settings  # noqa: PLC0415  # load the SDK only when used
 
-    return from_settings(settings)
+    return from_settings(settings.salesforce, settings.fields.specs())
 
 
 def _salesforce_provision(settings: Settings, print_only: bool) -> int:
@@ -49,7 +49,7 @@ def _salesforce_provision(settings: Settings, print_only: bool) -> int:
             typer.echo(f"  {definition.summary()}")
         typer.echo(f"Permission set {PERMISSION_SET} grants read and edit access to them.")
         return 0
-    report = provision(client_from_settings(settings), specs)
+    report = provision(client_from_settings(settings.salesforce), specs)
     _listing("created", report.created)
     _listing("already there", report.existing)
     for name, why in sorted(report.failed.items()):
@@ -65,7 +65,7 @@ def _salesforce_provision(settings: Settings, print_only: bool) -> int:
 def _hubspot_connector(settings: Settings) -> CrmConnector:
     from connectors.hubspot import from_settings  # noqa: PLC0415  # load the SDK only when used
 
-    return from_settings(settings)
+    return from_settings(settings.hubspot, settings.fields.specs())
 
 
 def _hubspot_provision(settings: Settings, print_only: bool) -> int:

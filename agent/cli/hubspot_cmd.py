@@ -34,7 +34,7 @@ def provision_hubspot(
 
     specs = settings.fields.specs()
     try:
-        hubspot = connector or from_settings(settings)
+        hubspot = connector or from_settings(settings.hubspot, specs)
         plan = hubspot.plan_provisioning(specs)
         for line in plan.lines():
             echo(

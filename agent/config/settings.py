@@ -37,7 +37,10 @@ from agent.config.service import (
     WebhookSettings,
 )
 from agent.core.contract import FieldsConfig, MetricsConfig
-from agent.rules.model import Route
+from agent.core.errors import ConfigError
+from connectors.hubspot.settings import HubSpotSettings, HubSpotSurveySettings
+from connectors.salesforce.settings import SalesforceSettings, SalesforceSurveySettings
+from connectors.slack.settings import SlackSettings
 
 __all__ = [
     "ConfigError",
@@ -66,177 +69,6 @@ class FilesSettings(_Block):
     """The plain-file CRM folder (DOMAIN.md's format); write-back goes beside it."""
 
     path: Path = Path("crm")
-
-
-class SalesforceSurveySettings(_Block):
-    """Where NPS answers live in Salesforce, when they do (``source: none`` by default).
-
-    ``surveys`` reads Salesforce Surveys: the answers to one NPS question
-    (``question_id``, a SurveyQuestion id) with the submitter's email and completion
-    time of their SurveyResponse. ``custom_object`` reads one record per answer from an
-    object of your own with the fields named here.
-    """
-
-    source: Literal["none", "surveys", "custom_object"] = "none"
-    question_id: str | None = None
-    object: str = "NPS_Response__c"
-    email_field: str = "Email__c"
-    score_field: str = "Score__c"
-    submitted_at_field: str = "Submitted_At__c"
-    driver_field: str | None = None
-    comment_field: str | None = None
-    account_field: str | None = None
-    loop_closed_field: str | None = None
-
-
-class SalesforceSettings(_Block):
-    """Connection, read mapping, limits and write-back sizes for Salesforce.
-
-    Auth is inferred from what is set, or chosen with ``auth``: ``password``
-    (username + password + security_token), ``jwt`` (username + consumer_key +
-    private_key_file, OAuth 2.0 JWT bearer) or ``session`` (session_id +
-    instance_url). ``domain`` is ``login``, ``test`` (sandbox) or a My Domain such as
-    ``acme.my``.
-    """
-
-    auth: Literal["password", "jwt", "session"] | None = None
-    username: str | None = None
-    password: SecretStr | None = None
-    security_token: SecretStr | None = None
-    consumer_key: str | None = None
-    private_key_file: Path | None = None
-    session_id: SecretStr | None = None
-    instance_url: str | None = None
-    domain: str = "login"
-    api_version: str = Field(default="62.0", pattern=r"^\d+\.0$")
-    timeout_seconds: float = Field(default=120.0, gt=0)
-    revenue_field: str = "AnnualRevenue"
-    potential_field: str | None = None
-    tier_field: str | None = None
-    domain_fields: list[str] = Field(default_factory=lambda: ["Website"])
-    extra_fields: list[str] = Field(default_factory=list)
-    #: Seconds re-read before the stored cursor, for clock skew and late commits.
-    cursor_overlap_seconds: int = Field(default=300, ge=0)
-    #: Reads whose first page reports more records than this switch to Bulk API 2.0.
-    bulk_threshold: int | None = Field(default=1_000_000, gt=0)
-    bulk_poll_seconds: float = Field(default=5.0, gt=0)
-    #: Share of the org's remaining daily API allowance one run may use.
-    budget_run_share: float = Field(default=0.25, gt=0, le=1)
-    #: Never make a call once the org has used this share of its daily allowance.
-    budget_max_used_share: float = Field(default=0.80, gt=0, le=1)
-    #: Records per sObject Collection (Salesforce allows at most 200).
-    collection_size: int = Field(default=200, ge=1, le=200)
-    #: sObject Collections packed into one Composite request (Salesforce allows 5).
-    collections_per_request: int = Field(default=5, ge=1, le=5)
-    use_composite: bool = True
-    survey: SalesforceSurveySettings = SalesforceSurveySettings()
-
-
-class HubSpotSurveySettings(_Block):
-    """HubSpot's own feedback surveys (the ``feedback_submissions`` object) as a survey source."""
-
-    enabled: bool = False
-    #: Only submissions whose ``type_property`` equals this are NPS answers; None reads all.
-    survey_type: str | None = "NPS"
-    type_property: str = "hs_survey_type"
-    score_property: str = "hs_response_value"
-    comment_property: str = "hs_content"
-    submitted_property: str = "hs_submission_timestamp"
-    email_property: str = "hs_contact_email_rollup"
-    #: A custom survey question stored on the submission that names the driver.
-    driver_property: str | None = None
-    modified_property: str = "hs_lastmodifieddate"
-
-
-class HubSpotSettings(_Block):
-    """A HubSpot portal reached with a private app access token."""
-
-    access_token: SecretStr | None = None
-    #: ``https://api.hubapi.com``; EU portals, proxies and test servers use their own.
-    base_url: str = "https://api.hubapi.com"
-    revenue_property: str = "annualrevenue"
-    potential_property: str | None = None
-    tier_property: str | None = None
-    extra_properties: list[str] = Field(default_factory=list)
-    #: Company properties whose ``;``-separated values are the account's domains.
-    domain_properties: list[str] = Field(
-        default_factory=lambda: ["domain", "hs_additional_domains"]
-    )
-    company_modified_property: str = "hs_lastmodifieddate"
-    #: Contacts carry their modification date as ``lastmodifieddate``.
-    contact_modified_property: str = "lastmodifieddate"
-    #: Requests per ``burst_window_s`` (100 per 10 s; 190 or 250 on higher HubSpot tiers).
-    burst_limit: int = Field(default=100, gt=0)
-    burst_window_s: float = Field(default=10.0, gt=0)
-    #: The CRM search API's own, lower limit (5 requests per second).
-    search_limit: int = Field(default=5, gt=0)
-    search_window_s: float = Field(default=1.0, gt=0)
-    list_page_size: int = Field(default=100, ge=1, le=100)
-    search_page_size: int = Field(default=200, ge=1, le=200)
-    association_batch_size: int = Field(default=1000, ge=1, le=1000)
-    write_batch_size: int = Field(default=100, ge=1, le=100)
-    #: Incremental reads start this far before the cursor: search results lag behind writes.
-    incremental_overlap_s: float = Field(default=300.0, ge=0)
-    timeout_s: float = Field(default=30.0, gt=0)
-    retry_attempts: int = Field(default=6, ge=1)
-    property_group: str = "ax_agent"
-    property_group_label: str = "AX Agent"
-    surveys: HubSpotSurveySettings = HubSpotSurveySettings()
-
-
-def _shipped_channels() -> dict[str, str]:
-    """The channel names the shipped rules use, each posting to the Slack channel of that name."""
-    names = ("cx-alerts", "cx-leadership", "account-management", "cx-admin")
-    return {n: f"#{n}" for n in names}
-
-
-class SlackSettings(_Block):
-    """Slack delivery of alerts, and the channels and routes rule files may name.
-
-    ``channels`` maps the names rules use to Slack channel ids (``C0123ABC``) or
-    ``#names``; ids save a lookup. ``routes`` pick a channel name by an account
-    attribute. ``default_channel`` and ``admin_channel`` are names from ``channels``.
-    """
-
-    bot_token: SecretStr | None = None
-    signing_secret: SecretStr | None = None
-    base_url: str = "https://slack.com/api/"
-    default_channel: str = "cx-alerts"
-    admin_channel: str = "cx-admin"
-    channels: dict[str, str] = Field(default_factory=_shipped_channels)
-    routes: dict[str, Route] = Field(default_factory=dict)
-    #: More alerts than this for one channel in one cycle are sent as one digest.
-    digest_threshold: int = Field(default=10, ge=0)
-    #: @-mention the account owner on every account alert (rules can ask per rule).
-    mention_owner: bool = False
-    #: Link to a CRM record; ``{id}`` is replaced by the account id.
-    crm_url_template: str | None = None
-    #: A contact CRM field holding when a detractor's loop was closed (ISO 8601).
-    loop_closed_field: str | None = None
-    #: Retries of slack_sdk's own handlers (rate limits, 5xx, dropped connections).
-    max_retries: int = Field(default=3, ge=0, le=10)
-    timeout_seconds: int = Field(default=30, gt=0)
-
-    @model_validator(mode="after")
-    def _known_names(self) -> SlackSettings:
-        known = set(self.channels)
-        problems = [
-            f"{key} '{name}' is not in slack.channels"
-            for key, name in (
-                ("default_channel", self.default_channel),
-                ("admin_channel", self.admin_channel),
-            )
-            if name not in known
-        ]
-        for route_name, route in self.routes.items():
-            for target in (*route.map.values(), *([route.default] if route.default else [])):
-                if target not in known:
-                    problems.append(
-                        f"routes.{route_name}: channel '{target}' is not in slack.channels"
-                    )
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
 
 
 class LogSettings(_Block):
@@ -325,10 +157,6 @@ class Settings(BaseSettings):
 
 
 _CONFIG_FILE: dict[str, Path | None] = {"path": None}
-
-
-class ConfigError(Exception):
-    """Invalid configuration, explained by key path for a CRM admin."""
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:

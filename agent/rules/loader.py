@@ -15,8 +15,9 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from agent.core.routes import Route
 from agent.rules.expr import CompiledExpr, ExprError, compile_expr
-from agent.rules.model import Route, Rule
+from agent.rules.model import Rule
 from agent.rules.template import Template, compile_template
 from agent.rules.yamlpos import Located, Position, YamlError, read_located
 

@@ -21,7 +21,6 @@ __all__ = [
     "Duration",
     "Escalate",
     "Notify",
-    "Route",
     "Rule",
     "RuleFile",
     "Severity",
@@ -57,14 +56,6 @@ Expression = Annotated[str, BeforeValidator(_expression), Field(min_length=1)]
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
-
-
-class Route(_Frozen):
-    """Channels chosen by an account attribute (``region: EMEA -> cx-emea``)."""
-
-    attribute: str = Field(min_length=1)
-    map: dict[str, str] = Field(min_length=1)
-    default: str | None = None
 
 
 class Notify(_Frozen):

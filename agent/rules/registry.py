@@ -13,8 +13,8 @@ from pathlib import Path
 
 import structlog
 
+from agent.core.routes import Route
 from agent.rules.loader import RuleLoadError, RuleSet, fingerprint, load_rules
-from agent.rules.model import Route
 
 __all__ = ["Reload", "RuleRegistry"]
 

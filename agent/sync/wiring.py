@@ -34,11 +34,13 @@ def build_crm(settings: Settings, *, dry_run: bool = False) -> CrmConnector:
     if settings.crm == "salesforce":
         from connectors import salesforce  # noqa: PLC0415  # load the SDK only when configured
 
-        return salesforce.from_settings(settings, dry_run=dry_run)
+        return salesforce.from_settings(
+            settings.salesforce, settings.fields.specs(), dry_run=dry_run
+        )
     if settings.crm == "hubspot":
         from connectors import hubspot  # noqa: PLC0415  # as above
 
-        return hubspot.from_settings(settings)
+        return hubspot.from_settings(settings.hubspot, settings.fields.specs())
     return FilesCrm(settings.files.path)
 
 
@@ -50,13 +52,13 @@ def build_survey_sources(settings: Settings, as_of: datetime) -> list[SurveySour
     if settings.salesforce.survey.source != "none":
         from connectors import salesforce  # noqa: PLC0415  # load the SDK only when configured
 
-        source = salesforce.survey_source_from_settings(settings)
+        source = salesforce.survey_source_from_settings(settings.salesforce)
         if source is not None:
             sources.append(source)
     if settings.hubspot.surveys.enabled:
         from connectors import hubspot  # noqa: PLC0415  # as above
 
-        sources.append(hubspot.survey_source_from_settings(settings))
+        sources.append(hubspot.survey_source_from_settings(settings.hubspot))
     return sources
 
 

@@ -1,18 +1,31 @@
 """HubSpot: companies and contacts, property provisioning, batch write-back, feedback surveys.
 
-Construct with ``from_settings(settings)``; the connector implements
+Construct with ``from_settings(settings.hubspot, fields)``; the connector implements
 ``agent.core.ports.CrmConnector`` and hands out the portal's ``SurveySource``.
+
+The names below load on first use: reading ``connectors.hubspot.settings`` (as the
+agent's settings root does) must not import the HubSpot SDK.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from agent.config.settings import Settings
-from connectors.hubspot.connector import HubSpotConnector
-from connectors.hubspot.provision import ProvisionPlan, ProvisionResult
-from connectors.hubspot.session import HubSpotSession, connect
-from connectors.hubspot.surveys import HubSpotSurveySource
+if TYPE_CHECKING:
+    from agent.core.ports import CrmConnector, SurveySource
+    from connectors.hubspot.connector import HubSpotConnector
+    from connectors.hubspot.factory import from_settings, survey_source_from_settings
+    from connectors.hubspot.provision import ProvisionPlan, ProvisionResult
+    from connectors.hubspot.session import HubSpotSession, connect
+    from connectors.hubspot.surveys import HubSpotSurveySource
+
+    def _conforms(
+        connector: HubSpotConnector, source: HubSpotSurveySource
+    ) -> tuple[CrmConnector, SurveySource]:
+        """mypy checks here that both implement the agent's ports."""
+        return connector, source
+
 
 __all__ = [
     "HubSpotConnector",
@@ -25,32 +38,20 @@ __all__ = [
     "survey_source_from_settings",
 ]
 
-
-def from_settings(settings: Settings, **session_options: Any) -> HubSpotConnector:
-    """The connector for ``settings.hubspot`` writing ``settings.fields``' mapped fields.
-
-    ``session_options`` go to ``connect`` (fake clocks for tests and benchmarks).
-    """
-    session = connect(settings.hubspot, **session_options)
-    return HubSpotConnector(session, settings.hubspot, settings.fields.specs())
-
-
-def survey_source_from_settings(settings: Settings, **session_options: Any) -> HubSpotSurveySource:
-    """HubSpot feedback surveys as a survey source, whatever the CRM is."""
-    session = connect(settings.hubspot, **session_options)
-    return HubSpotSurveySource(
-        apis=session.apis,
-        transport=session.transport,
-        settings=settings.hubspot,
-        clock=session.clock,
-    )
+_HOMES = {
+    "HubSpotConnector": "connectors.hubspot.connector",
+    "HubSpotSession": "connectors.hubspot.session",
+    "HubSpotSurveySource": "connectors.hubspot.surveys",
+    "ProvisionPlan": "connectors.hubspot.provision",
+    "ProvisionResult": "connectors.hubspot.provision",
+    "connect": "connectors.hubspot.session",
+    "from_settings": "connectors.hubspot.factory",
+    "survey_source_from_settings": "connectors.hubspot.factory",
+}
 
 
-if TYPE_CHECKING:
-    from agent.core.ports import CrmConnector, SurveySource
-
-    def _conforms(
-        connector: HubSpotConnector, source: HubSpotSurveySource
-    ) -> tuple[CrmConnector, SurveySource]:
-        """mypy checks here that both implement the agent's ports."""
-        return connector, source
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 import structlog
 
-from agent.config.settings import HubSpotSettings
 from agent.core.batching import chunked
 from agent.core.contract import FieldSpec, ObjectKind
 from agent.core.models import Account, Contact
@@ -43,6 +42,7 @@ from connectors.hubspot.provision import (
 )
 from connectors.hubspot.records import HsRecord
 from connectors.hubspot.session import HubSpotSession
+from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.surveys import HubSpotSurveySource
 from connectors.hubspot.write import BatchWriter
 

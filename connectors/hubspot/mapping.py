@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 
 import structlog
 
-from agent.config.settings import HubSpotSettings
 from agent.core.contract import FieldSpec, ObjectKind
 from agent.core.models import Account, Contact
 from connectors.hubspot.records import HsRecord
+from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.values import parse_number, parse_value
 
 __all__ = [

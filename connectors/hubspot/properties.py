@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agent.config.settings import HubSpotSettings
 from agent.core.contract import FieldKind, FieldSpec, ObjectKind
 from agent.core.ports import FieldProblem
 from connectors.hubspot.client import HubSpotApis
 from connectors.hubspot.records import results
+from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.transport import Transport
 
 __all__ = [

@@ -11,12 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from agent.config.settings import ConfigError, HubSpotSettings
+from agent.core.errors import ConfigError
 from connectors.common.calls import CallCounter
 from connectors.common.ratelimit import RateLimiter
 from connectors.common.retry import RetryPolicy
 from connectors.hubspot.client import HubSpotApis, build_apis
 from connectors.hubspot.errors import VENDOR
+from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.transport import Transport
 
 __all__ = ["HubSpotSession", "connect"]

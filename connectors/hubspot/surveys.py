@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from agent.config.settings import HubSpotSettings
 from agent.core.batching import chunked
 from agent.core.models import Rejected, Response
 from agent.core.ports import SurveyBatch
@@ -26,6 +25,7 @@ from connectors.hubspot.client import HubSpotApis
 from connectors.hubspot.cursor import advance, format_cursor, parse_cursor, window
 from connectors.hubspot.pages import list_pages, search_pages
 from connectors.hubspot.records import HsRecord, results
+from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.transport import Transport
 from connectors.hubspot.values import parse_datetime
 

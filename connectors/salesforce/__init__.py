@@ -1,20 +1,27 @@
 """Salesforce: accounts and contacts in, the agent's figures written back to fields.
 
-Build the connector with ``from_settings(settings)``; it implements
+Build the connector with ``from_settings(settings.salesforce, fields)``; it implements
 ``agent.core.ports.CrmConnector``. Provisioning of the agent's custom fields is in
 ``connectors.salesforce.provision``, an in-memory org for tests and benchmarks in
 ``tests.salesforce.fake``.
+
+The names below load on first use: reading ``connectors.salesforce.settings`` (as the
+agent's settings root does) must not import the Salesforce SDK.
 """
 
 from __future__ import annotations
 
-from connectors.salesforce.connector import DRY_RUN, SalesforceConnector
-from connectors.salesforce.factory import (
-    client_from_settings,
-    from_settings,
-    survey_source_from_settings,
-)
-from connectors.salesforce.surveys import SalesforceSurveySource
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from connectors.salesforce.connector import DRY_RUN, SalesforceConnector
+    from connectors.salesforce.factory import (
+        client_from_settings,
+        from_settings,
+        survey_source_from_settings,
+    )
+    from connectors.salesforce.surveys import SalesforceSurveySource
 
 __all__ = [
     "DRY_RUN",
@@ -24,3 +31,19 @@ __all__ = [
     "from_settings",
     "survey_source_from_settings",
 ]
+
+_HOMES = {
+    "DRY_RUN": "connectors.salesforce.connector",
+    "SalesforceConnector": "connectors.salesforce.connector",
+    "SalesforceSurveySource": "connectors.salesforce.surveys",
+    "client_from_settings": "connectors.salesforce.factory",
+    "from_settings": "connectors.salesforce.factory",
+    "survey_source_from_settings": "connectors.salesforce.factory",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

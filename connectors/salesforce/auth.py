@@ -16,8 +16,9 @@ import requests
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 from simple_salesforce.login import SalesforceLogin
 
-from agent.config.settings import ConfigError, SalesforceSettings
+from agent.core.errors import ConfigError
 from connectors.salesforce.errors import SalesforceFatalError, from_transport
+from connectors.salesforce.settings import SalesforceSettings
 
 __all__ = ["AuthMode", "Login", "Session", "auth_mode"]
 

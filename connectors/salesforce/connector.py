@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 
 import structlog
 
-from agent.config.settings import SalesforceSettings
 from agent.core.contract import FieldSpec, ObjectKind
 from agent.core.models import Account, Contact
 from agent.core.ports import Batch, FieldProblem, FieldUpdate, WriteOutcome
@@ -21,6 +20,7 @@ from connectors.salesforce.cursor import advance, lower_bound, parse_stamp
 from connectors.salesforce.query import QueryReader, Record
 from connectors.salesforce.records import AccountMapping, ContactMapping, to_account, to_contact
 from connectors.salesforce.schema import SOBJECTS, Schema, check_read_fields, check_specs
+from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.soql import select
 from connectors.salesforce.write import CollectionWriter, sobject_record
 

@@ -24,13 +24,13 @@ from typing import Any
 
 import structlog
 
-from agent.config.settings import SalesforceSurveySettings
 from agent.core.models import Rejected, Response
 from agent.core.ports import SurveyBatch
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.cursor import advance, lower_bound, parse_stamp
 from connectors.salesforce.query import QueryReader, Record
 from connectors.salesforce.records import value_at
+from connectors.salesforce.settings import SalesforceSurveySettings
 from connectors.salesforce.soql import in_list, quote, select
 
 __all__ = ["SalesforceSurveySource", "parse_score", "parse_when"]

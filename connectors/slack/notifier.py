@@ -33,13 +33,13 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from agent.alerts.model import OutboxAlert, Sent
-from agent.config.settings import SlackSettings
 from connectors.common.calls import CallCounter
 from connectors.common.errors import FatalError, RateLimitedError, RetriableError, VendorError
 from connectors.common.paging import paginate
 from connectors.common.ratelimit import count_wait
 from connectors.slack.blocks import build_message, fallback_text
 from connectors.slack.report import DIGEST_FILENAME, post_driver_chart
+from connectors.slack.settings import SlackSettings
 
 __all__ = ["METADATA_EVENT", "SlackNotifier", "make_client"]
 

@@ -17,7 +17,7 @@ from agent.alerts.model import OutboxAlert, Sent
 from agent.alerts.pipeline import AlertPipeline, close_loop
 from agent.alerts.repo import AlertRepo
 from agent.alerts.routing import Routing
-from agent.rules.model import Route
+from agent.core.routes import Route
 from agent.rules.registry import RuleRegistry
 from agent.state.schema import alert_outbox
 from connectors.common.errors import RetriableError

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from agent.core.routes import Route
 from agent.rules.loader import RuleLoadError, load_rules
-from agent.rules.model import Route
 
 CHANNELS = {"cx-alerts", "cx-leadership", "cx-admin"}
 ROUTES = {"by-region": Route(attribute="region", map={"EMEA": "cx-alerts"})}

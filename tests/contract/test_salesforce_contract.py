@@ -9,7 +9,7 @@ import responses
 from contract_support import SeedAccount, SeedContact
 from crm_contract import CrmContract
 
-from agent.config.settings import SalesforceSettings, Settings
+from agent.config.settings import SalesforceSettings
 from agent.core.contract import FieldSpec, ObjectKind, default_field_specs
 from agent.core.ports import CrmConnector, FieldValue
 from connectors.common.retry import RetryPolicy
@@ -58,7 +58,7 @@ class SalesforceHarness:
     def connector(self) -> CrmConnector:
         sf = SalesforceSettings(session_id="fake-session", instance_url=self.fake.instance_url)
         policy = RetryPolicy(attempts=3, initial=0.01, maximum=0.01, sleep=lambda _s: None)
-        return from_settings(Settings(salesforce=sf), policy=policy)
+        return from_settings(sf, policy=policy)
 
     def rename(self, obj: ObjectKind, record_id: str, name: str) -> None:
         self.fake.org.tick(_LATER)

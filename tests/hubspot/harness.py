@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from agent.config.settings import HubSpotSettings, Settings
+from agent.config.settings import HubSpotSettings
 from agent.core.contract import FieldSpec, ObjectKind, default_field_specs
 from agent.core.models import Account, Contact
 from agent.core.ports import FieldValue
@@ -53,9 +53,8 @@ def build_connector(
     """A connector for ``portal`` at ``base_url`` that never really sleeps."""
     time = time or FakeTime()
     hubspot = HubSpotSettings(access_token=portal.token, base_url=base_url, **overrides)
-    settings = Settings(crm="hubspot", hubspot=hubspot)
     return from_settings(
-        settings,
+        hubspot,
         clock=portal_clock(portal),
         monotonic=time.monotonic,
         sleep=time.sleep,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from agent.config.settings import HubSpotSettings, Settings
+from agent.config.settings import HubSpotSettings
 from agent.core.models import Rejected
 from connectors.hubspot import HubSpotConnector, HubSpotSurveySource, survey_source_from_settings
 from tests.hubspot.fakeportal import FakePortal
@@ -154,7 +154,7 @@ def test_a_survey_source_on_its_own(portal: FakePortal, base_url: str) -> None:
     portal.add_submission(
         hs_survey_type="NPS", hs_response_value="10", hs_contact_email_rollup="a@b.c"
     )
-    settings = Settings(hubspot=HubSpotSettings(access_token=portal.token, base_url=base_url))
+    settings = HubSpotSettings(access_token=portal.token, base_url=base_url)
     source = survey_source_from_settings(settings)
     assert source.name == "hubspot"
     assert [r.score for b in source.read_responses(None) for r in b.responses] == [10]

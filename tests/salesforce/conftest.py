@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import responses
 
-from agent.config.settings import SalesforceSettings, Settings
+from agent.config.settings import SalesforceSettings
 from agent.core.contract import default_field_specs
 from connectors.common.retry import RetryPolicy
 from connectors.salesforce import SalesforceConnector, from_settings
@@ -35,13 +35,15 @@ def mock(fake: FakeSalesforce) -> Iterator[responses.RequestsMock]:
         yield rsps
 
 
-def make_settings(**salesforce: object) -> Settings:
+def make_settings(**salesforce: object) -> SalesforceSettings:
     values: dict[str, object] = {"session_id": "fake-session", "instance_url": INSTANCE}
     values.update(salesforce)
-    return Settings(salesforce=SalesforceSettings.model_validate(values))
+    return SalesforceSettings.model_validate(values)
 
 
-def make_connector(settings: Settings | None = None, **kwargs: object) -> SalesforceConnector:
+def make_connector(
+    settings: SalesforceSettings | None = None, **kwargs: object
+) -> SalesforceConnector:
     policy = RetryPolicy(attempts=4, initial=0.01, maximum=0.01, sleep=no_sleep)
     return from_settings(settings or make_settings(), policy=policy, sleep=no_sleep, **kwargs)
 

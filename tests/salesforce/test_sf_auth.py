@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from structlog.testing import capture_logs
 
-from agent.config.settings import SalesforceSettings, Settings
+from agent.config.settings import SalesforceSettings
 from connectors.salesforce import from_settings
 from connectors.salesforce.auth import Session, auth_mode
 from connectors.salesforce.errors import SalesforceFatalError
@@ -43,7 +43,7 @@ def test_jwt_bearer_login_on_a_sandbox(
         domain="test",
     )
     assert auth_mode(sf) == "jwt"
-    connector = from_settings(Settings(salesforce=sf))
+    connector = from_settings(sf)
     names = [a.name for b in connector.read_accounts(None) for a in b.records]
     assert names == ["A"]
     token_call = next(c for c in mock.calls if c.request.url.endswith("/services/oauth2/token"))
@@ -62,7 +62,7 @@ def test_jwt_refused_by_salesforce_reports_its_reason(
     sf = SalesforceSettings(
         username="nobody@acme.example", consumer_key="wrong", private_key_file=key_file
     )
-    connector = from_settings(Settings(salesforce=sf))
+    connector = from_settings(sf)
     with pytest.raises(SalesforceFatalError, match="invalid_grant") as err:
         list(connector.read_accounts(None))
     assert "pre-authorise the integration user" in str(err.value)
@@ -73,7 +73,7 @@ def test_missing_private_key_file_is_a_config_error(tmp_path: Path) -> None:
 
     sf = SalesforceSettings(username="u", consumer_key="k", private_key_file=tmp_path / "nope.key")
     with pytest.raises(ConfigError, match=r"nope\.key"):
-        from_settings(Settings(salesforce=sf))
+        from_settings(sf)
 
 
 def test_password_login_on_a_my_domain_and_secrets_never_logged(
@@ -87,7 +87,7 @@ def test_password_login_on_a_my_domain_and_secrets_never_logged(
         security_token="tok-Secret-2",
         domain="acme.my",
     )
-    connector = from_settings(Settings(salesforce=sf))
+    connector = from_settings(sf)
     with capture_logs() as logs:
         list(connector.read_accounts(None))
         fake.expire_sessions()

@@ -80,22 +80,20 @@ def test_dropped_connection_is_retried(
 
 
 def _session_settings():
-    from agent.config.settings import SalesforceSettings, Settings
+    from connectors.salesforce.settings import SalesforceSettings
 
-    sf = SalesforceSettings(
+    return SalesforceSettings(
         session_id="fake-session", instance_url="https://acme.my.salesforce.com"
     )
-    return Settings(salesforce=sf)
 
 
 def _password_settings(fake: FakeSalesforce):
-    from agent.config.settings import SalesforceSettings, Settings
+    from connectors.salesforce.settings import SalesforceSettings
 
     fake.credentials["int@acme.example"] = "s3cret-pw" + "TOKEN123"
-    sf = SalesforceSettings(
+    return SalesforceSettings(
         username="int@acme.example", password="s3cret-pw", security_token="TOKEN123"
     )
-    return Settings(salesforce=sf)
 
 
 def test_expired_session_logs_in_again_once_and_repeats_the_call(
@@ -149,12 +147,12 @@ def test_wrong_password_fails_with_salesforce_reason_and_no_secret(
 
 
 def test_missing_credentials_are_a_config_error_naming_keys() -> None:
-    from agent.config.settings import SalesforceSettings, Settings
+    from agent.config.settings import SalesforceSettings
 
     with pytest.raises(ConfigError, match="AX_SALESFORCE__USERNAME"):
-        from_settings(Settings(salesforce=SalesforceSettings()))
+        from_settings(SalesforceSettings())
     with pytest.raises(ConfigError, match=r"salesforce\.security_token"):
-        from_settings(Settings(salesforce=SalesforceSettings(username="u", password="p")))
+        from_settings(SalesforceSettings(username="u", password="p"))
 
 
 def test_budget_stops_before_passing_the_orgs_share(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 import responses
 
-from agent.config.settings import SalesforceSettings, SalesforceSurveySettings, Settings
+from agent.config.settings import SalesforceSettings, SalesforceSurveySettings
 from agent.core.models import Rejected, Response
 from connectors.common.retry import RetryPolicy
 from connectors.salesforce import SalesforceSurveySource, survey_source_from_settings
@@ -24,7 +24,7 @@ def _source(fake: FakeSalesforce, **survey: object) -> SalesforceSurveySource:
         survey=SalesforceSurveySettings.model_validate(survey),
     )
     policy = RetryPolicy(attempts=2, initial=0.01, maximum=0.01, sleep=lambda _s: None)
-    source = survey_source_from_settings(Settings(salesforce=sf), policy=policy)
+    source = survey_source_from_settings(sf, policy=policy)
     assert source is not None
     return source
 
@@ -220,11 +220,11 @@ def test_salesforce_surveys_join_answers_with_their_submission(
 
 def test_survey_settings_are_checked(fake: FakeSalesforce) -> None:
     sf = SalesforceSettings(session_id="s", instance_url=fake.instance_url)
-    assert survey_source_from_settings(Settings(salesforce=sf)) is None
+    assert survey_source_from_settings(sf) is None
     sf = SalesforceSettings(
         session_id="s",
         instance_url=fake.instance_url,
         survey=SalesforceSurveySettings(source="surveys"),
     )
     with pytest.raises(ValueError, match="question_id"):
-        survey_source_from_settings(Settings(salesforce=sf))
+        survey_source_from_settings(sf)
