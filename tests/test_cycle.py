@@ -11,6 +11,7 @@ import pytest
 from agent.core.contract import FieldSpec, MetricsConfig, ObjectKind, default_field_specs
 from agent.core.ports import FieldProblem, FieldUpdate, WriteOutcome
 from agent.core.timeutil import parse_instant
+from agent.sources.files import FilesCrm, FilesSurveys
 from agent.sources.plainfiles import read_written
 from agent.state.store import StateStore
 from agent.sync.cycle import (
@@ -22,7 +23,6 @@ from agent.sync.cycle import (
     run_writeback,
     sync_crm,
 )
-from connectors.files import FilesCrm, FilesSurveys
 
 FIXTURE = Path(__file__).parent / "fixtures" / "three-accounts"
 AS_OF = parse_instant("2025-06-01T12:00:00Z")

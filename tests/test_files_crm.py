@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.core.ports import FieldUpdate
-from connectors.files import FilesCrm, written_file
+from agent.sources.files import FilesCrm, written_file
 
 
 def _folder(tmp_path: Path) -> FilesCrm:

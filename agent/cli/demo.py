@@ -22,6 +22,7 @@ from agent.config.logging import configure_logging
 from agent.config.settings import load_settings
 from agent.core.timeutil import parse_instant
 from agent.report.present import drivers_table, fmt, headline_table
+from agent.sources.files import FilesCrm, FilesSurveys, written_file
 from agent.state.store import StateStore
 from agent.sync.cycle import (
     Computed,
@@ -34,7 +35,6 @@ from agent.sync.cycle import (
 )
 from agent.sync.wiring import shipped_rules_dir
 from agent.sync.writeback import WritebackCounts
-from connectors.files import FilesCrm, FilesSurveys, written_file
 
 __all__ = ["run_demo"]
 

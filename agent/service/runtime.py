@@ -21,10 +21,10 @@ from agent.core.ports import CrmConnector, SurveySource
 from agent.core.timeutil import utcnow
 from agent.service.checkpoint import Checkpoints, StoppableCrm, StoppableSource
 from agent.service.filedrop import FileDrop
+from agent.sources.files import FilesSurveys
 from agent.state.store import StateStore
 from agent.sync.cycle import Computed, compute_from_state
 from agent.sync.wiring import build_crm, build_notifier, build_survey_sources
-from connectors.files import FilesSurveys
 
 __all__ = ["Runtime"]
 

@@ -18,7 +18,7 @@ from agent.alerts.deliver import Notifier
 from agent.alerts.repo import AlertRepo
 from agent.config.settings import Settings
 from agent.core.ports import CrmConnector, SurveySource
-from connectors.files import FilesCrm, FilesSurveys
+from agent.sources.files import FilesCrm, FilesSurveys
 
 __all__ = [
     "build_crm",

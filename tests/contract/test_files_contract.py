@@ -26,9 +26,9 @@ from agent.core.contract import (
 )
 from agent.core.models import Account, Contact
 from agent.core.ports import Batch, FieldProblem, FieldUpdate, FieldValue, WriteOutcome
+from agent.sources.files import FilesCrm, written_file
 from agent.sources.plainfiles import read_written
 from agent.sync.writeback import normalise
-from connectors.files import FilesCrm, written_file
 
 _ACCOUNT_COLUMNS = ["id", "name", "domain", "revenue", "revenue_potential", "owner_email"]
 _CONTACT_COLUMNS = ["id", "account_id", "email", "name", "title", "tier"]

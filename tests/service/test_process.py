@@ -14,8 +14,8 @@ from structlog.testing import capture_logs
 from agent.cli.run_cmd import start
 from agent.config.logging import register_secret
 from agent.service.webhook import PATH
+from agent.sources.files import written_file
 from agent.state.leader import FileLeadership, leadership_for
-from connectors.files import written_file
 from tests.service.agentkit import (
     WEBHOOK_SECRET,
     RecordingNotifier,

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from agent.cli import app
 from agent.core.contract import FieldSpec
 from agent.core.ports import FieldProblem
-from connectors.files import FilesCrm, written_file
+from agent.sources.files import FilesCrm, written_file
 from tests.service.agentkit import agent_settings, build_agent
 
 
