@@ -21,9 +21,10 @@ from agent.core.contract import FieldSpec, ObjectKind
 from agent.core.models import Account, Contact
 from agent.core.ports import Batch, FieldProblem, FieldUpdate, WriteOutcome
 from connectors.common.calls import CallCounter
+from connectors.common.watermark import Watermark, advance, already_seen, decode, encode
 from connectors.hubspot import properties as props
 from connectors.hubspot.associations import associated_ids, primary_inline
-from connectors.hubspot.cursor import Window, advance, format_cursor, parse_cursor, window
+from connectors.hubspot.cursor import Window, parse_cursor
 from connectors.hubspot.mapping import (
     OBJECT_TYPES,
     company_properties,
@@ -105,25 +106,31 @@ class HubSpotConnector:
         convert: Callable[[Sequence[HsRecord], bool], list[T]],
     ) -> Iterator[Batch[T]]:
         started = self._session.clock()
-        previous = parse_cursor(cursor) if cursor else None
-        latest: list[datetime | None] = []
+        overlap = timedelta(seconds=self._settings.incremental_overlap_s)
+        mark = decode(cursor, overlap, parse_cursor)
+        floor = started - overlap
+        recent: list[tuple[str, datetime | None]] = []
         pending: Batch[T] | None = None
-        count = 0
-        for records, deleted in self._changes(obj, previous, started):
-            latest.append(max((r.updated_at for r in records if r.updated_at), default=None))
-            count += len(records)
+        count = skipped = 0
+        for records, deleted in self._changes(obj, mark, started):
+            recent.extend((r.id, r.updated_at) for r in records if _on_or_after(r, floor))
+            fresh = [r for r in records if not already_seen(mark, r.id, r.updated_at)]
+            skipped += len(records) - len(fresh)
+            count += len(fresh)
+            if not fresh and not deleted:
+                continue
             # A full read lists records with their associations inline; a search does not.
-            batch = Batch(records=convert(records, previous is None), deleted_ids=tuple(deleted))
+            batch = Batch(records=convert(fresh, mark is None), deleted_ids=tuple(deleted))
             if pending is not None:
                 yield pending
             pending = batch
-        new_cursor = format_cursor(advance(previous, latest, started))
+        new_cursor = encode(advance(mark, recent, started, overlap))
         _log.info(
             "hubspot_read",
             object=obj,
             records=count,
-            incremental=previous is not None,
-            cursor=new_cursor,
+            skipped=skipped,
+            incremental=mark is not None,
         )
         yield Batch(
             records=pending.records if pending else (),
@@ -132,14 +139,14 @@ class HubSpotConnector:
         )
 
     def _changes(
-        self, obj: ObjectKind, previous: datetime | None, started: datetime
+        self, obj: ObjectKind, mark: Watermark | None, started: datetime
     ) -> Iterator[_Change]:
-        if previous is None:
+        if mark is None:
             for page in self._list(obj):
                 yield page, [m for r in page for m in merged_ids(r)]
             return
-        overlap = timedelta(seconds=self._settings.incremental_overlap_s)
-        span = window(previous, started, overlap)
+        # Inclusive, up to the read's start (what changes later is read next time).
+        span = Window(min(mark.since, started), started)
         seen: set[str] = set()
         for page in self._search(obj, span):
             fresh = [r for r in page if r.id not in seen]
@@ -271,3 +278,7 @@ class HubSpotConnector:
             obj: props.fetch_schema(self._session.transport, self._session.apis, OBJECT_TYPES[obj])
             for obj in objects
         }
+
+
+def _on_or_after(record: HsRecord, floor: datetime) -> bool:
+    return record.updated_at is not None and record.updated_at >= floor

@@ -13,8 +13,10 @@ times per call. Tests and benchmarks fake Salesforce at that HTTP boundary.
 
 from __future__ import annotations
 
+import email.utils
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -61,6 +63,8 @@ class SalesforceClient:
         self._login = login
         self._timeout = timeout
         self._session: Session | None = None
+        #: Salesforce's clock at its last response (the ``Date`` header), when it sent one.
+        self.server_time: datetime | None = None
 
     @property
     def data_path(self) -> str:
@@ -160,7 +164,18 @@ class SalesforceClient:
             seconds=time.perf_counter() - started,
         )
         self._observe_limits(response)
+        self._observe_date(response)
         return response
+
+    def _observe_date(self, response: requests.Response) -> None:
+        value = response.headers.get("Date")
+        if not value:
+            return
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return
+        self.server_time = when if when.tzinfo else when.replace(tzinfo=UTC)
 
     def _observe_limits(self, response: requests.Response) -> None:
         header = response.headers.get("Sforce-Limit-Info")

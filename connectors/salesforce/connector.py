@@ -14,9 +14,10 @@ import structlog
 from agent.core.contract import FieldSpec, ObjectKind
 from agent.core.models import Account, Contact
 from agent.core.ports import Batch, FieldProblem, FieldUpdate, WriteOutcome
+from connectors.common.watermark import Watermark, advance, already_seen, decode, encode
 from connectors.salesforce.bulk import BulkQuery
 from connectors.salesforce.client import SalesforceClient
-from connectors.salesforce.cursor import advance, lower_bound, parse_stamp
+from connectors.salesforce.cursor import parse_stamp
 from connectors.salesforce.query import QueryReader, Record
 from connectors.salesforce.records import AccountMapping, ContactMapping, to_account, to_contact
 from connectors.salesforce.schema import SOBJECTS, Schema, check_read_fields, check_specs
@@ -100,27 +101,38 @@ class SalesforceConnector:
         cursor: str | None,
         convert: Callable[[Record], T | None],
     ) -> Iterator[Batch[T]]:
-        started = self._clock()
-        since = lower_bound(cursor, self._overlap)
+        local_start = self._clock()
+        mark = decode(cursor, self._overlap, parse_stamp)
+        since = mark.since.replace(microsecond=0) if mark is not None else None
         incremental = since is not None
         extra = ["SystemModstamp", "IsDeleted"] if incremental else ["SystemModstamp"]
         soql = select(sobject, [*fields, *extra], since=since)
         log = _log.bind(connector=self.name, object=sobject, incremental=incremental)
         log.info("salesforce_read_started", since=since.isoformat() if since else None)
-        newest: datetime | None = None
+        started: datetime | None = None
+        recent: list[tuple[str, datetime | None]] = []
         pending: Batch[T] | None = None
         totals: Counter[str] = Counter()
         for page in self._reader.pages(soql, include_deleted=incremental):
-            newest = _newest(newest, page)
-            batch = _to_batch(page, convert)
+            if started is None:
+                started = self._read_start(local_start)
+            fresh, skipped = _unseen(page, mark, started - self._overlap, recent)
+            batch = _to_batch(fresh, convert)
             totals.update(records=len(batch.records), deleted=len(batch.deleted_ids))
+            totals.update(skipped=skipped)
             if pending is not None:
                 yield pending
             pending = batch
         assert pending is not None  # a query always has a first page
-        final = advance(cursor, newest, started)
-        log.info("salesforce_read_finished", cursor=final, **totals)
+        assert started is not None
+        final = encode(advance(mark, recent, started, self._overlap))
+        log.info("salesforce_read_finished", **totals)
         yield Batch(pending.records, pending.deleted_ids, cursor=final)
+
+    def _read_start(self, local_start: datetime) -> datetime:
+        """When the read began by Salesforce's clock (its ``Date``), never later than ours."""
+        server = self.client.server_time
+        return local_start if server is None else min(local_start, server)
 
     # -- checking ------------------------------------------------------------------------
 
@@ -173,12 +185,29 @@ class SalesforceConnector:
         return outcomes
 
 
-def _newest(current: datetime | None, page: Sequence[Record]) -> datetime | None:
-    stamps = [parse_stamp(str(r["SystemModstamp"])) for r in page if r.get("SystemModstamp")]
-    if not stamps:
-        return current
-    latest = max(stamps)
-    return latest if current is None or latest > current else current
+def _stamp(raw: Record) -> datetime | None:
+    value = raw.get("SystemModstamp")
+    return parse_stamp(str(value)) if value else None
+
+
+def _unseen(
+    page: Sequence[Record],
+    mark: Watermark | None,
+    floor: datetime,
+    recent: list[tuple[str, datetime | None]],
+) -> tuple[list[Record], int]:
+    """The page without records already passed on at the same stamp; the count skipped.
+
+    Records stamped at or after ``floor`` (the next read's start) are noted in ``recent``.
+    """
+    fresh: list[Record] = []
+    for raw in page:
+        record_id, stamp = str(raw["Id"]), _stamp(raw)
+        if stamp is not None and stamp >= floor:
+            recent.append((record_id, stamp))
+        if not already_seen(mark, record_id, stamp):
+            fresh.append(raw)
+    return fresh, len(page) - len(fresh)
 
 
 def _is_deleted(raw: Record) -> bool:

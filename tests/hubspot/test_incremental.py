@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -47,11 +48,13 @@ def test_changed_companies_are_searched_within_the_overlapping_window(
 
     batches = list(connector.read_accounts(cursor))
 
-    # "Recent" was modified at the cursor: inside the overlap, read again (inclusive).
+    # "Recent" was modified in the second the full read began: not yet marked seen, so
+    # read again inside the overlap (inclusive) and passed on.
     assert _records(batches) == [recent, changed]
     assert old not in _records(batches)
     [search] = portal.calls("POST", "/crm/v3/objects/companies/search")
-    low = _ms(parse_cursor(cursor) - timedelta(seconds=300))
+    low = _ms(parse_cursor(json.loads(cursor)["since"]))
+    assert low == portal.stores["companies"].live[recent].updated_ms - 300_000
     assert search.body == {
         "filterGroups": [
             {
@@ -74,7 +77,8 @@ def test_changed_companies_are_searched_within_the_overlapping_window(
     assert {"name", "annualrevenue", "hubspot_owner_id", "ax_health_score"} <= set(
         search.body["properties"]
     )
-    assert batches[-1].cursor == wire.iso(portal.stores["companies"].live[changed].updated_ms)
+    assert batches[-1].cursor is not None
+    assert json.loads(batches[-1].cursor)["since"] == wire.iso(portal.now_ms - 300_000)
 
 
 def test_contacts_search_on_lastmodifieddate(
@@ -234,7 +238,9 @@ def test_the_cursor_never_passes_the_reads_start(
     start = datetime.fromtimestamp(portal.now_ms / 1000, UTC)
     cursor = list(make_connector().read_accounts(None))[-1].cursor
     assert cursor is not None
-    assert parse_cursor(cursor) == start
+    mark = json.loads(cursor)
+    assert parse_cursor(mark["since"]) == start - timedelta(seconds=300)
+    assert future not in mark["seen"]  # stamped after the read began: not settled
 
 
 def test_an_unreadable_cursor_is_refused_with_its_value(make_connector: MakeConnector) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -52,6 +53,7 @@ def test_full_read_maps_accounts_with_owner_revenue_and_domains(
     fake: FakeSalesforce, connector: SalesforceConnector
 ) -> None:
     ids = _seed(fake)
+    fake.org.tick(1)
     accounts, deleted, cursors = _all(connector.read_accounts(None))
     assert [a.id for a in accounts] == ids
     first = accounts[0]
@@ -63,7 +65,11 @@ def test_full_read_maps_accounts_with_owner_revenue_and_domains(
     assert first.revenue_potential is None
     assert first.crm_values["AX_NPS__c"] is None
     assert deleted == []
-    assert cursors[-1] == "2024-01-01T00:00:00.000Z"
+    # The next read starts the overlap before this one began (the org's clock), and
+    # knows what it already saw there.
+    mark = json.loads(cursors[-1])
+    assert mark["since"] == "2023-12-31T23:55:01.000Z"
+    assert mark["seen"] == dict.fromkeys(ids, "2024-01-01T00:00:00.000Z")
 
 
 def test_full_read_of_contacts_maps_fields_and_tier(
@@ -156,38 +162,66 @@ def test_incremental_read_returns_changes_since_cursor_with_overlap_and_deletion
     ids = _seed(fake, accounts=4)
     fake.org.tick(3600)
     latest = fake.org.insert("Account", {"Name": "Newest"})  # stamped 01:00
+    fake.org.tick(1)
     *_, cursors = _all(connector.read_accounts(None))
-    assert cursors[-1] == "2024-01-01T01:00:00.000Z"
+    assert json.loads(cursors[-1])["since"] == "2024-01-01T00:55:01.000Z"
     fake.org.tick(3600)
     fake.org.update("Account", ids[1], {"Name": "Renamed"})
     fake.org.tick(60)
     fake.org.delete("Account", ids[2])
     accounts, deleted, cursors = _all(connector.read_accounts(cursors[-1]))
-    # The change, plus the record inside the five-minute overlap (read again, harmless).
-    assert sorted((a.id, a.name) for a in accounts) == sorted(
-        [(ids[1], "Renamed"), (latest, "Newest")]
-    )
+    # The change and the deletion; "Newest", inside the overlap, was seen already.
+    assert [(a.id, a.name) for a in accounts] == [(ids[1], "Renamed")]
+    assert latest not in [a.id for a in accounts]
     assert deleted == [ids[2]]
-    assert cursors[-1] == "2024-01-01T02:01:00.000Z"
+    mark = json.loads(cursors[-1])
+    # The deletion, stamped in the second this read began, is not marked seen.
+    seen = {ids[1]: "2024-01-01T02:00:01.000Z"}
+    assert mark == {"since": "2024-01-01T01:56:01.000Z", "seen": seen}
     query = _last_query(mock)
     assert "/queryAll" in mock.calls[-1].request.url
-    assert "SystemModstamp >= 2024-01-01T00:55:00Z" in query
+    assert "SystemModstamp >= 2024-01-01T00:55:01Z" in query
     assert "IsDeleted" in query
 
 
-def test_incremental_read_with_nothing_changed_keeps_the_cursor(
+def test_incremental_read_with_nothing_changed_passes_nothing_on(
     fake: FakeSalesforce, connector: SalesforceConnector
 ) -> None:
     _seed(fake)
+    fake.org.tick(1)
     *_, cursors = _all(connector.read_accounts(None))
-    fake.org.tick(3600)
+    fake.org.tick(60)
+    # Inside the overlap: read again, but already seen at the same stamp, so skipped.
     records, deleted, again = _all(connector.read_accounts(cursors[-1]))
-    assert len(records) == 3  # stamped at the cursor: inside the overlap, read again
-    assert deleted == []
-    assert again[-1] == cursors[-1]
+    assert (records, deleted) == ([], [])
+    fake.org.tick(3600)
+    records, deleted, later = _all(connector.read_accounts(again[-1]))
+    assert (records, deleted) == ([], [])
+    assert json.loads(later[-1]) == {"since": "2024-01-01T00:56:01.000Z", "seen": {}}
 
 
-def test_cursor_never_passes_the_read_start(
+def test_a_record_changed_again_at_a_new_stamp_is_passed_on(
+    fake: FakeSalesforce, connector: SalesforceConnector
+) -> None:
+    ids = _seed(fake)
+    fake.org.tick(1)
+    *_, cursors = _all(connector.read_accounts(None))
+    fake.org.update("Account", ids[0], {"Name": "Changed"})  # in the second the read began
+    records, _, _ = _all(connector.read_accounts(cursors[-1]))
+    assert [(a.id, a.name) for a in records] == [(ids[0], "Changed")]
+
+
+def test_an_older_plain_cursor_reads_from_the_overlap_before_it(
+    fake: FakeSalesforce, mock: responses.RequestsMock, connector: SalesforceConnector
+) -> None:
+    _seed(fake)
+    records, _, cursors = _all(connector.read_accounts("2024-01-01T00:00:00.000Z"))
+    assert len(records) == 3
+    assert "SystemModstamp >= 2023-12-31T23:55:00Z" in _last_query(mock)
+    assert json.loads(cursors[-1])["since"] == "2023-12-31T23:55:00.000Z"
+
+
+def test_the_next_read_starts_by_the_earlier_clock(
     fake: FakeSalesforce, build: Callable[..., SalesforceConnector]
 ) -> None:
     fake.org.tick(7200)  # the org's clock runs ahead of ours
@@ -196,7 +230,7 @@ def test_cursor_never_passes_the_read_start(
     connector = build()
     connector._clock = lambda: started  # the read starts at our 01:00
     *_, cursors = _all(connector.read_accounts(None))
-    assert cursors[-1] == "2024-01-01T01:00:00.000Z"
+    assert json.loads(cursors[-1])["since"] == "2024-01-01T00:55:00.000Z"
 
 
 def test_large_read_switches_to_bulk_api_2_and_dedups_the_first_page(

@@ -18,6 +18,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -128,6 +129,11 @@ class FakeSalesforce:
         return _Adapter(self)
 
     def handle(self, method: str, url: str, headers: Mapping[str, str], body: str | None) -> Reply:
+        status, reply_headers, text = self._handle(method, url, headers, body)
+        # Every Salesforce response carries the server's clock (here, the org's).
+        return status, {**reply_headers, "Date": format_datetime(self.org.now, usegmt=True)}, text
+
+    def _handle(self, method: str, url: str, headers: Mapping[str, str], body: str | None) -> Reply:
         parts = urlsplit(url)
         path, query = parts.path, parse_qs(parts.query)
         kind, handler = self._route(method, path)
