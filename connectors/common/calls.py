@@ -33,11 +33,17 @@ API_CALL_SECONDS = Histogram(
 
 
 class CallCounter:
-    """Counts one connector's calls; ``by_kind`` is what benchmarks compare to bounds."""
+    """Counts one connector's calls; ``by_kind`` is what benchmarks compare to bounds.
+
+    A call that packs several requests (a Salesforce Composite request) counts once in
+    ``by_kind``, as the vendor counts it against its limits, and its requests are
+    counted in ``subrequests``.
+    """
 
     def __init__(self, vendor: str) -> None:
         self.vendor = vendor
         self.by_kind: Counter[str] = Counter()
+        self.subrequests: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def count(
@@ -47,10 +53,14 @@ class CallCounter:
         *,
         status: int | None = None,
         seconds: float | None = None,
+        subrequests: int = 0,
     ) -> None:
-        """One call of ``kind`` ended with ``outcome`` (HTTP ``status``, after ``seconds``)."""
+        """One call of ``kind`` ended with ``outcome`` (HTTP ``status``, after ``seconds``),
+        carrying ``subrequests`` requests when it was a composite call."""
         with self._lock:
             self.by_kind[kind] += 1
+            if subrequests:
+                self.subrequests[kind] += subrequests
         API_CALLS.labels(vendor=self.vendor, kind=kind, outcome=outcome).inc()
         if seconds is not None:
             API_CALL_SECONDS.labels(vendor=self.vendor, kind=kind).observe(seconds)
@@ -61,8 +71,17 @@ class CallCounter:
             outcome=outcome,
             status=status,
             latency_ms=None if seconds is None else round(seconds * 1000, 1),
+            subrequests=subrequests or None,
         )
 
     @property
     def total(self) -> int:
         return sum(self.by_kind.values())
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        """Counted calls and the subrequests they carried, by kind."""
+        with self._lock:
+            return {
+                kind: {"calls": n, "subrequests": self.subrequests.get(kind, 0)}
+                for kind, n in sorted(self.by_kind.items())
+            }

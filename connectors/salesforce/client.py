@@ -97,11 +97,22 @@ class SalesforceClient:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         headers: Mapping[str, str] | None = None,
+        subrequests: int = 0,
     ) -> requests.Response:
-        """Make one logical call (retried as a whole); raise a classified error on failure."""
+        """Make one logical call (retried as a whole); raise a classified error on failure.
+
+        ``subrequests`` is how many requests a Composite call packs (for the counter)."""
 
         def attempt() -> requests.Response:
-            return self._attempt(kind, method, path, params=params, json=json, headers=headers)
+            return self._attempt(
+                kind,
+                method,
+                path,
+                params=params,
+                json=json,
+                headers=headers,
+                subrequests=subrequests,
+            )
 
         return call_with_retry(self.policy, attempt)
 
@@ -136,6 +147,7 @@ class SalesforceClient:
         params: Mapping[str, Any] | None,
         json: Any,
         headers: Mapping[str, str] | None,
+        subrequests: int = 0,
     ) -> requests.Response:
         session = self.session
         all_headers = {
@@ -162,6 +174,7 @@ class SalesforceClient:
             "ok" if response.status_code < 300 else "error",
             status=response.status_code,
             seconds=time.perf_counter() - started,
+            subrequests=subrequests,
         )
         self._observe_limits(response)
         self._observe_date(response)

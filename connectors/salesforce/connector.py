@@ -57,7 +57,12 @@ class SalesforceConnector:
         self._clock = clock
         self._overlap = timedelta(seconds=settings.cursor_overlap_seconds)
         bulk = BulkQuery(client, poll_seconds=settings.bulk_poll_seconds, sleep=sleep)
-        self._reader = QueryReader(client, bulk=bulk, bulk_threshold=settings.bulk_threshold)
+        self._reader = QueryReader(
+            client,
+            bulk=bulk,
+            bulk_threshold=settings.bulk_threshold,
+            use_composite=settings.use_composite,
+        )
         self._writer = CollectionWriter(
             client,
             collection_size=settings.collection_size,

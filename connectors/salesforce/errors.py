@@ -21,6 +21,7 @@ __all__ = [
     "VENDOR",
     "SalesforceFatalError",
     "classify_response",
+    "classify_status",
     "error_of",
     "from_transport",
     "is_invalid_session",
@@ -83,12 +84,22 @@ def _retry_after(response: requests.Response) -> float | None:
 
 def classify_response(response: requests.Response, what: str) -> VendorError | None:
     """None for success, else the classified error (to raise) for ``what`` was asked."""
-    status = response.status_code
+    if response.status_code < 300:
+        return None
+    return classify_status(
+        response.status_code, _decoded(response), what, retry_after=_retry_after(response)
+    )
+
+
+def classify_status(
+    status: int, body: Any, what: str, *, retry_after: float | None = None
+) -> VendorError | None:
+    """None for success, else the classified error for an HTTP status and its error body
+    (a whole response's, or one Composite subrequest's)."""
     if status < 300:
         return None
-    code, message = error_of(_decoded(response))
+    code, message = error_of(body)
     text = f"{what} failed: HTTP {status} {code or ''} {message}".rstrip()
-    retry_after = _retry_after(response)
     if status == 429 or code in _LIMIT_CODES:
         return RateLimitedError(VENDOR, text, status=status, retry_after=retry_after)
     if status >= 500 or code in _RETRIABLE_CODES:

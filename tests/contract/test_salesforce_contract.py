@@ -80,7 +80,7 @@ class SalesforceHarness:
         }
 
     def update_calls(self) -> int:
-        return self.fake.calls["collection"] + self.fake.calls["composite"]
+        return self.fake.calls["collection"] + self.fake.calls["composite_write"]
 
 
 class TestSalesforceContract(CrmContract):

@@ -33,10 +33,10 @@ def _seed(fake: FakeSalesforce, n: int = 3) -> list[str]:
 
 def test_503_then_success_is_retried(fake: FakeSalesforce, connector: SalesforceConnector) -> None:
     ids = _seed(fake)
-    fake.fail("query", 503, UNAVAILABLE)
+    fake.fail("composite", 503, UNAVAILABLE)
     with capture_logs() as logs:
         assert _accounts(connector) == ids
-    assert fake.calls["query"] == 2
+    assert fake.calls["composite"] == 2
     assert [e["status"] for e in logs if e["event"] == "vendor_call_retry"] == [503]
 
 
@@ -44,7 +44,7 @@ def test_request_limit_exceeded_is_retried_after_the_vendors_retry_after(
     fake: FakeSalesforce, mock: responses.RequestsMock
 ) -> None:
     ids = _seed(fake)
-    fake.fail("query", 403, LIMIT, headers={"Retry-After": "7"})
+    fake.fail("composite", 403, LIMIT, headers={"Retry-After": "7"})
     waits: list[float] = []
     policy = RetryPolicy(attempts=3, initial=0.01, maximum=0.01, sleep=waits.append)
     connector = from_settings(_session_settings(), policy=policy)
@@ -56,27 +56,29 @@ def test_request_limit_exceeded_gives_up_after_the_attempts(
     fake: FakeSalesforce, connector: SalesforceConnector
 ) -> None:
     _seed(fake)
-    fake.fail("query", 403, LIMIT, times=10)
+    fake.fail("composite", 403, LIMIT, times=10)
     with pytest.raises(RateLimitedError, match="REQUEST_LIMIT_EXCEEDED"):
         _accounts(connector)
-    assert fake.calls["query"] == 4  # the policy's attempts, no more
+    assert fake.calls["composite"] == 4  # the policy's attempts, no more
 
 
 def test_other_4xx_is_not_retried(fake: FakeSalesforce, connector: SalesforceConnector) -> None:
-    fake.fail("query", 400, [{"message": "unexpected token: FROM", "errorCode": "MALFORMED_QUERY"}])
+    fake.fail(
+        "composite", 400, [{"message": "unexpected token: FROM", "errorCode": "MALFORMED_QUERY"}]
+    )
     with pytest.raises(SalesforceFatalError, match="MALFORMED_QUERY") as err:
         _accounts(connector)
     assert err.value.code == "MALFORMED_QUERY"
-    assert fake.calls["query"] == 1
+    assert fake.calls["composite"] == 1
 
 
 def test_dropped_connection_is_retried(
     fake: FakeSalesforce, connector: SalesforceConnector
 ) -> None:
     ids = _seed(fake)
-    fake.fail("query", 0, requests.ConnectionError("connection reset by peer"))
+    fake.fail("composite", 0, requests.ConnectionError("connection reset by peer"))
     assert _accounts(connector) == ids
-    assert fake.calls["query"] == 2
+    assert fake.calls["composite"] == 2
 
 
 def _session_settings():
@@ -117,11 +119,11 @@ def test_a_session_rejected_again_after_login_is_fatal_without_a_loop(
 ) -> None:
     _seed(fake)
     connector = from_settings(_password_settings(fake))
-    fake.fail("query", 401, EXPIRED, times=10)
+    fake.fail("composite", 401, EXPIRED, times=10)
     with pytest.raises(SalesforceFatalError, match="session expired"):
         _accounts(connector)
     assert fake.calls["login"] == 2  # first login and exactly one renewal
-    assert fake.calls["query"] == 2
+    assert fake.calls["composite"] == 2
 
 
 def test_expired_configured_session_id_is_fatal_and_names_the_setting(
@@ -166,7 +168,7 @@ def test_budget_stops_before_passing_the_orgs_share(
         )
         or 0.0
     )
-    connector = build()
+    connector = build(use_composite=False)  # one call a page
     with capture_logs() as logs, pytest.raises(BudgetExhaustedError, match="800 of 1000"):
         _accounts(connector)
     assert fake.calls["query"] == 2  # the third page was never asked for
@@ -183,7 +185,9 @@ def test_budget_stops_a_run_at_its_share_of_the_remaining_allowance(
 ) -> None:
     fake.daily_limit, fake.api_used = 200, 0
     _seed(fake, 6500)  # four query pages
-    connector = build(budget_run_share=0.015)  # 1.5 % of 200 remaining: three calls
+    connector = build(
+        budget_run_share=0.015, use_composite=False
+    )  # 1.5 % of 200 remaining: three calls
     with pytest.raises(BudgetExhaustedError, match="3 API calls"):
         _accounts(connector)
     assert fake.calls["query"] == 2
@@ -200,7 +204,7 @@ def test_a_read_stopped_early_hands_over_no_cursor(
     fake.daily_limit, fake.api_used = 1000, 797
     _seed(fake, 4500)
     seen = []
-    batches = build().read_accounts(None)
+    batches = build(use_composite=False).read_accounts(None)
     seen.append(next(batches))
     with pytest.raises(BudgetExhaustedError):
         seen.append(next(batches))

@@ -6,10 +6,13 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import pytest
 import responses
+from structlog.testing import capture_logs
 
 from agent.core.models import Account, Contact
 from connectors.salesforce import SalesforceConnector
+from connectors.salesforce.errors import SalesforceFatalError
 from tests.salesforce.fake import FakeSalesforce
 
 
@@ -143,17 +146,73 @@ def test_configured_revenue_potential_and_extra_fields_are_read(
     assert account.domains == ("a.example", "b.example")
 
 
-def test_paging_follows_next_records_url_and_counts_one_call_per_page(
-    fake: FakeSalesforce, connector: SalesforceConnector
+def test_pages_are_chained_in_one_composite_request_five_at_most(
+    fake: FakeSalesforce, mock: responses.RequestsMock, connector: SalesforceConnector
 ) -> None:
     for i in range(4500):
         fake.org.insert("Account", {"Name": f"A{i}"})
     batches = list(connector.read_accounts(None))
     assert [len(b.records) for b in batches] == [2000, 2000, 500]
     assert [b.cursor is not None for b in batches] == [False, False, True]
-    assert fake.calls["query"] == 3
-    assert connector.client.counter.by_kind["query"] == 3
     assert len({a.id for b in batches for a in b.records}) == 4500
+    assert fake.calls["composite"] == 1
+    assert fake.calls["query"] == 0
+    assert fake.subrequests["query"] == 3  # the chain ends where the result does
+    assert connector.client.counter.by_kind["query"] == 1
+    assert connector.client.counter.subrequests["query"] == 5
+    [request] = [json.loads(c.request.body) for c in mock.calls if c.request.body]
+    urls = [s["url"] for s in request["compositeRequest"]]
+    assert urls[0].startswith("/services/data/v62.0/query?q=SELECT")
+    assert urls[1:] == [f"@{{p{i}.nextRecordsUrl}}" for i in range(4)]
+    assert request["allOrNone"] is False
+
+
+def test_later_requests_carry_only_the_pages_still_to_come(
+    fake: FakeSalesforce, connector: SalesforceConnector
+) -> None:
+    for i in range(13_000):  # seven pages: five, then two
+        fake.org.insert("Account", {"Name": f"A{i}"})
+    ids = [a.id for b in connector.read_accounts(None) for a in b.records]
+    assert len(ids) == 13_000 == len(set(ids))
+    assert connector.client.counter.summary()["query"] == {"calls": 2, "subrequests": 7}
+    assert fake.subrequests["query"] == 7
+
+
+def test_an_org_refusing_composite_is_read_a_page_a_call(
+    fake: FakeSalesforce, connector: SalesforceConnector
+) -> None:
+    for i in range(4500):
+        fake.org.insert("Account", {"Name": f"A{i}"})
+    fake.refuse_composite = True
+    with capture_logs() as logs:
+        ids = [a.id for b in connector.read_accounts(None) for a in b.records]
+    assert len(ids) == 4500
+    assert fake.calls["query"] == 3  # plain nextRecordsUrl paging
+    assert [e["fallback"] for e in logs if e["event"] == "salesforce_composite_refused"] == [
+        "query_pages"
+    ]
+    list(connector.read_contacts(None))  # remembered: not asked again
+    assert fake.calls["composite"] == 1
+
+
+def test_a_page_that_failed_for_load_is_asked_for_again_from_where_it_stopped(
+    fake: FakeSalesforce, connector: SalesforceConnector
+) -> None:
+    for i in range(4500):
+        fake.org.insert("Account", {"Name": f"A{i}"})
+    fake.fail("subrequest", 503, [{"errorCode": "SERVER_UNAVAILABLE", "message": "busy"}])
+    ids = [a.id for b in connector.read_accounts(None) for a in b.records]
+    assert len(ids) == 4500 == len(set(ids))
+    assert fake.calls["composite"] == 2
+
+
+def test_a_bad_query_inside_composite_is_a_clear_error_not_a_fallback(
+    fake: FakeSalesforce, build: Callable[..., SalesforceConnector]
+) -> None:
+    connector = build(extra_fields=["NoSuchField__c"])
+    with pytest.raises(SalesforceFatalError, match="INVALID_FIELD"):
+        list(connector.read_accounts(None))
+    assert connector._reader.composite_refused is False
 
 
 def test_incremental_read_returns_changes_since_cursor_with_overlap_and_deletions(
@@ -179,7 +238,7 @@ def test_incremental_read_returns_changes_since_cursor_with_overlap_and_deletion
     seen = {ids[1]: "2024-01-01T02:00:01.000Z"}
     assert mark == {"since": "2024-01-01T01:56:01.000Z", "seen": seen}
     query = _last_query(mock)
-    assert "/queryAll" in mock.calls[-1].request.url
+    assert "/queryAll?" in _last_query_url(mock)
     assert "SystemModstamp >= 2024-01-01T00:55:01Z" in query
     assert "IsDeleted" in query
 
@@ -239,7 +298,7 @@ def test_large_read_switches_to_bulk_api_2_and_dedups_the_first_page(
     for i in range(5000):
         fake.org.insert("Account", {"Name": f"A{i}", "AnnualRevenue": i})
     fake.bulk.polls_until_done = 3
-    connector = build(bulk_threshold=4000)
+    connector = build(bulk_threshold=4000, use_composite=False)  # one page a call
     connector._reader._bulk._results_per_call = 1500  # several result pages
     batches = list(connector.read_accounts(None))
     ids = [a.id for b in batches for a in b.records]
@@ -271,8 +330,20 @@ def test_incremental_bulk_read_uses_query_all_and_reports_deletions(
     assert sorted(live) == sorted(ids[1:25])
 
 
+def _last_query_url(mock: responses.RequestsMock) -> str:
+    """The URL of the last query sent: plain, or the first subrequest of a Composite one."""
+    for call in reversed(mock.calls):
+        url = call.request.url
+        if "/query" in url:
+            return url
+        if url.endswith("/composite") and call.request.body:
+            subs = json.loads(call.request.body)["compositeRequest"]
+            if "?q=" in subs[0]["url"]:
+                return subs[0]["url"]
+    raise AssertionError("no query was sent")
+
+
 def _last_query(mock: responses.RequestsMock) -> str:
     from urllib.parse import parse_qs, urlsplit
 
-    urls = [c.request.url for c in mock.calls if "/query" in c.request.url]
-    return parse_qs(urlsplit(urls[-1]).query)["q"][0]
+    return parse_qs(urlsplit(_last_query_url(mock)).query)["q"][0]

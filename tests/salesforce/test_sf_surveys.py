@@ -215,7 +215,7 @@ def test_salesforce_surveys_join_answers_with_their_submission(
             source=f"salesforce:SurveyResponse/{open_}", position=2, reason="invalid_submitted_at"
         )
     ]
-    assert fake.calls["query"] == 2  # the answers, then their submissions
+    assert fake.calls["composite"] == 2  # the answers, then their submissions
 
 
 def test_survey_settings_are_checked(fake: FakeSalesforce) -> None:

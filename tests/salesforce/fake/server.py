@@ -80,6 +80,8 @@ class FakeSalesforce:
         self.credentials = dict(credentials or {})
         self.consumer_key = consumer_key
         self.calls: Counter[str] = Counter()
+        #: Requests served inside Composite requests, by kind.
+        self.subrequests: Counter[str] = Counter()
         self.tokens = {"fake-session"}
         self.refuse_composite = False
         self.record_errors: dict[str, tuple[str, str]] = {}
@@ -339,7 +341,8 @@ class FakeSalesforce:
         payload = json.loads(body)
         subrequests = payload.get("compositeRequest", [])
         collections = [s for s in subrequests if "composite/sobjects" in s.get("url", "")]
-        if len(subrequests) > 25 or len(collections) > 5:
+        queries = [s for s in subrequests if _is_query(s)]
+        if len(subrequests) > 25 or len(collections) + len(queries) > 5:
             return _reply(
                 400,
                 [
@@ -349,22 +352,67 @@ class FakeSalesforce:
                     }
                 ],
             )
-        answers = [self._subrequest(s) for s in subrequests]
+        # Told apart for tests: Composite requests that write, and those that read.
+        self.calls["composite_write" if collections else "composite_read"] += 1
+        answers: list[dict[str, Any]] = []
+        for sub in subrequests:
+            answers.append(self._subrequest(sub, answers))
         return _reply(200, {"compositeResponse": answers})
 
-    def _subrequest(self, sub: Mapping[str, Any]) -> dict[str, Any]:
+    def _subrequest(self, sub: Mapping[str, Any], earlier: list[dict[str, Any]]) -> dict[str, Any]:
         ref = sub.get("referenceId")
         fault = self._take_fault("subrequest")
+        url, problem = _resolve(str(sub.get("url", "")), earlier)
         if fault is not None:
             status, body = fault.status, fault.body
         elif self.refuse_composite:
             status, body = 404, _NOT_FOUND
-        elif sub.get("method") == "PATCH" and "composite/sobjects" in sub.get("url", ""):
+        elif problem is not None:
+            status, body = 400, [{"errorCode": "PROCESSING_HALTED", "message": problem}]
+        elif sub.get("method") == "PATCH" and "composite/sobjects" in url:
             status, _, text = self._apply_collection(sub.get("body", {}))
             body = json.loads(text)
+        elif sub.get("method") == "GET" and _is_query(sub):
+            self.subrequests["query"] += 1
+            status, body = self._query_subrequest(url, sub.get("httpHeaders") or {})
         else:
             status, body = 404, _NOT_FOUND
         return {"body": body, "httpHeaders": {}, "httpStatusCode": status, "referenceId": ref}
+
+    def _query_subrequest(self, url: str, headers: Mapping[str, str]) -> tuple[int, Any]:
+        parts = urlsplit(url)
+        data = f"/services/data/v{self.api_version}/"
+        rest = parts.path[len(data) :] if parts.path.startswith(data) else ""
+        if re.fullmatch(r"(query|queryAll)/?", rest):
+            status, _, text = self._query(parts.path, parse_qs(parts.query), "", headers)
+        elif re.fullmatch(r"(query|queryAll)/[\w]+-\d+", rest):
+            status, _, text = self._query_more(parts.path, {}, "", headers)
+        else:
+            return 404, _NOT_FOUND
+        return status, json.loads(text)
+
+
+def _is_query(sub: Mapping[str, Any]) -> bool:
+    """A query operation: Query, QueryAll or a next page of either (by URL or reference)."""
+    url = str(sub.get("url", ""))
+    return "/query" in url or "nextRecordsUrl}" in url
+
+
+def _resolve(url: str, earlier: list[dict[str, Any]]) -> tuple[str, str | None]:
+    """``url`` with ``@{ref.field}`` replaced from an earlier answer, or why it cannot be."""
+    match = re.search(r"@\{(\w+)\.(\w+)\}", url)
+    if match is None:
+        return url, None
+    ref, name = match[1], match[2]
+    answer = next((a for a in earlier if a.get("referenceId") == ref), None)
+    body = answer.get("body") if answer is not None else None
+    value = body.get(name) if isinstance(body, dict) else None
+    if answer is None or answer.get("httpStatusCode", 500) >= 300 or value is None:
+        return url, (
+            f"Invalid reference specified. No value for {name} found in {ref}. "
+            f"Provided referenceId ('{ref}') must be a previous subrequest's."
+        )
+    return url[: match.start()] + str(value) + url[match.end() :], None
 
 
 def _part(path: str, index: int) -> str:
