@@ -10,7 +10,11 @@ wait the hours the real limit implies; the fake clock's elapsed time *is* that w
 Lower bound (calls): ceil(companies/100) + ceil(contacts/100) list calls
 + ceil(changed companies/100) + ceil(changed contacts/100) batch updates; the
 connector also makes a fixed few (2 property reads, the owner list). Wall time is at
-least 10 s x calls / burst. The last line is JSON.
+least 10 s x calls / burst.
+
+Then, ten minutes later, an incremental cycle reads the agent's own writes back, and
+three quiet cycles follow, ten minutes apart, with nothing changed: each must make at
+most 2 searches (one per object) and no association reads. The last line is JSON.
 """
 
 from __future__ import annotations
@@ -47,13 +51,17 @@ BASE_MS = 1_767_225_600_000
 class _Lazy(Mapping[str, Record]):
     """Records generated from their id on every access: a large portal in little memory.
 
-    Writes are validated and acknowledged but not kept (the benchmark reads nothing back).
+    Written records are kept (``written``), so incremental reads see their new stamps.
     """
 
     def __init__(self, first: int, count: int, make: Any) -> None:
         self.first, self.count, self.make = first, count, make
+        #: Records the agent wrote to, kept so that their new modification time is read.
+        self.written: dict[str, Record] = {}
 
     def __getitem__(self, key: str) -> Record:
+        if key in self.written:
+            return self.written[key]
         number = int(key) if key.isdigit() else -1
         if not self.first <= number < self.first + self.count:
             raise KeyError(key)
@@ -115,6 +123,10 @@ class SyntheticPortal(FakePortal):
         }
         return Record(str(number), props, BASE_MS, BASE_MS + index)
 
+    def _touch(self, object_type: str, record: Record) -> None:
+        super()._touch(object_type, record)
+        self.stores[object_type].live.written[record.id] = record  # type: ignore[attr-defined]
+
     def _inline(self, from_type: str, to_type: str, record_id: str) -> list[dict[str, str]]:
         if (from_type, to_type) != ("contacts", "companies"):
             return []
@@ -140,15 +152,43 @@ def _account_figures(account_id: str) -> dict[str, FieldValue]:
     }
 
 
+def _read(connector: HubSpotConnector, obj: str, cursors: dict[str, str | None]) -> list[str]:
+    """Ids read from the stored cursor of ``obj``; the cursor moves on."""
+    ids: list[str] = []
+    read = connector.read_accounts if obj == "account" else connector.read_contacts
+    for batch in read(cursors.get(obj)):
+        ids.extend(r.id for r in batch.records)
+        cursors[obj] = batch.cursor or cursors.get(obj)
+    return ids
+
+
+def _incremental(connector: HubSpotConnector, cursors: dict[str, str | None]) -> dict[str, Any]:
+    """One sync of both objects from the cursors: records read and calls made."""
+    before = dict(connector.calls.by_kind)
+    read = {obj: len(_read(connector, obj, cursors)) for obj in ("account", "contact")}
+    calls = {
+        k: n - before.get(k, 0) for k, n in connector.calls.by_kind.items() if n > before.get(k, 0)
+    }
+    return {
+        "read": read,
+        "calls": calls,
+        "searches": sum(n for k, n in calls.items() if k.endswith(".search")),
+        "association_reads": sum(n for k, n in calls.items() if k.startswith("associations.")),
+    }
+
+
 def _cycle(
-    connector: HubSpotConnector, changed_companies: int, changed_contacts: int
+    connector: HubSpotConnector,
+    changed_companies: int,
+    changed_contacts: int,
+    cursors: dict[str, str | None],
 ) -> dict[str, int]:
     specs = default_field_specs()
     problems = connector.check_fields(specs)
     if problems:
         raise SystemExit(f"fields missing: {problems[:3]}")
-    accounts = [a.id for b in connector.read_accounts(None) for a in b.records]
-    contacts = [c.id for b in connector.read_contacts(None) for c in b.records]
+    accounts = _read(connector, "account", cursors)
+    contacts = _read(connector, "contact", cursors)
     written = 0
     account_updates = (FieldUpdate(i, _account_figures(i)) for i in accounts[:changed_companies])
     for batch in chunked(account_updates, connector.max_write_batch):
@@ -179,16 +219,23 @@ def main() -> None:
     connector = build_connector(portal, url, clock, burst_limit=args.burst, burst_window_s=10.0)
 
     started = time.perf_counter()
-    counts = _cycle(connector, changed_companies, changed_contacts)
+    cursors: dict[str, str | None] = {}
+    counts = _cycle(connector, changed_companies, changed_contacts, cursors)
     elapsed = time.perf_counter() - started
+    by_kind = dict(sorted(connector.calls.by_kind.items()))
+    portal.tick(600_000)  # cycles run every ten minutes; the overlap is five
+    read_back = _incremental(connector, cursors)
+    quiet = []
+    for _ in range(3):
+        portal.tick(600_000)
+        quiet.append(_incremental(connector, cursors))
     server.shutdown()
 
-    by_kind = dict(sorted(connector.calls.by_kind.items()))
     reads = by_kind.get("companies.list", 0) + by_kind.get("contacts.list", 0)
     updates = by_kind.get("companies.update", 0) + by_kind.get("contacts.update", 0)
     bound_reads = math.ceil(args.companies / 100) + math.ceil(args.contacts / 100)
     bound_updates = math.ceil(changed_companies / 100) + math.ceil(changed_contacts / 100)
-    total = connector.calls.total
+    total = sum(by_kind.values())  # the first cycle's
     fixed = total - reads - updates
     result = {
         "companies": args.companies,
@@ -207,6 +254,10 @@ def main() -> None:
         "bound_total": bound_reads + bound_updates,
         "limit_wall_s": round(clock.now, 1),
         "bound_wall_s": round(10.0 * (bound_reads + bound_updates) / args.burst, 1),
+        "read_back_cycle": read_back,
+        "quiet_cycle_searches": [q["searches"] for q in quiet],
+        "quiet_cycle_association_reads": [q["association_reads"] for q in quiet],
+        "quiet_cycle_calls": [q["calls"] for q in quiet],
         "contract_violations": len(portal.violations),
         "elapsed_s": round(elapsed, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -221,6 +272,12 @@ def main() -> None:
         f"  wall time the {args.burst}/10 s limit implies: {clock.now:,.0f} s"
         f" (bound {result['bound_wall_s']:,} s); this run took {elapsed:,.1f} s"
     )
+    print(f"  next cycle reads the agent's writes back: {read_back['read']} ({read_back['calls']})")
+    for n, q in enumerate(quiet, 1):
+        print(
+            f"  quiet cycle {n}: {q['searches']} searches, {q['association_reads']} association"
+            f" reads (target <= 2, 0); all calls {q['calls']}"
+        )
     print(json.dumps(result))
 
 
