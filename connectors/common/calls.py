@@ -64,6 +64,7 @@ class CallCounter:
         API_CALLS.labels(vendor=self.vendor, kind=kind, outcome=outcome).inc()
         if seconds is not None:
             API_CALL_SECONDS.labels(vendor=self.vendor, kind=kind).observe(seconds)
+        packed = {"subrequests": subrequests} if subrequests else {}
         _log.debug(
             "vendor_call",
             vendor=self.vendor,
@@ -71,7 +72,7 @@ class CallCounter:
             outcome=outcome,
             status=status,
             latency_ms=None if seconds is None else round(seconds * 1000, 1),
-            subrequests=subrequests or None,
+            **packed,
         )
 
     @property
