@@ -9,6 +9,7 @@ from agent.cli import (
     core_cmd,
     crm_cmd,
     history_cmd,
+    plan_cmd,
     report_cmd,
     rules_cmd,
     run_cmd,
@@ -31,8 +32,9 @@ for _module in (
     rules_cmd,
     alerts_cmd,
     report_cmd,
-    state_cmd,
     history_cmd,
+    plan_cmd,
+    state_cmd,
 ):
     _module.register(app)
 

@@ -31,6 +31,7 @@ __all__ = [
 JOB_NAMES: tuple[str, ...] = (
     "crm_sync",
     "survey_ingest",
+    "coverage_plan",
     "writeback",
     "alerts",
     "escalation",
@@ -90,6 +91,8 @@ class ScheduleSettings(_Block):
 
     crm_sync: JobCadence = _every(900, 30)
     survey_ingest: JobCadence = _every(60, 5)
+    #: The coverage plan (``plan:``); a run finds a plan younger than this still fresh.
+    coverage_plan: JobCadence = _every(6 * 3600, 60)
     writeback: JobCadence = _every(900, 30)
     alerts: JobCadence = _every(60, 5)
     escalation: JobCadence = _every(300, 15)

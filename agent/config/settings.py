@@ -36,7 +36,7 @@ from agent.config.service import (
     ServerSettings,
     WebhookSettings,
 )
-from agent.core.contract import FieldsConfig, MetricsConfig
+from agent.core.contract import FieldOverride, FieldsConfig, MetricsConfig
 from agent.core.errors import ConfigError
 from connectors.hubspot.settings import HubSpotSettings, HubSpotSurveySettings
 from connectors.salesforce.settings import SalesforceSettings, SalesforceSurveySettings
@@ -49,6 +49,7 @@ __all__ = [
     "HubSpotSettings",
     "HubSpotSurveySettings",
     "LogSettings",
+    "PlanSettings",
     "ReportSettings",
     "SalesforceSettings",
     "SalesforceSurveySettings",
@@ -114,6 +115,20 @@ class HistorySettings(_Block):
                 f"daily_after_days ({self.daily_after_days})"
             )
         return self
+class PlanSettings(_Block):
+    """``plan:``: the revenue-first coverage plan (``ax-agent plan coverage``).
+
+    The options are the command's defaults and what the ``coverage_plan`` job uses.
+    With ``write_back: true`` the contact field ``survey_next`` is true for every
+    planned and tier-gap contact and false for the others (only changed values are
+    written), so marketing operations can build the send list in the CRM.
+    """
+
+    target: float = Field(default=0.8, gt=0, le=1)
+    per_account: int = Field(default=3, ge=1, le=50)
+    fatigue_days: int = Field(default=90, ge=0)
+    top: int = Field(default=25, ge=0)
+    write_back: bool = False
 
 
 class Settings(BaseSettings):
@@ -137,8 +152,19 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     webhook: WebhookSettings = WebhookSettings()
     file_drop: FileDropSettings = FileDropSettings()
+    plan: PlanSettings = PlanSettings()
     metrics: MetricsConfig = MetricsConfig()
     fields: FieldsConfig = FieldsConfig()
+
+    @model_validator(mode="after")
+    def _survey_next_follows_plan(self) -> Settings:
+        """``plan.write_back`` switches the opt-in ``contact.survey_next`` field on,
+        unless the admin configured that field under ``fields.overrides`` already."""
+        key = "contact.survey_next"
+        if self.plan.write_back and key not in self.fields.overrides:
+            overrides = {**self.fields.overrides, key: FieldOverride()}
+            self.fields = self.fields.model_copy(update={"overrides": overrides})
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -23,6 +23,7 @@ __all__ = [
     "ObjectKind",
     "TierPattern",
     "default_field_specs",
+    "opt_in_field_specs",
 ]
 
 DEFAULT_FREE_MAIL: tuple[str, ...] = (
@@ -185,6 +186,12 @@ def default_field_specs() -> tuple[FieldSpec, ...]:
     )
 
 
+def opt_in_field_specs() -> tuple[FieldSpec, ...]:
+    """Fields written only when their feature is switched on: ``survey_next`` (the
+    coverage plan's send list) needs ``plan.write_back: true``."""
+    return (_spec("contact", "survey_next", "boolean", "AX_Survey_Next__c"),)
+
+
 class FieldOverride(_Frozen):
     """An admin's change to one field: other CRM names, or leaving it out."""
 
@@ -202,7 +209,8 @@ class FieldsConfig(_Frozen):
     @field_validator("overrides")
     @classmethod
     def _known(cls, value: dict[str, FieldOverride]) -> dict[str, FieldOverride]:
-        known = {f"{s.object}.{s.logical}" for s in default_field_specs()}
+        every = (*default_field_specs(), *opt_in_field_specs())
+        known = {f"{s.object}.{s.logical}" for s in every}
         unknown = sorted(set(value) - known)
         if unknown:
             raise ValueError(
@@ -211,12 +219,19 @@ class FieldsConfig(_Frozen):
         return value
 
     def specs(self) -> tuple[FieldSpec, ...]:
-        """The enabled field specs with the admin's names applied."""
+        """The enabled field specs with the admin's names applied.
+
+        An opt-in field is enabled by an override (the settings root adds one for
+        ``contact.survey_next`` when ``plan.write_back`` is true).
+        """
         out: list[FieldSpec] = []
-        for spec in default_field_specs():
+        chosen = [(s, True) for s in default_field_specs()]
+        chosen += [(s, False) for s in opt_in_field_specs()]
+        for spec, by_default in chosen:
             override = self.overrides.get(f"{spec.object}.{spec.logical}")
             if override is None:
-                out.append(spec)
+                if by_default:
+                    out.append(spec)
                 continue
             if not override.enabled:
                 continue

@@ -107,6 +107,8 @@ class ContactFigures:
     last_score: int | None = None
     nps_category: Category | None = None
     last_response_at: datetime | None = None
+    #: In the coverage plan's send list (set only when ``plan.write_back`` is on).
+    survey_next: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,9 @@ contact's tier and whether it counts under DOMAIN.md's counting rules).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from typing import Any
 
 from agent.core.compute import MatchedResponse
 from agent.core.document import AccountMetrics, MetricsDocument, PortfolioMetrics
@@ -18,6 +19,7 @@ from agent.core.models import Account, Contact, Response, Tier
 
 __all__ = [
     "AccountFacts",
+    "PortfolioFacts",
     "ResponseFacts",
     "RuleInputs",
     "build_inputs",
@@ -64,6 +66,26 @@ class AccountFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class PortfolioFacts(PortfolioMetrics):
+    """The portfolio's figures plus the headline of the last coverage plan (if any):
+    how many contacts to survey, and the revenue coverage planned and expected."""
+
+    coverage_planned_contacts: int | None = None
+    coverage_planned: float | None = None
+    coverage_expected: float | None = None
+
+    @classmethod
+    def of(cls, metrics: PortfolioMetrics, plan: Mapping[str, Any] | None) -> PortfolioFacts:
+        plan = plan or {}
+        return cls(
+            **{f.name: getattr(metrics, f.name) for f in fields(PortfolioMetrics)},
+            coverage_planned_contacts=plan.get("planned_contacts"),
+            coverage_planned=plan.get("coverage_planned"),
+            coverage_expected=plan.get("coverage_expected"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class RuleInputs:
     """Everything one evaluation reads; ``accounts`` is keyed by account id.
 
@@ -82,8 +104,12 @@ def build_inputs(
     document: MetricsDocument,
     accounts: Iterable[Account],
     responses: Sequence[ResponseFacts] = (),
+    plan: Mapping[str, Any] | None = None,
 ) -> RuleInputs:
-    """Join the document's account figures with the CRM entities and rank them."""
+    """Join the document's account figures with the CRM entities and rank them.
+
+    ``plan`` is the stored coverage plan's headline (``agent.sync.coverage``).
+    """
     entities = {a.id: a for a in accounts}
     total = document.portfolio.total_revenue
     facts: dict[str, AccountFacts] = {}
@@ -102,7 +128,7 @@ def build_inputs(
         )
     return RuleInputs(
         as_of=document.as_of,
-        portfolio=document.portfolio,
+        portfolio=PortfolioFacts.of(document.portfolio, plan),
         accounts=facts,
         responses=responses,
         document=document,

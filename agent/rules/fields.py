@@ -115,6 +115,18 @@ _PORTFOLIO_OPT = (
 _PORTFOLIO: dict[str, Field] = {
     **{n: _f("num", f"p.{n}", "portfolio figure") for n in _PORTFOLIO_NUM},
     **{n: _f("num", f"p.{n}", "portfolio figure", optional=True) for n in _PORTFOLIO_OPT},
+    "coverage_planned_contacts": _f(
+        "num",
+        "p.coverage_planned_contacts",
+        "contacts the coverage plan asks to survey",
+        optional=True,
+    ),
+    "coverage_planned": _f(
+        "num", "p.coverage_planned", "revenue coverage if all planned answered", optional=True
+    ),
+    "coverage_expected": _f(
+        "num", "p.coverage_expected", "revenue coverage the plan expects", optional=True
+    ),
 }
 
 _RESPONSE: dict[str, Field] = {

@@ -11,10 +11,11 @@ from datetime import timedelta
 
 from agent.alerts.deliver import DeliveryReport, deliver
 from agent.alerts.pipeline import CycleReport
-from agent.core.timeutil import utcnow
+from agent.core.timeutil import parse_instant, utcnow
 from agent.service.runtime import Runtime
 from agent.service.telemetry import RECORDS_WRITTEN, RESPONSES_RECEIVED
 from agent.state.history import record_history
+from agent.sync.coverage import options_from, plan_from_computed, store_plan
 from agent.sync.cycle import (
     WritebackPlan,
     check_fields,
@@ -86,6 +87,27 @@ def _count_received(channel: str, counts: Mapping[str, int]) -> None:
             RESPONSES_RECEIVED.labels(channel=channel, outcome=outcome).inc(counts[key])
 
 
+def coverage_plan(rt: Runtime) -> dict[str, int]:
+    """Refresh the stored coverage plan, unless the last one is younger than the cadence.
+
+    The plan feeds ``survey_next`` (``plan.write_back``), the rules and the digest; a
+    send list that changed with every cycle would help no marketing team.
+    """
+    if rt.dry_run:
+        return {"skipped_dry_run": 1}
+    now = utcnow()
+    every = rt.settings.schedule.coverage_plan.every
+    last = rt.store.survey_plan_summary(rt.crm.name)
+    if last is not None and every is not None:
+        age = now - parse_instant(str(last["as_of"]))
+        if age < timedelta(seconds=every):
+            return {"plan_fresh": 1}
+    contacts = rt.store.load_contacts(rt.crm.name)
+    plan = plan_from_computed(rt.computed(now), contacts, options_from(rt.settings.plan))
+    stored = store_plan(rt.store, rt.crm.name, plan)
+    return {"planned_accounts": len(plan.accounts), "planned_contacts": stored}
+
+
 def writeback(rt: Runtime) -> dict[str, int]:
     rt.reset_budgets()
     computed = rt.computed(utcnow())
@@ -115,7 +137,8 @@ def alerts(rt: Runtime) -> dict[str, int]:
         return {"skipped_dry_run": 1}
     now = utcnow()
     closed = rt.settings.slack.loop_closed_field
-    report = evaluate_alerts(rt.pipeline, rt.computed(now), closed, now, escalate=False)
+    plan = rt.store.survey_plan_summary(rt.crm.name)
+    report = evaluate_alerts(rt.pipeline, rt.computed(now), closed, now, escalate=False, plan=plan)
     return _alert_counts(report)
 
 
@@ -169,6 +192,7 @@ def _delivery_counts(
 JOBS: dict[str, Job] = {
     "crm_sync": crm_sync,
     "survey_ingest": survey_ingest,
+    "coverage_plan": coverage_plan,
     "writeback": writeback,
     "alerts": alerts,
     "escalation": escalation,

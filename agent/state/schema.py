@@ -13,6 +13,9 @@ What lives here, and why it must survive a crash:
 - ``ingested_files``: content hashes of survey files already processed.
 - ``history_accounts`` / ``history_portfolio``: the figures over time (an account's
   row only when one of its figures changed; one portfolio point per cycle, thinned).
+- ``survey_plan`` / ``survey_plans``: the contacts the last coverage plan asks to
+  survey (what the ``survey_next`` field is written from, the same on every replica and
+  after a restart) and that plan's headline (what the digest and the rules read).
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ __all__ = [
     "metadata",
     "responses",
     "silences",
+    "survey_plan",
+    "survey_plans",
     "write_failures",
     "written_values",
 ]
@@ -202,6 +207,8 @@ alert_state = Table(
 
 silences = Table(
     "silences",
+    "survey_plan",
+    "survey_plans",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("rule_id", String(128)),
@@ -248,4 +255,24 @@ history_portfolio = Table(
     Column("crm", String(32), primary_key=True),
     Column("as_of", _TZ, primary_key=True),
     Column("figures", JSON, nullable=False),  # the metrics document's portfolio keys
+)
+
+survey_plan = Table(
+    "survey_plan",
+    metadata,
+    Column("crm", String(32), primary_key=True),
+    Column("contact_id", String(255), primary_key=True),
+    Column("account_id", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),  # "plan" or "tier_gap"
+    Column("planned_at", _TZ, nullable=False),
+    Column("as_of", _TZ, nullable=False),
+)
+
+survey_plans = Table(
+    "survey_plans",
+    metadata,
+    Column("crm", String(32), primary_key=True),
+    Column("as_of", _TZ, nullable=False),
+    Column("planned_at", _TZ, nullable=False),
+    Column("summary", JSON, nullable=False),
 )

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import structlog
 from sqlalchemy import Engine, text
@@ -299,6 +300,26 @@ class StateStore:
     def failed_records(self, crm: str, object: ObjectKind) -> dict[str, WriteFailure]:
         with self.reading() as tx:
             return tx.failed_records(crm, object)
+
+    # -- the coverage plan ------------------------------------------------------------
+
+    def replace_survey_plan(
+        self,
+        crm: str,
+        rows: Iterable[tuple[str, str, str]],
+        as_of: datetime,
+        summary: Mapping[str, Any],
+    ) -> int:
+        with self.transaction() as tx:
+            return tx.replace_survey_plan(crm, rows, as_of, summary)
+
+    def survey_plan_ids(self, crm: str) -> set[str]:
+        with self.reading() as tx:
+            return tx.survey_plan_ids(crm)
+
+    def survey_plan_summary(self, crm: str) -> dict[str, Any] | None:
+        with self.reading() as tx:
+            return tx.survey_plan_summary(crm)
 
     # -- ingested files ---------------------------------------------------------------
 

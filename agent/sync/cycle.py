@@ -7,10 +7,10 @@ them on separate cadences; each commits its cursor together with its data.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
@@ -30,6 +30,7 @@ from agent.core.ports import (
 )
 from agent.rules.facts import RuleInputs, build_inputs, response_facts
 from agent.state.store import StateStore
+from agent.sync.coverage import wants_survey_next, with_survey_next
 from agent.sync.writeback import WritebackCounts, crm_field, desired_values, execute, plan_updates
 
 __all__ = [
@@ -152,10 +153,15 @@ def compute_from_state(
     return Computed(document, accounts, matches)
 
 
-def rule_inputs(computed: Computed, closed_field: str | None) -> RuleInputs:
-    """What the alert rules see of this cycle's figures."""
+def rule_inputs(
+    computed: Computed, closed_field: str | None, plan: Mapping[str, Any] | None = None
+) -> RuleInputs:
+    """What the alert rules see of this cycle's figures (and the coverage plan's headline)."""
     return build_inputs(
-        computed.document, computed.accounts, response_facts(computed.matches, closed_field)
+        computed.document,
+        computed.accounts,
+        response_facts(computed.matches, closed_field),
+        plan,
     )
 
 
@@ -166,12 +172,13 @@ def evaluate_alerts(
     now: datetime,
     *,
     escalate: bool = True,
+    plan: Mapping[str, Any] | None = None,
 ) -> CycleReport:
     """Evaluate the rules over this cycle's figures, record alerts, deliver the outbox.
 
     ``escalate=False`` leaves the escalation checks to their own job.
     """
-    report = pipeline.run(rule_inputs(computed, closed_field), now, escalate=escalate)
+    report = pipeline.run(rule_inputs(computed, closed_field, plan), now, escalate=escalate)
     _log.info(
         "alerts_evaluated",
         rules=report.rules,
@@ -217,6 +224,8 @@ def plan_writeback(
     """Compare the figures with the CRM's values: as last read, overlaid with the writes
     the CRM confirmed after that read (so a value edited in the CRM is written again)."""
     plan = WritebackPlan()
+    if wants_survey_next(specs):
+        doc = with_survey_next(doc, store.survey_plan_ids(crm.name))
     for obj in OBJECTS:
         chosen = [s for s in specs if s.object == obj]
         if not chosen:
