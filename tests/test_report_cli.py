@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from agent.cli import app
 from agent.core.timeutil import parse_instant
+from agent.report import CHART_IDS
 from agent.sources.plainfiles import read_crm_folder
 from agent.state.store import StateStore
 from tests.report_support import FIXTURES, SVG, by_id, parse_strict, text_of
@@ -42,7 +43,7 @@ def test_report_from_a_crm_folder(tmp_path: Path) -> None:
     assert "3 accounts as of 2025-06-01T12:00:00+00:00" in result.output
     page = out.read_text(encoding="utf-8")
     assert _nps_card(page).startswith("NPS 35.7")
-    assert len(list(parse_strict(page).iter(f"{SVG}svg"))) == 5
+    assert len(list(parse_strict(page).iter(f"{SVG}svg"))) == len(CHART_IDS)
     assert not list(parse_strict(page).iter("a"))  # a plain-file CRM has no record pages
     assert not list(tmp_path.glob(".report.html.*"))  # no temporary file left behind
 

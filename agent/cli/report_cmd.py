@@ -15,12 +15,13 @@ from agent.cli.common import AsOfOption, ConfigOption, as_of_value, cli_settings
 from agent.config.settings import Settings
 from agent.core.document import MetricsDocument
 from agent.core.models import Account
+from agent.core.plan import CoveragePlan
 from agent.report import ReportOptions, build_report, record_url_template
-from agent.sources.folder import FolderError, compute_folder
+from agent.sources.folder import FolderError
 from agent.state.dialect import normalise_url, sqlite_path
 from agent.state.errors import StateError
 from agent.state.store import StateStore
-from agent.sync.cycle import compute_from_state
+from agent.sync.coverage import options_from, plan_for_folder, plan_for_state
 
 __all__ = ["register"]
 
@@ -33,6 +34,7 @@ class _Portfolio:
     accounts: list[Account]
     source: str
     crm: str
+    plan: CoveragePlan
 
 
 def report(
@@ -56,6 +58,7 @@ def report(
         list_limit=settings.report.list_limit,
         source=portfolio.source,
         config=settings.metrics,
+        plan=portfolio.plan,
     )
     html = build_report(portfolio.doc, portfolio.accounts, options)
     size = _write(out, html)
@@ -76,11 +79,13 @@ def _portfolio(crm_dir: Path | None, settings: Settings, when: datetime) -> _Por
 
 
 def _from_folder(folder: Path, settings: Settings, when: datetime) -> _Portfolio:
+    options = options_from(settings.plan)
     try:
-        computed = compute_folder(folder, as_of=when, config=settings.metrics)
+        computed, plan = plan_for_folder(folder, when, settings.metrics, options)
     except FolderError as exc:
         raise fail(str(exc)) from None
-    return _Portfolio(computed.document, computed.accounts, f"CRM folder {folder}", "files")
+    source = f"CRM folder {folder}"
+    return _Portfolio(computed.document, computed.accounts, source, "files", plan)
 
 
 def _from_state(settings: Settings, when: datetime) -> _Portfolio:
@@ -93,7 +98,8 @@ def _from_state(settings: Settings, when: datetime) -> _Portfolio:
     except StateError as exc:
         raise fail(f"{exc}; run `ax-agent run --once` first") from None
     with store:
-        computed = compute_from_state(store, settings.crm, when, settings.metrics)
+        options = options_from(settings.plan)
+        computed, plan = plan_for_state(store, settings.crm, when, settings.metrics, options)
         where = store.safe_url
     if not computed.accounts:
         raise fail(
@@ -101,7 +107,7 @@ def _from_state(settings: Settings, when: datetime) -> _Portfolio:
             "run `ax-agent run --once` first, or pass --crm-dir"
         )
     source = f"{settings.crm} CRM as last synced into {where}"
-    return _Portfolio(computed.document, computed.accounts, source, settings.crm)
+    return _Portfolio(computed.document, computed.accounts, source, settings.crm, plan)
 
 
 def _write(out: Path, html: str) -> int:

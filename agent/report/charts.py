@@ -17,6 +17,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from agent.core.document import DriverMetrics, PortfolioMetrics
+from agent.core.plan import CoveragePlan
 from agent.report.figures import TIER_ROWS, TierRow, UpsellPoint, driver_label
 from agent.report.present import fmt
 from agent.report.render import COLORS
@@ -26,6 +27,8 @@ __all__ = [
     "coverage_figure",
     "driver_figure",
     "drivers_pair_figure",
+    "path_to_target",
+    "plan_figure",
     "tier_figure",
     "upsell_figure",
 ]
@@ -194,6 +197,45 @@ def upsell_figure(points: Sequence[UpsellPoint], min_nps: float, max_share: floa
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt(v, percent=True, decimals=0)))
     ax.set_xlabel("revenue as a share of revenue potential")
     ax.set_ylabel("account NPS")
+    _legend_below(ax)
+    return figure
+
+
+def path_to_target(plan: CoveragePlan) -> tuple[list[int], list[float], list[float]]:
+    """Contacts surveyed so far, and the coverage planned and expected after each account.
+
+    Starts at (0, coverage now); each planned account adds its contacts and its share of
+    revenue, in full (planned) or times its chance to answer (expected).
+    """
+    now = plan.coverage_now or 0.0
+    xs, planned, expected = [0], [now], [now]
+    for account in plan.accounts:
+        share = account.cumulative_coverage - planned[-1]
+        xs.append(xs[-1] + len(account.contacts))
+        planned.append(account.cumulative_coverage)
+        expected.append(expected[-1] + share * account.chance)
+    return xs, planned, expected
+
+
+def plan_figure(plan: CoveragePlan | None) -> Figure:
+    """The path to the target: revenue coverage against the contacts to survey."""
+    figure = Figure(figsize=(_WIDTH, 4.0))
+    ax = figure.add_subplot()
+    ax.set_title("Path to the target: revenue coverage per contact surveyed", loc="left")
+    if plan is None or plan.coverage_now is None:
+        return _empty(ax, "no coverage plan: no revenue in the CRM")
+    xs, planned, expected = path_to_target(plan)
+    ax.step(xs, planned, where="post", color=COLORS["blind"], label="planned (all answer)")
+    ax.step(xs, expected, where="post", color=COLORS["promoter"], label="expected (forecast)")
+    ax.axhline(plan.target, color=COLORS["detractor"], linestyle="--", linewidth=0.9)
+    ax.text(0, plan.target, f" target {fmt(plan.target, percent=True, decimals=0)}", va="bottom")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlim(0, max(xs[-1], 1))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt(v, percent=True, decimals=0)))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("contacts to survey, largest uncovered accounts first")
+    ax.set_ylabel("revenue coverage")
+    ax.grid(color=COLORS["grid"], linewidth=0.5)
     _legend_below(ax)
     return figure
 

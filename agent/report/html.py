@@ -17,6 +17,7 @@ from markupsafe import Markup
 from agent.core.contract import MetricsConfig
 from agent.core.document import MetricsDocument
 from agent.core.models import Account
+from agent.core.plan import CoveragePlan
 from agent.report import charts, figures
 from agent.report.links import record_link
 from agent.report.present import fmt
@@ -25,7 +26,14 @@ from agent.report.render import to_svg
 __all__ = ["CHART_IDS", "Chart", "ReportOptions", "build_report", "render_charts"]
 
 #: The report's charts, in page order; each is exactly one ``<svg>`` in the page.
-CHART_IDS: tuple[str, ...] = ("coverage", "drivers-count", "drivers-revenue", "tiers", "upsell")
+CHART_IDS: tuple[str, ...] = (
+    "coverage",
+    "drivers-count",
+    "drivers-revenue",
+    "tiers",
+    "upsell",
+    "plan",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +47,8 @@ class ReportOptions:
     title: str = "Account Experience report"
     source: str = ""
     config: MetricsConfig = field(default_factory=MetricsConfig)
+    #: The coverage plan (``ax-agent plan coverage``); the chart says when there is none.
+    plan: CoveragePlan | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +91,7 @@ def render_charts(
             "Upsell quadrant",
             lambda: charts.upsell_figure(points, cfg.upsell_min_nps, cfg.upsell_max_revenue_share),
         ),
+        "plan": ("Path to the target", lambda: charts.plan_figure(options.plan)),
     }
     return {
         chart_id: Chart(chart_id, title, Markup(to_svg(build, chart_id, title)))  # noqa: S704  # matplotlib escapes its text
@@ -108,6 +119,7 @@ def build_report(
         upsell=[a for a in doc.accounts if a.upsell_candidate],
         placed=len(placed),
         plotted=min(len(placed), options.upsell_dots),
+        plan=options.plan,
         at_risk=figures.at_risk_accounts(doc),
         overdue=figures.overdue_accounts(doc),
         at_risk_reason=figures.at_risk_reason,

@@ -15,6 +15,7 @@ from agent.cli import app
 from agent.state.store import StateStore
 from tests.core_builders import AS_OF
 from tests.plan.test_plan_rule import ACCOUNTS, CONTACTS, RESPONSES
+from tests.report_support import SVG, by_id, parse_strict, text_of
 
 runner = CliRunner()
 WHEN = AS_OF.isoformat()
@@ -121,3 +122,27 @@ def test_the_configured_crm_is_read_from_the_state(
     result = runner.invoke(app, ["plan", "coverage", "--as-of", WHEN, "--format", "json"])
     assert result.exit_code == 0, result.output
     assert [a["id"] for a in json.loads(result.stdout)["accounts"]] == ["A2", "A4", "A6"]
+
+
+def test_the_report_draws_the_path_to_the_target(folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    result = runner.invoke(
+        app, ["report", "--crm-dir", str(folder), "--as-of", WHEN, "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    tree = parse_strict(out.read_text(encoding="utf-8"))
+    section = by_id(tree, "plan")
+    lead = " ".join(text_of(section).split())
+    assert "Revenue coverage is 29.4 %. Survey 7 contacts at 3 uncovered accounts" in lead
+    assert "82.4 % if all answer (target 80 %)" in lead
+    assert "42.2 % is expected" in lead
+    assert "A1 misses management, frontline" in lead
+    rows = by_id(tree, "plan-table").find("tbody")
+    assert rows is not None
+    cells = [[text_of(td) for td in tr] for tr in rows]
+    assert [(r[1], r[3], r[4]) for r in cells] == [
+        ("Account A2", "52.9 %", "50.0 %"),
+        ("Account A4", "70.6 %", "0.0 %"),
+        ("Account A6", "82.4 %", "8.3 %"),
+    ]
+    assert list(by_id(tree, "chart-plan").iter(f"{SVG}svg"))
