@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from agent.cli import app, hubspot_cmd
-from agent.config.settings import HubSpotSettings, Settings
+from agent.config.settings import HubSpotSettings, PlanSettings, Settings
 from agent.core.contract import FieldOverride, FieldsConfig, default_field_specs
 from agent.core.ports import FieldUpdate
 from connectors.hubspot import HubSpotConnector
@@ -253,3 +253,16 @@ def test_planned_updates_print_as_batch_requests(make_connector: MakeConnector) 
     assert len(lines) == 2
     assert '"path": "/crm/v3/objects/companies/batch/update"' in lines[0]
     assert lines[1].count('"id"') == 50
+
+
+def test_survey_next_is_a_contact_checkbox_once_the_plan_writes_back(
+    portal: FakePortal, settings: Settings
+) -> None:
+    planned = settings.model_copy(update={"plan": PlanSettings(write_back=True)})
+    planned = Settings.model_validate(planned.model_dump())
+    lines: list[str] = []
+    assert hubspot_cmd.provision_hubspot(planned, True, echo=lines.append) == 0
+    assert any(line.startswith("would create contacts property ax_survey_next") for line in lines)
+    unplanned: list[str] = []
+    assert hubspot_cmd.provision_hubspot(settings, True, echo=unplanned.append) == 0
+    assert not [line for line in unplanned if "ax_survey_next" in line]

@@ -70,3 +70,21 @@ def test_vendor_errors_exit_1_without_a_traceback(
     assert result.exit_code == 1
     assert "session expired or invalid" in result.output
     assert "Traceback" not in result.output
+
+
+def test_survey_next_is_provisioned_and_checked_once_the_plan_writes_back(
+    monkeypatch: pytest.MonkeyPatch, mock: responses.RequestsMock
+) -> None:
+    monkeypatch.setenv("AX_PLAN__WRITE_BACK", "true")
+    shown = runner.invoke(app, ["crm", "provision", "salesforce", "--print"])
+    assert "Contact.AX_Survey_Next__c" in shown.output
+    assert "Checkbox" in shown.output.split("Contact.AX_Survey_Next__c")[1].splitlines()[0]
+
+    check = runner.invoke(app, ["crm", "check", "salesforce"])
+    assert check.exit_code == 1
+    assert "contact field AX_Survey_Next__c" in check.output
+    done = runner.invoke(app, ["crm", "provision", "salesforce"])
+    assert "created (1):" in done.output
+    again = runner.invoke(app, ["crm", "check", "salesforce"])
+    assert again.exit_code == 0, again.output
+    assert "all 20 fields are present" in again.output
