@@ -115,6 +115,8 @@ class HistorySettings(_Block):
                 f"daily_after_days ({self.daily_after_days})"
             )
         return self
+
+
 class PlanSettings(_Block):
     """``plan:``: the revenue-first coverage plan (``ax-agent plan coverage``).
 

@@ -207,8 +207,6 @@ alert_state = Table(
 
 silences = Table(
     "silences",
-    "survey_plan",
-    "survey_plans",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("rule_id", String(128)),

@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 from agent.core.contract import FieldsConfig
-from connectors.files import written_file
+from agent.sources.files import written_file
 from tests.service.agentkit import agent_settings, build_agent
 
 
