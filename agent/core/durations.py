@@ -12,6 +12,8 @@ _WHOLE = re.compile(r"^\s*(?:\d+\s*[smhdw]\s*)+$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 #: Longer than any sensible alerting interval; rejects typos like ``48000d``.
 _MAX = timedelta(days=3660)
+_MAX_SECONDS = int(_MAX.total_seconds())
+_MAX_DIGITS = len(str(_MAX_SECONDS))
 
 
 class DurationError(ValueError):
@@ -22,15 +24,27 @@ def parse_duration(text: str) -> timedelta:
     """``"1d12h"`` -> 36 hours. Units: s, m, h, d, w; at least one part; positive."""
     if not isinstance(text, str) or not _WHOLE.match(text):
         raise DurationError(
-            f"{text!r} is not a duration; write a number and a unit (s, m, h, d, w), e.g. 48h or 7d"
+            f"{_shown(text)} is not a duration; "
+            "write a number and a unit (s, m, h, d, w), e.g. 48h or 7d"
         )
-    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text))
-    value = timedelta(seconds=seconds)
-    if value <= timedelta(0):
-        raise DurationError(f"{text!r} must be longer than zero")
-    if value > _MAX:
-        raise DurationError(f"{text!r} is longer than ten years")
-    return value
+    parts = _PART.findall(text)
+    if any(len(n.lstrip("0")) > _MAX_DIGITS for n, _ in parts):
+        seconds = _MAX_SECONDS + 1  # too many digits to be in range (and to convert cheaply)
+    else:
+        seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
+    if seconds <= 0:
+        raise DurationError(f"{_shown(text)} must be longer than zero")
+    if seconds > _MAX_SECONDS:  # compared as a number: a timedelta would overflow first
+        raise DurationError(
+            f"{_shown(text)} is out of range; a duration is from 1s to {_MAX.days}d (ten years)"
+        )
+    return timedelta(seconds=seconds)
+
+
+def _shown(text: object) -> str:
+    """The value as quoted in an error, cut so a huge value does not flood the message."""
+    shown = repr(text)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
 def format_duration(value: timedelta) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import structlog
 
 from agent.core.routes import Route
-from agent.rules.loader import RuleLoadError, RuleSet, fingerprint, load_rules
+from agent.rules.loader import RuleError, RuleLoadError, RuleSet, fingerprint, load_rules
 
 __all__ = ["Reload", "RuleRegistry"]
 
@@ -58,16 +58,26 @@ class RuleRegistry:
         self._seen = seen
         try:
             rules = load_rules(self.path, channels=self._channels, routes=self._routes)
-        except RuleLoadError as exc:
-            _log.error(
-                "rules_invalid_kept_last",
-                path=str(self.path),
-                errors=[str(e) for e in exc.errors],
-                running=len(self._current.rules),
-            )
-            if self._on_invalid is not None:
-                self._on_invalid(exc)
-            return Reload(self._current, error=exc)
+        except Exception as exc:  # a loader bug must not stop the running rules
+            error = exc if isinstance(exc, RuleLoadError) else _unexpected(self.path, exc)
+            return self._invalid(error)
         self._current = rules
         _log.info("rules_loaded", path=str(self.path), rules=len(rules.rules))
         return Reload(rules, loaded=True)
+
+    def _invalid(self, exc: RuleLoadError) -> Reload:
+        _log.error(
+            "rules_invalid_kept_last",
+            path=str(self.path),
+            errors=[str(e) for e in exc.errors],
+            running=len(self._current.rules),
+        )
+        if self._on_invalid is not None:
+            self._on_invalid(exc)
+        return Reload(self._current, error=exc)
+
+
+def _unexpected(path: Path, exc: Exception) -> RuleLoadError:
+    """An error the loader did not foresee, reported like any invalid rule file."""
+    _log.error("rules_loader_failed", path=str(path), exc_info=exc)  # a bug: keep the trace
+    return RuleLoadError([RuleError(path, 1, 1, f"cannot load the rules: {type(exc).__name__}")])

@@ -272,3 +272,39 @@ def test_outbox_rows_carry_the_decided_content(
     assert row.payload["content"]["account"]["id"] == "A1"
     assert row.rule_id == "at-risk"
     assert row.scope == "account"
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        (("realert: 7d", "realert: 99999999999999d"), "rules.yaml:13:14"),
+        (
+            (
+                "rules:\n",
+                "x: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+                + "".join(
+                    f"x{i}: &a{i} [{', '.join(['*a' if i == 0 else f'*a{i - 1}'] * 9)}]\n"
+                    for i in range(7)
+                )
+                + "rules:\n",
+            ),
+            "rules.yaml:",
+        ),
+    ],
+    ids=["realert-overflow", "billion-laughs"],
+)
+def test_every_invalid_change_posts_one_admin_alert(
+    tmp_path: Path, repo: AlertRepo, change: tuple[str, str], where: str
+) -> None:
+    pipeline, notifier = _pipeline(tmp_path, repo)
+    data = make_inputs([account_metrics(at_risk=True)])
+    pipeline.run(data, AS_OF)
+    write_rules(tmp_path / "rules", RULES.replace(*change, 1))
+    report = pipeline.run(replace(data, as_of=AS_OF + HOUR), AS_OF + HOUR)
+    assert report.rules == 3  # the last good rules keep running
+    assert report.rules_error is not None
+    admin = [a for channel, a in notifier.sent if channel == "C-cx-admin"]
+    assert len(admin) == 1
+    assert where in admin[0].content.text
+    pipeline.run(replace(data, as_of=AS_OF + 2 * HOUR), AS_OF + 2 * HOUR)
+    assert len([a for c, a in notifier.sent if c == "C-cx-admin"]) == 1
