@@ -29,6 +29,7 @@ from agent.alerts.repo import AlertRepo, OutboxRecord
 from agent.alerts.routing import Routing
 from agent.core.document import MetricsDocument
 from agent.core.durations import format_duration
+from agent.core.redaction import redact
 from agent.rules.evaluate import evaluate, response_subject
 from agent.rules.facts import AccountFacts, ResponseFacts, RuleInputs
 from agent.rules.loader import CompiledRule, RuleLoadError
@@ -56,7 +57,7 @@ class CycleReport:
 
 def admin_rules_alert(error: RuleLoadError, channel: str, now: datetime) -> OutboxRecord:
     """The admin alert for an invalid rule change; one per distinct set of errors."""
-    text = "\n".join(str(e) for e in error.errors)
+    text = redact("\n".join(str(e) for e in error.errors))
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     content = AlertContent(
         kind="admin",

@@ -26,6 +26,7 @@ from agent.alerts.model import (
     Sent,
     Silence,
 )
+from agent.core.redaction import redact
 from agent.state.schema import alert_outbox, alert_state, silences
 
 __all__ = ["AlertRepo", "OutboxRecord", "OutboxRow"]
@@ -204,7 +205,7 @@ class AlertRepo:
                 )
 
     def mark_error(self, alert_id: str, error: str, *, failed: bool = False) -> None:
-        values: dict[str, Any] = {"last_error": error[:_ERROR_LIMIT]}
+        values: dict[str, Any] = {"last_error": redact(error)[:_ERROR_LIMIT]}
         if failed:
             values["status"] = "failed"
         with self.engine.begin() as conn:
@@ -217,7 +218,7 @@ class AlertRepo:
             conn.execute(
                 update(alert_outbox)
                 .where(alert_outbox.c.alert_id == alert_id)
-                .values(status=status, last_error=error)
+                .values(status=status, last_error=redact(error) if error else error)
             )
 
     def recent(self, limit: int = 50, status: str | None = None) -> list[OutboxRow]:

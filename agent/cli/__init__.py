@@ -15,6 +15,7 @@ from agent.cli import (
     run_cmd,
     state_cmd,
 )
+from agent.cli.redacted import redact_standard_streams
 
 __all__ = ["app", "main"]
 
@@ -40,5 +41,6 @@ for _module in (
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: every byte printed goes through the redaction step."""
+    redact_standard_streams()
     app()

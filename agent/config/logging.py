@@ -5,19 +5,16 @@ SQLAlchemy, urllib3 …), goes through one handler and one processor chain, so t
 same format and the same redaction apply to all of it. Secrets are registered once
 (from the settings' ``SecretStr`` fields, the state URL's password, or explicitly)
 and masked twice: in every value of the event, and again in the rendered line, so
-neither an escaped form nor a traceback can carry one out.
+neither an escaped form nor a traceback can carry one out. The masking itself is
+``agent.core.redaction``, the one step every other output path uses too.
 """
 
 from __future__ import annotations
 
-import json as _json
 import logging
-import re
 import sys
-import threading
 from collections.abc import Iterable
-from typing import Any, Literal, TextIO
-from urllib.parse import quote, quote_plus
+from typing import Literal, TextIO
 
 import structlog
 from pydantic import BaseModel, SecretBytes, SecretStr
@@ -26,6 +23,7 @@ from sqlalchemy.exc import ArgumentError
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from agent.config.settings import Settings
+from agent.core.redaction import MASK, redact, redact_value, register_secret_text
 
 __all__ = [
     "MASK",
@@ -39,52 +37,7 @@ __all__ = [
     "register_url_password",
 ]
 
-MASK = "[REDACTED]"
-
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
-
-
-class _Secrets:
-    """Registered secret values and the escaped forms they take in logs, as one regex."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._values: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
-
-    def add(self, value: str) -> None:
-        if not value.strip():
-            return
-        with self._lock:
-            before = len(self._values)
-            self._values.update(_variants(value))
-            if len(self._values) != before:
-                ordered = sorted(self._values, key=len, reverse=True)
-                self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
-
-    def clear(self) -> None:
-        with self._lock:
-            self._values.clear()
-            self._pattern = None
-
-    def redact(self, text: str) -> str:
-        pattern = self._pattern
-        return text if pattern is None else pattern.sub(MASK, text)
-
-
-def _variants(value: str) -> set[str]:
-    """The forms a secret takes once quoted by JSON, repr() or a URL."""
-    return {
-        value,
-        _json.dumps(value)[1:-1],
-        _json.dumps(value, ensure_ascii=False)[1:-1],
-        repr(value)[1:-1],
-        quote(value, safe=""),
-        quote_plus(value),
-    } - {""}
-
-
-_SECRETS = _Secrets()
 
 
 def register_secret(value: str | SecretStr | SecretBytes | None) -> None:
@@ -94,7 +47,7 @@ def register_secret(value: str | SecretStr | SecretBytes | None) -> None:
     elif isinstance(value, SecretBytes):
         value = value.get_secret_value().decode("utf-8", "replace")
     if value:
-        _SECRETS.add(value)
+        register_secret_text(value)
 
 
 def register_settings_secrets(settings: BaseModel) -> int:
@@ -119,31 +72,16 @@ def _secret_values(value: object) -> Iterable[SecretStr | SecretBytes]:
             yield from _secret_values(item)
 
 
-def redact(text: str) -> str:
-    """``text`` with every registered secret replaced by ``[REDACTED]``."""
-    return _SECRETS.redact(text)
-
-
-def _redact_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return _SECRETS.redact(value)
-    if isinstance(value, dict):
-        return {_redact_value(k): _redact_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return type(value)(_redact_value(v) for v in value)
-    return value
-
-
 def redact_event(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     """structlog processor: mask registered secrets in every key and value of the event."""
-    return {_redact_value(k): _redact_value(v) for k, v in event_dict.items()}
+    return {redact(k): redact_value(v) for k, v in event_dict.items()}
 
 
 class _RedactingFormatter(structlog.stdlib.ProcessorFormatter):
     """The last line of defence: mask secrets in the rendered line itself."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return _SECRETS.redact(super().format(record))
+        return redact(super().format(record))
 
 
 def _shared_processors() -> list[Processor]:

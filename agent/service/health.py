@@ -11,6 +11,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from agent.core.redaction import redact
 from agent.state.store import StateStore
 
 __all__ = ["Health", "Role"]
@@ -58,6 +59,6 @@ class Health:
                 if cycle.status == "running":
                     continue
                 if cycle.status == "failed":
-                    failed[job] = (cycle.error or "failed")[:300]
+                    failed[job] = redact(cycle.error or "failed")[:300]
                 break
         return failed

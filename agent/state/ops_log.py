@@ -8,7 +8,7 @@ from typing import cast
 
 from sqlalchemy import RowMapping, delete, insert, select, update
 
-from agent.config.logging import redact
+from agent.core.redaction import redact
 from agent.state import schema
 from agent.state.dialect import insert_ignore, upsert
 from agent.state.ops_base import OpsBase
@@ -69,7 +69,7 @@ class LogOps(OpsBase):
         stmt = (
             update(schema.cycles)
             .where(schema.cycles.c.status == "running")
-            .values(finished_at=self._now(), status="failed", error=reason)
+            .values(finished_at=self._now(), status="failed", error=redact(reason))
         )
         return int(self._conn.execute(stmt).rowcount)
 

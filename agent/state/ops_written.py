@@ -16,6 +16,7 @@ from sqlalchemy import and_, delete, or_, select
 from agent.core.batching import chunked
 from agent.core.contract import ObjectKind
 from agent.core.ports import FieldUpdate, WriteOutcome
+from agent.core.redaction import redact
 from agent.state import schema
 from agent.state.codec import JsonValue, to_json_value
 from agent.state.dialect import bulk_write, upsert
@@ -93,7 +94,7 @@ class WrittenOps(OpsBase):
                 "object": object,
                 "record_id": o.record_id,
                 "error_code": o.error_code,
-                "message": o.message,
+                "message": redact(o.message) if o.message else o.message,
                 "attempts": 1,
                 "last_at": now,
             }

@@ -17,6 +17,7 @@ from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 from simple_salesforce.login import SalesforceLogin
 
 from agent.core.errors import ConfigError
+from agent.core.redaction import register_secret_text
 from connectors.salesforce.errors import SalesforceFatalError, from_transport
 from connectors.salesforce.settings import SalesforceSettings
 
@@ -31,6 +32,9 @@ class Session:
 
     token: str
     instance_url: str
+
+    def __post_init__(self) -> None:
+        register_secret_text(self.token)  # a token obtained at login is as secret as a password
 
     def __repr__(self) -> str:
         return f"Session(instance_url={self.instance_url!r})"
