@@ -215,3 +215,49 @@ def test_the_table_says_how_many_more_and_how_to_list_them(tmp_path: Path) -> No
     assert "x50" not in flat
     assert "... and 20 more rejected rows: ax-agent metrics --crm-dir" in flat
     assert "--format json lists all of them" in flat
+
+
+def test_metrics_on_poison_files_exits_0_with_the_rows_rejected(tmp_path: Path) -> None:
+    """The real command, as a subprocess: no traceback, every poison row rejected."""
+    import subprocess
+    import sys
+
+    good = "g1,ann@alpha.com,9,2025-05-01T00:00:00Z,,,,\n"
+    folder = _folder(
+        tmp_path,
+        "id,name,domain,revenue\nA1,Alpha,alpha.com,100\n",
+        "id,account_id,email\nC1,A1,ann@alpha.com\n",
+        RESPONSE_HEADER
+        + "\n"
+        + good
+        + 'big,ann@alpha.com,3,2025-05-01T00:00:00Z,,"'
+        + "y" * 200_000
+        + '",,\n'
+        + "g2,bob@alpha.com,9,2025-05-01T00:00:00Z,,,,\n"
+        + 'open,ann@alpha.com,3,2025-05-01T00:00:00Z,,"never closed\n',
+    )
+    deep = '{"response_id": "deep", "score": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    lone = '{"response_id": "lone", "score": 9, "submitted_at": "2025-05-01T00:00:00Z", '
+    lone += '"comment": "\\ud800"}'
+    (folder / "responses.jsonl").write_text(deep + "\n" + lone + "\n", encoding="utf-8")
+    ax = Path(sys.executable).with_name("ax-agent")
+    result = subprocess.run(
+        [str(ax), "metrics", "--crm-dir", str(folder), "--as-of", "2025-06-01T12:00:00Z"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    doc = json.loads(result.stdout)
+    assert [(r["source"], r["position"], r["reason"]) for r in doc["rejected"]] == [
+        ("responses.csv", 2, "field_too_large"),
+        ("responses.csv", 4, "unterminated_quote"),
+        ("responses.jsonl", 1, "invalid_record"),
+        ("responses.jsonl", 2, "invalid_record"),
+    ]
+    assert doc["rejected"][0]["value"] == "y" * 80
+    assert doc["rejected"][3]["value"] == lone[:80]
+    assert doc["portfolio"]["responded_contacts"] == 1
+    assert sum(a["respondents"] for a in doc["accounts"]) == 2

@@ -152,3 +152,6 @@ class FileDropSettings(_Block):
     source: str = Field(default="file_drop", min_length=1)
     #: A file changed more recently than this is still being written and waits.
     settle_seconds: Seconds = Field(default=5.0, ge=0)
+    #: A file that fails this many times is moved to ``failed/`` with the reason, so that
+    #: it cannot hold up the files after it cycle after cycle.
+    max_tries: int = Field(default=3, ge=1)

@@ -4,7 +4,8 @@ For each settled file (not hidden, not changed for ``settle_seconds``):
 
 1. its SHA-256 names it; a content already ingested is only moved away;
 2. its records are read with the same rules as every survey file (``agent.sources.ingest``);
-3. rejected records are written to ``processed/<file>.rejected.csv`` (position, reason);
+3. rejected records are written to ``processed/<file>.rejected.csv`` (position, reason,
+   the offending value);
 4. the accepted responses and the file's hash are committed in one transaction;
 5. the file is moved to ``processed/``.
 
@@ -12,6 +13,12 @@ A crash between any two steps is safe: before 4 the file is read again (the repo
 rewritten the same), after 4 it is recognised by its hash and only moved. A file that
 cannot be read at all (not UTF-8, broken CSV) goes to ``failed/`` with the reason
 beside it, and nothing of it is stored.
+
+A file whose processing fails for another reason (a bug, a value the database refuses)
+does not hold up the others: the files after it go on, the failure is counted in a
+hidden ``.attempts/`` file beside it, the job reports the error, and after
+``max_tries`` failures the file goes to ``failed/`` with the last error as its reason.
+A database that cannot be reached is not the file's fault and counts no try.
 """
 
 from __future__ import annotations
@@ -28,21 +35,30 @@ from datetime import datetime
 from pathlib import Path
 
 import structlog
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from agent.config.service import FileDropSettings
 from agent.core.models import Rejected
-from agent.service.checkpoint import Checkpoints
+from agent.service.checkpoint import Checkpoints, Interrupted
 from agent.service.telemetry import RESPONSES_RECEIVED
 from agent.sources.plainfiles import CrmFormatError, read_response_file
 from agent.state.store import StateStore
 
-__all__ = ["SUFFIXES", "DropCounts", "FileDrop"]
+__all__ = ["SUFFIXES", "DropCounts", "DropFilesFailedError", "FileDrop"]
 
 _log = structlog.get_logger(__name__)
 #: Files the drop takes; anything else in the folder is left alone.
 SUFFIXES = (".csv", ".jsonl", ".ndjson")
 PROCESSED = "processed"
 FAILED = "failed"
+ATTEMPTS = ".attempts"
+#: Failures that say nothing about the file: it is tried again, no try counted.
+_NOT_THE_FILE: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    Interrupted,
+    MemoryError,
+)
 
 
 @dataclass(slots=True)
@@ -60,6 +76,18 @@ class DropCounts:
         return {f"drop_{name}": getattr(self, name) for name in self.__slots__}
 
 
+class DropFilesFailedError(RuntimeError):
+    """Some files failed this scan (the others were processed); they are tried again.
+
+    ``counts`` holds what the scan did all the same.
+    """
+
+    def __init__(self, message: str, counts: DropCounts) -> None:
+        super().__init__(message)
+        self.counts = counts.as_counts()
+        self.drop_counts = counts
+
+
 class FileDrop:
     """Ingests what lands in ``settings.path`` into the state store."""
 
@@ -75,16 +103,30 @@ class FileDrop:
         self.folder = settings.path
         self.source = settings.source
         self.settle_seconds = settings.settle_seconds
+        self.max_tries = settings.max_tries
         self.store = store
         self._wall = wall
 
     def scan(self, as_of: datetime, checkpoints: Checkpoints | None = None) -> DropCounts:
         """Process every settled file, oldest first; stop between files when asked."""
         counts = DropCounts()
+        failures: list[str] = []
         for path in self.candidates():
             if checkpoints is not None:
                 checkpoints.check()
-            self._one(path, as_of, counts)
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            try:
+                self._one(path, digest, as_of, counts)
+            except _NOT_THE_FILE:
+                raise
+            except Exception as exc:  # the file's own failure: counted, the others go on
+                failure = self._failed_try(path, digest, exc, counts)
+                if failure:
+                    failures.append(failure)
+            else:
+                self._attempts(digest).unlink(missing_ok=True)
+        if failures:
+            raise DropFilesFailedError("; ".join(failures), counts)
         return counts
 
     def candidates(self) -> list[Path]:
@@ -102,8 +144,32 @@ class FileDrop:
         ]
         return sorted(found, key=lambda p: (p.stat().st_mtime, p.name))
 
-    def _one(self, path: Path, as_of: datetime, counts: DropCounts) -> None:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    def _attempts(self, digest: str) -> Path:
+        return self.folder / ATTEMPTS / f"{digest}.txt"
+
+    def _failed_try(self, path: Path, digest: str, exc: Exception, counts: DropCounts) -> str:
+        """Count one failed try of ``path``; at ``max_tries`` move it to ``failed/``.
+
+        Returns the error to report for this scan (empty once the file is set aside).
+        """
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        marker = self._attempts(digest)
+        tries = _tries(marker) + 1
+        if tries >= self.max_tries:
+            self._fail(path, digest, f"could not be processed after {tries} tries: {error}", counts)
+            marker.unlink(missing_ok=True)
+            return ""
+        _atomic_write(marker, f"{tries}\n{error}\n")
+        _log.error(
+            "drop_file_failed",
+            file=path.name,
+            attempt=tries,
+            max_tries=self.max_tries,
+            error=error,
+        )
+        return f"{path.name}: try {tries} of {self.max_tries} failed: {error}"
+
+    def _one(self, path: Path, digest: str, as_of: datetime, counts: DropCounts) -> None:
         log = _log.bind(file=path.name, sha256=digest[:12])
         target = _destination(self.folder / PROCESSED, path.name, digest)
         if self.store.file_seen(digest):
@@ -164,6 +230,13 @@ class FileDrop:
         _log.error("drop_file_unreadable", file=path.name, reason=reason, moved_to=str(target))
 
 
+def _tries(marker: Path) -> int:
+    try:
+        return int(marker.read_text(encoding="utf-8").split("\n", 1)[0])
+    except (OSError, ValueError):
+        return 0
+
+
 def _destination(folder: Path, name: str, digest: str) -> Path:
     """``folder/name``, or ``folder/<stem>.<hash><suffix>`` when another file took that name."""
     plain = folder / name
@@ -184,8 +257,8 @@ def _report_path(target: Path) -> Path:
 def _write_report(path: Path, rejected: Sequence[Rejected]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["source", "position", "reason"])
-    writer.writerows([r.source, r.position, r.reason] for r in rejected)
+    writer.writerow(["source", "position", "reason", "value"])
+    writer.writerows([r.source, r.position, r.reason, r.value] for r in rejected)
     _atomic_write(path, buffer.getvalue())
 
 

@@ -7,6 +7,13 @@ which is what one agent process with one leadership lock needs. (gunicorn forks
 workers, which would each want the lock; an ASGI server would need an async app for
 five small endpoints.)
 
+Bodies over the limit are answered 413, never with a reset connection: a request whose
+``Content-Length`` (or chunked body, counted while it arrives) exceeds the limit has its
+body read and thrown away unkept (a client that sent ``Expect: 100-continue`` is
+answered at once, before it sends the body), so that the client, which sends its whole
+body before it reads, sees the answer; the app refuses it from the length alone. Only
+beyond ``DRAIN_LIMIT`` does the server close the connection.
+
 Routes: ``GET /healthz``, ``GET /readyz``, ``GET /metrics`` (prometheus_client),
 ``POST /webhooks/responses`` and, when Slack is configured with a signing secret,
 ``POST /slack/interactivity``.
@@ -15,6 +22,7 @@ Routes: ``GET /healthz``, ``GET /readyz``, ``GET /metrics`` (prometheus_client),
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import socket
 import threading
@@ -23,6 +31,8 @@ from typing import Any
 
 import structlog
 from prometheus_client import make_wsgi_app
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
 from waitress.server import create_server
 from waitress.wasyncore import close_all
 
@@ -30,7 +40,10 @@ from agent.config.service import ServerSettings
 from agent.service import webhook
 from agent.service.health import Health
 
-__all__ = ["AgentApp", "HttpServer", "WsgiApp"]
+__all__ = ["DRAIN_LIMIT", "AgentApp", "HttpServer", "WsgiApp"]
+
+#: The most an over-limit body is read (and thrown away) to answer it 413 cleanly.
+DRAIN_LIMIT = 256 * 1024 * 1024
 
 _log = structlog.get_logger(__name__)
 
@@ -99,11 +112,76 @@ class AgentApp:
             length = -1
         if length < 0:
             return _json(start_response, 411, {"error": "send a Content-Length"})
-        if length > limit:
-            return _json(start_response, 413, {"error": f"body larger than {limit} bytes"})
-        body = environ["wsgi.input"].read(length)
+        if length > limit:  # refused from its length: the body is not read
+            return _too_large(start_response, limit)
+        body = environ["wsgi.input"].read(min(length, limit + 1))
+        if len(body) > limit:
+            return _too_large(start_response, limit)
         reply = self.hook.handle(_headers(environ), body)
         return _json(start_response, reply.status, reply.body)
+
+
+def _too_large(start_response: StartResponse, limit: int) -> list[bytes]:
+    return _json(start_response, 413, {"error": f"body larger than {limit} bytes"})
+
+
+class _Discarded:
+    """A body buffer that keeps nothing: it counts the bytes of an over-limit body."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __bool__(self) -> bool:
+        return self.size > 0
+
+    def append(self, data: bytes) -> None:
+        self.size += len(data)
+
+    def getfile(self) -> io.BytesIO:
+        return io.BytesIO()
+
+    def get(self, numbytes: int = -1, skip: bool = False) -> bytes:
+        return b""
+
+    def skip(self, numbytes: int, allow_prune: int = 0) -> None:
+        return None
+
+    def prune(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class _BoundedParser(HTTPRequestParser):
+    """waitress's request parser, except that a body over ``body_limit`` is not kept."""
+
+    body_limit = 1 << 20
+
+    def received(self, data: bytes) -> int:
+        consumed: int = super().received(data)
+        receiver = self.body_rcv
+        if receiver is None or isinstance(receiver.buf, _Discarded) or self.error:
+            return consumed
+        if self.content_length > self.body_limit or len(receiver.buf) > self.body_limit:
+            kept = receiver.buf
+            receiver.buf = _Discarded(len(kept))  # type: ignore[assignment]  # same interface
+            kept.close()
+            self.headers = {**self.headers, "CONNECTION": "close"}  # answer, then close
+            if self.expect_continue and self.content_length > self.body_limit:
+                # The client waits for our go before sending: answer now instead.
+                self.expect_continue = False
+                self.body_rcv = None
+                self.completed = True
+        return consumed
+
+
+def _bounded_channel(limit: int) -> type[HTTPChannel]:
+    parser = type("BoundedParser", (_BoundedParser,), {"body_limit": limit})
+    return type("BoundedChannel", (HTTPChannel,), {"parser_class": parser})
 
 
 def _headers(environ: dict[str, Any]) -> dict[str, str]:
@@ -158,11 +236,12 @@ class HttpServer:
             host=settings.host,
             port=settings.port,
             threads=settings.threads,
-            max_request_body_size=max_body_bytes,
+            max_request_body_size=max(DRAIN_LIMIT, max_body_bytes + 1),
             ident="ax-agent",
             channel_timeout=30,
             clear_untrusted_proxy_headers=True,
         )
+        self._server.channel_class = _bounded_channel(max_body_bytes)  # type: ignore[union-attr]
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
 

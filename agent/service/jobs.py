@@ -12,6 +12,7 @@ from datetime import timedelta
 from agent.alerts.deliver import DeliveryReport, deliver
 from agent.alerts.pipeline import CycleReport
 from agent.core.timeutil import parse_instant, utcnow
+from agent.service.filedrop import DropFilesFailedError
 from agent.service.runtime import Runtime
 from agent.service.telemetry import RECORDS_WRITTEN, RESPONSES_RECEIVED
 from agent.state.history import record_history
@@ -67,13 +68,29 @@ def survey_ingest(rt: Runtime) -> dict[str, int]:
         errors.append(exc)
     if rt.file_drop is not None:
         rt.checkpoints.check()
-        counts.update(rt.file_drop.scan(now, rt.checkpoints).as_counts())
+        try:
+            counts.update(rt.file_drop.scan(now, rt.checkpoints).as_counts())
+        except DropFilesFailedError as exc:  # the other files went in: count them, then fail
+            counts.update(exc.counts)
+            errors.append(exc)
     if counts.get("responses_new", 0) or counts.get("drop_accepted", 0):
         rt.data_changed()
         rt.trigger("alerts")  # new answers reach Slack without waiting for the cadence
+    if len(errors) > 1:
+        raise _PartsFailedError("; ".join(str(e) for e in errors), counts) from errors[0]
     if errors:
+        if isinstance(errors[0], DropFilesFailedError):
+            errors[0].counts = counts  # the whole job's counts go to the cycles log
         raise errors[0]
     return counts
+
+
+class _PartsFailedError(RuntimeError):
+    """A job part failed; ``counts`` holds what the job did all the same."""
+
+    def __init__(self, message: str, counts: Mapping[str, int]) -> None:
+        super().__init__(message)
+        self.counts = dict(counts)
 
 
 def _count_received(channel: str, counts: Mapping[str, int]) -> None:

@@ -5,10 +5,12 @@ response fields. The request is checked in this order, each failure answered wit
 4xx whose JSON ``error`` says what to fix:
 
 - 503 no secret configured; 413 body too large; 401 signature or timestamp wrong
-  (``agent.service.signing``); 415 not JSON; 400 not parseable or not objects;
-- 422 a field has the wrong type or value: ``problems`` lists each record's
-  position, field, reason (DOMAIN.md's rejection reasons) and message; nothing is
-  stored;
+  (``agent.service.signing``); 415 not JSON; 400 not parseable or not objects, or nested
+  deeper than JSON responses ever are (naming the record and field);
+- 422 a field has the wrong type or value, or holds text that is not Unicode (a lone
+  surrogate escape such as ``"\\ud800"``): ``problems`` lists each record's position,
+  field, reason (DOMAIN.md's rejection reasons, ``invalid_type``, ``invalid_text``) and
+  message; nothing is stored;
 - 409 a response id was stored before with different content; nothing is stored.
 
 Otherwise every response is stored in one transaction (an exact repeat is counted
@@ -135,6 +137,11 @@ class WebhookHandler:
         return self._accept(records)
 
     def _accept(self, records: list[dict[str, Any]]) -> Reply:
+        problems = _text_problems(records)
+        if problems:  # nothing more can be said of such a record: its text is unusable
+            first = problems[0]
+            message = f"{first['field']} {first['message']} (record {first['position']})"
+            return Reply(422, {"error": message, "problems": problems})
         problems = _type_problems(records)
         responses, rejected = accept_rows(
             records, self.settings.source, self._clock(), json_mode=True
@@ -191,6 +198,15 @@ def _records(body: bytes, limit: int) -> list[dict[str, Any]] | Reply:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         return _error(400, f"the body is not valid JSON: {exc}")
+    except RecursionError:
+        position, name = _too_deep(body)
+        return _error(
+            400,
+            f"field {name} of record {position} is nested too deeply; "
+            "response fields are plain values",
+            position=position,
+            field=name,
+        )
     records = data if isinstance(data, list) else [data]
     if not records:
         return _error(400, "the body holds no response")
@@ -200,6 +216,71 @@ def _records(body: bytes, limit: int) -> list[dict[str, Any]] | Reply:
     if bad:
         return _error(400, f"record {bad[0]} is not a JSON object; send objects of response fields")
     return records
+
+
+#: Deeper than any response object: nesting beyond this is named, not parsed.
+_DEPTH = 32
+
+
+def _too_deep(body: bytes) -> tuple[int, str]:
+    """Where a body too deep for the JSON parser goes too deep: the 1-based record and
+    the field of that record (``(record)`` when the record itself is the nesting)."""
+    text = body.decode("utf-8", "replace")
+    top_list = text.lstrip().startswith("[")
+    record_depth = 2 if top_list else 1
+    depth, record, key, last, index = 0, 0 if top_list else 1, "(record)", "", 0
+    while index < len(text):
+        char = text[index]
+        if char == '"':
+            end = index + 1
+            while end < len(text) and text[end] != '"':
+                end += 2 if text[end] == "\\" else 1
+            last = text[index + 1 : end]
+            index = end
+        elif char == ":" and depth == record_depth:
+            key = _printable(last)
+        elif char in "[{":
+            depth += 1
+            if depth == record_depth:
+                record += 1
+                key = "(record)"
+            if depth > _DEPTH:
+                break
+        elif char in "]}":
+            depth -= 1
+        index += 1
+    return max(record, 1), key
+
+
+def _printable(name: str) -> str:
+    return name[:80].encode("utf-8", "replace").decode("utf-8")
+
+
+def _text_problems(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fields whose text is not Unicode (lone surrogates): they can be neither stored nor shown."""
+    problems: list[dict[str, Any]] = []
+    for position, record in enumerate(records, start=1):
+        for name, value in record.items():
+            bad_name = not _unicode(name)
+            if bad_name or (isinstance(value, str) and not _unicode(value)):
+                problems.append(
+                    {
+                        "position": position,
+                        "field": _printable(name),
+                        "reason": "invalid_text",
+                        "message": ("has a name" if bad_name else "holds text")
+                        + " that is not valid Unicode (a lone surrogate such as \\ud800)",
+                    }
+                )
+    return problems
+
+
+def _unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _type_problems(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -168,3 +168,98 @@ def test_without_a_secret_the_endpoint_refuses_everything(store: StateStore) -> 
         status, body = post_signed(url, _response(), SECRET)
     assert status == 503
     assert "AX_WEBHOOK__SECRET" in body["error"]
+
+
+def test_a_body_nested_100000_deep_is_a_400_naming_the_field(base: str, store: StateStore) -> None:
+    nested = "[" * 100_000 + "]" * 100_000
+    body = (
+        f'[{{"response_id": "ok", "score": 9, "submitted_at": "{WHEN}"}}, '
+        f'{{"response_id": "deep", "comment": {nested}}}]'
+    ).encode()
+    status, answer = post_signed(base, None, SECRET, raw=body)
+    assert status == 400
+    assert (answer["position"], answer["field"]) == (2, "comment")
+    assert "field comment of record 2 is nested too deeply" in answer["error"]
+    assert store.count_responses() == 0
+
+
+def test_a_lone_surrogate_is_a_422_naming_the_field(base: str, store: StateStore) -> None:
+    body = (
+        f'{{"response_id": "r1", "email": "a@b.c", "score": 3, "submitted_at": "{WHEN}", '
+        '"comment": "broken \\ud800 text"}'
+    ).encode()
+    status, answer = post_signed(base, None, SECRET, raw=body)
+    assert status == 422
+    assert answer["problems"] == [
+        {
+            "position": 1,
+            "field": "comment",
+            "reason": "invalid_text",
+            "message": "holds text that is not valid Unicode (a lone surrogate such as \\ud800)",
+        }
+    ]
+    assert store.count_responses() == 0
+    status, _ = post_signed(base, _response("r2"), SECRET)
+    assert status == 200  # the endpoint goes on
+
+
+def _raw_post(url: str, head: bytes, body_chunks: Iterator[bytes]) -> bytes:
+    """Send a request as a plain client does (the whole body, then read the answer)."""
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head)
+        for chunk in body_chunks:
+            sock.sendall(chunk)  # a reset here is what the client used to see
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    return answer
+
+
+def _ten_mb() -> Iterator[bytes]:
+    for _ in range(160):
+        yield b"x" * 65_536
+
+
+def test_a_10_mb_body_gets_a_413_not_a_reset(store: StateStore) -> None:
+    hook = WebhookHandler(webhook_settings(SECRET), store)
+    with serving(Health(store, []), hook) as url:
+        head = (
+            "POST /webhooks/responses HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {160 * 65_536}\r\n\r\n"
+        ).encode()
+        answer = _raw_post(url, head, _ten_mb())
+        assert answer.startswith(b"HTTP/1.1 413 ")
+        assert b'"error": "body larger than 1048576 bytes"' in answer
+        status, _ = post_signed(url, _response(), SECRET)
+        assert status == 200  # and the server goes on
+
+
+def test_a_10_mb_chunked_body_is_capped_while_read(store: StateStore) -> None:
+    hook = WebhookHandler(webhook_settings(SECRET), store)
+    with serving(Health(store, []), hook) as url:
+        head = (
+            b"POST /webhooks/responses HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        chunks = (b"%x\r\n%s\r\n" % (len(c), c) for c in _ten_mb())
+        answer = _raw_post(url, head, iter([*chunks, b"0\r\n\r\n"]))
+        assert answer.startswith(b"HTTP/1.1 413 ")
+        assert b"body larger than 1048576 bytes" in answer
+
+
+def test_a_client_asking_to_continue_is_answered_413_before_sending(store: StateStore) -> None:
+    import socket
+
+    hook = WebhookHandler(webhook_settings(SECRET), store)
+    with serving(Health(store, []), hook) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(
+                b"POST /webhooks/responses HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                b"\r\nExpect: 100-continue\r\nContent-Length: 10485760\r\n\r\n"
+            )
+            answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413 ")
