@@ -17,10 +17,8 @@ day, older than ``weekly_after`` to the last of each ISO week.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,7 +26,15 @@ from sqlalchemy import Connection, and_, delete, func, select
 
 from agent.config.settings import HistorySettings
 from agent.core.batching import chunked
-from agent.core.document import AccountMetrics, MetricsDocument, PortfolioMetrics
+from agent.core.document import MetricsDocument
+from agent.core.history import (
+    Retention,
+    account_figures,
+    digest,
+    portfolio_figures,
+    since_map,
+    thinned_away,
+)
 from agent.state import schema
 from agent.state.dialect import bulk_write
 from agent.state.ops_base import BATCH_ROWS
@@ -37,28 +43,11 @@ from agent.state.store import StateStore
 __all__ = [
     "HistoryRepo",
     "Recorded",
-    "Retention",
-    "account_figures",
-    "portfolio_figures",
+    "Row",
+    "StoredHistory",
     "record_history",
     "retention_of",
-    "thinned_away",
 ]
-
-#: Keys compared at 0.1 point (0-100 scales).
-_SCORES = frozenset({"nps", "nps_strict", "health_score", "tier_nps"})
-#: Keys compared at 0.001 (shares between 0 and 1).
-_SHARES = frozenset({"contact_coverage", "tier_coverage"})
-#: Keys that move with the clock alone; their effect shows in the others.
-_CLOCK = frozenset({"recency_score"})
-
-
-@dataclass(frozen=True, slots=True)
-class Retention:
-    """How portfolio points are thinned with age."""
-
-    daily_after: timedelta = timedelta(days=30)
-    weekly_after: timedelta = timedelta(days=365)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,46 +66,13 @@ class Recorded:
         }
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One stored account row: its figures and, per key, since when its value held."""
 
-
-_ACCOUNT_KEYS = tuple(f.name for f in fields(AccountMetrics))
-_PORTFOLIO_KEYS = tuple(f.name for f in fields(PortfolioMetrics))
-
-
-def account_figures(metrics: AccountMetrics) -> dict[str, Any]:
-    """The metrics document's account keys, as in its JSON (datetimes ISO 8601)."""
-    return {k: _jsonable(getattr(metrics, k)) for k in _ACCOUNT_KEYS}
-
-
-def portfolio_figures(metrics: PortfolioMetrics) -> dict[str, Any]:
-    """The metrics document's portfolio keys, as in its JSON."""
-    return {k: _jsonable(getattr(metrics, k)) for k in _PORTFOLIO_KEYS}
-
-
-def _compared(key: str, value: Any) -> Any:
-    if isinstance(value, float):
-        if key in _SCORES:
-            return round(value, 1)
-        if key in _SHARES:
-            return round(value, 3)
-    if isinstance(value, dict) and key in _SCORES:
-        return {k: round(v, 1) if isinstance(v, float) else v for k, v in value.items()}
-    return value
-
-
-def digest(figures: Mapping[str, Any]) -> str:
-    """What decides whether an account's figures changed (see the module docstring)."""
-    shown = {k: _compared(k, v) for k, v in figures.items() if k not in _CLOCK}
-    text = json.dumps(shown, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    as_of: datetime
+    figures: dict[str, Any]
+    since: dict[str, list[Any]]
 
 
 class HistoryRepo:
@@ -149,20 +105,31 @@ class HistoryRepo:
         with self.store.transaction() as tx:
             conn = tx.connection
             previous = _digests_at(conn, crm, as_of)
-            rows = []
+            changed_now = []
             for metrics in chosen:
                 figures = account_figures(metrics)
                 value = digest(figures)
                 if previous.get(metrics.id) != value:
-                    rows.append(
-                        {
-                            "crm": crm,
-                            "account_id": metrics.id,
-                            "as_of": as_of,
-                            "digest": value,
-                            "figures": figures,
-                        }
-                    )
+                    changed_now.append((metrics.id, figures, value))
+            before = _rows_before(conn, crm, as_of, [c[0] for c in changed_now])
+            rows = []
+            for account_id, figures, value in changed_now:
+                last = before.get(account_id)
+                rows.append(
+                    {
+                        "crm": crm,
+                        "account_id": account_id,
+                        "as_of": as_of,
+                        "digest": value,
+                        "figures": figures,
+                        "since": since_map(
+                            figures,
+                            as_of,
+                            None if last is None else last.figures,
+                            None if last is None else last.since,
+                        ),
+                    }
+                )
             for batch in chunked(rows, BATCH_ROWS):
                 bulk_write(conn, schema.history_accounts, batch)
             _advance_heads(conn, crm, rows)
@@ -225,23 +192,11 @@ class HistoryRepo:
                     found.setdefault(row.account_id, []).append((row.as_of, dict(row.figures)))
         return found
 
-    def accounts_at(self, crm: str, at: datetime) -> dict[str, tuple[datetime, dict[str, Any]]]:
-        """Each account's figures in force at ``at``: its newest row at or before it."""
-        c = schema.history_accounts.c
-        newest = (
-            select(c.account_id, func.max(c.as_of).label("as_of"))
-            .where(c.crm == crm, c.as_of <= at)
-            .group_by(c.account_id)
-            .subquery()
-        )
-        stmt = select(c.account_id, c.as_of, c.figures).join(
-            newest, and_(c.account_id == newest.c.account_id, c.as_of == newest.c.as_of)
-        )
+    def accounts_at(self, crm: str, at: datetime, *, strict: bool = False) -> dict[str, Row]:
+        """Each account's row in force at ``at``: its newest at or before it (``strict``:
+        before it)."""
         with self.store.reading() as tx:
-            return {
-                r.account_id: (r.as_of, dict(r.figures))
-                for r in tx.connection.execute(stmt.where(c.crm == crm))
-            }
+            return _in_force(tx.connection, crm, at, strict=strict)
 
     def portfolio_at(self, crm: str, at: datetime) -> tuple[datetime, dict[str, Any]] | None:
         """The newest portfolio point at or before ``at``."""
@@ -298,6 +253,54 @@ def _digests_at(conn: Connection, crm: str, as_of: datetime) -> dict[str, str]:
     return {r.account_id: r.digest for r in conn.execute(stmt)}
 
 
+def _in_force(
+    conn: Connection,
+    crm: str,
+    at: datetime,
+    *,
+    strict: bool,
+    ids: Sequence[str] | None = None,
+) -> dict[str, Row]:
+    """The newest row of each account (of ``ids``) at or before ``at`` (``strict``: before)."""
+    c = schema.history_accounts.c
+    found: dict[str, Row] = {}
+    for batch in [None] if ids is None else chunked(list(ids), BATCH_ROWS):
+        bound = c.as_of < at if strict else c.as_of <= at
+        newest = select(c.account_id, func.max(c.as_of).label("as_of")).where(c.crm == crm, bound)
+        if batch is not None:
+            newest = newest.where(c.account_id.in_(batch))
+        latest = newest.group_by(c.account_id).subquery()
+        stmt = (
+            select(c.account_id, c.as_of, c.figures, c.since)
+            .join(latest, and_(c.account_id == latest.c.account_id, c.as_of == latest.c.as_of))
+            .where(c.crm == crm)
+        )
+        for r in conn.execute(stmt):
+            found[r.account_id] = Row(r.as_of, dict(r.figures), dict(r.since or {}))
+    return found
+
+
+def _rows_before(conn: Connection, crm: str, as_of: datetime, ids: Sequence[str]) -> dict[str, Row]:
+    """The rows in force just before ``as_of`` of the accounts about to get a new one."""
+    if not ids:
+        return {}
+    return _in_force(conn, crm, as_of, strict=True, ids=ids)
+
+
+class StoredHistory:
+    """The history the change rules read (``agent.rules.history.HistorySource``)."""
+
+    def __init__(self, store: StateStore, crm: str) -> None:
+        self.repo = HistoryRepo(store)
+        self.crm = crm
+
+    def accounts_at(self, at: datetime, *, strict: bool = False) -> dict[str, Row]:
+        return self.repo.accounts_at(self.crm, at, strict=strict)
+
+    def portfolio_points(self, until: datetime) -> list[tuple[datetime, dict[str, Any]]]:
+        return self.repo.portfolio(self.crm, until=until)
+
+
 def _advance_heads(conn: Connection, crm: str, rows: Sequence[Mapping[str, Any]]) -> None:
     """Move each account's head to its new row unless a newer row already is the head."""
     if not rows:
@@ -324,26 +327,6 @@ def _add_portfolio(conn: Connection, crm: str, as_of: datetime, figures: dict[st
         return 0
     bulk_write(conn, schema.history_portfolio, [{"crm": crm, "as_of": as_of, "figures": figures}])
     return 1
-
-
-def thinned_away(stamps: Iterable[datetime], now: datetime, retention: Retention) -> list[datetime]:
-    """Which of ``stamps`` thinning removes: all but the last of each day (older than
-    ``daily_after``) or of each ISO week (older than ``weekly_after``)."""
-    keep: dict[tuple[str, int, int], datetime] = {}
-    grouped: list[tuple[tuple[str, int, int], datetime]] = []
-    for stamp in stamps:
-        age = now - stamp
-        if age > retention.weekly_after:
-            year, week, _ = stamp.isocalendar()
-            key = ("w", year, week)
-        elif age > retention.daily_after:
-            key = ("d", stamp.toordinal(), 0)
-        else:
-            continue
-        grouped.append((key, stamp))
-        if key not in keep or stamp > keep[key]:
-            keep[key] = stamp
-    return [stamp for key, stamp in grouped if keep[key] != stamp]
 
 
 def _thin(conn: Connection, crm: str, now: datetime, retention: Retention) -> int:

@@ -235,6 +235,9 @@ history_accounts = Table(
     Column("as_of", _TZ, primary_key=True),
     Column("digest", String(32), nullable=False),  # of the figures: a change is a new digest
     Column("figures", JSON, nullable=False),  # the metrics document's account keys
+    Column(
+        "since", JSON, nullable=False
+    ),  # per key: [its value began at, days the one before held]
     Index(None, "crm", "as_of"),
 )
 

@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from agent.config.settings import ConfigError, HistorySettings, load_settings
 from agent.core.compute import compute_document
 from agent.core.document import MetricsDocument
+from agent.core.history import Retention, account_figures, digest, thinned_away
 from agent.state import schema
-from agent.state.history import HistoryRepo, Retention, digest, record_history, thinned_away
+from agent.state.history import HistoryRepo, record_history
 from agent.state.store import StateStore
 from tests.core_builders import account, contact, response
 
@@ -51,7 +52,11 @@ def test_rows_only_when_a_figure_changes(state_url: str) -> None:
         assert rows["B"][-1][1]["nps"] == 100.0
         assert len(repo.portfolio("files")) == 3
         in_force = repo.accounts_at("files", NOW + timedelta(hours=1))
-        assert in_force["B"][1]["nps"] == -100.0
+        assert in_force["B"].figures["nps"] == -100.0
+        assert repo.accounts_at("files", NOW + timedelta(hours=2), strict=True)["B"].as_of == NOW
+        since = repo.accounts_at("files", NOW + timedelta(hours=2))["B"].since
+        assert since["nps"] == [(NOW + timedelta(hours=2)).isoformat(), 2 / 24]
+        assert since["revenue"] == [NOW.isoformat(), None]
         assert repo.portfolio_before("files", NOW + timedelta(hours=2))[0] == NOW + timedelta(  # type: ignore[index]
             hours=1
         )
@@ -78,8 +83,6 @@ def _heads(store: StateStore) -> list[object]:
 def test_the_clock_alone_does_not_make_a_row() -> None:
     doc = _document(NOW)
     a = doc.accounts[0]
-    from agent.state.history import account_figures
-
     moved = account_figures(replace(a, recency_score=(a.recency_score or 0) - 0.3))
     assert digest(moved) == digest(account_figures(a))
     assert digest(account_figures(replace(a, health_score=(a.health_score or 0) - 0.3))) != digest(

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("as_of", _tz(), nullable=False),
         sa.Column("digest", sa.String(length=32), nullable=False),
         sa.Column("figures", sa.JSON(), nullable=False),
+        sa.Column("since", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("crm", "account_id", "as_of", name=op.f("pk_history_accounts")),
     )
     op.create_index(op.f("ix_history_accounts_crm_as_of"), "history_accounts", ["crm", "as_of"])

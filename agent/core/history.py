@@ -1,0 +1,152 @@
+"""What the figure history compares and keeps: pure functions over the metrics document.
+
+An account's figures changed when they differ *as people read them*: scores on a
+0-100 scale to 0.1 point, shares to 0.001, everything else exactly; ``recency_score``
+alone, which moves with the clock, is no change (its effect on ``health_score`` is).
+Both the history store (a row per change) and the change rules (``changed``,
+``since``) use this one comparison.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any
+
+from agent.core.document import AccountMetrics, PortfolioMetrics
+
+__all__ = [
+    "ACCOUNT_KEYS",
+    "CLOCK_KEYS",
+    "PORTFOLIO_KEYS",
+    "Retention",
+    "account_figures",
+    "compared",
+    "digest",
+    "portfolio_figures",
+    "since_map",
+    "thinned_away",
+]
+
+#: Keys compared at 0.1 point (0-100 scales).
+_SCORES = frozenset(
+    {"nps", "nps_strict", "health_score", "tier_nps", "revenue_weighted_nps", "recency_score"}
+)
+#: Keys compared at 0.001 (shares between 0 and 1).
+_SHARES = frozenset(
+    {
+        "contact_coverage",
+        "tier_coverage",
+        "account_coverage",
+        "revenue_coverage",
+        "response_rate",
+        "closed_loop_rate",
+    }
+)
+#: Keys that move with the clock alone; their effect shows in the others.
+CLOCK_KEYS = frozenset({"recency_score"})
+
+ACCOUNT_KEYS = tuple(f.name for f in fields(AccountMetrics))
+PORTFOLIO_KEYS = tuple(f.name for f in fields(PortfolioMetrics))
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How portfolio points are thinned with age."""
+
+    daily_after: timedelta = timedelta(days=30)
+    weekly_after: timedelta = timedelta(days=365)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def account_figures(metrics: AccountMetrics) -> dict[str, Any]:
+    """The metrics document's account keys, as in its JSON (datetimes ISO 8601)."""
+    return {k: _jsonable(getattr(metrics, k)) for k in ACCOUNT_KEYS}
+
+
+def portfolio_figures(metrics: PortfolioMetrics) -> dict[str, Any]:
+    """The metrics document's portfolio keys, as in its JSON."""
+    return {k: _jsonable(getattr(metrics, k)) for k in PORTFOLIO_KEYS}
+
+
+def compared(key: str, value: Any) -> Any:
+    """``value`` of figure ``key`` at the precision a change is judged by."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float):
+        if key in _SCORES:
+            return round(value, 1)
+        if key in _SHARES:
+            return round(value, 3)
+    if isinstance(value, dict) and key in _SCORES:
+        return {k: round(v, 1) if isinstance(v, float) else v for k, v in value.items()}
+    return value
+
+
+def digest(figures: Mapping[str, Any]) -> str:
+    """What decides whether an account's figures changed (see the module docstring)."""
+    shown = {k: compared(k, v) for k, v in figures.items() if k not in CLOCK_KEYS}
+    text = json.dumps(shown, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def since_map(
+    figures: Mapping[str, Any],
+    as_of: datetime,
+    previous: Mapping[str, Any] | None,
+    previous_since: Mapping[str, Any] | None,
+) -> dict[str, list[Any]]:
+    """Per key: ``[when its current value began (ISO 8601), days the value before held]``.
+
+    ``previous``/``previous_since`` are the row in force before ``as_of`` (None: the
+    first row, so every value begins now and nothing is known of before).
+    """
+    out: dict[str, list[Any]] = {}
+    for key, value in figures.items():
+        if key in CLOCK_KEYS:
+            continue
+        before = (previous_since or {}).get(key)
+        if (
+            previous is not None
+            and before
+            and compared(key, previous.get(key)) == compared(key, value)
+        ):
+            out[key] = list(before)
+            continue
+        held = None
+        if previous is not None and before:
+            held = (as_of - datetime.fromisoformat(before[0])).total_seconds() / 86_400
+        out[key] = [as_of.isoformat(), held]
+    return out
+
+
+def thinned_away(stamps: Iterable[datetime], now: datetime, retention: Retention) -> list[datetime]:
+    """Which of ``stamps`` thinning removes: all but the last of each day (older than
+    ``daily_after``) or of each ISO week (older than ``weekly_after``)."""
+    keep: dict[tuple[str, int, int], datetime] = {}
+    grouped: list[tuple[tuple[str, int, int], datetime]] = []
+    for stamp in stamps:
+        age = now - stamp
+        if age > retention.weekly_after:
+            year, week, _ = stamp.isocalendar()
+            key = ("w", year, week)
+        elif age > retention.daily_after:
+            key = ("d", stamp.toordinal(), 0)
+        else:
+            continue
+        grouped.append((key, stamp))
+        if key not in keep or stamp > keep[key]:
+            keep[key] = stamp
+    return [stamp for key, stamp in grouped if keep[key] != stamp]
