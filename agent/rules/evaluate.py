@@ -13,6 +13,7 @@ from datetime import datetime
 
 from agent.core.document import PortfolioMetrics
 from agent.rules.facts import AccountFacts, ResponseFacts, RuleInputs
+from agent.rules.history import RuleHistory
 from agent.rules.loader import CompiledRule
 
 __all__ = ["PORTFOLIO_SUBJECT", "Evaluation", "Match", "evaluate", "response_subject"]
@@ -34,12 +35,15 @@ class Match:
     portfolio: PortfolioMetrics
     response: ResponseFacts | None = None
     account: AccountFacts | None = None
+    history: RuleHistory | None = None
 
     @property
     def text(self) -> str:
         """The rule's message for this subject (rendered on demand: most matches are
         already-alerted subjects whose text nobody reads)."""
-        return self.rule.message.render(self.response, self.account, self.portfolio, self.as_of)
+        return self.rule.message.render(
+            self.response, self.account, self.portfolio, self.as_of, self.history
+        )
 
 
 @dataclass(slots=True)
@@ -92,14 +96,14 @@ def _responses(
     out: Evaluation,
 ) -> None:
     cutoff = inputs.as_of - rule.rule.max_age
-    fn, p, now = rule.when.fn, inputs.portfolio, inputs.as_of
+    fn, p, now, h = rule.when.fn, inputs.portfolio, inputs.as_of, inputs.history
     checked = 0
     for facts, account in pairs:
         if facts.response.submitted_at < cutoff:
             continue
         checked += 1
         try:
-            hit = fn(facts, account, p, now)
+            hit = fn(facts, account, p, now, h)
         except _EVAL_ERRORS:
             out.errors[rule.id] += 1
             continue
@@ -114,16 +118,17 @@ def _responses(
                     portfolio=p,
                     response=facts,
                     account=account,
+                    history=h,
                 )
             )
     out.checked[rule.id] += checked
 
 
 def _accounts(rule: CompiledRule, inputs: RuleInputs, out: Evaluation) -> None:
-    fn, p, now = rule.when.fn, inputs.portfolio, inputs.as_of
+    fn, p, now, h = rule.when.fn, inputs.portfolio, inputs.as_of, inputs.history
     for account in inputs.accounts.values():
         try:
-            hit = fn(None, account, p, now)
+            hit = fn(None, account, p, now, h)
         except _EVAL_ERRORS:
             out.errors[rule.id] += 1
             continue
@@ -137,18 +142,19 @@ def _accounts(rule: CompiledRule, inputs: RuleInputs, out: Evaluation) -> None:
                     as_of=now,
                     portfolio=p,
                     account=account,
+                    history=h,
                 )
             )
     out.checked[rule.id] += len(inputs.accounts)
 
 
 def _portfolio(rule: CompiledRule, inputs: RuleInputs, out: Evaluation) -> None:
-    p, now = inputs.portfolio, inputs.as_of
+    p, now, h = inputs.portfolio, inputs.as_of, inputs.history
     out.checked[rule.id] += 1
     try:
-        hit = rule.when.fn(None, None, p, now)
+        hit = rule.when.fn(None, None, p, now, h)
     except _EVAL_ERRORS:
         out.errors[rule.id] += 1
         return
     if hit:
-        out.matches.append(Match(rule, PORTFOLIO_SUBJECT, None, now, now, p))
+        out.matches.append(Match(rule, PORTFOLIO_SUBJECT, None, now, now, p, history=h))

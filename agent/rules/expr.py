@@ -29,16 +29,28 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from agent.core.durations import DurationError, parse_duration
+from agent.core.history import PORTFOLIO_KEYS
 from agent.rules.fields import SCOPE_VARIABLES, TIER_KEYS, VARIABLES, Field, Kind, Scope
+from agent.rules.history import RuleHistory
 
-__all__ = ["FUNCTIONS", "CompiledExpr", "ExprError", "Type", "compile_expr"]
+__all__ = [
+    "FUNCTIONS",
+    "HISTORY_FUNCTIONS",
+    "Change",
+    "CompiledExpr",
+    "ExprError",
+    "Type",
+    "compile_expr",
+]
 
 MAX_LENGTH = 2000
 MAX_NODES = 400
 MAX_LIST = 200
 MAX_STRING = 1000
 
-Evaluator = Callable[[Any, Any, Any, datetime], Any]
+#: ``fn(r, a, p, now)`` or ``fn(r, a, p, now, h)`` with ``h`` the evaluation's history.
+Evaluator = Callable[..., Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +73,25 @@ class ExprError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Change:
+    """A change function's figure, for showing before -> after (``rules test``)."""
+
+    label: str
+    before: Evaluator
+    after: Evaluator
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledExpr:
-    """A checked, compiled expression: ``fn(r, a, p, now)``."""
+    """A checked, compiled expression: ``fn(r, a, p, now)`` or ``fn(r, a, p, now, h)``."""
 
     text: str
     type: Type
     fn: Evaluator
     #: Variables the expression reads (e.g. ``{"account"}``).
     variables: frozenset[str]
+    #: The figures it compares with their past (``previous``, ``delta``, ...).
+    changes: tuple[Change, ...] = ()
 
 
 # ---- runtime helpers: every one tolerates None ---------------------------------------
@@ -140,7 +163,26 @@ def _days_since(now: datetime, t: datetime | None) -> float | None:
     return None if t is None else (now - t).total_seconds() / 86_400
 
 
+_NO_HISTORY = RuleHistory(None)
+
+
+def _on(facts: Any, read: Callable[[Any], Any]) -> Any:
+    return None if facts is None else read(facts)
+
+
+def _prev_answer(h: RuleHistory | None, r: Any) -> Any:
+    return None if h is None else h.previous_answer(r)
+
+
+def _differs(before: Any, after: Any, had_before: bool) -> bool:
+    return had_before and before != after
+
+
 _HELPERS: dict[str, Any] = {
+    "_NOH": _NO_HISTORY,
+    "_on": _on,
+    "_prev_answer": _prev_answer,
+    "_differs": _differs,
     "_lt": _lt,
     "_le": _le,
     "_gt": _gt,
@@ -189,6 +231,17 @@ FUNCTIONS: dict[str, _Func] = {
     "days_since": _Func(
         "_days_since", (("time",),), "num", takes_now=True, doc="days from a time to as_of"
     ),
+}
+
+#: Functions over a figure's past: previous(x, "30d"), delta(x, "30d"), changed(x),
+#: since(x), held(x). Their first argument must be a field such as account.health_score.
+HISTORY_FUNCTIONS: dict[str, str] = {
+    "previous": "the value as of a duration ago (or at the previous cycle, or the "
+    "respondent's previous answer); null when unknown",
+    "delta": "the value now minus previous(x, ...)",
+    "changed": "whether the value differs from the previous cycle's (or previous answer)",
+    "since": "days the current value has held",
+    "held": "days the value before the current one had held",
 }
 
 _CONSTANT_NAMES: dict[str, tuple[str, Type]] = {
@@ -254,6 +307,10 @@ def compile_expr(text: str, scope: Scope, *, expect: Kind | None = "bool") -> Co
         type=code.type,
         fn=_build(code.src, compiler.constants),
         variables=frozenset(compiler.used),
+        changes=tuple(
+            Change(label, _build(before, compiler.constants), _build(after, compiler.constants))
+            for label, before, after in compiler.changes
+        ),
     )
 
 
@@ -271,7 +328,7 @@ def _parse(text: str) -> ast.Expression:
 
 def _build(src: str, constants: dict[str, Any]) -> Evaluator:
     namespace: dict[str, Any] = {"__builtins__": {}, **_HELPERS, **constants}
-    code = compile(f"lambda r, a, p, now: {src}", "<rule expression>", "eval")
+    code = compile(f"lambda r, a, p, now, h=None: {src}", "<rule expression>", "eval")
     fn: Evaluator = eval(code, namespace)  # noqa: S307  # source built only from checked parts
     return fn
 
@@ -290,6 +347,7 @@ class _Compiler:
         self.visible = SCOPE_VARIABLES[scope]
         self.constants: dict[str, Any] = {}
         self.used: set[str] = set()
+        self.changes: list[tuple[str, str, str]] = []
 
     def value(self, node: ast.expr) -> _Code:
         result = self._node(node)
@@ -463,6 +521,8 @@ class _Compiler:
 
     def _call(self, node: ast.Call) -> _Code:
         name = node.func.id if isinstance(node.func, ast.Name) else None
+        if name in HISTORY_FUNCTIONS:
+            return self._history(node, name)
         func = FUNCTIONS.get(name or "")
         if name is None or func is None:
             raise _error(node, _unknown(name or _describe(node.func), FUNCTIONS, "function"))
@@ -479,6 +539,68 @@ class _Compiler:
         if func.takes_now:
             args.insert(0, "now")
         return _Code(f"{func.helper}({', '.join(args)})", Type(func.result, optional=True))
+
+    def _history(self, node: ast.Call, name: str) -> _Code:
+        """``previous``/``delta``/``changed``/``since``/``held`` of one field."""
+        variable, key, field = self._history_field(node, name)
+        seconds, spelled = _history_duration(node, name, variable)
+        current = field.source
+        if variable == "account":
+            before = f"(h or _NOH).account(now, a.metrics.id, {key!r}, {field.kind!r}, {seconds!r})"
+        elif variable == "portfolio":
+            before = f"(h or _NOH).portfolio(now, {key!r}, {seconds!r})"
+        else:
+            before = f"_on(_prev_answer(h, r), lambda r: {current})"
+        self.changes.append((f"{variable}.{key}{spelled}", before, current))
+        if name == "previous":
+            return _Code(before, Type(field.kind, optional=True))
+        if name == "delta":
+            return _Code(f"_sub({current}, {before})", Type("num", optional=True))
+        if name == "changed":
+            if variable == "account":
+                src = f"(h or _NOH).account_changed(now, a.metrics.id, {key!r}, {current})"
+            elif variable == "portfolio":
+                src = f"(h or _NOH).portfolio_changed(now, {key!r}, {current})"
+            else:
+                src = f"_differs({before}, {current}, _prev_answer(h, r) is not None)"
+            return _Code(src, Type("bool"))
+        method = "account_" if variable == "account" else "portfolio_"
+        subject = "a.metrics.id, " if variable == "account" else ""
+        src = f"(h or _NOH).{method}{name}(now, {subject}{key!r}, {current})"
+        return _Code(src, Type("num", optional=True))
+
+    def _history_field(self, node: ast.Call, name: str) -> tuple[str, str, Field]:
+        timed = name in ("previous", "delta")
+        if node.keywords:
+            raise _error(node, f"{name}() takes no keyword arguments")
+        if not node.args or len(node.args) > (2 if timed else 1):
+            usage = f'{name}(account.health_score, "30d")' if timed else f"{name}(account.nps)"
+            more = ", and optionally a duration," if timed else ""
+            raise _error(node, f"{name}() takes a field{more}: {usage}")
+        target = node.args[0]
+        if not (
+            isinstance(target, ast.Attribute)
+            and isinstance(target.value, ast.Name)
+            and target.value.id in self.visible
+        ):
+            raise _error(target, f"{name}() needs a field such as account.health_score")
+        variable, key = target.value.id, target.attr
+        field = _field(variable, key, target)
+        self.used.add(variable)
+        problem = None
+        if variable == "contact":
+            problem = f"{name}() reads account, portfolio or response fields, not contact"
+        elif variable == "account" and not field.source.startswith("a.metrics."):
+            problem = f"{name}() needs a figure the history keeps; account.{key} is not one"
+        elif variable == "portfolio" and key not in PORTFOLIO_KEYS:
+            problem = f"{name}() needs a figure the history keeps; portfolio.{key} is not one"
+        elif variable == "response" and name in ("since", "held"):
+            problem = f"{name}() applies to account and portfolio figures"
+        elif name == "delta" and field.kind != "num":
+            problem = f"delta() needs a number, {variable}.{key} is {field.kind}"
+        if problem is not None:
+            raise _error(target, problem)
+        return variable, key, field
 
     def _list(self, node: ast.List | ast.Tuple) -> _Code:
         if len(node.elts) > MAX_LIST:
@@ -498,6 +620,21 @@ class _Compiler:
             wanted = " or ".join(k for k in kinds if k != "null")
             raise _error(node, f"expected {wanted}, got {code.type}")
         return code
+
+
+def _history_duration(node: ast.Call, name: str, variable: str) -> tuple[float | None, str]:
+    """The duration argument in seconds and as written (None, "": the previous cycle)."""
+    if len(node.args) < 2:
+        return None, ""
+    text = node.args[1]
+    if variable == "response":
+        raise _error(text, f"{name}() of a response field takes no duration (previous answer)")
+    if not (isinstance(text, ast.Constant) and isinstance(text.value, str)):
+        raise _error(text, 'the duration must be quoted, e.g. "30d"')
+    try:
+        return parse_duration(text.value).total_seconds(), f", {text.value}"
+    except DurationError as exc:
+        raise _error(text, str(exc)) from None
 
 
 def _field(variable: str, name: str, node: ast.AST) -> Field:

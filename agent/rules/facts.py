@@ -16,6 +16,7 @@ from typing import Any
 from agent.core.compute import MatchedResponse
 from agent.core.document import AccountMetrics, MetricsDocument, PortfolioMetrics
 from agent.core.models import Account, Contact, Response, Tier
+from agent.rules.history import HistorySource, RuleHistory
 
 __all__ = [
     "AccountFacts",
@@ -98,6 +99,8 @@ class RuleInputs:
     accounts: Mapping[str, AccountFacts]
     responses: Sequence[ResponseFacts]
     document: MetricsDocument
+    #: The past the change functions read (previous, delta, changed, since, held).
+    history: RuleHistory | None = None
 
 
 def build_inputs(
@@ -105,10 +108,13 @@ def build_inputs(
     accounts: Iterable[Account],
     responses: Sequence[ResponseFacts] = (),
     plan: Mapping[str, Any] | None = None,
+    history: HistorySource | None = None,
 ) -> RuleInputs:
     """Join the document's account figures with the CRM entities and rank them.
 
     ``plan`` is the stored coverage plan's headline (``agent.sync.coverage``).
+    ``history`` is the stored figure history; without it, change functions on account
+    and portfolio figures give null (a response's previous answer is still known).
     """
     entities = {a.id: a for a in accounts}
     total = document.portfolio.total_revenue
@@ -132,6 +138,7 @@ def build_inputs(
         accounts=facts,
         responses=responses,
         document=document,
+        history=RuleHistory(history, responses),
     )
 
 

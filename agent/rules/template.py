@@ -3,6 +3,7 @@
 Each part is compiled with the same checked expression compiler as ``when``, so a
 template reads exactly the fields a condition can read. ``{{`` and ``}}`` are
 literal braces. Formats: ``money`` (1,234,567), ``num`` (one decimal), ``int``,
+``signed`` (+3.2 / -1.0, for deltas),
 ``pct`` (0.42 -> 42 %), ``date``, ``datetime``, ``upper``, ``lower``. A null
 value shows as ``n/a``.
 """
@@ -45,6 +46,7 @@ FORMATS: dict[str, Callable[[Any], str]] = {
     "money": lambda v: f"{v:,.0f}",
     "num": lambda v: f"{v:,.1f}",
     "int": lambda v: f"{round(v):,}",
+    "signed": lambda v: f"{v:+,.1f}",
     "pct": _pct,
     "date": _time("%Y-%m-%d"),
     "datetime": _time("%Y-%m-%d %H:%M UTC"),
@@ -57,6 +59,7 @@ _FORMAT_KINDS: dict[str, str] = {
     "money": "num",
     "num": "num",
     "int": "num",
+    "signed": "num",
     "pct": "num",
     "date": "time",
     "datetime": "time",
@@ -94,12 +97,13 @@ class Template:
     text: str
     parts: tuple[_Part, ...]
 
-    def render(self, r: Any, a: Any, p: Any, now: datetime) -> str:
+    def render(self, r: Any, a: Any, p: Any, now: datetime, h: Any = None) -> str:
+        """The text for one subject; ``h`` is the history change functions read."""
         out: list[str] = []
         for part in self.parts:
             out.append(part.literal)
             if part.expr is not None:
-                out.append(format_value(part.expr.fn(r, a, p, now), part.fmt))
+                out.append(format_value(part.expr.fn(r, a, p, now, h), part.fmt))
         return "".join(out)
 
 

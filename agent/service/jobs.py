@@ -15,7 +15,7 @@ from agent.core.timeutil import parse_instant, utcnow
 from agent.service.filedrop import DropFilesFailedError
 from agent.service.runtime import Runtime
 from agent.service.telemetry import RECORDS_WRITTEN, RESPONSES_RECEIVED
-from agent.state.history import record_history
+from agent.state.history import record_history, rule_history
 from agent.sync.coverage import options_from, plan_from_computed, store_plan
 from agent.sync.cycle import (
     WritebackPlan,
@@ -155,7 +155,10 @@ def alerts(rt: Runtime) -> dict[str, int]:
     now = utcnow()
     closed = rt.settings.slack.loop_closed_field
     plan = rt.store.survey_plan_summary(rt.crm.name)
-    report = evaluate_alerts(rt.pipeline, rt.computed(now), closed, now, escalate=False, plan=plan)
+    history = rule_history(rt.store, rt.crm.name, rt.settings.history)
+    report = evaluate_alerts(
+        rt.pipeline, rt.computed(now), closed, now, escalate=False, plan=plan, history=history
+    )
     return _alert_counts(report)
 
 
@@ -163,7 +166,9 @@ def escalation(rt: Runtime) -> dict[str, int]:
     if rt.dry_run:
         return {"skipped_dry_run": 1}
     now = utcnow()
-    inputs = rule_inputs(rt.computed(now), rt.settings.slack.loop_closed_field)
+    history = rule_history(rt.store, rt.crm.name, rt.settings.history)
+    closed = rt.settings.slack.loop_closed_field
+    inputs = rule_inputs(rt.computed(now), closed, history=history)
     return _alert_counts(rt.pipeline.escalate(inputs, now))
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "StoredHistory",
     "record_history",
     "retention_of",
+    "rule_history",
 ]
 
 
@@ -299,6 +300,11 @@ class StoredHistory:
 
     def portfolio_points(self, until: datetime) -> list[tuple[datetime, dict[str, Any]]]:
         return self.repo.portfolio(self.crm, until=until)
+
+
+def rule_history(store: StateStore, crm: str, settings: HistorySettings) -> StoredHistory | None:
+    """The history the change rules read; None when ``history.enabled`` is false."""
+    return StoredHistory(store, crm) if settings.enabled else None
 
 
 def _advance_heads(conn: Connection, crm: str, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -29,6 +29,7 @@ from agent.core.ports import (
     WriteOutcome,
 )
 from agent.rules.facts import RuleInputs, build_inputs, response_facts
+from agent.rules.history import HistorySource
 from agent.state.store import StateStore
 from agent.sync.coverage import wants_survey_next, with_survey_next
 from agent.sync.writeback import WritebackCounts, crm_field, desired_values, execute, plan_updates
@@ -154,14 +155,19 @@ def compute_from_state(
 
 
 def rule_inputs(
-    computed: Computed, closed_field: str | None, plan: Mapping[str, Any] | None = None
+    computed: Computed,
+    closed_field: str | None,
+    plan: Mapping[str, Any] | None = None,
+    history: HistorySource | None = None,
 ) -> RuleInputs:
-    """What the alert rules see of this cycle's figures (and the coverage plan's headline)."""
+    """What the alert rules see of this cycle's figures (the coverage plan's headline and,
+    given, the figures' history)."""
     return build_inputs(
         computed.document,
         computed.accounts,
         response_facts(computed.matches, closed_field),
         plan,
+        history=history,
     )
 
 
@@ -173,12 +179,14 @@ def evaluate_alerts(
     *,
     escalate: bool = True,
     plan: Mapping[str, Any] | None = None,
+    history: HistorySource | None = None,
 ) -> CycleReport:
     """Evaluate the rules over this cycle's figures, record alerts, deliver the outbox.
 
     ``escalate=False`` leaves the escalation checks to their own job.
     """
-    report = pipeline.run(rule_inputs(computed, closed_field, plan), now, escalate=escalate)
+    inputs = rule_inputs(computed, closed_field, plan, history)
+    report = pipeline.run(inputs, now, escalate=escalate)
     _log.info(
         "alerts_evaluated",
         rules=report.rules,

@@ -32,7 +32,7 @@ def test_build_pipeline_from_settings(engine: Engine) -> None:
         entities=[entity("A1", owner_email="o@acme.example")],
     )
     report = pipeline.run(data, AS_OF)
-    assert report.rules == 9
+    assert report.rules == 13
     assert report.delivery is not None
     assert report.delivery.sent == 2  # the at-risk alert and the weekly digest
     assert report.delivery.attached == 1  # the digest's driver chart

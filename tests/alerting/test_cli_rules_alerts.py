@@ -25,7 +25,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_validate_the_shipped_rules() -> None:
     result = runner.invoke(app, ["rules", "validate", str(REPO / "rules")])
     assert result.exit_code == 0, result.output
-    assert "ok: 9 rule(s) in 3 file(s), 9 enabled" in result.output
+    assert "ok: 13 rule(s) in 3 file(s), 13 enabled" in result.output
 
 
 def test_validate_the_shipped_rules_with_the_example_config() -> None:

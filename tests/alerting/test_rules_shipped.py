@@ -34,10 +34,14 @@ def test_the_named_rules_ship(shipped: RuleSet) -> None:
         "account-at-risk",
         "detractor-not-closed-48h",
         "executive-detractor",
+        "executive-score-dropped",
+        "health-dropped-30d",
+        "revenue-coverage-fell",
         "revenue-coverage-low",
         "tier-misalignment",
         "top-account-detractor",
         "top-account-no-feedback",
+        "turned-at-risk",
         "upsell-candidate",
         "weekly-digest",
     ]
@@ -81,7 +85,7 @@ def test_account_and_portfolio_rules(shipped: RuleSet) -> None:
     matches = evaluate(shipped.rules, make_inputs(accounts=accounts, revenue_coverage=0.4)).matches
     text = {m.rule.id: m.text for m in matches}
     assert text["revenue-coverage-low"].startswith("Only 40 % of revenue has feedback")
-    assert "Account RISK (5,000,000) is at risk: health at_risk (20)" in text["account-at-risk"]
+    assert "Account RISK (5,000,000) is at risk: health at_risk (20;" in text["account-at-risk"]
     assert "revenue-coverage-low" not in _fired(shipped, revenue_coverage=0.9)
 
 

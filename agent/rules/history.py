@@ -1,0 +1,193 @@
+"""What the change functions of rule expressions read: past figures and past answers.
+
+``previous(x, "30d")``, ``delta(x, "30d")``, ``changed(x)``, ``since(x)`` and
+``held(x)`` on account and portfolio figures read the figure history through a
+``HistorySource`` (the state store's, or none); on response fields they read the same
+respondent's previous answer among the cycle's responses, so they need no store.
+
+Values are looked up once per point in time and cached for the evaluation: a rule over
+50,000 accounts makes one query per duration, not one per account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from itertools import pairwise
+from typing import Any, Protocol
+
+from agent.core.history import compared
+
+__all__ = ["HistoryRow", "HistorySource", "RuleHistory"]
+
+_DAY = 86_400.0
+
+
+class HistoryRow(Protocol):
+    @property
+    def as_of(self) -> datetime: ...
+    @property
+    def figures(self) -> Mapping[str, Any]: ...
+    @property
+    def since(self) -> Mapping[str, Sequence[Any]]: ...
+
+
+class HistorySource(Protocol):
+    """Where the stored history comes from (``agent.state.history.StoredHistory``)."""
+
+    def accounts_at(self, at: datetime, *, strict: bool = False) -> Mapping[str, HistoryRow]: ...
+
+    def portfolio_points(self, until: datetime) -> Sequence[tuple[datetime, Mapping[str, Any]]]: ...
+
+
+def _decode(value: Any, kind: str) -> Any:
+    if kind == "time" and isinstance(value, str):
+        return datetime.fromisoformat(value)
+    return value
+
+
+class RuleHistory:
+    """The past as the change functions see it at one evaluation's ``as_of``."""
+
+    def __init__(self, source: HistorySource | None, responses: Sequence[Any] = ()) -> None:
+        self.source = source
+        self._responses = responses
+        self._respondents: dict[int, Any] | None = None
+        self._accounts: dict[tuple[datetime, bool], Mapping[str, HistoryRow]] = {}
+        self._portfolio: list[tuple[datetime, Mapping[str, Any]]] | None = None
+        self._portfolio_until: datetime | None = None
+
+    # -- accounts --------------------------------------------------------------------
+
+    def _rows(self, at: datetime, strict: bool) -> Mapping[str, HistoryRow]:
+        key = (at, strict)
+        if key not in self._accounts:
+            self._accounts[key] = (
+                {} if self.source is None else self.source.accounts_at(at, strict=strict)
+            )
+        return self._accounts[key]
+
+    def account(
+        self, now: datetime, account_id: str, key: str, kind: str, seconds: float | None
+    ) -> Any:
+        """The figure ``seconds`` ago (None: at the previous cycle), or None if unknown."""
+        if seconds is None:
+            row = self._rows(now, True).get(account_id)
+        else:
+            row = self._rows(now - timedelta(seconds=seconds), False).get(account_id)
+        return None if row is None else _decode(row.figures.get(key), kind)
+
+    def account_changed(self, now: datetime, account_id: str, key: str, current: Any) -> bool:
+        """Whether the figure differs from the previous cycle's (false without history)."""
+        row = self._rows(now, True).get(account_id)
+        return row is not None and compared(key, _plain(current)) != compared(
+            key, row.figures.get(key)
+        )
+
+    def account_since(self, now: datetime, account_id: str, key: str, current: Any) -> float | None:
+        """Days the current value has held (0 when it changed this cycle)."""
+        row = self._rows(now, True).get(account_id)
+        if row is None or not row.since.get(key):
+            return None
+        if self.account_changed(now, account_id, key, current):
+            return 0.0
+        began = datetime.fromisoformat(row.since[key][0])
+        return (now - began).total_seconds() / _DAY
+
+    def account_held(self, now: datetime, account_id: str, key: str, current: Any) -> float | None:
+        """Days the value before the current one had held."""
+        row = self._rows(now, True).get(account_id)
+        if row is None or not row.since.get(key):
+            return None
+        if self.account_changed(now, account_id, key, current):
+            began = datetime.fromisoformat(row.since[key][0])
+            return (now - began).total_seconds() / _DAY
+        held = row.since[key][1]
+        return None if held is None else float(held)
+
+    # -- portfolio -------------------------------------------------------------------
+
+    def _points(self, now: datetime) -> list[tuple[datetime, Mapping[str, Any]]]:
+        if self._portfolio is None or self._portfolio_until != now:
+            points = [] if self.source is None else self.source.portfolio_points(now)
+            self._portfolio = [(at, f) for at, f in points if at < now]
+            self._portfolio_until = now
+        return self._portfolio
+
+    def portfolio(self, now: datetime, key: str, seconds: float | None) -> Any:
+        points = self._points(now)
+        if seconds is not None:
+            at = now - timedelta(seconds=seconds)
+            points = [(t, f) for t, f in points if t <= at]
+        return points[-1][1].get(key) if points else None
+
+    def portfolio_changed(self, now: datetime, key: str, current: Any) -> bool:
+        points = self._points(now)
+        return bool(points) and compared(key, current) != compared(key, points[-1][1].get(key))
+
+    def portfolio_since(self, now: datetime, key: str, current: Any) -> float | None:
+        points = self._points(now)
+        if not points:
+            return None
+        value = compared(key, current)
+        began = now
+        for at, figures in reversed(points):
+            if compared(key, figures.get(key)) != value:
+                break
+            began = at
+        return (now - began).total_seconds() / _DAY
+
+    def portfolio_held(self, now: datetime, key: str, current: Any) -> float | None:
+        points = self._points(now)
+        value = compared(key, current)
+        ordered = list(reversed(points))
+        i = 0
+        while i < len(ordered) and compared(key, ordered[i][1].get(key)) == value:
+            i += 1
+        if i == len(ordered):
+            return None
+        end = now if i == 0 else ordered[i - 1][0]
+        before = compared(key, ordered[i][1].get(key))
+        began = ordered[i][0]
+        for at, figures in ordered[i:]:
+            if compared(key, figures.get(key)) != before:
+                break
+            began = at
+        return (end - began).total_seconds() / _DAY
+
+    # -- respondents -----------------------------------------------------------------
+
+    def previous_answer(self, facts: Any) -> Any:
+        """The same respondent's answer before this one (ResponseFacts), or None."""
+        if self._respondents is None:
+            self._respondents = _index(self._responses)
+        return self._respondents.get(id(facts))
+
+
+def _respondent(facts: Any) -> str | None:
+    if facts.contact is not None:
+        return f"contact:{facts.account.id}:{facts.contact.id}"
+    email = facts.response.email
+    return None if not email else f"email:{email.strip().lower()}"
+
+
+def _index(responses: Sequence[Any]) -> dict[int, Any]:
+    by_person: dict[str, list[Any]] = {}
+    for facts in responses:
+        who = _respondent(facts)
+        if who is not None:
+            by_person.setdefault(who, []).append(facts)
+    previous: dict[int, Any] = {}
+    for answers in by_person.values():
+        answers.sort(key=lambda f: (f.response.submitted_at, f.response.response_id))
+        for before, after in pairwise(answers):
+            previous[id(after)] = before
+    return previous
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list):
+        return list(value)
+    return value
