@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -13,10 +16,16 @@ from agent.alerts.console import render_text
 from agent.alerts.setup import routing_from
 from agent.cli.common import as_of_value, cli_settings, fail
 from agent.config.settings import Settings
-from agent.rules.evaluate import evaluate
+from agent.core.document import MetricsDocument
+from agent.rules.evaluate import Evaluation, Match, evaluate
 from agent.rules.facts import build_inputs, response_facts
 from agent.rules.loader import RuleLoadError, RuleSet, load_rules, rule_files
+from agent.rules.template import format_value
 from agent.sources.folder import FolderError, compute_folder
+from agent.state.dialect import normalise_url, sqlite_path
+from agent.state.errors import StateError
+from agent.state.history import StoredHistory
+from agent.state.store import StateStore
 
 __all__ = ["register"]
 
@@ -69,7 +78,11 @@ def dry_run(
     rules_path: Annotated[Path | None, typer.Option("--rules", help="Rule file or folder.")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Show which alerts would fire now and their text. Sends nothing, stores nothing."""
+    """Show which alerts would fire now and their text. Sends nothing, stores nothing.
+
+    Change functions read the plain-file CRM's history in the configured state
+    database when it exists (``ax-agent history backfill --crm-dir`` fills it).
+    """
     settings = cli_settings(config)
     rules = _load(settings, rules_path)
     when = as_of_value(as_of)
@@ -79,7 +92,23 @@ def dry_run(
         raise fail(str(exc)) from None
     document = computed.document
     facts = response_facts(computed.matches, settings.slack.loop_closed_field)
-    evaluation = evaluate(rules.enabled(), build_inputs(document, computed.accounts, facts))
+    with _history_store(settings) as store:
+        history = None if store is None else StoredHistory(store, "files")
+        inputs = build_inputs(document, computed.accounts, facts, history)
+        evaluation = evaluate(rules.enabled(), inputs)
+        _print_matches(evaluation, settings, when, document)
+    counts = Counter(m.rule.id for m in evaluation.matches)
+    summary = ", ".join(f"{r.id}: {counts[r.id]}" for r in rules.enabled())
+    typer.echo(
+        f"would fire {len(evaluation.matches)} alert(s) as of {when.isoformat()} ({summary})"
+    )
+    for rule_id, failures in evaluation.errors.items():
+        typer.echo(f"warning: {rule_id} could not be evaluated for {failures} subject(s)", err=True)
+
+
+def _print_matches(
+    evaluation: Evaluation, settings: Settings, when: datetime, document: MetricsDocument
+) -> None:
     routing = routing_from(settings)
     for match in evaluation.matches:
         notify = match.rule.rule.notify
@@ -97,11 +126,34 @@ def dry_run(
             else target.channel
         )
         typer.echo(render_text(content, where))
+        for line in _changes(match):
+            typer.echo(f"  {line}")
         typer.echo("")
-    counts = Counter(m.rule.id for m in evaluation.matches)
-    summary = ", ".join(f"{r.id}: {counts[r.id]}" for r in rules.enabled())
-    typer.echo(
-        f"would fire {len(evaluation.matches)} alert(s) as of {when.isoformat()} ({summary})"
-    )
-    for rule_id, failures in evaluation.errors.items():
-        typer.echo(f"warning: {rule_id} could not be evaluated for {failures} subject(s)", err=True)
+
+
+@contextmanager
+def _history_store(settings: Settings) -> Iterator[StateStore | None]:
+    """The configured state database if it exists and is migrated; else None (no history)."""
+    database = sqlite_path(normalise_url(settings.state_url))
+    if database is not None and not database.is_file():
+        yield None
+        return
+    try:
+        store = StateStore.open(settings.state_url, migrate_schema=False)
+    except StateError:
+        yield None
+        return
+    with store:
+        yield store
+
+
+def _changes(match: Match) -> Iterator[str]:
+    """``before → after`` of every figure the rule's condition compares with its past."""
+    seen: set[str] = set()
+    for change in match.rule.when.changes:
+        if change.label in seen:
+            continue
+        seen.add(change.label)
+        args = (match.response, match.account, match.portfolio, match.as_of, match.history)
+        before, after = change.before(*args), change.after(*args)
+        yield f"{change.label}: {format_value(before)} → {format_value(after)}"
