@@ -94,7 +94,7 @@ def dry_run(
     facts = response_facts(computed.matches, settings.slack.loop_closed_field)
     with _history_store(settings) as store:
         history = None if store is None else StoredHistory(store, "files")
-        inputs = build_inputs(document, computed.accounts, facts, history)
+        inputs = build_inputs(document, computed.accounts, facts, history=history)
         evaluation = evaluate(rules.enabled(), inputs)
         _print_matches(evaluation, settings, when, document)
     counts = Counter(m.rule.id for m in evaluation.matches)

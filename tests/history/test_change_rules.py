@@ -72,7 +72,10 @@ def _cycle(store: StateStore, shipped: RuleSet, at: datetime, *, late: bool) -> 
     document, matches = compute_with_matches(_accounts(late), CONTACTS, _answers(late), as_of=at)
     HistoryRepo(store).record("files", document)
     inputs = build_inputs(
-        document, _accounts(late), response_facts(matches), StoredHistory(store, "files")
+        document,
+        _accounts(late),
+        response_facts(matches),
+        history=StoredHistory(store, "files"),
     )
     return evaluate(shipped.rules, inputs)
 
@@ -125,7 +128,7 @@ def test_since_held_and_changed_read_the_stored_runs(sqlite_url: str, shipped: R
             HistoryRepo(store).record("files", document)
         later = T2 + timedelta(days=2)
         document, _ = compute_with_matches(_accounts(True), CONTACTS, _answers(True), as_of=later)
-        inputs = build_inputs(document, _accounts(True), (), StoredHistory(store, "files"))
+        inputs = build_inputs(document, _accounts(True), (), history=StoredHistory(store, "files"))
         a, p = inputs.accounts["A"], inputs.portfolio
         run = lambda text: _account_fn(text)(None, a, p, later, inputs.history)  # noqa: E731
         assert run("since(account.health_status)") == pytest.approx(2.0)
