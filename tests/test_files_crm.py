@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import time
 from pathlib import Path
 
+import pytest
+
 from agent.core.ports import FieldUpdate
-from agent.sources.files import FilesCrm, written_file
+from agent.core.timeutil import parse_instant
+from agent.sources.files import FilesCrm, FilesSurveys, written_file
+from agent.state.store import StateStore
+from agent.sync.cycle import ingest_surveys, sync_crm
+
+FIXTURE = Path(__file__).parent / "fixtures" / "three-accounts"
+AS_OF = parse_instant("2025-06-01T12:00:00Z")
 
 
 def _folder(tmp_path: Path) -> FilesCrm:
@@ -29,3 +40,98 @@ def test_rewriting_a_figure_keeps_one_column_per_field(tmp_path: Path) -> None:
     assert written_file(tmp_path, "account").read_text().splitlines() == ["id,NPS", "A1,15.0"]
     [batch] = crm.read_accounts(None)
     assert batch.records[0].crm_values == {"NPS": "15.0"}
+
+
+def _age(path: Path, seconds: float = 60) -> None:
+    """Set a file's times in the past, as for a file not written this very moment."""
+    when = time.time() - seconds
+    os.utime(path, (when, when))
+
+
+def _quiet_folder(tmp_path: Path) -> Path:
+    shutil.copytree(FIXTURE, tmp_path / "crm")
+    folder = tmp_path / "crm"
+    for path in folder.iterdir():
+        _age(path)
+    return folder
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    from agent.sources import files, plainfiles
+
+    calls = {"read": 0, "hash": 0}
+
+    def counted(function):  # type: ignore[no-untyped-def]
+        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+            calls["read"] += 1
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    for name in ("read_accounts", "read_contacts", "read_responses"):
+        monkeypatch.setattr(plainfiles, name, counted(getattr(plainfiles, name)))
+    real_hash = files._FileState._hash
+
+    def hashing(self, path):  # type: ignore[no-untyped-def]
+        if path.name not in self.hashes:
+            calls["hash"] += 1
+        return real_hash(self, path)
+
+    monkeypatch.setattr(files._FileState, "_hash", hashing)
+    return calls
+
+
+def test_quiet_cycles_read_and_hash_nothing(
+    tmp_path: Path, store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _quiet_folder(tmp_path)
+    crm, surveys = FilesCrm(folder), FilesSurveys(folder, AS_OF)
+    calls = _counting(monkeypatch)
+    first = sync_crm(store, crm)
+    ingest_surveys(store, [surveys])
+    assert first["accounts_changed"] == 3
+    assert calls["read"] > 0
+    for _ in range(3):
+        calls.update(read=0, hash=0)
+        counts = sync_crm(store, crm)
+        ingested, _ = ingest_surveys(store, [surveys])
+        assert calls == {"read": 0, "hash": 0}
+        assert counts["accounts_changed"] == counts["contacts_changed"] == 0
+        assert ingested["responses_new"] == 0
+
+
+def test_a_touched_file_is_hashed_not_read_and_a_changed_one_is_read(
+    tmp_path: Path, store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _quiet_folder(tmp_path)
+    crm = FilesCrm(folder)
+    sync_crm(store, crm)
+    calls = _counting(monkeypatch)
+    _age(folder / "accounts.csv", 30)  # touched: other time, same content
+    counts = sync_crm(store, crm)
+    assert counts["accounts_changed"] == 0
+    assert (calls["read"], calls["hash"]) == (0, 2)  # accounts.csv, for accounts and contacts
+    calls.update(read=0, hash=0)
+    assert sync_crm(store, crm)["accounts_changed"] == 0
+    assert calls == {"read": 0, "hash": 0}  # the new time is remembered
+    text = (folder / "accounts.csv").read_text(encoding="utf-8")
+    (folder / "accounts.csv").write_text(text.replace("600000", "600001"), encoding="utf-8")
+    _age(folder / "accounts.csv", 30)  # same size, same time: only the content differs
+    counts = sync_crm(store, crm)
+    assert counts["accounts_changed"] == 3
+    assert {a.id: a.revenue for a in store.load_accounts("files")}["A1"] == 600_001
+
+
+def test_a_file_rewritten_within_the_same_clock_tick_is_still_seen(
+    tmp_path: Path, store: StateStore
+) -> None:
+    folder = _quiet_folder(tmp_path)
+    crm = FilesCrm(folder)
+    path = folder / "accounts.csv"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text, encoding="utf-8")  # modified just now
+    sync_crm(store, crm)
+    stat = path.stat()
+    path.write_text(text.replace("600000", "600001"), encoding="utf-8")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size and time
+    assert sync_crm(store, crm)["accounts_changed"] == 3

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +37,9 @@ def written_file(folder: Path, obj: ObjectKind) -> Path:
 
 
 class FilesCrm:
-    """A CrmConnector over a folder. A changed source file is re-read whole."""
+    """A CrmConnector over a folder. A changed source file is re-read whole; files that
+    have not changed (same size and modification time, or else same content hash) are
+    not read at all, so a quiet cycle costs a few ``stat`` calls."""
 
     name = "files"
     #: One write rewrites one file: the whole plan fits in one batch.
@@ -45,9 +49,13 @@ class FilesCrm:
         self.folder = folder
 
     def read_accounts(self, cursor: str | None) -> Iterator[Batch[Account]]:
-        digest = _digest(self.folder / "accounts.csv", written_file(self.folder, "account"))
-        if cursor == digest:
+        state = _FileState.of(self.folder / "accounts.csv", written_file(self.folder, "account"))
+        if state.unchanged(cursor):
             return
+        if state.same_content(cursor):  # touched, not changed: remember the new times only
+            yield Batch(records=[], cursor=state.cursor(), snapshot=False)
+            return
+        digest = state.cursor()
         rejected: list[Rejected] = []
         accounts = plainfiles.read_accounts(
             self.folder / "accounts.csv",
@@ -58,13 +66,17 @@ class FilesCrm:
         yield Batch(records=accounts, cursor=digest, snapshot=True)
 
     def read_contacts(self, cursor: str | None) -> Iterator[Batch[Contact]]:
-        digest = _digest(
+        state = _FileState.of(
             self.folder / "contacts.csv",
             self.folder / "accounts.csv",
             written_file(self.folder, "contact"),
         )
-        if cursor == digest:
+        if state.unchanged(cursor):
             return
+        if state.same_content(cursor):
+            yield Batch(records=[], cursor=state.cursor(), snapshot=False)
+            return
+        digest = state.cursor()
         account_ids = {a.id for a in plainfiles.read_accounts(self.folder / "accounts.csv")}
         rejected: list[Rejected] = []
         contacts = plainfiles.read_contacts(
@@ -104,9 +116,13 @@ class FilesSurveys:
         self.as_of = as_of
 
     def read_responses(self, cursor: str | None) -> Iterator[SurveyBatch]:
-        digest = _digest(self.folder / "responses.csv", self.folder / "responses.jsonl")
-        if cursor == digest:
+        state = _FileState.of(self.folder / "responses.csv", self.folder / "responses.jsonl")
+        if state.unchanged(cursor):
             return
+        if state.same_content(cursor):
+            yield SurveyBatch(responses=[], rejected=[], cursor=state.cursor())
+            return
+        digest = state.cursor()
         responses, rejected = plainfiles.read_responses(self.folder, self.as_of)
         yield SurveyBatch(responses=responses, rejected=rejected, cursor=digest)
 
@@ -117,14 +133,102 @@ def _report(rejected: Sequence[Rejected]) -> None:
         _log.warning("crm_row_rejected", source=r.source, position=r.position, reason=r.reason)
 
 
-def _digest(*paths: Path) -> str:
-    """A content hash over the files that exist: the cursor of a file source."""
-    h = hashlib.sha256()
-    for path in paths:
-        h.update(path.name.encode())
-        if path.is_file():
-            h.update(path.read_bytes())
-    return h.hexdigest()
+class _FileState:
+    """The cursor of a file source: per file its size, modification time and content hash.
+
+    ``unchanged``: every file has the size and time the cursor holds (nothing is read).
+    ``same_content``: some time changed but every content hash is the same (a touch, a
+    copy of the same file): only the hashes of the files whose times moved are computed.
+    """
+
+    def __init__(self, paths: tuple[Path, ...]) -> None:
+        self.paths = paths
+        self.stats: dict[str, tuple[int, int] | None] = {}
+        for path in paths:
+            try:
+                info = path.stat()
+            except FileNotFoundError:
+                self.stats[path.name] = None
+            else:
+                self.stats[path.name] = (info.st_size, info.st_mtime_ns)
+        self.hashes: dict[str, str] = {}
+
+    @classmethod
+    def of(cls, *paths: Path) -> _FileState:
+        return cls(paths)
+
+    def unchanged(self, cursor: str | None) -> bool:
+        old = _parse(cursor)
+        return old is not None and all(
+            _stat_of(old.get(name)) == stat for name, stat in self.stats.items()
+        )
+
+    def same_content(self, cursor: str | None) -> bool:
+        old = _parse(cursor)
+        if old is None:
+            return False
+        for path in self.paths:
+            before = old.get(path.name)
+            if before is not None and (not isinstance(before, list) or len(before) != 3):
+                return False
+            if self.stats[path.name] is None or before is None:
+                if self.stats[path.name] is not None or before is not None:
+                    return False
+                continue
+            if _stat_of(before) == self.stats[path.name]:
+                self.hashes[path.name] = str(before[2])
+            elif self._hash(path) != before[2]:
+                return False
+        return True
+
+    def cursor(self) -> str:
+        """The entries to compare with next time. A file modified in the last seconds may
+        change again within the same clock tick, keeping size and time: its time is not
+        trusted (recorded as -1), so next time its hash decides."""
+        files: dict[str, list[object] | None] = {}
+        recent = time.time_ns() - _RACY_NS
+        for path in self.paths:
+            stat = self.stats[path.name]
+            if stat is None:
+                files[path.name] = None
+                continue
+            size, mtime = stat
+            files[path.name] = [size, mtime if mtime < recent else -1, self._hash(path)]
+        return json.dumps({"files": files}, sort_keys=True)
+
+    def _hash(self, path: Path) -> str:
+        known = self.hashes.get(path.name)
+        if known is None:
+            digest = hashlib.sha256()
+            with path.open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+            known = self.hashes[path.name] = digest.hexdigest()
+        return known
+
+
+#: A file modified less than this long ago is compared by content next time.
+_RACY_NS = 2_000_000_000
+
+
+def _parse(cursor: str | None) -> dict[str, list[object] | None] | None:
+    """The per-file entries of a cursor; ``None`` for none or an older kind of cursor."""
+    if not cursor or not cursor.startswith("{"):
+        return None
+    try:
+        files = json.loads(cursor)["files"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return files if isinstance(files, dict) else None
+
+
+def _stat_of(entry: list[object] | None) -> tuple[int, int] | None:
+    if not isinstance(entry, list) or len(entry) != 3:
+        return None
+    size, mtime = entry[0], entry[1]
+    if isinstance(size, int) and isinstance(mtime, int):
+        return (size, mtime)
+    return None
 
 
 def _columns(rows: dict[str, dict[str, str]]) -> list[str]:
