@@ -70,7 +70,11 @@ def _timed(args: list[str], repeat: int) -> tuple[float, str]:
     env = {**os.environ, "AX_LOG__LEVEL": "warning"}
     for _ in range(repeat):
         start = time.perf_counter()
-        done = subprocess.run(args, capture_output=True, text=True, check=True, env=env)  # noqa: S603  # our own CLI
+        done = subprocess.run(args, capture_output=True, text=True, check=False, env=env)  # noqa: S603  # our own CLI
+        if done.returncode != 0:
+            raise SystemExit(
+                f"{' '.join(args[-6:])} exited {done.returncode}: {done.stderr[-2000:]}"
+            )
         best = min(best, time.perf_counter() - start)
         out = done.stdout
     return best, out
