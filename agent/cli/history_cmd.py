@@ -30,6 +30,7 @@ from agent.config.settings import Settings
 from agent.core.compute import compute_document
 from agent.core.document import MetricsDocument
 from agent.core.durations import DurationError, parse_duration
+from agent.core.rounding import format_number
 from agent.core.timeutil import parse_instant, utcnow
 from agent.sources.folder import FolderError, compute_folder
 from agent.state.errors import StateError
@@ -305,7 +306,9 @@ def _number(key: str, value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.1%}" if key.endswith(("coverage", "rate")) else f"{value:.1f}"
+        if key.endswith(("coverage", "rate")):
+            return f"{format_number(100 * value, 1)}%"
+        return format_number(value, 1)
     return str(value)
 
 

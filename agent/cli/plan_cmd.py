@@ -17,6 +17,7 @@ from rich.table import Table
 from agent.cli.common import AsOfOption, ConfigOption, as_of_value, cli_settings, fail
 from agent.config.settings import Settings
 from agent.core.plan import CoveragePlan, PlanOptions
+from agent.core.rounding import format_number
 from agent.report.present import fmt
 from agent.sources.folder import FolderError
 from agent.state.dialect import normalise_url, sqlite_path
@@ -161,7 +162,7 @@ def render_plan(plan: CoveragePlan, console: Console) -> None:
         table.add_row(
             str(rank),
             f"{a.name} ({a.id})",
-            f"{a.revenue:,.0f}",
+            format_number(a.revenue, 0),
             fmt_pct(a.cumulative_coverage),
             fmt_pct(a.chance),
             who,

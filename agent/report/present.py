@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 
 from rich.console import Console, Group
@@ -11,6 +12,7 @@ from rich.text import Text
 
 from agent.core.document import AccountMetrics, DriverMetrics, MetricsDocument, PortfolioMetrics
 from agent.core.models import Dropped, Rejected
+from agent.core.rounding import format_number
 
 __all__ = ["ROW_LIMIT", "fmt", "headline_table", "render_document", "rows_table", "shown_value"]
 
@@ -23,7 +25,9 @@ def fmt(value: object, *, percent: bool = False, decimals: int = 1) -> str:
         return "yes" if value else "no"
     if isinstance(value, int | float):
         shown = value * 100 if percent else value
-        text = f"{shown:,.{decimals}f}"
+        if isinstance(shown, float) and not math.isfinite(shown):
+            return str(shown)
+        text = format_number(shown, decimals)
         return f"{text} %" if percent else text
     return str(value)
 

@@ -10,11 +10,13 @@ value shows as ``n/a``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from agent.core.rounding import format_number
 from agent.rules.expr import CompiledExpr, ExprError, compile_expr
 from agent.rules.fields import Scope
 
@@ -27,12 +29,25 @@ class TemplateError(ExprError):
 
 def _num(value: Any) -> str:
     if isinstance(value, float) and not value.is_integer():
-        return f"{value:,.1f}"
+        return _fixed(value, 1)
     return f"{int(value):,}"
 
 
+def _fixed(value: Any, decimals: int) -> str:
+    """The one rounding rule (half away from zero), as the CRM field gets it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return format_number(value, decimals)
+
+
+def _signed(value: Any) -> str:
+    """A change with its sign (``+3.5``, ``-0.5``), rounded by the one rule."""
+    text = _fixed(value, 1)
+    return text if text.startswith("-") or text == "0.0" else f"+{text}"
+
+
 def _pct(value: Any) -> str:
-    return f"{100 * value:.0f} %"
+    return f"{_fixed(100 * value, 0)} %"
 
 
 def _time(fmt: str) -> Callable[[Any], str]:
@@ -43,10 +58,10 @@ def _time(fmt: str) -> Callable[[Any], str]:
 
 
 FORMATS: dict[str, Callable[[Any], str]] = {
-    "money": lambda v: f"{v:,.0f}",
-    "num": lambda v: f"{v:,.1f}",
-    "int": lambda v: f"{round(v):,}",
-    "signed": lambda v: f"{v:+,.1f}",
+    "money": lambda v: _fixed(v, 0),
+    "num": lambda v: _fixed(v, 1),
+    "int": lambda v: _fixed(v, 0),
+    "signed": _signed,
     "pct": _pct,
     "date": _time("%Y-%m-%d"),
     "datetime": _time("%Y-%m-%d %H:%M UTC"),

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 from agent.core.batching import chunked
 from agent.core.contract import FieldSpec, ObjectKind
 from agent.core.document import AccountMetrics, ContactFigures, MetricsDocument
 from agent.core.models import TIERS
 from agent.core.ports import CrmConnector, FieldUpdate, FieldValue, WriteOutcome
+from agent.core.rounding import round_half_away
 
 __all__ = [
     "WritebackCounts",
@@ -105,7 +106,7 @@ def _number(spec: FieldSpec, raw: object) -> float | int | None:
     if not value.is_finite():
         return None
     decimals = 0 if spec.kind == "integer" else spec.decimals
-    rounded = value.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    rounded = round_half_away(value, decimals)
     return int(rounded) if decimals == 0 else float(rounded)
 
 
