@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Annotated
+
 import typer
 
+from agent import __version__
 from agent.cli import (
     alerts_cmd,
     core_cmd,
@@ -15,6 +19,7 @@ from agent.cli import (
     run_cmd,
     state_cmd,
 )
+from agent.cli.common import fail, hoist_log_options, set_log_options
 from agent.cli.redacted import redact_standard_streams
 
 __all__ = ["app", "main"]
@@ -25,6 +30,43 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ax-agent {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    log_level: Annotated[
+        str | None,
+        typer.Option(
+            "--log-level",
+            help="debug, info, warning, error or critical (any command; overrides log.level).",
+        ),
+    ] = None,
+    log_format: Annotated[
+        str | None,
+        typer.Option(
+            "--log-format",
+            help="auto, json or console (any command; overrides log.format).",
+        ),
+    ] = None,
+) -> None:
+    """B2B Account Experience agent: NPS with coverage, CRM write-back, Slack alerts."""
+    try:
+        set_log_options(log_level, log_format)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
 
 for _module in (
     core_cmd,
@@ -41,6 +83,10 @@ for _module in (
 
 
 def main() -> None:
-    """Console-script entry point: every byte printed goes through the redaction step."""
+    """Console-script entry point: every byte printed goes through the redaction step.
+
+    ``--log-level`` and ``--log-format`` are taken wherever they are written, before or
+    after the command's name (``ax-agent run --once --log-level debug``).
+    """
     redact_standard_streams()
-    app()
+    app(args=hoist_log_options(sys.argv[1:]), prog_name="ax-agent")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,7 +14,16 @@ from agent.config.logging import configure_from_settings
 from agent.config.settings import ConfigError, Settings, load_settings
 from agent.core.timeutil import parse_instant, utcnow
 
-__all__ = ["AsOfOption", "ConfigOption", "as_of_value", "cli_settings", "fail"]
+__all__ = [
+    "LOG_OPTIONS",
+    "AsOfOption",
+    "ConfigOption",
+    "as_of_value",
+    "cli_settings",
+    "fail",
+    "hoist_log_options",
+    "set_log_options",
+]
 
 ConfigOption = Annotated[
     Path | None,
@@ -29,6 +39,51 @@ def fail(message: str) -> typer.Exit:
     """Print a one-line error to stderr; the caller raises the returned exit (code 2)."""
     Console(stderr=True).print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
+
+
+LOG_OPTIONS = ("--log-level", "--log-format")
+_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_LOG_FORMATS = ("auto", "json", "console")
+
+
+def hoist_log_options(args: list[str]) -> list[str]:
+    """``args`` with ``--log-level``/``--log-format`` moved before the command.
+
+    They belong to every command; the root command reads them, wherever they were given.
+    """
+    hoisted: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in LOG_OPTIONS:
+            if "=" in arg:
+                hoisted.append(arg)
+            elif i + 1 < len(args):
+                hoisted.extend(args[i : i + 2])
+                i += 1
+            else:
+                hoisted.append(arg)  # the root command says the value is missing
+        else:
+            rest.append(arg)
+        i += 1
+    return hoisted + rest
+
+
+def set_log_options(level: str | None, log_format: str | None) -> None:
+    """Make ``--log-level``/``--log-format`` win over the config (as ``AX_LOG__*`` would)."""
+    if level is not None:
+        if level.lower() not in _LOG_LEVELS:
+            raise ValueError(f"--log-level {level!r}: use one of {', '.join(_LOG_LEVELS)}")
+        os.environ["AX_LOG__LEVEL"] = level.lower()
+    if log_format is not None:
+        if log_format.lower() not in _LOG_FORMATS:
+            raise ValueError(f"--log-format {log_format!r}: use one of {', '.join(_LOG_FORMATS)}")
+        os.environ["AX_LOG__FORMAT"] = log_format.lower()
 
 
 def cli_settings(config: Path | None, **overrides: Any) -> Settings:

@@ -12,6 +12,7 @@ neither an escaped form nor a traceback can carry one out. The masking itself is
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterable
 from typing import Literal, TextIO
@@ -95,12 +96,15 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
-def _renderer(as_json: bool) -> Processor:
+def _renderer(as_json: bool, *, colors: bool = False) -> Processor:
     if as_json:
         return structlog.processors.JSONRenderer(sort_keys=False)
     # Plain tracebacks: rich ones print local variables, which may hold secrets and
     # are truncated before the line-level redaction could recognise them.
-    return structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+    # Colours only on a terminal (and never with NO_COLOR): escapes in a file are noise.
+    return structlog.dev.ConsoleRenderer(
+        colors=colors, exception_formatter=structlog.dev.plain_traceback
+    )
 
 
 def configure_logging(
@@ -120,7 +124,7 @@ def configure_logging(
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             redact_event,
-            _renderer(as_json),
+            _renderer(as_json, colors=_isatty(out) and not os.environ.get("NO_COLOR")),
         ],
     )
     handler = logging.StreamHandler(out)
