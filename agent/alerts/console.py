@@ -73,7 +73,7 @@ class ConsoleNotifier:
     def send(self, alert: OutboxAlert, channel_id: str) -> Sent:
         self._count += 1
         self._echo(render_text(alert.content, channel_id))
-        return Sent(channel=channel_id, ts=f"console.{self._count}")
+        return Sent(channel=channel_id, ts=f"console.{self._count}", printed=True)
 
     def find_sent(self, alert: OutboxAlert, channel_id: str) -> Sent | None:
         return None

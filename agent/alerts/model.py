@@ -140,10 +140,16 @@ class Destination:
 
 @dataclass(frozen=True, slots=True)
 class Sent:
-    """Slack's answer: the message's channel id and ts."""
+    """Slack's answer: the message's channel id and ts.
+
+    ``printed``: the alert was only printed (no Slack token), not sent; it is stored as
+    ``printed`` so nobody reads it as delivered, and a later token sends it only when
+    asked (``ax-agent alerts resend --since``).
+    """
 
     channel: str
     ts: str
+    printed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -183,7 +183,7 @@ class AlertRepo:
 
     def mark_sent(self, alert_id: str, sent: Sent, now: datetime) -> None:
         values = {
-            "status": "sent",
+            "status": "printed" if sent.printed else "sent",
             "sent_at": now.astimezone(UTC),
             "message_ts": sent.ts,
             "message_channel": sent.channel,
@@ -203,6 +203,31 @@ class AlertRepo:
                     )
                     .values(**values)
                 )
+
+    def requeue_printed(self, since: datetime) -> int:
+        """Queue again every alert that was only printed (no Slack token) since ``since``.
+
+        Nothing printed is ever sent on its own once a token is configured: old alerts
+        would reach Slack out of the blue. This is the explicit way to send them.
+        """
+        values: dict[str, Any] = {
+            "status": "pending",
+            "attempts": 0,
+            "sent_at": None,
+            "message_ts": None,
+            "message_channel": None,
+            "last_error": None,
+        }
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(alert_outbox)
+                .where(
+                    alert_outbox.c.status == "printed",
+                    alert_outbox.c.created_at >= since.astimezone(UTC),
+                )
+                .values(**values)
+            )
+        return int(result.rowcount)
 
     def mark_error(self, alert_id: str, error: str, *, failed: bool = False) -> None:
         values: dict[str, Any] = {"last_error": redact(error)[:_ERROR_LIMIT]}

@@ -1,4 +1,4 @@
-"""``ax-agent alerts silence|unsilence|list``: mute alerts for a while, see what was sent."""
+"""``ax-agent alerts silence|unsilence|list|resend``: mute alerts, see what was sent or printed."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 
 from agent.alerts.repo import AlertRepo
-from agent.cli.common import cli_settings
+from agent.cli.common import cli_settings, fail
 from agent.core.durations import DurationError, parse_duration
+from agent.core.timeutil import parse_instant
 from agent.state.store import StateStore
 
 __all__ = ["register"]
@@ -104,10 +105,36 @@ def list_(
             f"  {s.id}  {target}  until {s.expires_at.isoformat(timespec='minutes')}  {s.reason}"
         )
     rows = repo.recent(limit, status)
-    typer.echo(f"alerts (latest {len(rows)}):")
+    typer.echo(f"alerts (latest {len(rows)}; sent: in Slack; printed: only printed, no token):")
     for r in rows:
         error = f"  error: {r.last_error}" if r.last_error else ""
         typer.echo(
             f"  {r.created_at.isoformat(timespec='minutes')}  {r.status:<9} {r.kind:<10} "
             f"{r.rule_id}  {r.subject}  -> {r.channel or '-'} (tries {r.attempts}){error}"
         )
+    if any(r.status == "printed" for r in rows):
+        typer.echo(
+            "printed alerts were never sent to Slack; "
+            "`ax-agent alerts resend --since ISO8601` queues them for Slack"
+        )
+
+
+@alerts_app.command("resend")
+def resend(
+    since: Annotated[
+        str, typer.Option("--since", help="ISO 8601: queue alerts printed from then on.")
+    ],
+    config: ConfigOption = None,
+) -> None:
+    """Send to Slack the alerts that were only printed (before a Slack token was set)."""
+    try:
+        start = parse_instant(since)
+    except ValueError:
+        raise fail(
+            f"--since {since!r} is not an ISO 8601 instant (e.g. 2026-06-01T00:00:00Z)"
+        ) from None
+    count = _repo(config).requeue_printed(start)
+    typer.echo(
+        f"queued {count} printed alert(s) since {start.isoformat()}; "
+        "the next delivery sends them (`ax-agent run --once` or the running agent)"
+    )

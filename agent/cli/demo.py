@@ -138,5 +138,6 @@ def _alert_summary(console: Console, report: CycleReport) -> None:
         console.print(f"Rule files have errors: {report.rules_error}", markup=False)
     console.print(
         f"{report.rules} rules evaluated, {report.matches} conditions true, "
-        f"{report.recorded} new alerts recorded, {sent} delivered."
+        f"{report.recorded} new alerts recorded, {sent} printed here "
+        "(no Slack token: nothing was sent; `ax-agent alerts list` shows them as printed)."
     )

@@ -62,11 +62,11 @@ class Recorder(ConsoleNotifier):
         if self.down:
             raise RetriableError("slack", "chat.postMessage: http_503", status=503)
         self.sent.append((channel_id, alert))
-        return super().send(alert, channel_id)
+        return replace(super().send(alert, channel_id), printed=False)  # stands in for Slack
 
     def update(self, alert: OutboxAlert, target: Sent) -> Sent:
         self.updates.append((target, alert))
-        return super().update(alert, target)
+        return replace(super().update(alert, target), printed=False)
 
 
 def _pipeline(tmp_path: Path, repo: AlertRepo, rules: str = RULES, threshold: int = 10):  # type: ignore[no-untyped-def]
