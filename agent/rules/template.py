@@ -43,7 +43,7 @@ def _fixed(value: Any, decimals: int) -> str:
 def _signed(value: Any) -> str:
     """A change with its sign (``+3.5``, ``-0.5``), rounded by the one rule."""
     text = _fixed(value, 1)
-    return text if text.startswith("-") or text == "0.0" else f"+{text}"
+    return text if text.startswith("-") else f"+{text}"
 
 
 def _pct(value: Any) -> str:
