@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 
+import structlog
+
 from agent.alerts.deliver import DeliveryReport, deliver
 from agent.alerts.pipeline import CycleReport
 from agent.core.timeutil import parse_instant, utcnow
@@ -30,6 +32,8 @@ from agent.sync.cycle import (
 
 __all__ = ["JOBS", "DeliveryDeferredError", "Job"]
 
+_log = structlog.get_logger(__name__)
+
 Job = Callable[[Runtime], dict[str, int]]
 
 
@@ -46,7 +50,12 @@ class DeliveryDeferredError(RuntimeError):
 
 def crm_sync(rt: Runtime) -> dict[str, int]:
     rt.reset_budgets()
-    counts = sync_crm(rt.store, rt.crm, full=rt.full_sync)
+    try:
+        counts = sync_crm(rt.store, rt.crm, full=rt.full_sync)
+    except Exception as exc:
+        rt.crm_sync_failed = str(exc)
+        raise
+    rt.crm_sync_failed = None
     rt.full_sync = False
     if any(counts.values()):
         rt.data_changed()
@@ -126,6 +135,13 @@ def coverage_plan(rt: Runtime) -> dict[str, int]:
 
 
 def writeback(rt: Runtime) -> dict[str, int]:
+    if rt.crm_sync_failed is not None:
+        # The CRM just failed to answer (and the mirror the plan diffs against is stale):
+        # do not start writing against it; the next successful sync lets write-back run.
+        _log.warning(
+            "writeback_skipped", reason="the CRM sync failed", crm_error=rt.crm_sync_failed
+        )
+        return {"skipped_crm_sync_failed": 1}
     rt.reset_budgets()
     computed = rt.computed(utcnow())
     plan = plan_writeback(rt.store, rt.crm, computed.document, rt.settings.fields.specs())

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from agent.core.errors import KnownError
 from agent.service.checkpoint import Interrupted
 from agent.service.jobs import JOBS
 from agent.service.runtime import Runtime
@@ -76,8 +77,14 @@ def _failed(
 ) -> JobResult:
     error = f"{type(exc).__name__}: {exc}"
     result = JobResult(job, False, time.perf_counter() - started, dict(counts), error)
+    trace = None if isinstance(exc, KnownError) else exc  # tracebacks are for bugs
     _log.error(
-        "job_failed", job=job, seconds=round(result.seconds, 3), error=error, exc_info=exc, **counts
+        "job_failed",
+        job=job,
+        seconds=round(result.seconds, 3),
+        error=error,
+        exc_info=trace,
+        **counts,
     )
     CYCLES.labels(job=job, outcome="failed").inc()
     CYCLE_SECONDS.labels(job=job).observe(result.seconds)

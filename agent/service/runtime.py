@@ -61,6 +61,8 @@ class Runtime:
     trigger: Callable[[str], None] = lambda _job: None
     #: Records the last survey ingestion rejected (they appear in the metrics document).
     rejected: list[Rejected] = field(default_factory=list)
+    #: Why the last CRM sync failed (None once one succeeds): write-back waits for it.
+    crm_sync_failed: str | None = None
     _version: int = 0
     _cached: _Cached | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -18,6 +18,7 @@ from agent.alerts.pipeline import AlertPipeline, CycleReport
 from agent.core.compute import Computed, compute_with_matches
 from agent.core.contract import FieldSpec, MetricsConfig, ObjectKind
 from agent.core.document import MetricsDocument
+from agent.core.errors import KnownError
 from agent.core.models import Account, Contact, Rejected
 from agent.core.ports import (
     Batch,
@@ -255,7 +256,7 @@ def _current_values(store: StateStore, crm: str, obj: ObjectKind) -> dict[str, d
     return current
 
 
-class FieldsNotReadyError(Exception):
+class FieldsNotReadyError(KnownError):
     """Mapped CRM fields are missing or unusable: write-back stays off until fixed."""
 
     def __init__(self, crm: str, problems: Sequence[FieldProblem]) -> None:

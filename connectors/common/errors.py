@@ -6,10 +6,12 @@ policy (``connectors.common.retry``) keys on the class alone.
 
 from __future__ import annotations
 
+from agent.core.errors import KnownError
+
 __all__ = ["FatalError", "RateLimitedError", "RetriableError", "VendorError"]
 
 
-class VendorError(Exception):
+class VendorError(KnownError):
     """Base of every classified vendor failure. Messages never carry secrets."""
 
     def __init__(self, vendor: str, message: str, *, status: int | None = None) -> None:

@@ -72,6 +72,10 @@ class HubSpotConnector:
             session.transport, session.apis, specs, settings.write_batch_size
         )
 
+    def reset_budget(self) -> None:
+        """A new job begins: its retry budget is whole again."""
+        self._session.transport.policy.start_job()
+
     @property
     def calls(self) -> CallCounter:
         """API calls made so far, by kind."""

@@ -23,6 +23,7 @@ from hubspot.crm.owners.exceptions import ApiException as OwnersApiException
 from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
 
 from connectors.common.errors import FatalError, RateLimitedError, RetriableError, VendorError
+from connectors.common.network import network_error
 
 __all__ = [
     "API_EXCEPTIONS",
@@ -62,8 +63,10 @@ _NETWORK_ERRORS = (
 _RETRIABLE_STATUS = frozenset({408, 423})
 
 
-def classify(exc: BaseException) -> VendorError | None:
-    """The shared error class for ``exc``, or None when it is not a vendor failure."""
+def classify(exc: BaseException, what: str = "call", url: str | None = None) -> VendorError | None:
+    """The shared error class for ``exc``, or None when it is not a vendor failure.
+
+    ``what`` names the call and ``url`` where it went, for a connection that failed."""
     if isinstance(exc, VendorError):
         return exc
     if isinstance(exc, API_EXCEPTIONS):
@@ -71,7 +74,9 @@ def classify(exc: BaseException) -> VendorError | None:
         headers = getattr(exc, "headers", None) or {}
         return _from_status(status, headers, error_payload(getattr(exc, "body", None)))
     if isinstance(exc, _NETWORK_ERRORS):
-        return RetriableError(VENDOR, f"network error: {type(exc).__name__}")
+        return network_error(VENDOR, exc, what, url) or RetriableError(
+            VENDOR, f"{what}: network error: {type(exc).__name__}"
+        )
     return None
 
 

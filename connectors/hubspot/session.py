@@ -62,7 +62,15 @@ def connect(
             settings.search_limit, settings.search_window_s, monotonic, sleep, vendor=VENDOR
         ),
         counter=CallCounter(VENDOR),
-        policy=retry or RetryPolicy(attempts=settings.retry_attempts, sleep=sleep),
+        policy=retry
+        or RetryPolicy(
+            attempts=settings.retry_attempts,
+            sleep=sleep,
+            call_budget_s=settings.retry_call_budget_s,
+            job_budget_s=settings.retry_job_budget_s,
+            clock=monotonic,
+        ),
         timeout=settings.timeout_s,
+        base_url=settings.base_url,
     )
     return HubSpotSession(apis=apis, transport=transport, clock=clock)

@@ -62,6 +62,9 @@ class HubSpotSettings(_Block):
     incremental_overlap_s: float = Field(default=300.0, ge=0)
     timeout_s: float = Field(default=30.0, gt=0)
     retry_attempts: int = Field(default=6, ge=1)
+    #: Seconds one call may keep retrying (waits included), and all of one job's calls.
+    retry_call_budget_s: float = Field(default=30.0, gt=0)
+    retry_job_budget_s: float = Field(default=300.0, gt=0)
     property_group: str = "ax_agent"
     property_group_label: str = "AX Agent"
     surveys: HubSpotSurveySettings = HubSpotSurveySettings()

@@ -23,6 +23,7 @@ import structlog
 
 from connectors.common.calls import CallCounter
 from connectors.common.errors import FatalError, RateLimitedError, RetriableError, VendorError
+from connectors.common.network import CONNECT_TIMEOUT_S
 from connectors.common.ratelimit import RateLimiter
 from connectors.common.retry import RetryPolicy, call_with_retry
 from connectors.hubspot.errors import VENDOR, classify, rate_limit_pause
@@ -46,12 +47,14 @@ class Transport:
         counter: CallCounter,
         policy: RetryPolicy,
         timeout: float,
+        base_url: str | None = None,
     ) -> None:
         self.limiter = limiter
         self.search_limiter = search_limiter
         self.counter = counter
         self.policy = policy
         self.timeout = timeout
+        self.base_url = base_url
 
     def call(
         self, kind: str, fn: Callable[..., Any], *args: Any, search: bool = False, **kwargs: Any
@@ -62,12 +65,11 @@ class Transport:
             self._acquire(search=search)
             started = time.perf_counter()
             try:
-                response = fn(
-                    *args, _request_timeout=self.timeout, _preload_content=False, **kwargs
-                )
+                timeout = (min(CONNECT_TIMEOUT_S, self.timeout), self.timeout)
+                response = fn(*args, _request_timeout=timeout, _preload_content=False, **kwargs)
                 payload = _json(response)
             except Exception as exc:
-                error = classify(exc)
+                error = classify(exc, kind, self.base_url)
                 if error is None:
                     raise
                 self._failed(kind, error, search=search, seconds=time.perf_counter() - started)

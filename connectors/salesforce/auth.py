@@ -116,7 +116,8 @@ class Login:
                 code="LOGIN",
             ) from None
         except requests.RequestException as exc:
-            raise from_transport(exc, f"login ({self.mode})") from None
+            login_url = f"https://{s.domain}.salesforce.com"
+            raise from_transport(exc, f"{self.mode} login", login_url) from None
         return Session(token, _instance_url(instance, s.instance_url))
 
     def _sdk_login(self) -> tuple[str, str]:

@@ -26,6 +26,7 @@ from simple_salesforce.util import Usage as SdkUsage
 
 from connectors.common.budget import CallBudget, Usage
 from connectors.common.calls import CallCounter
+from connectors.common.network import CONNECT_TIMEOUT_S
 from connectors.common.retry import RetryPolicy, call_with_retry
 from connectors.salesforce.auth import Login, Session
 from connectors.salesforce.errors import (
@@ -156,18 +157,19 @@ class SalesforceClient:
             **(headers or {}),
         }
         started = time.perf_counter()
+        url = self._url(path)
         try:
             response = self.http.request(
                 method,
-                self._url(path),
+                url,
                 params=params,
                 json=json,
                 headers=all_headers,
-                timeout=self._timeout,
+                timeout=(min(CONNECT_TIMEOUT_S, self._timeout), self._timeout),
             )
         except requests.RequestException as exc:
             self.counter.count(kind, "error", seconds=time.perf_counter() - started)
-            raise from_transport(exc, kind) from None
+            raise from_transport(exc, kind, url) from None
         self.budget.spend()
         self.counter.count(
             kind,

@@ -72,8 +72,9 @@ class SalesforceConnector:
         self.max_write_batch = self._writer.max_batch
 
     def reset_budget(self) -> None:
-        """Start a new run's API budget (a connector kept across cycles)."""
+        """Start a new run's API budget and retry budget (a connector kept across cycles)."""
         self.client.budget.reset()
+        self.client.policy.start_job()
 
     # -- reading -------------------------------------------------------------------------
 

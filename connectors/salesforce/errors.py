@@ -16,6 +16,7 @@ from typing import Any
 import requests
 
 from connectors.common.errors import FatalError, RateLimitedError, RetriableError, VendorError
+from connectors.common.network import network_error
 
 __all__ = [
     "VENDOR",
@@ -107,8 +108,15 @@ def classify_status(
     return SalesforceFatalError(text, status=status, code=code)
 
 
-def from_transport(exc: requests.RequestException, what: str) -> VendorError:
-    """Timeouts and dropped connections are retriable; anything else about the request is not."""
+def from_transport(
+    exc: requests.RequestException, what: str, url: str | None = None
+) -> VendorError:
+    """A host that cannot be reached fails at once, naming host, port and what happened;
+    timeouts and dropped connections are retriable; anything else about the request is not.
+    """
+    network = network_error(VENDOR, exc, what, url)
+    if network is not None:
+        return network
     name = type(exc).__name__
     if isinstance(exc, requests.Timeout | requests.ConnectionError):
         return RetriableError(VENDOR, f"{what} failed: {name}")

@@ -34,7 +34,10 @@ def client_from_settings(
         Login(settings, http),
         api_version=settings.api_version,
         http=http,
-        policy=policy,
+        policy=policy
+        or RetryPolicy(
+            call_budget_s=settings.retry_call_budget_s, job_budget_s=settings.retry_job_budget_s
+        ),
         counter=CallCounter(VENDOR),
         budget=CallBudget(
             VENDOR,

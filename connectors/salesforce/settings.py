@@ -60,6 +60,9 @@ class SalesforceSettings(_Block):
     domain: str = "login"
     api_version: str = Field(default="62.0", pattern=r"^\d+\.0$")
     timeout_seconds: float = Field(default=120.0, gt=0)
+    #: Seconds one call may keep retrying (waits included), and all of one job's calls.
+    retry_call_budget_s: float = Field(default=30.0, gt=0)
+    retry_job_budget_s: float = Field(default=300.0, gt=0)
     revenue_field: str = "AnnualRevenue"
     potential_field: str | None = None
     tier_field: str | None = None

@@ -10,6 +10,7 @@ from structlog.testing import capture_logs
 
 from agent.core.ports import FieldUpdate
 from connectors.common.errors import FatalError, RetriableError
+from connectors.common.network import UnreachableError
 from connectors.hubspot import HubSpotConnector
 from tests.hubspot import wire
 from tests.hubspot.fakeportal import FakePortal
@@ -141,13 +142,25 @@ def test_a_timeout_is_retried(portal: FakePortal, base_url: str) -> None:
     assert len(portal.calls("GET", LIST)) == 2
 
 
-def test_an_unreachable_portal_is_retried_then_reported(
+def test_a_refused_connection_fails_at_once_naming_host_and_port(
     portal: FakePortal, fake_time: FakeTime
 ) -> None:
     connector = build_connector(portal, "http://127.0.0.1:9", fake_time)
-    with pytest.raises(RetriableError, match="network error"):
+    with pytest.raises(UnreachableError) as err:
         list(connector.read_accounts(None))
-    assert len(fake_time.sleeps) == 3
+    assert str(err.value) == (
+        "hubspot: cannot reach 127.0.0.1:9: connection refused (companies.list)"
+    )
+    assert fake_time.sleeps == []  # retrying would not make the port listen
+
+
+def test_an_unresolvable_host_fails_at_once_saying_so(
+    portal: FakePortal, fake_time: FakeTime
+) -> None:
+    connector = build_connector(portal, "https://no-such-portal.invalid", fake_time)
+    with pytest.raises(UnreachableError, match=r"no-such-portal\.invalid:443: name not resolved"):
+        list(connector.read_accounts(None))
+    assert fake_time.sleeps == []
 
 
 def test_the_burst_limit_spaces_calls(
