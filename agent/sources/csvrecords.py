@@ -38,6 +38,8 @@ __all__ = [
     "CrmFileNotFoundError",
     "CrmFormatError",
     "CsvRecord",
+    "CsvRows",
+    "RowTuple",
     "clip",
     "read_csv_records",
     "require_file",
@@ -110,6 +112,76 @@ def _lines(handle: Iterator[str], consumed: list[str]) -> Iterator[str]:
         yield line
 
 
+#: One data record as the fast path reads it: position, fields in header order (empty
+#: when faulty), exact text, fault (or None) and the fault's value.
+RowTuple = tuple[int, list[str], str, str | None, str]
+
+
+class CsvRows:
+    """The records of a CSV file as ``RowTuple`` values, without a mapping per record
+    (the fast path of large files); ``index`` maps column names to field positions
+    once the first record is read. Same rules and errors as ``read_csv_records``.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        required: Collection[str] = (),
+        known: Collection[str] = (),
+        fold_case: bool = True,
+    ) -> None:
+        self.path = path
+        self.required = required
+        self.known = known
+        self.fold_case = fold_case
+        self.header: _Header | None = None
+
+    @property
+    def index(self) -> dict[str, int]:
+        return self.header.index if self.header is not None else {}
+
+    def __iter__(self) -> Iterator[RowTuple]:
+        path = self.path
+        require_file(path)
+        if csv.field_size_limit() < _READER_LIMIT:
+            csv.field_size_limit(_READER_LIMIT)
+        consumed: list[str] = []
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            rows = csv.reader(_lines(handle, consumed))
+            header: _Header | None = None
+            position = 0
+            pending: RowTuple | None = None
+            while True:
+                consumed.clear()
+                row = _next_row(rows, path)
+                if row is None:
+                    break
+                raw = "".join(consumed)
+                if isinstance(row, _Unreadable):
+                    if header is None:
+                        raise CrmFormatError(
+                            f"{path.name}: the header is not valid CSV: {row.error}"
+                        )
+                    position += 1
+                    record = _fault(position, raw, INVALID_CSV_RECORD)
+                elif not "".join(row).strip(" \t"):  # blank: no field, or only empty ones
+                    continue
+                elif header is None:
+                    header = self.header = _Header(
+                        row, path, self.required, self.known, fold_case=self.fold_case
+                    )
+                    continue
+                else:
+                    position += 1
+                    record = header.row(position, row, raw)
+                if pending is not None:
+                    yield pending
+                pending = record
+            if pending is not None:
+                yield _closed(pending)
+
+
 def read_csv_records(
     path: Path,
     *,
@@ -124,52 +196,31 @@ def read_csv_records(
     columns). Header names are lowercased unless ``fold_case`` is false (for files
     whose column names are configured names, such as the agent's own write-back files).
     """
-    require_file(path)
-    if csv.field_size_limit() < _READER_LIMIT:
-        csv.field_size_limit(_READER_LIMIT)
-    consumed: list[str] = []
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        rows = csv.reader(_lines(handle, consumed))
-        header: _Header | None = None
-        position = 0
-        pending: CsvRecord | None = None
-        while True:
-            consumed.clear()
-            row = _next_row(rows, path)
-            if row is None:
-                break
-            raw = "".join(consumed)
-            if isinstance(row, _Unreadable):
-                if header is None:
-                    raise CrmFormatError(f"{path.name}: the header is not valid CSV: {row.error}")
-                position += 1
-                record = _faulty(position, raw, INVALID_CSV_RECORD)
-            elif not "".join(row).strip(" \t"):  # blank: no field, or only empty ones
-                continue
-            elif header is None:
-                header = _Header(row, path, required, known, fold_case=fold_case)
-                continue
-            else:
-                position += 1
-                record = header.record(position, row, raw)
-            if pending is not None:
-                yield pending
-            pending = record
-        if pending is not None:
-            yield _closed(pending)
+    rows = CsvRows(path, required=required, known=known, fold_case=fold_case)
+    for position, row, raw, fault, value in rows:
+        if fault is not None:
+            yield CsvRecord(position, {}, raw, fault, value)
+            continue
+        header = rows.header
+        assert header is not None  # a record comes after the header
+        if header.plain:
+            yield CsvRecord(position, dict(zip(header.names, row, strict=True)), raw)
+        else:
+            yield CsvRecord(position, {name: row[i] for name, i in header.index.items()}, raw)
 
 
-def _faulty(position: int, raw: str, fault: str, value: str | None = None) -> CsvRecord:
+def _fault(position: int, raw: str, fault: str, value: str | None = None) -> RowTuple:
     """A record that could not be read; its value is ``value``, else its own text."""
     text = without_terminator(raw)
-    return CsvRecord(position, {}, text, fault, clip(text if value is None else value))
+    return (position, [], text, fault, clip(text if value is None else value))
 
 
-def _closed(last: CsvRecord) -> CsvRecord:
+def _closed(last: RowTuple) -> RowTuple:
     """The last record, rejected when a quoted field in it is never closed (the reader
     would otherwise take the rest of the file as that field)."""
-    if '"' in last.raw and _open_quote(last.raw):
-        return _faulty(last.position, last.raw, UNTERMINATED_QUOTE)
+    raw = last[2]
+    if '"' in raw and _open_quote(raw):
+        return _fault(last[0], raw, UNTERMINATED_QUOTE)
     return last
 
 
@@ -254,17 +305,18 @@ class _Header:
         #: Every column named: a row maps by position (the common, fast case).
         self.plain = len(self.index) == self.width
 
-    def record(self, position: int, row: list[str], raw: str) -> CsvRecord:
+    def row(self, position: int, row: list[str], raw: str) -> RowTuple:
         if len(row) != self.width:
-            return _faulty(position, raw, WRONG_FIELD_COUNT)
+            return _fault(position, raw, WRONG_FIELD_COUNT)
         if len(raw) > FIELD_LIMIT:
             for value in row:
                 if len(value) > FIELD_LIMIT:
-                    return _faulty(position, raw, FIELD_TOO_LARGE, value)
-        text = without_terminator(raw)
-        if self.plain:
-            return CsvRecord(position, dict(zip(self.names, row, strict=True)), text)
-        return CsvRecord(position, {name: row[i] for name, i in self.index.items()}, text)
+                    return _fault(position, raw, FIELD_TOO_LARGE, value)
+        if raw[-1:] == "\n":
+            raw = raw[:-2] if raw[-2:-1] == "\r" else raw[:-1]
+        elif raw[-1:] == "\r":
+            raw = raw[:-1]
+        return (position, row, raw, None, "")
 
 
 def _missing_message(

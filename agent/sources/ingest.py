@@ -273,6 +273,57 @@ class ResponseReader:
         else:
             self.responses.append(parsed)
 
+    def feed_text(  # noqa: PLR0917  # one record's fields, positionally, on the hot path
+        self,
+        response_id: str,
+        email: str,
+        score: str,
+        submitted_at: str,
+        driver: str,
+        comment: str,
+        account_hint: str,
+        loop_closed_at: str,
+        raw: str,
+    ) -> None:
+        """``feed`` for a record whose fields are all text (a CSV record, missing columns
+        as empty), without building a mapping: the same rules, in the same precedence."""
+        self.position += 1
+        rid = response_id.strip(_TRIM)
+        if not rid:
+            self._reject(MISSING_RESPONSE_ID, response_id)
+            return
+        fingerprint = _fingerprint({}, raw)
+        first = self._first.get(rid)
+        if first is not None:
+            if first != fingerprint:
+                self._reject(DUPLICATE_RESPONSE_ID, response_id)
+            return
+        self._first[rid] = fingerprint
+        score_text = score.strip(_TRIM)
+        if not (score_text.isascii() and score_text.isdigit()) or int(score_text) > 10:
+            self._reject(INVALID_SCORE, score)
+            return
+        submitted = parse_timestamp(submitted_at)
+        if submitted is None:
+            self._reject(INVALID_SUBMITTED_AT, submitted_at)
+            return
+        if submitted > self.as_of:
+            self._reject(FUTURE_SUBMITTED_AT, submitted_at)
+            return
+        self.responses.append(
+            Response(
+                response_id=rid,
+                email=email.strip(_TRIM) or None,
+                score=int(score_text),
+                submitted_at=submitted,
+                driver=driver.strip(_TRIM) or None,
+                comment=comment.strip(_TRIM) or None,
+                account_hint=account_hint.strip(_TRIM) or None,
+                loop_closed_at=parse_timestamp(loop_closed_at) if loop_closed_at else None,
+                source=self.source,
+            )
+        )
+
     def feed_fault(self, reason: str, value: str) -> None:
         """Take the next record, which could not be read (``wrong_field_count`` …)."""
         self.position += 1

@@ -33,6 +33,7 @@ from agent.sources.csvrecords import (
     CrmFileNotFoundError,
     CrmFormatError,
     CsvRecord,
+    CsvRows,
     clip,
     read_csv_records,
     without_terminator,
@@ -323,11 +324,27 @@ def read_response_file(path: Path, as_of: datetime) -> tuple[list[Response], lis
 def _read_csv_responses(path: Path, as_of: datetime) -> ResponseReader:
     reader = ResponseReader(path.name, as_of)
     required, known = RESPONSE_COLUMNS
-    for record in read_csv_records(path, required=required, known=(*required, *known)):
-        if record.fault is not None:
-            reader.feed_fault(record.fault, record.fault_value)
-        else:
-            reader.feed(record.fields, raw=record.raw)
+    rows = CsvRows(path, required=required, known=(*required, *known))
+    columns: list[int] | None = None
+    for _position, row, raw, fault, value in rows:
+        if fault is not None:
+            reader.feed_fault(fault, value)
+            continue
+        if columns is None:  # the header is read: where each field is (-1: no such column)
+            columns = [rows.index.get(name, -1) for name in (*required, *known)]
+        row.append("")  # what a column the file does not have reads (index -1)
+        rid, email, score, submitted, driver, comment, hint, closed = columns
+        reader.feed_text(
+            row[rid],
+            row[email],
+            row[score],
+            row[submitted],
+            row[driver],
+            row[comment],
+            row[hint],
+            row[closed],
+            raw,
+        )
     return reader
 
 
