@@ -21,6 +21,7 @@ from agent.cli import (
 )
 from agent.cli.common import fail, hoist_log_options, set_log_options
 from agent.cli.redacted import redact_standard_streams
+from agent.core.errors import ConfigError, KnownError
 
 __all__ = ["app", "main"]
 
@@ -89,4 +90,8 @@ def main() -> None:
     after the command's name (``ax-agent run --once --log-level debug``).
     """
     redact_standard_streams()
-    app(args=hoist_log_options(sys.argv[1:]), prog_name="ax-agent")
+    try:
+        app(args=hoist_log_options(sys.argv[1:]), prog_name="ax-agent")
+    except KnownError as exc:  # a command that let one through: its message, no traceback
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2 if isinstance(exc, ConfigError) else 1) from None

@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 import requests
 
 from agent.core.contract import FieldSpec, default_field_specs
 from connectors.common.budget import CallBudget
 from connectors.common.calls import CallCounter
+from connectors.common.network import CONNECT_TIMEOUT_S
 from connectors.common.retry import RetryPolicy
 from connectors.salesforce.auth import Login
 from connectors.salesforce.client import SalesforceClient
@@ -29,7 +31,7 @@ def client_from_settings(
     policy: RetryPolicy | None = None,
 ) -> SalesforceClient:
     """An authenticated-on-first-use client; raises ``ConfigError`` for missing credentials."""
-    http = http or requests.Session()
+    http = http or _TimedSession(settings.timeout_seconds)
     return SalesforceClient(
         Login(settings, http),
         api_version=settings.api_version,
@@ -76,3 +78,17 @@ def survey_source_from_settings(
     client = client_from_settings(settings, http=http, policy=policy)
     overlap = timedelta(seconds=settings.cursor_overlap_seconds)
     return SalesforceSurveySource(client, survey, overlap=overlap)
+
+
+class _TimedSession(requests.Session):
+    """A session whose requests time out unless told otherwise: the SDK's login and
+    Metadata calls pass no timeout, and a host that never answers must not hang a run."""
+
+    def __init__(self, read_timeout: float) -> None:
+        super().__init__()
+        self._timeouts = (min(CONNECT_TIMEOUT_S, read_timeout), read_timeout)
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeouts
+        return super().request(method, url, *args, **kwargs)

@@ -7,6 +7,7 @@ import socket
 from typing import Any
 
 import pytest
+import requests
 
 from connectors.common.network import UnreachableError
 from connectors.common.retry import RetryPolicy
@@ -57,3 +58,16 @@ def test_a_refused_instance_fails_the_call_at_once(tmp_path: Any) -> None:
         connector.check_fields([])
     assert waits == []
     assert connector.client.counter.by_kind["describe"] == 1  # one attempt, counted
+
+
+def test_calls_the_sdk_makes_without_a_timeout_still_time_out() -> None:
+    """Login and Metadata calls go through simple-salesforce, which sets no timeout."""
+    from connectors.salesforce.factory import _TimedSession
+
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        session = _TimedSession(read_timeout=0.3)
+        with pytest.raises(requests.ReadTimeout):
+            session.post(f"http://127.0.0.1:{port}/services/Soap/u/62.0", data="<login/>")
