@@ -106,9 +106,13 @@ class HistorySettings(_Block):
     enabled: bool = True
     daily_after_days: int = Field(default=30, ge=1, le=3650)
     weekly_after_days: int = Field(default=365, ge=2, le=36500)
+    #: Write ``health_trend_30d`` and ``health_status_since`` to the CRM's accounts.
+    write_back: bool = False
 
     @model_validator(mode="after")
     def _ordered(self) -> HistorySettings:
+        if self.write_back and not self.enabled:
+            raise ValueError("write_back needs the history: set enabled: true")
         if self.weekly_after_days <= self.daily_after_days:
             raise ValueError(
                 f"weekly_after_days ({self.weekly_after_days}) must be larger than "
@@ -166,6 +170,15 @@ class Settings(BaseSettings):
         if self.plan.write_back and key not in self.fields.overrides:
             overrides = {**self.fields.overrides, key: FieldOverride()}
             self.fields = self.fields.model_copy(update={"overrides": overrides})
+        if self.history.write_back:  # the same for the history's two account fields
+            added = {
+                key: FieldOverride()
+                for key in ("account.health_trend_30d", "account.health_status_since")
+                if key not in self.fields.overrides
+            }
+            if added:
+                overrides = {**self.fields.overrides, **added}
+                self.fields = self.fields.model_copy(update={"overrides": overrides})
         return self
 
     @classmethod

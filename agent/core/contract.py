@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 __all__ = [
     "DEFAULT_FREE_MAIL",
     "DEFAULT_TIER_PATTERNS",
+    "HISTORY_FIELDS",
     "FieldKind",
     "FieldOverride",
     "FieldSpec",
@@ -188,8 +189,17 @@ def default_field_specs() -> tuple[FieldSpec, ...]:
 
 def opt_in_field_specs() -> tuple[FieldSpec, ...]:
     """Fields written only when their feature is switched on: ``survey_next`` (the
-    coverage plan's send list) needs ``plan.write_back: true``."""
-    return (_spec("contact", "survey_next", "boolean", "AX_Survey_Next__c"),)
+    coverage plan's send list) needs ``plan.write_back: true``; ``health_trend_30d`` and
+    ``health_status_since`` (from the figure history) need ``history.write_back: true``."""
+    return (
+        _spec("contact", "survey_next", "boolean", "AX_Survey_Next__c"),
+        _spec("account", "health_trend_30d", "number", "AX_Health_Trend_30d__c", decimals=1),
+        _spec("account", "health_status_since", "datetime", "AX_Health_Status_Since__c"),
+    )
+
+
+#: The account fields written from the figure history rather than the document.
+HISTORY_FIELDS = ("health_trend_30d", "health_status_since")
 
 
 class FieldOverride(_Frozen):

@@ -26,6 +26,7 @@ from sqlalchemy import Connection, and_, delete, func, select
 
 from agent.config.settings import HistorySettings
 from agent.core.batching import chunked
+from agent.core.contract import HISTORY_FIELDS, FieldSpec
 from agent.core.document import MetricsDocument
 from agent.core.history import (
     Retention,
@@ -45,6 +46,7 @@ __all__ = [
     "Recorded",
     "Row",
     "StoredHistory",
+    "history_fields",
     "record_history",
     "retention_of",
     "rule_history",
@@ -300,6 +302,39 @@ class StoredHistory:
 
     def portfolio_points(self, until: datetime) -> list[tuple[datetime, dict[str, Any]]]:
         return self.repo.portfolio(self.crm, until=until)
+
+
+def history_fields(
+    store: StateStore, crm: str, document: MetricsDocument, specs: Sequence[FieldSpec]
+) -> dict[str, dict[str, object]]:
+    """``health_trend_30d`` and ``health_status_since`` per account, when written.
+
+    The trend is ``health_score`` now minus 30 days ago (null without a score then);
+    the status holds since the row that began it, or since now when it changed now
+    (or no history exists yet: the history starts now).
+    """
+    wanted = {s.logical for s in specs if s.object == "account"} & set(HISTORY_FIELDS)
+    if not wanted:
+        return {}
+    as_of = document.as_of
+    repo = HistoryRepo(store)
+    past = repo.accounts_at(crm, as_of - timedelta(days=30))
+    before = repo.accounts_at(crm, as_of, strict=True)
+    out: dict[str, dict[str, object]] = {}
+    for metrics in document.accounts:
+        then = past.get(metrics.id)
+        old_score = None if then is None else then.figures.get("health_score")
+        trend = (
+            None
+            if metrics.health_score is None or old_score is None
+            else metrics.health_score - float(old_score)
+        )
+        row = before.get(metrics.id)
+        began = row.since.get("health_status") if row is not None else None
+        unchanged = row is not None and row.figures.get("health_status") == metrics.health_status
+        since = datetime.fromisoformat(began[0]) if unchanged and began else as_of
+        out[metrics.id] = {"health_trend_30d": trend, "health_status_since": since}
+    return out
 
 
 def rule_history(store: StateStore, crm: str, settings: HistorySettings) -> StoredHistory | None:

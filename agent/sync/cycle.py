@@ -31,6 +31,7 @@ from agent.core.ports import (
 )
 from agent.rules.facts import RuleInputs, build_inputs, response_facts
 from agent.rules.history import HistorySource
+from agent.state.history import history_fields
 from agent.state.store import StateStore
 from agent.sync.coverage import wants_survey_next, with_survey_next
 from agent.sync.writeback import WritebackCounts, crm_field, desired_values, execute, plan_updates
@@ -235,13 +236,14 @@ def plan_writeback(
     plan = WritebackPlan()
     if wants_survey_next(specs):
         doc = with_survey_next(doc, store.survey_plan_ids(crm.name))
+    extra = history_fields(store, crm.name, doc, specs)
     for obj in OBJECTS:
         chosen = [s for s in specs if s.object == obj]
         if not chosen:
             continue
         by_field = {crm_field(s, crm.name): s for s in chosen}
         current = _current_values(store, crm.name, obj)
-        desired = desired_values(doc, chosen, crm.name, obj)
+        desired = desired_values(doc, chosen, crm.name, obj, extra if obj == "account" else None)
         plan.updates[obj] = plan_updates(desired, current, by_field)
     return plan
 

@@ -41,9 +41,17 @@ def crm_field(spec: FieldSpec, crm: str) -> str:
 
 
 def desired_values(
-    doc: MetricsDocument, specs: Sequence[FieldSpec], crm: str, obj: ObjectKind
+    doc: MetricsDocument,
+    specs: Sequence[FieldSpec],
+    crm: str,
+    obj: ObjectKind,
+    extra: Mapping[str, Mapping[str, object]] | None = None,
 ) -> Desired:
-    """Record id -> CRM field -> the rounded value the CRM should hold."""
+    """Record id -> CRM field -> the rounded value the CRM should hold.
+
+    ``extra`` gives figures the document does not hold, per record id and logical
+    name (the figure history's ``health_trend_30d``, ``health_status_since``).
+    """
     chosen = [s for s in specs if s.object == obj]
     rows: Sequence[AccountMetrics | ContactFigures] = (
         doc.accounts if obj == "account" else doc.contacts
@@ -51,7 +59,13 @@ def desired_values(
     out: Desired = {}
     for row in rows:
         rid = row.id if isinstance(row, AccountMetrics) else row.contact_id
-        out[rid] = {crm_field(s, crm): normalise(s, _figure(row, s)) for s in chosen}
+        more = (extra or {}).get(rid, {})
+        out[rid] = {
+            crm_field(s, crm): normalise(
+                s, more[s.logical] if s.logical in more else _figure(row, s)
+            )
+            for s in chosen
+        }
     return out
 
 

@@ -266,3 +266,23 @@ def test_survey_next_is_a_contact_checkbox_once_the_plan_writes_back(
     unplanned: list[str] = []
     assert hubspot_cmd.provision_hubspot(settings, True, echo=unplanned.append) == 0
     assert not [line for line in unplanned if "ax_survey_next" in line]
+
+
+def test_history_fields_are_company_properties_once_history_writes_back(
+    portal: FakePortal, settings: Settings
+) -> None:
+    from agent.config.settings import HistorySettings
+
+    written = settings.model_copy(update={"history": HistorySettings(write_back=True)})
+    written = Settings.model_validate(written.model_dump())
+    lines: list[str] = []
+    assert hubspot_cmd.provision_hubspot(written, True, echo=lines.append) == 0
+    assert any(
+        line.startswith("would create companies property ax_health_trend_30d") for line in lines
+    )
+    assert any(
+        line.startswith("would create companies property ax_health_status_since") for line in lines
+    )
+    plain: list[str] = []
+    assert hubspot_cmd.provision_hubspot(settings, True, echo=plain.append) == 0
+    assert not [line for line in plain if "ax_health_trend_30d" in line]

@@ -88,3 +88,22 @@ def test_survey_next_is_provisioned_and_checked_once_the_plan_writes_back(
     again = runner.invoke(app, ["crm", "check", "salesforce"])
     assert again.exit_code == 0, again.output
     assert "all 20 fields are present" in again.output
+
+
+def test_history_fields_are_provisioned_and_checked_once_history_writes_back(
+    monkeypatch: pytest.MonkeyPatch, mock: responses.RequestsMock
+) -> None:
+    monkeypatch.setenv("AX_HISTORY__WRITE_BACK", "true")
+    shown = runner.invoke(app, ["crm", "provision", "salesforce", "--print"])
+    trend = shown.output.split("Account.AX_Health_Trend_30d__c")[1].splitlines()[0]
+    since = shown.output.split("Account.AX_Health_Status_Since__c")[1].splitlines()[0]
+    assert "Number" in trend
+    assert "DateTime" in since
+    check = runner.invoke(app, ["crm", "check", "salesforce"])
+    assert check.exit_code == 1
+    assert "account field AX_Health_Trend_30d__c" in check.output
+    done = runner.invoke(app, ["crm", "provision", "salesforce"])
+    assert "created (2):" in done.output
+    again = runner.invoke(app, ["crm", "check", "salesforce"])
+    assert again.exit_code == 0, again.output
+    assert "all 21 fields are present" in again.output
