@@ -47,7 +47,7 @@ def test_trend_and_status_since_are_written_and_only_when_they_change(tmp_path: 
     since = {_instant(r["health_status_since"]) for r in rows.values()}
     assert since == {as_of.replace(microsecond=0)}  # the history starts with this cycle
     assert all(not r.get("health_trend_30d") for r in rows.values())  # nothing 30 days back
-    agent.runtime.data_changed()
+    agent = build_agent(settings)  # one pass releases the leadership: a new agent leads
     again = {r.job: r for r in agent.run_once()}["writeback"].counts
     assert again["planned_records"] == 0  # nothing changed: nothing written
 
