@@ -69,31 +69,56 @@ class DeliveryReport:
     failed: int = 0
     skipped: int = 0
     deferred: int = 0
+    #: Alerts still pending when delivery stopped at the stop deadline.
+    remaining: int = 0
     error: str | None = None
 
 
+#: Rows read from the outbox per round trip; delivery goes on page after page.
+PAGE = 100
+
+
 def deliver(
-    repo: AlertRepo, notifier: Notifier, now: datetime, *, limit: int = 500
+    repo: AlertRepo, notifier: Notifier, now: datetime, *, limit: int | None = None
 ) -> DeliveryReport:
-    """Send what is pending, oldest first."""
+    """Send what is pending, oldest first, until the outbox is drained.
+
+    Rows recorded while delivery runs are taken too (delivery pages on by creation
+    time), so a burst drains continuously at the pace the vendor's rate limits allow;
+    ``limit`` caps the alerts handled in one call (None: no cap). A vendor outage
+    (after the client's own retries) stops the round with every unsent alert still
+    pending. While the agent stops, delivery ends at ``repo.drain_deadline`` and
+    reports how many remain. A superseded leader's claim raises ``FencedError``.
+    """
     report = DeliveryReport()
-    pending = repo.pending(limit)
-    for index, alert in enumerate(pending):
-        log = _log.bind(alert_id=alert.alert_id, rule=alert.rule_id, kind=alert.kind)
-        try:
-            _one(repo, notifier, alert, now, report)
-        except RetriableError as exc:
-            repo.mark_error(alert.alert_id, str(exc))
-            ALERTS.labels(rule=alert.rule_id, outcome="deferred").inc()
-            report.deferred = len(pending) - index
-            report.error = str(exc)
-            log.warning("alert_delivery_deferred", error=str(exc), pending=report.deferred)
+    after: tuple[datetime, str] | None = None
+    handled = 0
+    while limit is None or handled < limit:
+        page = repo.pending(PAGE if limit is None else min(PAGE, limit - handled), after)
+        if not page:
             break
-        except FatalError as exc:
-            repo.mark_error(alert.alert_id, str(exc), failed=True)
-            ALERTS.labels(rule=alert.rule_id, outcome="failed").inc()
-            report.failed += 1
-            log.error("alert_delivery_failed", error=str(exc))
+        for alert in page:
+            if repo.past_deadline():
+                report.remaining = repo.pending_count()
+                _log.warning("alert_delivery_stopped_at_deadline", remaining=report.remaining)
+                return report
+            after = (alert.created_at, alert.alert_id)
+            handled += 1
+            log = _log.bind(alert_id=alert.alert_id, rule=alert.rule_id, kind=alert.kind)
+            try:
+                _one(repo, notifier, alert, now, report)
+            except RetriableError as exc:
+                repo.mark_error(alert.alert_id, str(exc))
+                ALERTS.labels(rule=alert.rule_id, outcome="deferred").inc()
+                report.deferred = repo.pending_count()
+                report.error = str(exc)
+                log.warning("alert_delivery_deferred", error=str(exc), pending=report.deferred)
+                return report
+            except FatalError as exc:
+                repo.mark_error(alert.alert_id, str(exc), failed=True)
+                ALERTS.labels(rule=alert.rule_id, outcome="failed").inc()
+                report.failed += 1
+                log.error("alert_delivery_failed", error=str(exc))
     return report
 
 
@@ -107,11 +132,20 @@ def _one(
         _with_attachment(repo, notifier, alert, now, report)
         return
     sent = _post(repo, notifier, alert, report)
-    repo.mark_sent(alert.alert_id, sent, now)
+    if sent is not None:
+        repo.mark_sent(alert.alert_id, sent, now)
 
 
-def _post(repo: AlertRepo, notifier: Notifier, alert: OutboxAlert, report: DeliveryReport) -> Sent:
-    """The alert's message: found where an earlier try may have put it, else sent now."""
+def _post(
+    repo: AlertRepo, notifier: Notifier, alert: OutboxAlert, report: DeliveryReport
+) -> Sent | None:
+    """The alert's message: found where an earlier try may have put it, else sent now.
+
+    An earlier try (``attempts > 0``: this agent before a crash, or a superseded
+    leader whose claim was never confirmed) is never trusted: the message is looked
+    for in Slack by its metadata first. None when the row could not be claimed (no
+    longer pending): nothing is sent.
+    """
     if alert.attempts > 0 and alert.channel_id:
         found = notifier.find_sent(alert, alert.channel_id)
         if found is not None:
@@ -120,7 +154,9 @@ def _post(repo: AlertRepo, notifier: Notifier, alert: OutboxAlert, report: Deliv
             _log.info("alert_found_already_sent", alert_id=alert.alert_id, ts=found.ts)
             return found
     channel_id = notifier.resolve(alert)
-    repo.mark_attempt(alert.alert_id, channel_id)
+    if not repo.claim(alert.alert_id, channel_id):
+        _log.info("alert_no_longer_pending", alert_id=alert.alert_id)
+        return None
     sent = notifier.send(alert, channel_id)
     ALERTS.labels(rule=alert.rule_id, outcome="sent").inc()
     report.sent += 1
@@ -138,13 +174,16 @@ def _with_attachment(
     message = alert.posted
     if message is None:
         message = _post(repo, notifier, alert, report)
+        if message is None:
+            return
         repo.mark_posted(alert.alert_id, message)
     elif notifier.find_attachment(alert, message):
         repo.mark_sent(alert.alert_id, message, now)
         report.recovered += 1
         _log.info("alert_attachment_found_already_sent", alert_id=alert.alert_id, ts=message.ts)
         return
-    repo.mark_attempt(alert.alert_id, message.channel)
+    if not repo.claim(alert.alert_id, message.channel):
+        return
     notifier.attach(alert, message)
     repo.mark_sent(alert.alert_id, message, now)
     report.attached += 1
@@ -163,7 +202,8 @@ def _update(
         ALERTS.labels(rule=alert.rule_id, outcome="suppressed").inc()
         report.skipped += 1
         return
-    repo.mark_attempt(alert.alert_id, target.channel)
+    if not repo.claim(alert.alert_id, target.channel):
+        return
     sent = notifier.update(alert, target)
     repo.mark_sent(alert.alert_id, sent, now)
     ALERTS.labels(rule=alert.rule_id, outcome="updated").inc()

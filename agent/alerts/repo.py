@@ -6,16 +6,22 @@ each send, so after a crash a pending alert with attempts > 0 may already be in
 Slack and is looked up there before it is sent again. An alert with an attachment
 is sent in two steps: its message is recorded (``message_ts`` of a row still
 ``pending``) before the attachment goes out, so a retry only adds the attachment.
+
+On the running agent the repository carries the leader's ``Fence``: each send is
+claimed on its row (``claimed_epoch``) by a statement only the current leadership
+epoch can win, and each mark after a send commits only while that epoch leads. A
+superseded leader's claim or mark raises ``FencedError``; it sends nothing more.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
 
 from agent.alerts.model import (
     AlertContent,
@@ -27,6 +33,7 @@ from agent.alerts.model import (
     Silence,
 )
 from agent.core.redaction import redact
+from agent.state.leader_epoch import Fence
 from agent.state.schema import alert_outbox, alert_state, silences
 
 __all__ = ["AlertRepo", "OutboxRecord", "OutboxRow"]
@@ -80,8 +87,12 @@ def _must(value: datetime | None) -> datetime:
 
 
 class AlertRepo:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, fence: Fence | None = None) -> None:
         self.engine = engine
+        #: The leader's fence (None outside the running agent: commands, tests).
+        self.fence = fence
+        #: A ``time.monotonic()`` after which delivery stops (set while the agent stops).
+        self.drain_deadline: float | None = None
 
     # ---- state -------------------------------------------------------------------
 
@@ -123,13 +134,23 @@ class AlertRepo:
 
     # ---- outbox ------------------------------------------------------------------
 
-    def pending(self, limit: int = 500) -> list[OutboxAlert]:
+    def pending(
+        self, limit: int = 500, after: tuple[datetime, str] | None = None
+    ) -> list[OutboxAlert]:
+        """Pending rows, oldest first; ``after`` (created_at, alert_id) pages on."""
+        c = alert_outbox.c
         query = (
             select(alert_outbox)
-            .where(alert_outbox.c.status == "pending")
-            .order_by(alert_outbox.c.created_at, alert_outbox.c.alert_id)
+            .where(c.status == "pending")
+            .order_by(c.created_at, c.alert_id)
             .limit(limit)
         )
+        if after is not None:
+            at, alert_id = after
+            at = at.astimezone(UTC)
+            query = query.where(
+                or_(c.created_at > at, and_(c.created_at == at, c.alert_id > alert_id))
+            )
         with self.engine.connect() as conn:
             return [_outbox(r) for r in conn.execute(query)]
 
@@ -162,19 +183,39 @@ class AlertRepo:
             return None
         return Sent(channel=row.message_channel, ts=row.message_ts)
 
-    def mark_attempt(self, alert_id: str, channel_id: str | None) -> None:
-        """Committed before the send: a crash after it means "maybe sent"."""
+    def claim(self, alert_id: str, channel_id: str | None) -> bool:
+        """Claim a pending row for one send, committed before the send: a crash after
+        it means "maybe sent", so the next try looks in Slack first.
+
+        Fenced: only the current leadership epoch wins the claim (``FencedError``
+        otherwise). False when the row is no longer pending (nothing to send).
+        """
+        c = alert_outbox.c
+        where = and_(c.alert_id == alert_id, c.status == "pending")
+        values = {"attempts": c.attempts + 1, "message_channel": channel_id}
+        if self.fence is not None:
+            return self.fence.claim_row(alert_outbox, where, values, what=f"alert {alert_id}")
         with self.engine.begin() as conn:
-            conn.execute(
-                update(alert_outbox)
-                .where(alert_outbox.c.alert_id == alert_id)
-                .values(attempts=alert_outbox.c.attempts + 1, message_channel=channel_id)
-            )
+            return conn.execute(update(alert_outbox).where(where).values(**values)).rowcount == 1
+
+    def mark_attempt(self, alert_id: str, channel_id: str | None) -> None:
+        """``claim`` without its answer (kept for callers that need no answer)."""
+        self.claim(alert_id, channel_id)
+
+    def past_deadline(self) -> bool:
+        """Whether delivery must stop now (the agent is stopping and its grace is over)."""
+        deadline = self.drain_deadline
+        return deadline is not None and time.monotonic() >= deadline
+
+    def _hold(self, conn: Connection, what: str) -> None:
+        if self.fence is not None:
+            self.fence.hold(conn, what)
 
     def mark_posted(self, alert_id: str, message: Sent) -> None:
         """The message of a two-step alert is in Slack; its attachment is still to come."""
         values = {"message_ts": message.ts, "message_channel": message.channel, "last_error": None}
         with self.engine.begin() as conn:
+            self._hold(conn, f"recording alert {alert_id} posted")
             conn.execute(
                 update(alert_outbox)
                 .where(alert_outbox.c.alert_id == alert_id, alert_outbox.c.status == "pending")
@@ -190,6 +231,7 @@ class AlertRepo:
             "last_error": None,
         }
         with self.engine.begin() as conn:
+            self._hold(conn, f"recording alert {alert_id} sent")
             where = alert_outbox.c.alert_id == alert_id
             conn.execute(update(alert_outbox).where(where).values(**values))
             payload = conn.execute(select(alert_outbox.c.payload).where(where)).scalar()
@@ -234,12 +276,14 @@ class AlertRepo:
         if failed:
             values["status"] = "failed"
         with self.engine.begin() as conn:
+            self._hold(conn, f"recording alert {alert_id}'s error")
             conn.execute(
                 update(alert_outbox).where(alert_outbox.c.alert_id == alert_id).values(**values)
             )
 
     def mark_status(self, alert_id: str, status: str, error: str | None = None) -> None:
         with self.engine.begin() as conn:
+            self._hold(conn, f"recording alert {alert_id} {status}")
             conn.execute(
                 update(alert_outbox)
                 .where(alert_outbox.c.alert_id == alert_id)

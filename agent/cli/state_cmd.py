@@ -16,6 +16,7 @@ from agent.cli.common import cli_settings
 from agent.state import migrate
 from agent.state.dialect import normalise_url, sqlite_path
 from agent.state.errors import StateError
+from agent.state.leader_epoch import Fence, LeaderInfo
 from agent.state.schema import metadata
 from agent.state.store import StateStore
 
@@ -77,6 +78,8 @@ class _Report:
     revision: str | None
     head: str
     leader: str | None
+    #: The leadership row: host, pid, epoch, lease expiry (None before any agent led).
+    leadership: dict[str, Any] | None
     rows: dict[str, int]
     cursors: list[dict[str, str]]
     cycles: list[dict[str, Any]]
@@ -87,6 +90,7 @@ class _Report:
             "revision": self.revision,
             "head": self.head,
             "leader": self.leader,
+            "leadership": self.leadership,
             "rows": self.rows,
             "cursors": self.cursors,
             "cycles": self.cycles,
@@ -107,6 +111,7 @@ class _Report:
                 c["job"],
                 c["started_at"],
                 c["status"],
+                f"{c['replica'] or ''} {c['epoch'] if c['epoch'] is not None else ''}".strip(),
                 _counts(c["counts"]),
                 c["error"] or "",
             ]
@@ -114,7 +119,9 @@ class _Report:
         ]
         console.print(
             _table(
-                "recent cycles", ["id", "job", "started", "status", "counts", "error"], cycle_rows
+                "recent cycles",
+                ["id", "job", "started", "status", "replica epoch", "counts", "error"],
+                cycle_rows,
             )
         )
 
@@ -125,7 +132,8 @@ def _report(url: str, limit: int) -> _Report:
         raise StateError(f"no state database at {path}: run `ax-agent state upgrade` to create it")
     store = StateStore.open(url, migrate_schema=False)
     with store:
-        leadership = store.leadership()
+        lock_holder = store.leadership().holder()
+        current = Fence(store.engine).current()
         with store.reading() as tx:
             rows = {
                 name: int(
@@ -137,7 +145,8 @@ def _report(url: str, limit: int) -> _Report:
             url=store.safe_url,
             revision=store.revision(),
             head=migrate.head_revision(),
-            leader=leadership.holder(),
+            leader=_leader(current, lock_holder),
+            leadership=current.as_json() if current is not None else None,
             rows=rows,
             cursors=[
                 {"source": s, "stream": t, "value": v}
@@ -152,10 +161,20 @@ def _report(url: str, limit: int) -> _Report:
                     "status": c.status,
                     "counts": dict(c.counts),
                     "error": c.error,
+                    "replica": c.replica,
+                    "epoch": c.epoch,
                 }
                 for c in store.recent_cycles(limit)
             ],
         )
+
+
+def _leader(current: LeaderInfo | None, lock_holder: str | None) -> str | None:
+    """The leader as an operator reads it: host, pid, epoch, lease expiry, lock session."""
+    if current is None or current.epoch == 0:
+        return lock_holder
+    text = current.describe()
+    return f"{text}; lock held by {lock_holder}" if lock_holder else f"{text}; lock not held"
 
 
 def _table(title: str, headers: list[str], rows: list[list[str]]) -> Table:

@@ -104,6 +104,9 @@ class ScheduleSettings(_Block):
     standby_poll_seconds: Seconds = Field(default=5.0, gt=0)
     #: The leader confirms it still holds the leadership at least this often when idle.
     leader_check_seconds: Seconds = Field(default=5.0, gt=0)
+    #: The leader's lease: renewed every third of it by a heartbeat; a standby takes
+    #: over a leader that stopped renewing it (hung, paused) once it has run out.
+    lease_seconds: Seconds = Field(default=15.0, ge=1, le=600)
     #: Job runs older than this many days are dropped from the cycles log (at each CRM sync).
     keep_cycles_days: int = Field(default=30, ge=1)
 

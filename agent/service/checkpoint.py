@@ -1,5 +1,8 @@
 """Stopping at a checkpoint: between two pages read or two batches written, never inside one.
 
+On the running agent each CRM write batch is also claimed against the leadership
+epoch right before it goes out (``claim``): a superseded leader writes nothing more.
+
 The cycle steps commit each page with its cursor and record each written batch before
 the next goes out, so the gap between two of them is a safe place to stop. The
 wrappers here put a check of the stop flag into exactly those gaps: when the agent
@@ -51,9 +54,12 @@ class Checkpoints:
         self,
         stop: threading.Event | None = None,
         still_leader: Callable[[], bool] | None = None,
+        claim: Callable[[str], None] | None = None,
     ) -> None:
         self.stop = stop or threading.Event()
         self.still_leader = still_leader
+        #: Claims a side effect against the leadership epoch (raises ``FencedError``).
+        self.claim = claim
 
     def check(self) -> None:
         """Raise ``Interrupted`` if the agent was asked to stop or no longer leads."""
@@ -89,6 +95,8 @@ class StoppableCrm:
 
     def write(self, obj: ObjectKind, updates: Sequence[FieldUpdate]) -> list[WriteOutcome]:
         self._checkpoints.check()
+        if self._checkpoints.claim is not None:  # fenced: only the current epoch writes
+            self._checkpoints.claim(f"a write batch of {len(updates)} {obj}(s)")
         return self.inner.write(obj, updates)
 
 

@@ -2,7 +2,8 @@
 
 Ready means: this agent is the leader or a standby (not starting, not stopping), the
 state database answers, and the latest finished run of every job (by any replica,
-from the cycles log) did not fail.
+from the cycles log) did not fail. The report also names the current leader (host,
+pid, epoch, lease expiry) and this agent's own epoch.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from agent.core.redaction import redact
+from agent.state.leader_epoch import Fence
 from agent.state.store import StateStore
 
 __all__ = ["Health", "Role"]
@@ -22,9 +24,12 @@ Role = Literal["starting", "standby", "leader", "stopping"]
 class Health:
     """The agent's role (set by the process) and the checks behind readiness."""
 
-    def __init__(self, store: StateStore, jobs: Sequence[str]) -> None:
+    def __init__(
+        self, store: StateStore, jobs: Sequence[str], *, fence: Fence | None = None
+    ) -> None:
         self.store = store
         self.jobs = tuple(jobs)
+        self.fence = fence
         self._role: Role = "starting"
         self._lock = threading.Lock()
 
@@ -48,6 +53,15 @@ class Health:
             report["state"] = f"unreachable: {type(exc).__name__}"
             return False, report
         report["state"] = "ok"
+        if self.fence is not None:
+            report["replica"] = self.fence.replica
+            report["epoch"] = self.fence.epoch
+            try:
+                current = self.fence.current()
+            except Exception as exc:  # the leader's row is for information only
+                report["leader"] = f"unknown: {type(exc).__name__}"
+            else:
+                report["leader"] = current.as_json() if current is not None else None
         failed = self._failed_jobs()
         report["failed_jobs"] = failed
         return role in ("leader", "standby") and not failed, report

@@ -7,11 +7,19 @@ The HTTP server starts at once, so a standby is observable. The scheduler thread
 waits for the leadership (PostgreSQL: polling every ``standby_poll_seconds``), runs
 the jobs while it leads, and stands by again if it loses it.
 
+Leading means holding a leadership epoch (``agent.state.leader_lease``): a heartbeat
+thread renews its lease every third of ``lease_seconds``; every side effect is
+claimed against the epoch right before it is made, so a leader that lost its lock
+session or was paused past its lease makes none once a standby took over, and
+steps down at its next claim or heartbeat, whichever comes first.
+
 Shutdown (SIGTERM or SIGINT): no new job starts, the running one stops at its next
-checkpoint (the batch in flight finishes and is recorded), the outbox is flushed, the
-leadership released and the server closed; exit status 0. Whatever is still running
-when ``grace_seconds`` are up is abandoned: it resumes from its last checkpoint. A
-second signal ends the wait at once.
+checkpoint (the batch in flight finishes and is recorded), the outbox is drained
+until the grace period is nearly over (then how many alerts remain is logged), the
+leadership released (the lease ended, so a standby takes over at once) and the
+server closed; exit status 0. Whatever is still running when ``grace_seconds`` are
+up is abandoned: it resumes from its last checkpoint. A second signal ends the wait
+at once.
 """
 
 from __future__ import annotations
@@ -38,11 +46,13 @@ from agent.service.http import AgentApp, HttpServer
 from agent.service.runner import JobResult, run_job
 from agent.service.runtime import Runtime
 from agent.service.scheduler import Scheduler
-from agent.service.telemetry import watch_outbox
+from agent.service.telemetry import LEADERSHIP_CHANGES, watch_leadership, watch_outbox
 from agent.service.wake import WakeListener, notify
 from agent.service.webhook import WebhookHandler
-from agent.state.errors import StateError
+from agent.state.errors import LeadershipError, StateError
 from agent.state.leader import Leadership
+from agent.state.leader_epoch import Fence
+from agent.state.leader_lease import LeaderLease
 from agent.state.store import StateStore
 from agent.sync.wiring import build_interactivity
 
@@ -72,7 +82,13 @@ class AgentProcess:
         self.stop_event = threading.Event()
         self.exit_code = 0
         self._signals = 0
-        checkpoints = Checkpoints(self.stop_event, still_leader=leadership.is_leader)
+        self._stop_at: float | None = None
+        self.fence = Fence(store.engine, lease_seconds=settings.schedule.lease_seconds)
+        self.lease = LeaderLease(leadership, self.fence)
+        store.fence = self.fence
+        checkpoints = Checkpoints(
+            self.stop_event, still_leader=lambda: self.fence.leading, claim=self.fence.claim
+        )
         self.runtime = Runtime.build(
             settings,
             store,
@@ -90,19 +106,34 @@ class AgentProcess:
         }
         self.scheduler = Scheduler(cadences, lambda job: run_job(self.runtime, job))
         self.runtime.trigger = self.scheduler.trigger
-        self.health = Health(store, list(cadences))
+        self.runtime.pipeline.repo.fence = self.fence
+        self.health = Health(store, list(cadences), fence=self.fence)
         self.server: HttpServer | None = None
+        self._heart = threading.Event()
         watch_outbox(self.runtime.pipeline.repo.pending_count)
+        watch_leadership(lambda: self.fence.epoch)
+        self.fence.on_change = lambda _leading, _epoch: LEADERSHIP_CHANGES.inc()
 
     # -- one pass ---------------------------------------------------------------------
 
     def run_once(self) -> list[JobResult]:
-        """Every enabled job once, in dependency order, as the leader (already acquired)."""
+        """Every enabled job once, in dependency order, as the leader (lock already held).
+
+        Raises ``LeadershipError`` when another agent leads by its lease.
+        """
+        if not self.lease.try_lead():
+            self._release()
+            holder = self.fence.current()
+            who = holder.describe() if holder is not None else "another ax-agent"
+            raise LeadershipError(f"{who} leads on {self.leadership.resource}")
         self.health.role = "leader"
+        heart = self._start_heartbeat()
         self._took_over()
         try:
             return self.scheduler.run_once()
         finally:
+            self._heart.set()
+            heart.join(5)
             self._release()
 
     # -- serving ----------------------------------------------------------------------
@@ -122,13 +153,18 @@ class AgentProcess:
             self.server.start()
         listener = WakeListener(self.store, self._woken)
         listener.start()
+        heart = self._start_heartbeat()
         worker = threading.Thread(target=self._work, name="scheduler", daemon=True)
         worker.start()
         while not self.stop_event.wait(0.5):
             pass
         self.health.role = "stopping"
         self.scheduler.stop()
-        finished = self._join(worker, self.settings.schedule.grace_seconds)
+        grace = self.settings.schedule.grace_seconds
+        self._drain_until(grace)
+        finished = self._join(worker, grace)
+        self._heart.set()
+        heart.join(5)
         self._release()
         listener.stop()
         if self.server is not None:
@@ -147,8 +183,41 @@ class AgentProcess:
     def request_stop(self) -> None:
         """Stop taking new work and shut down (what SIGTERM does)."""
         self._signals += 1
+        if self._stop_at is None:
+            self._stop_at = time.monotonic()
         self.stop_event.set()
         self.scheduler.stop()
+        if self._signals > 1:  # a second signal: stop delivering too
+            self.runtime.pipeline.repo.drain_deadline = time.monotonic()
+
+    def _drain_until(self, grace: float) -> None:
+        """Delivery goes on while stopping, until shortly before the grace period ends."""
+        started = self._stop_at if self._stop_at is not None else time.monotonic()
+        margin = min(2.0, grace / 5)
+        repo = self.runtime.pipeline.repo
+        deadline = started + grace - margin
+        if repo.drain_deadline is None or repo.drain_deadline > deadline:
+            repo.drain_deadline = deadline
+
+    # -- leadership ---------------------------------------------------------------------
+
+    def _start_heartbeat(self) -> threading.Thread:
+        """The lease's heartbeat, in its own thread so a long job never lets it lapse."""
+        self._heart.clear()
+        beat = self.lease.heartbeat_seconds
+
+        def run() -> None:
+            while not self._heart.wait(beat):
+                if not self.fence.leading:
+                    continue
+                try:
+                    self.lease.heartbeat()
+                except Exception:  # the heartbeat must never die; claims fence anyway
+                    _log.exception("heartbeat_failed")
+
+        thread = threading.Thread(target=run, name="heartbeat", daemon=True)
+        thread.start()
+        return thread
 
     def _work(self) -> None:
         leading = False
@@ -159,17 +228,23 @@ class AgentProcess:
                     break
                 leading = True
                 self.health.role = "leader"
-                _log.info("leading", resource=self.leadership.resource)
+                _log.info(
+                    "leading",
+                    resource=self.leadership.resource,
+                    epoch=self.fence.epoch,
+                    lease_seconds=self.fence.lease_seconds,
+                )
                 self._took_over()
                 check = self.settings.schedule.leader_check_seconds
-                if self.scheduler.run(self.leadership.is_leader, check) == "stopped":
+                if self.scheduler.run(lambda: self.fence.leading, check) == "stopped":
                     break
                 leading = False
+                self.lease.step_down("leadership lost")
                 if not self.leadership.can_stand_by:
                     _log.error("leadership_lost", resource=self.leadership.resource)
                     self.exit_code = 1
                     break
-            if leading and self.leadership.is_leader():
+            if leading and self.fence.leading:
                 self._flush()
         except Exception:  # the scheduler thread must never die silently
             _log.exception("agent_failed")
@@ -178,10 +253,12 @@ class AgentProcess:
             self.stop_event.set()
 
     def _took_over(self) -> None:
-        """Runs a dead leader left marked ``running`` are closed as failed."""
+        """Runs an older epoch left marked ``running`` are closed as failed."""
+        epoch = self.fence.epoch
         abandoned = self.store.abandon_running_cycles(
-            "the agent stopped during this run (killed or lost); it resumes from its last "
-            "checkpoint"
+            f"the agent stopped during this run (killed, lost or superseded by epoch {epoch}); "
+            "it resumes from its last checkpoint",
+            before_epoch=epoch,
         )
         if abandoned:
             _log.warning("abandoned_runs_closed", runs=abandoned)
@@ -192,10 +269,12 @@ class AgentProcess:
         announced = False
         while not self.stop_event.is_set():
             try:
-                if self.leadership.try_acquire():
+                if self.lease.try_lead():
                     return True
                 if not announced:
-                    _log.info("standing_by", leader=self.leadership.holder(), poll_seconds=poll)
+                    current = self.fence.current()
+                    leader = current.describe() if current is not None else None
+                    _log.info("standing_by", leader=leader, poll_seconds=poll)
                     announced = True
             except StateError as exc:
                 _log.warning("leadership_check_failed", error=str(exc))
@@ -208,7 +287,14 @@ class AgentProcess:
         if self.runtime.dry_run or "outbox" not in self.scheduler.cadences:
             return
         result = run_job(self.runtime, "outbox")
-        _log.info("outbox_flushed", ok=result.ok, **result.counts)
+        remaining = self.runtime.pipeline.repo.pending_count()
+        _log.info("outbox_flushed", ok=result.ok, alerts_remaining=remaining, **result.counts)
+        if remaining:
+            _log.warning(
+                "alerts_remaining_at_stop",
+                alerts_remaining=remaining,
+                note="the next leader (or this agent after a restart) sends them",
+            )
 
     def _join(self, worker: threading.Thread, grace: float) -> bool:
         deadline = time.monotonic() + grace
@@ -218,7 +304,7 @@ class AgentProcess:
 
     def _release(self) -> None:
         try:
-            self.leadership.release()
+            self.lease.step_down("stopping")
         except Exception as exc:  # the lock dies with the session or the process anyway
             _log.warning("leadership_release_failed", error=str(exc))
 
@@ -242,7 +328,7 @@ class AgentProcess:
             self.settings,
             self.store.engine,
             self.runtime.notifier,
-            lambda: self.scheduler.trigger("outbox"),
+            lambda: self._wake_leader("outbox"),
         )
         limit = max(self.settings.webhook.max_body_bytes, _SLACK_BODY_LIMIT)
         return HttpServer(
@@ -260,9 +346,13 @@ class AgentProcess:
         self.runtime.data_changed()
         if not any(r.score <= 6 for r in added):
             return
-        self.scheduler.trigger("alerts")
+        self._wake_leader("alerts")
+
+    def _wake_leader(self, job: str) -> None:
+        """Run ``job`` now on the leader: this agent, or another woken through the database."""
+        self.scheduler.trigger(job)
         if self.health.role != "leader":
             try:
-                notify(self.store, "alerts")
+                notify(self.store, job)
             except Exception as exc:  # stored already; the leader's own cadence picks it up
                 _log.warning("wake_notify_failed", error=str(exc))

@@ -1,9 +1,12 @@
 """Running one job: the cycles log, a summary log line, the metrics; never an exception.
 
 Every run is one row of the ``cycles`` table (job, start, end, status, counts, error,
-secrets masked) and one ``job_done`` / ``job_failed`` log event with its counts and
-duration. A run stopped at a checkpoint by a shutdown is recorded ``ok`` with
-``interrupted: 1`` in its counts: what it committed is done, the rest resumes.
+secrets masked, with the replica and leadership epoch that ran it) and one
+``job_done`` / ``job_failed`` log event with its counts and duration. A run stopped
+at a checkpoint by a shutdown is recorded ``ok`` with ``interrupted: 1`` in its
+counts: what it committed is done, the rest resumes. A run whose claim was refused
+(``FencedError``: another agent leads now) stops at once and is recorded ``failed``
+only if no newer leader closed it already: an older epoch never overwrites that.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from agent.service.checkpoint import Interrupted
 from agent.service.jobs import JOBS
 from agent.service.runtime import Runtime
 from agent.service.telemetry import CYCLE_SECONDS, CYCLES, LAST_SUCCESS
+from agent.state.errors import FencedError
 from agent.state.records import CycleStatus
 
 __all__ = ["JobResult", "run_job"]
@@ -34,6 +38,8 @@ class JobResult:
     counts: Mapping[str, int] = field(default_factory=dict)
     error: str | None = None
     interrupted: bool = False
+    #: Stopped because this agent's leadership epoch was superseded.
+    fenced: bool = False
 
 
 def run_job(rt: Runtime, job: str) -> JobResult:
@@ -56,6 +62,14 @@ def _run(rt: Runtime, job: str, cycle_id: int, started: float) -> JobResult:
         _finish(rt, cycle_id, "ok", result)
         _log.info("job_interrupted", job=job, seconds=round(result.seconds, 3))
         CYCLES.labels(job=job, outcome="interrupted").inc()
+        return result
+    except FencedError as exc:  # another agent leads now: stop, make nothing more
+        result = JobResult(
+            job, False, time.perf_counter() - started, {"fenced": 1}, str(exc), fenced=True
+        )
+        _log.warning("job_fenced", job=job, error=str(exc))
+        CYCLES.labels(job=job, outcome="fenced").inc()
+        _finish(rt, cycle_id, "failed", result)
         return result
     except Exception as exc:  # one job's failure must not stop the agent
         return _failed(job, started, (rt, cycle_id), getattr(exc, "counts", {}), exc)
@@ -95,6 +109,7 @@ def _failed(
 
 def _finish(rt: Runtime, cycle_id: int, status: CycleStatus, result: JobResult) -> None:
     try:
-        rt.store.finish_cycle(cycle_id, status, result.counts, result.error)
+        if not rt.store.finish_cycle(cycle_id, status, result.counts, result.error):
+            _log.warning("job_outcome_superseded", cycle=cycle_id, status=status)
     except Exception as exc:  # the run is logged either way; the database may be what failed
         _log.warning("job_outcome_not_recorded", cycle=cycle_id, error=str(exc))

@@ -14,10 +14,14 @@ __all__ = [
     "CYCLES",
     "CYCLE_SECONDS",
     "LAST_SUCCESS",
+    "LEADER",
+    "LEADERSHIP_CHANGES",
+    "LEADER_EPOCH",
     "OUTBOX_PENDING",
     "RECORDS_WRITTEN",
     "RESPONSES_RECEIVED",
     "WEBHOOK_REQUESTS",
+    "watch_leadership",
     "watch_outbox",
 ]
 
@@ -57,3 +61,18 @@ def watch_outbox(count: Callable[[], int]) -> None:
             return -1.0
 
     OUTBOX_PENDING.set_function(read)
+
+
+LEADER = Gauge("ax_leader", "1 while this agent leads, else 0")
+LEADER_EPOCH = Gauge(
+    "ax_leader_epoch", "The leadership epoch (fencing token) this agent holds; 0 when not leading"
+)
+LEADERSHIP_CHANGES = Counter(
+    "ax_leadership_changes_total", "Times this agent took or gave up the leadership"
+)
+
+
+def watch_leadership(epoch: Callable[[], int | None]) -> None:
+    """``ax_leader`` and ``ax_leader_epoch`` read this agent's epoch at scrape time."""
+    LEADER.set_function(lambda: 0.0 if epoch() is None else 1.0)
+    LEADER_EPOCH.set_function(lambda: float(epoch() or 0))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["LeadershipError", "StateError"]
+__all__ = ["FencedError", "LeadershipError", "StateError"]
 
 
 class StateError(Exception):
@@ -11,3 +11,8 @@ class StateError(Exception):
 
 class LeadershipError(StateError):
     """Another agent is the leader and this one cannot stand by (or was told not to)."""
+
+
+class FencedError(StateError):
+    """This agent's leadership epoch was superseded (or its lease ran out): the side
+    effect it was about to make is not made, and the agent must stop and step down."""

@@ -48,6 +48,14 @@ class Leadership(ABC):
     def release(self) -> None:
         """Give the leadership up (idempotent)."""
 
+    def session_pid(self) -> int | None:
+        """The database session holding the lock (PostgreSQL's backend pid), if any."""
+        return None
+
+    def terminate_holder(self) -> bool:
+        """End the session that holds the lock (a hung leader's); True if it was ended."""
+        return False
+
     def acquire(
         self,
         *,

@@ -122,6 +122,29 @@ class PostgresLeadership(Leadership):
             return None
         return int(self._conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
 
+    def session_pid(self) -> int | None:
+        try:
+            return self.backend_pid()
+        except DBAPIError:
+            return None
+
+    def terminate_holder(self) -> bool:
+        """End the session holding this lock (``pg_terminate_backend``).
+
+        Needs a superuser, the ``pg_signal_backend`` role or the holder's own role;
+        without it the server refuses and False is returned (the lease decides).
+        """
+        try:
+            with self._engine.connect() as conn:
+                ended: list[bool] = list(conn.execute(_TERMINATE, self._lock_params()).scalars())
+                conn.commit()
+        except DBAPIError as exc:
+            log.warning("leader_session_terminate_refused", error=str(exc.orig))
+            return False
+        if any(ended):
+            log.warning("leader_session_terminated", resource=self.resource)
+        return any(ended)
+
     def _connect(self) -> Connection:
         try:
             conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
@@ -171,6 +194,11 @@ _HELD = text(
     "SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = pg_backend_pid() "
     "AND l.locktype = 'advisory' AND l.classid = :hi AND l.objid = :lo "
     "AND l.objsubid = 1 AND l.granted)"
+)
+_TERMINATE = text(
+    "SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.locktype = 'advisory' "
+    "AND l.classid = :hi AND l.objid = :lo AND l.objsubid = 1 AND l.granted "
+    "AND l.pid <> pg_backend_pid()"
 )
 _HOLDER = text(
     "SELECT a.pid, a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import RowMapping, delete, insert, select, update
+from sqlalchemy import RowMapping, delete, insert, or_, select, update
 
 from agent.core.redaction import redact
 from agent.state import schema
@@ -26,8 +26,14 @@ class LogOps(OpsBase):
 
     def start_cycle(self, job: str) -> int:
         """Log that ``job`` started now; returns the cycle id to finish it with."""
+        fence = self._fence
         stmt = insert(schema.cycles).values(
-            job=job, started_at=self._now(), status="running", counts={}
+            job=job,
+            started_at=self._now(),
+            status="running",
+            counts={},
+            replica=fence.replica if fence is not None else None,
+            epoch=fence.epoch if fence is not None else None,
         )
         key = self._conn.execute(stmt).inserted_primary_key
         if key is None:  # pragma: no cover - both dialects return the id
@@ -40,16 +46,18 @@ class LogOps(OpsBase):
         status: CycleStatus,
         counts: Mapping[str, int],
         error: str | None = None,
-    ) -> None:
+    ) -> bool:
         """Record how cycle ``cycle_id`` ended (``ok`` or ``failed``), its counts and error.
 
-        Registered secrets are masked in ``error`` before it is stored.
+        Registered secrets are masked in ``error`` before it is stored. Only a run
+        still ``running`` is finished: once a newer leader closed it (its agent was
+        presumed dead), an older epoch never overwrites that; returns False then.
         """
         if status not in _FINAL:
             raise ValueError(f"a cycle finishes ok or failed, not {status!r}")
         stmt = (
             update(schema.cycles)
-            .where(schema.cycles.c.id == cycle_id)
+            .where(schema.cycles.c.id == cycle_id, schema.cycles.c.status == "running")
             .values(
                 finished_at=self._now(),
                 status=status,
@@ -57,20 +65,30 @@ class LogOps(OpsBase):
                 error=redact(error) if error else error,
             )
         )
-        if self._conn.execute(stmt).rowcount != 1:
+        if self._conn.execute(stmt).rowcount == 1:
+            return True
+        found = self._conn.execute(
+            select(schema.cycles.c.id).where(schema.cycles.c.id == cycle_id)
+        ).first()
+        if found is None:
             raise KeyError(f"no cycle with id {cycle_id}")
+        return False
 
-    def abandon_running_cycles(self, reason: str) -> int:
+    def abandon_running_cycles(self, reason: str, before_epoch: int | None = None) -> int:
         """Mark every cycle still ``running`` as failed with ``reason``; returns how many.
 
         Only a new leader calls this: a run still marked running then belongs to an
-        agent that died (killed, crashed, host lost) before it could finish it.
+        agent that died (killed, crashed, host lost) or was fenced off before it could
+        finish it. With ``before_epoch``, only runs of older epochs are closed.
         """
+        c = schema.cycles.c
         stmt = (
             update(schema.cycles)
-            .where(schema.cycles.c.status == "running")
+            .where(c.status == "running")
             .values(finished_at=self._now(), status="failed", error=redact(reason))
         )
+        if before_epoch is not None:
+            stmt = stmt.where(or_(c.epoch.is_(None), c.epoch < before_epoch))
         return int(self._conn.execute(stmt).rowcount)
 
     def prune_cycles(self, before: datetime) -> int:
@@ -104,7 +122,12 @@ class LogOps(OpsBase):
         return self._conn.execute(stmt).scalar_one_or_none()
 
     def set_cursor(self, source: str, stream: str, value: str) -> None:
-        """Move the cursor; commit it in the same transaction as the data it covers."""
+        """Move the cursor; commit it in the same transaction as the data it covers.
+
+        On the running agent the commit is claimed against its leadership epoch: a
+        superseded leader's transaction fails (``FencedError``) and commits nothing.
+        """
+        self._hold(f"the cursor commit of {source}/{stream}")
         stmt = upsert(schema.cursors, self._dialect, ["value", "updated_at"])
         row = {"source": source, "stream": stream, "value": value, "updated_at": self._now()}
         self._conn.execute(stmt, row)
@@ -159,4 +182,6 @@ def _cycle(row: RowMapping) -> CycleRecord:
         status=cast(CycleStatus, row["status"]),
         counts=dict(row["counts"] or {}),
         error=row["error"],
+        replica=row.get("replica"),
+        epoch=row.get("epoch"),
     )

@@ -65,7 +65,11 @@ class WrittenOps(OpsBase):
         return found
 
     def record_written(self, crm: str, object: ObjectKind, updates: Sequence[FieldUpdate]) -> int:
-        """Remember values the CRM accepted (as JSON); returns the number of fields."""
+        """Remember values the CRM accepted (as JSON); returns the number of fields.
+
+        Claimed against the running agent's leadership epoch, like a cursor commit.
+        """
+        self._hold(f"the write record of {len(updates)} {object}(s)")
         now = self._now()
         rows = {
             (u.record_id, name): {

@@ -32,6 +32,9 @@ class CycleRecord:
     status: CycleStatus
     counts: Mapping[str, int]
     error: str | None
+    #: The agent (``host:pid``) that ran it, and its leadership epoch.
+    replica: str | None = None
+    epoch: int | None = None
 
     @property
     def seconds(self) -> float | None:

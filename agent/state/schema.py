@@ -16,6 +16,8 @@ What lives here, and why it must survive a crash:
 - ``survey_plan`` / ``survey_plans``: the contacts the last coverage plan asks to
   survey (what the ``survey_next`` field is written from, the same on every replica and
   after a restart) and that plan's headline (what the digest and the rules read).
+- ``leadership``: the leader's epoch (fencing token) and lease, one row per lock name.
+  Every side effect is claimed against it (see ``agent.state.leader_epoch``).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ __all__ = [
     "history_heads",
     "history_portfolio",
     "ingested_files",
+    "leadership",
     "metadata",
     "responses",
     "silences",
@@ -108,6 +111,9 @@ cycles = Table(
     Column("status", String(16), nullable=False),  # running | ok | failed
     Column("counts", JSON, nullable=False, default=dict),
     Column("error", Text),
+    #: Which agent ran it (``host:pid``) and under which leadership epoch.
+    Column("replica", String(255)),
+    Column("epoch", Integer),
     Index(None, "job", "started_at"),
 )
 
@@ -188,6 +194,9 @@ alert_outbox = Table(
     Column("sent_at", _TZ),
     Column("message_ts", String(64)),
     Column("message_channel", String(64)),
+    #: The leadership epoch that last claimed this row for a send, and when.
+    Column("claimed_epoch", Integer),
+    Column("claimed_at", _TZ),
     Index(None, "status", "created_at"),
 )
 
@@ -276,4 +285,18 @@ survey_plans = Table(
     Column("as_of", _TZ, nullable=False),
     Column("planned_at", _TZ, nullable=False),
     Column("summary", JSON, nullable=False),
+leadership = Table(
+    "leadership",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    #: Strictly increasing: every new leader takes the next one.
+    Column("epoch", Integer, nullable=False),
+    Column("host", String(255)),
+    Column("pid", Integer),
+    #: The server process of the leader's advisory-lock session (PostgreSQL), if it holds it.
+    Column("lock_pid", Integer),
+    Column("acquired_at", _TZ),
+    Column("renewed_at", _TZ),
+    #: The leader renews this through its heartbeat; once past, a standby may take over.
+    Column("lease_expires_at", _TZ, nullable=False),
 )

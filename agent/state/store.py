@@ -42,6 +42,7 @@ from agent.state.dialect import (
 )
 from agent.state.errors import StateError
 from agent.state.leader import Leadership, leadership_for
+from agent.state.leader_epoch import Fence
 from agent.state.ops_base import BATCH_ROWS
 from agent.state.ops_responses import ResponseBatch
 from agent.state.records import (
@@ -65,6 +66,9 @@ class StateStore:
         self.engine = engine
         self.url = url
         self.dialect: Dialect = dialect_of(engine)
+        #: Set by the running agent: cursor commits, write records and job records are
+        #: then claimed against its leadership epoch (see ``agent.state.leader_epoch``).
+        self.fence: Fence | None = None
 
     # -- life cycle -----------------------------------------------------------
 
@@ -145,7 +149,7 @@ class StateStore:
     def transaction(self) -> Iterator[StateTx]:
         """One read-write transaction: committed on success, rolled back on any error."""
         with self.engine.begin() as conn:
-            yield StateTx(conn, self.dialect)
+            yield StateTx(conn, self.dialect, self.fence)
 
     @contextmanager
     def reading(self) -> Iterator[StateTx]:
@@ -167,13 +171,13 @@ class StateStore:
         status: CycleStatus,
         counts: Mapping[str, int],
         error: str | None = None,
-    ) -> None:
+    ) -> bool:
         with self.transaction() as tx:
-            tx.finish_cycle(cycle_id, status, counts, error)
+            return tx.finish_cycle(cycle_id, status, counts, error)
 
-    def abandon_running_cycles(self, reason: str) -> int:
+    def abandon_running_cycles(self, reason: str, before_epoch: int | None = None) -> int:
         with self.transaction() as tx:
-            return tx.abandon_running_cycles(reason)
+            return tx.abandon_running_cycles(reason, before_epoch)
 
     def prune_cycles(self, before: datetime) -> int:
         with self.transaction() as tx:

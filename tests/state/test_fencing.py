@@ -1,0 +1,205 @@
+"""Leadership epochs, leases and claims (``agent.state.leader_epoch``), on both dialects.
+
+Two ``Fence`` objects on one database stand for two agents: only the current epoch's
+claims win; an older epoch's claim, cursor commit or write record raises
+``FencedError`` and makes nothing; job records of an older epoch never overwrite
+what a newer leader set.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select, text, update
+
+from agent.core.ports import FieldUpdate
+from agent.state.errors import FencedError
+from agent.state.leader_epoch import Fence
+from agent.state.schema import alert_outbox, leadership
+from agent.state.store import StateStore
+
+
+def _row(store: StateStore, alert_id: str = "a1") -> None:
+    with store.engine.begin() as conn:
+        conn.execute(
+            alert_outbox.insert().values(
+                alert_id=alert_id,
+                rule_id="r",
+                scope="account",
+                subject="A1",
+                kind="alert",
+                payload={},
+                status="pending",
+                attempts=0,
+                created_at=datetime.now(UTC),
+            )
+        )
+
+
+def _claim(fence: Fence, alert_id: str = "a1") -> bool:
+    where = (alert_outbox.c.alert_id == alert_id) & (alert_outbox.c.status == "pending")
+    return fence.claim_row(alert_outbox, where, {"attempts": alert_outbox.c.attempts + 1})
+
+
+def _expire(store: StateStore) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(update(leadership).values(lease_expires_at=datetime(2000, 1, 1, tzinfo=UTC)))
+
+
+def test_epochs_strictly_increase_and_a_lease_blocks_a_second_leader(store: StateStore) -> None:
+    first, second = Fence(store.engine, pid=1), Fence(store.engine, pid=2)
+    assert first.take(holds_lock=False)
+    assert first.epoch == 1
+    assert not second.take(holds_lock=False)  # the lease is fresh
+    _expire(store)
+    assert second.take(holds_lock=False)
+    assert second.epoch == 2
+    assert first.epoch == 1  # it does not know yet; its next claim or heartbeat tells it
+    assert not first.renew()
+    assert first.epoch is None
+    info = second.current()
+    assert info is not None
+    assert info.epoch == 2
+    assert info.pid == 2
+    assert not info.expired
+
+
+def test_a_lock_holder_takes_over_at_once_from_a_leader_that_held_the_lock(
+    store: StateStore,
+) -> None:
+    old, new = Fence(store.engine, pid=1), Fence(store.engine, pid=2)
+    assert old.take(holds_lock=True, lock_pid=4242)
+    # The old leader's lock session is gone (the new one won the lock): no lease wait.
+    assert new.take(holds_lock=True, lock_pid=4343)
+    assert new.epoch == 2
+
+
+def test_a_lock_holder_waits_for_the_lease_of_a_leader_that_leads_by_lease_alone(
+    store: StateStore,
+) -> None:
+    by_lease, other = Fence(store.engine, pid=1), Fence(store.engine, pid=2)
+    assert by_lease.take(holds_lock=False, lock_pid=None)
+    assert not other.take(holds_lock=True, lock_pid=99)
+
+
+def test_only_the_current_epoch_claims_a_row_and_a_superseded_one_steps_down(
+    store: StateStore,
+) -> None:
+    _row(store, "a1")
+    _row(store, "a2")
+    old, new = Fence(store.engine, pid=1), Fence(store.engine, pid=2)
+    assert old.take(holds_lock=False)
+    assert _claim(old, "a1")
+    _expire(store)
+    assert new.take(holds_lock=False)
+    with pytest.raises(FencedError, match="superseded"):
+        _claim(old, "a2")
+    assert old.epoch is None  # it stepped down
+    with pytest.raises(FencedError, match="not the leader"):
+        _claim(old, "a2")
+    assert _claim(new, "a1")  # an older epoch's claim is taken over (and looked up first)
+    assert _claim(new, "a2")
+    with store.engine.connect() as conn:
+        rows = {r.alert_id: r for r in conn.execute(select(alert_outbox))}
+    assert rows["a1"].claimed_epoch == rows["a2"].claimed_epoch == 2
+    assert rows["a1"].attempts == 2
+    assert rows["a2"].attempts == 1
+
+
+def test_a_row_that_is_no_longer_claimable_is_refused_without_stepping_down(
+    store: StateStore,
+) -> None:
+    _row(store)
+    fence = Fence(store.engine)
+    assert fence.take(holds_lock=False)
+    with store.engine.begin() as conn:
+        conn.execute(update(alert_outbox).values(status="sent"))
+    assert not _claim(fence)
+    assert fence.epoch == 1
+
+
+def test_a_superseded_epoch_commits_no_cursor_and_records_no_write(store: StateStore) -> None:
+    old, new = Fence(store.engine, pid=1), Fence(store.engine, pid=2)
+    assert old.take(holds_lock=False)
+    store.fence = old
+    with store.transaction() as tx:
+        tx.set_cursor("crm", "account", "1")
+    _expire(store)
+    assert new.take(holds_lock=False)
+    with pytest.raises(FencedError), store.transaction() as tx:
+        tx.record_written("crm", "account", [FieldUpdate(record_id="A1", values={"f": 1})])
+    store.fence = Fence(store.engine, pid=1)  # a fresh agent, not leading
+    with pytest.raises(FencedError), store.transaction() as tx:
+        tx.set_cursor("crm", "account", "2")
+    store.fence = None
+    assert store.get_cursor("crm", "account") == "1"
+    assert store.written_values("crm", "account") == {}
+    with pytest.raises(FencedError):
+        old.claim("a CRM write batch")
+    new.claim("a CRM write batch")
+
+
+def test_job_records_carry_replica_and_epoch_and_an_older_epoch_never_overwrites(
+    store: StateStore,
+) -> None:
+    old, new = Fence(store.engine, host="h1", pid=1), Fence(store.engine, host="h2", pid=2)
+    assert old.take(holds_lock=False)
+    store.fence = old
+    cycle = store.start_cycle("outbox")
+    _expire(store)
+    assert new.take(holds_lock=False)
+    store.fence = new
+    mine = store.start_cycle("alerts")
+    assert store.abandon_running_cycles("superseded", before_epoch=new.epoch) == 1
+    assert not store.finish_cycle(cycle, "ok", {"alerts_sent": 3})  # the old leader, late
+    assert store.finish_cycle(mine, "ok", {})
+    records = {c.id: c for c in store.recent_cycles(5)}
+    assert records[cycle].status == "failed"
+    assert records[cycle].error == "superseded"
+    assert (records[cycle].replica, records[cycle].epoch) == ("h1:1", 1)
+    assert (records[mine].replica, records[mine].epoch) == ("h2:2", 2)
+
+
+def test_resigning_ends_the_lease_so_a_standby_takes_over_at_once(store: StateStore) -> None:
+    old, new = Fence(store.engine, pid=1), Fence(store.engine, pid=2)
+    assert old.take(holds_lock=False)
+    old.resign()
+    assert old.epoch is None
+    assert new.take(holds_lock=False)
+    assert old.changes == 2
+    assert new.changes == 1
+
+
+@pytest.mark.postgres
+def test_a_claim_racing_a_takeover_never_both_win(postgres_url: str) -> None:
+    """The takeover waits for a claim in flight (the leadership row is locked FOR SHARE)
+    and a claim after the takeover sees the new epoch: never both."""
+    with StateStore.open(postgres_url) as store:
+        _row(store)
+        old, new = Fence(store.engine, pid=1), Fence(store.engine, pid=2)
+        assert old.take(holds_lock=False)
+        holding = threading.Event()
+        took: list[float] = []
+
+        def takeover() -> None:
+            holding.wait(10)
+            _expire_later = time.monotonic()
+            assert new.take(holds_lock=False, force=True)
+            took.append(time.monotonic() - _expire_later)
+
+        thread = threading.Thread(target=takeover)
+        thread.start()
+        with store.engine.begin() as conn:
+            old.hold(conn, "a test commit")
+            holding.set()
+            time.sleep(0.5)  # the takeover waits for this transaction
+            conn.execute(text("SELECT 1"))
+        thread.join(10)
+        assert took
+        assert took[0] >= 0.4
+        with pytest.raises(FencedError):
+            _claim(old)
+        assert _claim(new)
