@@ -388,3 +388,14 @@ def test_garbage_collection_is_restored() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_one_counted_answer_per_score_six_to_ten_sorts_into_p_n_d() -> None:
+    """6 is a detractor, 7 and 8 passives, 9 and 10 promoters (DOMAIN.md categories)."""
+    scores = (6, 7, 8, 9, 10)
+    contacts = [contact(f"C{s}", "A", f"s{s}@a.com") for s in scores]
+    responses = [response(f"r{s}", f"s{s}@a.com", s) for s in scores]
+    got = one(run([account("A", 10, domains=("a.com",))], contacts, responses), "A")
+    assert got.respondents == 5
+    assert (got.promoters, got.passives, got.detractors) == (2, 2, 1)
+    assert got.nps == pytest.approx(100 * (2 - 1) / 5)  # 20

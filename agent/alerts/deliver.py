@@ -90,6 +90,13 @@ def deliver(
     pending. While the agent stops, delivery ends at ``repo.drain_deadline`` and
     reports how many remain. A superseded leader's claim raises ``FencedError``.
     """
+    try:
+        return _drain(repo, notifier, now, limit)
+    finally:
+        repo.flush()  # the last sends' records (deferred to ride on the next claim)
+
+
+def _drain(repo: AlertRepo, notifier: Notifier, now: datetime, limit: int | None) -> DeliveryReport:
     report = DeliveryReport()
     after: tuple[datetime, str] | None = None
     handled = 0
@@ -99,6 +106,7 @@ def deliver(
             break
         for alert in page:
             if repo.past_deadline():
+                repo.flush()
                 report.remaining = repo.pending_count()
                 _log.warning("alert_delivery_stopped_at_deadline", remaining=report.remaining)
                 return report
@@ -110,6 +118,7 @@ def deliver(
             except RetriableError as exc:
                 repo.mark_error(alert.alert_id, str(exc))
                 ALERTS.labels(rule=alert.rule_id, outcome="deferred").inc()
+                repo.flush()
                 report.deferred = repo.pending_count()
                 report.error = str(exc)
                 log.warning("alert_delivery_deferred", error=str(exc), pending=report.deferred)
@@ -126,6 +135,7 @@ def _one(
     repo: AlertRepo, notifier: Notifier, alert: OutboxAlert, now: datetime, report: DeliveryReport
 ) -> None:
     if alert.kind == "update":
+        repo.flush()  # the original's state must be recorded before it is read
         _update(repo, notifier, alert, now, report)
         return
     if alert.content.attachment is not None:
@@ -133,7 +143,7 @@ def _one(
         return
     sent = _post(repo, notifier, alert, report)
     if sent is not None:
-        repo.mark_sent(alert.alert_id, sent, now)
+        repo.mark_sent(alert.alert_id, sent, now, later=True)
 
 
 def _post(

@@ -93,6 +93,8 @@ class AlertRepo:
         self.fence = fence
         #: A ``time.monotonic()`` after which delivery stops (set while the agent stops).
         self.drain_deadline: float | None = None
+        #: Sends recorded with the next commit (``mark_sent(..., later=True)``).
+        self._marks: list[tuple[str, Sent, datetime]] = []
 
     # ---- state -------------------------------------------------------------------
 
@@ -193,10 +195,26 @@ class AlertRepo:
         c = alert_outbox.c
         where = and_(c.alert_id == alert_id, c.status == "pending")
         values = {"attempts": c.attempts + 1, "message_channel": channel_id}
-        if self.fence is not None:
-            return self.fence.claim_row(alert_outbox, where, values, what=f"alert {alert_id}")
         with self.engine.begin() as conn:
+            self._write_marks(conn)  # the sends before this one, in the same commit
+            if self.fence is not None:
+                return self.fence.claim_row(
+                    alert_outbox, where, values, conn=conn, what=f"alert {alert_id}"
+                )
             return conn.execute(update(alert_outbox).where(where).values(**values)).rowcount == 1
+
+    def flush(self) -> None:
+        """Record the sends ``mark_sent(..., later=True)`` left for the next commit."""
+        if not self._marks:
+            return
+        with self.engine.begin() as conn:
+            self._write_marks(conn)
+
+    def _write_marks(self, conn: Connection) -> None:
+        marks, self._marks = self._marks, []
+        for alert_id, sent, now in marks:
+            self._hold(conn, f"recording alert {alert_id} sent")
+            _mark_sent(conn, alert_id, sent, now)
 
     def mark_attempt(self, alert_id: str, channel_id: str | None) -> None:
         """``claim`` without its answer (kept for callers that need no answer)."""
@@ -222,29 +240,19 @@ class AlertRepo:
                 .values(**values)
             )
 
-    def mark_sent(self, alert_id: str, sent: Sent, now: datetime) -> None:
-        values = {
-            "status": "printed" if sent.printed else "sent",
-            "sent_at": now.astimezone(UTC),
-            "message_ts": sent.ts,
-            "message_channel": sent.channel,
-            "last_error": None,
-        }
+    def mark_sent(self, alert_id: str, sent: Sent, now: datetime, *, later: bool = False) -> None:
+        """Record the alert sent; ``later`` rides on the next claim's commit (or ``flush``).
+
+        Deferring is safe: until it is recorded, a row with ``attempts > 0`` is looked
+        up in Slack before any new send, so a lost mark costs a lookup, never a double.
+        It halves the commits per alert while a burst drains.
+        """
+        if later:
+            self._marks.append((alert_id, sent, now))
+            return
         with self.engine.begin() as conn:
             self._hold(conn, f"recording alert {alert_id} sent")
-            where = alert_outbox.c.alert_id == alert_id
-            conn.execute(update(alert_outbox).where(where).values(**values))
-            payload = conn.execute(select(alert_outbox.c.payload).where(where)).scalar()
-            members = list((payload or {}).get("members", []))
-            if members:
-                del values["status"]
-                conn.execute(
-                    update(alert_outbox)
-                    .where(
-                        alert_outbox.c.alert_id.in_(members), alert_outbox.c.status == "digested"
-                    )
-                    .values(**values)
-                )
+            _mark_sent(conn, alert_id, sent, now)
 
     def requeue_printed(self, since: datetime) -> int:
         """Queue again every alert that was only printed (no Slack token) since ``since``.
@@ -361,6 +369,27 @@ class AlertRepo:
                 )
                 for r in conn.execute(query)
             ]
+
+
+def _mark_sent(conn: Connection, alert_id: str, sent: Sent, now: datetime) -> None:
+    values = {
+        "status": "printed" if sent.printed else "sent",
+        "sent_at": now.astimezone(UTC),
+        "message_ts": sent.ts,
+        "message_channel": sent.channel,
+        "last_error": None,
+    }
+    where = alert_outbox.c.alert_id == alert_id
+    conn.execute(update(alert_outbox).where(where).values(**values))
+    payload = conn.execute(select(alert_outbox.c.payload).where(where)).scalar()
+    members = list((payload or {}).get("members", []))
+    if members:
+        del values["status"]
+        conn.execute(
+            update(alert_outbox)
+            .where(alert_outbox.c.alert_id.in_(members), alert_outbox.c.status == "digested")
+            .values(**values)
+        )
 
 
 def _state(row: Any) -> AlertState:

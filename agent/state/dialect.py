@@ -11,6 +11,8 @@ row-by-row parameters for the million-row loads the store sees).
 from __future__ import annotations
 
 import json
+import os
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -110,9 +112,33 @@ def create_state_engine(url: str | URL, *, echo: bool = False, **pg_options: Any
     parsed = normalise_url(url)
     if parsed.drivername.startswith("sqlite"):
         return _sqlite_engine(parsed, echo=echo)
-    options: dict[str, Any] = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+    # Every session names its agent (as the leader's lock session does), so a standby
+    # replacing a hung leader can end all of that leader's sessions, not only the
+    # lock's; the server ends a transaction left idle by a paused agent.
+    connect = {"connect_timeout": 10, "application_name": agent_identity()}
+    options: dict[str, Any] = {"pool_pre_ping": True, "connect_args": connect}
     options.update(pg_options)
-    return create_engine(parsed, echo=echo, **options)
+    engine = create_engine(parsed, echo=echo, **options)
+    event.listen(engine, "connect", _pg_on_connect)
+    return engine
+
+
+#: A transaction left open this long by a stopped (paused, hung) agent is ended by the
+#: server, so it cannot hold the rows a new leader needs for longer.
+PG_IDLE_IN_TRANSACTION_SECONDS = 60
+
+
+def agent_identity() -> str:
+    """How this agent names its database sessions: ``ax-agent pid <pid> on <host>``."""
+    return f"ax-agent pid {os.getpid()} on {socket.gethostname()}"
+
+
+def _pg_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    with dbapi_conn.cursor() as cursor:
+        cursor.execute(
+            f"SET idle_in_transaction_session_timeout = {PG_IDLE_IN_TRANSACTION_SECONDS * 1000}"
+        )
+    dbapi_conn.commit()
 
 
 def _sqlite_engine(url: URL, *, echo: bool) -> Engine:

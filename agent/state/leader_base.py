@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import socket
 import threading
 from abc import ABC, abstractmethod
 from types import TracebackType
 
 import structlog
 
+from agent.state.dialect import agent_identity
 from agent.state.errors import LeadershipError, StateError
 
 __all__ = ["Leadership", "identity", "lock_key"]
@@ -106,4 +105,4 @@ def lock_key(name: str) -> int:
 
 
 def identity() -> str:
-    return f"ax-agent pid {os.getpid()} on {socket.gethostname()}"
+    return agent_identity()

@@ -129,7 +129,8 @@ class PostgresLeadership(Leadership):
             return None
 
     def terminate_holder(self) -> bool:
-        """End the session holding this lock (``pg_terminate_backend``).
+        """End the session holding this lock, and the other sessions of its agent
+        (``pg_terminate_backend``).
 
         Needs a superuser, the ``pg_signal_backend`` role or the holder's own role;
         without it the server refuses and False is returned (the lease decides).
@@ -195,10 +196,16 @@ _HELD = text(
     "AND l.locktype = 'advisory' AND l.classid = :hi AND l.objid = :lo "
     "AND l.objsubid = 1 AND l.granted)"
 )
+# The lock holder's session, and every other session of the same agent (they carry
+# its name): a paused leader's open transactions must not block the new leader.
 _TERMINATE = text(
-    "SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.locktype = 'advisory' "
-    "AND l.classid = :hi AND l.objid = :lo AND l.objsubid = 1 AND l.granted "
-    "AND l.pid <> pg_backend_pid()"
+    "WITH holder AS (SELECT l.pid, a.application_name FROM pg_locks l "
+    "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
+    "AND l.classid = :hi AND l.objid = :lo AND l.objsubid = 1 AND l.granted) "
+    "SELECT pg_terminate_backend(s.pid) FROM pg_stat_activity s "
+    "WHERE s.pid <> pg_backend_pid() AND (s.pid IN (SELECT pid FROM holder) "
+    "OR (s.application_name LIKE 'ax-agent pid %' "
+    "AND s.application_name IN (SELECT application_name FROM holder)))"
 )
 _HOLDER = text(
     "SELECT a.pid, a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "

@@ -66,9 +66,14 @@ def build_notifier(settings: Settings, echo: Callable[[str], None] = print) -> N
     """Slack when a bot token is configured, else the console (same content, printed)."""
     if settings.slack.bot_token is None:
         return ConsoleNotifier(echo)
+    from connectors.slack.limits import SlackLimits  # noqa: PLC0415  # SDK on use
     from connectors.slack.notifier import SlackNotifier, make_client  # noqa: PLC0415  # SDK on use
 
-    return SlackNotifier(make_client(settings.slack))
+    limits = SlackLimits(
+        post_per_second=settings.slack.post_per_second,
+        per_minute=settings.slack.method_limits,
+    )
+    return SlackNotifier(make_client(settings.slack), limits=limits)
 
 
 def build_interactivity(

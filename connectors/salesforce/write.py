@@ -72,14 +72,18 @@ def _all_failed(updates: Sequence[FieldUpdate], code: str, message: str) -> list
 
 
 class CollectionWriter:
-    """Sends batches of updates for one connector; remembers an org that refuses Composite."""
+    """Sends batches of updates for one connector; remembers an org that refuses Composite.
+
+    The sizes come from the settings (``salesforce.collection_size`` and
+    ``collections_per_request``), the one place their defaults live.
+    """
 
     def __init__(
         self,
         client: SalesforceClient,
         *,
-        collection_size: int = 200,
-        collections_per_request: int = 5,
+        collection_size: int,
+        collections_per_request: int,
         use_composite: bool = True,
     ) -> None:
         self._client = client

@@ -38,6 +38,7 @@ from connectors.common.errors import FatalError, RateLimitedError, RetriableErro
 from connectors.common.paging import paginate
 from connectors.common.ratelimit import count_wait
 from connectors.slack.blocks import build_message, fallback_text
+from connectors.slack.limits import TIER_PER_MINUTE, SlackLimits
 from connectors.slack.report import DIGEST_FILENAME, post_driver_chart
 from connectors.slack.settings import SlackSettings
 
@@ -61,6 +62,7 @@ _TRANSIENT = {
     "missing_scope",
     "team_access_not_granted",
 }
+_UNLIMITED = dict.fromkeys(TIER_PER_MINUTE, 10**9)
 #: How far before an alert's recording its message can be (clock skew margin).
 _HISTORY_MARGIN = timedelta(minutes=5)
 
@@ -105,8 +107,17 @@ class _CountedRateLimitRetry(RateLimitErrorRetryHandler):
 class SlackNotifier:
     """Implements ``agent.alerts.deliver.Notifier`` for Slack."""
 
-    def __init__(self, client: WebClient, *, calls: CallCounter | None = None) -> None:
+    def __init__(
+        self,
+        client: WebClient,
+        *,
+        calls: CallCounter | None = None,
+        limits: SlackLimits | None = None,
+    ) -> None:
         self.client = client
+        #: Slack's tier limits per method (per channel for posts), waited for before a call;
+        #: the agent's wiring passes the configured ones (None: no client-side limit).
+        self.limits = limits or SlackLimits(post_per_second=1e9, per_minute=_UNLIMITED)
         #: Posts a message: retried blindly only on 429 (Slack did not take it); any other
         #: failure is retried once after looking for the message (see ``send``).
         self.poster = _rate_limit_retries_only(client)
@@ -139,6 +150,7 @@ class SlackNotifier:
 
     def _post(self, alert: OutboxAlert, channel_id: str) -> Sent:
         mention = self._mention(alert)
+        self.limits.acquire("chat.postMessage", channel_id)
         data = self._call(
             "chat.postMessage",
             lambda: self.poster.chat_postMessage(
@@ -184,6 +196,8 @@ class SlackNotifier:
         if attachment is None:
             return
         kind = "files.upload_v2"
+        self.limits.acquire("files.getUploadURLExternal")
+        self.limits.acquire("files.completeUploadExternal")
         started = time.perf_counter()
         try:
             posted = post_driver_chart(
@@ -293,6 +307,8 @@ class SlackNotifier:
         return f"<@{user}>" if user else None
 
     def _call(self, kind: str, fn: Callable[[], Any]) -> dict[str, Any]:
+        if kind != "chat.postMessage":  # posts wait per channel, in ``_post``
+            self.limits.acquire(kind)
         started = time.perf_counter()
         try:
             response = fn()

@@ -48,6 +48,10 @@ class SlackSettings(_Block):
     loop_closed_field: str | None = None
     #: Retries of slack_sdk's own handlers (rate limits, 5xx, dropped connections).
     max_retries: int = Field(default=3, ge=0, le=10)
+    #: chat.postMessage pace per channel (Slack allows about one per second, short bursts).
+    post_per_second: float = Field(default=1.0, gt=0, le=100)
+    #: Requests per minute for other Web API methods, over Slack's tiers (e.g. a grant).
+    method_limits: dict[str, int] = Field(default_factory=dict)
     timeout_seconds: int = Field(default=30, gt=0)
 
     @model_validator(mode="after")

@@ -209,3 +209,16 @@ def test_dry_run_sends_nothing_and_marks_nothing_written(
     assert fake.calls["collection"] + fake.calls["composite"] == 0
     planned = [e for e in logs if e["event"] == "salesforce_write_planned"]
     assert planned[0]["values"]["AX_NPS__c"] == 50.0
+
+
+def test_the_configured_collection_size_is_the_one_used(
+    fake: FakeSalesforce, mock: responses.RequestsMock, build: Callable[..., SalesforceConnector]
+) -> None:
+    """The settings hold the only default; a configured size changes every request."""
+    connector = build(collection_size=3, collections_per_request=2)
+    assert connector.max_write_batch == 6
+    ids = _accounts(fake, 6)
+    outcomes = connector.write("account", [FieldUpdate(i, {"AX_Respondents__c": 1}) for i in ids])
+    assert all(o.ok for o in outcomes)
+    (body,) = _bodies(mock, "POST")
+    assert [len(s["body"]["records"]) for s in body["compositeRequest"]] == [3, 3]

@@ -116,6 +116,7 @@ class VendorStack:
                 "digest_threshold": 1000,
                 "max_retries": 2,
                 "timeout_seconds": 2,
+                "post_per_second": 20,
             },
             "webhook": {"secret": WEBHOOK_SECRET},
             "file_drop": {"path": str(drop), "settle_seconds": 0},
