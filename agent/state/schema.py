@@ -285,6 +285,8 @@ survey_plans = Table(
     Column("as_of", _TZ, nullable=False),
     Column("planned_at", _TZ, nullable=False),
     Column("summary", JSON, nullable=False),
+)
+
 leadership = Table(
     "leadership",
     metadata,
