@@ -65,6 +65,9 @@ def _run(
     previous = agent.install_signals()  # a stop request ends the pass at a checkpoint
     try:
         results = agent.run_once()
+    except LeadershipError as exc:  # another agent leads by its lease (its lock is free)
+        typer.echo(f"error: {exc}", err=True)
+        return CANNOT_START
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -259,7 +259,8 @@ class Fence:
             if epoch is not None:
                 self.changes += 1
         if epoch is not None:
-            log.warning("leadership_stepped_down", epoch=epoch, reason=reason)
+            level = log.info if reason == "resigned" else log.warning
+            level("leadership_stepped_down", epoch=epoch, reason=reason)
             self.on_change(False, None)
 
     def _set(self, epoch: int) -> None:

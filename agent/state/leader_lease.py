@@ -104,7 +104,8 @@ class LeaderLease:
     def step_down(self, reason: str) -> None:
         """Stop leading: end the lease (if still ours) and let the lock go."""
         if self.fence.leading:
-            log.warning("leader_stepping_down", reason=reason, epoch=self.fence.epoch)
+            level = log.info if reason == "stopping" else log.warning
+            level("leader_stepping_down", reason=reason, epoch=self.fence.epoch)
         self.fence.resign()
         self._had_lock = False
         try:
