@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,24 @@ def test_demo_runs_a_cycle_and_the_second_run_writes_nothing(
     assert second.exit_code == 0, second.output
     assert "Nothing changed since the last cycle: no CRM writes." in second.stdout
     assert (tmp_path / "ax-demo" / "crm" / "ax_accounts.csv").read_text() == written
+
+
+def test_the_command_the_demo_names_continues_it_without_resending(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("AX_CONFIG", "AX_STATE_URL", "AX_SLACK__BOT_TOKEN", "AX_CRM", "AX_RULES_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    first = runner.invoke(app, ["demo"])
+    assert first.exit_code == 0, first.output
+    hint = first.stdout[first.stdout.index("Continue this demo") :].splitlines()[1].split()
+    assert hint[:5] == ["ax-agent", "run", "--once", "--config", "ax-demo/ax-agent.yaml"]
+    assert hint[5:] == ["--as-of", "2026-06-01T12:00:00Z"]
+    state = tmp_path / "ax-demo" / "ax-state.db"
+    before = sqlite3.connect(state).execute("select count(*) from alert_outbox").fetchone()[0]
+    assert before > 0
+    again = runner.invoke(app, hint[1:])
+    assert again.exit_code == 0, again.output
+    after = sqlite3.connect(state).execute("select count(*) from alert_outbox").fetchone()[0]
+    assert after == before  # the same state and date: no alert is recorded (or printed) again
+    assert not (tmp_path / "ax-state.db").exists()  # no second state file beside it

@@ -7,6 +7,7 @@ the alert de-duplication at work: the second cycle writes and alerts nothing new
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -54,7 +55,8 @@ def run_demo(directory: Path, *, fresh: bool, console: Console) -> Computed:
     as_of = parse_instant((folder / "as_of.txt").read_text(encoding="utf-8"))
     settings = load_settings()
     settings = settings.model_copy(update={"rules_dir": shipped_rules_dir(settings.rules_dir)})
-    store = StateStore.open(f"sqlite:///{directory / 'ax-state.db'}")
+    config = write_demo_config(directory, settings.rules_dir)
+    store = StateStore.open(demo_state_url(directory))
     try:
         crm = FilesCrm(folder)
         sync_crm(store, crm)
@@ -71,7 +73,35 @@ def run_demo(directory: Path, *, fresh: bool, console: Console) -> Computed:
         _alert_summary(console, report)
     finally:
         store.close()
+    pinned = as_of.isoformat().replace("+00:00", "Z")
+    console.print(
+        "Continue this demo (same state file, same date; nothing shown is sent again):\n"
+        f"  ax-agent run --once --config {config} --as-of {pinned}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
     return computed
+
+
+def demo_state_url(directory: Path) -> str:
+    """The demo's state file: the one ``ax-agent run --once --config <dir>/ax-agent.yaml`` uses."""
+    return f"sqlite:///{directory / 'ax-state.db'}"
+
+
+def write_demo_config(directory: Path, rules_dir: Path) -> Path:
+    """The config that points ``run`` at the demo's folder, state file and rules."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "ax-agent.yaml"
+    text = (
+        "# Written by `ax-agent demo`; `ax-agent run --once --config` it to continue the demo.\n"
+        "crm: files\n"
+        f"files:\n  path: {json.dumps(str(directory / 'crm'))}\n"
+        f"state_url: {json.dumps(demo_state_url(directory))}\n"
+        f"rules_dir: {json.dumps(str(rules_dir))}\n"
+    )
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 class _DemoConsole(ConsoleNotifier):

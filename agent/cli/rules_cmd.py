@@ -3,29 +3,27 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
-from agent.alerts.compose import alert_content
 from agent.alerts.console import render_text
-from agent.alerts.setup import routing_from
+from agent.alerts.model import OutboxAlert
+from agent.alerts.preview import Preview, held_reason, preview_cycle
+from agent.alerts.setup import build_pipeline
 from agent.cli.common import as_of_value, cli_settings, fail
 from agent.config.settings import Settings
-from agent.core.document import MetricsDocument
-from agent.rules.evaluate import Evaluation, Match, evaluate
-from agent.rules.facts import build_inputs, response_facts
 from agent.rules.loader import RuleLoadError, RuleSet, load_rules, rule_files
-from agent.rules.template import format_value
 from agent.sources.folder import FolderError, compute_folder
 from agent.state.dialect import normalise_url, sqlite_path
 from agent.state.errors import StateError
-from agent.state.history import StoredHistory
+from agent.state.history import rule_history
 from agent.state.store import StateStore
+from agent.sync.cycle import Computed, compute_from_state, rule_inputs
 
 __all__ = ["register"]
 
@@ -41,8 +39,13 @@ def register(app: typer.Typer) -> None:
     app.add_typer(rules_app, name="rules")
 
 
-def _load(settings: Settings, path: Path | None) -> RuleSet:
+def _load(settings: Settings, path: Path | None, how: str = "pass --rules PATH") -> RuleSet:
     target = path or settings.rules_dir
+    if path is None and not target.exists():
+        raise fail(
+            f"no rules folder {target} (rules_dir) under {Path.cwd()}; "
+            f"{how} (a rule file or folder), or set rules_dir in the config"
+        )
     try:
         return load_rules(
             target, channels=set(settings.slack.channels), routes=settings.slack.routes
@@ -63,97 +66,177 @@ def validate(
 ) -> None:
     """Check every rule file; exit non-zero on any error (each with file:line:column)."""
     settings = cli_settings(config)
-    rules = _load(settings, path)
+    rules = _load(settings, path, "name it: ax-agent rules validate PATH")
     files = len(rule_files(path or settings.rules_dir))
     enabled = len(rules.enabled())
     typer.echo(f"ok: {len(rules.rules)} rule(s) in {files} file(s), {enabled} enabled")
 
 
 @rules_app.command("test")
-def dry_run(
-    crm_dir: Annotated[Path, typer.Option("--crm-dir", help="A plain-file CRM folder.")],
+def dry_run(  # noqa: PLR0917  # typer passes each option
+    crm_dir: Annotated[
+        Path | None,
+        typer.Option("--crm-dir", help="A plain-file CRM folder (default: the configured CRM)."),
+    ] = None,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="ISO 8601 time to evaluate at (default: now).")
     ] = None,
     rules_path: Annotated[Path | None, typer.Option("--rules", help="Rule file or folder.")] = None,
+    rule_id: Annotated[
+        str | None, typer.Option("--rule", help="Show only this rule's alerts.")
+    ] = None,
+    account_id: Annotated[
+        str | None, typer.Option("--account", help="Show only this account's alerts.")
+    ] = None,
+    state_url: Annotated[
+        str | None,
+        typer.Option(
+            "--state",
+            help="State database whose alert history, silences and outbox apply "
+            "(default: the configured state_url, when it exists).",
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Show which alerts would fire now and their text. Sends nothing, stores nothing.
-
-    Change functions read the plain-file CRM's history in the configured state
-    database when it exists (``ax-agent history backfill --crm-dir`` fills it).
-    """
+    """Show the alerts the next cycle would send, by the real pipeline (realert, silences,
+    inhibition, digests) against the given state. Sends nothing, stores nothing."""
     settings = cli_settings(config)
+    target = rules_path or settings.rules_dir
     rules = _load(settings, rules_path)
+    if rule_id is not None and rule_id not in rules.by_id():
+        known = ", ".join(sorted(rules.by_id()))
+        raise fail(f"--rule {rule_id!r}: no such rule (known: {known})")
     when = as_of_value(as_of)
+    source = _source(settings, crm_dir, state_url)
     try:
-        computed = compute_folder(crm_dir, as_of=when, config=settings.metrics, with_matches=True)
-    except FolderError as exc:
-        raise fail(str(exc)) from None
-    document = computed.document
-    facts = response_facts(computed.matches, settings.slack.loop_closed_field)
-    with _history_store(settings) as store:
-        history = None if store is None else StoredHistory(store, "files")
-        inputs = build_inputs(document, computed.accounts, facts, history=history)
-        evaluation = evaluate(rules.enabled(), inputs)
-        _print_matches(evaluation, settings, when, document)
-    counts = Counter(m.rule.id for m in evaluation.matches)
-    summary = ", ".join(f"{r.id}: {counts[r.id]}" for r in rules.enabled())
-    typer.echo(
-        f"would fire {len(evaluation.matches)} alert(s) as of {when.isoformat()} ({summary})"
-    )
-    for rule_id, failures in evaluation.errors.items():
-        typer.echo(f"warning: {rule_id} could not be evaluated for {failures} subject(s)", err=True)
-
-
-def _print_matches(
-    evaluation: Evaluation, settings: Settings, when: datetime, document: MetricsDocument
-) -> None:
-    routing = routing_from(settings)
-    for match in evaluation.matches:
-        notify = match.rule.rule.notify
-        content = alert_content(
-            match,
+        computed = _computed(settings, crm_dir, source, when)
+        plan, history = _stored_context(settings, source, crm_dir)
+        inputs = rule_inputs(computed, settings.slack.loop_closed_field, plan, history)
+        preview_settings = settings.model_copy(update={"rules_dir": target})
+        preview = preview_cycle(
+            lambda engine, notifier: build_pipeline(preview_settings, engine, notifier),
+            rules,
+            inputs,
             when,
-            reason="dry run",
-            mention_email=routing.mention(notify, match.account),
-            document=document,
+            source.engine if source is not None else None,
         )
-        target = routing.destination(notify, match.account)
-        where = (
-            f"@{target.owner_email} (else {target.channel})"
-            if target.owner_email
-            else target.channel
-        )
-        typer.echo(render_text(content, where))
-        for line in _changes(match):
-            typer.echo(f"  {line}")
-        typer.echo("")
+    finally:
+        if source is not None:
+            source.close()
+    _show(preview, when, rules, rule_id, account_id, source)
 
 
-@contextmanager
-def _history_store(settings: Settings) -> Iterator[StateStore | None]:
-    """The configured state database if it exists and is migrated; else None (no history)."""
-    database = sqlite_path(normalise_url(settings.state_url))
-    if database is not None and not database.is_file():
-        yield None
-        return
+def _source(settings: Settings, crm_dir: Path | None, url: str | None) -> StateStore | None:
+    """The state database to preview against (read only), or None for a first run."""
+    chosen = url or settings.state_url
     try:
-        store = StateStore.open(settings.state_url, migrate_schema=False)
-    except StateError:
-        yield None
-        return
-    with store:
-        yield store
+        database = sqlite_path(normalise_url(chosen))
+        if database is not None and not database.is_file():
+            if url is not None:
+                raise fail(f"--state: {database} does not exist")
+            if crm_dir is None and settings.crm != "files":
+                raise fail(
+                    f"state database {database} does not exist; run `ax-agent run --once` "
+                    "first, or pass --crm-dir"
+                )
+            return None  # opening would create it: preview as a first run
+        return StateStore.open(chosen, migrate_schema=False)
+    except StateError as exc:
+        raise fail(str(exc)) from None
 
 
-def _changes(match: Match) -> Iterator[str]:
-    """``before → after`` of every figure the rule's condition compares with its past."""
-    seen: set[str] = set()
-    for change in match.rule.when.changes:
-        if change.label in seen:
-            continue
-        seen.add(change.label)
-        args = (match.response, match.account, match.portfolio, match.as_of, match.history)
-        before, after = change.before(*args), change.after(*args)
-        yield f"{change.label}: {format_value(before)} → {format_value(after)}"
+def _computed(
+    settings: Settings, crm_dir: Path | None, source: StateStore | None, when: datetime
+) -> Computed:
+    folder = crm_dir or (settings.files.path if settings.crm == "files" else None)
+    if folder is not None:
+        try:
+            return compute_folder(folder, as_of=when, config=settings.metrics, with_matches=True)
+        except FolderError as exc:
+            raise fail(str(exc)) from None
+    assert source is not None  # _source refused a missing state for a vendor CRM
+    computed = compute_from_state(source, settings.crm, when, settings.metrics)
+    if not computed.accounts:
+        raise fail(
+            f"no {settings.crm} accounts in the state database {source.safe_url}; "
+            "run `ax-agent run --once` first, or pass --crm-dir"
+        )
+    return computed
+
+
+def _stored_context(
+    settings: Settings, source: StateStore | None, crm_dir: Path | None
+) -> tuple[dict[str, Any] | None, Any]:
+    """The stored coverage plan and figure history the real alerts job gives the rules."""
+    if source is None:
+        return None, None
+    crm = "files" if crm_dir is not None else settings.crm
+    try:
+        return source.survey_plan_summary(crm), rule_history(source, crm, settings.history)
+    except SQLAlchemyError:  # an older schema without them: the rules see null, as a new agent
+        return None, None
+
+
+def _show(  # noqa: PLR0917  # one call site, every argument a different kind
+    preview: Preview,
+    when: datetime,
+    rules: RuleSet,
+    rule_id: str | None,
+    account_id: str | None,
+    source: StateStore | None,
+) -> None:
+    def wanted(rule: str, account: str | None) -> bool:
+        return (rule_id is None or rule == rule_id) and (
+            account_id is None or account == account_id
+        )
+
+    shown = [a for a in preview.sent if _alert_wanted(a, preview, wanted)]
+    for alert in shown:
+        typer.echo(render_text(alert.content, _where(alert)))
+        typer.echo("")
+    held = [d for d in preview.held if wanted(d.rule_id, d.account_id)]
+    for decision in held:
+        typer.echo(f"held: {decision.rule_id} {decision.subject}: {held_reason(decision)}")
+    counts = Counter(
+        c.rule_id
+        for a in shown
+        for c in (preview.members.get(a.alert_id) or (a.content,))
+        if wanted(c.rule_id, c.account.id if c.account is not None else None)
+    )
+    summary = ", ".join(f"{r.id}: {counts[r.id]}" for r in rules.enabled() if counts[r.id])
+    against = (
+        f"state {source.safe_url} ({preview.known_states} alert state(s), "
+        f"{preview.known_silences} active silence(s))"
+        if source is not None
+        else "no state (a first run)"
+    )
+    narrowed = " ".join(
+        p
+        for p in (
+            f"--rule {rule_id}" if rule_id else "",
+            f"--account {account_id}" if account_id else "",
+        )
+        if p
+    )
+    typer.echo(
+        f"would send {len(shown)} message(s) for {sum(counts.values())} alert(s) as of "
+        f"{when.isoformat()} ({summary or 'none'}); "
+        f"held {len(held)}; against {against}" + (f"; only {narrowed}" if narrowed else "")
+    )
+    for rule, failures in preview.report.evaluation_errors.items():
+        typer.echo(f"warning: {rule} could not be evaluated for {failures} subject(s)", err=True)
+
+
+def _alert_wanted(
+    alert: OutboxAlert, preview: Preview, wanted: Callable[[str, str | None], bool]
+) -> bool:
+    """Whether the alert (or, for a digest, any alert it stands for) is asked for."""
+    contents = preview.members.get(alert.alert_id) or (alert.content,)
+    return any(wanted(c.rule_id, c.account.id if c.account is not None else None) for c in contents)
+
+
+def _where(alert: OutboxAlert) -> str:
+    target = alert.destination
+    return (
+        f"@{target.owner_email} (else {target.channel})" if target.owner_email else target.channel
+    )

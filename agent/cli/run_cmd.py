@@ -9,8 +9,9 @@ from typing import Annotated
 import structlog
 import typer
 
-from agent.cli.common import cli_settings
+from agent.cli.common import as_of_value, cli_settings, fail
 from agent.config.settings import Settings
+from agent.core.timeutil import pin_now
 from agent.service.process import AgentProcess
 from agent.state.errors import LeadershipError, StateError
 from agent.state.leader import Leadership, leadership_for
@@ -90,9 +91,20 @@ def run(
         bool, typer.Option("--full", help="Re-read the whole CRM instead of changes only.")
     ] = False,
     config: Annotated[Path | None, typer.Option("--config", help="YAML config file.")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="With --once: run the pass as of this ISO 8601 instant (the demo's pinned date).",
+        ),
+    ] = None,
 ) -> None:
     """Run the agent: CRM sync, survey ingestion, write-back and alerts on their cadences."""
     settings = cli_settings(config)  # exits 2 (CANNOT_START) on an invalid configuration
+    if as_of is not None:
+        if not once:
+            raise fail("--as-of needs --once: a running agent follows the clock")
+        pin_now(as_of_value(as_of))
     raise typer.Exit(code=start(settings, once=once, dry_run=dry_run, full=full))
 
 

@@ -100,7 +100,7 @@ def test_rules_test_dry_run_on_the_fixture(tmp_path: Path) -> None:
         ["rules", "test", "--crm-dir", str(crm), "--as-of", as_of, "--rules", str(REPO / "rules")],
     )
     assert result.exit_code == 0, result.output
-    assert "would fire" in result.output
+    assert "would send" in result.output
     assert "weekly-digest: 1" in result.output
     digest = result.output[result.output.index("Account Experience weekly digest") :]
     assert "\n    Revenue-weighted NPS: " in digest  # the figures the message carries

@@ -1,0 +1,139 @@
+"""What an alert cycle would send, by the real pipeline, without touching real state.
+
+``rules test`` (and ``run --dry-run``) must tell the truth: the alerts they show are
+the ones the next real cycle sends, after realert, silences, inhibition and digests.
+So the real ``AlertPipeline`` runs, on an in-memory copy of the alert state (states,
+silences, outbox) of the state database it is given, and "sends" to a collector.
+The real database is only read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine, create_engine, insert, select
+from sqlalchemy.pool import StaticPool
+
+from agent.alerts.console import ConsoleNotifier
+from agent.alerts.decide import Decision, decide
+from agent.alerts.deliver import Notifier
+from agent.alerts.model import AlertContent, OutboxAlert, Sent
+from agent.alerts.pipeline import AlertPipeline, CycleReport
+from agent.alerts.repo import AlertRepo
+from agent.rules.evaluate import evaluate
+from agent.rules.facts import RuleInputs
+from agent.rules.loader import RuleSet
+from agent.state.schema import alert_outbox, alert_state, metadata, silences
+
+__all__ = ["PipelineFactory", "Preview", "copy_alert_state", "held_reason", "preview_cycle"]
+
+#: The tables whose rows decide what is sent: copied into the preview's database.
+_TABLES = (alert_state, silences, alert_outbox)
+_BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """The alerts a cycle would deliver, the decisions behind them, and the cycle's report."""
+
+    sent: tuple[OutboxAlert, ...]
+    decisions: tuple[Decision, ...]
+    report: CycleReport
+    #: Alert states and silences the preview started from (0, 0: a first run).
+    known_states: int = 0
+    known_silences: int = 0
+    held: tuple[Decision, ...] = field(default=())
+    #: A digest's alert id -> the alerts it stands for.
+    members: dict[str, tuple[AlertContent, ...]] = field(default_factory=dict)
+
+
+class _Collector(ConsoleNotifier):
+    """Delivers into a list: what Slack (or the console) would be handed, in order."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda _text: None)
+        self.alerts: list[OutboxAlert] = []
+
+    def send(self, alert: OutboxAlert, channel_id: str) -> Sent:
+        self.alerts.append(alert)
+        return super().send(alert, channel_id)
+
+    def update(self, alert: OutboxAlert, target: Sent) -> Sent:
+        self.alerts.append(alert)
+        return target
+
+
+def copy_alert_state(source: Engine | None) -> Engine:
+    """A private in-memory database holding the alert rows of ``source`` (or none)."""
+    engine = create_engine("sqlite://", poolclass=StaticPool)
+    metadata.create_all(engine, tables=list(_TABLES))
+    if source is None:
+        return engine
+    with source.connect() as read, engine.begin() as write:
+        for table in _TABLES:
+            rows = [dict(row) for row in read.execute(select(table)).mappings()]
+            for start in range(0, len(rows), _BATCH):
+                write.execute(insert(table), rows[start : start + _BATCH])
+    return engine
+
+
+#: Builds the pipeline the real cycle uses, on the preview's database and notifier.
+PipelineFactory = Callable[[Engine, Notifier], AlertPipeline]
+
+
+def preview_cycle(
+    pipeline_for: PipelineFactory,
+    rules: RuleSet,
+    inputs: RuleInputs,
+    now: datetime,
+    state: Engine | None,
+) -> Preview:
+    """Run one real alert cycle on a copy of ``state``'s alert rows; deliver to a list."""
+    engine = copy_alert_state(state)
+    try:
+        collector = _Collector()
+        repo = AlertRepo(engine)
+        pipeline = pipeline_for(engine, collector)
+        enabled = rules.enabled()
+        states = repo.states(r.id for r in enabled)
+        active = repo.silences(now)
+        decisions = decide(enabled, evaluate(enabled, inputs), states, active, now)
+        report = pipeline.run(inputs, now, escalate=False)
+        members = {
+            a.alert_id: _members(engine, repo, a.alert_id)
+            for a in collector.alerts
+            if a.content.kind == "digest"
+        }
+        return Preview(
+            sent=tuple(collector.alerts),
+            decisions=tuple(decisions),
+            report=report,
+            known_states=len(states),
+            known_silences=len(active),
+            held=tuple(d for d in decisions if d.action == "hold"),
+            members=members,
+        )
+    finally:
+        engine.dispose()
+
+
+def _members(engine: Engine, repo: AlertRepo, digest_id: str) -> tuple[AlertContent, ...]:
+    with engine.connect() as conn:
+        payload = conn.execute(
+            select(alert_outbox.c.payload).where(alert_outbox.c.alert_id == digest_id)
+        ).scalar()
+    ids = list((payload or {}).get("members", []))
+    found = (repo.get(member) for member in ids)
+    return tuple(row.content for row in found if row is not None)
+
+
+def held_reason(decision: Decision) -> str:
+    """``inhibited_by:at-risk`` -> ``inhibited by at-risk``; ``silenced:3`` -> ``silence 3``."""
+    kind, _, detail = decision.reason.partition(":")
+    if kind == "inhibited_by":
+        return f"inhibited by {detail}"
+    if kind == "silenced":
+        return f"silenced (silence {detail})"
+    return decision.reason.replace("_", " ")
