@@ -236,3 +236,38 @@ def test_the_chart_alone_goes_into_a_messages_thread(
     assert "initial_comment" not in recorder.complete  # the parent message has the figures
     assert recorder.upload.startswith(PNG_MAGIC)
     assert recorder.url_request["filename"] == DIGEST_FILENAME
+
+
+def test_a_failed_chart_step_names_its_method_status_and_error_field(
+    httpserver: HTTPServer, bare_client: WebClient, recorder: Recorder
+) -> None:
+    doc = load_fixture("three-accounts").doc
+    _expect_url(httpserver, recorder)
+    _expect_upload(httpserver, recorder)
+    httpserver.expect_ordered_request(
+        "/api/files.completeUploadExternal", method="POST"
+    ).respond_with_json({"ok": False}, status=502)
+
+    with pytest.raises(RetriableError) as raised:
+        post_driver_chart(bare_client, CHANNEL, doc.drivers, thread_ts="1800000001.000001")
+
+    assert str(raised.value).endswith(
+        "chart upload: files.completeUploadExternal: HTTP 502, no error field in the answer"
+    )
+    assert "unknown_error" not in str(raised.value)
+
+
+def test_a_refused_chart_names_the_error_field(
+    httpserver: HTTPServer, client: WebClient, recorder: Recorder
+) -> None:
+    doc = load_fixture("three-accounts").doc
+    _expect_url(httpserver, recorder)
+    _expect_upload(httpserver, recorder)
+    _expect_complete(httpserver, recorder, error="not_in_channel")
+
+    with pytest.raises(FatalError) as raised:
+        post_driver_chart(client, CHANNEL, doc.drivers, thread_ts="1800000001.000001")
+
+    assert str(raised.value).endswith(
+        "chart upload: files.completeUploadExternal: HTTP 200, error not_in_channel"
+    )

@@ -113,25 +113,37 @@ def _upload(
     except SlackApiError as exc:
         raise _classify_api_error(exc) from None
     except urllib.error.HTTPError as exc:
-        raise _classify_status(exc.code, f"file upload answered HTTP {exc.code}") from None
+        message = f"chart upload: the upload URL answered HTTP {exc.code}"
+        raise _classify_status(exc.code, message) from None
     except (SlackRequestError, urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        raise RetriableError(_VENDOR, f"file upload failed: {type(exc).__name__}") from None
+        raise RetriableError(
+            _VENDOR, f"chart upload: cannot reach Slack ({type(exc).__name__})"
+        ) from None
     posted = DigestPosted(channel=channel, file_id=_file_id(response))
     log.info("slack_digest.posted", file_id=posted.file_id)
     return posted
 
 
 def _classify_api_error(exc: SlackApiError) -> VendorError:
+    """Name what failed: the upload step's method, the HTTP status and Slack's ``error``.
+
+    ``files_upload_v2`` is three calls; "unknown_error" for a chart whose message was
+    already posted sent admins looking in the wrong place.
+    """
     response: Any = exc.response
     status = int(getattr(response, "status_code", 0) or 0)
-    code = str(response.get("error", "unknown_error")) if response is not None else "no_response"
+    data = getattr(response, "data", None)
+    code = data.get("error") if isinstance(data, dict) else None
+    url = str(getattr(response, "api_url", "") or "")
+    method = url.rstrip("/").rsplit("/", 1)[-1] or "files.upload_v2"
+    answer = f"HTTP {status}" if status else "no HTTP answer"
+    detail = f"error {code!s}" if code else "no error field in the answer"
+    message = f"chart upload: {method}: {answer}, {detail}"
     if status == 429 or code == "ratelimited":
-        return RateLimitedError(
-            _VENDOR, "rate limited", status=status, retry_after=_retry_after(response)
-        )
+        return RateLimitedError(_VENDOR, message, status=status, retry_after=_retry_after(response))
     if status >= 500 or code in _TRANSIENT:
-        return RetriableError(_VENDOR, f"Slack error {code}", status=status)
-    return FatalError(_VENDOR, f"Slack refused the digest: {code}", status=status)
+        return RetriableError(_VENDOR, message, status=status)
+    return FatalError(_VENDOR, message, status=status)
 
 
 def _classify_status(status: int, message: str) -> VendorError:
