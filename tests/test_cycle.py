@@ -147,11 +147,13 @@ def test_a_dry_run_plan_prints_each_record_and_field(store: StateStore, folder: 
     computed = compute_from_state(store, crm.name, AS_OF, MetricsConfig(), rejected)
     plan = plan_writeback(store, crm, computed.document, SPECS)
     lines = list(plan.lines(crm.name))
-    a1 = next(line for line in lines if line.startswith("files account A1:"))
-    assert "nps=0.0" in a1
-    assert "tier_misaligned=true" in a1
-    assert "tiers_missing=(clear)" not in a1  # A1 covers every tier: nothing to clear yet
-    assert lines[-1] == f"{plan.records} record(s) would be updated in files"
+    assert "A1 nps (empty) → 0.0" in lines
+    assert "A1 tier_misaligned (empty) → true" in lines
+    assert not any(line.startswith("A1 tiers_missing ") for line in lines)  # nothing to clear
+    assert (
+        lines[-1]
+        == f"files: {len(lines) - 1} field(s) of {plan.records} record(s) would be written"
+    )
     assert not (folder / "ax_accounts.csv").exists()  # planning writes nothing
 
 

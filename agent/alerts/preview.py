@@ -1,4 +1,4 @@
-"""What an alert cycle would send, by the real pipeline, without touching real state.
+"""What an alert pass would send, by the real pipeline, without touching real state.
 
 ``rules test`` (and ``run --dry-run``) must tell the truth: the alerts they show are
 the ones the next real cycle sends, after realert, silences, inhibition and digests.
@@ -22,12 +22,22 @@ from agent.alerts.deliver import Notifier
 from agent.alerts.model import AlertContent, OutboxAlert, Sent
 from agent.alerts.pipeline import AlertPipeline, CycleReport
 from agent.alerts.repo import AlertRepo
+from agent.alerts.setup import build_pipeline
+from agent.config.settings import Settings
 from agent.rules.evaluate import evaluate
 from agent.rules.facts import RuleInputs
 from agent.rules.loader import RuleSet
+from agent.rules.registry import RuleRegistry
 from agent.state.schema import alert_outbox, alert_state, metadata, silences
 
-__all__ = ["PipelineFactory", "Preview", "copy_alert_state", "held_reason", "preview_cycle"]
+__all__ = [
+    "PipelineFactory",
+    "Preview",
+    "copy_alert_state",
+    "held_reason",
+    "preview_alerts",
+    "preview_cycle",
+]
 
 #: The tables whose rows decide what is sent: copied into the preview's database.
 _TABLES = (alert_state, silences, alert_outbox)
@@ -90,7 +100,8 @@ def preview_cycle(
     now: datetime,
     state: Engine | None,
 ) -> Preview:
-    """Run one real alert cycle on a copy of ``state``'s alert rows; deliver to a list."""
+    """Run one real alert pass (the alerts job, then the escalation job) on a copy of
+    ``state``'s alert rows; deliver to a list."""
     engine = copy_alert_state(state)
     try:
         collector = _Collector()
@@ -101,6 +112,7 @@ def preview_cycle(
         active = repo.silences(now)
         decisions = decide(enabled, evaluate(enabled, inputs), states, active, now)
         report = pipeline.run(inputs, now, escalate=False)
+        pipeline.escalate(inputs, now)  # the escalation job of the same pass
         members = {
             a.alert_id: _members(engine, repo, a.alert_id)
             for a in collector.alerts
@@ -137,3 +149,30 @@ def held_reason(decision: Decision) -> str:
     if kind == "silenced":
         return f"silenced (silence {detail})"
     return decision.reason.replace("_", " ")
+
+
+def preview_alerts(
+    settings: Settings,
+    state: Engine,
+    inputs: RuleInputs,
+    now: datetime,
+    echo: Callable[[str], None],
+) -> dict[str, int]:
+    """``run --dry-run``'s alert stage: one line per alert the real cycle would send."""
+    preview = preview_cycle(
+        lambda engine, notifier: build_pipeline(settings, engine, notifier),
+        RuleRegistry(
+            settings.rules_dir, channels=set(settings.slack.channels), routes=settings.slack.routes
+        )
+        .refresh()
+        .rules,
+        inputs,
+        now,
+        state,
+    )
+    for alert in preview.sent:
+        to = alert.destination
+        where = f"@{to.owner_email} (else {to.channel})" if to.owner_email else to.channel
+        echo(f"{alert.content.kind} {alert.content.rule_id} → {where}: {alert.content.title}")
+    echo(f"{len(preview.sent)} alert message(s) would be sent")
+    return {"would_send": len(preview.sent), "held": len(preview.held)}

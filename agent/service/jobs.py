@@ -13,6 +13,7 @@ import structlog
 
 from agent.alerts.deliver import DeliveryReport, deliver
 from agent.alerts.pipeline import CycleReport
+from agent.alerts.preview import preview_alerts
 from agent.core.timeutil import parse_instant, utcnow
 from agent.service.filedrop import DropFilesFailedError
 from agent.service.runtime import Runtime
@@ -166,12 +167,13 @@ def writeback(rt: Runtime) -> dict[str, int]:
 
 
 def alerts(rt: Runtime) -> dict[str, int]:
-    if rt.dry_run:
-        return {"skipped_dry_run": 1}
     now = utcnow()
     closed = rt.settings.slack.loop_closed_field
     plan = rt.store.survey_plan_summary(rt.crm.name)
     history = rule_history(rt.store, rt.crm.name, rt.settings.history)
+    if rt.dry_run:  # the real pipeline on a copy of the alert state: shown, not sent
+        inputs = rule_inputs(rt.computed(now), closed, plan, history)
+        return preview_alerts(rt.settings, rt.store.engine, inputs, now, rt.echo)
     report = evaluate_alerts(
         rt.pipeline, rt.computed(now), closed, now, escalate=False, plan=plan, history=history
     )
@@ -180,7 +182,7 @@ def alerts(rt: Runtime) -> dict[str, int]:
 
 def escalation(rt: Runtime) -> dict[str, int]:
     if rt.dry_run:
-        return {"skipped_dry_run": 1}
+        return {"skipped_dry_run": 1}  # the alerts job's preview showed the escalations too
     now = utcnow()
     history = rule_history(rt.store, rt.crm.name, rt.settings.history)
     closed = rt.settings.slack.loop_closed_field

@@ -34,7 +34,14 @@ from agent.rules.history import HistorySource
 from agent.state.history import history_fields
 from agent.state.store import StateStore
 from agent.sync.coverage import wants_survey_next, with_survey_next
-from agent.sync.writeback import WritebackCounts, crm_field, desired_values, execute, plan_updates
+from agent.sync.writeback import (
+    WritebackCounts,
+    crm_field,
+    desired_values,
+    execute,
+    normalise,
+    plan_updates,
+)
 
 __all__ = [
     "OBJECTS",
@@ -204,23 +211,29 @@ class WritebackPlan:
     """The updates the CRM needs, per object, after comparing with what it holds."""
 
     updates: dict[ObjectKind, list[FieldUpdate]] = field(default_factory=dict)
+    #: The CRM's value of each changed field before the write (object -> record -> field).
+    before: dict[ObjectKind, dict[str, dict[str, FieldValue]]] = field(default_factory=dict)
 
     @property
     def records(self) -> int:
         return sum(len(u) for u in self.updates.values())
 
     def lines(self, crm: str) -> Iterator[str]:
-        """The plan for a person (``--dry-run``): one line per record, ``field=value``."""
+        """The plan for a person (``--dry-run``): one line per field, ``id field old → new``."""
+        fields = 0
         for obj, updates in self.updates.items():
+            old = self.before.get(obj, {})
             for update in updates:
-                values = " ".join(f"{k}={_shown(v)}" for k, v in sorted(update.values.items()))
-                yield f"{crm} {obj} {update.record_id}: {values}"
-        yield f"{self.records} record(s) would be updated in {crm}"
+                for name, value in sorted(update.values.items()):
+                    was = old.get(update.record_id, {}).get(name)
+                    yield f"{update.record_id} {name} {_shown(was)} → {_shown(value)}"
+                    fields += 1
+        yield f"{crm}: {fields} field(s) of {self.records} record(s) would be written"
 
 
 def _shown(value: FieldValue) -> str:
     if value is None:
-        return "(clear)"
+        return "(empty)"
     if isinstance(value, tuple):
         return ";".join(value)
     if isinstance(value, datetime):
@@ -245,6 +258,13 @@ def plan_writeback(
         current = _current_values(store, crm.name, obj)
         desired = desired_values(doc, chosen, crm.name, obj, extra if obj == "account" else None)
         plan.updates[obj] = plan_updates(desired, current, by_field)
+        plan.before[obj] = {
+            u.record_id: {
+                name: normalise(by_field[name], current.get(u.record_id, {}).get(name))
+                for name in u.values
+            }
+            for u in plan.updates[obj]
+        }
     return plan
 
 

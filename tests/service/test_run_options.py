@@ -31,8 +31,9 @@ def test_dry_run_prints_the_planned_updates_and_writes_nothing(
     result = CliRunner().invoke(app, ["run", "--once", "--dry-run", "--config", str(config)])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert any(line.startswith("files account ") and "nps=" in line for line in lines)
-    assert lines[-1].endswith("record(s) would be updated in files")
+    assert any(line.split(" ")[1:3] == ["nps", "(empty)"] and " → " in line for line in lines)
+    assert any(line.endswith("record(s) would be written") for line in lines)
+    assert lines[-1].endswith("alert message(s) would be sent")
     assert not written_file(settings.files.path, "account").exists()
 
 
