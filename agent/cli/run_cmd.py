@@ -101,11 +101,14 @@ def run(
 ) -> None:
     """Run the agent: CRM sync, survey ingestion, write-back and alerts on their cadences."""
     settings = cli_settings(config)  # exits 2 (CANNOT_START) on an invalid configuration
-    if as_of is not None:
-        if not once:
-            raise fail("--as-of needs --once: a running agent follows the clock")
-        pin_now(as_of_value(as_of))
-    raise typer.Exit(code=start(settings, once=once, dry_run=dry_run, full=full))
+    if as_of is not None and not once:
+        raise fail("--as-of needs --once: a running agent follows the clock")
+    pin_now(as_of_value(as_of) if as_of is not None else None)
+    try:
+        code = start(settings, once=once, dry_run=dry_run, full=full)
+    finally:
+        pin_now(None)  # the pinned clock is this pass's alone
+    raise typer.Exit(code=code)
 
 
 def register(app: typer.Typer) -> None:
