@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,13 +11,16 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from agent.alerts.compose import alert_id
 from agent.alerts.console import render_text
 from agent.alerts.model import OutboxAlert
 from agent.alerts.preview import Preview, held_reason, preview_cycle
 from agent.alerts.setup import build_pipeline
 from agent.cli.common import as_of_value, cli_settings, fail
 from agent.config.settings import Settings
+from agent.rules.evaluate import Match
 from agent.rules.loader import RuleLoadError, RuleSet, load_rules, rule_files
+from agent.rules.template import format_value
 from agent.sources.folder import FolderError, compute_folder
 from agent.state.dialect import normalise_url, sqlite_path
 from agent.state.errors import StateError
@@ -191,8 +194,12 @@ def _show(  # noqa: PLR0917  # one call site, every argument a different kind
         )
 
     shown = [a for a in preview.sent if _alert_wanted(a, preview, wanted)]
+    matches = {alert_id(d.match, when): d.match for d in preview.decisions if d.match is not None}
     for alert in shown:
         typer.echo(render_text(alert.content, _where(alert)))
+        match = matches.get(alert.alert_id)
+        for line in _changes(match) if match is not None else ():
+            typer.echo(f"  {line}")
         typer.echo("")
     held = [d for d in preview.held if wanted(d.rule_id, d.account_id)]
     for decision in held:
@@ -240,3 +247,15 @@ def _where(alert: OutboxAlert) -> str:
     return (
         f"@{target.owner_email} (else {target.channel})" if target.owner_email else target.channel
     )
+
+
+def _changes(match: Match) -> Iterator[str]:
+    """``before → after`` of every figure the rule's condition compares with its past."""
+    seen: set[str] = set()
+    for change in match.rule.when.changes:
+        if change.label in seen:
+            continue
+        seen.add(change.label)
+        args = (match.response, match.account, match.portfolio, match.as_of, match.history)
+        before, after = change.before(*args), change.after(*args)
+        yield f"{change.label}: {format_value(before)} → {format_value(after)}"
