@@ -103,7 +103,7 @@ class _Report:
         console.print(
             _table("rows", ["table", "rows"], [[k, str(v)] for k, v in self.rows.items()])
         )
-        cursor_rows = [[c["source"], c["stream"], c["value"]] for c in self.cursors]
+        cursor_rows = [[c["source"], c["stream"], _cursor_text(c["value"])] for c in self.cursors]
         console.print(_table("cursors", ["source", "stream", "value"], cursor_rows))
         cycle_rows = [
             [
@@ -184,6 +184,19 @@ def _table(title: str, headers: list[str], rows: list[list[str]]) -> Table:
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def _cursor_text(value: str) -> str:
+    """A cursor as a person reads it: a CRM watermark says where the next read starts
+    and how many records it remembers from the overlap (the JSON output keeps it all)."""
+    try:
+        body = json.loads(value) if value.startswith("{") else None
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or "since" not in body:
+        return value
+    seen = body.get("seen") or {}
+    return f"since {body['since']}" + (f", {len(seen)} seen" if seen else "")
 
 
 def _counts(counts: dict[str, int]) -> str:

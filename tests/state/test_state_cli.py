@@ -82,6 +82,16 @@ def test_show_as_a_table(app: typer.Typer, sqlite_url: str) -> None:
     assert "responses" in result.output
 
 
+def test_the_table_shows_a_crm_watermark_in_short(app: typer.Typer, sqlite_url: str) -> None:
+    watermark = {"since": "2026-06-01T11:55:00.000Z", "seen": {f"001{i}": "x" for i in range(3)}}
+    with StateStore.open(sqlite_url) as store, store.transaction() as tx:
+        tx.set_cursor("salesforce", "account", json.dumps(watermark))
+    result = _invoke(app, ["state", "show", "--url", sqlite_url])
+    assert result.exit_code == 0, result.output
+    assert "since 2026-06-01T11:55:00.000Z, 3 seen" in result.output
+    assert "0010" not in result.output
+
+
 def test_show_on_a_missing_file_says_how_to_create_it(app: typer.Typer, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'absent.db'}"
     result = _invoke(app, ["state", "show", "--url", url])
