@@ -15,6 +15,7 @@ from agent.alerts.deliver import DeliveryReport, deliver
 from agent.alerts.pipeline import CycleReport
 from agent.alerts.preview import preview_alerts
 from agent.core.timeutil import parse_instant, utcnow
+from agent.service.checkpoint import Interrupted
 from agent.service.filedrop import DropFilesFailedError
 from agent.service.runtime import Runtime
 from agent.service.telemetry import RECORDS_WRITTEN, RESPONSES_RECEIVED
@@ -53,6 +54,8 @@ def crm_sync(rt: Runtime) -> dict[str, int]:
     rt.reset_budgets()
     try:
         counts = sync_crm(rt.store, rt.crm, full=rt.full_sync)
+    except Interrupted:  # stopping (or leadership lost) is not a failure of the CRM
+        raise
     except Exception as exc:
         rt.crm_sync_failed = str(exc)
         raise
