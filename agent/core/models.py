@@ -6,6 +6,7 @@ millions of them and they are validated once, at the boundary that parses them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +15,7 @@ from typing import Literal
 __all__ = [
     "CATEGORIES",
     "TIERS",
+    "VALUE_LIMIT",
     "Account",
     "Category",
     "Contact",
@@ -22,10 +24,14 @@ __all__ = [
     "Response",
     "Tier",
     "category_of",
+    "reject_value",
 ]
 
 Tier = Literal["frontline", "management", "executive", "unknown"]
 Category = Literal["promoter", "passive", "detractor"]
+
+#: A reject's ``value`` shows at most this many characters of the offending text.
+VALUE_LIMIT = 80
 
 #: The three tiers that count for coverage, in DOMAIN.md's (alphabetical) order.
 TIERS: tuple[Tier, ...] = ("executive", "frontline", "management")
@@ -96,6 +102,27 @@ class Rejected:
     position: int
     reason: str
     value: str = ""
+
+
+def reject_value(value: object) -> str:
+    """A raw value as a reject shows it: text as it is, a JSON value as JSON text
+    (``11``, ``7.5``, ``true``, ``null``), a missing value as empty; cut at 80 characters
+    and printable (a lone surrogate shows as U+FFFD)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False)
+        except (TypeError, ValueError, RecursionError):
+            text = repr(value)
+    text = text[:VALUE_LIMIT]
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
-from agent.core.models import Rejected, Response
+from agent.core.models import Rejected, Response, reject_value
 
 __all__ = [
     "DUPLICATE_RESPONSE_ID",
@@ -53,7 +53,6 @@ _OFFENDING_FIELD = {
     INVALID_SUBMITTED_AT: "submitted_at",
     FUTURE_SUBMITTED_AT: "submitted_at",
 }
-_VALUE_LIMIT = 80
 
 #: DOMAIN.md's reasons, highest precedence first (``invalid_record`` stands before all).
 REJECTION_REASONS: tuple[str, ...] = (
@@ -84,27 +83,6 @@ def trim(value: object) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return ""
-
-
-def reject_value(value: object) -> str:
-    """A raw value as a reject shows it: text as it is, a JSON value as JSON text
-    (``11``, ``7.5``, ``true``, ``null``), a missing value as empty; cut at 80 characters
-    and printable (a lone surrogate shows as U+FFFD)."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        text = value
-    else:
-        try:
-            text = json.dumps(value, ensure_ascii=False)
-        except (TypeError, ValueError, RecursionError):
-            text = repr(value)
-    text = text[:_VALUE_LIMIT]
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
-    return text
 
 
 def json_record(text: str) -> dict[str, object] | None:

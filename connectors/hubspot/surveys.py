@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from agent.core.batching import chunked
-from agent.core.models import Rejected, Response
+from agent.core.models import Rejected, Response, reject_value
 from agent.core.ports import SurveyBatch
 from connectors.hubspot.associations import associated_ids
 from connectors.hubspot.client import HubSpotApis
@@ -141,12 +141,14 @@ class HubSpotSurveySource:
 
     def _response(self, record: HsRecord, email: str | None, position: int) -> Response | Rejected:
         s = self._survey
-        score = parse_score(record.prop(s.score_property))
+        raw_score = record.prop(s.score_property)
+        score = parse_score(raw_score)
         if score is None:
-            return Rejected(source=_SOURCE, position=position, reason="invalid_score")
-        submitted = parse_datetime(record.prop(s.submitted_property)) or record.created_at
+            return Rejected(_SOURCE, position, "invalid_score", reject_value(raw_score))
+        raw_submitted = record.prop(s.submitted_property)
+        submitted = parse_datetime(raw_submitted) or record.created_at
         if submitted is None:
-            return Rejected(source=_SOURCE, position=position, reason="invalid_submitted_at")
+            return Rejected(_SOURCE, position, "invalid_submitted_at", reject_value(raw_submitted))
         return Response(
             response_id=record.id,
             email=email,

@@ -24,7 +24,7 @@ from typing import Any
 
 import structlog
 
-from agent.core.models import Rejected, Response
+from agent.core.models import Rejected, Response, reject_value
 from agent.core.ports import SurveyBatch
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.cursor import advance, lower_bound, parse_stamp
@@ -173,7 +173,8 @@ class SalesforceSurveySource:
         when = parse_when(answer.submitted_at)
         if score is None or when is None:
             reason = "invalid_score" if score is None else "invalid_submitted_at"
-            return Rejected(source=answer.source, position=position, reason=reason)
+            raw = answer.score if score is None else answer.submitted_at
+            return Rejected(answer.source, position, reason, reject_value(raw))
         return Response(
             response_id=answer.record_id,
             email=answer.email,

@@ -71,9 +71,9 @@ def test_bad_scores_are_rejected_with_their_position(
     assert [r.score for r in batch.responses] == [10]
     source = "hubspot:feedback_submissions"
     assert list(batch.rejected) == [
-        Rejected(source, 2, "invalid_score"),
-        Rejected(source, 3, "invalid_score"),
-        Rejected(source, 4, "invalid_score"),
+        Rejected(source, 2, "invalid_score", "7.5"),
+        Rejected(source, 3, "invalid_score", ""),
+        Rejected(source, 4, "invalid_score", "11"),
     ]
 
 

@@ -130,7 +130,10 @@ def test_custom_object_answers_become_responses_and_bad_ones_are_rejected(
     ]
     assert rejected == [
         Rejected(
-            source=f"salesforce:NPS_Response__c/{bad_score}", position=2, reason="invalid_score"
+            source=f"salesforce:NPS_Response__c/{bad_score}",
+            position=2,
+            reason="invalid_score",
+            value="7.5",
         ),
         Rejected(
             source=f"salesforce:NPS_Response__c/{no_date}",
