@@ -7,6 +7,7 @@ millions of them and they are validated once, at the boundary that parses them.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,12 +25,14 @@ __all__ = [
     "Response",
     "Tier",
     "category_of",
+    "printable",
     "reject_value",
 ]
 
 Tier = Literal["frontline", "management", "executive", "unknown"]
 Category = Literal["promoter", "passive", "detractor"]
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 #: A reject's ``value`` shows at most this many characters of the offending text.
 VALUE_LIMIT = 80
 
@@ -117,11 +120,17 @@ def reject_value(value: object) -> str:
             text = json.dumps(value, ensure_ascii=False)
         except (TypeError, ValueError, RecursionError):
             text = repr(value)
-    text = text[:VALUE_LIMIT]
+    return printable(text[:VALUE_LIMIT])
+
+
+def printable(text: str) -> str:
+    """``text`` with every lone surrogate (from a JSON escape) shown as U+FFFD."""
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
+        return _SURROGATE.sub("\ufffd", text)
     return text
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import structlog
 
 from agent.config.service import WebhookSettings
-from agent.core.models import Response
+from agent.core.models import Response, printable, reject_value
 from agent.core.timeutil import utcnow
 from agent.service.signing import SignatureError, verify
 from agent.service.telemetry import RESPONSES_RECEIVED, WEBHOOK_REQUESTS
@@ -146,7 +146,7 @@ class WebhookHandler:
         responses, rejected = accept_rows(
             records, self.settings.source, self._clock(), json_mode=True
         )
-        problems += [_problem(r.position, r.reason) for r in rejected]
+        problems += [_problem(r.position, r.reason, r.value) for r in rejected]
         if problems:
             problems.sort(key=lambda p: (p["position"], p["field"]))
             first = problems[0]
@@ -253,7 +253,7 @@ def _too_deep(body: bytes) -> tuple[int, str]:
 
 
 def _printable(name: str) -> str:
-    return name[:80].encode("utf-8", "replace").decode("utf-8")
+    return printable(name[:80])
 
 
 def _text_problems(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -268,6 +268,7 @@ def _text_problems(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         "position": position,
                         "field": _printable(name),
                         "reason": "invalid_text",
+                        "value": reject_value(value if not bad_name else name),
                         "message": ("has a name" if bad_name else "holds text")
                         + " that is not valid Unicode (a lone surrogate such as \\ud800)",
                     }
@@ -296,11 +297,18 @@ def _type_problems(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         "field": name,
                         "reason": "invalid_type",
                         "message": f"must be {kinds} or null",
+                        "value": reject_value(value),
                     }
                 )
     return problems
 
 
-def _problem(position: int, reason: str) -> dict[str, Any]:
+def _problem(position: int, reason: str, value: str) -> dict[str, Any]:
     field, message = _REASONS.get(reason, ("(record)", "is not a response object"))
-    return {"position": position, "field": field, "reason": reason, "message": message}
+    return {
+        "position": position,
+        "field": field,
+        "reason": reason,
+        "message": message,
+        "value": value,
+    }

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import structlog
 
+from agent.core.models import printable
+
 __all__ = [
     "FIELD_LIMIT",
     "FIELD_TOO_LARGE",
@@ -88,12 +90,7 @@ class CsvRecord:
 
 def clip(text: str) -> str:
     """The first ``VALUE_LIMIT`` characters of ``text``, printable as UTF-8."""
-    short = text[:VALUE_LIMIT]
-    try:
-        short.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate (from a JSON escape) cannot be shown
-        return short.encode("utf-8", "replace").decode("utf-8")
-    return short
+    return printable(text[:VALUE_LIMIT])
 
 
 def require_file(path: Path) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agent.core.models import Response
+from agent.core.models import Response, reject_value
 from agent.service.health import Health
 from agent.service.webhook import WebhookHandler
 from agent.state.store import StateStore
@@ -105,6 +105,7 @@ def test_invalid_fields_are_refused_with_422_naming_the_field(
         "field": field,
         "reason": reason,
         "message": body["problems"][0]["message"],
+        "value": reject_value(record.get(field)),  # the offending value, as sent
     }
     assert body["error"].startswith(f"{field} ")
     assert body["error"].endswith("(record 2)")
@@ -196,6 +197,7 @@ def test_a_lone_surrogate_is_a_422_naming_the_field(base: str, store: StateStore
             "field": "comment",
             "reason": "invalid_text",
             "message": "holds text that is not valid Unicode (a lone surrogate such as \\ud800)",
+            "value": "broken \ufffd text",
         }
     ]
     assert store.count_responses() == 0
