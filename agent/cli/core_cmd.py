@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -41,7 +42,10 @@ def metrics(
     except FolderError as exc:
         raise fail(str(exc)) from None
     if output is OutputFormat.json:
-        typer.echo(json.dumps(doc.to_json_obj(), indent=1, ensure_ascii=False))
+        # Indented for a person at a terminal; compact when piped (the C encoder: at 50k
+        # accounts the indenting encoder alone takes seconds).
+        indent = 1 if sys.stdout.isatty() else None
+        typer.echo(json.dumps(doc.to_json_obj(), indent=indent, ensure_ascii=False))
     else:
         list_all = f"ax-agent metrics --crm-dir {crm_dir} --as-of {when.isoformat()} --format json"
         render_document(doc, Console(), list_all=list_all)

@@ -141,13 +141,16 @@ class _Rows:
         if record.fault is not None:
             self.reject(record.position, record.fault, record.fault_value)
             return None
-        raw_id = record.fields.get("id", "")
-        record_id = trim(raw_id)
+        return self.new_id_text(record.position, record.fields.get("id", ""))
+
+    def new_id_text(self, position: int, raw_id: str) -> str | None:
+        """``raw_id``, trimmed, when present and not seen before; else rejected."""
+        record_id = raw_id.strip(" \t")
         if not record_id:
-            self.reject(record.position, MISSING_ID, raw_id)
+            self.reject(position, MISSING_ID, raw_id)
             return None
         if record_id in self.seen:
-            self.reject(record.position, DUPLICATE_ID, raw_id)
+            self.reject(position, DUPLICATE_ID, raw_id)
             return None
         self.seen.add(record_id)
         return record_id
@@ -255,30 +258,40 @@ def read_contacts(
     left_out = {a.id for a in rows.excluded.accounts}
     contacts: list[Contact] = []
     required, known = CONTACT_COLUMNS
-    for record in read_csv_records(path, required=required, known=(*required, *known)):
-        contact_id = rows.new_id(record)
+    records = CsvRows(path, required=required, known=(*required, *known))
+    columns: list[int] | None = None
+    values = written or {}
+    for position, row, _raw, fault, fault_value in records:
+        if fault is not None:
+            rows.reject(position, fault, fault_value)
+            continue
+        if columns is None:  # the header is read: where each field is (-1: no such column)
+            columns = [records.index.get(name, -1) for name in (*required, *known)]
+        row.append("")  # what a column the file does not have reads (index -1)
+        i_id, i_account, i_email, i_name, i_title, i_tier = columns
+        contact_id = rows.new_id_text(position, row[i_id])
         if contact_id is None:
             continue
-        fields = record.fields
-        account_id = trim(fields.get("account_id"))
+        account_id = row[i_account].strip(" \t")
+        email = row[i_email].strip(" \t") or None
         contact = Contact(
             id=contact_id,
             account_id=account_id,
-            email=trim(fields.get("email")) or None,
-            name=trim(fields.get("name")),
-            title=trim(fields.get("title")),
-            crm_tier=trim(fields.get("tier")) or None,
-            crm_values=dict((written or {}).get(contact_id, {})),
+            email=email,
+            name=row[i_name].strip(" \t"),
+            title=row[i_title].strip(" \t"),
+            crm_tier=row[i_tier].strip(" \t") or None,
+            crm_values=dict(values.get(contact_id, {})),
         )
         if account_id not in account_ids:
             if account_id in left_out:
-                rows.drop(record.position, ACCOUNT_REJECTED)
+                rows.drop(position, ACCOUNT_REJECTED)
                 rows.excluded.contacts.append(contact)
             else:
-                rows.drop(record.position, UNKNOWN_ACCOUNT)
+                rows.drop(position, UNKNOWN_ACCOUNT)
             continue
-        if contact.email is None:
-            rows.drop(record.position, MISSING_EMAIL)
+        if email is None:
+            rows.drop(position, MISSING_EMAIL)
         contacts.append(contact)
     rows.done()
     return contacts
