@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +15,9 @@ from rich.console import Console
 from agent.config.logging import configure_from_settings
 from agent.config.settings import ConfigError, Settings, load_settings
 from agent.core.timeutil import parse_instant, utcnow
+from agent.state.dialect import normalise_url, sqlite_path
+from agent.state.errors import StateError
+from agent.state.store import StateStore
 
 __all__ = [
     "LOG_OPTIONS",
@@ -109,3 +114,23 @@ def as_of_value(text: str | None) -> datetime:
     except ValueError:
         example = "2025-06-01T12:00:00Z"
         raise fail(f"--as-of {text!r} is not an ISO 8601 instant (e.g. {example})") from None
+
+
+@contextmanager
+def existing_state(settings: Settings) -> Iterator[StateStore | None]:
+    """The configured state database when it exists at the current schema; else None.
+
+    For commands that only read what the agent stored (the figure history): they never
+    create or migrate a database.
+    """
+    database = sqlite_path(normalise_url(settings.state_url))
+    if database is not None and not database.is_file():
+        yield None
+        return
+    try:
+        store = StateStore.open(settings.state_url, migrate_schema=False)
+    except StateError:
+        yield None
+        return
+    with store:
+        yield store

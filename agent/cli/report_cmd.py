@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -11,15 +11,24 @@ from typing import Annotated
 import structlog
 import typer
 
-from agent.cli.common import AsOfOption, ConfigOption, as_of_value, cli_settings, fail
+from agent.cli.common import (
+    AsOfOption,
+    ConfigOption,
+    as_of_value,
+    cli_settings,
+    existing_state,
+    fail,
+)
 from agent.config.settings import Settings
 from agent.core.document import MetricsDocument
 from agent.core.models import Account
 from agent.core.plan import CoveragePlan
 from agent.report import ReportOptions, build_report, record_url_template
+from agent.report.trends import load_history
 from agent.sources.folder import FolderError
 from agent.state.dialect import normalise_url, sqlite_path
 from agent.state.errors import StateError
+from agent.state.history import HistoryRepo
 from agent.state.store import StateStore
 from agent.sync.coverage import options_from, plan_for_folder, plan_for_state
 
@@ -60,6 +69,10 @@ def report(
         config=settings.metrics,
         plan=portfolio.plan,
     )
+    with existing_state(settings) as store:
+        if store is not None:
+            history = load_history(HistoryRepo(store), portfolio.crm, portfolio.doc.as_of)
+            options = replace(options, history=history)
     html = build_report(portfolio.doc, portfolio.accounts, options)
     size = _write(out, html)
     _log.info("report.written", path=str(out), bytes=size, accounts=len(portfolio.accounts))

@@ -18,7 +18,7 @@ from agent.core.contract import MetricsConfig
 from agent.core.document import MetricsDocument
 from agent.core.models import Account
 from agent.core.plan import CoveragePlan
-from agent.report import charts, figures
+from agent.report import charts, figures, trends
 from agent.report.links import record_link
 from agent.report.present import fmt
 from agent.report.render import to_svg
@@ -27,6 +27,7 @@ __all__ = ["CHART_IDS", "Chart", "ReportOptions", "build_report", "render_charts
 
 #: The report's charts, in page order; each is exactly one ``<svg>`` in the page.
 CHART_IDS: tuple[str, ...] = (
+    "trend",
     "coverage",
     "drivers-count",
     "drivers-revenue",
@@ -49,6 +50,8 @@ class ReportOptions:
     config: MetricsConfig = field(default_factory=MetricsConfig)
     #: The coverage plan (``ax-agent plan coverage``); the chart says when there is none.
     plan: CoveragePlan | None = None
+    #: The stored figure history: trend lines, movers, sparklines (none: said so).
+    history: trends.ReportHistory | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,7 @@ def render_charts(
     tiers = figures.tier_rows(doc, options.top_accounts)
     points = figures.plotted_points(figures.upsell_points(doc, accounts), options.upsell_dots)
     builds = {
+        "trend": ("Trends", lambda: trends.trend_figure(options.history)),
         "coverage": ("Coverage iceberg", lambda: charts.coverage_figure(doc.portfolio)),
         "drivers-count": (
             "Drivers by answers",
@@ -107,6 +111,8 @@ def build_report(
     """The whole report page. ``accounts`` supply revenue potential for the upsell view."""
     options = options or ReportOptions()
     placed = figures.upsell_points(doc, accounts)
+    history = options.history
+    drops, rises = trends.movers(doc, history) if history is not None else ([], [])
     template = _ENV.get_template("report.html.j2")
     return template.render(
         doc=doc,
@@ -125,4 +131,11 @@ def build_report(
         at_risk_reason=figures.at_risk_reason,
         driver_label=figures.driver_label,
         link=lambda account_id: record_link(options.record_url, account_id),
+        drops=drops,
+        rises=rises,
+        mover_days=trends.MOVER_DAYS,
+        spark_days=trends.SPARK_DAYS,
+        spark=lambda account: (
+            trends.account_spark(account, history, doc.as_of) if history is not None else ""
+        ),
     )
