@@ -9,13 +9,24 @@ computation: only rule evaluation is timed). Two figures:
   evaluates every one of the 1,000,000 responses.
 
 Prints its figures; the last line is JSON. Target: shipped under 5 s on 2 cores.
+
+``--commands`` times the real commands instead, as subprocesses, on a generated
+plain-file CRM folder (50,000 accounts, 500,000 contacts, 1,000,000 responses by
+default; ``--scale`` shrinks it): ``ax-agent metrics --crm-dir`` and ``ax-agent rules
+test --crm-dir`` (the real alert pipeline on an empty state). Target: rules test at most
+twice the metrics time.
 """
 
 from __future__ import annotations
 
+import argparse
 import gc
 import json
+import os
 import random
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -128,7 +139,73 @@ def _timed(rules, inputs) -> tuple[float, int]:  # type: ignore[no-untyped-def]
     return time.perf_counter() - start, len(result.matches)
 
 
+REPO = Path(__file__).resolve().parents[1]
+COMMAND_RATIO_TARGET = 2.0
+
+
+def _run(*args: str, cwd: Path) -> float:
+    """Wall time of one real ``ax-agent`` command (output discarded); fails loudly."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AX_")}
+    env["AX_LOG__LEVEL"] = "warning"
+    started = time.perf_counter()
+    result = subprocess.run(  # noqa: S603  # our own CLI
+        [sys.executable, "-c", "from agent.cli import main; main()", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"ax-agent {' '.join(args)} exited {result.returncode}: {result.stderr}")
+    return seconds
+
+
+def commands(scale: float) -> None:
+    from benchmarks.generate import AS_OF as DATA_AS_OF  # noqa: PLC0415  # only this mode
+    from benchmarks.generate import generate, write_crm_folder  # noqa: PLC0415
+
+    sizes = [max(1, round(n * scale)) for n in (50_000, 500_000, 1_000_000)]
+    as_of = DATA_AS_OF.isoformat().replace("+00:00", "Z")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        folder = write_crm_folder(work / "crm", generate(*sizes))
+        metrics = _run("metrics", "--crm-dir", str(folder), "--as-of", as_of, cwd=work)
+        rules = _run(
+            "rules", "test", "--crm-dir", str(folder), "--as-of", as_of,
+            "--rules", str(REPO / "rules"), cwd=work,
+        )  # fmt: skip
+    ratio = rules / metrics
+    print(f"accounts: {sizes[0]:,}, contacts: {sizes[1]:,}, responses: {sizes[2]:,}")
+    print(f"ax-agent metrics --crm-dir:    {metrics:.1f} s")
+    print(f"ax-agent rules test --crm-dir: {rules:.1f} s ({ratio:.2f}x metrics, target <= 2x)")
+    print(
+        json.dumps(
+            {
+                "benchmark": "rules_commands",
+                "accounts": sizes[0],
+                "contacts": sizes[1],
+                "responses": sizes[2],
+                "metrics_seconds": round(metrics, 2),
+                "rules_test_seconds": round(rules, 2),
+                "ratio": round(ratio, 2),
+                "target_ratio": COMMAND_RATIO_TARGET,
+                "ok": ratio <= COMMAND_RATIO_TARGET,
+            }
+        )
+    )
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description="Time rule evaluation, or the real commands.")
+    parser.add_argument("--commands", action="store_true", help="time metrics vs rules test")
+    parser.add_argument("--scale", type=float, default=1.0, help="with --commands: data size")
+    args = parser.parse_args()
+    if args.commands:
+        commands(args.scale)
+        return
     rng = random.Random(SEED)
     slack = SlackSettings()
     rules = load_rules(

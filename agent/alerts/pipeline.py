@@ -53,6 +53,8 @@ class CycleReport:
     rules_error: str | None = None
     evaluation_errors: dict[str, int] = field(default_factory=dict)
     delivery: DeliveryReport | None = None
+    #: Every decision of the cycle (previews show what was held back, and why).
+    outcomes: list[Decision] = field(default_factory=list)
 
 
 def admin_rules_alert(error: RuleLoadError, channel: str, now: datetime) -> OutboxRecord:
@@ -131,6 +133,7 @@ class AlertPipeline:
         states = self.repo.states(r.id for r in rules)
         silences = self.repo.silences(now)
         decisions = decide(rules, evaluation, states, silences, now)
+        report.outcomes = decisions
         alerts, new_states = self._plan(decisions, now, inputs.document)
         esc_records, esc_states = (
             self._escalations(rules, states, inputs, silences, now) if escalate else ([], [])

@@ -17,14 +17,13 @@ from sqlalchemy import Engine, create_engine, insert, select
 from sqlalchemy.pool import StaticPool
 
 from agent.alerts.console import ConsoleNotifier
-from agent.alerts.decide import Decision, decide
+from agent.alerts.decide import Decision
 from agent.alerts.deliver import Notifier
 from agent.alerts.model import AlertContent, OutboxAlert, Sent
 from agent.alerts.pipeline import AlertPipeline, CycleReport
 from agent.alerts.repo import AlertRepo
 from agent.alerts.setup import build_pipeline
 from agent.config.settings import Settings
-from agent.rules.evaluate import evaluate
 from agent.rules.facts import RuleInputs
 from agent.rules.loader import RuleSet
 from agent.rules.registry import RuleRegistry
@@ -110,8 +109,8 @@ def preview_cycle(
         enabled = rules.enabled()
         states = repo.states(r.id for r in enabled)
         active = repo.silences(now)
-        decisions = decide(enabled, evaluate(enabled, inputs), states, active, now)
         report = pipeline.run(inputs, now, escalate=False)
+        decisions = report.outcomes
         pipeline.escalate(inputs, now)  # the escalation job of the same pass
         members = {
             a.alert_id: _members(engine, repo, a.alert_id)
