@@ -20,7 +20,7 @@ from agent.core.models import Account
 from agent.core.plan import CoveragePlan
 from agent.report import charts, figures, trends
 from agent.report.links import record_link
-from agent.report.present import fmt
+from agent.report.present import fmt, readable_date, readable_time
 from agent.report.render import to_svg
 
 __all__ = ["CHART_IDS", "Chart", "ReportOptions", "build_report", "render_charts"]
@@ -70,6 +70,8 @@ _ENV = Environment(
     keep_trailing_newline=True,
 )
 _ENV.filters["fmt"] = fmt
+_ENV.filters["when"] = readable_time
+_ENV.filters["day"] = readable_date
 
 
 def render_charts(

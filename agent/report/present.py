@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 import math
 from collections.abc import Sequence
 
@@ -14,7 +15,16 @@ from agent.core.document import AccountMetrics, DriverMetrics, MetricsDocument, 
 from agent.core.models import Dropped, Rejected
 from agent.core.rounding import format_number
 
-__all__ = ["ROW_LIMIT", "fmt", "headline_table", "render_document", "rows_table", "shown_value"]
+__all__ = [
+    "ROW_LIMIT",
+    "fmt",
+    "headline_table",
+    "readable_date",
+    "readable_time",
+    "render_document",
+    "rows_table",
+    "shown_value",
+]
 
 
 def fmt(value: object, *, percent: bool = False, decimals: int = 1) -> str:
@@ -30,6 +40,20 @@ def fmt(value: object, *, percent: bool = False, decimals: int = 1) -> str:
         text = format_number(shown, decimals)
         return f"{text} %" if percent else text
     return str(value)
+
+
+def readable_time(moment: datetime) -> str:
+    """An instant as a person reads it: ``1 June 2026, 12:00 UTC``."""
+    utc = moment.astimezone(UTC)
+    return f"{utc.day} {utc:%B %Y}, {utc:%H:%M} UTC"
+
+
+def readable_date(moment: datetime | None) -> str:
+    """A day as a person reads it: ``1 June 2026`` (``-`` when absent)."""
+    if moment is None:
+        return "-"
+    utc = moment.astimezone(UTC)
+    return f"{utc.day} {utc:%B %Y}"
 
 
 def headline_table(p: PortfolioMetrics) -> Table:
@@ -179,7 +203,7 @@ def render_document(
     Every rejected and dropped row is listed, up to ``ROW_LIMIT`` each; beyond that the
     table says how many more and ``list_all``, the command that lists them all.
     """
-    console.print(f"as of {doc.as_of.isoformat()}")
+    console.print(f"as of {readable_time(doc.as_of)}")
     console.print(Group(headline_table(doc.portfolio), _details_table(doc.portfolio)))
     console.print(accounts_table(doc.accounts, limit))
     if limit is not None and len(doc.accounts) > limit:

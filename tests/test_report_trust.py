@@ -1,0 +1,48 @@
+"""The report tells people what they need to trust it: readable times, every row left out
+with its reason and value, numbers that never break across lines, named upsell dots."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agent.core.models import Dropped
+from agent.report import ReportOptions, build_report
+from agent.report.present import readable_date, readable_time
+from tests.report_support import by_id, load_fixture, parse_strict, text_of
+
+CSS = Path(__file__).resolve().parents[1] / "agent" / "report" / "templates" / "report.css"
+
+
+def test_times_read_as_a_person_writes_them() -> None:
+    assert readable_time(datetime(2026, 6, 1, 12, 0, tzinfo=UTC)) == "1 June 2026, 12:00 UTC"
+    assert readable_date(datetime(2026, 6, 1, 23, 30, tzinfo=UTC)) == "1 June 2026"
+    fixture = load_fixture("three-accounts")
+    page = build_report(fixture.doc, fixture.accounts, ReportOptions())
+    header = text_of(next(e for e in parse_strict(page).iter() if e.tag == "header"))
+    assert "Figures as of 1 June 2025, 12:00 UTC" in header
+    assert "2025-06-01T12:00:00+00:00" not in header
+
+
+def test_the_appendix_lists_every_row_left_out_with_reason_and_value() -> None:
+    fixture = load_fixture("three-accounts")
+    dropped = [Dropped("contacts.csv", 7, "missing_email")]
+    doc = replace(fixture.doc, dropped=dropped)
+    tree = parse_strict(build_report(doc, fixture.accounts, ReportOptions()))
+    rows = [
+        " | ".join(text_of(cell) for cell in tr) for tr in by_id(tree, "appendix-table").iter("tr")
+    ][1:]
+    assert len(rows) == len(doc.rejected) + len(dropped) + len(doc.unmatched)
+    assert 'rejected | responses.csv record 19 | invalid_score | "11"' in rows
+    assert 'rejected | responses.csv record 34 | invalid_score | ""' in rows  # an empty score
+    assert "dropped | contacts.csv record 7 | missing_email | -" in rows
+    assert "unmatched | answer r12 | free_mail_domain | y@gmail.com" in rows
+
+
+def test_a_figure_never_wraps_in_its_card() -> None:
+    rule = re.search(r"\.headline \.value \{([^}]*)\}", CSS.read_text(encoding="utf-8"))
+    assert rule is not None
+    assert "white-space: nowrap" in rule.group(1)
+    assert "overflow-wrap: anywhere" not in rule.group(1)
