@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 import math
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from rich.console import Console, Group
 from rich.table import Table
