@@ -227,15 +227,25 @@ def history_document(
     }
 
 
-_PORTFOLIO_COLUMNS = (
-    "nps",
-    "nps_strict",
-    "account_coverage",
-    "revenue_coverage",
-    "closed_loop_rate",
-    "at_risk_accounts",
-)
-_ACCOUNT_COLUMNS = ("health_score", "health_status", "nps", "nps_strict", "respondents")
+_PORTFOLIO_COLUMNS = {
+    "nps": "NPS",
+    "nps_strict": "strict",
+    "account_coverage": "accounts",
+    "revenue_coverage": "revenue",
+    "closed_loop_rate": "closed loop",
+    "at_risk_accounts": "at risk",
+}
+_ACCOUNT_COLUMNS = {
+    "health_score": "health",
+    "health_status": "status",
+    "nps": "NPS",
+    "nps_strict": "strict",
+    "respondents": "answered",
+}
+
+
+def _when(text: str) -> str:
+    return text[:16].replace("T", " ")
 
 
 @history_app.command("show")
@@ -315,19 +325,21 @@ def _number(key: str, value: Any) -> str:
 def _print_tables(document: dict[str, Any], *, by_account: bool) -> None:
     console = Console()
     if not by_account:
-        table = Table(title=f"Portfolio ({len(document['portfolio'])} points)")
-        for name in ("as_of", *_PORTFOLIO_COLUMNS):
-            table.add_column(name)
+        table = Table(title=f"Portfolio ({len(document['portfolio'])} points; coverage in %)")
+        for name in ("as of (UTC)", *_PORTFOLIO_COLUMNS.values()):
+            table.add_column(name, no_wrap=True)
         for point in document["portfolio"]:
-            table.add_row(point["as_of"], *(_number(k, point.get(k)) for k in _PORTFOLIO_COLUMNS))
+            cells = (_number(k, point.get(k)) for k in _PORTFOLIO_COLUMNS)
+            table.add_row(_when(point["as_of"]), *cells)
         console.print(table)
         console.print(f"{len(document['accounts'])} account(s) with history; see --account ID")
         return
     for account_id, points in document["accounts"].items():
         name = points[-1].get("name", "") if points else ""
         table = Table(title=f"{account_id} {name} ({len(points)} changes)")
-        for column in ("as_of", *_ACCOUNT_COLUMNS):
-            table.add_column(column)
+        for column in ("as of (UTC)", *_ACCOUNT_COLUMNS.values()):
+            table.add_column(column, no_wrap=True)
         for point in points:
-            table.add_row(point["as_of"], *(_number(k, point.get(k)) for k in _ACCOUNT_COLUMNS))
+            cells = (_number(k, point.get(k)) for k in _ACCOUNT_COLUMNS)
+            table.add_row(_when(point["as_of"]), *cells)
         console.print(table)

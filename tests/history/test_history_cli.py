@@ -112,7 +112,7 @@ def test_show_one_account_as_csv_and_table(crm_dir: Path, sqlite_url: str) -> No
     assert lines[0].startswith("id,as_of,name,")
     assert len(lines) == 1 + len(one["accounts"][account_id])
     table = _invoke(["history", "show", "--crm-dir", str(crm_dir)], sqlite_url).stdout
-    assert "Portfolio (5 points)" in table
+    assert "Portfolio (5 points; coverage in %)" in table
     late = _show(crm_dir, sqlite_url, "--since", (AS_OF - timedelta(days=100)).isoformat())
     assert [parse_instant(p["as_of"]) for p in late["portfolio"]] == [
         AS_OF - timedelta(days=94),
