@@ -46,3 +46,22 @@ def test_a_figure_never_wraps_in_its_card() -> None:
     assert rule is not None
     assert "white-space: nowrap" in rule.group(1)
     assert "overflow-wrap: anywhere" not in rule.group(1)
+
+
+def test_every_upsell_dot_names_its_account_on_hover() -> None:
+    fixture = load_fixture("three-accounts")
+    tree = parse_strict(build_report(fixture.doc, fixture.accounts, ReportOptions()))
+    groups = {
+        g.get("id"): g for g in tree.iter() if g.get("id") in ("upsell-candidates", "upsell-others")
+    }
+    assert "upsell-candidates" in groups
+    titles = {
+        gid: ["".join(t.itertext()) for t in g.iter() if t.tag.endswith("title")]
+        for gid, g in groups.items()
+    }
+    assert titles["upsell-candidates"] == ["Beta GmbH: NPS 71.4, 25 % of potential"]
+    group = groups["upsell-candidates"]
+    in_defs = [t for d in group.iter() if d.tag.endswith("defs") for t in d.iter()]
+    assert not [t for t in in_defs if t.tag.endswith("title")]  # on the dots, not the shape
+    drawn = [e for e in group.iter() if e.tag.endswith(("path", "use")) and e not in in_defs]
+    assert len(drawn) == len(titles["upsell-candidates"])  # one title on each dot

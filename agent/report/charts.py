@@ -30,6 +30,7 @@ __all__ = [
     "path_to_target",
     "plan_figure",
     "tier_figure",
+    "upsell_dot_names",
     "upsell_figure",
 ]
 
@@ -182,7 +183,7 @@ def upsell_figure(points: Sequence[UpsellPoint], min_nps: float, max_share: floa
         chosen = [p for p in points if p.account.upsell_candidate is candidate]
         if not chosen:
             continue
-        ax.scatter(
+        dots = ax.scatter(
             [p.realised for p in chosen],
             [p.nps for p in chosen],
             s=[24 + 260 * math.sqrt(p.account.revenue / largest) for p in chosen],
@@ -192,6 +193,7 @@ def upsell_figure(points: Sequence[UpsellPoint], min_nps: float, max_share: floa
             label="upsell candidate" if candidate else "other accounts",
             zorder=3,
         )
+        dots.set_gid(_UPSELL_GIDS[candidate])  # so each dot can be named (``upsell_dot_names``)
     _quadrants(ax, min_nps, max_share, max(1.0, *(p.realised for p in points)) * 1.08)
     _name_candidates(ax, points)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt(v, percent=True, decimals=0)))
@@ -199,6 +201,22 @@ def upsell_figure(points: Sequence[UpsellPoint], min_nps: float, max_share: floa
     ax.set_ylabel("account NPS")
     _legend_below(ax)
     return figure
+
+
+_UPSELL_GIDS = {False: "upsell-others", True: "upsell-candidates"}
+
+
+def upsell_dot_names(points: Sequence[UpsellPoint]) -> dict[str, list[str]]:
+    """Each dot group's account names, in the order ``upsell_figure`` draws the dots."""
+    return {
+        gid: [
+            f"{p.account.name}: NPS {fmt(p.nps)}, {fmt(p.realised, percent=True, decimals=0)}"
+            " of potential"
+            for p in points
+            if p.account.upsell_candidate is candidate
+        ]
+        for candidate, gid in _UPSELL_GIDS.items()
+    }
 
 
 def path_to_target(plan: CoveragePlan) -> tuple[list[int], list[float], list[float]]:

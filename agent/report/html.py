@@ -21,7 +21,7 @@ from agent.core.plan import CoveragePlan
 from agent.report import charts, figures, trends
 from agent.report.links import record_link
 from agent.report.present import fmt, readable_date, readable_time
-from agent.report.render import to_svg
+from agent.report.render import name_marks, to_svg
 
 __all__ = ["CHART_IDS", "Chart", "ReportOptions", "build_report", "render_charts"]
 
@@ -99,9 +99,11 @@ def render_charts(
         ),
         "plan": ("Path to the target", lambda: charts.plan_figure(options.plan)),
     }
+    svgs = {chart_id: to_svg(build, chart_id, title) for chart_id, (title, build) in builds.items()}
+    svgs["upsell"] = name_marks(svgs["upsell"], charts.upsell_dot_names(points))
     return {
-        chart_id: Chart(chart_id, title, Markup(to_svg(build, chart_id, title)))  # noqa: S704  # matplotlib escapes its text
-        for chart_id, (title, build) in builds.items()
+        chart_id: Chart(chart_id, builds[chart_id][0], Markup(svg))  # noqa: S704  # matplotlib and name_marks escape their text
+        for chart_id, svg in svgs.items()
     }
 
 

@@ -9,6 +9,7 @@ inlined in one page never collide, and the output is byte-for-byte repeatable.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from html import escape
@@ -18,7 +19,7 @@ import matplotlib as mpl
 from matplotlib.figure import Figure
 from matplotlib.typing import RcKeyType
 
-__all__ = ["COLORS", "chart_style", "to_png", "to_svg"]
+__all__ = ["COLORS", "chart_style", "name_marks", "to_png", "to_svg"]
 
 #: One palette for every chart: promoters green, detractors red, passives grey.
 COLORS = {
@@ -73,6 +74,49 @@ def to_svg(build: Callable[[], Figure], chart_id: str, label: str) -> str:
     svg = text[text.index("<svg") :]
     attributes = f'<svg role="img" aria-label="{escape(label)}" data-chart="{escape(chart_id)}"'
     return attributes + svg[len("<svg") :]
+
+
+def name_marks(svg: str, names: dict[str, list[str]]) -> str:
+    """Give each mark of a group (``<g id=GID>``) a ``<title>``: its name on hover.
+
+    ``names[gid]`` lists the names in drawing order; matplotlib writes one ``<path>``
+    (or ``<use>``) per mark in that order.
+    """
+    for gid, labels in names.items():
+        start = svg.find(f'<g id="{gid}">')
+        if start < 0 or not labels:
+            continue
+        end = _group_end(svg, start)
+        queue = iter(labels)
+
+        def titled(mark: re.Match[str], queue: Iterator[str] = queue) -> str:
+            label = next(queue, None)
+            if label is None:
+                return mark.group(0)
+            return f"{mark.group(1)}><title>{escape(label)}</title></{mark.group(2)}>"
+
+        # marks drawn once and reused sit in <defs>; the dots are the marks outside it
+        parts = _DEFS.split(svg[start:end])
+        group = "".join(
+            part if _DEFS.fullmatch(part) else _MARK.sub(titled, part) for part in parts
+        )
+        svg = svg[:start] + group + svg[end:]
+    return svg
+
+
+def _group_end(svg: str, start: int) -> int:
+    """The index just past the ``</g>`` closing the ``<g>`` opened at ``start``."""
+    depth = 0
+    for tag in _G_TAG.finditer(svg, start):
+        depth += -1 if tag.group(0) == "</g>" else 1
+        if depth == 0:
+            return tag.end()
+    return len(svg)
+
+
+_G_TAG = re.compile(r"<g\b|</g>")
+_DEFS = re.compile(r"(<defs>.*?</defs>)", re.DOTALL)
+_MARK = re.compile(r"(<(path|use)\b[^>]*?)\s*/>", re.DOTALL)
 
 
 def to_png(build: Callable[[], Figure], chart_id: str, *, dpi: int = 144) -> bytes:
