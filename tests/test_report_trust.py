@@ -65,3 +65,37 @@ def test_every_upsell_dot_names_its_account_on_hover() -> None:
     assert not [t for t in in_defs if t.tag.endswith("title")]  # on the dots, not the shape
     drawn = [e for e in group.iter() if e.tag.endswith(("path", "use")) and e not in in_defs]
     assert len(drawn) == len(titles["upsell-candidates"])  # one title on each dot
+
+
+def test_iceberg_labels_do_not_overlap_at_full_coverage() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from agent.report.charts import coverage_figure
+    from agent.report.render import chart_style
+
+    p = load_fixture("three-accounts").doc.portfolio
+    full = replace(
+        p,
+        accounts_with_feedback=p.accounts,
+        account_coverage=1.0,
+        covered_revenue=p.total_revenue,
+        revenue_coverage=1.0,
+    )
+    with chart_style("coverage"):
+        figure = coverage_figure(full)
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+    ax = figure.axes[0]
+    renderer = canvas.get_renderer()
+    waterline = ax.transData.transform((0, 0))[1]
+    boxes = {t.get_text(): t.get_window_extent(renderer) for t in ax.texts if t.get_text()}
+    below = [b for text, b in boxes.items() if "without" in text or "unseen" in text]
+    above = [b for text, b in boxes.items() if "with feedback" in text or "covered" in text]
+    assert len(below) == 2
+    assert len(above) == 2
+    assert all(b.y1 <= waterline for b in below)  # under the waterline, not on the bars
+    assert all(b.y0 >= waterline for b in above)
+    labels = below + above
+    for i, a in enumerate(labels):
+        for b in labels[i + 1 :]:
+            assert not a.overlaps(b)

@@ -59,9 +59,20 @@ def coverage_figure(p: PortfolioMetrics) -> Figure:
     bottom = max(1 - s for s in shares) + 0.4
     ax.axhspan(-bottom, 0, color=COLORS["sea"], zorder=0)
     bars_up = ax.bar([0, 1], shares, width=0.55, color=COLORS["covered"], zorder=2)
-    bars_down = ax.bar([0, 1], [s - 1 for s in shares], width=0.55, color=COLORS["blind"], zorder=2)
+    ax.bar([0, 1], [s - 1 for s in shares], width=0.55, color=COLORS["blind"], zorder=2)
     ax.bar_label(bars_up, labels=above, padding=3, fontsize=8.5)
-    ax.bar_label(bars_down, labels=below, padding=3, fontsize=8.5)
+    for x, (share, label) in enumerate(zip(shares, below, strict=True)):
+        # below the bar's end, even when it has no height (100 % coverage): bar_label
+        # would put a zero-height bar's label above the waterline, over the covered bar
+        ax.annotate(
+            label,
+            (x, share - 1),
+            xytext=(0, -3),
+            textcoords="offset points",
+            ha="center",
+            va="top",
+            fontsize=8.5,
+        )
     ax.axhline(0, color=COLORS["blind"], linewidth=1.5, zorder=3)
     ax.text(1.42, 0.02, "waterline", color=COLORS["blind"], ha="right", va="bottom", fontsize=8)
     ax.set_xticks([0, 1], [f"Accounts ({p.accounts})", "Revenue"])
