@@ -10,7 +10,6 @@ Both the history store (a row per change) and the change rules (``changed``,
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -26,6 +25,7 @@ __all__ = [
     "account_figures",
     "compared",
     "digest",
+    "digest_of",
     "portfolio_figures",
     "since_map",
     "thinned_away",
@@ -81,8 +81,12 @@ def portfolio_figures(metrics: PortfolioMetrics) -> dict[str, Any]:
     return {k: _jsonable(getattr(metrics, k)) for k in PORTFOLIO_KEYS}
 
 
-def compared(key: str, value: Any) -> Any:
-    """``value`` of figure ``key`` at the precision a change is judged by."""
+def compared(key: str, value: Any) -> Any:  # noqa: PLR0911  # one case per kind of value
+    """``value`` of figure ``key`` at the precision a change is judged by.
+
+    The same whether it comes from the document or from its JSON (a datetime and its
+    ISO 8601 text compare equal; a map compares by sorted items, a list as a list).
+    """
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, float):
@@ -90,16 +94,35 @@ def compared(key: str, value: Any) -> Any:
             return round(value, 1)
         if key in _SHARES:
             return round(value, 3)
-    if isinstance(value, dict) and key in _SCORES:
-        return {k: round(v, 1) if isinstance(v, float) else v for k, v in value.items()}
+        return value
+    if isinstance(value, dict):
+        score = key in _SCORES
+        return tuple(
+            sorted(
+                (k, round(v, 1) if score and isinstance(v, float) else v) for k, v in value.items()
+            )
+        )
+    if isinstance(value, tuple):
+        return list(value)
     return value
+
+
+_COMPARED_KEYS = tuple(k for k in ACCOUNT_KEYS if k not in CLOCK_KEYS)
+
+
+def _hashed(values: Iterable[Any]) -> str:
+    return hashlib.blake2b(repr(tuple(values)).encode(), digest_size=16).hexdigest()
 
 
 def digest(figures: Mapping[str, Any]) -> str:
     """What decides whether an account's figures changed (see the module docstring)."""
-    shown = {k: compared(k, v) for k, v in figures.items() if k not in CLOCK_KEYS}
-    text = json.dumps(shown, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return _hashed(compared(k, figures.get(k)) for k in _COMPARED_KEYS)
+
+
+def digest_of(metrics: AccountMetrics) -> str:
+    """``digest(account_figures(metrics))``, without building the figures (a cycle asks
+    this of every account; only the changed ones need their figures)."""
+    return _hashed(compared(k, getattr(metrics, k)) for k in _COMPARED_KEYS)
 
 
 def since_map(
@@ -114,6 +137,7 @@ def since_map(
     first row, so every value begins now and nothing is known of before).
     """
     out: dict[str, list[Any]] = {}
+    stamp = as_of.isoformat()
     for key, value in figures.items():
         if key in CLOCK_KEYS:
             continue
@@ -128,7 +152,7 @@ def since_map(
         held = None
         if previous is not None and before:
             held = (as_of - datetime.fromisoformat(before[0])).total_seconds() / 86_400
-        out[key] = [as_of.isoformat(), held]
+        out[key] = [stamp, held]
     return out
 
 

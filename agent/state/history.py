@@ -32,7 +32,7 @@ from agent.core.document import MetricsDocument
 from agent.core.history import (
     Retention,
     account_figures,
-    digest,
+    digest_of,
     portfolio_figures,
     since_map,
     thinned_away,
@@ -101,20 +101,20 @@ class HistoryRepo:
         be unchanged); None compares every account.
         """
         as_of = document.as_of
+        wanted = None if changed is None else frozenset(changed)
         chosen = (
             document.accounts
-            if changed is None
-            else [a for a in document.accounts if a.id in set(changed)]
+            if wanted is None
+            else [a for a in document.accounts if a.id in wanted]
         )
         with self.store.transaction() as tx:
             conn = tx.connection
             previous = _digests_at(conn, crm, as_of)
             changed_now = []
             for metrics in chosen:
-                figures = account_figures(metrics)
-                value = digest(figures)
+                value = digest_of(metrics)
                 if previous.get(metrics.id) != value:
-                    changed_now.append((metrics.id, figures, value))
+                    changed_now.append((metrics.id, account_figures(metrics), value))
             before = _rows_before(conn, crm, as_of, [c[0] for c in changed_now])
             rows = []
             for account_id, figures, value in changed_now:

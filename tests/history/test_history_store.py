@@ -127,3 +127,15 @@ def test_history_settings_are_validated(tmp_path: Path) -> None:
     config.write_text("history:\n  keep: forever\n")
     with pytest.raises(ConfigError, match="keep"):
         load_settings(config)
+
+
+def test_the_fast_digest_equals_the_digest_of_the_stored_figures(state_url: str) -> None:
+    from agent.core.history import digest_of
+
+    doc = _document(NOW)
+    with StateStore.open(state_url) as store:
+        HistoryRepo(store).record("files", doc)
+        stored = HistoryRepo(store).accounts_at("files", NOW)
+    for metrics in doc.accounts:
+        assert digest_of(metrics) == digest(account_figures(metrics))
+        assert digest_of(metrics) == digest(stored[metrics.id].figures)  # after a JSON trip
