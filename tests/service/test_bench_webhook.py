@@ -31,3 +31,36 @@ def test_the_webhook_benchmark_prints_json_last() -> None:
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["rounds"] == 3
     assert 0 < figures["p50_ms"] <= figures["p95_ms"] <= figures["max_ms"]
+
+
+@pytest.mark.slow
+def test_the_burst_mode_stores_and_posts_every_answer_and_prints_the_bound() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_webhook.py"),
+            "--burst",
+            "12",
+            "--concurrency",
+            "4",
+            "--post-per-second",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["accepted"] == figures["stored"] == figures["alerts_posted"] == 12
+    assert figures["rate_limit_bound_p99_s"] >= 0
+    assert "p99 above that bound" in result.stdout
+
+
+def test_the_bound_follows_the_limiters_sliding_window() -> None:
+    from benchmarks.bench_webhook import forced_posts  # the fakes' path set-up
+
+    # 1 per second: a burst of three recorded at 0 goes out at 0, 1 and 2.
+    assert forced_posts([0.0, 0.0, 0.0, 5.0], 1.0) == [0.0, 1.0, 2.0, 5.0]
+    # 2 per second: two at once, then the window of one second.
+    assert forced_posts([0.0, 0.0, 0.0, 0.2], 2.0) == [0.0, 0.0, 1.0, 1.0]
