@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 from werkzeug import Request, Response
 
 from agent.config.settings import SlackSettings
-from agent.report.digest import digest_text
+from agent.report.digest import DIGEST_TITLE, digest_text, driver_chart, weekly_digest
 from connectors.common.errors import FatalError, RateLimitedError, RetriableError
 from connectors.slack.notifier import make_client
 from connectors.slack.report import DIGEST_FILENAME, post_driver_chart, post_weekly_digest
@@ -99,7 +99,7 @@ def test_posts_headlines_and_driver_png_through_the_three_upload_steps(
     _expect_complete(httpserver, recorder)
 
     with capture_logs() as logs:
-        posted = post_weekly_digest(client, CHANNEL, doc)
+        posted = post_weekly_digest(client, CHANNEL, weekly_digest(doc))
 
     httpserver.check_assertions()
     assert posted.file_id == FILE_ID
@@ -133,7 +133,7 @@ def test_rate_limit_is_retried_by_the_clients_handler_then_posts(
     _expect_upload(httpserver, recorder)
     _expect_complete(httpserver, recorder)
 
-    posted = post_weekly_digest(client, CHANNEL, doc)
+    posted = post_weekly_digest(client, CHANNEL, weekly_digest(doc))
 
     httpserver.check_assertions()
     assert posted.file_id == FILE_ID
@@ -151,7 +151,7 @@ def test_rate_limit_left_over_is_reported_with_retry_after(
     )
 
     with pytest.raises(RateLimitedError) as raised:
-        post_weekly_digest(bare_client, CHANNEL, doc)
+        post_weekly_digest(bare_client, CHANNEL, weekly_digest(doc))
 
     httpserver.check_assertions()
     assert raised.value.retry_after == 7.0
@@ -167,7 +167,7 @@ def test_refusal_is_fatal_and_named_without_the_token(
     _expect_complete(httpserver, recorder, error="not_in_channel")
 
     with capture_logs() as logs, pytest.raises(FatalError, match="not_in_channel") as raised:
-        post_weekly_digest(client, CHANNEL, doc)
+        post_weekly_digest(client, CHANNEL, weekly_digest(doc))
 
     httpserver.check_assertions()
     assert TOKEN not in str(raised.value)
@@ -185,7 +185,7 @@ def test_failing_upload_url_is_a_retriable_error(
     )
 
     with pytest.raises(RetriableError, match="HTTP 503") as raised:
-        post_weekly_digest(client, CHANNEL, doc)
+        post_weekly_digest(client, CHANNEL, weekly_digest(doc))
 
     httpserver.check_assertions()
     assert not isinstance(raised.value, RateLimitedError)
@@ -203,7 +203,7 @@ def test_server_error_is_retried_by_the_client(
     _expect_upload(httpserver, recorder)
     _expect_complete(httpserver, recorder)
 
-    assert post_weekly_digest(client, CHANNEL, doc).file_id == FILE_ID
+    assert post_weekly_digest(client, CHANNEL, weekly_digest(doc)).file_id == FILE_ID
     httpserver.check_assertions()
 
 
@@ -216,7 +216,7 @@ def test_server_error_without_retries_is_retriable(
     ).respond_with_json({"ok": False, "error": "internal_error"}, status=500)
 
     with pytest.raises(RetriableError, match="internal_error"):
-        post_weekly_digest(bare_client, CHANNEL, doc)
+        post_weekly_digest(bare_client, CHANNEL, weekly_digest(doc))
 
 
 def test_the_chart_alone_goes_into_a_messages_thread(
@@ -227,7 +227,13 @@ def test_the_chart_alone_goes_into_a_messages_thread(
     _expect_upload(httpserver, recorder)
     _expect_complete(httpserver, recorder)
 
-    posted = post_driver_chart(client, CHANNEL, doc.drivers, thread_ts="1800000001.000001")
+    posted = post_driver_chart(
+        client,
+        CHANNEL,
+        driver_chart(doc.drivers),
+        thread_ts="1800000001.000001",
+        title=DIGEST_TITLE,
+    )
 
     httpserver.check_assertions()
     assert (posted.channel, posted.file_id) == (CHANNEL, FILE_ID)
@@ -249,7 +255,13 @@ def test_a_failed_chart_step_names_its_method_status_and_error_field(
     ).respond_with_json({"ok": False}, status=502)
 
     with pytest.raises(RetriableError) as raised:
-        post_driver_chart(bare_client, CHANNEL, doc.drivers, thread_ts="1800000001.000001")
+        post_driver_chart(
+            bare_client,
+            CHANNEL,
+            driver_chart(doc.drivers),
+            thread_ts="1800000001.000001",
+            title=DIGEST_TITLE,
+        )
 
     assert str(raised.value).endswith(
         "chart upload: files.completeUploadExternal: HTTP 502, no error field in the answer"
@@ -266,7 +278,13 @@ def test_a_refused_chart_names_the_error_field(
     _expect_complete(httpserver, recorder, error="not_in_channel")
 
     with pytest.raises(FatalError) as raised:
-        post_driver_chart(client, CHANNEL, doc.drivers, thread_ts="1800000001.000001")
+        post_driver_chart(
+            client,
+            CHANNEL,
+            driver_chart(doc.drivers),
+            thread_ts="1800000001.000001",
+            title=DIGEST_TITLE,
+        )
 
     assert str(raised.value).endswith(
         "chart upload: files.completeUploadExternal: HTTP 200, error not_in_channel"

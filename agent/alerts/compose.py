@@ -21,9 +21,9 @@ from agent.alerts.model import (
     ResponseCard,
 )
 from agent.core.document import MetricsDocument
+from agent.core.messages import Attachment
 from agent.rules.evaluate import Match
 from agent.rules.facts import AccountFacts, ResponseFacts
-from agent.rules.model import Attachment
 
 __all__ = [
     "DIGEST_ITEMS",

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC
 
 from agent.alerts.model import AlertContent, OutboxAlert, Sent
-from agent.rules.template import format_value
+from agent.core.formatting import format_value
 
 __all__ = ["ConsoleNotifier", "render_text"]
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 import structlog
 from prometheus_client import Counter
 
 from agent.alerts.model import OutboxAlert, Sent
 from agent.alerts.repo import AlertRepo
+from agent.core.ports import Notifier
 from connectors.common.errors import FatalError, RetriableError
 
 __all__ = ["ALERTS", "DeliveryReport", "Notifier", "deliver"]
@@ -33,30 +33,6 @@ _log = structlog.get_logger(__name__)
 #: Delivery outcomes by rule: sent, recovered (found already sent), updated,
 #: suppressed, deferred (vendor outage, retried next round), failed.
 ALERTS = Counter("ax_alerts_total", "Alert deliveries by rule and outcome", ["rule", "outcome"])
-
-
-class Notifier(Protocol):
-    """What delivery needs from a messaging vendor (Slack, the console)."""
-
-    def resolve(self, alert: OutboxAlert) -> str:
-        """The channel id the alert will be posted to (the owner's DM, or the fallback)."""
-        ...
-
-    def send(self, alert: OutboxAlert, channel_id: str) -> Sent: ...
-
-    def find_sent(self, alert: OutboxAlert, channel_id: str) -> Sent | None:
-        """The message already posted for this alert, if any."""
-        ...
-
-    def update(self, alert: OutboxAlert, target: Sent) -> Sent: ...
-
-    def attach(self, alert: OutboxAlert, message: Sent) -> None:
-        """Add the alert's attachment to its posted message (Slack: into its thread)."""
-        ...
-
-    def find_attachment(self, alert: OutboxAlert, message: Sent) -> bool:
-        """Whether the attachment is already with the message (an earlier try sent it)."""
-        ...
 
 
 @dataclass(slots=True)

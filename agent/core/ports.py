@@ -2,25 +2,29 @@
 
 A CRM connector reads accounts and contacts (incrementally, from an opaque cursor),
 checks that the agent's fields exist, and writes batches of field updates. A survey
-source reads responses. Nothing here knows a vendor.
+source reads responses. A notifier posts the alert outbox's messages (their content
+is ``agent.core.messages``). Nothing here knows a vendor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 from agent.core.contract import FieldSpec, ObjectKind
+from agent.core.messages import OutboxAlert, Sent
 from agent.core.models import Account, Contact, Rejected, Response
 
 __all__ = [
     "Batch",
+    "CloseLoop",
     "CrmConnector",
     "FieldProblem",
     "FieldUpdate",
     "FieldValue",
+    "Notifier",
     "SurveyBatch",
     "SurveySource",
     "WriteOutcome",
@@ -119,3 +123,33 @@ class SurveySource(Protocol):
     def read_responses(self, cursor: str | None) -> Iterator[SurveyBatch]:
         """Responses since ``cursor`` (all when None)."""
         ...
+
+
+class Notifier(Protocol):
+    """What alert delivery needs from a messaging vendor (Slack, the console)."""
+
+    def resolve(self, alert: OutboxAlert) -> str:
+        """The channel id the alert will be posted to (the owner's DM, or the fallback)."""
+        ...
+
+    def send(self, alert: OutboxAlert, channel_id: str) -> Sent: ...
+
+    def find_sent(self, alert: OutboxAlert, channel_id: str) -> Sent | None:
+        """The message already posted for this alert, if any."""
+        ...
+
+    def update(self, alert: OutboxAlert, target: Sent) -> Sent: ...
+
+    def attach(self, alert: OutboxAlert, message: Sent) -> None:
+        """Add the alert's attachment to its posted message (Slack: into its thread)."""
+        ...
+
+    def find_attachment(self, alert: OutboxAlert, message: Sent) -> bool:
+        """Whether the attachment is already with the message (an earlier try sent it)."""
+        ...
+
+
+#: Closes a detractor's loop from a button press: ``(alert_id, closed_by)`` -> whether it
+#: was recorded (False for an unknown or already closed alert). The messaging adapter
+#: calls it after checking the request; ``agent.alerts.interactivity`` implements it.
+CloseLoop = Callable[[str, str], bool]

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from agent.core.durations import parse_duration
+from agent.core.messages import Attachment
 from agent.rules.fields import Scope
 
 __all__ = [
@@ -27,9 +28,6 @@ __all__ = [
 ]
 
 Severity = Literal["info", "warning", "critical"]
-#: What a portfolio rule can send with its message: ``driver_chart`` is the weekly
-#: digest's attachment (the headline figures in the message, the driver chart in its thread).
-Attachment = Literal["driver_chart"]
 _ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 

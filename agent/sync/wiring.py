@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from agent.alerts.console import ConsoleNotifier
 from agent.alerts.deliver import Notifier
+from agent.alerts.interactivity import LoopCloser
 from agent.alerts.repo import AlertRepo
 from agent.config.settings import Settings
 from agent.core.ports import CrmConnector, SurveySource
@@ -66,6 +67,7 @@ def build_notifier(settings: Settings, echo: Callable[[str], None] = print) -> N
     """Slack when a bot token is configured, else the console (same content, printed)."""
     if settings.slack.bot_token is None:
         return ConsoleNotifier(echo)
+    from agent.report.digest import driver_chart  # noqa: PLC0415  # matplotlib on use
     from connectors.slack.limits import SlackLimits  # noqa: PLC0415  # SDK on use
     from connectors.slack.notifier import SlackNotifier, make_client  # noqa: PLC0415  # SDK on use
 
@@ -73,7 +75,7 @@ def build_notifier(settings: Settings, echo: Callable[[str], None] = print) -> N
         post_per_second=settings.slack.post_per_second,
         per_minute=settings.slack.method_limits,
     )
-    return SlackNotifier(make_client(settings.slack), limits=limits)
+    return SlackNotifier(make_client(settings.slack), draw_chart=driver_chart, limits=limits)
 
 
 def build_interactivity(
@@ -91,14 +93,13 @@ def build_interactivity(
         wsgi_app,
     )
 
-    handler = InteractivityHandler(
+    closer = LoopCloser(
         AlertRepo(engine),
         notifier,
-        slack.signing_secret.get_secret_value(),
         loop_sla=timedelta(hours=settings.metrics.loop_sla_hours),
         deliver_now=deliver_now,
     )
-    return wsgi_app(handler)
+    return wsgi_app(InteractivityHandler(slack.signing_secret.get_secret_value(), closer))
 
 
 def shipped_rules_dir(configured: Path) -> Path:

@@ -23,8 +23,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from agent.alerts.model import AlertContent
-from agent.rules.template import format_value
+from agent.core.formatting import format_value
+from agent.core.messages import AlertContent
 
 __all__ = [
     "CLOSE_LOOP_ACTION",

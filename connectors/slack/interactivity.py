@@ -1,10 +1,11 @@
-"""The "Close loop" button: Slack's interactivity requests, verified and handled.
+"""The "Close loop" button: Slack's interactivity requests, verified and parsed.
 
 Slack posts ``application/x-www-form-urlencoded`` with one field, ``payload`` (JSON),
 signed with the app's signing secret (``X-Slack-Signature``,
-``X-Slack-Request-Timestamp``). A valid ``block_actions`` request for our button
-closes the loop of the alert named in the button's value and updates the original
-message in place (who closed it, when, within the SLA or not).
+``X-Slack-Request-Timestamp``). For a valid ``block_actions`` request for our button
+the handler calls the agent's ``CloseLoop`` port with the alert named in the button's
+value and the user who pressed it; closing the loop and updating the original message
+is the agent's business (``agent.alerts.interactivity``).
 
 ``InteractivityHandler.handle`` is framework-free; ``wsgi_app`` serves it on any
 WSGI server (the agent's HTTP endpoint: point the Slack app's Interactivity
@@ -16,16 +17,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
 import structlog
 from slack_sdk.signature import SignatureVerifier
 
-from agent.alerts.deliver import Notifier, deliver
-from agent.alerts.pipeline import close_loop
-from agent.alerts.repo import AlertRepo
+from agent.core.ports import CloseLoop
 from connectors.slack.blocks import CLOSE_LOOP_ACTION
 
 __all__ = ["PATH", "InteractivityHandler", "Reply", "wsgi_app"]
@@ -42,24 +40,11 @@ class Reply:
 
 
 class InteractivityHandler:
-    def __init__(
-        self,
-        repo: AlertRepo,
-        notifier: Notifier,
-        signing_secret: str,
-        *,
-        loop_sla: timedelta = timedelta(hours=48),
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        deliver_now: Callable[[], object] | None = None,
-    ) -> None:
-        """``deliver_now`` replaces the inline delivery of the message update: the agent
-        passes its scheduler's trigger, so one thread alone ever delivers the outbox."""
-        self.deliver_now = deliver_now
-        self.repo = repo
-        self.notifier = notifier
+    """Checks Slack's signature, reads the button press, hands it to ``close_loop``."""
+
+    def __init__(self, signing_secret: str, close_loop: CloseLoop) -> None:
         self.verifier = SignatureVerifier(signing_secret)
-        self.loop_sla = loop_sla
-        self.clock = clock
+        self.close_loop = close_loop
 
     def handle(self, body: bytes, headers: Mapping[str, str]) -> Reply:
         lowered = {k.lower(): v for k, v in headers.items()}
@@ -80,17 +65,8 @@ class InteractivityHandler:
     def _close(self, alert_id: str, payload: dict[str, Any]) -> None:
         user = (payload.get("user") or {}).get("id")
         closed_by = f"<@{user}>" if user else "someone in Slack"
-        now = self.clock()
-        record = close_loop(self.repo, alert_id, closed_by, now, self.loop_sla)
-        _log.info(
-            "loop_closed_from_slack", alert_id=alert_id, user=user, recorded=record is not None
-        )
-        if record is None:
-            return
-        if self.deliver_now is not None:
-            self.deliver_now()
-        else:
-            deliver(self.repo, self.notifier, now)
+        recorded = self.close_loop(alert_id, closed_by)
+        _log.info("loop_closed_from_slack", alert_id=alert_id, user=user, recorded=recorded)
 
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]

@@ -9,8 +9,9 @@ Every message carries Slack message metadata (``event_type`` ``ax_alert`` with t
 alert id), so after a crash between sending and recording the agent finds the
 message in the channel's history instead of posting it twice. An alert's driver
 chart (``attach: driver_chart``) is uploaded into its message's thread
-(``connectors.slack.report.post_driver_chart``); after a crash mid-upload the
-thread is read for the chart's file before it is uploaded again.
+(``connectors.slack.report.post_driver_chart``), drawn by the ``DrawChart`` the
+agent hands in; after a crash mid-upload the thread is read for the chart's file
+before it is uploaded again.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from agent.alerts.model import OutboxAlert, Sent
+from agent.core.messages import DrawChart, OutboxAlert, Sent
 from connectors.common.calls import CallCounter
 from connectors.common.errors import FatalError, RateLimitedError, RetriableError, VendorError
 from connectors.common.paging import paginate
@@ -105,16 +106,22 @@ class _CountedRateLimitRetry(RateLimitErrorRetryHandler):
 
 
 class SlackNotifier:
-    """Implements ``agent.alerts.deliver.Notifier`` for Slack."""
+    """Implements ``agent.core.ports.Notifier`` for Slack.
+
+    ``draw_chart`` draws an alert's driver chart when it is attached (the agent passes
+    ``agent.report.digest.driver_chart``).
+    """
 
     def __init__(
         self,
         client: WebClient,
         *,
+        draw_chart: DrawChart,
         calls: CallCounter | None = None,
         limits: SlackLimits | None = None,
     ) -> None:
         self.client = client
+        self.draw_chart = draw_chart
         #: Slack's tier limits per method (per channel for posts), waited for before a call;
         #: the agent's wiring passes the configured ones (None: no client-side limit).
         self.limits = limits or SlackLimits(post_per_second=1e9, per_minute=_UNLIMITED)
@@ -203,7 +210,7 @@ class SlackNotifier:
             posted = post_driver_chart(
                 self.client,
                 message.channel,
-                attachment.drivers,
+                self.draw_chart(attachment.drivers),
                 thread_ts=message.ts,
                 title=alert.content.title,
             )

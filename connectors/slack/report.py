@@ -4,7 +4,9 @@ Uploaded with ``files_upload_v2`` (files.getUploadURLExternal -> the upload URL 
 files.completeUploadExternal). Two ways: ``post_weekly_digest`` posts one message,
 the headline figures as the file's initial comment; ``post_driver_chart`` puts the
 chart alone into the thread of a message already posted (the weekly digest rule's
-alert, ``attach: driver_chart``, whose message carries the figures).
+alert, ``attach: driver_chart``, whose message carries the figures). What is posted
+comes drawn and written (``agent.core.messages.Digest`` and ``Chart``): this module
+only carries it.
 The ``WebClient`` is injected (``connectors.slack.notifier.make_client``): it owns
 the token, the base URL and the one retry layer, slack_sdk's own handlers for rate
 limits, server errors and dropped connections. This module adds no second one; what
@@ -15,7 +17,6 @@ outbox) can keep the digest pending and try at its next cycle.
 from __future__ import annotations
 
 import urllib.error
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +25,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web import SlackResponse
 
-from agent.core.document import DriverMetrics, MetricsDocument
-from agent.report.digest import DIGEST_TITLE, digest_text, drivers_png
+from agent.core.messages import Chart, Digest
 from connectors.common.errors import FatalError, RateLimitedError, RetriableError, VendorError
 
 __all__ = ["DIGEST_FILENAME", "DigestPosted", "post_driver_chart", "post_weekly_digest"]
@@ -33,10 +33,6 @@ __all__ = ["DIGEST_FILENAME", "DigestPosted", "post_driver_chart", "post_weekly_
 _log = structlog.get_logger(__name__)
 _VENDOR = "slack"
 DIGEST_FILENAME = "ax-drivers.png"
-_ALT_TEXT = (
-    "Driver chart: promoters and detractors per driver, counted by answers (left) "
-    "and weighted by the revenue behind them (right)."
-)
 #: Slack error codes that a later try can overcome (the rest need a person).
 _TRANSIENT = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 
@@ -49,64 +45,51 @@ class DigestPosted:
     file_id: str
 
 
-def post_weekly_digest(
-    client: WebClient,
-    channel: str,
-    doc: MetricsDocument,
-    *,
-    title: str = DIGEST_TITLE,
-) -> DigestPosted:
-    """Post the digest of ``doc`` to ``channel`` (a channel id such as ``C0123456789``).
+def post_weekly_digest(client: WebClient, channel: str, digest: Digest) -> DigestPosted:
+    """Post ``digest`` to ``channel`` (a channel id such as ``C0123456789``).
 
     Raises ``FatalError`` for what a later try cannot fix (bad token, unknown
     channel, bot not in the channel, missing ``files:write`` scope) and
     ``RetriableError`` (``RateLimitedError`` with Slack's Retry-After) for what it can.
     """
     return _upload(
-        client,
-        channel,
-        drivers_png(doc.drivers),
-        title=title,
-        comment=digest_text(doc, title=title),
-        thread_ts=None,
+        client, channel, digest.chart, title=digest.title, comment=digest.text, thread_ts=None
     )
 
 
 def post_driver_chart(
     client: WebClient,
     channel: str,
-    drivers: Sequence[DriverMetrics],
+    chart: Chart,
     *,
     thread_ts: str,
-    title: str = DIGEST_TITLE,
+    title: str,
 ) -> DigestPosted:
     """Reply in the thread of message ``thread_ts`` in ``channel`` with the driver chart.
 
-    The same PNG as ``post_weekly_digest``'s, without a comment: the message the
+    The same picture as ``post_weekly_digest``'s, without a comment: the message the
     thread hangs on already carries the figures. Errors are classified the same way.
     """
-    return _upload(
-        client, channel, drivers_png(drivers), title=title, comment=None, thread_ts=thread_ts
-    )
+    return _upload(client, channel, chart, title=title, comment=None, thread_ts=thread_ts)
 
 
 def _upload(
     client: WebClient,
     channel: str,
-    image: bytes,
+    chart: Chart,
     *,
     title: str,
     comment: str | None,
     thread_ts: str | None,
 ) -> DigestPosted:
-    log = _log.bind(channel=channel, thread_ts=thread_ts, image_bytes=len(image))
+    log = _log.bind(channel=channel, thread_ts=thread_ts, image_bytes=len(chart.png))
     try:
         response = client.files_upload_v2(
             channel=channel,
-            file=image,
+            file=chart.png,
             filename=DIGEST_FILENAME,
             title=f"{title}: drivers",
-            alt_txt=_ALT_TEXT,
+            alt_txt=chart.alt_text,
             initial_comment=comment,
             thread_ts=thread_ts,
         )

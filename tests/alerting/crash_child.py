@@ -18,6 +18,7 @@ from agent.alerts.deliver import deliver
 from agent.alerts.model import OutboxAlert, Sent
 from agent.alerts.repo import AlertRepo
 from agent.config.settings import SlackSettings
+from agent.report.digest import driver_chart
 from connectors.slack.notifier import SlackNotifier, make_client
 
 
@@ -44,7 +45,7 @@ def main() -> None:
     repo = AlertRepo(create_engine(state_url))
     settings = SlackSettings(bot_token=token, base_url=base_url, max_retries=0)  # type: ignore[arg-type]
     kind = DiesAfterAttach if mode == "attach" else DiesAfterSecondSend
-    deliver(repo, kind(make_client(settings)), datetime.now(UTC))
+    deliver(repo, kind(make_client(settings), draw_chart=driver_chart), datetime.now(UTC))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from agent.alerts.compose import chart_attachment
 from agent.alerts.model import AccountCard, AlertContent, Destination, ResponseCard
 from agent.alerts.repo import OutboxRecord
 from agent.config.settings import SlackSettings
+from agent.report.digest import driver_chart
 from connectors.slack.notifier import SlackNotifier, make_client
 from tests.report_support import load_fixture
 
@@ -19,7 +20,7 @@ def notifier(base_url: str, retries: int = 1) -> SlackNotifier:
     settings = SlackSettings(
         bot_token=SecretStr(TOKEN), base_url=base_url, max_retries=retries, timeout_seconds=5
     )
-    return SlackNotifier(make_client(settings))
+    return SlackNotifier(make_client(settings), draw_chart=driver_chart)
 
 
 def content(

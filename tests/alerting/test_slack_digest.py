@@ -18,7 +18,7 @@ from slackkit import digest_record, notifier, record
 from agent.alerts.deliver import deliver
 from agent.alerts.model import OutboxAlert, Sent
 from agent.alerts.repo import AlertRepo
-from agent.report.digest import drivers_png
+from agent.report.digest import driver_chart, drivers_png
 from connectors.slack.blocks import LIMITS, build_message
 from connectors.slack.notifier import METADATA_EVENT, SlackNotifier
 from connectors.slack.report import DIGEST_FILENAME
@@ -47,7 +47,7 @@ class DiesAfterAttach(SlackNotifier):
 
 
 def _dying(kind: type[SlackNotifier], slack: FakeSlack) -> SlackNotifier:
-    return kind(notifier(slack.base_url).client)
+    return kind(notifier(slack.base_url).client, draw_chart=driver_chart)
 
 
 def _methods(slack: FakeSlack) -> list[str]:

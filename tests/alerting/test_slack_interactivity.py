@@ -17,6 +17,7 @@ from slack_sdk.signature import SignatureVerifier
 from slackkit import notifier
 from werkzeug.test import Client
 
+from agent.alerts.interactivity import LoopCloser
 from agent.alerts.pipeline import AlertPipeline
 from agent.alerts.repo import AlertRepo
 from agent.alerts.routing import Routing
@@ -77,7 +78,7 @@ def test_a_signed_click_closes_the_loop_and_updates_the_message(
     tmp_path: Path, repo: AlertRepo, slack: FakeSlack
 ) -> None:
     alert_id = _alerted(tmp_path, repo, slack)
-    handler = InteractivityHandler(repo, notifier(slack.base_url), SECRET)
+    handler = InteractivityHandler(SECRET, LoopCloser(repo, notifier(slack.base_url)))
     reply = handler.handle(*_signed(_click(alert_id)))
     assert reply.status == 200
     updates = [args for method, args in slack.calls if method == "chat.update"]
@@ -98,7 +99,7 @@ def test_bad_or_stale_signatures_are_refused(
     tmp_path: Path, repo: AlertRepo, slack: FakeSlack
 ) -> None:
     alert_id = _alerted(tmp_path, repo, slack)
-    handler = InteractivityHandler(repo, notifier(slack.base_url), SECRET)
+    handler = InteractivityHandler(SECRET, LoopCloser(repo, notifier(slack.base_url)))
     assert handler.handle(*_signed(_click(alert_id), secret="wrong")).status == 401
     assert handler.handle(*_signed(_click(alert_id), age=600)).status == 401
     body, headers = _signed(_click(alert_id))
@@ -108,7 +109,7 @@ def test_bad_or_stale_signatures_are_refused(
 
 def test_the_wsgi_endpoint(tmp_path: Path, repo: AlertRepo, slack: FakeSlack) -> None:
     alert_id = _alerted(tmp_path, repo, slack)
-    app = wsgi_app(InteractivityHandler(repo, notifier(slack.base_url), SECRET))
+    app = wsgi_app(InteractivityHandler(SECRET, LoopCloser(repo, notifier(slack.base_url))))
     client = Client(app)
     body, headers = _signed(_click(alert_id))
     assert client.post(PATH, data=body, headers=headers).status_code == 200
@@ -122,3 +123,39 @@ def test_the_wsgi_endpoint(tmp_path: Path, repo: AlertRepo, slack: FakeSlack) ->
         - repo.states(["detractor"])[("detractor", "responses.csv/R1")].closed_at
         < timedelta(minutes=1)
     )  # type: ignore[operator]
+
+
+def test_slack_only_checks_and_parses_then_hands_the_click_to_the_port() -> None:
+    """The adapter holds no alert logic: it passes the alert id and the presser along."""
+    calls: list[tuple[str, str]] = []
+
+    def close(alert_id: str, closed_by: str) -> bool:
+        calls.append((alert_id, closed_by))
+        return True
+
+    handler = InteractivityHandler(SECRET, close)
+    assert handler.handle(*_signed(_click("a-1", "U0PRESS"))).status == 200
+    anonymous = {**_click("a-2"), "user": {}}
+    assert handler.handle(*_signed(anonymous)).status == 200
+    other = {**_click("a-3"), "actions": [{"action_id": "ax_open_crm", "type": "button"}]}
+    assert handler.handle(*_signed(other)).status == 200
+    assert handler.handle(*_signed({"type": "view_submission"})).status == 200
+    assert handler.handle(*_signed(_click("a-4"), secret="wrong")).status == 401
+    assert calls == [("a-1", "<@U0PRESS>"), ("a-2", "someone in Slack")]
+
+
+def test_the_loop_closer_queues_the_update_for_the_scheduler(
+    tmp_path: Path, repo: AlertRepo, slack: FakeSlack
+) -> None:
+    alert_id = _alerted(tmp_path, repo, slack)
+    triggered: list[int] = []
+    closer = LoopCloser(repo, notifier(slack.base_url), deliver_now=lambda: triggered.append(1))
+    assert closer("no-such-alert", "<@U1>") is False
+    assert triggered == []
+    assert closer(alert_id, "<@U1>") is True
+    assert triggered == [1]  # the scheduler's outbox job sends it, not this thread
+    assert not [m for m, _ in slack.calls if m == "chat.update"]
+    (pending,) = repo.pending(10)
+    assert pending.kind == "update"
+    assert closer(alert_id, "<@U2>") is False  # closed once
+    assert triggered == [1]
