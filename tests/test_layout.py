@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ("agent", "connectors")
@@ -32,6 +36,25 @@ def test_agent_root_packages_are_the_layers() -> None:
         "state",
         "sync",
     ]
+
+
+def _contract_layers() -> list[str]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    (layers,) = [c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"]
+    return [str(name) for name in layers["layers"]]
+
+
+def test_the_layers_contract_covers_every_package() -> None:
+    packages = {p.parent.name for p in (ROOT / "agent").glob("*/__init__.py")}
+    assert set(_contract_layers()) == packages
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/architecture.md"])
+def test_the_documented_diagram_is_the_contract(doc: str) -> None:
+    """The diagram a reader checks against the folders is the order CI enforces."""
+    text = (ROOT / doc).read_text(encoding="utf-8")
+    drawn = re.findall(r"^agent/(\w+) ", text, flags=re.MULTILINE)
+    assert drawn == _contract_layers()
 
 
 def test_no_fake_ships_in_the_installed_packages() -> None:
