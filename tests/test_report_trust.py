@@ -99,3 +99,23 @@ def test_iceberg_labels_do_not_overlap_at_full_coverage() -> None:
     for i, a in enumerate(labels):
         for b in labels[i + 1 :]:
             assert not a.overlaps(b)
+
+
+def test_the_heat_map_shows_each_tier_respondent_count_beside_its_nps() -> None:
+    from agent.report import charts, figures
+
+    doc = load_fixture("three-accounts").doc
+    rows = figures.tier_rows(doc, 10)
+    alpha = rows[0]
+    answered = {
+        tier: sum(
+            1
+            for c in doc.contacts
+            if c.account_id == alpha.account.id and c.tier == tier and c.nps_category is not None
+        )
+        for tier in alpha.tier_nps
+    }
+    assert dict(alpha.tier_respondents) == answered
+    texts = [t.get_text() for t in charts.tier_figure(rows).axes[0].texts]
+    assert "-100.0 (1)" in texts  # Alpha's executive: NPS -100 from one respondent
+    assert "no answer" in texts

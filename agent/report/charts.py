@@ -142,7 +142,7 @@ def tier_figure(rows: Sequence[TierRow]) -> Figure:
     """The tier map: one row per top account, a cell per tier coloured by its NPS."""
     figure = Figure(figsize=(_WIDTH, 1.3 + 0.3 * max(len(rows), 2)))
     ax = figure.add_subplot()
-    ax.set_title("Which tiers answered, and their NPS (top accounts by revenue)", loc="left")
+    ax.set_title("Which tiers answered: NPS (respondents), top accounts by revenue", loc="left")
     if not rows:
         return _empty(ax, "no accounts in the CRM")
     colormap = mpl.colormaps["RdYlGn"]
@@ -151,7 +151,9 @@ def tier_figure(rows: Sequence[TierRow]) -> Figure:
             nps = row.tier_nps.get(tier)
             colour = COLORS["none"] if nps is None else colormap((nps + 100) / 200)
             ax.add_patch(Rectangle((j, i), 1, 1, facecolor=colour, edgecolor="white", lw=1.5))
-            ax.text(j + 0.5, i + 0.5, "no answer" if nps is None else fmt(nps), **_cell(nps))
+            answered = row.tier_respondents.get(tier, 0)
+            text = "no answer" if nps is None else f"{fmt(nps)} ({answered})"
+            ax.text(j + 0.5, i + 0.5, text, **_cell(nps))
         _row_notes(ax, i, row)
     ax.set_xlim(0, len(TIER_ROWS))
     ax.set_ylim(len(rows), 0)

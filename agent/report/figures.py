@@ -6,8 +6,9 @@ holds); rounding happens only where text is made, through ``agent.report.present
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agent.core.document import AccountMetrics, DriverMetrics, MetricsDocument
 from agent.core.models import Account
@@ -118,11 +119,28 @@ class TierRow:
     account: AccountMetrics
     tier_nps: Mapping[str, float]
     misaligned: bool
+    #: Contacts of each tier with a counted answer: how many people each tier NPS rests on.
+    tier_respondents: Mapping[str, int] = field(default_factory=dict)
 
 
 def tier_rows(doc: MetricsDocument, top: int) -> list[TierRow]:
     """The ``top`` accounts by revenue (the document's order), with their tier figures."""
-    return [TierRow(a, a.tier_nps, a.tier_misaligned) for a in doc.accounts[:top]]
+    shown = doc.accounts[:top]
+    wanted = {a.id for a in shown}
+    answered: Counter[tuple[str, str]] = Counter(
+        (c.account_id, c.tier)
+        for c in doc.contacts
+        if c.account_id in wanted and c.nps_category is not None
+    )
+    return [
+        TierRow(
+            a,
+            a.tier_nps,
+            a.tier_misaligned,
+            {tier: answered[(a.id, tier)] for tier in TIER_ROWS if answered[(a.id, tier)]},
+        )
+        for a in shown
+    ]
 
 
 @dataclass(frozen=True, slots=True)
