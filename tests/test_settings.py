@@ -84,7 +84,7 @@ def test_shipped_config_is_valid_and_states_the_defaults() -> None:
     shipped = load_settings(Path(__file__).parent.parent / "config" / "ax-agent.yaml")
     defaults = Settings()
     assert shipped.files.path == Path("ax-demo/crm")  # where `ax-agent demo` puts its sample
-    blocks = ("metrics", "fields", "salesforce", "hubspot", "slack", "log", "report")
+    blocks = ("metrics", "fields", "salesforce", "hubspot", "slack", "tasks", "log", "report")
     for block in (*blocks, "schedule", "server", "webhook", "file_drop"):
         assert getattr(shipped, block) == getattr(defaults, block), block
 

@@ -125,7 +125,7 @@ class AlertPipeline:
         if reload.error is not None:
             report.rules_error = str(reload.error)
             records.append(admin_rules_alert(reload.error, self.admin_channel, now))
-        rules = reload.rules.enabled()
+        rules = _alerting(reload.rules.enabled())
         report.rules = len(rules)
         evaluation = evaluate(rules, inputs)
         report.matches = len(evaluation.matches)
@@ -158,7 +158,7 @@ class AlertPipeline:
     def escalate(self, inputs: RuleInputs, now: datetime, *, send: bool = True) -> CycleReport:
         """Only the escalation checks (and closing of loops) on their own cadence."""
         report = CycleReport()
-        rules = self.registry.refresh().rules.enabled()
+        rules = _alerting(self.registry.refresh().rules.enabled())
         report.rules = len(rules)
         states = self.repo.states(r.id for r in rules)
         records, changed = self._escalations(rules, states, inputs, self.repo.silences(now), now)
@@ -293,6 +293,11 @@ class AlertPipeline:
         content = escalation_content(original.content, escalate.after, now)
         destination = Destination(channel=self.routing.channel(escalate.to))
         return OutboxRecord(content, rule.rule.scope, state.subject, destination, now)
+
+
+def _alerting(rules: Sequence[CompiledRule]) -> tuple[CompiledRule, ...]:
+    """The rules that send Slack messages (``notify.slack: false`` rules only make tasks)."""
+    return tuple(r for r in rules if r.rule.notify.slack)
 
 
 def _reason(rule: CompiledRule, decision_reason: str) -> str:

@@ -38,18 +38,22 @@ def _salesforce_provision(settings: Settings, print_only: bool) -> int:
     from connectors.salesforce import client_from_settings  # noqa: PLC0415  # as above
     from connectors.salesforce.provision import (  # noqa: PLC0415  # as above
         PERMISSION_SET,
+        TASK_KEY,
         definitions,
         provision,
     )
 
     specs = settings.fields.specs()
+    tasks = settings.tasks.enabled
     if print_only:
         typer.echo("Salesforce custom fields ax-agent writes (created when missing):")
         for definition in definitions(specs):
             typer.echo(f"  {definition.summary()}")
+        if tasks:
+            typer.echo(f"  {TASK_KEY:<40} Text(255) external id (the alert key of its tasks)")
         typer.echo(f"Permission set {PERMISSION_SET} grants read and edit access to them.")
         return 0
-    report = provision(client_from_settings(settings.salesforce), specs)
+    report = provision(client_from_settings(settings.salesforce), specs, task_key=tasks)
     _listing("created", report.created)
     _listing("already there", report.existing)
     for name, why in sorted(report.failed.items()):
@@ -128,6 +132,21 @@ def report_problems(crm: str, specs: Sequence[FieldSpec], problems: Sequence[Fie
     return 1
 
 
+def _check_tasks(settings: Settings, connector: CrmConnector) -> int:
+    """The CRM's task list can take the agent's tasks (``tasks.enabled``); 0 when it can."""
+    make = getattr(connector, "task_crm", None)
+    if not settings.tasks.enabled or not callable(make):
+        return 0
+    problems = make().check_tasks()
+    if not problems:
+        typer.echo(f"{connector.name}: tasks can be created (alert-key field present).")
+        return 0
+    typer.echo(f"{connector.name}: {len(problems)} task problem(s); tasks stay pending:")
+    for problem in problems:
+        typer.echo(f"  {problem}")
+    return 1
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``crm`` group to ``app``."""
     crm_app = typer.Typer(help="Set up and check the CRM connection.", no_args_is_help=True)
@@ -152,7 +171,9 @@ def register(app: typer.Typer) -> None:
         def check() -> int:
             settings = cli_settings(config)
             specs = settings.fields.specs()
-            return report_problems(crm, specs, build(settings).check_fields(specs))
+            connector = build(settings)
+            code = report_problems(crm, specs, connector.check_fields(specs))
+            return max(code, _check_tasks(settings, connector))
 
         _run(check)
 

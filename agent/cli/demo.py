@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -20,10 +21,11 @@ from agent.alerts.pipeline import CycleReport
 from agent.alerts.setup import build_pipeline
 from agent.cli.demo_sample import write_demo_folder
 from agent.config.logging import configure_logging
-from agent.config.settings import load_settings
+from agent.config.settings import Settings, load_settings
 from agent.core.timeutil import parse_instant
 from agent.report.present import drivers_table, fmt, headline_table
 from agent.sources.files import FilesCrm, FilesSurveys, written_file
+from agent.sources.filetasks import FilesTasks, tasks_file
 from agent.state.store import StateStore
 from agent.sync.cycle import (
     Computed,
@@ -31,11 +33,13 @@ from agent.sync.cycle import (
     evaluate_alerts,
     ingest_surveys,
     plan_writeback,
+    rule_inputs,
     run_writeback,
     sync_crm,
 )
 from agent.sync.wiring import shipped_rules_dir
 from agent.sync.writeback import WritebackCounts
+from agent.tasks.sync import TaskReport, TaskSync
 
 __all__ = ["run_demo"]
 
@@ -61,6 +65,8 @@ def run_demo(directory: Path, *, fresh: bool, console: Console) -> Computed:
         crm = FilesCrm(folder)
         sync_crm(store, crm)
         _, rejected = ingest_surveys(store, [FilesSurveys(folder, as_of)])
+        tasks = _task_sync(store, folder, settings)
+        closed = tasks.read_back(as_of)  # completed tasks close their loops before computing
         computed = compute_from_state(store, crm.name, as_of, settings.metrics, rejected)
         plan = plan_writeback(store, crm, computed.document, settings.fields.specs())
         counts = run_writeback(store, crm, plan)
@@ -71,6 +77,9 @@ def run_demo(directory: Path, *, fresh: bool, console: Console) -> Computed:
         report = evaluate_alerts(pipeline, computed, settings.slack.loop_closed_field, as_of)
         _alerts(console, shown)
         _alert_summary(console, report)
+        inputs = rule_inputs(computed, settings.slack.loop_closed_field)
+        created = tasks.run(pipeline.registry.current.enabled(), inputs, as_of)
+        _task_summary(console, closed, created, folder)
     finally:
         store.close()
     pinned = as_of.isoformat().replace("+00:00", "Z")
@@ -102,6 +111,33 @@ def write_demo_config(directory: Path, rules_dir: Path) -> Path:
     )
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _task_sync(store: StateStore, folder: Path, settings: Settings) -> TaskSync:
+    return TaskSync(
+        store,
+        FilesTasks(folder),
+        loop_sla=timedelta(hours=settings.metrics.loop_sla_hours),
+        fallback_owner=settings.tasks.fallback_owner_email,
+        batch_size=settings.tasks.batch_size,
+    )
+
+
+def _task_summary(console: Console, closed: TaskReport, created: TaskReport, folder: Path) -> None:
+    console.rule("CRM tasks (where account owners work)")
+    if closed.completed_in_crm:
+        console.print(
+            f"{closed.completed_in_crm} task(s) marked completed in {tasks_file(folder).name}: "
+            f"{closed.loops_closed} detractor loop(s) closed, their alerts updated."
+        )
+        for alert_id in closed.closed_alerts:
+            console.print(f"  alert {alert_id}: loop closed by the CRM task", markup=False)
+    if created.created:
+        console.print(f"Created {created.created} task(s) in {tasks_file(folder)}.")
+    else:
+        console.print("No new tasks: every detractor and upsell candidate has one already.")
+    if created.pushed:
+        console.print(f"Completed {created.pushed} task(s) whose loop was closed elsewhere.")
 
 
 class _DemoConsole(ConsoleNotifier):

@@ -35,7 +35,7 @@ def provision_hubspot(
     specs = settings.fields.specs()
     try:
         hubspot = connector or from_settings(settings.hubspot, specs)
-        plan = hubspot.plan_provisioning(specs)
+        plan = hubspot.plan_provisioning(specs, tasks=settings.tasks.enabled)
         for line in plan.lines():
             echo(
                 ("would " if print_only and not line.startswith(("cannot", "nothing")) else "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +18,8 @@ from agent.alerts.preview import Preview, held_reason, preview_cycle
 from agent.alerts.setup import build_pipeline
 from agent.cli.common import as_of_value, cli_settings, fail
 from agent.config.settings import Settings
-from agent.rules.evaluate import Match
+from agent.rules.evaluate import Match, evaluate
+from agent.rules.facts import RuleInputs
 from agent.rules.loader import RuleLoadError, RuleSet, load_rules, rule_files
 from agent.rules.template import format_value
 from agent.sources.folder import FolderError, compute_folder
@@ -27,6 +28,8 @@ from agent.state.errors import StateError
 from agent.state.history import rule_history
 from agent.state.store import StateStore
 from agent.sync.cycle import Computed, compute_from_state, rule_inputs
+from agent.tasks.plan import PlannedTask, plan_lines, plan_tasks, task_rules
+from agent.tasks.repo import TaskRepo
 
 __all__ = ["register"]
 
@@ -123,10 +126,45 @@ def dry_run(  # noqa: PLR0917  # typer passes each option
             when,
             source.engine if source is not None else None,
         )
+        crm = "files" if crm_dir is not None else settings.crm
+        tasks = _planned_tasks(settings, rules, inputs, when, source=source, crm=crm)
     finally:
         if source is not None:
             source.close()
     _show(preview, when, rules, rule_id, account_id, source)
+    wanted = [
+        t
+        for t in tasks
+        if (rule_id is None or t.rule_id == rule_id)
+        and (account_id is None or t.account_id == account_id)
+    ]
+    for line in plan_lines(wanted, crm):
+        typer.echo(line)
+
+
+def _planned_tasks(
+    settings: Settings,
+    rules: RuleSet,
+    inputs: RuleInputs,
+    when: datetime,
+    *,
+    source: StateStore | None,
+    crm: str,
+) -> list[PlannedTask]:
+    """The CRM tasks the next cycle would create (none the state already holds)."""
+    chosen = task_rules(rules.enabled())
+    if not chosen:
+        return []
+    matches = evaluate(chosen, inputs).matches
+    repo = TaskRepo(source.engine, crm) if source is not None else None
+    return plan_tasks(
+        matches,
+        known=repo.known(f"{m.rule.id}:{m.subject}" for m in matches) if repo else set(),
+        recent=repo.recent(r.id for r in chosen) if repo else {},
+        now=when,
+        default_due=timedelta(hours=settings.metrics.loop_sla_hours),
+        fallback_owner=settings.tasks.fallback_owner_email,
+    )
 
 
 def _source(settings: Settings, crm_dir: Path | None, url: str | None) -> StateStore | None:

@@ -33,6 +33,7 @@ JOB_NAMES: tuple[str, ...] = (
     "survey_ingest",
     "coverage_plan",
     "writeback",
+    "tasks",
     "alerts",
     "escalation",
     "outbox",
@@ -91,6 +92,8 @@ class ScheduleSettings(_Block):
 
     crm_sync: JobCadence = _every(900, 30)
     survey_ingest: JobCadence = _every(60, 5)
+    #: CRM tasks: completions read back, new tasks created, closures pushed.
+    tasks: JobCadence = _every(300, 15)
     #: The coverage plan (``plan:``); a run finds a plan younger than this still fresh.
     coverage_plan: JobCadence = _every(6 * 3600, 60)
     writeback: JobCadence = _every(900, 30)

@@ -55,6 +55,7 @@ __all__ = [
     "SalesforceSurveySettings",
     "Settings",
     "SlackSettings",
+    "TasksSettings",
     "load_settings",
     "secret_keys",
 ]
@@ -70,6 +71,20 @@ class FilesSettings(_Block):
     """The plain-file CRM folder (DOMAIN.md's format); write-back goes beside it."""
 
     path: Path = Path("crm")
+
+
+class TasksSettings(_Block):
+    """CRM tasks made by rules with a ``task:`` action (docs/rules.md, "CRM tasks").
+
+    ``fallback_owner_email``: who gets a task whose account owner the CRM does not
+    know (no ``owner_email``, no such user, or an inactive one); unset, the task is
+    left to the CRM's default owner (Salesforce: the integration user; HubSpot: none).
+    """
+
+    enabled: bool = True
+    fallback_owner_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    #: Tasks per create call at most (the connector's own maximum applies too).
+    batch_size: int = Field(default=1000, ge=1, le=1000)
 
 
 class LogSettings(_Block):
@@ -151,6 +166,7 @@ class Settings(BaseSettings):
     salesforce: SalesforceSettings = SalesforceSettings()
     hubspot: HubSpotSettings = HubSpotSettings()
     slack: SlackSettings = SlackSettings()
+    tasks: TasksSettings = TasksSettings()
     log: LogSettings = LogSettings()
     report: ReportSettings = ReportSettings()
     history: HistorySettings = HistorySettings()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 
 from agent.core.contract import FieldSpec, ObjectKind
 from agent.core.messages import OutboxAlert, Sent
@@ -27,6 +27,12 @@ __all__ = [
     "Notifier",
     "SurveyBatch",
     "SurveySource",
+    "TaskChange",
+    "TaskChanges",
+    "TaskCrm",
+    "TaskOutcome",
+    "TaskPriority",
+    "TaskSpec",
     "WriteOutcome",
 ]
 
@@ -153,3 +159,88 @@ class Notifier(Protocol):
 #: was recorded (False for an unknown or already closed alert). The messaging adapter
 #: calls it after checking the request; ``agent.alerts.interactivity`` implements it.
 CloseLoop = Callable[[str, str], bool]
+
+
+# -- CRM tasks ------------------------------------------------------------------------
+
+TaskPriority = Literal["low", "normal", "high"]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """A task to create on a CRM user's task list; ``key`` is the agent's alert key.
+
+    ``owner_id`` is the CRM user (as ``TaskCrm.resolve_owners`` found it); None leaves
+    the owner to the CRM (the integration user). ``owner_email`` is who it is for.
+    """
+
+    key: str
+    account_id: str
+    contact_id: str | None
+    owner_id: str | None
+    owner_email: str | None
+    subject: str
+    body: str
+    due_at: datetime
+    priority: TaskPriority
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOutcome:
+    """What the CRM said about one task of a batch (``task_id`` when it exists there)."""
+
+    key: str
+    ok: bool
+    task_id: str | None = None
+    error_code: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskChange:
+    """A task as the CRM holds it now, read back since a cursor."""
+
+    task_id: str
+    key: str | None
+    completed: bool
+    completed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskChanges:
+    """Tasks changed since a cursor, and where the next read resumes."""
+
+    changes: Sequence[TaskChange]
+    cursor: str | None
+
+
+class TaskCrm(Protocol):
+    """A CRM's task list: create tasks idempotently by key, read completions back."""
+
+    name: str
+    #: Most tasks one ``create_tasks`` or ``complete_tasks`` call takes.
+    max_task_batch: int
+
+    def check_tasks(self) -> list[str]:
+        """What keeps the agent from creating tasks (a missing field, no access), with the fix."""
+        ...
+
+    def resolve_owners(self, emails: Sequence[str]) -> Mapping[str, str | None]:
+        """Each e-mail's active CRM user id; None for an unknown or inactive user."""
+        ...
+
+    def find_tasks(self, keys: Sequence[str]) -> Mapping[str, str]:
+        """The tasks already in the CRM for these keys: key -> task id."""
+        ...
+
+    def create_tasks(self, tasks: Sequence[TaskSpec]) -> list[TaskOutcome]:
+        """Create one batch (at most ``max_task_batch``); one outcome per task, in order."""
+        ...
+
+    def complete_tasks(self, tasks: Sequence[tuple[str, str, datetime]]) -> list[TaskOutcome]:
+        """Mark ``(key, task_id, completed_at)`` completed; one outcome per task."""
+        ...
+
+    def task_changes(self, cursor: str | None) -> TaskChanges:
+        """Tasks of the agent (with a key) changed since ``cursor`` (all when None)."""
+        ...

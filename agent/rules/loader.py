@@ -17,13 +17,14 @@ from pydantic import BaseModel, ValidationError
 
 from agent.core.routes import Route
 from agent.rules.expr import CompiledExpr, ExprError, compile_expr
-from agent.rules.model import Rule
+from agent.rules.model import Rule, TaskAction
 from agent.rules.template import Template, compile_template
 from agent.rules.yamlpos import Located, Position, YamlError, read_located
 
 __all__ = [
     "DEFAULT_MESSAGES",
     "CompiledRule",
+    "CompiledTask",
     "RuleError",
     "RuleLoadError",
     "RuleSet",
@@ -57,6 +58,15 @@ class RuleLoadError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class CompiledTask:
+    """A rule's ``task:`` with its subject and body templates compiled."""
+
+    action: TaskAction
+    subject: Template
+    body: Template
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledRule:
     rule: Rule
     when: CompiledExpr
@@ -64,6 +74,7 @@ class CompiledRule:
     unless: CompiledExpr | None
     path: Path
     line: int
+    task: CompiledTask | None = None
 
     @property
     def id(self) -> str:
@@ -211,10 +222,11 @@ class _FileChecker:
         if rule.escalate is not None and rule.escalate.unless is not None:
             unless = self._expr(rule.escalate.unless, rule, (*base, "escalate", "unless"))
         message = self._template(rule, base)
+        task = self._task(rule, base)
         if len(self.errors) > before or when is None or message is None:
             return None
         line = self.doc.value_at(base).line
-        return CompiledRule(rule, when, message, unless, self.path, line)
+        return CompiledRule(rule, when, message, unless, self.path, line, task)
 
     def _pydantic(self, exc: ValidationError, base: tuple[str | int, ...]) -> None:
         for err in exc.errors(include_url=False, include_input=False):
@@ -276,10 +288,52 @@ class _FileChecker:
                 self.doc.key_at((*base, "escalate")),
                 "escalate applies to response and account rules only",
             )
+        self._task_fits(rule, base)
+
+    def _task_fits(self, rule: Rule, base: tuple[str | int, ...]) -> None:
+        if rule.task is None:
+            if not rule.notify.slack:
+                where = self.doc.value_at((*base, "notify", "slack"))
+                self.error(where, "notify.slack: false needs a task: the rule would do nothing")
+            return
+        if rule.scope == "portfolio":
+            self.error(
+                self.doc.key_at((*base, "task")),
+                "task applies to response and account rules only; a task needs an account",
+            )
+        elif rule.scope == "account" and rule.task.every is None:
+            self.error(
+                self.doc.value_at((*base, "task")),
+                "task.every is required on account rules: at most one task per account "
+                "in that period (e.g. every: 90d)",
+            )
+        if rule.escalate is not None and not rule.notify.slack:
+            self.error(
+                self.doc.key_at((*base, "escalate")),
+                "escalate needs a Slack message; remove notify.slack: false or escalate",
+            )
 
     def _expr(self, text: str, rule: Rule, path: tuple[str | int, ...]) -> CompiledExpr | None:
         try:
             return compile_expr(text, rule.scope)
+        except ExprError as exc:
+            self.error(self._inside(path, text, exc.line, exc.column), exc.message)
+            return None
+
+    def _task(self, rule: Rule, base: tuple[str | int, ...]) -> CompiledTask | None:
+        """The task's templates, checked like ``message`` (same fields, same formats)."""
+        action = rule.task
+        if action is None:
+            return None
+        subject = self._compile((*base, "task", "subject"), action.subject, rule)
+        body = self._compile((*base, "task", "body"), action.body, rule)
+        if subject is None or body is None:
+            return None
+        return CompiledTask(action, subject, body)
+
+    def _compile(self, path: tuple[str | int, ...], text: str, rule: Rule) -> Template | None:
+        try:
+            return compile_template(text, rule.scope)
         except ExprError as exc:
             self.error(self._inside(path, text, exc.line, exc.column), exc.message)
             return None

@@ -18,6 +18,7 @@ from agent.core.messages import Attachment
 from agent.rules.fields import Scope
 
 __all__ = [
+    "ACCOUNT_OWNER",
     "Attachment",
     "Duration",
     "Escalate",
@@ -25,9 +26,16 @@ __all__ = [
     "Rule",
     "RuleFile",
     "Severity",
+    "TaskAction",
+    "TaskPriority",
 ]
 
 Severity = Literal["info", "warning", "critical"]
+#: A CRM task's priority; each connector maps it to its CRM's values.
+TaskPriority = Literal["low", "normal", "high"]
+#: ``task.owner``: the account's owner (by ``owner_email``), else this fallback.
+ACCOUNT_OWNER = "account_owner"
+_EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+$"
 _ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
@@ -68,6 +76,8 @@ class Notify(_Frozen):
     route: str | None = None
     owner: bool = False
     mention_owner: bool = False
+    #: ``false``: no Slack message at all (a rule that only creates CRM tasks).
+    slack: bool = True
 
     @model_validator(mode="after")
     def _one_target(self) -> Notify:
@@ -84,6 +94,35 @@ class Escalate(_Frozen):
     to: str = Field(min_length=1)
 
 
+class TaskAction(_Frozen):
+    """A task on the account owner's list in the CRM, created once per subject.
+
+    ``subject`` and ``body`` are templates like ``message``. ``due`` counts from the
+    situation's start (a response's submission, else when the rule fired), or from
+    when the task is created with ``due_from: created``; without ``due`` the task is
+    due ``metrics.loop_sla_hours`` after that. ``owner`` is
+    ``account_owner`` (the account's ``owner_email``) or an e-mail address; an owner
+    the CRM does not know (or an inactive user) gets ``fallback_owner``, else
+    ``tasks.fallback_owner_email``. ``every``: at most one task per account in this
+    period (required on account rules, optional on response rules).
+    """
+
+    subject: str = Field(min_length=1, max_length=1000)
+    body: str = ""
+    due: Duration | None = None
+    due_from: Literal["start", "created"] = "start"
+    priority: TaskPriority = "normal"
+    owner: str = Field(default=ACCOUNT_OWNER, min_length=1)
+    fallback_owner: str | None = Field(default=None, pattern=_EMAIL_PATTERN)
+    every: Duration | None = None
+
+    @model_validator(mode="after")
+    def _owner_shape(self) -> TaskAction:
+        if self.owner != ACCOUNT_OWNER and "@" not in self.owner:
+            raise ValueError(f"owner is '{ACCOUNT_OWNER}' or an e-mail address, not {self.owner!r}")
+        return self
+
+
 class Rule(_Frozen):
     id: str = Field(pattern=_ID_PATTERN)
     description: str = ""
@@ -97,6 +136,7 @@ class Rule(_Frozen):
     escalate: Escalate | None = None
     inhibits: tuple[str, ...] = ()
     attach: Attachment | None = None
+    task: TaskAction | None = None
     enabled: bool = True
 
 

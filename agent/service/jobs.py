@@ -18,6 +18,7 @@ from agent.core.timeutil import parse_instant, utcnow
 from agent.service.checkpoint import Interrupted
 from agent.service.filedrop import DropFilesFailedError
 from agent.service.runtime import Runtime
+from agent.service.taskjob import tasks
 from agent.service.telemetry import RECORDS_WRITTEN, RESPONSES_RECEIVED
 from agent.state.history import record_history, rule_history
 from agent.sync.coverage import options_from, plan_from_computed, store_plan
@@ -237,6 +238,7 @@ JOBS: dict[str, Job] = {
     "survey_ingest": survey_ingest,
     "coverage_plan": coverage_plan,
     "writeback": writeback,
+    "tasks": tasks,
     "alerts": alerts,
     "escalation": escalation,
     "outbox": outbox,

@@ -24,7 +24,8 @@ from agent.service.filedrop import FileDrop
 from agent.sources.files import FilesSurveys
 from agent.state.store import StateStore
 from agent.sync.cycle import Computed, compute_from_state
-from agent.sync.wiring import build_crm, build_notifier, build_survey_sources
+from agent.sync.wiring import build_crm, build_notifier, build_survey_sources, build_task_crm
+from agent.tasks.sync import TaskSync
 
 __all__ = ["Runtime"]
 
@@ -51,6 +52,8 @@ class Runtime:
     sources: list[SurveySource]
     checkpoints: Checkpoints
     file_drop: FileDrop | None = None
+    #: The CRM's task list (rules with ``task:``); None when tasks are off.
+    tasks: TaskSync | None = None
     dry_run: bool = False
     #: The next CRM sync re-reads everything (``ax-agent run --full``), then reads changes.
     full_sync: bool = False
@@ -82,10 +85,11 @@ class Runtime:
         """Every configured part; raises ``ConfigError`` (or a vendor error) when one is wrong."""
         checks = checkpoints or Checkpoints()
         notify = notifier or build_notifier(settings)
+        crm = build_crm(settings, dry_run=dry_run)
         return cls(
             settings=settings,
             store=store,
-            crm=StoppableCrm(build_crm(settings, dry_run=dry_run), checks),
+            crm=StoppableCrm(crm, checks),
             notifier=notify,
             pipeline=build_pipeline(settings, store.engine, notify),
             sources=build_survey_sources(settings, utcnow()),
@@ -93,6 +97,7 @@ class Runtime:
             file_drop=(
                 FileDrop(settings.file_drop, store) if settings.file_drop.path is not None else None
             ),
+            tasks=_task_sync(settings, store, crm, checks),
             dry_run=dry_run,
             full_sync=full_sync,
             echo=echo,
@@ -130,3 +135,27 @@ class Runtime:
         reset = getattr(inner, "reset_budget", None)
         if callable(reset):
             reset()
+
+
+def _task_sync(
+    settings: Settings, store: StateStore, crm: CrmConnector, checks: Checkpoints
+) -> TaskSync | None:
+    task_crm = build_task_crm(settings, crm)
+    if task_crm is None:
+        return None
+
+    def claim(what: str) -> None:
+        # Each task batch: stop here when the agent is stopping; then claim the batch
+        # against the leadership epoch (only the current leader creates tasks).
+        checks.check()
+        if checks.claim is not None:
+            checks.claim(what)
+
+    return TaskSync(
+        store,
+        task_crm,
+        loop_sla=timedelta(hours=settings.metrics.loop_sla_hours),
+        fallback_owner=settings.tasks.fallback_owner_email,
+        batch_size=settings.tasks.batch_size,
+        claim=claim,
+    )

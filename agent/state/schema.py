@@ -18,6 +18,9 @@ What lives here, and why it must survive a crash:
   after a restart) and that plan's headline (what the digest and the rules read).
 - ``leadership``: the leader's epoch (fencing token) and lease, one row per lock name.
   Every side effect is claimed against it (see ``agent.state.leader_epoch``).
+- ``crm_tasks``: the task outbox: CRM tasks recorded before they are created (keyed
+  by the alert key the CRM record carries too), their CRM id, and both ends of a
+  closed loop (completed in the CRM, closed in Slack or the survey).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ __all__ = [
     "alert_outbox",
     "alert_state",
     "crm_records",
+    "crm_tasks",
     "cursors",
     "cycles",
     "history_accounts",
@@ -301,4 +305,36 @@ leadership = Table(
     Column("renewed_at", _TZ),
     #: The leader renews this through its heartbeat; once past, a standby may take over.
     Column("lease_expires_at", _TZ, nullable=False),
+)
+
+crm_tasks = Table(
+    "crm_tasks",
+    metadata,
+    Column("key", String(255), primary_key=True),  # the alert key, also on the CRM record
+    Column("crm", String(32), nullable=False),
+    Column("rule_id", String(128), nullable=False),
+    Column("subject", String(255), nullable=False),  # the rule's subject (source/response_id)
+    Column("account_id", String(255), nullable=False),
+    Column("contact_id", String(255)),
+    Column("response_source", String(255)),
+    Column("response_id", String(255)),
+    Column("owner_email", String(320)),
+    Column("owner_id", String(255)),
+    Column("fallback_email", String(320)),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("due_at", _TZ, nullable=False),
+    Column("priority", String(8), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | open | completed
+    Column("crm_task_id", String(255)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("created_at", _TZ, nullable=False),
+    Column("sent_at", _TZ),
+    Column("crm_completed_at", _TZ),  # completed in the CRM (read back)
+    Column("loop_closed_at", _TZ),  # the loop closed elsewhere: Slack, survey, CRM field
+    Column("closed_by", String(255)),
+    Column("push_completion", Boolean, nullable=False, default=False),
+    Index(None, "status"),
+    Index(None, "rule_id", "account_id", "created_at"),
 )

@@ -18,14 +18,16 @@ from agent.alerts.deliver import Notifier
 from agent.alerts.interactivity import LoopCloser
 from agent.alerts.repo import AlertRepo
 from agent.config.settings import Settings
-from agent.core.ports import CrmConnector, SurveySource
+from agent.core.ports import CrmConnector, SurveySource, TaskCrm
 from agent.sources.files import FilesCrm, FilesSurveys
+from agent.sources.filetasks import FilesTasks
 
 __all__ = [
     "build_crm",
     "build_interactivity",
     "build_notifier",
     "build_survey_sources",
+    "build_task_crm",
     "shipped_rules_dir",
 ]
 
@@ -43,6 +45,17 @@ def build_crm(settings: Settings, *, dry_run: bool = False) -> CrmConnector:
 
         return hubspot.from_settings(settings.hubspot, settings.fields.specs())
     return FilesCrm(settings.files.path)
+
+
+def build_task_crm(settings: Settings, crm: CrmConnector) -> TaskCrm | None:
+    """The configured CRM's task list, or None when tasks are off (``tasks.enabled``)."""
+    if not settings.tasks.enabled:
+        return None
+    if settings.crm == "files":
+        return FilesTasks(settings.files.path)
+    inner = getattr(crm, "inner", crm)
+    make = getattr(inner, "task_crm", None)
+    return make() if callable(make) else None
 
 
 def build_survey_sources(settings: Settings, as_of: datetime) -> list[SurveySource]:

@@ -36,6 +36,8 @@ from connectors.hubspot.mapping import (
 from connectors.hubspot.owners import OwnerDirectory
 from connectors.hubspot.pages import list_pages, search_pages
 from connectors.hubspot.provision import (
+    CreateGroup,
+    CreateProperty,
     ProvisionPlan,
     ProvisionResult,
     apply_plan,
@@ -45,6 +47,7 @@ from connectors.hubspot.records import HsRecord
 from connectors.hubspot.session import HubSpotSession
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.surveys import HubSpotSurveySource
+from connectors.hubspot.tasks import KEY_PROPERTY, HubSpotTasks
 from connectors.hubspot.write import BatchWriter
 
 __all__ = ["HubSpotConnector"]
@@ -80,6 +83,17 @@ class HubSpotConnector:
     def calls(self) -> CallCounter:
         """API calls made so far, by kind."""
         return self._session.transport.counter
+
+    def task_crm(self) -> HubSpotTasks:
+        """The portal's tasks (``agent.core.ports.TaskCrm``), sharing this connection."""
+        return HubSpotTasks(
+            self._session.transport,
+            self._session.apis,
+            self._owners,
+            batch_size=self._settings.write_batch_size,
+            overlap=timedelta(seconds=self._settings.incremental_overlap_s),
+            clock=self._session.clock,
+        )
 
     def survey_source(self) -> HubSpotSurveySource | None:
         """The portal's feedback surveys, sharing this connector's limits; None when off."""
@@ -247,21 +261,45 @@ class HubSpotConnector:
             )
         return problems
 
-    def plan_provisioning(self, specs: Sequence[FieldSpec]) -> ProvisionPlan:
-        """What ``ax-agent crm provision hubspot`` would create (reads only)."""
+    def plan_provisioning(
+        self, specs: Sequence[FieldSpec], *, tasks: bool = False
+    ) -> ProvisionPlan:
+        """What ``ax-agent crm provision hubspot`` would create (reads only); with
+        ``tasks``, also the tasks property ``ax_alert_key``."""
         objects = list(dict.fromkeys(s.object for s in specs))
         schemas = self._schemas(objects)
         groups = {
             obj: props.fetch_groups(self._session.transport, self._session.apis, OBJECT_TYPES[obj])
             for obj in objects
         }
-        return plan_provisioning(
+        plan = plan_provisioning(
             specs,
             schemas,
             groups,
             group=self._settings.property_group,
             group_label=self._settings.property_group_label,
         )
+        return self._task_key_plan(plan) if tasks else plan
+
+    def _task_key_plan(self, plan: ProvisionPlan) -> ProvisionPlan:
+        transport, apis = self._session.transport, self._session.apis
+        if KEY_PROPERTY in props.fetch_schema(transport, apis, "tasks"):
+            return plan
+        group = self._settings.property_group
+        actions: list[Any] = []
+        if group not in props.fetch_groups(transport, apis, "tasks"):
+            actions.append(CreateGroup("tasks", group, self._settings.property_group_label))
+        definition = {
+            "name": KEY_PROPERTY,
+            "label": "AX alert key",
+            "type": "string",
+            "fieldType": "text",
+            "groupName": group,
+            "description": "ax-agent's alert key of the task, so it is created once.",
+            "formField": False,
+        }
+        actions.append(CreateProperty("tasks", definition))
+        return ProvisionPlan((*plan.actions, *actions), plan.conflicts)
 
     def apply_provisioning(self, plan: ProvisionPlan) -> ProvisionResult:
         """Create the group, properties and options the plan lists."""

@@ -24,6 +24,7 @@ class OwnerDirectory:
         self._apis = apis
         self._page_size = page_size
         self._emails: dict[str, str | None] | None = None
+        self._active: dict[str, str] | None = None
         self._archived_loaded = False
 
     def refresh(self) -> None:
@@ -37,10 +38,19 @@ class OwnerDirectory:
         if self._emails is None:
             self._emails = self._load(archived=False)
         if owner_id not in self._emails and not self._archived_loaded:
+            self.ids_by_email()  # fix the active owners before archived ones join the map
             self._archived_loaded = True
             for key, value in self._load(archived=True).items():
                 self._emails.setdefault(key, value)
         return self._emails.get(owner_id)
+
+    def ids_by_email(self) -> dict[str, str]:
+        """Active owners' ids by lower-cased e-mail (archived owners are deactivated users)."""
+        if self._emails is None:
+            self._emails = self._load(archived=False)
+        if self._active is None:
+            self._active = {e.lower(): i for i, e in self._emails.items() if e}
+        return self._active
 
     def _load(self, *, archived: bool) -> dict[str, str | None]:
         emails: dict[str, str | None] = {}

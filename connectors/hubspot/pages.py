@@ -63,11 +63,14 @@ def search_pages(
     window: Window,
     properties: Sequence[str],
     page_size: int = 200,
+    extra_filters: Sequence[dict[str, Any]] = (),
 ) -> Iterator[Sequence[HsRecord]]:
-    """Records whose ``date_property`` lies in ``window`` (inclusive), in id order."""
+    """Records whose ``date_property`` lies in ``window`` (inclusive), in id order;
+    ``extra_filters`` narrow the search further (at most four: HubSpot takes six)."""
 
     def fetch(last_id: str | None) -> tuple[list[HsRecord], str | None]:
         request = _search_request(date_property, window, properties, page_size, last_id)
+        request["filterGroups"][0]["filters"].extend(extra_filters)
         response = transport.call(
             f"{object_type}.search",
             apis.objects_search.do_search,

@@ -23,6 +23,7 @@ from connectors.salesforce.records import AccountMapping, ContactMapping, to_acc
 from connectors.salesforce.schema import SOBJECTS, Schema, check_read_fields, check_specs
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.soql import select
+from connectors.salesforce.tasks import SalesforceTasks
 from connectors.salesforce.write import CollectionWriter, sobject_record
 
 __all__ = ["DRY_RUN", "SalesforceConnector"]
@@ -70,6 +71,10 @@ class SalesforceConnector:
             use_composite=settings.use_composite,
         )
         self.max_write_batch = self._writer.max_batch
+
+    def task_crm(self) -> SalesforceTasks:
+        """The org's ``Task`` list (``TaskCrm``), sharing this client and writer."""
+        return SalesforceTasks(self.client, self._writer, overlap=self._overlap, clock=self._clock)
 
     def reset_budget(self) -> None:
         """Start a new run's API budget and retry budget (a connector kept across cycles)."""

@@ -23,7 +23,14 @@ from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.errors import SalesforceFatalError
 from connectors.salesforce.schema import SOBJECTS
 
-__all__ = ["PERMISSION_SET", "FieldDefinition", "ProvisionReport", "definitions", "provision"]
+__all__ = [
+    "PERMISSION_SET",
+    "TASK_KEY",
+    "FieldDefinition",
+    "ProvisionReport",
+    "definitions",
+    "provision",
+]
 
 _log = structlog.get_logger(__name__)
 
@@ -38,6 +45,9 @@ _METADATA_TYPES: dict[FieldKind, str] = {
     "datetime": "DateTime",
 }
 _READ_CHUNK = 10  # the Metadata API reads at most ten components per call
+#: The alert key on the agent's tasks: custom fields of Task live on Activity. An
+#: external id (indexed, so the look-up by key before a create is cheap).
+TASK_KEY = "Activity.AX_Alert_Key__c"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,12 +119,18 @@ class ProvisionReport:
         return not self.failed and self.permission_set is not None
 
 
-def provision(client: SalesforceClient, specs: Sequence[FieldSpec]) -> ProvisionReport:
-    """Create the missing fields and grant access to all of them; report each outcome."""
+def provision(
+    client: SalesforceClient, specs: Sequence[FieldSpec], *, task_key: bool = False
+) -> ProvisionReport:
+    """Create the missing fields and grant access to all of them; report each outcome.
+
+    ``task_key``: also the alert-key field of the agent's tasks (``tasks.enabled``).
+    """
     mdapi = client.sdk().mdapi
     defs = definitions(specs)
     report = ProvisionReport()
-    present = _existing(client, mdapi, [d.full_name for d in defs])
+    names = [d.full_name for d in defs] + ([TASK_KEY] if task_key else [])
+    present = _existing(client, mdapi, names)
     for definition in defs:
         if definition.full_name in present:
             report.existing.append(definition.full_name)
@@ -124,7 +140,9 @@ def provision(client: SalesforceClient, specs: Sequence[FieldSpec]) -> Provision
             report.created.append(definition.full_name)
         else:
             report.failed[definition.full_name] = error
-    granted = [d.full_name for d in defs if d.full_name not in report.failed]
+    if task_key:
+        _task_key(client, mdapi, present, report)
+    granted = [n for n in names if n not in report.failed]
     error = _grant(client, mdapi, granted)
     if error is None:
         report.permission_set = PERMISSION_SET
@@ -175,6 +193,29 @@ def _create(client: SalesforceClient, mdapi: Any, definition: FieldDefinition) -
         client, "createMetadata", lambda: mdapi.CustomField.create([metadata])
     )
     return error
+
+
+def _task_key(
+    client: SalesforceClient, mdapi: Any, present: set[str], report: ProvisionReport
+) -> None:
+    if TASK_KEY in present:
+        report.existing.append(TASK_KEY)
+        return
+    metadata = mdapi.CustomField(
+        fullName=TASK_KEY,
+        label="AX Alert Key",
+        description="Written by ax-agent: the alert key of the task, so it is created once.",
+        type="Text",
+        length=255,
+        externalId=True,
+    )
+    _, error = _metadata_call(
+        client, "createMetadata", lambda: mdapi.CustomField.create([metadata])
+    )
+    if error is None:
+        report.created.append(TASK_KEY)
+    else:
+        report.failed[TASK_KEY] = error
 
 
 def _type_attributes(mdapi: Any, definition: FieldDefinition) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from connectors.common.errors import RetriableError
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.errors import SalesforceFatalError, error_of
 
-__all__ = ["CollectionWriter", "sobject_record", "wire_value"]
+__all__ = ["CollectionWriter", "failed_result", "sobject_record", "wire_value"]
 
 _log = structlog.get_logger(__name__)
 _REFUSED_STATUSES = frozenset({400, 403, 404, 405, 501})
@@ -52,11 +52,7 @@ def sobject_record(sobject: str, update: FieldUpdate) -> dict[str, Any]:
     return record
 
 
-def _outcomes(updates: Sequence[FieldUpdate], results: Any) -> list[WriteOutcome]:
-    if not isinstance(results, list) or len(results) != len(updates):
-        return _all_failed(
-            updates, "UNEXPECTED_RESPONSE", "Salesforce answered no per-record result"
-        )
+def _outcomes(updates: Sequence[FieldUpdate], results: Sequence[Any]) -> list[WriteOutcome]:
     return [_outcome(u.record_id, r) for u, r in zip(updates, results, strict=True)]
 
 
@@ -67,15 +63,26 @@ def _outcome(record_id: str, result: Mapping[str, Any]) -> WriteOutcome:
     return WriteOutcome(record_id, ok=False, error_code=code or "UNKNOWN_ERROR", message=message)
 
 
-def _all_failed(updates: Sequence[FieldUpdate], code: str, message: str) -> list[WriteOutcome]:
-    return [WriteOutcome(u.record_id, ok=False, error_code=code, message=message) for u in updates]
+def failed_result(code: str, message: str) -> dict[str, Any]:
+    """A per-record result in Salesforce's shape, for records the answer did not cover."""
+    return {"success": False, "errors": [{"statusCode": code, "message": message, "fields": []}]}
+
+
+def _per_record(count: int, body: Any) -> list[Any]:
+    if not isinstance(body, list) or len(body) != count:
+        return [
+            failed_result("UNEXPECTED_RESPONSE", "Salesforce answered no per-record result")
+        ] * count
+    return list(body)
 
 
 class CollectionWriter:
-    """Sends batches of updates for one connector; remembers an org that refuses Composite.
+    """Sends batches of records for one connector; remembers an org that refuses Composite.
 
-    The sizes come from the settings (``salesforce.collection_size`` and
-    ``collections_per_request``), the one place their defaults live.
+    ``write`` updates (``PATCH``), ``create`` inserts (``POST``): the same packing,
+    one result per record in Salesforce's SaveResult shape. The sizes come from the
+    settings (``salesforce.collection_size`` and ``collections_per_request``), the one
+    place their defaults live.
     """
 
     def __init__(
@@ -97,43 +104,51 @@ class CollectionWriter:
 
     def write(self, sobject: str, updates: Sequence[FieldUpdate]) -> list[WriteOutcome]:
         """Outcomes for ``updates`` in order; at most ``max_batch`` updates per call."""
-        if len(updates) > self.max_batch:
-            raise ValueError(f"{len(updates)} updates exceed the batch of {self.max_batch}")
-        groups = list(chunked(updates, self.collection_size))
+        records = [sobject_record(sobject, u) for u in updates]
+        return _outcomes(updates, self.send("PATCH", records))
+
+    def create(self, records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """Insert ``records`` (each with ``attributes.type``); SaveResults in order."""
+        return self.send("POST", records)
+
+    def send(self, method: str, records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """One SaveResult per record, in order; at most ``max_batch`` records per call."""
+        if len(records) > self.max_batch:
+            raise ValueError(f"{len(records)} records exceed the batch of {self.max_batch}")
+        groups = list(chunked(records, self.collection_size))
         if len(groups) > 1 and not self.composite_refused:
-            results = self._composite(sobject, groups)
+            results = self._composite(method, groups)
             if results is not None:
-                return [o for r in results for o in r]
-        return [o for group in groups for o in self._collection(sobject, group)]
+                return [r for group in results for r in group]
+        return [r for group in groups for r in self._collection(method, group)]
 
-    def _body(self, sobject: str, group: Sequence[FieldUpdate]) -> dict[str, Any]:
-        return {"allOrNone": False, "records": [sobject_record(sobject, u) for u in group]}
-
-    def _collection(self, sobject: str, group: Sequence[FieldUpdate]) -> list[WriteOutcome]:
+    def _collection(self, method: str, group: Sequence[Mapping[str, Any]]) -> list[Any]:
+        kind = "update" if method == "PATCH" else "create"
         body = self._client.json(
-            "update", "PATCH", "composite/sobjects", json=self._body(sobject, group)
+            kind, method, "composite/sobjects", json={"allOrNone": False, "records": list(group)}
         )
-        return _outcomes(group, body)
+        return _per_record(len(group), body)
 
     def _composite(
-        self, sobject: str, groups: Sequence[Sequence[FieldUpdate]]
-    ) -> list[list[WriteOutcome]] | None:
-        """Per-group outcomes, or None when the org refuses Composite (then use collections)."""
+        self, method: str, groups: Sequence[Sequence[Mapping[str, Any]]]
+    ) -> list[list[Any]] | None:
+        """Per-group results, or None when the org refuses Composite (then use collections)."""
         url = f"{self._client.data_path}composite/sobjects"
         request = {
             "allOrNone": False,
             "compositeRequest": [
                 {
-                    "method": "PATCH",
+                    "method": method,
                     "url": url,
                     "referenceId": f"c{i}",
-                    "body": self._body(sobject, g),
+                    "body": {"allOrNone": False, "records": list(g)},
                 }
                 for i, g in enumerate(groups)
             ],
         }
+        kind = "update" if method == "PATCH" else "create"
         try:
-            body = self._client.json("update", "POST", "composite", json=request)
+            body = self._client.json(kind, "POST", "composite", json=request)
         except SalesforceFatalError as exc:
             if exc.status not in _REFUSED_STATUSES:
                 raise
@@ -144,22 +159,22 @@ class CollectionWriter:
         if all(_refused_sub(a) for a in answers):
             self._refuse(str(answers[0].get("body")))
             return None
-        return [self._group_outcomes(sobject, g, a) for g, a in zip(groups, answers, strict=True)]
+        return [self._group(method, g, a) for g, a in zip(groups, answers, strict=True)]
 
-    def _group_outcomes(
-        self, sobject: str, group: Sequence[FieldUpdate], answer: Mapping[str, Any]
-    ) -> list[WriteOutcome]:
+    def _group(
+        self, method: str, group: Sequence[Mapping[str, Any]], answer: Mapping[str, Any]
+    ) -> list[Any]:
         status = int(answer.get("httpStatusCode", 0))
         if 200 <= status < 300:
-            return _outcomes(group, answer.get("body"))
+            return _per_record(len(group), answer.get("body"))
         code, message = error_of(answer.get("body"))
         if status >= 500 or code in _RETRY_CODES:
             _log.info("salesforce_subrequest_resent", status=status, code=code, records=len(group))
             try:
-                return self._collection(sobject, group)
+                return self._collection(method, group)
             except RetriableError as exc:
-                return _all_failed(group, code or f"HTTP_{status}", str(exc))
-        return _all_failed(group, code or f"HTTP_{status}", message)
+                return [failed_result(code or f"HTTP_{status}", str(exc))] * len(group)
+        return [failed_result(code or f"HTTP_{status}", message or "")] * len(group)
 
     def _refuse(self, detail: str) -> None:
         self.composite_refused = True

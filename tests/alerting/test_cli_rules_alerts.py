@@ -25,7 +25,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_validate_the_shipped_rules() -> None:
     result = runner.invoke(app, ["rules", "validate", str(REPO / "rules")])
     assert result.exit_code == 0, result.output
-    assert "ok: 13 rule(s) in 3 file(s), 13 enabled" in result.output
+    assert "ok: 15 rule(s) in 3 file(s), 15 enabled" in result.output
 
 
 def test_validate_the_shipped_rules_with_the_example_config() -> None:

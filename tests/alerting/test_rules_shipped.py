@@ -36,6 +36,8 @@ def test_the_named_rules_ship(shipped: RuleSet) -> None:
         "executive-detractor",
         "executive-score-dropped",
         "health-dropped-30d",
+        "new-detractor",
+        "promoter-activation",
         "revenue-coverage-fell",
         "revenue-coverage-low",
         "tier-misalignment",

@@ -31,6 +31,7 @@ Reply = tuple[int, dict[str, str], Any]
 MODIFIED = {
     "companies": "hs_lastmodifieddate",
     "contacts": "lastmodifieddate",
+    "tasks": "hs_lastmodifieddate",
     "feedback_submissions": "hs_lastmodifieddate",
 }
 _LIST_PARAMS = {"limit", "after", "properties", "propertiesWithHistory", "associations", "archived"}
@@ -46,6 +47,8 @@ PRIMARY = [
     {"category": "HUBSPOT_DEFINED", "typeId": 279, "label": None},
 ]
 UNLABELED = [{"category": "HUBSPOT_DEFINED", "typeId": 279, "label": None}]
+#: HubSpot-defined association types from a task: 192 to a company, 204 to a contact.
+TASK_ASSOCIATIONS = {192: "companies", 204: "contacts"}
 SUBMISSION_CONTACT = [{"category": "HUBSPOT_DEFINED", "typeId": 1135, "label": None}]
 
 
@@ -72,6 +75,7 @@ class FakePortal(SchemaRoutes):
             ("GET", re.compile(r"/crm/v3/objects/(?P<t>\w+)"), self._list),
             ("POST", re.compile(r"/crm/v3/objects/(?P<t>\w+)/search"), self._search),
             ("POST", re.compile(r"/crm/v3/objects/(?P<t>\w+)/batch/update"), self._update),
+            ("POST", re.compile(r"/crm/v3/objects/(?P<t>\w+)/batch/create"), self._create),
             ("POST", re.compile(r"/crm/v3/objects/(?P<t>\w+)/batch/read"), self._read),
             (
                 "POST",
@@ -133,6 +137,7 @@ class FakePortal(SchemaRoutes):
         record = self.stores[object_type].live[record_id]
         record.properties.update(properties)
         self._touch(object_type, record)
+        self.derive(object_type, record)
 
     def archive(self, object_type: str, record_id: str) -> None:
         store = self.stores[object_type]
@@ -354,8 +359,57 @@ class FakePortal(SchemaRoutes):
                 continue
             record.properties.update({k: (v or None) for k, v in item.properties.items()})
             self._touch(t, record)
+            self.derive(t, record)
             results.append(self.render(t, record, list(item.properties)))
         return self._batch(results, missing, t)
+
+    def _create(self, *, t: str, query: dict[str, list[str]], body: Any) -> Reply:
+        """Batch create: all or nothing (one invalid input fails the batch with a 400)."""
+        request = self.parse(
+            wire.BatchInputSimplePublicObjectInputForCreate, body, f"batch create {t}"
+        )
+        if len(request.inputs) > 100:
+            raise self.violation(f"batch create of {len(request.inputs)} inputs (at most 100)")
+        problems = [p for i in request.inputs for p in self.invalid_values(t, i.properties)]
+        problems += [p for i in request.inputs for p in self._bad_links(t, i.associations)]
+        if problems:
+            message = "Property values were not valid: " + json.dumps(problems)
+            return 400, {}, wire.error("VALIDATION_ERROR", message)
+        results = []
+        for item in request.inputs:
+            record_id = self.add(t, {k: (v or None) for k, v in item.properties.items()})
+            record = self.stores[t].live[record_id]
+            self.derive(t, record)
+            for link in item.associations:
+                to_type = TASK_ASSOCIATIONS[link.types[0].associationTypeId]
+                self.links.setdefault((t, to_type), {}).setdefault(record_id, []).append(
+                    (link.to.id, False)
+                )
+            results.append(self.render(t, record, list(item.properties)))
+        return 201, {}, wire.batch_response(results, [], self.now_ms)
+
+    def _bad_links(
+        self, object_type: str, links: list[wire.PublicAssociationsForObject]
+    ) -> list[str]:
+        problems = []
+        for link in links:
+            for spec in link.types:
+                to_type = TASK_ASSOCIATIONS.get(spec.associationTypeId)
+                if object_type != "tasks" or to_type is None:
+                    problems.append(f"association type {spec.associationTypeId} from {object_type}")
+                elif link.to.id not in self.stores[to_type].live:
+                    problems.append(f"{to_type} {link.to.id} does not exist")
+        return problems
+
+    def derive(self, object_type: str, record: Record) -> None:
+        """What HubSpot computes: a completed task's completion date."""
+        if object_type != "tasks":
+            return
+        if record.properties.get("hs_task_status") == "COMPLETED":
+            if not record.properties.get("hs_task_completion_date"):
+                record.properties["hs_task_completion_date"] = wire.iso(self.now_ms)
+        else:
+            record.properties["hs_task_completion_date"] = None
 
     def _read(self, *, t: str, query: dict[str, list[str]], body: Any) -> Reply:
         request = self.parse(wire.BatchReadInputSimplePublicObjectId, body, f"batch read {t}")

@@ -186,6 +186,10 @@ class SchemaRoutes:
         for name, value in values.items():
             prop = schema.get(name)
             error = _value_error(prop, value)
+            if name == "hubspot_owner_id" and prop is not None:
+                # The owner property's options are the portal's active owners.
+                active = {i for i, o in self.owners.items() if not o["archived"]}
+                error = None if value in active or value == "" else "INVALID_OPTION"
             if error:
                 problems.append(
                     {

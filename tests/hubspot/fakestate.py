@@ -92,6 +92,12 @@ def holds(record: Record, flt: wire.Filter) -> bool:
         return raw not in (None, "")
     if flt.operator == "NOT_HAS_PROPERTY":
         return raw in (None, "")
+    if flt.operator in {"IN", "NOT_IN"}:
+        inside = str(raw).lower() in {v.lower() for v in flt.values or ()}
+        return inside if flt.operator == "IN" else not inside
+    if flt.operator in {"EQ", "NEQ"} and comparable(raw) is None and raw is not None:
+        same = str(raw).lower() == (flt.value or "").lower()  # text compares case-insensitively
+        return same if flt.operator == "EQ" else not same
     value, low = comparable(raw), comparable(flt.value)
     if value is None or low is None:
         return flt.operator == "NEQ" and raw != flt.value

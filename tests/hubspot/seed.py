@@ -11,6 +11,11 @@ _READ_ONLY = {
     "lastmodifieddate",
     "hs_merged_object_ids",
     "hs_createdate",
+    "hs_task_completion_date",
+}
+_TASK_OPTIONS = {
+    "hs_task_priority": ("NONE", "LOW", "MEDIUM", "HIGH"),
+    "hs_task_status": ("NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED"),
 }
 
 _DEFAULTS: dict[str, list[tuple[str, str, str]]] = {
@@ -37,6 +42,19 @@ _DEFAULTS: dict[str, list[tuple[str, str, str]]] = {
         ("lastmodifieddate", "datetime", "date"),
         ("hs_lastmodifieddate", "datetime", "date"),
         ("hs_merged_object_ids", "enumeration", "checkbox"),
+    ],
+    # The task properties HubSpot documents (engagements: tasks) that the agent uses.
+    "tasks": [
+        ("hs_task_subject", "string", "text"),
+        ("hs_task_body", "string", "html"),
+        ("hs_timestamp", "datetime", "date"),
+        ("hs_task_priority", "enumeration", "select"),
+        ("hs_task_status", "enumeration", "select"),
+        ("hs_task_completion_date", "datetime", "date"),
+        ("hubspot_owner_id", "enumeration", "select"),
+        ("hs_object_id", "number", "number"),
+        ("hs_createdate", "datetime", "date"),
+        ("hs_lastmodifieddate", "datetime", "date"),
     ],
     "feedback_submissions": [
         ("hs_survey_type", "enumeration", "select"),
@@ -93,11 +111,24 @@ def default_properties() -> dict[str, dict[str, dict[str, Any]]]:
     group = {
         "companies": "companyinformation",
         "contacts": "contactinformation",
+        "tasks": "task",
         "feedback_submissions": "feedbacksubmissioninformation",
     }
     return {
         object_type: {
-            name: property_json(name, t, f, group=group[object_type], read_only=name in _READ_ONLY)
+            name: property_json(
+                name,
+                t,
+                f,
+                group=group[object_type],
+                read_only=name in _READ_ONLY,
+                options=[
+                    {"label": o.title(), "value": o, "displayOrder": i, "hidden": False}
+                    for i, o in enumerate(_TASK_OPTIONS.get(name, ()))
+                ]
+                if object_type == "tasks"
+                else None,
+            )
             for name, t, f in props
         }
         for object_type, props in _DEFAULTS.items()
@@ -109,6 +140,7 @@ def default_groups() -> dict[str, dict[str, dict[str, Any]]]:
     names = {
         "companies": "companyinformation",
         "contacts": "contactinformation",
+        "tasks": "task",
         "feedback_submissions": "feedbacksubmissioninformation",
     }
     return {

@@ -36,6 +36,30 @@ class BatchInputSimplePublicObjectBatchInput(_Model):
     inputs: list[SimplePublicObjectBatchInput]
 
 
+class AssociationSpec(_Model):
+    associationCategory: Literal["HUBSPOT_DEFINED", "USER_DEFINED", "INTEGRATOR_DEFINED"]  # noqa: N815
+    associationTypeId: int  # noqa: N815
+
+
+class PublicObjectId(_Model):
+    id: str
+
+
+class PublicAssociationsForObject(_Model):
+    to: PublicObjectId
+    types: list[AssociationSpec]
+
+
+class SimplePublicObjectInputForCreate(_Model):
+    properties: dict[str, str]
+    associations: list[PublicAssociationsForObject]
+    objectWriteTraceId: str | None = None  # noqa: N815
+
+
+class BatchInputSimplePublicObjectInputForCreate(_Model):
+    inputs: list[SimplePublicObjectInputForCreate]
+
+
 class SimplePublicObjectId(_Model):
     id: str
 

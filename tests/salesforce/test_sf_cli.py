@@ -39,15 +39,18 @@ def test_check_reports_missing_fields_then_provision_fixes_them(
     assert "2 field problem(s)" in check.output
     assert "account field AX_NPS__c" in check.output
     assert "ax-agent crm provision salesforce" in check.output
+    assert "Task field AX_Alert_Key__c is missing" in check.output
 
     done = runner.invoke(app, ["crm", "provision", "salesforce"])
     assert done.exit_code == 0, done.output
-    assert "created (2):" in done.output
+    assert "created (3):" in done.output
+    assert "Activity.AX_Alert_Key__c" in done.output
     assert "Assign permission set AX_Agent_Fields" in done.output
 
     again = runner.invoke(app, ["crm", "check", "salesforce"])
     assert again.exit_code == 0, again.output
     assert "all 19 fields are present" in again.output
+    assert "salesforce: tasks can be created" in again.output
 
 
 def test_unknown_crm_and_missing_credentials_exit_with_a_message(
@@ -84,7 +87,8 @@ def test_survey_next_is_provisioned_and_checked_once_the_plan_writes_back(
     assert check.exit_code == 1
     assert "contact field AX_Survey_Next__c" in check.output
     done = runner.invoke(app, ["crm", "provision", "salesforce"])
-    assert "created (1):" in done.output
+    assert "created (2):" in done.output  # with the alert key of the agent's tasks
+    assert "Contact.AX_Survey_Next__c" in done.output
     again = runner.invoke(app, ["crm", "check", "salesforce"])
     assert again.exit_code == 0, again.output
     assert "all 20 fields are present" in again.output
@@ -103,7 +107,7 @@ def test_history_fields_are_provisioned_and_checked_once_history_writes_back(
     assert check.exit_code == 1
     assert "account field AX_Health_Trend_30d__c" in check.output
     done = runner.invoke(app, ["crm", "provision", "salesforce"])
-    assert "created (2):" in done.output
+    assert "created (3):" in done.output  # with the alert key of the agent's tasks
     again = runner.invoke(app, ["crm", "check", "salesforce"])
     assert again.exit_code == 0, again.output
     assert "all 21 fields are present" in again.output

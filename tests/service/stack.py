@@ -22,7 +22,7 @@ import yaml
 from agent.config.settings import secret_keys
 from agent.core.contract import default_field_specs
 from agent.sync.writeback import desired_values, normalise
-from tests.salesforce.fake import FakeSalesforce, add_agent_fields
+from tests.salesforce.fake import FakeSalesforce, add_agent_fields, add_task_key
 from tests.service.loopback import (
     App,
     Faults,
@@ -65,6 +65,7 @@ class VendorStack:
 
     def __post_init__(self) -> None:
         add_agent_fields(self.salesforce, default_field_specs())
+        add_task_key(self.salesforce)  # provisioned: the agent's tasks can be created
         self.salesforce.tokens.add(SESSION)
         self.ids = self.portfolio.fill_org(self.salesforce)
         self.sf_real = salesforce_app(self.salesforce)

@@ -36,6 +36,7 @@ def test_one_pass_runs_every_job_in_order_and_logs_each(tmp_path: Path) -> None:
         "survey_ingest",
         "coverage_plan",
         "writeback",
+        "tasks",
         "alerts",
         "escalation",
         "outbox",
@@ -45,6 +46,7 @@ def test_one_pass_runs_every_job_in_order_and_logs_each(tmp_path: Path) -> None:
     assert {c.status for c in cycles.values()} == {"ok"}
     assert cycles["survey_ingest"].counts["responses_new"] == 9
     assert cycles["writeback"].counts["written"] > 0
+    assert cycles["tasks"].counts["tasks_created"] > 0  # the detractors' callbacks
     assert written_file(tmp_path / "crm", "account").is_file()
     assert "executive-detractor" in notifier.rules()
     done = [e for e in logs if e["event"] == "job_done"]

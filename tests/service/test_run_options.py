@@ -34,6 +34,9 @@ def test_dry_run_prints_the_planned_updates_and_writes_nothing(
     assert any(line.split(" ")[1:3] == ["nps", "(empty)"] and " → " in line for line in lines)
     assert any(line.endswith("record(s) would be written") for line in lines)
     assert lines[-1].endswith("alert message(s) would be sent")
+    # The tasks job lists the tasks it would create, with owner and due time (creates none).
+    assert any(line.endswith("task(s) would be created in files") for line in lines)
+    assert any(line.startswith("task new-detractor:") and " due " in line for line in lines)
     assert not written_file(settings.files.path, "account").exists()
 
 

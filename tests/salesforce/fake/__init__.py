@@ -13,7 +13,15 @@ from agent.core.contract import FieldKind, FieldSpec
 from tests.salesforce.fake.org import FakeField, FakeOrg
 from tests.salesforce.fake.server import FakeSalesforce, Fault
 
-__all__ = ["FakeField", "FakeOrg", "FakeSalesforce", "Fault", "add_agent_fields", "agent_field"]
+__all__ = [
+    "FakeField",
+    "FakeOrg",
+    "FakeSalesforce",
+    "Fault",
+    "add_agent_fields",
+    "add_task_key",
+    "agent_field",
+]
 
 _TYPES: dict[FieldKind, str] = {
     "number": "double",
@@ -43,3 +51,8 @@ def add_agent_fields(fake: FakeSalesforce, specs: Iterable[FieldSpec]) -> None:
     for spec in specs:
         sobject = "Account" if spec.object == "account" else "Contact"
         fake.org.add_field(sobject, agent_field(spec))
+
+
+def add_task_key(fake: FakeSalesforce) -> None:
+    """Give Task the alert-key field (``Activity.AX_Alert_Key__c``), as if provisioned."""
+    fake.org.add_field("Task", FakeField("AX_Alert_Key__c", "string", custom=True))

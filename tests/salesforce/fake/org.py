@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-__all__ = ["FakeField", "FakeOrg", "SoqlError", "parse_soql"]
+__all__ = ["FakeField", "FakeOrg", "SoqlError", "apply_create", "close_task", "parse_soql"]
 
-_KEY_PREFIX = {"Account": "001", "Contact": "003", "User": "005"}
+_KEY_PREFIX = {"Account": "001", "Contact": "003", "User": "005", "Task": "00T"}
 _SELECT = re.compile(
     r"^\s*SELECT\s+(?P<fields>.+?)\s+FROM\s+(?P<obj>\w+)(?:\s+WHERE\s+(?P<where>.+))?\s*$",
     re.I | re.S,
@@ -88,8 +88,42 @@ _STANDARD: Mapping[str, tuple[FakeField, ...]] = {
         FakeField("IsDeleted", "boolean", updateable=False),
         FakeField("SystemModstamp", "datetime", updateable=False),
     ),
-    "User": (FakeField("Id", "id", updateable=False), FakeField("Email", "email")),
+    "User": (
+        FakeField("Id", "id", updateable=False),
+        FakeField("Email", "email"),
+        FakeField("IsActive", "boolean"),
+    ),
+    # Task as the object reference documents it (the fields the agent uses); the
+    # agent's AX_Alert_Key__c is added by ``add_task_key_field`` as provisioning would.
+    "Task": (
+        FakeField("Id", "id", updateable=False),
+        FakeField("WhatId", "reference"),
+        FakeField("WhoId", "reference"),
+        FakeField("OwnerId", "reference"),
+        FakeField("ActivityDate", "date"),
+        FakeField("Subject", "combobox"),
+        FakeField("Description", "textarea"),
+        FakeField("Priority", "picklist", picklist=("High", "Normal", "Low"), restricted=True),
+        FakeField(
+            "Status",
+            "picklist",
+            picklist=(
+                "Not Started",
+                "In Progress",
+                "Completed",
+                "Waiting on someone else",
+                "Deferred",
+            ),
+            restricted=True,
+        ),
+        FakeField("IsClosed", "boolean", updateable=False),
+        FakeField("CompletedDateTime", "datetime", updateable=False),
+        FakeField("IsDeleted", "boolean", updateable=False),
+        FakeField("SystemModstamp", "datetime", updateable=False),
+    ),
 }
+#: Task statuses whose ``IsClosed`` is true (the org's TaskStatus setup).
+CLOSED_STATUSES = frozenset({"Completed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +207,8 @@ class FakeOrg:
     ) -> str:
         rid = record_id or self.new_id(sobject)
         record = {"Id": rid, "IsDeleted": False, "SystemModstamp": self.stamp(), **values}
+        if sobject == "User":
+            record.setdefault("IsActive", True)  # a new user is active unless said otherwise
         self.records.setdefault(sobject, {})[rid] = record
         return rid
 
@@ -250,9 +286,16 @@ def _comparable(value: Any) -> Any:
     return value
 
 
+def _fold(value: Any) -> Any:
+    """SOQL compares text case-insensitively."""
+    return value.casefold() if isinstance(value, str) else value
+
+
 def _holds(value: Any, op: str, literal: Any) -> bool:
     if op == "IN":
-        return value in literal
+        return _fold(value) in {_fold(v) for v in literal}
+    if op in {"=", "!="} and isinstance(value, str) and isinstance(literal, str):
+        value, literal = value.casefold(), literal.casefold()
     left = _comparable(value)
     if op == "=":
         return bool(left == literal)
@@ -324,4 +367,66 @@ def apply_update(
         if field is not None:
             values[field.name] = value
     org.update(sobject, rid, values)
+    if sobject == "Task":
+        close_task(org, org.records["Task"][rid])
     return {"id": rid, "success": True, "errors": []}
+
+
+def close_task(org: FakeOrg, record: dict[str, Any]) -> None:
+    """Salesforce derives ``IsClosed`` and ``CompletedDateTime`` from the status."""
+    closed = record.get("Status") in CLOSED_STATUSES
+    if closed and not record.get("IsClosed"):
+        record["CompletedDateTime"] = org.stamp()
+    if not closed:
+        record["CompletedDateTime"] = None
+    record["IsClosed"] = closed
+
+
+def apply_create(
+    org: FakeOrg, record: Mapping[str, Any], unique: Mapping[str, str]
+) -> dict[str, Any]:
+    """One record of an sObject Collection create (``POST``): its SaveResult.
+
+    ``unique`` maps an object to its external-id field, whose values must not repeat.
+    """
+    sobject = str(record.get("attributes", {}).get("type", ""))
+    if "id" in record:
+        return _refused("INVALID_FIELD", "cannot specify Id in an insert call", ["Id"])
+    if sobject not in org.schema:
+        return _refused("INVALID_TYPE", f"sObject type '{sobject}' is not supported.", [])
+    values: dict[str, Any] = {}
+    for name, value in record.items():
+        if name == "attributes":
+            continue
+        problem = _field_problem(org, sobject, name, value)
+        if problem is not None:
+            return _refused(*problem)
+        field = org.field(sobject, name)
+        assert field is not None
+        values[field.name] = value
+    key_field = unique.get(sobject)
+    if key_field and values.get(key_field) is not None:
+        taken = [
+            r
+            for r in org.records.get(sobject, {}).values()
+            if r.get(key_field) == values[key_field]
+        ]
+        if taken:
+            message = (
+                f"duplicate value found: {key_field} duplicates value on record "
+                f"with id: {taken[0]['Id']}"
+            )
+            return _refused("DUPLICATE_VALUE", message, [key_field])
+    rid = org.insert(sobject, values)
+    if sobject == "Task":
+        stored = org.records["Task"][rid]
+        stored.setdefault("Status", "Not Started")
+        close_task(org, stored)
+    return {"id": rid, "success": True, "errors": []}
+
+
+def _refused(code: str, message: str, fields: list[str]) -> dict[str, Any]:
+    return {
+        "success": False,
+        "errors": [{"statusCode": code, "message": message, "fields": fields}],
+    }

@@ -26,7 +26,14 @@ import requests
 from requests.adapters import BaseAdapter
 
 from tests.salesforce.fake.bulk import FakeBulk
-from tests.salesforce.fake.org import FakeOrg, Query, SoqlError, apply_update, parse_soql
+from tests.salesforce.fake.org import (
+    FakeOrg,
+    Query,
+    SoqlError,
+    apply_create,
+    apply_update,
+    parse_soql,
+)
 from tests.salesforce.fake.soap import (
     login_fault,
     login_response,
@@ -85,6 +92,10 @@ class FakeSalesforce:
         self.tokens = {"fake-session"}
         self.refuse_composite = False
         self.record_errors: dict[str, tuple[str, str]] = {}
+        #: Create refusals by a field's value (``{"Subject": ("CODE", "message")}`` …).
+        self.create_errors: dict[tuple[str, str], tuple[str, str]] = {}
+        #: Objects whose external-id field is unique: creating a repeat fails.
+        self.unique_fields: dict[str, str] = {}
         self.bulk = FakeBulk(self.org, api_version)
         self.metadata: dict[str, Any] = {
             "operations": [],
@@ -175,6 +186,7 @@ class FakeSalesforce:
             ("GET", r"(query|queryAll)/[\w]+-\d+", "query", self._query_more),
             ("GET", r"sobjects/\w+/describe/?", "describe", self._describe),
             ("PATCH", r"composite/sobjects/?", "collection", self._collection),
+            ("POST", r"composite/sobjects/?", "collection_create", self._collection_create),
             ("POST", r"composite/?", "composite", self._composite),
             ("POST", r"jobs/query/?", "bulk_create", lambda p, q, b, h: self.bulk.create(b)),
             (
@@ -337,6 +349,33 @@ class FakeSalesforce:
             )
         return _reply(200, [apply_update(self.org, r, self.record_errors) for r in records])
 
+    def _collection_create(self, path: str, query: Any, body: str, headers: Any) -> Reply:
+        return self._apply_create(json.loads(body))
+
+    def _apply_create(self, payload: Mapping[str, Any]) -> Reply:
+        records = payload.get("records", [])
+        if len(records) > 200:
+            return _reply(
+                400,
+                [{"message": "Exceeded max size limit of 200", "errorCode": "TOO_MANY_RECORDS"}],
+            )
+        results = []
+        for record in records:
+            refused = next(
+                (
+                    error
+                    for (name, value), error in self.create_errors.items()
+                    if record.get(name) == value
+                ),
+                None,
+            )
+            if refused is not None:
+                error = {"statusCode": refused[0], "message": refused[1], "fields": []}
+                results.append({"success": False, "errors": [error]})
+                continue
+            results.append(apply_create(self.org, record, self.unique_fields))
+        return _reply(200, results)
+
     def _composite(self, path: str, query: Any, body: str, headers: Any) -> Reply:
         payload = json.loads(body)
         subrequests = payload.get("compositeRequest", [])
@@ -375,6 +414,9 @@ class FakeSalesforce:
         elif sub.get("method") == "GET" and _is_query(sub):
             self.subrequests["query"] += 1
             status, body = self._query_subrequest(url, sub.get("httpHeaders") or {})
+        elif sub.get("method") == "POST" and "composite/sobjects" in sub.get("url", ""):
+            status, _, text = self._apply_create(sub.get("body", {}))
+            body = json.loads(text)
         else:
             status, body = 404, _NOT_FOUND
         return {"body": body, "httpHeaders": {}, "httpStatusCode": status, "referenceId": ref}

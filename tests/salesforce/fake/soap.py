@@ -95,9 +95,14 @@ def _save_result(full_name: str, error: tuple[str, str] | None, tag: str = "resu
     )
 
 
+#: Custom fields of Activity show on Task (and Event), as in Salesforce.
+_ON = {"Activity": "Task"}
+
+
 def _custom_field(node: ET.Element) -> tuple[str, FakeField]:
     full_name = _text(node, "fullName") or ""
     sobject, name = full_name.split(".", 1)
+    sobject = _ON.get(sobject, sobject)
     kind = _TYPES.get(_text(node, "type") or "", "string")
     values = tuple(
         _text(v, "fullName") or ""
@@ -116,7 +121,10 @@ def _read(org: FakeOrg, op: ET.Element, state: Mapping[str, Any]) -> str:
     for name_node in _children(op, "fullNames"):
         full_name = name_node.text or ""
         sobject, _, name = full_name.partition(".")
-        exists = org.field(sobject, name) is not None or full_name in state["hidden_fields"]
+        exists = (
+            org.field(_ON.get(sobject, sobject), name) is not None
+            or full_name in state["hidden_fields"]
+        )
         if exists:
             records.append(
                 f'<records xsi:type="CustomField"><fullName>{full_name}</fullName></records>'
@@ -130,7 +138,9 @@ def _create(org: FakeOrg, op: ET.Element, state: dict[str, Any]) -> str:
     results = []
     for node in _children(op, "metadata"):
         sobject, field = _custom_field(node)
-        full_name = f"{sobject}.{field.name}"
+        full_name = _text(node, "fullName") or ""
+        if _text(node, "externalId") == "true":
+            state.setdefault("external_ids", set()).add(full_name)
         error = state["create_errors"].get(full_name)
         if error is None and org.field(sobject, field.name) is not None:
             error = ("DUPLICATE_DEVELOPER_NAME", f"There is already a field named {field.name}.")

@@ -1,0 +1,1 @@
+"""CRM tasks made by rules (``task:``): planned, recorded, created, and read back."""
