@@ -43,8 +43,11 @@ def tasks(rt: Runtime) -> dict[str, int]:
         rt.trigger("outbox")  # the closed alerts' messages are updated in place
     inputs = rule_inputs(rt.computed(now), rt.settings.slack.loop_closed_field)
     report = sync.run(rules, inputs, now)
+    loops = report.loops
     counts = {
         **report.as_counts(),
+        "detractor_tasks": loops.tasks if loops else 0,
+        "detractor_tasks_completed_in_sla": loops.completed_in_sla if loops else 0,
         "tasks_completed_in_crm": closed.completed_in_crm,
         "loops_closed_by_tasks": closed.loops_closed,
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, select, update
@@ -22,10 +22,24 @@ from agent.state.dialect import bulk_write
 from agent.state.schema import alert_state, crm_tasks, responses
 from agent.tasks.plan import PlannedTask
 
-__all__ = ["TaskRepo", "TaskRow"]
+__all__ = ["LoopFigures", "TaskRepo", "TaskRow"]
 
 _CHUNK = 500
 _ERROR_LIMIT = 2000
+
+
+@dataclass(slots=True)
+class LoopFigures:
+    """Detractor tasks, completed ones, and those completed within the loop SLA."""
+
+    tasks: int = 0
+    completed: int = 0
+    completed_in_sla: int = 0
+
+    @property
+    def rate(self) -> float | None:
+        """The task closed-loop rate: completed within the SLA / tasks (None without tasks)."""
+        return self.completed_in_sla / self.tasks if self.tasks else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +250,29 @@ class TaskRepo:
                     .where(crm_tasks.c.key.in_(chunk))
                     .values(status="completed", push_completion=False, last_error=None)
                 )
+
+    def loop_figures(self, sla: timedelta) -> LoopFigures:
+        """Detractor tasks and how many closed their loop, in time (an addition to the
+        contract's figures, which it leaves as they are)."""
+        c, r = crm_tasks.c, responses.c
+        query = (
+            select(c.status, c.crm_completed_at, c.loop_closed_at, r.submitted_at)
+            .join(
+                responses,
+                and_(r.source == c.response_source, r.response_id == c.response_id),
+            )
+            .where(c.crm == self.crm, r.score <= 6)
+        )
+        figures = LoopFigures()
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                figures.tasks += 1
+                done = [_utc(t) for t in (row.crm_completed_at, row.loop_closed_at) if t]
+                if row.status != "completed" or not done:
+                    continue
+                figures.completed += 1
+                figures.completed_in_sla += min(done) - _utc(row.submitted_at) <= sla
+        return figures
 
     def counts(self) -> dict[str, int]:
         """Tasks by status (for logs, ``state show`` and the report)."""

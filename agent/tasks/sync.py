@@ -27,7 +27,7 @@ from agent.rules.facts import RuleInputs
 from agent.rules.loader import CompiledRule
 from agent.state.store import StateStore
 from agent.tasks.plan import PlannedTask, plan_tasks, task_rules
-from agent.tasks.repo import TaskRepo, TaskRow
+from agent.tasks.repo import LoopFigures, TaskRepo, TaskRow
 from connectors.common.errors import RetriableError
 
 __all__ = ["CLOSED_BY_CRM", "TaskReport", "TaskSync", "TasksNotReadyError"]
@@ -64,6 +64,9 @@ class TaskReport:
     errors: dict[str, str] = field(default_factory=dict)
     #: Alerts whose loop a CRM task closed (their messages are updated in place).
     closed_alerts: list[str] = field(default_factory=list)
+
+    #: Detractor tasks and how many closed their loop in time (after ``run``).
+    loops: LoopFigures | None = None
 
     def as_counts(self) -> dict[str, int]:
         return {
@@ -130,7 +133,15 @@ class TaskSync:
         report.recorded = self.repo.record(planned)
         self.create_pending(now, report)
         self.push_closures(inputs, now, report)
-        _log.info("tasks_cycle", crm=self.crm.name, **report.as_counts())
+        report.loops = self.repo.loop_figures(self.loop_sla)
+        _log.info(
+            "tasks_cycle",
+            crm=self.crm.name,
+            detractor_tasks=report.loops.tasks,
+            detractor_tasks_completed=report.loops.completed,
+            detractor_tasks_completed_in_sla=report.loops.completed_in_sla,
+            **report.as_counts(),
+        )
         return report
 
     # -- creating ------------------------------------------------------------------
