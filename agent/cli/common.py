@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,9 +15,9 @@ from rich.console import Console
 from agent.config.logging import configure_from_settings
 from agent.config.settings import ConfigError, Settings, load_settings
 from agent.core.timeutil import parse_instant, utcnow
-from agent.state.dialect import normalise_url, sqlite_path
-from agent.state.errors import StateError
-from agent.state.store import StateStore
+
+if TYPE_CHECKING:
+    from agent.state.store import StateStore
 
 __all__ = [
     "LOG_OPTIONS",
@@ -123,6 +123,11 @@ def existing_state(settings: Settings) -> Iterator[StateStore | None]:
     For commands that only read what the agent stored (the figure history): they never
     create or migrate a database.
     """
+    # The state database (SQLAlchemy) is imported here: most commands never open it.
+    from agent.state.dialect import normalise_url, sqlite_path  # noqa: PLC0415
+    from agent.state.errors import StateError  # noqa: PLC0415
+    from agent.state.store import StateStore  # noqa: PLC0415
+
     database = sqlite_path(normalise_url(settings.state_url))
     if database is not None and not database.is_file():
         yield None

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from agent.cli.common import AsOfOption, ConfigOption, as_of_value, cli_settings, fail
-from agent.cli.demo import run_demo
-from agent.report.present import render_document
 from agent.sources.folder import FolderError, compute_folder
+
+# ``demo`` and the table format import rich, matplotlib and the state database: they are
+# imported where they are used, so that ``metrics --format json`` starts without them.
 
 __all__ = ["register"]
 
@@ -47,6 +47,10 @@ def metrics(
         indent = 1 if sys.stdout.isatty() else None
         typer.echo(json.dumps(doc.to_json_obj(), indent=indent, ensure_ascii=False))
     else:
+        from rich.console import Console  # noqa: PLC0415
+
+        from agent.report.present import render_document  # noqa: PLC0415
+
         list_all = f"ax-agent metrics --crm-dir {crm_dir} --as-of {when.isoformat()} --format json"
         render_document(doc, Console(), list_all=list_all)
 
@@ -60,6 +64,10 @@ def demo(
     ] = False,
 ) -> None:
     """Run one full cycle on a shipped sample portfolio: no credentials, no network."""
+    from rich.console import Console  # noqa: PLC0415
+
+    from agent.cli.demo import run_demo  # noqa: PLC0415
+
     run_demo(directory, fresh=fresh, console=Console())
 
 

@@ -19,8 +19,6 @@ from typing import Literal, TextIO
 
 import structlog
 from pydantic import BaseModel, SecretBytes, SecretStr
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from agent.config.settings import Settings
@@ -170,6 +168,11 @@ def configure_from_settings(settings: Settings, *, stream: TextIO | None = None)
 
 def register_url_password(url: str) -> None:
     """Register the password of a database URL (the state URL is not a SecretStr)."""
+    if "@" not in url:  # no user info, so no password (and no SQLAlchemy import for a CLI)
+        return
+    from sqlalchemy.engine import make_url  # noqa: PLC0415
+    from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
+
     try:
         password = make_url(url).password
     except ArgumentError:
