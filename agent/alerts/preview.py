@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, insert, select
 from sqlalchemy.pool import StaticPool
@@ -113,7 +114,7 @@ def preview_cycle(
         decisions = report.outcomes
         pipeline.escalate(inputs, now)  # the escalation job of the same pass
         members = {
-            a.alert_id: _members(engine, repo, a.alert_id)
+            a.alert_id: _members(engine, a.alert_id)
             for a in collector.alerts
             if a.content.kind == "digest"
         }
@@ -130,14 +131,19 @@ def preview_cycle(
         engine.dispose()
 
 
-def _members(engine: Engine, repo: AlertRepo, digest_id: str) -> tuple[AlertContent, ...]:
+def _members(engine: Engine, digest_id: str) -> tuple[AlertContent, ...]:
+    """The alerts a digest stands for, read in one query."""
     with engine.connect() as conn:
         payload = conn.execute(
             select(alert_outbox.c.payload).where(alert_outbox.c.alert_id == digest_id)
         ).scalar()
-    ids = list((payload or {}).get("members", []))
-    found = (repo.get(member) for member in ids)
-    return tuple(row.content for row in found if row is not None)
+        ids = list((payload or {}).get("members", []))
+        rows: list[dict[str, Any]] = list(
+            conn.execute(
+                select(alert_outbox.c.payload).where(alert_outbox.c.alert_id.in_(ids))
+            ).scalars()
+        )
+        return tuple(AlertContent.model_validate(row["content"]) for row in rows)
 
 
 def held_reason(decision: Decision) -> str:

@@ -21,7 +21,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 
 from agent.alerts.model import (
     AlertContent,
@@ -108,13 +120,9 @@ class AlertRepo:
 
     def record(self, records: Sequence[OutboxRecord], states: Sequence[AlertState]) -> int:
         """Store new outbox rows and state changes together; return rows added."""
-        added = 0
         with self.engine.begin() as conn:
-            for state in states:
-                _upsert_state(conn, state)
-            for record in records:
-                added += _insert_outbox(conn, record)
-        return added
+            _upsert_states(conn, states)
+            return _insert_outbox_rows(conn, records)
 
     def close(self, alert_id: str, closed_by: str, closed_at: datetime) -> AlertState | None:
         """Mark the loop of an alert's subject closed; None if unknown or closed already."""
@@ -406,8 +414,61 @@ def _state(row: Any) -> AlertState:
     )
 
 
-def _upsert_state(conn: Connection, state: AlertState) -> None:
-    values = {
+#: Keys per ``IN (...)`` lookup: well under SQLite's and PostgreSQL's parameter limits.
+_LOOKUP = 500
+
+
+def _upsert_states(conn: Connection, states: Sequence[AlertState]) -> None:
+    """Insert or update every state in a few statements (a cycle at 50k accounts has
+    thousands): one lookup per chunk of keys, then one batched update and one insert."""
+    latest = {(s.rule_id, s.subject): s for s in states}  # the last change of a key wins
+    keys = list(latest)
+    existing: set[tuple[str, str]] = set()
+    for start in range(0, len(keys), _LOOKUP):
+        chunk = keys[start : start + _LOOKUP]
+        found = conn.execute(
+            select(alert_state.c.rule_id, alert_state.c.subject).where(
+                tuple_(alert_state.c.rule_id, alert_state.c.subject).in_(chunk)
+            )
+        )
+        existing.update((r.rule_id, r.subject) for r in found)
+    updates = [
+        {"k_rule": k[0], "k_subject": k[1], **_state_values(latest[k])}
+        for k in keys
+        if k in existing
+    ]
+    inserts = [
+        {"rule_id": k[0], "subject": k[1], **_state_values(latest[k])}
+        for k in keys
+        if k not in existing
+    ]
+    if updates:
+        conn.execute(
+            update(alert_state)
+            .where(
+                alert_state.c.rule_id == bindparam("k_rule"),
+                alert_state.c.subject == bindparam("k_subject"),
+            )
+            .values({name: bindparam(name) for name in _STATE_VALUES}),
+            updates,
+        )
+    if inserts:
+        conn.execute(insert(alert_state), inserts)
+
+
+_STATE_VALUES = (
+    "firing",
+    "since",
+    "last_alert_at",
+    "last_alert_id",
+    "escalated_at",
+    "closed_at",
+    "closed_by",
+)
+
+
+def _state_values(state: AlertState) -> dict[str, Any]:
+    return {
         "firing": state.firing,
         "since": state.since.astimezone(UTC),
         "last_alert_at": state.last_alert_at.astimezone(UTC) if state.last_alert_at else None,
@@ -416,20 +477,32 @@ def _upsert_state(conn: Connection, state: AlertState) -> None:
         "closed_at": state.closed_at.astimezone(UTC) if state.closed_at else None,
         "closed_by": state.closed_by,
     }
-    key = and_(alert_state.c.rule_id == state.rule_id, alert_state.c.subject == state.subject)
-    if conn.execute(update(alert_state).where(key).values(**values)).rowcount == 0:
-        conn.execute(
-            insert(alert_state).values(rule_id=state.rule_id, subject=state.subject, **values)
+
+
+def _insert_outbox_rows(conn: Connection, records: Sequence[OutboxRecord]) -> int:
+    """Insert the records whose alert id is new (an id already stored is kept as it is)."""
+    ids = list(dict.fromkeys(r.content.alert_id for r in records))
+    stored: set[str] = set()
+    for start in range(0, len(ids), _LOOKUP):
+        chunk = ids[start : start + _LOOKUP]
+        found = conn.execute(
+            select(alert_outbox.c.alert_id).where(alert_outbox.c.alert_id.in_(chunk))
         )
+        stored.update(found.scalars())
+    rows = []
+    for record in records:
+        alert_id = record.content.alert_id
+        if alert_id in stored:
+            continue
+        stored.add(alert_id)  # a second record with the same id in one batch: the first wins
+        rows.append(_outbox_row(record))
+    if rows:
+        conn.execute(insert(alert_outbox), rows)
+    return len(rows)
 
 
-def _insert_outbox(conn: Connection, record: OutboxRecord) -> int:
+def _outbox_row(record: OutboxRecord) -> dict[str, Any]:
     content = record.content
-    exists = conn.execute(
-        select(alert_outbox.c.alert_id).where(alert_outbox.c.alert_id == content.alert_id)
-    ).first()
-    if exists is not None:
-        return 0
     payload: dict[str, Any] = {
         "content": content.model_dump(mode="json"),
         "owner_email": record.destination.owner_email,
@@ -438,21 +511,18 @@ def _insert_outbox(conn: Connection, record: OutboxRecord) -> int:
         payload["members"] = list(record.members)
     if record.target is not None:
         payload["target"] = {"channel": record.target.channel, "ts": record.target.ts}
-    conn.execute(
-        insert(alert_outbox).values(
-            alert_id=content.alert_id,
-            rule_id=content.rule_id,
-            scope=record.scope,
-            subject=record.subject,
-            kind=content.kind,
-            channel=record.destination.channel,
-            payload=payload,
-            status=record.status,
-            attempts=0,
-            created_at=record.created_at.astimezone(UTC),
-        )
-    )
-    return 1
+    return {
+        "alert_id": content.alert_id,
+        "rule_id": content.rule_id,
+        "scope": record.scope,
+        "subject": record.subject,
+        "kind": content.kind,
+        "channel": record.destination.channel,
+        "payload": payload,
+        "status": record.status,
+        "attempts": 0,
+        "created_at": record.created_at.astimezone(UTC),
+    }
 
 
 def _outbox(row: Any) -> OutboxAlert:
