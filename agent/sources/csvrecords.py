@@ -24,7 +24,9 @@ import csv
 import difflib
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
+from typing import TextIO
 
 import structlog
 
@@ -102,11 +104,46 @@ def require_file(path: Path) -> None:
     raise CrmFileNotFoundError(f"CRM file not found: {path}")
 
 
-def _lines(handle: Iterator[str], consumed: list[str]) -> Iterator[str]:
-    """The file's lines, each also kept in ``consumed`` until the record is complete."""
-    for line in handle:
-        consumed.append(line)
-        yield line
+#: How many characters of lines are read at a time (``readlines`` hint).
+_BLOCK = 1 << 20
+
+
+class _Lines:
+    """The file's lines for the CSV reader, read a block at a time and chained in C (no
+    Python frame per line); the blocks not yet passed are kept, so the exact text of a
+    record is taken from the reader's line count."""
+
+    def __init__(self, handle: TextIO) -> None:
+        self._handle = handle
+        self._blocks: list[list[str]] = []
+        self._base = 0  # the file's line number (0-based) of the first kept line
+        self.iterator: Iterator[str] = chain.from_iterable(iter(self._read, []))
+
+    def _read(self) -> list[str]:
+        block = self._handle.readlines(_BLOCK)
+        if block:
+            self._blocks.append(block)
+        return block
+
+    def text(self, start: int, end: int) -> str:
+        """The file's lines ``start`` to ``end - 1`` (0-based), joined; ``end > start``."""
+        blocks = self._blocks
+        first = blocks[0]
+        while start - self._base >= len(first):  # blocks wholly passed are let go
+            self._base += len(first)
+            del blocks[0]
+            first = blocks[0]
+        offset = start - self._base
+        if end - self._base <= len(first):
+            return first[offset] if end == start + 1 else "".join(first[offset : end - self._base])
+        parts: list[str] = []
+        base = self._base
+        for block in blocks:
+            parts.extend(block[max(start - base, 0) : max(end - base, 0)])
+            base += len(block)
+            if base >= end:
+                break
+        return "".join(parts)
 
 
 #: One data record as the fast path reads it: position, fields in header order (empty
@@ -143,18 +180,20 @@ class CsvRows:
         require_file(path)
         if csv.field_size_limit() < _READER_LIMIT:
             csv.field_size_limit(_READER_LIMIT)
-        consumed: list[str] = []
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            rows = csv.reader(_lines(handle, consumed))
+            lines = _Lines(handle)
+            rows = csv.reader(lines.iterator)
             header: _Header | None = None
             position = 0
             pending: RowTuple | None = None
+            start = 0  # the file's line (0-based) where the next record begins
             while True:
-                consumed.clear()
                 row = _next_row(rows, path)
                 if row is None:
                     break
-                raw = "".join(consumed)
+                end = rows.line_num  # every line read so far, a faulty record's too
+                raw = lines.text(start, end)
+                start = end
                 if isinstance(row, _Unreadable):
                     if header is None:
                         raise CrmFormatError(
@@ -162,7 +201,8 @@ class CsvRows:
                         )
                     position += 1
                     record = _fault(position, raw, INVALID_CSV_RECORD)
-                elif not "".join(row).strip(" \t"):  # blank: no field, or only empty ones
+                elif not (row and row[0].strip(" \t")) and not "".join(row).strip(" \t"):
+                    # blank: no field, or only empty ones (a first field with text: not blank)
                     continue
                 elif header is None:
                     header = self.header = _Header(

@@ -281,7 +281,7 @@ def read_contacts(
             name=row[i_name].strip(" \t"),
             title=row[i_title].strip(" \t"),
             crm_tier=row[i_tier].strip(" \t") or None,
-            crm_values=dict(values.get(contact_id, {})),
+            crm_values=dict(written_values) if (written_values := values.get(contact_id)) else {},
         )
         if account_id not in account_ids:
             if account_id in left_out:
