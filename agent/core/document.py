@@ -138,9 +138,27 @@ class MetricsDocument:
         }
 
 
+#: The field names of each dataclass written (``fields()`` rebuilds them at every call).
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+#: Values written as they are (``_jsonable`` returns them unchanged), without a call.
+_AS_IS: frozenset[type] = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any) -> dict[str, Any]:
-    """A dataclass as a JSON-ready dict: datetimes become ISO 8601 strings."""
-    return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
+    """A dataclass as a JSON-ready dict: datetimes become ISO 8601 strings.
+
+    Called once per account, contact and row of a document: names are looked up once
+    per class, and plain values are taken without a call.
+    """
+    kind = type(value)
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(value))
+    plain: dict[str, Any] = {}
+    for name in names:
+        item = getattr(value, name)
+        plain[name] = item if type(item) in _AS_IS else _jsonable(item)
+    return plain
 
 
 def _jsonable(value: Any) -> Any:
