@@ -7,7 +7,14 @@ account's executive scoring 2 and waits for the Slack fake to hold the message
 whose metadata names that response's alert. The regular cadences are an hour long,
 so only the webhook's trigger can deliver within the measured time.
 
-Prints p50 / p95 / max over ``--rounds`` (default 50); the last line is JSON.
+Before the agent starts, ``--responses`` answers (default 0) are stored in its state,
+spread over the portfolio's contacts and the last 300 days, as an agent that has been
+running for a while holds them: at 50,000 accounts and 1,000,000 stored responses the
+first cycle computes the whole portfolio, and each detractor after it must not.
+
+    python benchmarks/bench_webhook.py --accounts 50000 --responses 1000000
+
+Prints p50 / p95 / p99 / max over ``--rounds`` (default 50); the last line is JSON.
 
 ``--burst N`` measures delivery under load instead (``burst_main``): the real
 ``ax-agent run`` as a subprocess takes ``N`` (default 2,000) signed detractor
@@ -44,6 +51,7 @@ from sqlalchemy import select
 
 from agent.config.logging import configure_logging
 from agent.config.settings import Settings
+from agent.core.models import Response
 from agent.service.process import AgentProcess
 from agent.service.signing import sign
 from agent.state.leader import leadership_for
@@ -63,8 +71,8 @@ HOUR = {"every": 3600}
 JOBS = ("crm_sync", "survey_ingest", "writeback", "alerts", "escalation", "outbox")
 
 
-def _settings(root: Path, slack_url: str, accounts: int) -> Settings:
-    folder = Portfolio(accounts=accounts, contacts_per_account=5).write_folder(
+def _settings(root: Path, slack_url: str, accounts: int, per_account: int) -> Settings:
+    folder = Portfolio(accounts=accounts, contacts_per_account=per_account).write_folder(
         root / "crm", responses=False
     )
     return Settings.model_validate(
@@ -80,6 +88,33 @@ def _settings(root: Path, slack_url: str, accounts: int) -> Settings:
             ),
         }
     )
+
+
+def _store_responses(settings: Settings, count: int, accounts: int, per_account: int) -> None:
+    """``count`` answers from the portfolio's contacts over the last 300 days, stored in bulk."""
+    now = datetime.now(UTC)
+    store = StateStore.open(settings.state_url)
+    try:
+        batch: list[Response] = []
+        for k in range(count):
+            account, person = 1 + k % accounts, (k // accounts) % per_account
+            batch.append(
+                Response(
+                    response_id=f"old-{k}",
+                    email=f"p{person}@acct{account}.example",
+                    score=(k * 7) % 11,
+                    submitted_at=now - timedelta(minutes=10 + (k * 37) % (300 * 24 * 60)),
+                    driver=("Support", "Product", "Pricing")[k % 3],
+                    loop_closed_at=now - timedelta(minutes=5) if k % 4 == 0 else None,
+                    source="history",
+                )
+            )
+            if len(batch) == 50_000:
+                store.add_responses(batch)
+                batch = []
+        store.add_responses(batch)
+    finally:
+        store.close()
 
 
 def _post(base: str, body: bytes) -> int:
@@ -127,6 +162,8 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=0, help="burst mode: this many webhooks")
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--post-per-second", type=float, default=20.0)
+    parser.add_argument("--contacts-per-account", type=int, default=5)
+    parser.add_argument("--responses", type=int, default=0, help="answers stored beforehand")
     args = parser.parse_args()
     if args.burst:
         burst_main(args.burst, args.concurrency, args.post_per_second)
@@ -137,14 +174,21 @@ def main() -> None:
     slack_server.start()
     slack = FakeSlack(slack_server).install()
     with tempfile.TemporaryDirectory() as tmp:
-        settings = _settings(Path(tmp), slack.base_url, args.accounts)
+        per_account = args.contacts_per_account
+        settings = _settings(Path(tmp), slack.base_url, args.accounts, per_account)
+        started = time.perf_counter()
+        if args.responses:
+            _store_responses(settings, args.responses, args.accounts, per_account)
+            print(f"stored {args.responses:,} responses in {time.perf_counter() - started:.0f} s")
         leadership = leadership_for(settings.state_url)
         leadership.acquire(wait=False)
         agent = AgentProcess(settings, StateStore.open(settings.state_url), leadership)
         thread = threading.Thread(target=lambda: agent.serve(install_signals=False), daemon=True)
         thread.start()
+        started = time.perf_counter()
         while "outbox" not in agent.scheduler.last or agent.server is None:
             time.sleep(0.05)
+        print(f"first cycle done in {time.perf_counter() - started:.0f} s")
         base = f"http://127.0.0.1:{agent.server.port}"
         seconds = [_round(base, slack, i, 1 + i % args.accounts) for i in range(args.rounds)]
         agent.request_stop()
@@ -154,9 +198,14 @@ def main() -> None:
     ms = sorted(s * 1000 for s in seconds)
     p50 = statistics.median(ms)
     p95 = ms[max(0, round(0.95 * len(ms)) - 1)]
-    print(f"webhook -> Slack chat.postMessage over {len(ms)} detractors ({args.accounts} accounts)")
+    p99 = ms[max(0, round(0.99 * len(ms)) - 1)]
+    print(
+        f"webhook -> Slack chat.postMessage over {len(ms)} detractors "
+        f"({args.accounts:,} accounts, {args.responses:,} stored responses)"
+    )
     print(f"  p50 {p50:8.1f} ms")
     print(f"  p95 {p95:8.1f} ms")
+    print(f"  p99 {p99:8.1f} ms (target ≤ 500 ms at 50,000 accounts, 1,000,000 responses)")
     print(f"  max {ms[-1]:8.1f} ms")
     print(
         json.dumps(
@@ -164,8 +213,10 @@ def main() -> None:
                 "benchmark": "webhook_to_slack",
                 "rounds": len(ms),
                 "accounts": args.accounts,
+                "stored_responses": args.responses,
                 "p50_ms": round(p50, 1),
                 "p95_ms": round(p95, 1),
+                "p99_ms": round(p99, 1),
                 "max_ms": round(ms[-1], 1),
             }
         )

@@ -155,6 +155,35 @@ class AlertPipeline:
         )
         return report
 
+    def respond(self, inputs: RuleInputs, now: datetime, *, send: bool = True) -> CycleReport:
+        """The alerts of new answers alone: the response and account rules over the
+        subjects in ``inputs`` (the answers and their accounts), decided against those
+        subjects' states only; every other subject waits for the next full run."""
+        report = CycleReport()
+        reload = self.registry.refresh()
+        rules = [r for r in reload.rules.enabled() if r.rule.scope in ("response", "account")]
+        report.rules = len(rules)
+        evaluation = evaluate(rules, inputs)
+        report.matches = len(evaluation.matches)
+        report.evaluation_errors = dict(evaluation.errors)
+        subjects = {response_subject(f) for f in inputs.responses} | set(inputs.accounts)
+        states = self.repo.states_of((r.id for r in rules), subjects)
+        decisions = decide(rules, evaluation, states, self.repo.silences(now), now)
+        alerts, new_states = self._plan(decisions, now, inputs.document)
+        records = self._group(alerts, now, report)
+        report.decisions.update(d.action for d in decisions)
+        report.recorded = self.repo.record(records, new_states)
+        if send:
+            report.delivery = deliver(self.repo, self.notifier, now)
+        _log.info(
+            "answer_alerts",
+            rules=report.rules,
+            matches=report.matches,
+            decisions=dict(report.decisions),
+            recorded=report.recorded,
+        )
+        return report
+
     def escalate(self, inputs: RuleInputs, now: datetime, *, send: bool = True) -> CycleReport:
         """Only the escalation checks (and closing of loops) on their own cadence."""
         report = CycleReport()

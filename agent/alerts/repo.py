@@ -118,6 +118,20 @@ class AlertRepo:
             rows = conn.execute(select(alert_state).where(alert_state.c.rule_id.in_(ids)))
             return {(r.rule_id, r.subject): _state(r) for r in rows}
 
+    def states_of(
+        self, rule_ids: Iterable[str], subjects: Iterable[str]
+    ) -> dict[tuple[str, str], AlertState]:
+        """The states of ``rule_ids`` for the given subjects only (a few answers' path)."""
+        ids, wanted = list(rule_ids), list(subjects)
+        if not ids or not wanted:
+            return {}
+        c = alert_state.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(alert_state).where(c.rule_id.in_(ids), c.subject.in_(wanted))
+            )
+            return {(r.rule_id, r.subject): _state(r) for r in rows}
+
     def record(self, records: Sequence[OutboxRecord], states: Sequence[AlertState]) -> int:
         """Store new outbox rows and state changes together; return rows added."""
         with self.engine.begin() as conn:

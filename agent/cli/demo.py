@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -18,28 +17,21 @@ from rich.panel import Panel
 from agent.alerts.console import ConsoleNotifier
 from agent.alerts.model import OutboxAlert, Sent
 from agent.alerts.pipeline import CycleReport
-from agent.alerts.setup import build_pipeline
 from agent.cli.demo_sample import write_demo_folder
 from agent.config.logging import configure_logging
-from agent.config.settings import Settings, load_settings
+from agent.config.service import JOB_NAMES
+from agent.config.settings import FilesSettings, load_settings
 from agent.core.timeutil import parse_instant
 from agent.report.present import drivers_table, fmt, headline_table
-from agent.sources.files import FilesCrm, FilesSurveys, written_file
-from agent.sources.filetasks import FilesTasks, tasks_file
+from agent.service.cycle import run_cycle
+from agent.service.runner import JobResult
+from agent.service.runtime import Runtime
+from agent.sources.files import written_file
+from agent.sources.filetasks import tasks_file
 from agent.state.store import StateStore
-from agent.sync.cycle import (
-    Computed,
-    compute_from_state,
-    evaluate_alerts,
-    ingest_surveys,
-    plan_writeback,
-    rule_inputs,
-    run_writeback,
-    sync_crm,
-)
+from agent.sync.cycle import Computed
 from agent.sync.wiring import shipped_rules_dir
-from agent.sync.writeback import WritebackCounts
-from agent.tasks.sync import TaskReport, TaskSync
+from agent.tasks.sync import TaskReport
 
 __all__ = ["run_demo"]
 
@@ -58,28 +50,32 @@ def run_demo(directory: Path, *, fresh: bool, console: Console) -> Computed:
         console.print(f"Wrote the sample portfolio to {folder}/")
     as_of = parse_instant((folder / "as_of.txt").read_text(encoding="utf-8"))
     settings = load_settings()
-    settings = settings.model_copy(update={"rules_dir": shipped_rules_dir(settings.rules_dir)})
+    settings = settings.model_copy(
+        update={
+            "rules_dir": shipped_rules_dir(settings.rules_dir),
+            "crm": "files",
+            "files": FilesSettings(path=folder),
+            "tasks": settings.tasks.model_copy(update={"enabled": True}),
+            "state_url": demo_state_url(directory),
+        }
+    )
     config = write_demo_config(directory, settings.rules_dir)
     store = StateStore.open(demo_state_url(directory))
     try:
-        crm = FilesCrm(folder)
-        sync_crm(store, crm)
-        _, rejected = ingest_surveys(store, [FilesSurveys(folder, as_of)])
-        tasks = _task_sync(store, folder, settings)
-        closed = tasks.read_back(as_of)  # completed tasks close their loops before computing
-        computed = compute_from_state(store, crm.name, as_of, settings.metrics, rejected)
-        plan = plan_writeback(store, crm, computed.document, settings.fields.specs())
-        counts = run_writeback(store, crm, plan)
-        _summary(console, computed, counts, folder)
-        console.rule("Alerts (console notifier: what Slack would get)")
         shown = _DemoConsole()
-        pipeline = build_pipeline(settings, store.engine, shown)
-        report = evaluate_alerts(pipeline, computed, settings.slack.loop_closed_field, as_of)
+        runtime = Runtime.build(settings, store, notifier=shown, as_of=as_of)
+        jobs = [j for j in JOB_NAMES if settings.schedule.cadence(j).enabled]
+        results = {r.job: r for r in run_cycle(runtime, jobs)}
+        computed = runtime.computed()
+        _summary(console, computed, results.get("writeback"), folder)
+        console.rule("Alerts (console notifier: what Slack would get)")
         _alerts(console, shown)
-        _alert_summary(console, report)
-        inputs = rule_inputs(computed, settings.slack.loop_closed_field)
-        created = tasks.run(pipeline.registry.current.enabled(), inputs, as_of)
-        _task_summary(console, closed, created, folder)
+        _alert_summary(console, runtime.last_alerts)
+        if runtime.last_tasks is not None:
+            _task_summary(console, *runtime.last_tasks, folder)
+        for result in results.values():
+            if not result.ok:
+                console.print(f"The {result.job} job failed: {result.error}", markup=False)
     finally:
         store.close()
     pinned = as_of.isoformat().replace("+00:00", "Z")
@@ -111,16 +107,6 @@ def write_demo_config(directory: Path, rules_dir: Path) -> Path:
     )
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def _task_sync(store: StateStore, folder: Path, settings: Settings) -> TaskSync:
-    return TaskSync(
-        store,
-        FilesTasks(folder),
-        loop_sla=timedelta(hours=settings.metrics.loop_sla_hours),
-        fallback_owner=settings.tasks.fallback_owner_email,
-        batch_size=settings.tasks.batch_size,
-    )
 
 
 def _task_summary(console: Console, closed: TaskReport, created: TaskReport, folder: Path) -> None:
@@ -174,7 +160,9 @@ def _alerts(console: Console, shown: _DemoConsole) -> None:
             console.print(text, markup=False, highlight=False)
 
 
-def _summary(console: Console, computed: Computed, counts: WritebackCounts, folder: Path) -> None:
+def _summary(
+    console: Console, computed: Computed, writeback: JobResult | None, folder: Path
+) -> None:
     doc = computed.document
     p = doc.portfolio
     console.print(Panel.fit(f"ax-agent demo, figures as of {doc.as_of:%Y-%m-%d %H:%M} UTC"))
@@ -195,16 +183,20 @@ def _summary(console: Console, computed: Computed, counts: WritebackCounts, fold
     )
     for r in doc.rejected:
         console.print(f"  {r.source} record {r.position}: {r.reason}", markup=False)
+    counts = writeback.counts if writeback is not None else {}
+    done, failed = counts.get("written", 0), counts.get("write_failed", 0)
     written = (
-        f"Wrote {counts.written} records to {written_file(folder, 'account').name} and "
-        f"{written_file(folder, 'contact').name} ({counts.failed} failed)."
-        if counts.written or counts.failed
+        f"Wrote {done} records to {written_file(folder, 'account').name} and "
+        f"{written_file(folder, 'contact').name} ({failed} failed)."
+        if done or failed
         else "Nothing changed since the last cycle: no CRM writes."
     )
     console.print(written)
 
 
-def _alert_summary(console: Console, report: CycleReport) -> None:
+def _alert_summary(console: Console, report: CycleReport | None) -> None:
+    if report is None:
+        return
     sent = report.delivery.sent if report.delivery is not None else 0
     if report.rules_error:
         console.print(f"Rule files have errors: {report.rules_error}", markup=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -26,7 +27,12 @@ CANNOT_START = 2
 
 
 def start(
-    settings: Settings, *, once: bool = False, dry_run: bool = False, full: bool = False
+    settings: Settings,
+    *,
+    once: bool = False,
+    dry_run: bool = False,
+    full: bool = False,
+    as_of: datetime | None = None,
 ) -> int:
     """Run the agent as configured; returns the process exit status."""
     leadership = leadership_for(settings.state_url)
@@ -38,7 +44,7 @@ def start(
         typer.echo(f"error: {exc}", err=True)
         return CANNOT_START
     try:
-        return _run(settings, store, leadership, once=once, dry_run=dry_run, full=full)
+        return _run(settings, store, leadership, once=once, dry_run=dry_run, full=full, as_of=as_of)
     finally:
         leadership.release()
         store.close()
@@ -52,10 +58,17 @@ def _run(
     once: bool,
     dry_run: bool,
     full: bool,
+    as_of: datetime | None,
 ) -> int:
     try:
         agent = AgentProcess(
-            settings, store, leadership, dry_run=dry_run, full_sync=full, echo=typer.echo
+            settings,
+            store,
+            leadership,
+            dry_run=dry_run,
+            full_sync=full,
+            echo=typer.echo,
+            as_of=as_of,
         )
     except Exception as exc:  # a part that cannot be built: say which, do not lead
         _log.error("agent_cannot_start", error=f"{type(exc).__name__}: {exc}")
@@ -88,8 +101,19 @@ def run(
         typer.Option("--dry-run", help="Print the planned CRM updates; send nothing anywhere."),
     ] = False,
     full: Annotated[
-        bool, typer.Option("--full", help="Re-read the whole CRM instead of changes only.")
+        bool,
+        typer.Option(
+            "--full",
+            help="Re-read the whole CRM and compute every figure afresh instead of changes only.",
+        ),
     ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="With --once: run the cycle as of this ISO 8601 instant (a replay or backfill).",
+        ),
+    ] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML config file.")] = None,
     as_of: Annotated[
         str | None,
@@ -100,12 +124,13 @@ def run(
     ] = None,
 ) -> None:
     """Run the agent: CRM sync, survey ingestion, write-back and alerts on their cadences."""
+    when = as_of_value(as_of) if as_of is not None else None
+    if when is not None and not once:
+        raise fail("--as-of needs --once: the long-running agent follows the clock")
     settings = cli_settings(config)  # exits 2 (CANNOT_START) on an invalid configuration
-    if as_of is not None and not once:
-        raise fail("--as-of needs --once: a running agent follows the clock")
-    pin_now(as_of_value(as_of) if as_of is not None else None)
+    pin_now(when)  # utcnow() answers the replay's instant everywhere, too
     try:
-        code = start(settings, once=once, dry_run=dry_run, full=full)
+        code = start(settings, once=once, dry_run=dry_run, full=full, as_of=when)
     finally:
         pin_now(None)  # the pinned clock is this pass's alone
     raise typer.Exit(code=code)

@@ -49,14 +49,26 @@ from agent.core.metrics import (
 from agent.core.models import Account, Contact, Dropped, Rejected, Response, Tier, category_of
 from agent.core.tiers import TierClassifier
 
-__all__ = ["Computed", "Excluded", "MatchedResponse", "compute_document", "compute_with_matches"]
+__all__ = [
+    "Computed",
+    "Excluded",
+    "MatchedResponse",
+    "Portfolio",
+    "Tally",
+    "account_metrics",
+    "compute_document",
+    "compute_with_matches",
+    "contact_figure",
+    "tally_counted",
+    "without_gc",
+]
 
 log = structlog.get_logger(__name__)
 
 _PROMOTER, _PASSIVE, _DETRACTOR = 0, 1, 2
 
 
-class _Tally:
+class Tally:
     """Integer counts of one account's counted responses, filled in one pass."""
 
     __slots__ = (
@@ -83,7 +95,7 @@ class _Tally:
         self.drivers: dict[str | None, list[int]] = {}
 
 
-class _Portfolio:
+class Portfolio:
     """The accounts (first of each id) and the contacts that belong to one of them."""
 
     def __init__(
@@ -182,7 +194,7 @@ def _run(  # noqa: PLR0917  # the public signatures' arguments, passed on once
     *,
     keep: bool,
 ) -> tuple[MetricsDocument, list[MatchedResponse]]:
-    with _without_gc():
+    with without_gc():
         document, matches = _compute(
             accounts,
             contacts,
@@ -205,7 +217,7 @@ def _run(  # noqa: PLR0917  # the public signatures' arguments, passed on once
 
 
 @contextmanager
-def _without_gc() -> Iterator[None]:
+def without_gc() -> Iterator[None]:
     """Pause the cycle collector: a cycle allocates millions of acyclic objects, and
     the collector's repeated scans of them cost about a third of the time."""
     was_enabled = gc.isenabled()
@@ -228,7 +240,7 @@ def _compute(
     excluded: Excluded,
     keep: bool,
 ) -> tuple[MetricsDocument, list[MatchedResponse]]:
-    portfolio = _Portfolio(accounts, contacts, config)
+    portfolio = Portfolio(accounts, contacts, config)
     matcher = Matcher(
         list(portfolio.accounts.values()), portfolio.contacts, config.free_mail_domains
     )
@@ -242,11 +254,11 @@ def _compute(
     if keep:
         matched = list(matched)
     latest = latest_per_respondent(matched, as_of, config.window_days)
-    tallies = _tally(latest.values(), portfolio.tiers, as_of, config)
+    tallies = tally_counted(latest.values(), portfolio.tiers, as_of, config)
     ordered = sorted(portfolio.accounts.values(), key=lambda a: (-a.revenue, a.id))
-    empty = _Tally()
+    empty = Tally()
     figures = [
-        _account_metrics(a, tallies.get(a.id, empty), portfolio.with_email[a.id], as_of, config)
+        account_metrics(a, tallies.get(a.id, empty), portfolio.with_email[a.id], as_of, config)
         for a in ordered
     ]
     drivers: dict[str | None, list[float]] = {}
@@ -272,7 +284,7 @@ def _compute(
 
 
 def _matches(
-    matched: Iterable[Counted], latest: Mapping[Hashable, Counted], portfolio: _Portfolio
+    matched: Iterable[Counted], latest: Mapping[Hashable, Counted], portfolio: Portfolio
 ) -> list[MatchedResponse]:
     counted = {id(c.response) for c in latest.values()}
     out: list[MatchedResponse] = []
@@ -311,16 +323,16 @@ def _match(
             yield Counted(response, account_id, contact)
 
 
-def _tally(
+def tally_counted(
     counted: Iterable[Counted], tiers: Sequence[Tier], as_of: datetime, config: MetricsConfig
-) -> dict[str, _Tally]:
+) -> dict[str, Tally]:
     """Per account, the counts every per-account figure is computed from."""
-    tallies: dict[str, _Tally] = {}
+    tallies: dict[str, Tally] = {}
     sla = config.loop_sla_hours
     for response, account_id, contact in counted:
         tally = tallies.get(account_id)
         if tally is None:
-            tally = tallies[account_id] = _Tally()
+            tally = tallies[account_id] = Tally()
         score = response.score
         cat = _PROMOTER if score >= 9 else _PASSIVE if score >= 7 else _DETRACTOR
         tally.counts[cat] += 1
@@ -344,7 +356,7 @@ def _tally(
     return tallies
 
 
-def _tally_loop(tally: _Tally, response: Response, as_of: datetime, sla_hours: float) -> None:
+def _tally_loop(tally: Tally, response: Response, as_of: datetime, sla_hours: float) -> None:
     """Count a detractor answer as open (and maybe overdue) or closed within the SLA."""
     closed = response.loop_closed_at
     if closed is None:
@@ -355,8 +367,8 @@ def _tally_loop(tally: _Tally, response: Response, as_of: datetime, sla_hours: f
         tally.closed_in_sla += 1
 
 
-def _account_metrics(
-    account: Account, tally: _Tally, contacts: int, as_of: datetime, config: MetricsConfig
+def account_metrics(
+    account: Account, tally: Tally, contacts: int, as_of: datetime, config: MetricsConfig
 ) -> AccountMetrics:
     p, n, d = tally.counts
     respondents = p + n + d
@@ -405,28 +417,35 @@ def _account_metrics(
 
 
 def _contact_figures(
-    portfolio: _Portfolio, latest: Mapping[Hashable, Counted]
+    portfolio: Portfolio, latest: Mapping[Hashable, Counted]
 ) -> list[ContactFigures]:
     """Tier and counted answer of every contact that has an email or a known tier."""
     out: list[ContactFigures] = []
-    for index, contact in enumerate(portfolio.contacts):
-        tier = portfolio.tiers[index]
-        has_email = bool(contact.email and contact.email.strip(" \t"))
-        if not has_email and tier == "unknown":
-            continue
-        counted = latest.get(index)
-        if counted is None:
-            out.append(ContactFigures(contact.id, contact.account_id, tier))
-            continue
-        response = counted.response
-        out.append(
-            ContactFigures(
-                contact_id=contact.id,
-                account_id=contact.account_id,
-                tier=tier,
-                last_score=response.score,
-                nps_category=category_of(response.score),
-                last_response_at=response.submitted_at,
-            )
-        )
+    for index in range(len(portfolio.contacts)):
+        figure = contact_figure(portfolio, index, latest)
+        if figure is not None:
+            out.append(figure)
     return out
+
+
+def contact_figure(
+    portfolio: Portfolio, index: int, latest: Mapping[Hashable, Counted]
+) -> ContactFigures | None:
+    """One contact's tier and counted answer; None without an email and a known tier."""
+    contact = portfolio.contacts[index]
+    tier = portfolio.tiers[index]
+    has_email = bool(contact.email and contact.email.strip(" \t"))
+    if not has_email and tier == "unknown":
+        return None
+    counted = latest.get(index)
+    if counted is None:
+        return ContactFigures(contact.id, contact.account_id, tier)
+    response = counted.response
+    return ContactFigures(
+        contact_id=contact.id,
+        account_id=contact.account_id,
+        tier=tier,
+        last_score=response.score,
+        nps_category=category_of(response.score),
+        last_response_at=response.submitted_at,
+    )

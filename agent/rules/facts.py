@@ -23,6 +23,7 @@ __all__ = [
     "PortfolioFacts",
     "ResponseFacts",
     "RuleInputs",
+    "account_inputs",
     "build_inputs",
     "crm_closed_at",
     "response_facts",
@@ -134,6 +135,49 @@ def build_inputs(
         )
     return RuleInputs(
         as_of=document.as_of,
+        portfolio=PortfolioFacts.of(document.portfolio, plan),
+        accounts=facts,
+        responses=responses,
+        document=document,
+        history=RuleHistory(history, responses),
+    )
+
+
+def account_inputs(
+    document: MetricsDocument,
+    accounts: Mapping[str, tuple[Account, AccountMetrics]],
+    responses: Sequence[ResponseFacts],
+    as_of: datetime,
+    *,
+    plan: Mapping[str, Any] | None = None,
+    history: HistorySource | None = None,
+) -> RuleInputs:
+    """Rule inputs for a few accounts with fresh figures, ranked as in ``document``.
+
+    The portfolio block and the ranking are the document's: one new answer does not
+    wait for the portfolio to be summed again. Accounts not in the document yet rank last.
+    """
+    total = document.portfolio.total_revenue
+    running = 0.0
+    facts: dict[str, AccountFacts] = {}
+    for rank, metrics in enumerate(document.accounts, start=1):
+        running += metrics.revenue
+        chosen = accounts.get(metrics.id)
+        if chosen is not None:
+            facts[metrics.id] = AccountFacts(
+                entity=chosen[0],
+                metrics=chosen[1],
+                revenue_rank=rank,
+                revenue_share=chosen[1].revenue / total if total else None,
+                cumulative_revenue_share=running / total if total else None,
+            )
+    for account_id, (entity, metrics) in accounts.items():
+        if account_id not in facts:
+            facts[account_id] = AccountFacts(
+                entity, metrics, len(document.accounts) + 1, None, None
+            )
+    return RuleInputs(
+        as_of=as_of,
         portfolio=PortfolioFacts.of(document.portfolio, plan),
         accounts=facts,
         responses=responses,

@@ -38,7 +38,7 @@ import structlog
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from agent.config.service import FileDropSettings
-from agent.core.models import Rejected
+from agent.core.models import Rejected, Response
 from agent.service.checkpoint import Checkpoints, Interrupted
 from agent.service.telemetry import RESPONSES_RECEIVED
 from agent.sources.plainfiles import CrmFormatError, read_response_file
@@ -97,6 +97,7 @@ class FileDrop:
         store: StateStore,
         *,
         wall: Callable[[], float] = time.time,
+        on_stored: Callable[[Sequence[Response]], None] = lambda _added: None,
     ) -> None:
         if settings.path is None:
             raise ValueError("the file drop needs a folder (file_drop.path)")
@@ -106,6 +107,8 @@ class FileDrop:
         self.max_tries = settings.max_tries
         self.store = store
         self._wall = wall
+        #: Told of every response a file added (after its commit).
+        self.on_stored = on_stored
 
     def scan(self, as_of: datetime, checkpoints: Checkpoints | None = None) -> DropCounts:
         """Process every settled file, oldest first; stop between files when asked."""
@@ -189,6 +192,7 @@ class FileDrop:
             result = tx.add_responses(stored)
             tx.mark_file(digest, path.name, len(result.added), len(rejected))
         _move(path, target)
+        self.on_stored(result.added)
         self._count(counts, len(result.added), result.duplicates, len(result.conflicts), rejected)
         counts.detractors += sum(1 for r in result.added if r.score <= 6)
         log.info(

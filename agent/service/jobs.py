@@ -26,6 +26,7 @@ from agent.sync.cycle import (
     WritebackPlan,
     check_fields,
     evaluate_alerts,
+    evaluate_answers,
     ingest_surveys,
     plan_writeback,
     rule_inputs,
@@ -52,6 +53,8 @@ class DeliveryDeferredError(RuntimeError):
 
 
 def crm_sync(rt: Runtime) -> dict[str, int]:
+    """Starts a cycle (unless a whole pass started it), then reads the CRM's changes."""
+    rt.begin_cycle()
     rt.reset_budgets()
     try:
         counts = sync_crm(rt.store, rt.crm, full=rt.full_sync)
@@ -63,7 +66,7 @@ def crm_sync(rt: Runtime) -> dict[str, int]:
     rt.crm_sync_failed = None
     rt.full_sync = False
     if any(counts.values()):
-        rt.data_changed()
+        rt.crm_changed()
     keep = timedelta(days=rt.settings.schedule.keep_cycles_days)
     counts["cycles_pruned"] = rt.store.prune_cycles(utcnow() - keep)
     return counts
@@ -71,11 +74,11 @@ def crm_sync(rt: Runtime) -> dict[str, int]:
 
 def survey_ingest(rt: Runtime) -> dict[str, int]:
     """The configured survey sources, then the file drop; one failing does not stop the other."""
-    now = utcnow()
+    now = rt.cycle_at
     counts: dict[str, int] = {}
     errors: list[Exception] = []
     try:
-        ingested, rt.rejected = ingest_surveys(rt.store, rt.survey_sources(now))
+        ingested, rt.rejected = ingest_surveys(rt.store, rt.survey_sources(now), rt.responses_added)
         counts.update(ingested)
         _count_received("sources", ingested)
     except Exception as exc:  # the file drop still runs; the error is raised below
@@ -88,7 +91,6 @@ def survey_ingest(rt: Runtime) -> dict[str, int]:
             counts.update(exc.counts)
             errors.append(exc)
     if counts.get("responses_new", 0) or counts.get("drop_accepted", 0):
-        rt.data_changed()
         rt.trigger("alerts")  # new answers reach Slack without waiting for the cadence
     if len(errors) > 1:
         raise _PartsFailedError("; ".join(str(e) for e in errors), counts) from errors[0]
@@ -126,7 +128,7 @@ def coverage_plan(rt: Runtime) -> dict[str, int]:
     """
     if rt.dry_run:
         return {"skipped_dry_run": 1}
-    now = utcnow()
+    now = rt.cycle_at
     every = rt.settings.schedule.coverage_plan.every
     last = rt.store.survey_plan_summary(rt.crm.name)
     if last is not None and every is not None:
@@ -134,7 +136,7 @@ def coverage_plan(rt: Runtime) -> dict[str, int]:
         if age < timedelta(seconds=every):
             return {"plan_fresh": 1}
     contacts = rt.store.load_contacts(rt.crm.name)
-    plan = plan_from_computed(rt.computed(now), contacts, options_from(rt.settings.plan))
+    plan = plan_from_computed(rt.computed(), contacts, options_from(rt.settings.plan))
     stored = store_plan(rt.store, rt.crm.name, plan)
     return {"planned_accounts": len(plan.accounts), "planned_contacts": stored}
 
@@ -148,7 +150,7 @@ def writeback(rt: Runtime) -> dict[str, int]:
         )
         return {"skipped_crm_sync_failed": 1}
     rt.reset_budgets()
-    computed = rt.computed(utcnow())
+    computed = rt.computed()
     plan = plan_writeback(rt.store, rt.crm, computed.document, rt.settings.fields.specs())
     counts = {"planned_records": plan.records}
     if rt.dry_run:
@@ -171,33 +173,48 @@ def writeback(rt: Runtime) -> dict[str, int]:
 
 
 def alerts(rt: Runtime) -> dict[str, int]:
-    now = utcnow()
+    """Every rule over the cycle's figures, once per cycle; after that, answers that
+    arrive (webhook, file drop) are decided from their own accounts only, without
+    recomputing the portfolio."""
     closed = rt.settings.slack.loop_closed_field
     plan = rt.store.survey_plan_summary(rt.crm.name)
     history = rule_history(rt.store, rt.crm.name, rt.settings.history)
     if rt.dry_run:  # the real pipeline on a copy of the alert state: shown, not sent
-        inputs = rule_inputs(rt.computed(now), closed, plan, history)
+        computed = rt.computed()
+        now = computed.document.as_of
+        inputs = rule_inputs(computed, closed, plan, history)
         return preview_alerts(rt.settings, rt.store.engine, inputs, now, rt.echo)
+    answers = rt.take_answers()
+    if answers and rt.answers_only() and rt.figures is not None:
+        fast = evaluate_answers(
+            rt.pipeline, rt.figures, answers, closed, rt.now(), plan=plan, history=history
+        )
+        if fast is not None:
+            return {**_alert_counts(fast), "answers_only": 1}
+    computed = rt.computed()
+    now = computed.document.as_of
     report = evaluate_alerts(
-        rt.pipeline, rt.computed(now), closed, now, escalate=False, plan=plan, history=history
+        rt.pipeline, computed, closed, now, escalate=False, plan=plan, history=history
     )
+    rt.last_alerts = report
+    rt.alerts_evaluated()
     return _alert_counts(report)
 
 
 def escalation(rt: Runtime) -> dict[str, int]:
     if rt.dry_run:
         return {"skipped_dry_run": 1}  # the alerts job's preview showed the escalations too
-    now = utcnow()
+    computed = rt.computed()
     history = rule_history(rt.store, rt.crm.name, rt.settings.history)
     closed = rt.settings.slack.loop_closed_field
-    inputs = rule_inputs(rt.computed(now), closed, history=history)
-    return _alert_counts(rt.pipeline.escalate(inputs, now))
+    inputs = rule_inputs(computed, closed, history=history)
+    return _alert_counts(rt.pipeline.escalate(inputs, computed.document.as_of))
 
 
 def outbox(rt: Runtime) -> dict[str, int]:
     if rt.dry_run:
         return {"skipped_dry_run": 1}
-    return _delivery_counts(deliver(rt.pipeline.repo, rt.notifier, utcnow()))
+    return _delivery_counts(deliver(rt.pipeline.repo, rt.notifier, rt.now()))
 
 
 def _alert_counts(report: CycleReport) -> dict[str, int]:

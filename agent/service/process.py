@@ -30,6 +30,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from types import FrameType
 from typing import Any
 
@@ -41,6 +42,7 @@ from agent.config.settings import Settings
 from agent.core.models import Response
 from agent.service.cadence import Cadence
 from agent.service.checkpoint import Checkpoints
+from agent.service.cycle import run_cycle
 from agent.service.health import Health
 from agent.service.http import AgentApp, HttpServer
 from agent.service.runner import JobResult, run_job
@@ -75,6 +77,7 @@ class AgentProcess:
         full_sync: bool = False,
         notifier: Notifier | None = None,
         echo: Callable[[str], None] = lambda line: None,
+        as_of: datetime | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -97,6 +100,7 @@ class AgentProcess:
             checkpoints=checkpoints,
             notifier=notifier,
             echo=echo,
+            as_of=as_of,
         )
         schedule = settings.schedule
         cadences = {
@@ -130,7 +134,12 @@ class AgentProcess:
         heart = self._start_heartbeat()
         self._took_over()
         try:
-            return self.scheduler.run_once()
+            return run_cycle(
+                self.runtime,
+                self.scheduler.jobs,
+                self.scheduler.execute,
+                lambda: self.scheduler.stopping,
+            )
         finally:
             self._heart.set()
             heart.join(5)
@@ -337,13 +346,13 @@ class AgentProcess:
 
     def _woken(self, job: str) -> None:
         """Another replica stored new answers and asks for ``job``."""
-        self.runtime.data_changed()
+        self.runtime.data_changed()  # which answers is not said: the figures are rebuilt
         self.scheduler.trigger(job)
 
     def _received(self, added: Sequence[Response]) -> None:
         """New answers from the webhook: a detractor runs the alerts job now, on the
         leader (this process, or another replica woken through the database)."""
-        self.runtime.data_changed()
+        self.runtime.responses_added(added)
         if not any(r.score <= 6 for r in added):
             return
         self._wake_leader("alerts")

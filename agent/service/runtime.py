@@ -8,36 +8,30 @@ between runs (sessions, connection pools) and their per-run budgets reset.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from agent.alerts.deliver import Notifier
-from agent.alerts.pipeline import AlertPipeline
+from agent.alerts.pipeline import AlertPipeline, CycleReport
 from agent.alerts.setup import build_pipeline
 from agent.config.settings import Settings
-from agent.core.models import Rejected
+from agent.core.models import Rejected, Response
 from agent.core.ports import CrmConnector, SurveySource
 from agent.core.timeutil import utcnow
 from agent.service.checkpoint import Checkpoints, StoppableCrm, StoppableSource
 from agent.service.filedrop import FileDrop
 from agent.sources.files import FilesSurveys
 from agent.state.store import StateStore
-from agent.sync.cycle import Computed, compute_from_state
+from agent.sync.cycle import Computed
+from agent.sync.figures import CycleFigures
 from agent.sync.wiring import build_crm, build_notifier, build_survey_sources, build_task_crm
-from agent.tasks.sync import TaskSync
+from agent.tasks.sync import TaskReport, TaskSync
 
 __all__ = ["Runtime"]
 
-#: A metrics document this recent, over unchanged data, serves the next job too.
-_REUSE = timedelta(seconds=60)
-
-
-@dataclass(slots=True)
-class _Cached:
-    version: int
-    at: datetime
-    value: Computed
+#: Up to this many answers between cycles are decided from their own accounts.
+_ANSWERS_ALONE = 5_000
 
 
 @dataclass(slots=True)
@@ -66,8 +60,22 @@ class Runtime:
     rejected: list[Rejected] = field(default_factory=list)
     #: Why the last CRM sync failed (None once one succeeds): write-back waits for it.
     crm_sync_failed: str | None = None
-    _version: int = 0
-    _cached: _Cached | None = None
+    #: The clock of a replay (``run --once --as-of``); None: the wall clock.
+    clock: datetime | None = None
+    #: Recompute the figures in full every cycle (``run --full``), never in parts.
+    full_compute: bool = False
+    #: The cycle's computed state, shared by its jobs (built in ``build``).
+    figures: CycleFigures | None = None
+    #: What the last alerts job found (the demo shows it).
+    last_alerts: CycleReport | None = None
+    #: What the last tasks job read back and did (the demo shows it).
+    last_tasks: tuple[TaskReport, TaskReport] | None = None
+    #: Answers stored between cycles (webhook, file drop) whose alerts are not decided yet.
+    _answers: list[Response] = field(default_factory=list)
+    #: A cycle began and its alerts job has not evaluated every rule yet.
+    _alerts_due: bool = True
+    _cycle_at: datetime | None = None
+    _in_pass: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -81,18 +89,19 @@ class Runtime:
         checkpoints: Checkpoints | None = None,
         notifier: Notifier | None = None,
         echo: Callable[[str], None] = lambda line: None,
+        as_of: datetime | None = None,
     ) -> Runtime:
         """Every configured part; raises ``ConfigError`` (or a vendor error) when one is wrong."""
         checks = checkpoints or Checkpoints()
         notify = notifier or build_notifier(settings)
         crm = build_crm(settings, dry_run=dry_run)
-        return cls(
+        runtime = cls(
             settings=settings,
             store=store,
             crm=StoppableCrm(crm, checks),
             notifier=notify,
             pipeline=build_pipeline(settings, store.engine, notify),
-            sources=build_survey_sources(settings, utcnow()),
+            sources=build_survey_sources(settings, as_of or utcnow()),
             checkpoints=checks,
             file_drop=(
                 FileDrop(settings.file_drop, store) if settings.file_drop.path is not None else None
@@ -101,7 +110,13 @@ class Runtime:
             dry_run=dry_run,
             full_sync=full_sync,
             echo=echo,
+            clock=as_of,
+            full_compute=full_sync,
+            figures=CycleFigures(store, crm.name, settings.metrics),
         )
+        if runtime.file_drop is not None:
+            runtime.file_drop.on_stored = runtime.responses_added
+        return runtime
 
     def survey_sources(self, as_of: datetime) -> list[SurveySource]:
         """The survey sources for a run at ``as_of``, each stopping between pages."""
@@ -111,23 +126,88 @@ class Runtime:
         ]
         return [StoppableSource(s, self.checkpoints) for s in fresh]
 
-    def data_changed(self) -> None:
-        """Responses or CRM records changed: the next job computes the figures afresh."""
-        with self._lock:
-            self._version += 1
+    def now(self) -> datetime:
+        """The replay's instant, or the wall clock."""
+        return self.clock or utcnow()
 
-    def computed(self, now: datetime) -> Computed:
-        """The metrics over the state, reused for a minute while no data changed."""
+    def begin_cycle(self, *, whole_pass: bool = False) -> datetime:
+        """A new cycle starts now: its jobs share one instant and one computation.
+
+        ``whole_pass`` (``run --once``, the demo): the following jobs belong to this
+        cycle, so the CRM sync does not start another one.
+        """
         with self._lock:
-            version, cached = self._version, self._cached
-        if cached is not None and cached.version == version and now - cached.at < _REUSE:
-            return cached.value
-        value = compute_from_state(
-            self.store, self.crm.name, now, self.settings.metrics, self.rejected
-        )
+            at = self._cycle_at
+            if at is None or whole_pass or not self._in_pass:
+                at = self._cycle_at = self.now()
+                self._alerts_due = True
+                if self.full_compute and self.figures is not None:
+                    self.figures.reset()
+            self._in_pass = self._in_pass or whole_pass
+            return at
+
+    def end_pass(self) -> None:
         with self._lock:
-            self._cached = _Cached(version, now, value)
-        return value
+            self._in_pass = False
+
+    @property
+    def cycle_at(self) -> datetime:
+        """The current cycle's instant (a cycle starts if none has)."""
+        with self._lock:
+            at = self._cycle_at
+        return at if at is not None else self.begin_cycle()
+
+    def _parts(self) -> CycleFigures:
+        if self.figures is None:
+            self.figures = CycleFigures(self.store, self.crm.name, self.settings.metrics)
+        return self.figures
+
+    def crm_changed(self) -> None:
+        """The CRM mirror changed: the accounts it touched are recomputed."""
+        self._parts().crm_changed()
+
+    def responses_added(self, added: Sequence[Response]) -> None:
+        """New responses were stored: their accounts are recomputed, as of now."""
+        self._parts().responses_added(added)
+        with self._lock:
+            if not self._in_pass:
+                self._answers.extend(added)
+                if len(self._answers) > _ANSWERS_ALONE:  # a batch: the full path is cheaper
+                    self._answers = []
+                    self._alerts_due = True
+        self._advance()
+
+    def data_changed(self) -> None:
+        """Something changed in the state that is not known in detail (another replica)."""
+        self._parts().reset()
+        self._advance()
+
+    def _advance(self) -> None:
+        """A change between cycles is seen as of now (a new answer is inside the window)."""
+        with self._lock:
+            if not self._in_pass and self._cycle_at is not None:
+                self._cycle_at = self.now()
+
+    def take_answers(self) -> list[Response]:
+        """The answers stored between cycles since the last call (the detractor path)."""
+        with self._lock:
+            answers, self._answers = self._answers, []
+            return answers
+
+    def answers_only(self) -> bool:
+        """Whether the alerts job may decide new answers alone: this cycle's full
+        evaluation is done, and no whole pass is running."""
+        with self._lock:
+            return not self._in_pass and not self._alerts_due
+
+    def alerts_evaluated(self) -> None:
+        """The alerts job evaluated every rule for this cycle."""
+        with self._lock:
+            self._alerts_due = False
+
+    def computed(self) -> Computed:
+        """This cycle's figures: computed once, shared by every job, refreshed on change."""
+        return self._parts().computed(self.cycle_at, self.rejected)
 
     def reset_budgets(self) -> None:
         """Start a new run's API budget on connectors that keep one."""

@@ -82,7 +82,7 @@ class Scheduler:
         for job in self.jobs:
             if self._stop.is_set():
                 break
-            results.append(self._execute(job))
+            results.append(self.execute(job))
         return results
 
     def run(self, still_leader: Callable[[], bool], leader_check_seconds: float = 5.0) -> Outcome:
@@ -102,7 +102,7 @@ class Scheduler:
                 return "lost"
             checked = time.monotonic()
             if job is not None and not self._stop.is_set():
-                self._execute(job)
+                self.execute(job)
         return "stopped"
 
     def pick(self, now: datetime) -> tuple[str | None, float]:
@@ -116,7 +116,8 @@ class Scheduler:
         wait = (self._due[job] - now).total_seconds()
         return (job, 0.0) if wait <= 0 else (None, wait)
 
-    def _execute(self, job: str) -> JobResult:
+    def execute(self, job: str) -> JobResult:
+        """Run ``job`` now and schedule its next run."""
         result = self._run(job)
         self.last[job] = result
         if job in self._due:

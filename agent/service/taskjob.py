@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from agent.core.timeutil import utcnow
 from agent.service.runtime import Runtime
 from agent.sync.cycle import rule_inputs
 from agent.tasks.plan import plan_lines
@@ -29,10 +28,10 @@ def tasks(rt: Runtime) -> dict[str, int]:
     sync = rt.tasks
     if sync is None:
         return {"tasks_off": 1}
-    now = utcnow()
+    now = rt.cycle_at
     rules = rt.pipeline.registry.refresh().rules.enabled()
     if rt.dry_run:
-        inputs = rule_inputs(rt.computed(now), rt.settings.slack.loop_closed_field)
+        inputs = rule_inputs(rt.computed(), rt.settings.slack.loop_closed_field)
         planned = sync.plan(rules, inputs, now)
         for line in plan_lines(planned, sync.crm.name):
             rt.echo(line)
@@ -41,8 +40,9 @@ def tasks(rt: Runtime) -> dict[str, int]:
     if closed.completed_in_crm:
         rt.data_changed()
         rt.trigger("outbox")  # the closed alerts' messages are updated in place
-    inputs = rule_inputs(rt.computed(now), rt.settings.slack.loop_closed_field)
+    inputs = rule_inputs(rt.computed(), rt.settings.slack.loop_closed_field)
     report = sync.run(rules, inputs, now)
+    rt.last_tasks = (closed, report)
     loops = report.loops
     counts = {
         **report.as_counts(),

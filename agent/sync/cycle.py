@@ -7,7 +7,7 @@ them on separate cadences; each commits its cursor together with its data.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -17,9 +17,9 @@ import structlog
 from agent.alerts.pipeline import AlertPipeline, CycleReport
 from agent.core.compute import Computed, compute_with_matches
 from agent.core.contract import FieldSpec, MetricsConfig, ObjectKind
-from agent.core.document import MetricsDocument
+from agent.core.document import AccountMetrics, MetricsDocument
 from agent.core.errors import KnownError
-from agent.core.models import Account, Contact, Rejected
+from agent.core.models import Account, Contact, Rejected, Response
 from agent.core.ports import (
     Batch,
     CrmConnector,
@@ -29,11 +29,12 @@ from agent.core.ports import (
     SurveySource,
     WriteOutcome,
 )
-from agent.rules.facts import RuleInputs, build_inputs, response_facts
+from agent.rules.facts import RuleInputs, account_inputs, build_inputs, response_facts
 from agent.rules.history import HistorySource
 from agent.state.history import history_fields
 from agent.state.store import StateStore
 from agent.sync.coverage import wants_survey_next, with_survey_next
+from agent.sync.figures import CycleFigures
 from agent.sync.writeback import (
     WritebackCounts,
     crm_field,
@@ -51,6 +52,7 @@ __all__ = [
     "check_fields",
     "compute_from_state",
     "evaluate_alerts",
+    "evaluate_answers",
     "ingest_surveys",
     "plan_writeback",
     "rule_inputs",
@@ -123,9 +125,14 @@ def _apply_pages(
 
 
 def ingest_surveys(
-    store: StateStore, sources: Sequence[SurveySource]
+    store: StateStore,
+    sources: Sequence[SurveySource],
+    on_added: Callable[[Sequence[Response]], None] = lambda _added: None,
 ) -> tuple[dict[str, int], list[Rejected]]:
-    """Store new responses from every source; return counts and the rejected records."""
+    """Store new responses from every source; return counts and the rejected records.
+
+    ``on_added`` is told of each page's new responses once they are committed.
+    """
     counts = {"responses_new": 0, "responses_repeated": 0, "responses_conflicting": 0}
     rejected: list[Rejected] = []
     for source in sources:
@@ -134,6 +141,7 @@ def ingest_surveys(
                 result = tx.add_responses(page.responses)
                 if page.cursor is not None:
                     tx.set_cursor(source.name, "responses", page.cursor)
+            on_added(result.added)
             counts["responses_new"] += len(result.added)
             counts["responses_repeated"] += result.duplicates
             counts["responses_conflicting"] += len(result.conflicts)
@@ -204,6 +212,33 @@ def evaluate_alerts(
         rules_error=report.rules_error,
     )
     return report
+
+
+def evaluate_answers(
+    pipeline: AlertPipeline,
+    figures: CycleFigures,
+    answers: Sequence[Response],
+    closed_field: str | None,
+    now: datetime,
+    *,
+    plan: Mapping[str, Any] | None = None,
+    history: HistorySource | None = None,
+) -> CycleReport | None:
+    """New answers' alerts from their own accounts' figures (recomputed as of ``now``);
+    the portfolio is not touched. None when there is no computation to start from yet."""
+    view = figures.answers(answers, now)
+    if view is None:
+        return None
+    document, metrics, matches = view
+    entities = {m.account.id: m.account for m in matches}
+    chosen = {a: (entities.get(a) or _entity(m), m) for a, m in metrics.items()}
+    facts = response_facts(matches, closed_field)
+    inputs = account_inputs(document, chosen, facts, now, plan=plan, history=history)
+    return pipeline.respond(inputs, now)
+
+
+def _entity(metrics: AccountMetrics) -> Account:
+    return Account(id=metrics.id, name=metrics.name, revenue=metrics.revenue)
 
 
 @dataclass(frozen=True, slots=True)

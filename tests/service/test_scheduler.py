@@ -48,9 +48,9 @@ def test_due_jobs_run_earliest_first_ties_in_dependency_order() -> None:
     sched = Scheduler(cadences, run, clock=clock, rng=random.Random(0))  # type: ignore[arg-type]
     sched._due = {"alerts": T0, "crm_sync": T0}
     assert sched.pick(T0) == ("crm_sync", 0.0)
-    sched._execute("crm_sync")
+    sched.execute("crm_sync")
     assert sched.pick(T0) == ("alerts", 0.0)
-    sched._execute("alerts")
+    sched.execute("alerts")
     job, wait = sched.pick(T0)
     assert job is None
     assert wait == 60.0  # alerts again in a minute, the sync in ten

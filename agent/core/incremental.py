@@ -1,0 +1,418 @@
+"""The cycle's figures kept up to date: only the accounts a change touches are recomputed.
+
+``compute_with_matches`` recomputes a whole portfolio; ``Figures`` holds the same
+result in per-account parts and refreshes the parts a change reaches:
+
+- new responses: the accounts they match;
+- a CRM change: the accounts whose record, contacts or matched responses changed
+  (every response is matched again against the new portfolio, which is cheap beside
+  counting, and the matches are compared);
+- a new ``as_of``: the accounts with a response entering or leaving the window or a
+  detractor crossing the SLA between the two instants (``crossings``), and the
+  accounts whose recency score moved (their figures only).
+
+A respondent answering without a contact is known by email across the portfolio,
+so an account is always recomputed together with every account sharing such a
+respondent. Sums over accounts (the portfolio block, the drivers) are taken afresh
+in the document's order from the per-account parts, so the result is exactly the one
+``compute_with_matches`` gives for the same inputs (a property test compares them).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from agent.core.compute import (
+    MatchedResponse,
+    Portfolio,
+    Tally,
+    account_metrics,
+    contact_figure,
+    tally_counted,
+    without_gc,
+)
+from agent.core.contract import MetricsConfig
+from agent.core.document import AccountMetrics, ContactFigures, MetricsDocument, Unmatched
+from agent.core.matching import Matcher
+from agent.core.metrics import (
+    Counted,
+    add_account_drivers,
+    driver_metrics,
+    latest_per_respondent,
+    portfolio_metrics,
+    recency_score,
+)
+from agent.core.models import Account, Contact, Rejected, Response
+
+__all__ = ["Figures", "RefreshReport"]
+
+_Key = tuple[str, str]
+_NEVER = float("inf")
+
+
+def _key(response: Response) -> _Key:
+    return (response.source, response.response_id)
+
+
+def _order_key(response: Response) -> tuple[datetime, str, str]:
+    """The store's order of responses: submitted, then source, then id."""
+    return (response.submitted_at, response.source, response.response_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshReport:
+    """What one refresh recomputed: ``accounts`` tallied again, ``rescored`` figures only."""
+
+    full: bool
+    accounts: int
+    rescored: int
+
+
+@dataclass(slots=True)
+class _Part:
+    """One account's share of the document, and the ``as_of`` range it holds for."""
+
+    tally: Tally
+    metrics: AccountMetrics
+    #: The nearest crossing instants (POSIX seconds) at or before and at or after ``as_of``.
+    before: float
+    after: float
+
+
+class Figures:
+    """The metrics document of a portfolio, refreshed in parts as the data changes."""
+
+    def __init__(self, config: MetricsConfig) -> None:
+        self.config = config
+        self.as_of: datetime | None = None
+        self._portfolio = Portfolio((), (), config)
+        self._matcher = Matcher([], [], config.free_mail_domains)
+        self._ordered: list[Response] = []
+        self._matched: dict[_Key, Counted] = {}
+        self._unmatched: dict[_Key, Unmatched] = {}
+        self._by_account: dict[str, list[_Key]] = {}
+        self._by_email: dict[str, set[str]] = {}
+        self._contacts_of: dict[str, list[int]] = {}
+        self._parts: dict[str, _Part] = {}
+        self._contact_figures: dict[str, list[ContactFigures | None]] = {}
+        self._pending: set[str] = set()
+
+    # -- changes ------------------------------------------------------------------------
+
+    def load(
+        self,
+        accounts: Iterable[Account],
+        contacts: Iterable[Contact],
+        responses: Iterable[Response],
+    ) -> None:
+        """Start over from a whole portfolio and every stored response."""
+        self.__init__(self.config)  # type: ignore[misc]  # a fresh start, same config
+        self._set_portfolio(Portfolio(accounts, contacts, self.config))
+        self._pending = set(self._portfolio.accounts)
+        ordered = sorted(responses, key=_order_key)
+        self._ordered = ordered
+        for response in ordered:
+            self._place(response)
+
+    def add_responses(self, responses: Iterable[Response]) -> None:
+        """New stored responses (keys not seen before); their accounts are recomputed."""
+        for response in responses:
+            if _key(response) in self._matched or _key(response) in self._unmatched:
+                continue
+            bisect.insort(self._ordered, response, key=_order_key)
+            account_id = self._place(response)
+            if account_id is not None:
+                self._pending.add(account_id)
+
+    def set_crm(self, accounts: Iterable[Account], contacts: Iterable[Contact]) -> None:
+        """The CRM's accounts and contacts now; accounts whose inputs changed are recomputed."""
+        old = self._portfolio
+        old_contacts = {a: [old.contacts[i] for i in ix] for a, ix in self._contacts_of.items()}
+        old_tiers = {a: [old.tiers[i] for i in ix] for a, ix in self._contacts_of.items()}
+        old_matched = self._matched
+        self._set_portfolio(Portfolio(accounts, contacts, self.config))
+        new = self._portfolio
+        changed = set(old.accounts).symmetric_difference(new.accounts)
+        for account_id, account in new.accounts.items():
+            ix = self._contacts_of.get(account_id, [])
+            if (
+                old.accounts.get(account_id) != account
+                or old_contacts.get(account_id, []) != [new.contacts[i] for i in ix]
+                or old_tiers.get(account_id, []) != [new.tiers[i] for i in ix]
+            ):
+                changed.add(account_id)
+        self._matched, self._unmatched = {}, {}
+        self._by_account, self._by_email = {}, {}
+        for response in self._ordered:
+            self._place(response)
+        for key, now in self._matched.items():
+            before = old_matched.get(key)
+            if before is None or before.account_id != now.account_id:
+                changed.add(now.account_id)
+                if before is not None:
+                    changed.add(before.account_id)
+        changed.update(c.account_id for k, c in old_matched.items() if k not in self._matched)
+        self._pending |= {a for a in changed if a in new.accounts}
+        for gone in set(self._parts) - set(new.accounts):
+            del self._parts[gone]
+            self._contact_figures.pop(gone, None)
+
+    # -- the document -------------------------------------------------------------------
+
+    def refresh(self, as_of: datetime) -> RefreshReport:
+        """Bring every part to ``as_of``; recompute what changed since the last refresh."""
+        as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+        with without_gc():
+            full = self.as_of is None or len(self._pending) == len(self._portfolio.accounts)
+            due = set(self._pending)
+            if self.as_of is not None and as_of != self.as_of:
+                due |= self._crossing(self.as_of, as_of)
+            recomputed = self._recompute(due, as_of)
+            rescored = self._rescore(as_of, skip=recomputed)
+            # only now is every part as of ``as_of``: an error above leaves the
+            # pending accounts and the old instant, and the next refresh redoes them
+            self.as_of = as_of
+            self._pending.clear()
+        return RefreshReport(full=full, accounts=len(recomputed), rescored=rescored)
+
+    def document(self, rejected: Iterable[Rejected] = ()) -> MetricsDocument:
+        """The metrics document as of the last refresh."""
+        if self.as_of is None:
+            raise RuntimeError("refresh() the figures before asking for the document")
+        ordered = sorted(self._portfolio.accounts.values(), key=lambda a: (-a.revenue, a.id))
+        parts = [self._parts[a.id] for a in ordered]
+        drivers: dict[str | None, list[float]] = {}
+        for account, part in zip(ordered, parts, strict=True):
+            if part.metrics.respondents:
+                add_account_drivers(
+                    drivers, part.tally.drivers, account.revenue, sum(part.tally.counts)
+                )
+        return MetricsDocument(
+            as_of=self.as_of,
+            portfolio=portfolio_metrics(
+                [p.metrics for p in parts],
+                responded_contacts=sum(p.tally.responded_contacts for p in parts),
+                detractors_closed=sum(p.tally.closed_in_sla for p in parts),
+            ),
+            accounts=[p.metrics for p in parts],
+            drivers=driver_metrics(drivers),
+            unmatched=sorted(
+                self._unmatched.values(), key=lambda u: (u.response_id, u.email or "")
+            ),
+            rejected=list(rejected),
+            contacts=list(self._contacts()),
+        )
+
+    def accounts(self) -> list[Account]:
+        """The portfolio's accounts (the first of each id), in id order."""
+        return sorted(self._portfolio.accounts.values(), key=lambda a: a.id)
+
+    def matches(self, accounts: Iterable[str] | None = None) -> list[MatchedResponse]:
+        """Every matched response (of ``accounts`` only, when given), in the store's order."""
+        if self.as_of is None:
+            raise RuntimeError("refresh() the figures before asking for the matches")
+        keys: Iterable[_Key]
+        if accounts is None:
+            keys = (_key(r) for r in self._ordered)
+        else:
+            wanted = {k for a in accounts for k in self._by_account.get(a, ())}
+            keys = (_key(r) for r in self._ordered if _key(r) in wanted)
+        counted = self._counted_ids(accounts)
+        portfolio = self._portfolio
+        out: list[MatchedResponse] = []
+        for key in keys:
+            item = self._matched.get(key)
+            if item is None:
+                continue
+            response, account_id, index = item
+            out.append(
+                MatchedResponse(
+                    response,
+                    portfolio.accounts[account_id],
+                    None if index is None else portfolio.contacts[index],
+                    "unknown" if index is None else portfolio.tiers[index],
+                    id(response) in counted,
+                )
+            )
+        return out
+
+    def view(
+        self, responses: Sequence[Response], as_of: datetime
+    ) -> tuple[dict[str, AccountMetrics], list[MatchedResponse]]:
+        """As of ``as_of``: the figures of the accounts the stored ``responses`` matched
+        (with every account sharing a respondent with them), and those responses matched.
+
+        Nothing else is recomputed and the parts stay as they are: this is the path of
+        one new answer, which must not wait for the portfolio.
+        """
+        as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+        touched = {a for r in responses if (a := self.account_of(r)) is not None}
+        accounts = self._closure(touched)
+        counted = [self._matched[k] for a in accounts for k in self._by_account.get(a, ())]
+        latest = latest_per_respondent(counted, as_of, self.config.window_days)
+        tallies = tally_counted(latest.values(), self._portfolio.tiers, as_of, self.config)
+        metrics = {a: self._metrics(a, tallies.get(a) or Tally(), as_of) for a in accounts}
+        chosen = {id(c.response) for c in latest.values()}
+        portfolio = self._portfolio
+        matches: list[MatchedResponse] = []
+        for response in responses:
+            item = self._matched.get(_key(response))
+            if item is None:
+                continue
+            _, account_id, index = item
+            matches.append(
+                MatchedResponse(
+                    item.response,
+                    portfolio.accounts[account_id],
+                    None if index is None else portfolio.contacts[index],
+                    "unknown" if index is None else portfolio.tiers[index],
+                    id(item.response) in chosen,
+                )
+            )
+        return metrics, matches
+
+    def account_of(self, response: Response) -> str | None:
+        """The account a stored response matched, if any."""
+        item = self._matched.get(_key(response))
+        return None if item is None else item.account_id
+
+    # -- inside -------------------------------------------------------------------------
+
+    def _set_portfolio(self, portfolio: Portfolio) -> None:
+        self._portfolio = portfolio
+        self._matcher = Matcher(
+            list(portfolio.accounts.values()), portfolio.contacts, self.config.free_mail_domains
+        )
+        self._contacts_of = {a: [] for a in portfolio.accounts}
+        for index, contact in enumerate(portfolio.contacts):
+            self._contacts_of[contact.account_id].append(index)
+
+    def _place(self, response: Response) -> str | None:
+        """Match one response and index it; returns its account (None: unmatched)."""
+        key = _key(response)
+        account_id, contact, reason = self._matcher.match(response.email, response.account_hint)
+        if account_id is None:
+            self._unmatched[key] = Unmatched(
+                response.response_id, response.email, reason or "no_match"
+            )
+            return None
+        self._matched[key] = Counted(response, account_id, contact)
+        self._by_account.setdefault(account_id, []).append(key)
+        if contact is None:
+            email = (response.email or "").strip(" \t").lower()
+            if email:
+                self._by_email.setdefault(email, set()).add(account_id)
+        return account_id
+
+    def _closure(self, accounts: set[str]) -> set[str]:
+        """``accounts`` and every account sharing a contact-less respondent with one of them."""
+        done: set[str] = set()
+        todo = list(accounts)
+        while todo:
+            account_id = todo.pop()
+            if account_id in done:
+                continue
+            done.add(account_id)
+            for key in self._by_account.get(account_id, ()):
+                item = self._matched[key]
+                if item.contact is None:
+                    email = (item.response.email or "").strip(" \t").lower()
+                    todo.extend(self._by_email.get(email, ()))
+        return done
+
+    def _crossing(self, old: datetime, new: datetime) -> set[str]:
+        """Accounts whose counted set or overdue count may differ between two instants."""
+        lo, hi = sorted((old.timestamp(), new.timestamp()))
+        forward = new > old
+        return {
+            a
+            for a, part in self._parts.items()
+            if (part.after <= hi if forward else part.before >= lo)
+        }
+
+    def _recompute(self, due: set[str], as_of: datetime) -> set[str]:
+        accounts = self._closure({a for a in due if a in self._portfolio.accounts})
+        counted = [self._matched[k] for a in accounts for k in self._by_account.get(a, ())]
+        latest = latest_per_respondent(counted, as_of, self.config.window_days)
+        tallies = tally_counted(latest.values(), self._portfolio.tiers, as_of, self.config)
+        bounds = self._bounds(counted, as_of)
+        for account_id in accounts:
+            tally = tallies.get(account_id) or Tally()
+            before, after = bounds.get(account_id, (-_NEVER, _NEVER))
+            self._parts[account_id] = _Part(
+                tally, self._metrics(account_id, tally, as_of), before, after
+            )
+            self._contact_figures[account_id] = [
+                contact_figure(self._portfolio, index, latest)
+                for index in self._contacts_of.get(account_id, ())
+            ]
+        return accounts
+
+    def _rescore(self, as_of: datetime, *, skip: set[str]) -> int:
+        """Figures again where only the recency score moved (the tally holds)."""
+        rescored = 0
+        for account_id, part in self._parts.items():
+            if account_id in skip or part.tally.last is None:
+                continue
+            if recency_score(part.tally.last, as_of, self.config) != part.metrics.recency_score:
+                part.metrics = self._metrics(account_id, part.tally, as_of)
+                rescored += 1
+        return rescored
+
+    def _metrics(self, account_id: str, tally: Tally, as_of: datetime) -> AccountMetrics:
+        portfolio = self._portfolio
+        return account_metrics(
+            portfolio.accounts[account_id],
+            tally,
+            portfolio.with_email[account_id],
+            as_of,
+            self.config,
+        )
+
+    def _bounds(
+        self, counted: Sequence[Counted], as_of: datetime
+    ) -> dict[str, tuple[float, float]]:
+        """Per account, the nearest instants around ``as_of`` where a response enters or
+        leaves the window or an open detractor becomes overdue."""
+        now = as_of.timestamp()
+        window = timedelta(days=self.config.window_days).total_seconds()
+        sla = timedelta(hours=self.config.loop_sla_hours).total_seconds()
+        bounds: dict[str, tuple[float, float]] = {}
+        for response, account_id, _ in counted:
+            submitted = response.submitted_at.timestamp()
+            points = [submitted, submitted + window]
+            if response.score <= 6 and response.loop_closed_at is None:
+                points.append(submitted + sla)
+            before, after = bounds.get(account_id, (-_NEVER, _NEVER))
+            for point in points:
+                if point <= now:
+                    before = max(before, point)
+                if point >= now:
+                    after = min(after, point)
+            bounds[account_id] = (before, after)
+        return bounds
+
+    def _contacts(self) -> Iterator[ContactFigures]:
+        """Contact figures in the portfolio's contact order."""
+        position: dict[str, int] = {}
+        for contact in self._portfolio.contacts:
+            account_id = contact.account_id
+            k = position.get(account_id, 0)
+            position[account_id] = k + 1
+            figure = self._contact_figures[account_id][k]
+            if figure is not None:
+                yield figure
+
+    def _counted_ids(self, accounts: Iterable[str] | None) -> set[int]:
+        """``id()`` of each counted response (of ``accounts``, when given)."""
+        chosen = set(self._parts) if accounts is None else self._closure(set(accounts))
+        keys = [k for a in chosen for k in self._by_account.get(a, ())]
+        latest = latest_per_respondent(
+            [self._matched[k] for k in keys],
+            self.as_of or datetime.now(UTC),
+            self.config.window_days,
+        )
+        return {id(c.response) for c in latest.values()}

@@ -1,0 +1,54 @@
+"""One cycle, whoever starts it: ``run --once``, the demo, or the scheduler's pass.
+
+Every entry runs the same jobs (``agent.service.jobs``) through the same runner, in
+dependency order, on one ``Runtime``. The jobs of a cycle share one instant (the
+replay's ``--as-of``, or the wall clock when the cycle starts) and one computation
+of the figures.
+"""
+
+from __future__ import annotations
+
+import resource
+from collections.abc import Callable, Sequence
+
+import structlog
+
+from agent.service.runner import JobResult, run_job
+from agent.service.runtime import Runtime
+
+__all__ = ["run_cycle"]
+
+_log = structlog.get_logger(__name__)
+
+
+def run_cycle(
+    rt: Runtime,
+    jobs: Sequence[str],
+    run: Callable[[str], JobResult] | None = None,
+    stopped: Callable[[], bool] = lambda: False,
+) -> list[JobResult]:
+    """Run ``jobs`` once, in order, as one cycle; stop early when ``stopped()`` says so."""
+    execute = run or (lambda job: run_job(rt, job))
+    rt.begin_cycle(whole_pass=True)
+    results: list[JobResult] = []
+    try:
+        for job in jobs:
+            if stopped():
+                break
+            result = execute(job)
+            results.append(result)
+            _log.info(
+                "cycle_job_finished",
+                job=job,
+                ok=result.ok,
+                seconds=round(result.seconds, 3),
+                peak_rss_mb=_peak_rss_mb(),
+            )
+    finally:
+        rt.end_pass()
+    return results
+
+
+def _peak_rss_mb() -> int:
+    """The process's resident-memory high-water mark so far, in MiB (Linux counts KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024

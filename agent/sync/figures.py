@@ -1,0 +1,185 @@
+"""The cycle's computed state: one computation shared by every job of a cycle.
+
+Write-back, alerts, escalation and the report read the same ``Computed``. It is
+recomputed only when data changed (CRM records, responses) or the cycle's instant
+moved, never because time passed: a job asking again at the same instant with no
+change gets the same object back.
+
+After the first full computation the figures are kept in per-account parts
+(``agent.core.incremental.Figures``): a change recomputes the accounts it reaches.
+The parts live in memory only; a process that starts (or restarts after a crash)
+rebuilds them from the state database with one full computation, so it always
+converges to the full result. ``full=True`` forces that full path.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from agent.core.compute import Computed, MatchedResponse
+from agent.core.contract import MetricsConfig
+from agent.core.document import AccountMetrics, MetricsDocument
+from agent.core.incremental import Figures
+from agent.core.models import Rejected, Response
+from agent.state.store import StateStore
+
+__all__ = ["CycleFigures"]
+
+_log = structlog.get_logger(__name__)
+
+#: More new responses than this since the last refresh: reloading is cheaper than placing.
+_RELOAD_AFTER = 200_000
+
+
+@dataclass(slots=True)
+class _Last:
+    generation: int
+    as_of: datetime
+    rejected: tuple[Rejected, ...]
+    value: Computed
+
+
+class CycleFigures:
+    """The figures of one CRM's portfolio over the state, kept up to date in parts."""
+
+    def __init__(self, store: StateStore, crm: str, config: MetricsConfig) -> None:
+        self.store = store
+        self.crm = crm
+        self.config = config
+        self._figures: Figures | None = None
+        self._crm_changed = False
+        self._new: list[Response] = []
+        self._generation = 0
+        self._last: _Last | None = None
+        self._stale = False
+        #: Held for the whole computation; ``_noted`` only for noting a change.
+        self._lock = threading.RLock()
+        self._noted = threading.Lock()
+
+    # -- what changed -------------------------------------------------------------------
+
+    def crm_changed(self) -> None:
+        """The CRM mirror changed (records added, changed or deleted)."""
+        with self._noted:
+            self._crm_changed = True
+            self._generation += 1
+
+    def responses_added(self, responses: Sequence[Response]) -> None:
+        """Responses were stored (only the new ones). Never waits for a computation
+        in progress: the webhook's thread calls this before it answers."""
+        if not responses:
+            return
+        with self._noted:
+            self._generation += 1
+            self._new.extend(responses)
+            if len(self._new) > _RELOAD_AFTER:
+                self._new = []
+                self._stale = True
+
+    def reset(self) -> None:
+        """Something changed that is not known in detail: the next request computes in full."""
+        with self._noted:
+            self._stale = True
+            self._new = []
+            self._crm_changed = False
+            self._generation += 1
+
+    def _take_changes(self) -> tuple[bool, bool, list[Response], int]:
+        """What was noted since the last look: (stale, crm changed, new responses, generation)."""
+        with self._noted:
+            taken = (self._stale, self._crm_changed, self._new, self._generation)
+            self._stale, self._crm_changed, self._new = False, False, []
+            return taken
+
+    # -- the figures --------------------------------------------------------------------
+
+    def computed(self, as_of: datetime, rejected: Sequence[Rejected] = ()) -> Computed:
+        """The figures as of ``as_of``; the same object while nothing changed."""
+        with self._lock:
+            with self._noted:
+                generation, last = self._generation, self._last
+            if (
+                last is not None
+                and last.generation == generation
+                and last.as_of == as_of
+                and last.rejected == tuple(rejected)
+            ):
+                return last.value
+            try:
+                figures, generation = self._refreshed(as_of)
+                value = Computed(figures.document(rejected), figures.accounts(), figures.matches())
+            except BaseException:
+                self._drop()
+                raise
+            self._last = _Last(generation, as_of, tuple(rejected), value)
+            return value
+
+    def answers(
+        self, responses: Sequence[Response], as_of: datetime
+    ) -> tuple[MetricsDocument, dict[str, AccountMetrics], list[MatchedResponse]] | None:
+        """The last document, with the figures of the accounts ``responses`` reached as of
+        ``as_of`` and those responses matched; None before the first computation.
+
+        Only those accounts are computed; the parts are refreshed by the next cycle.
+        """
+        with self._lock:
+            figures, last = self._figures, self._last
+            with self._noted:
+                if figures is None or last is None or self._crm_changed or self._stale:
+                    return None
+                new, self._new = self._new, []
+            try:
+                figures.add_responses(new)  # placed; recomputed by the next refresh
+                metrics, matches = figures.view(responses, as_of)
+            except BaseException:
+                self._drop()
+                raise
+            return last.value.document, metrics, matches
+
+    def figures(self, as_of: datetime) -> Figures:
+        """The per-account parts brought to ``as_of`` (for a single account's questions)."""
+        with self._lock:
+            try:
+                return self._refreshed(as_of)[0]
+            except BaseException:
+                self._drop()
+                raise
+
+    def _drop(self) -> None:
+        """Half-updated parts are dropped: the next request starts over in full."""
+        self._figures = None
+        self._last = None
+        self.reset()
+
+    def _refreshed(self, as_of: datetime) -> tuple[Figures, int]:
+        stale, crm_changed, new, generation = self._take_changes()
+        figures = None if stale else self._figures
+        if figures is None:
+            figures = Figures(self.config)
+            figures.load(
+                self.store.load_accounts(self.crm),
+                self.store.load_contacts(self.crm),
+                self.store.load_responses(),
+            )
+            self._figures = figures
+        else:
+            if crm_changed:
+                figures.set_crm(
+                    self.store.load_accounts(self.crm), self.store.load_contacts(self.crm)
+                )
+            if new:
+                figures.add_responses(new)
+        report = figures.refresh(as_of)
+        _log.info(
+            "figures_refreshed",
+            full=report.full,
+            accounts=report.accounts,
+            rescored=report.rescored,
+            as_of=as_of.isoformat(),
+        )
+        return figures, generation

@@ -1,0 +1,226 @@
+"""One cycle, one computation: every entry runs the same cycle; changes recompute in parts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli import app
+from agent.core.contract import MetricsConfig
+from agent.core.incremental import Figures
+from agent.core.models import Response
+from agent.service.cycle import run_cycle
+from agent.service.process import AgentProcess
+from agent.service.runner import run_job
+from agent.state.leader import leadership_for
+from agent.state.store import StateStore
+from agent.sync.cycle import compute_from_state
+from agent.sync.figures import CycleFigures
+from tests.service.agentkit import RecordingNotifier, agent_settings, build_agent
+
+
+def _agent(tmp_path: Path, as_of: datetime | None = None) -> AgentProcess:
+    settings = agent_settings(tmp_path)
+    leadership = leadership_for(settings.state_url)
+    leadership.acquire(wait=False)
+    store = StateStore.open(settings.state_url)
+    return AgentProcess(settings, store, leadership, notifier=RecordingNotifier(), as_of=as_of)
+
+
+def _close(agent: AgentProcess) -> None:
+    agent.store.close()
+    agent.leadership.release()
+
+
+def _full(agent: AgentProcess, as_of: datetime) -> object:
+    return compute_from_state(agent.store, "files", as_of, MetricsConfig()).document
+
+
+def test_the_jobs_of_a_cycle_share_one_computation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loads: list[int] = []
+    seen: dict[str, int] = {}
+    original_load = Figures.load
+    original_computed = CycleFigures.computed
+
+    def counting_load(self: Figures, *args: object) -> None:
+        loads.append(1)
+        original_load(self, *args)  # type: ignore[arg-type]
+
+    def remembering(self: CycleFigures, *args: object, **kwargs: object) -> object:
+        value = original_computed(self, *args, **kwargs)  # type: ignore[arg-type]
+        seen[f"call{len(seen)}"] = id(value)
+        return value
+
+    monkeypatch.setattr(Figures, "load", counting_load)
+    monkeypatch.setattr(CycleFigures, "computed", remembering)
+    agent = build_agent(agent_settings(tmp_path))
+    try:
+        results = agent.run_once()
+    finally:
+        _close(agent)
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert len(loads) == 1  # write-back, alerts and escalation read one computation
+    assert len(seen) == 3
+    assert len(set(seen.values())) == 1  # the very same object, not a recomputation
+
+
+def test_run_once_as_of_replays_the_cycle_at_that_instant(tmp_path: Path) -> None:
+    when = datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC)  # every answer is out of the window
+    agent = _agent(tmp_path, as_of=when)
+    try:
+        results = agent.run_once()
+        computed = agent.runtime.computed()
+    finally:
+        _close(agent)
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert computed.document.as_of == when
+    assert all(a.respondents == 0 for a in computed.document.accounts)
+
+
+def test_run_as_of_needs_once_and_an_instant(tmp_path: Path) -> None:
+    runner = CliRunner()
+    without_once = runner.invoke(app, ["run", "--as-of", "2025-06-01T00:00:00Z"])
+    assert without_once.exit_code == 2
+    assert "--as-of needs --once" in without_once.output
+    bad = runner.invoke(app, ["run", "--once", "--as-of", "yesterday"])
+    assert bad.exit_code == 2
+    assert "'yesterday' is not an ISO 8601 instant" in bad.output
+
+
+def test_a_new_answer_recomputes_its_account_only_and_equals_the_full_result(
+    tmp_path: Path,
+) -> None:
+    when = datetime.now(UTC)
+    agent = _agent(tmp_path, as_of=when)
+    try:
+        agent.run_once()
+        answer = Response("hook-1", "p0@acct2.example", 1, when - timedelta(hours=1), source="hook")
+        with agent.store.transaction() as tx:
+            tx.add_responses([answer])
+        agent.runtime.responses_added([answer])
+        figures = agent.runtime.figures
+        assert figures is not None
+        report = figures.figures(when)  # refreshed as of the same instant: one account
+        assert report.account_of(answer) == "A2"
+        computed = agent.runtime.computed()
+        assert computed.document == _full(agent, when)
+    finally:
+        _close(agent)
+
+
+def test_full_forces_a_full_computation_every_cycle(tmp_path: Path) -> None:
+    agent = _agent(tmp_path, as_of=datetime.now(UTC))
+    agent.runtime.full_compute = True
+    try:
+        agent.run_once()
+        first = agent.runtime.computed()
+        run_cycle(agent.runtime, ["writeback"])
+        assert agent.runtime.computed() is not first  # computed afresh for the new cycle
+    finally:
+        _close(agent)
+
+
+def test_an_error_inside_a_refresh_starts_over_and_converges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    when = datetime.now(UTC)
+    agent = _agent(tmp_path, as_of=when)
+    try:
+        agent.run_once()
+        answer = Response("hook-2", "p1@acct4.example", 0, when - timedelta(hours=2), source="hook")
+        with agent.store.transaction() as tx:
+            tx.add_responses([answer])
+        agent.runtime.responses_added([answer])
+        calls: list[int] = []
+        original = Figures._recompute
+
+        def failing_once(self: Figures, due: set[str], as_of: datetime) -> set[str]:
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("killed in the middle of the refresh")
+            return original(self, due, as_of)
+
+        monkeypatch.setattr(Figures, "_recompute", failing_once)
+        with pytest.raises(RuntimeError):
+            agent.runtime.computed()
+        assert agent.runtime.computed().document == _full(agent, when)
+    finally:
+        _close(agent)
+
+
+def test_a_restart_after_a_crash_between_commit_and_notice_converges(tmp_path: Path) -> None:
+    """Answers committed by a process that died before telling its figures are found by
+    the next process, which rebuilds its parts from the state database."""
+    when = datetime.now(UTC)
+    agent = _agent(tmp_path, as_of=when)
+    agent.run_once()
+    answer = Response("lost-1", "p2@acct6.example", 2, when - timedelta(hours=3), source="hook")
+    with agent.store.transaction() as tx:
+        tx.add_responses([answer])  # ... and the process dies here
+    _close(agent)
+    again = _agent(tmp_path, as_of=when)
+    try:
+        again.run_once()
+        document = again.runtime.computed().document
+        assert document == _full(again, when)
+        assert any(a.id == "A6" and a.detractors for a in document.accounts)
+    finally:
+        _close(again)
+
+
+def test_a_detractor_between_cycles_is_decided_from_its_own_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notifier = RecordingNotifier()
+    settings = agent_settings(tmp_path)
+    leadership = leadership_for(settings.state_url)
+    leadership.acquire(wait=False)
+    store = StateStore.open(settings.state_url)
+    agent = AgentProcess(settings, store, leadership, notifier=notifier)
+    try:
+        agent.run_once()  # the cycle's full evaluation
+        before = len(notifier.sent)
+        refreshes: list[int] = []
+        original = Figures.refresh
+
+        def counting(self: Figures, as_of: datetime) -> object:
+            refreshes.append(1)
+            return original(self, as_of)
+
+        monkeypatch.setattr(Figures, "refresh", counting)
+        when = datetime.now(UTC) - timedelta(minutes=1)
+        answer = Response("hook-3", "p0@acct2.example", 1, when, source="webhook")
+        with store.transaction() as tx:
+            tx.add_responses([answer])
+        agent.runtime.responses_added([answer])  # what the webhook handler reports
+        result = run_job(agent.runtime, "alerts")
+        assert result.ok, result.error
+        assert result.counts["answers_only"] == 1
+        assert result.counts["rules"] > 0
+        assert "executive-detractor" in [a.rule_id for a in notifier.sent[before:]]
+        assert refreshes == []  # the portfolio was not recomputed for it
+        # the next cycle's figures take the answer in, and equal a full computation
+        assert agent.runtime.computed().document == _full(agent, agent.runtime.cycle_at)
+        assert refreshes == [1]
+    finally:
+        _close(agent)
+
+
+def test_answers_before_the_cycles_full_evaluation_take_the_full_path(tmp_path: Path) -> None:
+    agent = _agent(tmp_path)
+    try:
+        when = datetime.now(UTC) - timedelta(minutes=1)
+        answer = Response("hook-4", "p0@acct4.example", 1, when, source="webhook")
+        with agent.store.transaction() as tx:
+            tx.add_responses([answer])
+        agent.runtime.responses_added([answer])
+        result = run_job(agent.runtime, "alerts")
+        assert result.ok, result.error
+        assert "answers_only" not in result.counts
+    finally:
+        _close(agent)

@@ -1,0 +1,141 @@
+"""The incremental figures equal a full recompute after any sequence of changes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agent.core.compute import compute_with_matches
+from agent.core.contract import MetricsConfig
+from agent.core.incremental import Figures
+from agent.core.models import Account, Contact, Response
+from tests.core_builders import AS_OF
+from tests.test_properties import portfolios
+
+CONFIG = MetricsConfig()
+STEPS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _unique(responses: list[Response]) -> list[Response]:
+    seen: dict[tuple[str, str], Response] = {}
+    for r in responses:
+        seen.setdefault((r.source, r.response_id), r)
+    return list(seen.values())
+
+
+def _stored(responses: list[Response]) -> list[Response]:
+    return sorted(responses, key=lambda r: (r.submitted_at, r.source, r.response_id))
+
+
+def _assert_same(
+    figures: Figures,
+    accounts: list[Account],
+    contacts: list[Contact],
+    responses: list[Response],
+    as_of: datetime,
+) -> None:
+    document, matches = compute_with_matches(
+        accounts, contacts, _stored(responses), as_of=as_of, config=CONFIG
+    )
+    assert figures.document() == document
+    assert figures.document().to_json_obj() == document.to_json_obj()
+    assert figures.matches() == matches
+
+
+@st.composite
+def changes(draw: st.DrawFn) -> list[tuple[str, object]]:
+    """A sequence of steps: new responses, a changed CRM, another ``as_of``."""
+    steps: list[tuple[str, object]] = []
+    for _ in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(["responses", "crm", "time", "time"]))
+        if kind == "responses":
+            steps.append((kind, draw(portfolios())[2]))
+        elif kind == "crm":
+            steps.append((kind, draw(portfolios())[:2]))
+        else:
+            # around the window's end (365 days), the SLA (48 h) and recency thresholds
+            seconds = draw(
+                st.one_of(
+                    st.integers(-3 * 86_400, 3 * 86_400),
+                    st.sampled_from([48 * 3600, 48 * 3600 + 1, 365 * 86_400, -1, 1]),
+                    st.integers(-400 * 86_400, 400 * 86_400),
+                )
+            )
+            steps.append((kind, seconds))
+    return steps
+
+
+@given(start=portfolios(), steps=changes(), keep=st.booleans())
+@STEPS
+def test_incremental_equals_full_recompute_after_random_changes(
+    start: tuple[list[Account], list[Contact], list[Response]],
+    steps: list[tuple[str, object]],
+    keep: bool,
+) -> None:
+    accounts, contacts, responses = start
+    responses = _unique(responses)
+    as_of = AS_OF
+    figures = Figures(CONFIG)
+    figures.load(accounts, contacts, responses)
+    figures.refresh(as_of)
+    _assert_same(figures, accounts, contacts, responses, as_of)
+    for kind, value in steps:
+        if kind == "responses":
+            assert isinstance(value, list)
+            known = {(r.source, r.response_id) for r in responses}
+            new = [r for r in _unique(value) if (r.source, r.response_id) not in known]
+            new = [replace(r, response_id=f"n{len(responses)}-{r.response_id}") for r in new]
+            responses = responses + new
+            figures.add_responses(new)
+        elif kind == "crm":
+            assert isinstance(value, tuple)
+            new_accounts, new_contacts = value
+            # keep some of the old portfolio so that changes are partial
+            accounts = (accounts[:2] + new_accounts) if keep else new_accounts
+            contacts = (contacts[:3] + new_contacts) if keep else new_contacts
+            figures.set_crm(accounts, contacts)
+        else:
+            assert isinstance(value, int)
+            as_of = as_of + timedelta(seconds=value)
+        figures.refresh(as_of)
+        _assert_same(figures, accounts, contacts, responses, as_of)
+
+
+def test_quiet_refresh_recomputes_nothing() -> None:
+    account = Account(id="A1", name="Acme", domains=("a.com",), revenue=10.0)
+    contact = Contact(id="C1", account_id="A1", email="p@a.com", title="CEO")
+    answer = Response("r1", "p@a.com", 3, AS_OF - timedelta(days=1), source="s")
+    figures = Figures(CONFIG)
+    figures.load([account], [contact], [answer])
+    assert figures.refresh(AS_OF).full
+    quiet = figures.refresh(AS_OF)
+    assert (quiet.full, quiet.accounts, quiet.rescored) == (False, 0, 0)
+
+
+def test_a_new_response_recomputes_its_own_account_only() -> None:
+    accounts = [
+        Account(id=f"A{i}", name=f"N{i}", domains=(f"d{i}.com",), revenue=float(i))
+        for i in range(20)
+    ]
+    figures = Figures(CONFIG)
+    figures.load(accounts, [], [])
+    figures.refresh(AS_OF)
+    figures.add_responses([Response("r1", "x@d7.com", 2, AS_OF - timedelta(hours=1), source="s")])
+    report = figures.refresh(AS_OF)
+    assert report.accounts == 1
+    assert figures.document().portfolio.detractors == 1
+
+
+def test_a_detractor_crossing_the_sla_recomputes_its_account() -> None:
+    accounts = [Account(id="A1", name="N", domains=("d.com",)), Account(id="A2", name="M")]
+    figures = Figures(CONFIG)
+    figures.load(accounts, [], [Response("r1", "x@d.com", 2, AS_OF, source="s")])
+    figures.refresh(AS_OF)
+    assert figures.document().accounts[0].overdue_detractors == 0
+    report = figures.refresh(AS_OF + timedelta(hours=CONFIG.loop_sla_hours, seconds=1))
+    assert report.accounts == 1
+    by_id = {a.id: a for a in figures.document().accounts}
+    assert by_id["A1"].overdue_detractors == 1
