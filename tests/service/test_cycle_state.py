@@ -64,8 +64,8 @@ def test_the_jobs_of_a_cycle_share_one_computation(
     finally:
         _close(agent)
     assert all(r.ok for r in results), [r.error for r in results]
-    assert len(loads) == 1  # write-back, alerts and escalation read one computation
-    assert len(seen) == 3
+    assert len(loads) == 1  # every job of the cycle reads one computation
+    assert len(seen) >= 3  # coverage plan, write-back, alerts, escalation
     assert len(set(seen.values())) == 1  # the very same object, not a recomputation
 
 
