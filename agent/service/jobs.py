@@ -135,7 +135,7 @@ def coverage_plan(rt: Runtime) -> dict[str, int]:
         age = now - parse_instant(str(last["as_of"]))
         if age < timedelta(seconds=every):
             return {"plan_fresh": 1}
-    contacts = rt.store.load_contacts(rt.crm.name)
+    contacts = rt.records()[1]
     plan = plan_from_computed(rt.computed(), contacts, options_from(rt.settings.plan))
     stored = store_plan(rt.store, rt.crm.name, plan)
     return {"planned_accounts": len(plan.accounts), "planned_contacts": stored}
@@ -151,7 +151,8 @@ def writeback(rt: Runtime) -> dict[str, int]:
         return {"skipped_crm_sync_failed": 1}
     rt.reset_budgets()
     computed = rt.computed()
-    plan = plan_writeback(rt.store, rt.crm, computed.document, rt.settings.fields.specs())
+    specs = rt.settings.fields.specs()
+    plan = plan_writeback(rt.store, rt.crm, computed.document, specs, rt.records())
     counts = {"planned_records": plan.records}
     if rt.dry_run:
         for line in plan.lines(rt.crm.name):
@@ -194,7 +195,14 @@ def alerts(rt: Runtime) -> dict[str, int]:
     computed = rt.computed()
     now = computed.document.as_of
     report = evaluate_alerts(
-        rt.pipeline, computed, closed, now, escalate=False, plan=plan, history=history
+        rt.pipeline,
+        computed,
+        closed,
+        now,
+        escalate=False,
+        plan=plan,
+        history=history,
+        facts=rt.response_facts(computed),
     )
     rt.last_alerts = report
     rt.alerts_evaluated()
@@ -207,7 +215,7 @@ def escalation(rt: Runtime) -> dict[str, int]:
     computed = rt.computed()
     history = rule_history(rt.store, rt.crm.name, rt.settings.history)
     closed = rt.settings.slack.loop_closed_field
-    inputs = rule_inputs(computed, closed, history=history)
+    inputs = rule_inputs(computed, closed, history=history, facts=rt.response_facts(computed))
     return _alert_counts(rt.pipeline.escalate(inputs, computed.document.as_of))
 
 

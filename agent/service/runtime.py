@@ -16,9 +16,10 @@ from agent.alerts.deliver import Notifier
 from agent.alerts.pipeline import AlertPipeline, CycleReport
 from agent.alerts.setup import build_pipeline
 from agent.config.settings import Settings
-from agent.core.models import Rejected, Response
+from agent.core.models import Account, Contact, Rejected, Response
 from agent.core.ports import CrmConnector, SurveySource
 from agent.core.timeutil import utcnow
+from agent.rules.facts import ResponseFacts, response_facts
 from agent.service.checkpoint import Checkpoints, StoppableCrm, StoppableSource
 from agent.service.filedrop import FileDrop
 from agent.sources.files import FilesSurveys
@@ -74,6 +75,7 @@ class Runtime:
     _answers: list[Response] = field(default_factory=list)
     #: A cycle began and its alerts job has not evaluated every rule yet.
     _alerts_due: bool = True
+    _facts: tuple[Computed, list[ResponseFacts]] | None = None
     _cycle_at: datetime | None = None
     _in_pass: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -204,6 +206,22 @@ class Runtime:
         """The alerts job evaluated every rule for this cycle."""
         with self._lock:
             self._alerts_due = False
+
+    def records(self) -> tuple[list[Account], list[Contact]]:
+        """The mirror's live accounts and contacts, shared with the figures."""
+        return self._parts().records()
+
+    def response_facts(self, computed: Computed) -> list[ResponseFacts]:
+        """Rule facts of the computation's matched responses, built once per computation."""
+        closed = self.settings.slack.loop_closed_field
+        with self._lock:
+            cached = self._facts
+        if cached is not None and cached[0] is computed:
+            return cached[1]
+        facts = response_facts(computed.matches, closed)
+        with self._lock:
+            self._facts = (computed, facts)
+        return facts
 
     def computed(self) -> Computed:
         """This cycle's figures: computed once, shared by every job, refreshed on change."""

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from agent.core.models import Account, Contact, Response
 from agent.core.ports import FieldValue
+
+T = TypeVar("T")
 
 __all__ = [
     "JsonValue",
@@ -94,11 +97,11 @@ def contact_payload(contact: Contact) -> dict[str, Any]:
 def contact_from_payload(record_id: str, payload: Mapping[str, Any]) -> Contact:
     return Contact(
         id=record_id,
-        account_id=payload["account_id"],
+        account_id=_shared(payload["account_id"]),
         email=payload["email"],
         name=payload["name"],
-        title=payload["title"],
-        crm_tier=payload["crm_tier"],
+        title=_shared(payload["title"]),
+        crm_tier=_shared(payload["crm_tier"]),
         crm_values=_untag_mapping(payload["crm_values"]),
     )
 
@@ -139,14 +142,26 @@ def _tag(value: object, key: str) -> Any:
 
 
 def _untag_mapping(values: Mapping[str, Any]) -> dict[str, object]:
-    return {key: _untag(value) for key, value in values.items()}
+    return {sys.intern(key): _untag(value) for key, value in values.items()}
+
+
+#: Text up to this long is shared between records (field names, tiers, categories,
+#: titles, account ids repeat across 500,000 contacts; a copy each costs memory).
+_SHARED_LENGTH = 40
+
+
+def _shared(value: T) -> T:
+    """``value``, the one shared copy when it is short text."""
+    if isinstance(value, str) and len(value) <= _SHARED_LENGTH:
+        return sys.intern(value)  # type: ignore[return-value]  # str is T here
+    return value
 
 
 def _untag(value: Any) -> object:
     if isinstance(value, list):
         return [_untag(item) for item in value]
     if not isinstance(value, dict):
-        return value
+        return _shared(value)
     if len(value) == 1 and next(iter(value)) in _TAGS:
         tag, inner = next(iter(value.items()))
         if tag == _DATETIME:

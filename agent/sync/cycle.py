@@ -29,7 +29,13 @@ from agent.core.ports import (
     SurveySource,
     WriteOutcome,
 )
-from agent.rules.facts import RuleInputs, account_inputs, build_inputs, response_facts
+from agent.rules.facts import (
+    ResponseFacts,
+    RuleInputs,
+    account_inputs,
+    build_inputs,
+    response_facts,
+)
 from agent.rules.history import HistorySource
 from agent.state.history import history_fields
 from agent.state.store import StateStore
@@ -176,13 +182,14 @@ def rule_inputs(
     closed_field: str | None,
     plan: Mapping[str, Any] | None = None,
     history: HistorySource | None = None,
+    facts: Sequence[ResponseFacts] | None = None,
 ) -> RuleInputs:
     """What the alert rules see of this cycle's figures (the coverage plan's headline and,
-    given, the figures' history)."""
+    given, the figures' history); ``facts``: the responses' facts, when built already."""
     return build_inputs(
         computed.document,
         computed.accounts,
-        response_facts(computed.matches, closed_field),
+        response_facts(computed.matches, closed_field) if facts is None else facts,
         plan,
         history=history,
     )
@@ -197,12 +204,13 @@ def evaluate_alerts(
     escalate: bool = True,
     plan: Mapping[str, Any] | None = None,
     history: HistorySource | None = None,
+    facts: Sequence[ResponseFacts] | None = None,
 ) -> CycleReport:
     """Evaluate the rules over this cycle's figures, record alerts, deliver the outbox.
 
     ``escalate=False`` leaves the escalation checks to their own job.
     """
-    inputs = rule_inputs(computed, closed_field, plan, history)
+    inputs = rule_inputs(computed, closed_field, plan, history, facts)
     report = pipeline.run(inputs, now, escalate=escalate)
     _log.info(
         "alerts_evaluated",
@@ -277,10 +285,17 @@ def _shown(value: FieldValue) -> str:
 
 
 def plan_writeback(
-    store: StateStore, crm: CrmConnector, doc: MetricsDocument, specs: Sequence[FieldSpec]
+    store: StateStore,
+    crm: CrmConnector,
+    doc: MetricsDocument,
+    specs: Sequence[FieldSpec],
+    records: tuple[Sequence[Account], Sequence[Contact]] | None = None,
 ) -> WritebackPlan:
     """Compare the figures with the CRM's values: as last read, overlaid with the writes
-    the CRM confirmed after that read (so a value edited in the CRM is written again)."""
+    the CRM confirmed after that read (so a value edited in the CRM is written again).
+
+    ``records`` are the mirror's accounts and contacts when the caller holds them already.
+    """
     plan = WritebackPlan()
     if wants_survey_next(specs):
         doc = with_survey_next(doc, store.survey_plan_ids(crm.name))
@@ -290,7 +305,8 @@ def plan_writeback(
         if not chosen:
             continue
         by_field = {crm_field(s, crm.name): s for s in chosen}
-        current = _current_values(store, crm.name, obj)
+        mirrored = None if records is None else records[0 if obj == "account" else 1]
+        current = _current_values(store, crm.name, obj, mirrored)
         desired = desired_values(doc, chosen, crm.name, obj, extra if obj == "account" else None)
         plan.updates[obj] = plan_updates(desired, current, by_field)
         plan.before[obj] = {
@@ -303,10 +319,17 @@ def plan_writeback(
     return plan
 
 
-def _current_values(store: StateStore, crm: str, obj: ObjectKind) -> dict[str, dict[str, object]]:
-    records: Sequence[Account] | Sequence[Contact] = (
-        store.load_accounts(crm) if obj == "account" else store.load_contacts(crm)
-    )
+def _current_values(
+    store: StateStore,
+    crm: str,
+    obj: ObjectKind,
+    mirrored: Sequence[Account] | Sequence[Contact] | None = None,
+) -> dict[str, dict[str, object]]:
+    records: Sequence[Account] | Sequence[Contact]
+    if mirrored is not None:
+        records = mirrored
+    else:
+        records = store.load_accounts(crm) if obj == "account" else store.load_contacts(crm)
     current: dict[str, dict[str, object]] = {r.id: dict(r.crm_values) for r in records}
     for rid, values in store.written_since_read(crm, obj).items():
         current.setdefault(rid, {}).update(values)

@@ -25,7 +25,7 @@ from agent.core.compute import Computed, MatchedResponse
 from agent.core.contract import MetricsConfig
 from agent.core.document import AccountMetrics, MetricsDocument
 from agent.core.incremental import Figures
-from agent.core.models import Rejected, Response
+from agent.core.models import Account, Contact, Rejected, Response
 from agent.state.store import StateStore
 
 __all__ = ["CycleFigures"]
@@ -57,6 +57,8 @@ class CycleFigures:
         self._generation = 0
         self._last: _Last | None = None
         self._stale = False
+        #: The mirror's accounts and contacts as last loaded (what the figures rest on).
+        self._records: tuple[list[Account], list[Contact]] | None = None
         #: Held for the whole computation; ``_noted`` only for noting a change.
         self._lock = threading.RLock()
         self._noted = threading.Lock()
@@ -150,9 +152,23 @@ class CycleFigures:
                 self._drop()
                 raise
 
+    def records(self) -> tuple[list[Account], list[Contact]]:
+        """The mirror's live accounts and contacts (as the figures last loaded them, while
+        the mirror has not changed since)."""
+        with self._lock:
+            with self._noted:
+                current = not (self._stale or self._crm_changed)
+            if current and self._records is not None:
+                return self._records
+            return self._load_records()
+
+    def _load_records(self) -> tuple[list[Account], list[Contact]]:
+        return self.store.load_accounts(self.crm), self.store.load_contacts(self.crm)
+
     def _drop(self) -> None:
         """Half-updated parts are dropped: the next request starts over in full."""
         self._figures = None
+        self._records = None
         self._last = None
         self.reset()
 
@@ -161,17 +177,16 @@ class CycleFigures:
         figures = None if stale else self._figures
         if figures is None:
             figures = Figures(self.config)
-            figures.load(
-                self.store.load_accounts(self.crm),
-                self.store.load_contacts(self.crm),
-                self.store.load_responses(),
-            )
-            self._figures = figures
+            self._records = None
+            records = self._load_records()
+            figures.load(*records, self.store.load_responses())
+            self._records, self._figures = records, figures
         else:
             if crm_changed:
-                figures.set_crm(
-                    self.store.load_accounts(self.crm), self.store.load_contacts(self.crm)
-                )
+                self._records = None
+                records = self._load_records()
+                figures.set_crm(*records)
+                self._records = records
             if new:
                 figures.add_responses(new)
         report = figures.refresh(as_of)
