@@ -125,11 +125,14 @@ def _change(folder: Path, accounts: int) -> None:
     )
 
 
-def run_size(accounts: int, root: Path) -> dict[str, Any]:
+def run_size(accounts: int, root: Path, *, reuse: bool = False) -> dict[str, Any]:
     folder = root / "crm"
     started = time.perf_counter()
-    write_crm_folder(folder, generate(accounts, accounts * 10, accounts * 20, seed=7))
-    print(f"{accounts:,} accounts: generated in {time.perf_counter() - started:.1f} s")
+    if reuse and (folder / "responses.csv").exists():
+        print(f"{accounts:,} accounts: the generated folder is reused")
+    else:
+        write_crm_folder(folder, generate(accounts, accounts * 10, accounts * 20, seed=7))
+        print(f"{accounts:,} accounts: generated in {time.perf_counter() - started:.1f} s")
     config = _config(root, folder)
     out: dict[str, Any] = {}
     for name, (target_s, target_mb) in _TARGETS.items():
@@ -151,6 +154,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000])
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        help="a folder of generated CRM folders by size (SIZE/crm), copied instead of generated",
+    )
     args = parser.parse_args()
     results: dict[int, dict[str, Any]] = {}
     for size in args.sizes:
@@ -158,7 +166,10 @@ def main() -> None:
             root = args.keep / str(size)
             shutil.rmtree(root, ignore_errors=True)
             root.mkdir(parents=True)
-            results[size] = run_size(size, root)
+            source = None if args.reuse is None else args.reuse / str(size) / "crm"
+            if source is not None and source.is_dir():
+                shutil.copytree(source, root / "crm")
+            results[size] = run_size(size, root, reuse=source is not None)
         else:
             with tempfile.TemporaryDirectory(prefix="ax-bench-cycle-") as tmp:
                 results[size] = run_size(size, Path(tmp))
