@@ -62,6 +62,7 @@ def crm_sync(rt: Runtime) -> dict[str, int]:
         raise
     except Exception as exc:
         rt.crm_sync_failed = str(exc)
+        rt.crm_changed()  # pages stored before the failure count: the figures look again
         raise
     rt.crm_sync_failed = None
     rt.full_sync = False
