@@ -107,26 +107,20 @@ def run(
             help="Re-read the whole CRM and compute every figure afresh instead of changes only.",
         ),
     ] = False,
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of",
-            help="With --once: run the cycle as of this ISO 8601 instant (a replay or backfill).",
-        ),
-    ] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML config file.")] = None,
     as_of: Annotated[
         str | None,
         typer.Option(
             "--as-of",
-            help="With --once: run the pass as of this ISO 8601 instant (the demo's pinned date).",
+            help="With --once: run the cycle as of this ISO 8601 instant (a replay, a backfill, "
+            "the demo's pinned date).",
         ),
     ] = None,
 ) -> None:
     """Run the agent: CRM sync, survey ingestion, write-back and alerts on their cadences."""
     when = as_of_value(as_of) if as_of is not None else None
     if when is not None and not once:
-        raise fail("--as-of needs --once: the long-running agent follows the clock")
+        raise fail("--as-of needs --once: a running agent follows the clock")
     settings = cli_settings(config)  # exits 2 (CANNOT_START) on an invalid configuration
     pin_now(when)  # utcnow() answers the replay's instant everywhere, too
     try:
