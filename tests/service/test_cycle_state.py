@@ -184,6 +184,7 @@ def test_a_detractor_between_cycles_is_decided_from_its_own_account(
     agent = AgentProcess(settings, store, leadership, notifier=notifier)
     try:
         agent.run_once()  # the cycle's full evaluation
+        assert agent.lease.try_lead()  # the pass ended its lease: lead again, as the service does
         before = len(notifier.sent)
         refreshes: list[int] = []
         original = Figures.refresh
@@ -214,6 +215,7 @@ def test_a_detractor_between_cycles_is_decided_from_its_own_account(
 def test_answers_before_the_cycles_full_evaluation_take_the_full_path(tmp_path: Path) -> None:
     agent = _agent(tmp_path)
     try:
+        assert agent.lease.try_lead()
         when = datetime.now(UTC) - timedelta(minutes=1)
         answer = Response("hook-4", "p0@acct4.example", 1, when, source="webhook")
         with agent.store.transaction() as tx:
