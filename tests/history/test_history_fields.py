@@ -52,7 +52,7 @@ def test_trend_and_status_since_are_written_and_only_when_they_change(tmp_path: 
     assert again["planned_records"] == 0  # nothing changed: nothing written
 
     # A point 30 days back with a lower health score: the trend appears, once.
-    document = agent.runtime.computed(as_of).document
+    document = agent.runtime.computed().document  # the last cycle's figures
     past = replace(
         document,
         as_of=as_of - timedelta(days=31),
