@@ -139,3 +139,23 @@ def test_a_detractor_crossing_the_sla_recomputes_its_account() -> None:
     assert report.accounts == 1
     by_id = {a.id: a for a in figures.document().accounts}
     assert by_id["A1"].overdue_detractors == 1
+
+
+def test_removing_an_account_recounts_the_accounts_that_shared_its_respondent() -> None:
+    """The same email answered via a hint (A0) and via a domain (A4); the later answer
+    counted in A4. When A4 leaves the CRM, A0's answer becomes the one that counts."""
+    accounts = [
+        Account(id="A0", name="N0"),
+        Account(id="A4", name="N4", domains=("a.com",)),
+    ]
+    answers = [
+        Response("r1-0", "p0@a.com", 0, AS_OF, account_hint="A0", source="s"),
+        Response("r1-12", "p0@a.com", 0, AS_OF, source="s"),
+    ]
+    figures = Figures(CONFIG)
+    figures.load(accounts, [], answers)
+    figures.refresh(AS_OF)
+    figures.set_crm(accounts[:1], [])
+    figures.refresh(AS_OF)
+    _assert_same(figures, accounts[:1], [], answers, AS_OF)
+    assert figures.document().accounts[0].respondents == 1

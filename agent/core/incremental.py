@@ -132,7 +132,7 @@ class Figures:
         old = self._portfolio
         old_contacts = {a: [old.contacts[i] for i in ix] for a, ix in self._contacts_of.items()}
         old_tiers = {a: [old.tiers[i] for i in ix] for a, ix in self._contacts_of.items()}
-        old_matched = self._matched
+        old_matched, old_by_account, old_by_email = self._matched, self._by_account, self._by_email
         self._set_portfolio(Portfolio(accounts, contacts, self.config))
         new = self._portfolio
         changed = set(old.accounts).symmetric_difference(new.accounts)
@@ -155,6 +155,9 @@ class Figures:
                 if before is not None:
                     changed.add(before.account_id)
         changed.update(c.account_id for k, c in old_matched.items() if k not in self._matched)
+        # an account that shared a contact-less respondent with a changed one (as matched
+        # before the change) may count another of that respondent's answers now
+        changed = _closure(changed, old_by_account, old_matched, old_by_email)
         self._pending |= {a for a in changed if a in new.accounts}
         for gone in set(self._parts) - set(new.accounts):
             del self._parts[gone]
@@ -309,19 +312,7 @@ class Figures:
 
     def _closure(self, accounts: set[str]) -> set[str]:
         """``accounts`` and every account sharing a contact-less respondent with one of them."""
-        done: set[str] = set()
-        todo = list(accounts)
-        while todo:
-            account_id = todo.pop()
-            if account_id in done:
-                continue
-            done.add(account_id)
-            for key in self._by_account.get(account_id, ()):
-                item = self._matched[key]
-                if item.contact is None:
-                    email = (item.response.email or "").strip(" \t").lower()
-                    todo.extend(self._by_email.get(email, ()))
-        return done
+        return _closure(accounts, self._by_account, self._matched, self._by_email)
 
     def _crossing(self, old: datetime, new: datetime) -> set[str]:
         """Accounts whose counted set or overdue count may differ between two instants."""
@@ -416,3 +407,26 @@ class Figures:
             self.config.window_days,
         )
         return {id(c.response) for c in latest.values()}
+
+
+def _closure(
+    accounts: set[str],
+    by_account: dict[str, list[_Key]],
+    matched: dict[_Key, Counted],
+    by_email: dict[str, set[str]],
+) -> set[str]:
+    """``accounts`` and every account sharing a contact-less respondent with one of them,
+    over the given indexes."""
+    done: set[str] = set()
+    todo = list(accounts)
+    while todo:
+        account_id = todo.pop()
+        if account_id in done:
+            continue
+        done.add(account_id)
+        for key in by_account.get(account_id, ()):
+            item = matched[key]
+            if item.contact is None:
+                email = (item.response.email or "").strip(" \t").lower()
+                todo.extend(by_email.get(email, ()))
+    return done
