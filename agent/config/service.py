@@ -31,9 +31,9 @@ __all__ = [
 JOB_NAMES: tuple[str, ...] = (
     "crm_sync",
     "survey_ingest",
+    "tasks",  # read back first: a task completed in the CRM closes its loop before computing
     "coverage_plan",
     "writeback",
-    "tasks",
     "alerts",
     "escalation",
     "outbox",

@@ -262,9 +262,9 @@ def _delivery_counts(
 JOBS: dict[str, Job] = {
     "crm_sync": crm_sync,
     "survey_ingest": survey_ingest,
+    "tasks": tasks,
     "coverage_plan": coverage_plan,
     "writeback": writeback,
-    "tasks": tasks,
     "alerts": alerts,
     "escalation": escalation,
     "outbox": outbox,

@@ -34,9 +34,9 @@ def test_one_pass_runs_every_job_in_order_and_logs_each(tmp_path: Path) -> None:
     assert [r.job for r in results] == [
         "crm_sync",
         "survey_ingest",
+        "tasks",
         "coverage_plan",
         "writeback",
-        "tasks",
         "alerts",
         "escalation",
         "outbox",
