@@ -35,6 +35,7 @@ def test_agent_root_packages_are_the_layers() -> None:
         "sources",
         "state",
         "sync",
+        "tasks",
     ]
 
 
