@@ -66,10 +66,11 @@ def deliver(
     pending. While the agent stops, delivery ends at ``repo.drain_deadline`` and
     reports how many remain. A superseded leader's claim raises ``FencedError``.
     """
-    try:
-        return _drain(repo, notifier, now, limit)
-    finally:
-        repo.flush()  # the last sends' records (deferred to ride on the next claim)
+    with repo.sending:  # one sender at a time, whichever thread asks
+        try:
+            return _drain(repo, notifier, now, limit)
+        finally:
+            repo.flush()  # the last sends' records (deferred to ride on the next claim)
 
 
 def _drain(repo: AlertRepo, notifier: Notifier, now: datetime, limit: int | None) -> DeliveryReport:

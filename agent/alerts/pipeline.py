@@ -114,6 +114,9 @@ class AlertPipeline:
         self.digest_threshold = digest_threshold
         self.loop_sla = loop_sla
         self.crm_link = crm_link
+        #: When set (the running agent's delivery worker), recorded alerts are handed
+        #: to it instead of being delivered in the cycle's own thread.
+        self.handoff: Callable[[], None] | None = None
 
     def run(
         self, inputs: RuleInputs, now: datetime, *, send: bool = True, escalate: bool = True
@@ -143,7 +146,7 @@ class AlertPipeline:
         report.decisions.update(d.action for d in decisions)
         report.recorded = self.repo.record(records, [*new_states, *esc_states])
         if send:
-            report.delivery = deliver(self.repo, self.notifier, now)
+            report.delivery = self._send(now)
         _log.info(
             "alert_cycle",
             rules=report.rules,
@@ -174,7 +177,7 @@ class AlertPipeline:
         report.decisions.update(d.action for d in decisions)
         report.recorded = self.repo.record(records, new_states)
         if send:
-            report.delivery = deliver(self.repo, self.notifier, now)
+            report.delivery = self._send(now)
         _log.info(
             "answer_alerts",
             rules=report.rules,
@@ -183,6 +186,12 @@ class AlertPipeline:
             recorded=report.recorded,
         )
         return report
+
+    def _send(self, now: datetime) -> DeliveryReport | None:
+        if self.handoff is None:
+            return deliver(self.repo, self.notifier, now)
+        self.handoff()
+        return None
 
     def escalate(self, inputs: RuleInputs, now: datetime, *, send: bool = True) -> CycleReport:
         """Only the escalation checks (and closing of loops) on their own cadence."""
@@ -194,7 +203,7 @@ class AlertPipeline:
         report.decisions.update(r.content.kind for r in records)
         report.recorded = self.repo.record(records, changed)
         if send:
-            report.delivery = deliver(self.repo, self.notifier, now)
+            report.delivery = self._send(now)
         _log.info("escalation_cycle", rules=report.rules, recorded=report.recorded)
         return report
 

@@ -15,9 +15,10 @@ superseded leader's claim or mark raises ``FencedError``; it sends nothing more.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -107,6 +108,11 @@ class AlertRepo:
         self.drain_deadline: float | None = None
         #: Sends recorded with the next commit (``mark_sent(..., later=True)``).
         self._marks: list[tuple[str, Sent, datetime]] = []
+        #: Held by whoever delivers: one sender per process, whichever thread asks.
+        self.sending = threading.Lock()
+        #: When set (the running agent), new outbox rows are stamped with the moment
+        #: they are written rather than the cycle's evaluation time.
+        self.clock: Callable[[], datetime] | None = None
 
     # ---- state -------------------------------------------------------------------
 
@@ -135,6 +141,9 @@ class AlertRepo:
     def record(self, records: Sequence[OutboxRecord], states: Sequence[AlertState]) -> int:
         """Store new outbox rows and state changes together; return rows added."""
         with self.engine.begin() as conn:
+            if self.clock is not None and records:
+                written = self.clock()
+                records = [replace(r, created_at=max(r.created_at, written)) for r in records]
             _upsert_states(conn, states)
             return _insert_outbox_rows(conn, records)
 

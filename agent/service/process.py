@@ -5,7 +5,10 @@ is refused with the holder named), then the state is opened and migrated and eve
 configured part built, so a configuration mistake stops the agent before it leads.
 The HTTP server starts at once, so a standby is observable. The scheduler thread
 waits for the leadership (PostgreSQL: polling every ``standby_poll_seconds``), runs
-the jobs while it leads, and stands by again if it loses it.
+the jobs while it leads, and stands by again if it loses it. Alerts the jobs record
+are sent by the delivery worker (``agent.service.delivery``), a thread of its own
+woken as they are recorded, so posting never waits for rule evaluation; it sends
+only while this agent leads, one sender at a time.
 
 Leading means holding a leadership epoch (``agent.state.leader_lease``): a heartbeat
 thread renews its lease every third of ``lease_seconds``; every side effect is
@@ -40,9 +43,11 @@ from agent.alerts.deliver import Notifier
 from agent.config.service import JOB_NAMES
 from agent.config.settings import Settings
 from agent.core.models import Response
+from agent.core.timeutil import utcnow
 from agent.service.cadence import Cadence
 from agent.service.checkpoint import Checkpoints
 from agent.service.cycle import run_cycle
+from agent.service.delivery import DeliveryWorker
 from agent.service.health import Health
 from agent.service.http import AgentApp, HttpServer
 from agent.service.runner import JobResult, run_job
@@ -111,6 +116,7 @@ class AgentProcess:
         self.scheduler = Scheduler(cadences, lambda job: run_job(self.runtime, job))
         self.runtime.trigger = self.scheduler.trigger
         self.runtime.pipeline.repo.fence = self.fence
+        self.delivery = DeliveryWorker(self.runtime, lambda: self.fence.leading)
         self.health = Health(store, list(cadences), fence=self.fence)
         self.server: HttpServer | None = None
         self._heart = threading.Event()
@@ -163,6 +169,7 @@ class AgentProcess:
         listener = WakeListener(self.store, self._woken)
         listener.start()
         heart = self._start_heartbeat()
+        self._start_delivery()
         worker = threading.Thread(target=self._work, name="scheduler", daemon=True)
         worker.start()
         while not self.stop_event.wait(0.5):
@@ -171,7 +178,9 @@ class AgentProcess:
         self.scheduler.stop()
         grace = self.settings.schedule.grace_seconds
         self._drain_until(grace)
+        self.delivery.stop()
         finished = self._join(worker, grace)
+        finished = self._join_delivery(grace) and finished
         self._heart.set()
         heart.join(5)
         self._release()
@@ -198,6 +207,22 @@ class AgentProcess:
         self.scheduler.stop()
         if self._signals > 1:  # a second signal: stop delivering too
             self.runtime.pipeline.repo.drain_deadline = time.monotonic()
+
+    def _start_delivery(self) -> None:
+        """Alerts recorded by a job go to the delivery worker, not the scheduler's thread."""
+        if self.runtime.dry_run:
+            return
+        repo = self.runtime.pipeline.repo
+        repo.clock = utcnow  # recorded = when the row is written, not when evaluation began
+        self.runtime.pipeline.handoff = self.delivery.wake
+        self.delivery.start()
+
+    def _join_delivery(self, grace: float) -> bool:
+        started = self._stop_at if self._stop_at is not None else time.monotonic()
+        deadline = started + grace
+        while self.delivery.alive and time.monotonic() < deadline and self._signals < 2:
+            self.delivery.join(0.1)
+        return not self.delivery.alive
 
     def _drain_until(self, grace: float) -> None:
         """Delivery goes on while stopping, until shortly before the grace period ends."""
@@ -347,6 +372,8 @@ class AgentProcess:
     def _woken(self, job: str) -> None:
         """Another replica stored new answers and asks for ``job``."""
         self.runtime.data_changed()  # which answers is not said: the figures are rebuilt
+        if job == "outbox":
+            self.delivery.wake()
         self.scheduler.trigger(job)
 
     def _received(self, added: Sequence[Response]) -> None:

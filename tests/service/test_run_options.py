@@ -76,3 +76,42 @@ def test_missing_fields_keep_the_write_back_off_until_fixed(tmp_path: Path) -> N
     results = {r.job: r for r in agent.run_once()}
     assert results["writeback"].ok
     assert written_file(folder, "account").is_file()
+
+
+@pytest.mark.postgres
+def test_run_once_is_refused_naming_the_agent_that_holds_the_lease(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str
+) -> None:
+    """PostgreSQL: the advisory lock is free (the leader's session was lost) but the
+    leader's lease runs; ``run --once`` must not lead beside it. (On SQLite the file
+    lock alone decides, and a second agent is refused by it.)"""
+    from agent.state.leader_epoch import Fence
+    from agent.state.store import StateStore
+
+    settings = agent_settings(tmp_path)
+    config = tmp_path / "agent.yaml"
+    config.write_text(
+        f"files: {{path: {settings.files.path}}}\n"
+        f"state_url: '{postgres_url}'\n"
+        f"rules_dir: {settings.rules_dir}\n"
+        "server: {enabled: false}\n",
+        encoding="utf-8",
+    )
+    store = StateStore.open(postgres_url)
+    # Another agent leads by its lease alone (its lock is free, as after a lost session).
+    other = Fence(store.engine, host="other-host", pid=4242)
+    assert other.take(holds_lock=False)
+    store.close()
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["run", "--once", "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert line.startswith("error: ax-agent pid 4242 on other-host, epoch 1, lease until ")
+    assert " leads on " in line
+    assert "Traceback" not in result.output
+    assert not written_file(settings.files.path, "account").exists()  # nothing was done
+    store = StateStore.open(postgres_url)
+    current = Fence(store.engine).current()
+    store.close()
+    assert current is not None
+    assert (current.pid, current.epoch) == (4242, 1)  # its lease is untouched

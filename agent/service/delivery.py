@@ -1,0 +1,106 @@
+"""The delivery worker: drains the outbox in its own thread whenever alerts are recorded.
+
+Rule evaluation (the alerts job) can take seconds on a large portfolio; were delivery
+to run in the scheduler's thread, posting would pause while accounts are evaluated.
+So the alerts and escalation jobs only record, then ``wake()`` this worker, which
+sends what is pending at the pace the vendor's rate limits allow while the next
+evaluation runs.
+
+One sender: ``deliver`` holds the repository's sending lock, so this worker, the
+outbox job (the safety net on its own cadence, for retries) and the flush at stop
+never send side by side. Every post is still claimed against the leadership epoch
+(``AlertRepo.claim``): a worker whose agent was superseded sends nothing more; it
+stops at its first refused claim and sends again only once its agent leads anew.
+While the agent stops, a drain in progress goes on until the drain deadline; the
+worker then exits and the flush at stop reports what remains.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import structlog
+
+from agent.alerts.deliver import DeliveryReport, deliver
+from agent.core.timeutil import utcnow
+from agent.service.runtime import Runtime
+from agent.state.errors import FencedError
+
+__all__ = ["DeliveryWorker"]
+
+_log = structlog.get_logger(__name__)
+
+
+class DeliveryWorker:
+    """Sends the outbox of ``runtime`` each time it is woken, while ``leading()``."""
+
+    def __init__(
+        self, runtime: Runtime, leading: Callable[[], bool], *, idle_seconds: float = 5.0
+    ) -> None:
+        self.runtime = runtime
+        self.leading = leading
+        self.idle_seconds = idle_seconds
+        self.rounds = 0
+        self.last: DeliveryReport | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="delivery", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        """New alerts are recorded: send them now (any thread)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Start no new round; a round in progress ends at the drain deadline."""
+        self._stop.set()
+        self._wake.set()
+
+    def join(self, timeout: float) -> bool:
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.idle_seconds)
+            if self._stop.is_set():
+                break
+            if not self._wake.is_set():
+                continue
+            self._wake.clear()  # alerts recorded from now on wake another round
+            if not self.leading():
+                continue  # a standby sends nothing; the next leader drains the outbox
+            self.round()
+
+    def round(self) -> DeliveryReport | None:
+        """One drain of the outbox; never raises."""
+        repo = self.runtime.pipeline.repo
+        try:
+            report = deliver(repo, self.runtime.notifier, utcnow())
+        except FencedError as exc:  # another agent leads now: send nothing more
+            _log.warning("delivery_fenced", error=str(exc))
+            return None
+        except Exception:  # the worker must never die; the outbox job retries
+            _log.exception("delivery_failed")
+            return None
+        self.rounds += 1
+        self.last = report
+        if report.sent or report.failed or report.error or report.updated:
+            _log.info(
+                "alerts_delivered",
+                sent=report.sent,
+                recovered=report.recovered,
+                updated=report.updated,
+                failed=report.failed,
+                deferred=report.deferred,
+                error=report.error,
+            )
+        return report
