@@ -386,6 +386,8 @@ class AgentProcess:
 
     def _wake_leader(self, job: str) -> None:
         """Run ``job`` now on the leader: this agent, or another woken through the database."""
+        if job == "outbox":
+            self.delivery.wake()
         self.scheduler.trigger(job)
         if self.health.role != "leader":
             try:
