@@ -64,3 +64,17 @@ def test_hoisting_keeps_everything_else_in_place() -> None:
         "--",
         "--log-format",
     ]
+
+
+def test_the_demo_honours_the_log_options(tmp_path: Path) -> None:
+    quiet = _ax("demo", "--dir", str(tmp_path / "a"))
+    assert quiet.returncode == 0, quiet.stderr
+    assert "surveys_ingested" not in quiet.stderr  # errors only unless a level is asked for
+    chatty = _ax("demo", "--dir", str(tmp_path / "b"), "--log-level", "info")
+    assert chatty.returncode == 0, chatty.stderr
+    assert '"event": "surveys_ingested"' in chatty.stderr  # JSON lines: no terminal
+    console = _ax(
+        "--log-format", "console", "demo", "--dir", str(tmp_path / "c"), "--log-level=info"
+    )
+    assert "surveys_ingested" in console.stderr
+    assert '"event"' not in console.stderr

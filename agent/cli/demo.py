@@ -8,6 +8,7 @@ the alert de-duplication at work: the second cycle writes and alerts nothing new
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -18,9 +19,9 @@ from agent.alerts.console import ConsoleNotifier
 from agent.alerts.model import OutboxAlert, Sent
 from agent.alerts.pipeline import CycleReport
 from agent.cli.demo_sample import write_demo_folder
-from agent.config.logging import configure_logging
+from agent.config.logging import configure_from_settings
 from agent.config.service import JOB_NAMES
-from agent.config.settings import FilesSettings, load_settings
+from agent.config.settings import FilesSettings, Settings, load_settings
 from agent.core.timeutil import parse_instant
 from agent.report.present import drivers_table, fmt, headline_table
 from agent.service.cycle import run_cycle
@@ -41,7 +42,6 @@ _ALERTS_SHOWN = 6
 
 def run_demo(directory: Path, *, fresh: bool, console: Console) -> Computed:
     """Create (or reuse) the demo folder, run one cycle, print a summary."""
-    configure_logging(level="error")  # the summary says what matters
     if fresh and directory.exists():
         shutil.rmtree(directory)
     folder = directory / "crm"
@@ -59,6 +59,7 @@ def run_demo(directory: Path, *, fresh: bool, console: Console) -> Computed:
             "state_url": demo_state_url(directory),
         }
     )
+    _configure_logs(settings)
     config = write_demo_config(directory, settings.rules_dir)
     store = StateStore.open(demo_state_url(directory))
     try:
@@ -87,6 +88,14 @@ def run_demo(directory: Path, *, fresh: bool, console: Console) -> Computed:
         soft_wrap=True,
     )
     return computed
+
+
+def _configure_logs(settings: Settings) -> None:
+    """The demo's logs: errors only (its summary says what matters), unless a level was
+    asked for (``--log-level`` or ``AX_LOG__LEVEL``); the format as every command has it."""
+    asked = os.environ.get("AX_LOG__LEVEL")
+    log = settings.log if asked else settings.log.model_copy(update={"level": "error"})
+    configure_from_settings(settings.model_copy(update={"log": log}))
 
 
 def demo_state_url(directory: Path) -> str:
