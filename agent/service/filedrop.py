@@ -38,6 +38,7 @@ import structlog
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from agent.config.service import FileDropSettings
+from agent.core.errors import KnownError
 from agent.core.models import Rejected, Response
 from agent.service.checkpoint import Checkpoints, Interrupted
 from agent.service.telemetry import RESPONSES_RECEIVED
@@ -76,8 +77,11 @@ class DropCounts:
         return {f"drop_{name}": getattr(self, name) for name in self.__slots__}
 
 
-class DropFilesFailedError(RuntimeError):
+class DropFilesFailedError(KnownError):
     """Some files failed this scan (the others were processed); they are tried again.
+
+    A known error: each file's own failure is logged (``drop_file_failed``) with its
+    cause, and the job's failure carries no traceback.
 
     ``counts`` holds what the scan did all the same.
     """

@@ -14,6 +14,7 @@ import structlog
 from agent.alerts.deliver import DeliveryReport, deliver
 from agent.alerts.pipeline import CycleReport
 from agent.alerts.preview import preview_alerts
+from agent.core.errors import KnownError
 from agent.core.timeutil import parse_instant, utcnow
 from agent.service.checkpoint import Interrupted
 from agent.service.filedrop import DropFilesFailedError
@@ -41,7 +42,7 @@ _log = structlog.get_logger(__name__)
 Job = Callable[[Runtime], dict[str, int]]
 
 
-class DeliveryDeferredError(RuntimeError):
+class DeliveryDeferredError(KnownError):
     """Alerts stay in the outbox because the messaging vendor is unreachable.
 
     ``counts`` holds what the job did before (recorded in the cycles log all the same).
@@ -94,7 +95,9 @@ def survey_ingest(rt: Runtime) -> dict[str, int]:
     if counts.get("responses_new", 0) or counts.get("drop_accepted", 0):
         rt.trigger("alerts")  # new answers reach Slack without waiting for the cadence
     if len(errors) > 1:
-        raise _PartsFailedError("; ".join(str(e) for e in errors), counts) from errors[0]
+        known = all(isinstance(e, KnownError) for e in errors)
+        failed = _KnownPartsFailedError if known else _PartsFailedError
+        raise failed("; ".join(str(e) for e in errors), counts) from errors[0]
     if errors:
         if isinstance(errors[0], DropFilesFailedError):
             errors[0].counts = counts  # the whole job's counts go to the cycles log
@@ -108,6 +111,10 @@ class _PartsFailedError(RuntimeError):
     def __init__(self, message: str, counts: Mapping[str, int]) -> None:
         super().__init__(message)
         self.counts = dict(counts)
+
+
+class _KnownPartsFailedError(_PartsFailedError, KnownError):
+    """Every failed part failed with a known error: logged without a traceback."""
 
 
 def _count_received(channel: str, counts: Mapping[str, int]) -> None:

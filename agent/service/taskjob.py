@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from agent.core.errors import KnownError
 from agent.service.runtime import Runtime
 from agent.sync.cycle import rule_inputs
 from agent.tasks.plan import plan_lines
@@ -16,7 +17,7 @@ from agent.tasks.plan import plan_lines
 __all__ = ["TasksDeferredError", "tasks"]
 
 
-class TasksDeferredError(RuntimeError):
+class TasksDeferredError(KnownError):
     """Tasks stay in the task outbox because the CRM is unreachable; retried next run."""
 
     def __init__(self, message: str, counts: Mapping[str, int]) -> None:
