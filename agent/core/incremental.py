@@ -45,7 +45,7 @@ from agent.core.metrics import (
     portfolio_metrics,
     recency_score,
 )
-from agent.core.models import Account, Contact, Rejected, Response
+from agent.core.models import Account, Contact, Dropped, Rejected, Response
 
 __all__ = ["Figures", "RefreshReport"]
 
@@ -181,8 +181,11 @@ class Figures:
             self._pending.clear()
         return RefreshReport(full=full, accounts=len(recomputed), rescored=rescored)
 
-    def document(self, rejected: Iterable[Rejected] = ()) -> MetricsDocument:
-        """The metrics document as of the last refresh."""
+    def document(
+        self, rejected: Iterable[Rejected] = (), dropped: Iterable[Dropped] = ()
+    ) -> MetricsDocument:
+        """The metrics document as of the last refresh (``rejected`` and ``dropped``: the
+        input rows reading left out, passed through)."""
         if self.as_of is None:
             raise RuntimeError("refresh() the figures before asking for the document")
         ordered = sorted(self._portfolio.accounts.values(), key=lambda a: (-a.revenue, a.id))
@@ -207,6 +210,7 @@ class Figures:
             ),
             rejected=list(rejected),
             contacts=list(self._contacts()),
+            dropped=list(dropped),
         )
 
     def accounts(self) -> list[Account]:

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import structlog
 
+from agent.core.compute import Excluded
 from agent.core.contract import FieldSpec, ObjectKind
-from agent.core.models import Account, Contact, Rejected
+from agent.core.models import Account, Contact, Dropped, Rejected
 from agent.core.ports import Batch, FieldProblem, FieldUpdate, FieldValue, SurveyBatch, WriteOutcome
 from agent.sources import plainfiles
 
@@ -29,6 +30,7 @@ __all__ = ["FilesCrm", "FilesSurveys", "written_file"]
 
 _log = structlog.get_logger(__name__)
 _WRITTEN = {"account": "ax_accounts.csv", "contact": "ax_contacts.csv"}
+_KINDS: tuple[ObjectKind, ...] = ("account", "contact")
 
 
 def written_file(folder: Path, obj: ObjectKind) -> Path:
@@ -47,6 +49,29 @@ class FilesCrm:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        #: What the last read of each file left out: its rejected and its dropped rows.
+        self._left: dict[ObjectKind, tuple[list[Rejected], list[Dropped]]] = {}
+
+    def left_out(self) -> tuple[list[Rejected], list[Dropped]]:
+        """The CRM rows the agent cannot use (rejected) or does not use (dropped), as of
+        the files last read: they belong in the metrics document like rejected answers.
+
+        A file not read yet by this process (its cursor said unchanged) is read once
+        for them; a file that cannot be read adds nothing (the CRM sync says why).
+        """
+        for obj, read in (("account", self.read_accounts), ("contact", self.read_contacts)):
+            if obj not in self._left:
+                try:
+                    for _ in read(None):
+                        pass
+                except (OSError, ValueError):
+                    continue
+        rejected: list[Rejected] = []
+        dropped: list[Dropped] = []
+        for obj_rejected, obj_dropped in (self._left.get(k, ([], [])) for k in _KINDS):
+            rejected.extend(obj_rejected)
+            dropped.extend(obj_dropped)
+        return rejected, dropped
 
     def read_accounts(self, cursor: str | None) -> Iterator[Batch[Account]]:
         state = _FileState.of(self.folder / "accounts.csv", written_file(self.folder, "account"))
@@ -57,12 +82,15 @@ class FilesCrm:
             return
         digest = state.cursor()
         rejected: list[Rejected] = []
+        excluded = Excluded()
         accounts = plainfiles.read_accounts(
             self.folder / "accounts.csv",
             rejected=rejected,
             written=plainfiles.read_written(written_file(self.folder, "account")),
+            excluded=excluded,
         )
         _report(rejected)
+        self._left["account"] = (rejected, excluded.dropped)
         yield Batch(records=accounts, cursor=digest, snapshot=True)
 
     def read_contacts(self, cursor: str | None) -> Iterator[Batch[Contact]]:
@@ -77,15 +105,22 @@ class FilesCrm:
             yield Batch(records=[], cursor=state.cursor(), snapshot=False)
             return
         digest = state.cursor()
-        account_ids = {a.id for a in plainfiles.read_accounts(self.folder / "accounts.csv")}
+        accounts_left = Excluded()  # rejected accounts: their contacts are account_rejected
+        account_ids = {
+            a.id
+            for a in plainfiles.read_accounts(self.folder / "accounts.csv", excluded=accounts_left)
+        }
         rejected: list[Rejected] = []
+        excluded = Excluded(accounts=accounts_left.accounts)
         contacts = plainfiles.read_contacts(
             self.folder / "contacts.csv",
             account_ids,
             rejected=rejected,
             written=plainfiles.read_written(written_file(self.folder, "contact")),
+            excluded=excluded,
         )
         _report(rejected)
+        self._left["contact"] = (rejected, excluded.dropped)
         yield Batch(records=contacts, cursor=digest, snapshot=True)
 
     def check_fields(self, specs: Sequence[FieldSpec]) -> list[FieldProblem]:

@@ -25,7 +25,7 @@ from agent.core.compute import Computed, MatchedResponse
 from agent.core.contract import MetricsConfig
 from agent.core.document import AccountMetrics, MetricsDocument
 from agent.core.incremental import Figures
-from agent.core.models import Account, Contact, Rejected, Response
+from agent.core.models import Account, Contact, Dropped, Rejected, Response
 from agent.state.store import StateStore
 
 __all__ = ["CycleFigures"]
@@ -41,6 +41,7 @@ class _Last:
     generation: int
     as_of: datetime
     rejected: tuple[Rejected, ...]
+    dropped: tuple[Dropped, ...]
     value: Computed
 
 
@@ -100,8 +101,15 @@ class CycleFigures:
 
     # -- the figures --------------------------------------------------------------------
 
-    def computed(self, as_of: datetime, rejected: Sequence[Rejected] = ()) -> Computed:
-        """The figures as of ``as_of``; the same object while nothing changed."""
+    def computed(
+        self,
+        as_of: datetime,
+        rejected: Sequence[Rejected] = (),
+        dropped: Sequence[Dropped] = (),
+    ) -> Computed:
+        """The figures as of ``as_of``; the same object while nothing changed.
+
+        ``rejected`` and ``dropped``: the input rows reading left out, for the document."""
         with self._lock:
             with self._noted:
                 generation, last = self._generation, self._last
@@ -110,15 +118,17 @@ class CycleFigures:
                 and last.generation == generation
                 and last.as_of == as_of
                 and last.rejected == tuple(rejected)
+                and last.dropped == tuple(dropped)
             ):
                 return last.value
             try:
                 figures, generation = self._refreshed(as_of)
-                value = Computed(figures.document(rejected), figures.accounts(), figures.matches())
+                document = figures.document(rejected, dropped)
+                value = Computed(document, figures.accounts(), figures.matches())
             except BaseException:
                 self._drop()
                 raise
-            self._last = _Last(generation, as_of, tuple(rejected), value)
+            self._last = _Last(generation, as_of, tuple(rejected), tuple(dropped), value)
             return value
 
     def answers(
