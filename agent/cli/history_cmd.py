@@ -22,10 +22,10 @@ from typing import Annotated, Any
 import structlog
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from agent.cli.common import ConfigOption, cli_settings, fail
+from agent.cli.progress import backfill_progress
 from agent.config.settings import Settings
 from agent.core.compute import compute_document
 from agent.core.document import MetricsDocument
@@ -163,7 +163,7 @@ def backfill_cmd(
         dates = grid(start, end, step)
         todo = [d for d in dates if not repo.has_point(source.crm, d)]
         stored_accounts = stored_points = 0
-        with _progress(len(dates), len(dates) - len(todo)) as advance:
+        with backfill_progress(len(dates), len(dates) - len(todo)) as advance:
             for at in todo:
                 recorded = repo.record(source.crm, source.compute(at))
                 stored_accounts += recorded.accounts
@@ -175,35 +175,6 @@ def backfill_cmd(
         f"{stored_points} portfolio point(s) and {stored_accounts} account row(s)"
         + (f"; thinned {thinned} old point(s)" if thinned else "")
     )
-
-
-@contextmanager
-def _progress(total: int, done: int) -> Iterator[Callable[[datetime, int], None]]:
-    """A progress bar on a terminal, one log line per date otherwise."""
-    if sys.stderr.isatty():
-        bar = Progress(
-            TextColumn("backfill {task.fields[at]}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-        )
-        with bar:
-            task = bar.add_task("backfill", total=total, completed=done, at="")
-
-            def tick(at: datetime, _rows: int) -> None:
-                bar.update(task, advance=1, at=at.date().isoformat())
-
-            yield tick
-        return
-    count = done
-
-    def log(at: datetime, rows: int) -> None:
-        nonlocal count
-        count += 1
-        _log.info("history_backfilled", at=at.isoformat(), done=count, total=total, rows=rows)
-
-    yield log
 
 
 def history_document(

@@ -11,6 +11,7 @@ import structlog
 import typer
 
 from agent.cli.common import as_of_value, cli_settings, fail
+from agent.cli.progress import sync_progress
 from agent.config.settings import Settings
 from agent.core.timeutil import pin_now
 from agent.service.process import AgentProcess
@@ -74,6 +75,7 @@ def _run(
         _log.error("agent_cannot_start", error=f"{type(exc).__name__}: {exc}")
         typer.echo(f"error: cannot start: {exc}", err=True)
         return CANNOT_START
+    agent.runtime.sync_progress = sync_progress()  # a live display on a terminal, else logs
     if not once:
         return agent.serve()
     previous = agent.install_signals()  # a stop request ends the pass at a checkpoint

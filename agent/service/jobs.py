@@ -58,7 +58,7 @@ def crm_sync(rt: Runtime) -> dict[str, int]:
     rt.begin_cycle()
     rt.reset_budgets()
     try:
-        counts = sync_crm(rt.store, rt.crm, full=rt.full_sync)
+        counts = sync_crm(rt.store, rt.crm, full=rt.full_sync, progress=rt.sync_progress)
     except Interrupted:  # stopping (or leadership lost) is not a failure of the CRM
         raise
     except Exception as exc:

@@ -24,7 +24,7 @@ from agent.service.checkpoint import Checkpoints, StoppableCrm, StoppableSource
 from agent.service.filedrop import FileDrop
 from agent.sources.files import FilesSurveys
 from agent.state.store import StateStore
-from agent.sync.cycle import Computed
+from agent.sync.cycle import Computed, SyncProgress
 from agent.sync.figures import CycleFigures
 from agent.sync.wiring import build_crm, build_notifier, build_survey_sources, build_task_crm
 from agent.tasks.sync import TaskReport, TaskSync
@@ -56,6 +56,8 @@ class Runtime:
     fields_ready: bool = False
     #: Where ``--dry-run`` prints the planned updates.
     echo: Callable[[str], None] = lambda line: None
+    #: Told the records read after each page of a CRM sync (the command line's display).
+    sync_progress: SyncProgress | None = None
     trigger: Callable[[str], None] = lambda _job: None
     #: Records the last survey ingestion rejected (they appear in the metrics document).
     rejected: list[Rejected] = field(default_factory=list)

@@ -50,10 +50,15 @@ from agent.sync.writeback import (
     plan_updates,
 )
 
+#: Told after each page a CRM sync reads: the object, records and pages read so far, and
+#: whether that object's read ended (``True`` once, also when it failed).
+SyncProgress = Callable[[ObjectKind, int, int, bool], None]
+
 __all__ = [
     "OBJECTS",
     "Computed",
     "FieldsNotReadyError",
+    "SyncProgress",
     "WritebackPlan",
     "check_fields",
     "compute_from_state",
@@ -71,23 +76,54 @@ OBJECTS: tuple[ObjectKind, ...] = ("account", "contact")
 R = TypeVar("R", Account, Contact)
 
 
-def sync_crm(store: StateStore, crm: CrmConnector, *, full: bool = False) -> dict[str, int]:
-    """Bring the state's mirror of accounts and contacts up to date with the CRM."""
+def sync_crm(
+    store: StateStore,
+    crm: CrmConnector,
+    *,
+    full: bool = False,
+    progress: SyncProgress | None = None,
+) -> dict[str, int]:
+    """Bring the state's mirror of accounts and contacts up to date with the CRM.
+
+    ``progress``, given, is told the records read after every page (the total is not
+    known ahead: a CRM pages until it has no more)."""
     counts: dict[str, int] = {}
     for obj in OBJECTS:
         cursor = None if full else store.get_cursor(crm.name, obj)
-        if obj == "account":
+        pages: Iterable[Batch[Any]] = (
+            crm.read_accounts(cursor) if obj == "account" else crm.read_contacts(cursor)
+        )
+        seen = _Seen(obj, progress)
+        try:
             changed, deleted = _apply_pages(
-                store, crm.name, obj, crm.read_accounts(cursor), full_read=cursor is None
+                store, crm.name, obj, seen.pages(pages), full_read=cursor is None
             )
-        else:
-            changed, deleted = _apply_pages(
-                store, crm.name, obj, crm.read_contacts(cursor), full_read=cursor is None
-            )
+        finally:
+            seen.done()
         counts[f"{obj}s_changed"] = changed
         counts[f"{obj}s_deleted"] = deleted
     _log.info("crm_synced", crm=crm.name, full=full, **counts)
     return counts
+
+
+class _Seen:
+    """Counts the pages of one object's read for a progress display."""
+
+    def __init__(self, obj: ObjectKind, progress: SyncProgress | None) -> None:
+        self.obj, self.progress = obj, progress
+        self.records = self.count = 0
+
+    def pages(self, pages: Iterable[Batch[R]]) -> Iterator[Batch[R]]:
+        for page in pages:
+            yield page
+            self.records += len(page.records)
+            self.count += 1
+            if self.progress is not None:
+                self.progress(self.obj, self.records, self.count, False)
+
+    def done(self) -> None:
+        if self.progress is not None:
+            self.progress(self.obj, self.records, self.count, True)
 
 
 def _apply_pages(
