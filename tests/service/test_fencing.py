@@ -263,8 +263,10 @@ def test_a_leader_whose_lock_session_ends_mid_delivery_sends_nothing_twice(
     replicas.before_post = slow_and_cut
     standby = next(n for n in replicas.ports if n != old)
     ids = replicas.detractors(20, "burst", via=standby)
-    procs.wait_until(lambda: all(replicas.posted()[i] for i in ids), 90, "all 20 alerts in Slack")
-    procs.wait_until(lambda: _outbox_sent(replicas.url, ids) == 20, 60, "all 20 recorded sent")
+    # Generous bounds: three agents share a loaded 2-core CI machine. What is asserted is
+    # that every alert arrives exactly once, not how fast.
+    procs.wait_until(lambda: all(replicas.posted()[i] for i in ids), 180, "all 20 alerts in Slack")
+    procs.wait_until(lambda: _outbox_sent(replicas.url, ids) == 20, 120, "all 20 recorded sent")
     # A new epoch leads (the old process may win it again after standing by: fenced all
     # the same, its first epoch's in-memory list is gone).
     procs.wait_until(lambda: _epoch(replicas.url) > 1, 30, "a new epoch")
@@ -305,8 +307,10 @@ def test_a_leader_paused_around_its_session_loss_makes_no_post_or_write_after_re
     procs.wait_until(
         lambda: replicas.leader() not in (None, old), LEASE + 20, "a standby takes over"
     )
-    procs.wait_until(lambda: all(replicas.posted()[i] for i in ids), 90, "all 20 alerts in Slack")
-    procs.wait_until(lambda: _outbox_sent(replicas.url, ids) == 20, 60, "all 20 recorded sent")
+    # Generous bounds: three agents share a loaded 2-core CI machine. What is asserted is
+    # that every alert arrives exactly once, not how fast.
+    procs.wait_until(lambda: all(replicas.posted()[i] for i in ids), 180, "all 20 alerts in Slack")
+    procs.wait_until(lambda: _outbox_sent(replicas.url, ids) == 20, 120, "all 20 recorded sent")
     replicas.wait_pass("the new leader's pass")
     time.sleep(1)
     posts, writes = len(replicas.posts), len(replicas.writes)
@@ -376,7 +380,7 @@ def test_ten_kills_of_the_leader_never_double_an_alert(replicas: Replicas) -> No
         )
         replicas.start(leader)  # back as a standby
         procs.wait_until(lambda leader=leader: replicas.role(leader) == "standby", 60, "restart")
-    procs.wait_until(lambda: all(replicas.posted()[i] for i in ids), 90, "every alert sent")
+    procs.wait_until(lambda: all(replicas.posted()[i] for i in ids), 180, "every alert sent")
     posted = replicas.posted()
     assert max(posted.values()) == 1, [k for k, v in posted.items() if v > 1]
     assert max(takeovers) < LEASE + 5
