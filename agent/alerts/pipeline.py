@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import structlog
+from sqlalchemy import Connection
 
 from agent.alerts.compose import (
     alert_content,
@@ -74,12 +75,20 @@ def admin_rules_alert(error: RuleLoadError, channel: str, now: datetime) -> Outb
 
 
 def close_loop(
-    repo: AlertRepo, alert_id: str, closed_by: str, now: datetime, sla: timedelta
+    repo: AlertRepo,
+    alert_id: str,
+    closed_by: str,
+    now: datetime,
+    sla: timedelta,
+    *,
+    conn: Connection | None = None,
 ) -> OutboxRecord | None:
-    """Close the loop of an alert (a Slack button); queue the update of its message."""
+    """Close the loop of an alert (a Slack button); queue the update of its message.
+
+    With ``conn``, both happen inside that open transaction (its owner commits)."""
     original_id = alert_id.removeprefix("esc:")
-    state = repo.close(original_id, closed_by, now)
-    original = repo.get(original_id)
+    state = repo.close(original_id, closed_by, now, conn=conn)
+    original = repo.get(original_id, conn=conn)
     if state is None or original is None:
         return None
     record = OutboxRecord(
@@ -89,7 +98,7 @@ def close_loop(
         destination=original.destination,
         created_at=now,
     )
-    repo.record([record], [])
+    repo.record([record], [], conn=conn)
     return record
 
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -114,6 +115,15 @@ class AlertRepo:
         #: they are written rather than the cycle's evaluation time.
         self.clock: Callable[[], datetime] | None = None
 
+    @contextmanager
+    def _tx(self, conn: Connection | None) -> Iterator[Connection]:
+        """``conn`` as it is (its owner commits), or a transaction of our own."""
+        if conn is not None:
+            yield conn
+            return
+        with self.engine.begin() as own:
+            yield own
+
     # ---- state -------------------------------------------------------------------
 
     def states(self, rule_ids: Iterable[str]) -> dict[tuple[str, str], AlertState]:
@@ -138,19 +148,34 @@ class AlertRepo:
             )
             return {(r.rule_id, r.subject): _state(r) for r in rows}
 
-    def record(self, records: Sequence[OutboxRecord], states: Sequence[AlertState]) -> int:
-        """Store new outbox rows and state changes together; return rows added."""
-        with self.engine.begin() as conn:
+    def record(
+        self,
+        records: Sequence[OutboxRecord],
+        states: Sequence[AlertState],
+        *,
+        conn: Connection | None = None,
+    ) -> int:
+        """Store new outbox rows and state changes together; return rows added.
+
+        With ``conn``, inside that open transaction (committed by its owner)."""
+        with self._tx(conn) as tx:
             if self.clock is not None and records:
                 written = self.clock()
                 records = [replace(r, created_at=max(r.created_at, written)) for r in records]
-            _upsert_states(conn, states)
-            return _insert_outbox_rows(conn, records)
+            _upsert_states(tx, states)
+            return _insert_outbox_rows(tx, records)
 
-    def close(self, alert_id: str, closed_by: str, closed_at: datetime) -> AlertState | None:
+    def close(
+        self,
+        alert_id: str,
+        closed_by: str,
+        closed_at: datetime,
+        *,
+        conn: Connection | None = None,
+    ) -> AlertState | None:
         """Mark the loop of an alert's subject closed; None if unknown or closed already."""
-        with self.engine.begin() as conn:
-            row = conn.execute(
+        with self._tx(conn) as tx:
+            row = tx.execute(
                 select(alert_outbox.c.rule_id, alert_outbox.c.subject).where(
                     alert_outbox.c.alert_id == alert_id
                 )
@@ -158,12 +183,12 @@ class AlertRepo:
             if row is None:
                 return None
             key = and_(alert_state.c.rule_id == row.rule_id, alert_state.c.subject == row.subject)
-            found = conn.execute(select(alert_state).where(key)).first()
+            found = tx.execute(select(alert_state).where(key)).first()
             if found is None or found.closed_at is not None:
                 return None
             values = {"closed_at": closed_at.astimezone(UTC), "closed_by": closed_by}
-            conn.execute(update(alert_state).where(key).values(**values))
-            return _state(conn.execute(select(alert_state).where(key)).one())
+            tx.execute(update(alert_state).where(key).values(**values))
+            return _state(tx.execute(select(alert_state).where(key)).one())
 
     # ---- outbox ------------------------------------------------------------------
 
@@ -193,11 +218,14 @@ class AlertRepo:
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
-    def get(self, alert_id: str) -> OutboxAlert | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(alert_outbox).where(alert_outbox.c.alert_id == alert_id)
-            ).first()
+    def get(self, alert_id: str, *, conn: Connection | None = None) -> OutboxAlert | None:
+        """One outbox row; with ``conn``, as that open transaction sees it."""
+        query = select(alert_outbox).where(alert_outbox.c.alert_id == alert_id)
+        if conn is not None:
+            row = conn.execute(query).first()
+        else:
+            with self.engine.connect() as own:
+                row = own.execute(query).first()
         return _outbox(row) if row is not None else None
 
     def status(self, alert_id: str) -> str | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, select, update
+from sqlalchemy import Connection, Engine, and_, func, select, update
 
 from agent.core.batching import chunked
 from agent.core.ports import TaskPriority
@@ -177,36 +177,35 @@ class TaskRepo:
                 out.update((r.crm_task_id, _task(r)) for r in conn.execute(query))
         return out
 
-    def completed_in_crm(self, key: str, completed_at: datetime) -> None:
+    def completed_in_crm(self, conn: Connection, key: str, completed_at: datetime) -> None:
         """The CRM says done: the task is completed; the response's loop closes too
-        (unless it closed earlier, whose time stands)."""
-        with self.engine.begin() as conn:
-            row = conn.execute(select(crm_tasks).where(crm_tasks.c.key == key)).first()
-            if row is None:
-                return
+        (unless it closed earlier, whose time stands). Inside the caller's transaction,
+        which the leader's fence holds."""
+        row = conn.execute(select(crm_tasks).where(crm_tasks.c.key == key)).first()
+        if row is None:
+            return
+        conn.execute(
+            update(crm_tasks)
+            .where(crm_tasks.c.key == key)
+            .values(status="completed", crm_completed_at=completed_at, push_completion=False)
+        )
+        if row.response_source is not None and row.response_id is not None:
             conn.execute(
-                update(crm_tasks)
-                .where(crm_tasks.c.key == key)
-                .values(status="completed", crm_completed_at=completed_at, push_completion=False)
-            )
-            if row.response_source is not None and row.response_id is not None:
-                conn.execute(
-                    update(responses)
-                    .where(
-                        responses.c.source == row.response_source,
-                        responses.c.response_id == row.response_id,
-                        responses.c.loop_closed_at.is_(None),
-                    )
-                    .values(loop_closed_at=completed_at)
+                update(responses)
+                .where(
+                    responses.c.source == row.response_source,
+                    responses.c.response_id == row.response_id,
+                    responses.c.loop_closed_at.is_(None),
                 )
+                .values(loop_closed_at=completed_at)
+            )
 
-    def open_states(self, subject: str) -> list[tuple[str, str | None]]:
+    @staticmethod
+    def open_states(conn: Connection, subject: str) -> list[tuple[str, str | None]]:
         """(rule id, alert id) of the alert states of ``subject`` whose loop is open."""
         key = and_(alert_state.c.subject == subject, alert_state.c.closed_at.is_(None))
-        with self.engine.connect() as conn:
-            query = select(alert_state.c.rule_id, alert_state.c.last_alert_id).where(key)
-            rows = conn.execute(query)
-            return [(r.rule_id, r.last_alert_id) for r in rows]
+        query = select(alert_state.c.rule_id, alert_state.c.last_alert_id).where(key)
+        return [(r.rule_id, r.last_alert_id) for r in conn.execute(query)]
 
     def closed_elsewhere(self, subjects: Iterable[str]) -> dict[str, tuple[datetime, str]]:
         """Subjects whose loop an alert state records closed (Slack button, survey, CRM field)."""

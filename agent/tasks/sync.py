@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
+from sqlalchemy import Connection
 
 from agent.alerts.pipeline import close_loop
 from agent.alerts.repo import AlertRepo
@@ -226,7 +227,14 @@ class TaskSync:
     # -- reading back --------------------------------------------------------------
 
     def read_back(self, now: datetime) -> TaskReport:
-        """Close the loops of tasks completed in the CRM since the last read."""
+        """Close the loops of tasks completed in the CRM since the last read.
+
+        Each completion is one transaction: the task, the response's loop, its alert
+        states and the queued message updates commit together or not at all. On the
+        running agent each is held against the leader's epoch (as cursor commits and
+        write records are): a superseded leader's read-back raises ``FencedError`` and
+        commits nothing; the cursor, fenced too, moves only after every completion.
+        """
         report = TaskReport()
         self._check()
         cursor = self.store.get_cursor(self.crm.name, _STREAM)
@@ -238,25 +246,37 @@ class TaskSync:
             if row is None or row.status == "completed":
                 continue
             when = change.completed_at or now
-            self.repo.completed_in_crm(row.key, when)
+            with self.store.engine.begin() as conn:
+                self._hold(conn, f"the read-back of task {row.key}")
+                self.repo.completed_in_crm(conn, row.key, when)
+                closed = self._close_alerts(conn, row, when)
             report.completed_in_crm += 1
-            report.loops_closed += self._close_alerts(row, when, report)
+            report.closed_alerts.extend(closed)
+            report.loops_closed += 1 if row.response_id else 0
+            _log.info(
+                "task_loop_closed", key=row.key, subject=row.subject, alerts_updated=len(closed)
+            )
         if changes.cursor is not None:
             self.store.set_cursor(self.crm.name, _STREAM, changes.cursor)
         _log.info("tasks_read_back", crm=self.crm.name, **report.as_counts())
         return report
 
-    def _close_alerts(self, row: TaskRow, when: datetime, report: TaskReport) -> int:
+    def _hold(self, conn: Connection, what: str) -> None:
+        """Inside ``conn``'s transaction: only the current leader commits (when fenced)."""
+        fence = self.store.fence
+        if fence is not None:
+            fence.hold(conn, what)
+
+    def _close_alerts(self, conn: Connection, row: TaskRow, when: datetime) -> list[str]:
         """Close the subject's open alert states; queue the in-place message updates."""
-        closed = 0
-        for _rule_id, alert_id in self.repo.open_states(row.subject):
+        closed: list[str] = []
+        for _rule_id, alert_id in self.repo.open_states(conn, row.subject):
             if alert_id is None:
                 continue
-            if close_loop(self.alerts, alert_id, CLOSED_BY_CRM, when, self.loop_sla) is not None:
-                closed += 1
-                report.closed_alerts.append(alert_id)
-        _log.info("task_loop_closed", key=row.key, subject=row.subject, alerts_updated=closed)
-        return 1 if row.response_id else 0
+            sla = self.loop_sla
+            if close_loop(self.alerts, alert_id, CLOSED_BY_CRM, when, sla, conn=conn) is not None:
+                closed.append(alert_id)
+        return closed
 
     # -- closed here, completed there ----------------------------------------------
 
