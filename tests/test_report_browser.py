@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from agent.cli.demo_sample import DEMO_AS_OF, write_demo_folder
 from agent.core.compute import compute_document
 from agent.core.contract import MetricsConfig
+from agent.core.document import TaskFigures
 from agent.report import CHART_IDS, ReportOptions, build_report
 from agent.sources.plainfiles import read_crm_folder
 
@@ -31,6 +33,22 @@ CHROMIUM_ARGS = [
 ]
 
 pytestmark = pytest.mark.slow
+
+TASKS = TaskFigures(
+    crm="salesforce",
+    recorded=12_480,
+    pending=120,
+    created=12_360,
+    open=2_204,
+    overdue=1_377,
+    completed=10_156,
+    completed_in_time=8_840,
+    completed_in_crm=9_912,
+    detractor_tasks=10_032,
+    detractor_tasks_completed=8_101,
+    detractor_tasks_closed_in_sla=6_650,
+    closed_loop_rate=6_650 / 10_032,
+)
 
 
 def _chromium() -> str:
@@ -54,6 +72,8 @@ def page_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
         config=MetricsConfig(),
         rejected=data.rejected,
     )
+    # An agent that keeps CRM tasks: their section, with five-digit counts, fits too.
+    doc = replace(doc, tasks=TASKS)
     options = ReportOptions(record_url="https://crm.example/accounts/{id}")
     out = folder / "report.html"
     out.write_text(build_report(doc, data.accounts, options), encoding="utf-8")
@@ -119,12 +139,13 @@ def test_every_chart_has_a_visible_size(browser_page: tuple[Any, list[str], list
 def test_headline_figures_fit_their_cards(browser_page: tuple[Any, list[str], list[str]]) -> None:
     page, _, _ = browser_page
     overflowing = page.evaluate(
-        """() => [...document.querySelectorAll('.headline')]
+        """() => [...document.querySelectorAll('.headline, .task-card')]
               .filter(card => card.scrollWidth > card.clientWidth + 1)
               .map(card => card.dataset.key)"""
     )
     assert overflowing == []
     assert page.locator(".headline").count() == 8
+    assert page.locator("#tasks .task-card").count() == 6
 
 
 def test_print_layout_keeps_the_charts(

@@ -81,11 +81,11 @@ def alert_content(
 def chart_attachment(kind: Attachment, document: MetricsDocument) -> ChartAttachment:
     """The report's headline figures and the driver figures the chart is drawn from."""
     # The report package loads the chart library on import; only attachments need it.
-    from agent.report.figures import headline_figures  # noqa: PLC0415
+    from agent.report.figures import digest_figures  # noqa: PLC0415
 
-    headlines = tuple(
+    headlines = tuple(  # with the CRM task closed-loop rate, where there are tasks
         HeadlineFigure(key=h.key, label=h.label, value=h.value, text=h.text, note=h.note)
-        for h in headline_figures(document)
+        for h in digest_figures(document)
     )
     return ChartAttachment(
         kind=kind, as_of=document.as_of, headlines=headlines, drivers=tuple(document.drivers)

@@ -133,11 +133,13 @@ def _task_summary(console: Console, closed: TaskReport, created: TaskReport, fol
         console.print("No new tasks: every detractor and upsell candidate has one already.")
     if created.pushed:
         console.print(f"Completed {created.pushed} task(s) whose loop was closed elsewhere.")
-    loops = created.loops
-    if loops is not None and loops.tasks:
+    figures = created.figures
+    if figures is not None and figures.detractor_tasks:
         console.print(
-            f"Detractor tasks: {loops.tasks}, completed {loops.completed}, within the SLA "
-            f"{loops.completed_in_sla}: task closed-loop rate {fmt(loops.rate, percent=True)}."
+            f"Detractor tasks: {figures.detractor_tasks}, completed "
+            f"{figures.detractor_tasks_completed}, within the SLA "
+            f"{figures.detractor_tasks_closed_in_sla}: task closed-loop rate "
+            f"{fmt(figures.closed_loop_rate, percent=True)}."
         )
 
 

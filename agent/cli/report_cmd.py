@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -31,6 +31,7 @@ from agent.state.errors import StateError
 from agent.state.history import HistoryRepo
 from agent.state.store import StateStore
 from agent.sync.coverage import options_from, plan_for_folder, plan_for_state
+from agent.tasks.repo import TaskRepo
 
 __all__ = ["register"]
 
@@ -69,17 +70,39 @@ def report(
         config=settings.metrics,
         plan=portfolio.plan,
     )
+    doc = portfolio.doc
     with existing_state(settings) as store:
         if store is not None:
-            history = load_history(HistoryRepo(store), portfolio.crm, portfolio.doc.as_of)
+            history = load_history(HistoryRepo(store), portfolio.crm, doc.as_of)
             options = replace(options, history=history)
-    html = build_report(portfolio.doc, portfolio.accounts, options)
+            if _keeps_tasks(settings, crm_dir):
+                doc = _with_tasks(doc, store, portfolio.crm, settings)
+    html = build_report(doc, portfolio.accounts, options)
     size = _write(out, html)
     _log.info("report.written", path=str(out), bytes=size, accounts=len(portfolio.accounts))
     typer.echo(
         f"wrote {out} ({size:,} bytes): {portfolio.doc.portfolio.accounts} accounts "
         f"as of {portfolio.doc.as_of.isoformat()}"
     )
+
+
+def _keeps_tasks(settings: Settings, crm_dir: Path | None) -> bool:
+    """Whether the state's CRM tasks belong to this report: tasks are on, and the report
+    is of the configured CRM (another folder's report has no task list of its own)."""
+    if not settings.tasks.enabled:
+        return False
+    if crm_dir is None:
+        return True
+    return settings.crm == "files" and crm_dir.resolve() == settings.files.path.resolve()
+
+
+def _with_tasks(
+    doc: MetricsDocument, store: StateStore, crm: str, settings: Settings
+) -> MetricsDocument:
+    """The document with its ``tasks`` section, when the agent recorded any task."""
+    sla = timedelta(hours=settings.metrics.loop_sla_hours)
+    tasks = TaskRepo(store.engine, crm).figures(doc.as_of, sla)
+    return replace(doc, tasks=tasks) if tasks.recorded else doc
 
 
 def _portfolio(crm_dir: Path | None, settings: Settings, when: datetime) -> _Portfolio:

@@ -19,6 +19,7 @@ __all__ = [
     "HealthStatus",
     "MetricsDocument",
     "PortfolioMetrics",
+    "TaskFigures",
     "Unmatched",
     "UnmatchedReason",
 ]
@@ -112,6 +113,39 @@ class ContactFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskFigures:
+    """The running agent's CRM tasks as of the document's ``as_of`` (docs/metrics.md).
+
+    Not a contract figure: the document has this section only where the agent keeps
+    CRM tasks, so a CRM folder's document stays exactly the contract's.
+    """
+
+    #: The CRM whose task list these are (``salesforce``, ``hubspot``, ``files``).
+    crm: str
+    #: Tasks the rules asked for (recorded in the task outbox).
+    recorded: int
+    #: Of those, not in the CRM yet (waiting for their create, or its retry).
+    pending: int
+    #: In the CRM: ``open + completed``.
+    created: int
+    open: int
+    #: Open past their due time.
+    overdue: int
+    completed: int
+    #: Completed at or before their due time.
+    completed_in_time: int
+    #: Completed by their owner in the CRM (read back), not only by the agent.
+    completed_in_crm: int
+    #: Tasks about a detractor's answer (score 0-6), whatever their state.
+    detractor_tasks: int
+    detractor_tasks_completed: int
+    #: Of those, completed within ``loop_sla_hours`` of the answer.
+    detractor_tasks_closed_in_sla: int
+    #: ``detractor_tasks_closed_in_sla / detractor_tasks`` (None without detractor tasks).
+    closed_loop_rate: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class MetricsDocument:
     """The whole document; ``contacts`` is not part of the JSON, only of write-back."""
 
@@ -124,10 +158,13 @@ class MetricsDocument:
     contacts: list[ContactFigures] = field(default_factory=list)
     #: Account and contact rows not used in the figures (file, position, reason).
     dropped: list[Dropped] = field(default_factory=list)
+    #: The CRM tasks, where the agent keeps them (None: no ``tasks`` section).
+    tasks: TaskFigures | None = None
 
     def to_json_obj(self) -> dict[str, Any]:
-        """The JSON document of DOMAIN.md (datetimes as ISO 8601, unrounded numbers)."""
-        return {
+        """The JSON document of DOMAIN.md (datetimes as ISO 8601, unrounded numbers);
+        with the ``tasks`` section after the contract's keys when there are tasks."""
+        doc = {
             "as_of": self.as_of.isoformat(),
             "portfolio": _plain(self.portfolio),
             "accounts": [_plain(a) for a in self.accounts],
@@ -136,6 +173,9 @@ class MetricsDocument:
             "rejected": [_plain(r) for r in self.rejected],
             "dropped": [_plain(d) for d in self.dropped],
         }
+        if self.tasks is not None:
+            doc["tasks"] = _plain(self.tasks)
+        return doc
 
 
 #: The field names of each dataclass written (``fields()`` rebuilds them at every call).

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from agent.core.document import DriverMetrics, MetricsDocument
 from agent.core.messages import Chart, Digest
 from agent.report.charts import drivers_pair_figure
-from agent.report.figures import headline_figures
+from agent.report.figures import digest_figures
 from agent.report.render import to_png
 
 __all__ = ["DIGEST_TITLE", "digest_text", "driver_chart", "drivers_png", "weekly_digest"]
@@ -34,10 +34,11 @@ def driver_chart(drivers: Sequence[DriverMetrics]) -> Chart:
 
 
 def digest_text(doc: MetricsDocument, *, title: str = DIGEST_TITLE) -> str:
-    """Slack mrkdwn: a bold title, then one bullet per headline figure with its context."""
+    """Slack mrkdwn: a bold title, then one bullet per headline figure with its context,
+    and the task closed-loop rate where the agent keeps CRM tasks."""
     when = doc.as_of.strftime("%Y-%m-%d %H:%M %Z").strip()
     lines = [f"*{_escape(title)}* (figures as of {when})"]
-    for h in headline_figures(doc):
+    for h in digest_figures(doc):
         lines.append(f"• {h.label}: *{_escape(h.text)}* ({_escape(h.note)})")
     return "\n".join(lines)
 

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from agent.core.document import AccountMetrics, DriverMetrics, MetricsDocument
+from agent.core.document import AccountMetrics, DriverMetrics, MetricsDocument, TaskFigures
 from agent.core.models import Account
 from agent.report.present import fmt
 
@@ -21,10 +21,13 @@ __all__ = [
     "UpsellPoint",
     "at_risk_accounts",
     "at_risk_reason",
+    "digest_figures",
     "driver_label",
     "headline_figures",
     "overdue_accounts",
     "plotted_points",
+    "task_cards",
+    "task_headline",
     "tier_rows",
     "upsell_points",
 ]
@@ -90,6 +93,58 @@ def headline_figures(doc: MetricsDocument) -> list[Headline]:
             p.at_risk_revenue,
             _money(p.at_risk_revenue),
             f"{_n(p.at_risk_accounts)} account{'' if p.at_risk_accounts == 1 else 's'} at risk",
+        ),
+    ]
+
+
+def digest_figures(doc: MetricsDocument) -> list[Headline]:
+    """What the weekly digest lists: the headline figures, then the task closed-loop rate
+    where the agent keeps CRM tasks."""
+    tasks = task_headline(doc)
+    return [*headline_figures(doc), *([tasks] if tasks is not None else [])]
+
+
+def task_headline(doc: MetricsDocument) -> Headline | None:
+    """The task closed-loop rate with what is still open (None: the agent keeps no tasks).
+
+    Shown beside the headline figures in the weekly digest, not in the report's eight
+    cards: the report gives the tasks a section of their own (``task_cards``).
+    """
+    t = doc.tasks
+    if t is None:
+        return None
+    return _ratio(
+        "tasks.closed_loop_rate",
+        "Task closed-loop rate",
+        t.closed_loop_rate,
+        f"{_n(t.detractor_tasks_closed_in_sla)} of {_n(t.detractor_tasks)} detractor tasks "
+        f"in time; {_n(t.open)} open, {_n(t.overdue)} overdue",
+    )
+
+
+def task_cards(t: TaskFigures) -> list[Headline]:
+    """The report's CRM task cards: created, completed, in time, open, overdue, the rate."""
+
+    def count(key: str, label: str, value: int, note: str) -> Headline:
+        return Headline(f"tasks.{key}", label, value, _n(value), note)
+
+    return [
+        count("created", "Tasks created", t.created, f"{_n(t.pending)} waiting to be created"),
+        count(
+            "completed",
+            "Completed",
+            t.completed,
+            f"{_n(t.completed_in_crm)} by their owner in the CRM",
+        ),
+        count("completed_in_time", "Completed in time", t.completed_in_time, "by their due time"),
+        count("open", "Open", t.open, "in the owners' task lists"),
+        count("overdue", "Overdue", t.overdue, "open past their due time"),
+        _ratio(
+            "tasks.closed_loop_rate",
+            "Task closed-loop rate",
+            t.closed_loop_rate,
+            f"{_n(t.detractor_tasks_closed_in_sla)} of {_n(t.detractor_tasks)} detractor "
+            "tasks in time",
         ),
     ]
 

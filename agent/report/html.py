@@ -123,6 +123,7 @@ def build_report(
         p=doc.portfolio,
         options=options,
         headlines=figures.headline_figures(doc),
+        task_cards=figures.task_cards(doc.tasks) if doc.tasks is not None else [],
         charts=render_charts(doc, accounts, options),
         tier_rows=figures.tier_rows(doc, options.top_accounts),
         potential={a.id: a.revenue_potential for a in accounts},

@@ -218,7 +218,7 @@ class Runtime:
         closed = self.settings.slack.loop_closed_field
         with self._lock:
             cached = self._facts
-        if cached is not None and cached[0] is computed:
+        if cached is not None and cached[0].matches is computed.matches:
             return cached[1]
         facts = response_facts(computed.matches, closed)
         with self._lock:
@@ -228,7 +228,9 @@ class Runtime:
     def computed(self) -> Computed:
         """This cycle's figures: computed once, shared by every job, refreshed on change."""
         crm_rejected, dropped = self._crm_left_out()
-        return self._parts().computed(self.cycle_at, [*crm_rejected, *self.rejected], dropped)
+        at = self.cycle_at
+        tasks = self.tasks.figures(at) if self.tasks is not None else None
+        return self._parts().computed(at, [*crm_rejected, *self.rejected], dropped, tasks)
 
     def _crm_left_out(self) -> tuple[list[Rejected], list[Dropped]]:
         """The CRM rows a plain-file CRM rejected or dropped (other CRMs: none)."""

@@ -44,11 +44,13 @@ def tasks(rt: Runtime) -> dict[str, int]:
     inputs = rule_inputs(rt.computed(), rt.settings.slack.loop_closed_field)
     report = sync.run(rules, inputs, now)
     rt.last_tasks = (closed, report)
-    loops = report.loops
+    figures = report.figures
     counts = {
         **report.as_counts(),
-        "detractor_tasks": loops.tasks if loops else 0,
-        "detractor_tasks_completed_in_sla": loops.completed_in_sla if loops else 0,
+        "detractor_tasks": figures.detractor_tasks if figures else 0,
+        "detractor_tasks_completed_in_sla": figures.detractor_tasks_closed_in_sla if figures else 0,
+        "tasks_open": figures.open if figures else 0,
+        "tasks_overdue": figures.overdue if figures else 0,
         "tasks_completed_in_crm": closed.completed_in_crm,
         "loops_closed_by_tasks": closed.loops_closed,
     }

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import structlog
 
 from agent.core.compute import Computed, MatchedResponse
 from agent.core.contract import MetricsConfig
-from agent.core.document import AccountMetrics, MetricsDocument
+from agent.core.document import AccountMetrics, MetricsDocument, TaskFigures
 from agent.core.incremental import Figures
 from agent.core.models import Account, Contact, Dropped, Rejected, Response
 from agent.state.store import StateStore
@@ -42,6 +42,7 @@ class _Last:
     as_of: datetime
     rejected: tuple[Rejected, ...]
     dropped: tuple[Dropped, ...]
+    tasks: TaskFigures | None
     value: Computed
 
 
@@ -106,10 +107,12 @@ class CycleFigures:
         as_of: datetime,
         rejected: Sequence[Rejected] = (),
         dropped: Sequence[Dropped] = (),
+        tasks: TaskFigures | None = None,
     ) -> Computed:
         """The figures as of ``as_of``; the same object while nothing changed.
 
-        ``rejected`` and ``dropped``: the input rows reading left out, for the document."""
+        ``rejected`` and ``dropped``: the input rows reading left out, for the document;
+        ``tasks``: the CRM task figures, its ``tasks`` section (None: none)."""
         with self._lock:
             with self._noted:
                 generation, last = self._generation, self._last
@@ -120,15 +123,20 @@ class CycleFigures:
                 and last.rejected == tuple(rejected)
                 and last.dropped == tuple(dropped)
             ):
-                return last.value
+                if last.tasks == tasks:
+                    return last.value
+                # Only the task figures moved: the same figures, the new section.
+                value = replace(last.value, document=replace(last.value.document, tasks=tasks))
+                self._last = replace(last, tasks=tasks, value=value)
+                return value
             try:
                 figures, generation = self._refreshed(as_of)
-                document = figures.document(rejected, dropped)
+                document = replace(figures.document(rejected, dropped), tasks=tasks)
                 value = Computed(document, figures.accounts(), figures.matches())
             except BaseException:
                 self._drop()
                 raise
-            self._last = _Last(generation, as_of, tuple(rejected), tuple(dropped), value)
+            self._last = _Last(generation, as_of, tuple(rejected), tuple(dropped), tasks, value)
             return value
 
     def answers(

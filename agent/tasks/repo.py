@@ -17,29 +17,17 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, func, select, update
 
 from agent.core.batching import chunked
+from agent.core.document import TaskFigures
+from agent.core.metrics.tasks import TaskRecord, task_figures
 from agent.core.ports import TaskPriority
 from agent.state.dialect import bulk_write
 from agent.state.schema import alert_state, crm_tasks, responses
 from agent.tasks.plan import PlannedTask
 
-__all__ = ["LoopFigures", "TaskRepo", "TaskRow"]
+__all__ = ["TaskRepo", "TaskRow"]
 
 _CHUNK = 500
 _ERROR_LIMIT = 2000
-
-
-@dataclass(slots=True)
-class LoopFigures:
-    """Detractor tasks, completed ones, and those completed within the loop SLA."""
-
-    tasks: int = 0
-    completed: int = 0
-    completed_in_sla: int = 0
-
-    @property
-    def rate(self) -> float | None:
-        """The task closed-loop rate: completed within the SLA / tasks (None without tasks)."""
-        return self.completed_in_sla / self.tasks if self.tasks else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,28 +238,47 @@ class TaskRepo:
                     .values(status="completed", push_completion=False, last_error=None)
                 )
 
-    def loop_figures(self, sla: timedelta) -> LoopFigures:
-        """Detractor tasks and how many closed their loop, in time (an addition to the
-        contract's figures, which it leaves as they are)."""
+    def figures(self, as_of: datetime, loop_sla: timedelta) -> TaskFigures:
+        """The document's ``tasks`` section as of ``as_of`` (``agent.core.metrics.tasks``):
+        every task of this CRM, a detractor's callback known by its answer's score."""
         c, r = crm_tasks.c, responses.c
         query = (
-            select(c.status, c.crm_completed_at, c.loop_closed_at, r.submitted_at)
-            .join(
-                responses,
-                and_(r.source == c.response_source, r.response_id == c.response_id),
+            select(
+                c.created_at,
+                c.sent_at,
+                c.due_at,
+                c.status,
+                c.crm_completed_at,
+                c.loop_closed_at,
+                r.score,
+                r.submitted_at,
             )
-            .where(c.crm == self.crm, r.score <= 6)
+            .select_from(
+                crm_tasks.outerjoin(
+                    responses,
+                    and_(r.source == c.response_source, r.response_id == c.response_id),
+                )
+            )
+            .where(c.crm == self.crm)
         )
-        figures = LoopFigures()
         with self.engine.connect() as conn:
-            for row in conn.execute(query):
-                figures.tasks += 1
-                done = [_utc(t) for t in (row.crm_completed_at, row.loop_closed_at) if t]
-                if row.status != "completed" or not done:
-                    continue
-                figures.completed += 1
-                figures.completed_in_sla += min(done) - _utc(row.submitted_at) <= sla
-        return figures
+            records = [
+                TaskRecord(
+                    created_at=_utc(row.created_at),
+                    sent_at=_maybe(row.sent_at),
+                    due_at=_utc(row.due_at),
+                    status=row.status,
+                    crm_completed_at=_maybe(row.crm_completed_at),
+                    loop_closed_at=_maybe(row.loop_closed_at),
+                    detractor_submitted_at=(
+                        _maybe(row.submitted_at)
+                        if row.score is not None and row.score <= 6
+                        else None
+                    ),
+                )
+                for row in conn.execute(query)
+            ]
+        return task_figures(self.crm, records, as_of, loop_sla)
 
     def counts(self) -> dict[str, int]:
         """Tasks by status (for logs, ``state show`` and the report)."""
@@ -283,6 +290,10 @@ class TaskRepo:
 
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _maybe(value: datetime | None) -> datetime | None:
+    return _utc(value) if value is not None else None
 
 
 def _row(p: PlannedTask, crm: str) -> dict[str, Any]:
@@ -337,7 +348,7 @@ def _task(row: Any) -> TaskRow:
         attempts=row.attempts,
         last_error=row.last_error,
         created_at=_utc(row.created_at),
-        crm_completed_at=_utc(row.crm_completed_at) if row.crm_completed_at else None,
-        loop_closed_at=_utc(row.loop_closed_at) if row.loop_closed_at else None,
+        crm_completed_at=_maybe(row.crm_completed_at),
+        loop_closed_at=_maybe(row.loop_closed_at),
         closed_by=row.closed_by,
     )

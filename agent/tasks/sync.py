@@ -22,13 +22,14 @@ from sqlalchemy import Connection
 from agent.alerts.pipeline import close_loop
 from agent.alerts.repo import AlertRepo
 from agent.core.batching import chunked
+from agent.core.document import TaskFigures
 from agent.core.ports import TaskCrm, TaskSpec
 from agent.rules.evaluate import evaluate, response_subject
 from agent.rules.facts import RuleInputs
 from agent.rules.loader import CompiledRule
 from agent.state.store import StateStore
 from agent.tasks.plan import PlannedTask, plan_tasks, task_rules
-from agent.tasks.repo import LoopFigures, TaskRepo, TaskRow
+from agent.tasks.repo import TaskRepo, TaskRow
 from connectors.common.errors import RetriableError
 
 __all__ = ["CLOSED_BY_CRM", "TaskReport", "TaskSync", "TasksNotReadyError"]
@@ -66,8 +67,8 @@ class TaskReport:
     #: Alerts whose loop a CRM task closed (their messages are updated in place).
     closed_alerts: list[str] = field(default_factory=list)
 
-    #: Detractor tasks and how many closed their loop in time (after ``run``).
-    loops: LoopFigures | None = None
+    #: The task figures after ``run`` (the document's ``tasks`` section, as of its time).
+    figures: TaskFigures | None = None
 
     def as_counts(self) -> dict[str, int]:
         return {
@@ -134,16 +135,22 @@ class TaskSync:
         report.recorded = self.repo.record(planned)
         self.create_pending(now, report)
         self.push_closures(inputs, now, report)
-        report.loops = self.repo.loop_figures(self.loop_sla)
+        report.figures = figures = self.figures(now)
         _log.info(
             "tasks_cycle",
             crm=self.crm.name,
-            detractor_tasks=report.loops.tasks,
-            detractor_tasks_completed=report.loops.completed,
-            detractor_tasks_completed_in_sla=report.loops.completed_in_sla,
+            detractor_tasks=figures.detractor_tasks,
+            detractor_tasks_completed=figures.detractor_tasks_completed,
+            detractor_tasks_completed_in_sla=figures.detractor_tasks_closed_in_sla,
+            tasks_open=figures.open,
+            tasks_overdue=figures.overdue,
             **report.as_counts(),
         )
         return report
+
+    def figures(self, as_of: datetime) -> TaskFigures:
+        """This CRM's task figures as of ``as_of`` (the document's ``tasks`` section)."""
+        return self.repo.figures(as_of, self.loop_sla)
 
     # -- creating ------------------------------------------------------------------
 

@@ -97,13 +97,11 @@ def test_a_task_completed_in_the_file_closes_the_loop(store: StateStore, tmp_pat
     again, created, _ = agent.cycle(AS_OF + timedelta(hours=5))
     assert again.completed_in_crm == 0
     # Two detractor tasks, one completed within 48 h of the answer: a task closed-loop rate.
-    assert created.loops is not None
-    assert (created.loops.tasks, created.loops.completed, created.loops.completed_in_sla) == (
-        2,
-        1,
-        1,
-    )
-    assert created.loops.rate == 0.5
+    figures = created.figures
+    assert figures is not None
+    assert (figures.detractor_tasks, figures.detractor_tasks_completed) == (2, 1)
+    assert figures.detractor_tasks_closed_in_sla == 1
+    assert figures.closed_loop_rate == 0.5
 
 
 def test_a_loop_closed_in_slack_completes_the_task_in_the_file(

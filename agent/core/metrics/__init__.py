@@ -6,7 +6,8 @@
 - portfolio (``portfolio``): account_coverage, revenue_coverage, response_rate,
   revenue_weighted_nps, closed_in_sla, closed_loop_rate, portfolio_metrics;
 - revenue-weighted drivers (``drivers``);
-- which responses count (``counting``) and threshold tolerance (``thresholds``).
+- which responses count (``counting``) and threshold tolerance (``thresholds``);
+- beside the contract, the running agent's CRM task figures (``tasks``).
 
 ``agent.core.compute`` puts them together into the metrics document.
 """
@@ -54,11 +55,13 @@ from agent.core.metrics.portfolio import (
     revenue_coverage,
     revenue_weighted_nps,
 )
+from agent.core.metrics.tasks import TaskRecord, task_figures
 from agent.core.metrics.thresholds import TOLERANCE, at_most, ratio, reaches
 
 __all__ = [
     "TOLERANCE",
     "Counted",
+    "TaskRecord",
     "account_coverage",
     "add_account_drivers",
     "at_most",
@@ -89,6 +92,7 @@ __all__ = [
     "revenue_coverage",
     "revenue_nps",
     "revenue_weighted_nps",
+    "task_figures",
     "tier_coverage",
     "tier_misaligned",
     "tier_nps",
