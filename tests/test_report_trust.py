@@ -42,8 +42,10 @@ def test_the_appendix_lists_every_row_left_out_with_reason_and_value() -> None:
 
 
 def test_a_figure_never_wraps_in_its_card() -> None:
-    rule = re.search(r"\.headline \.value \{([^}]*)\}", CSS.read_text(encoding="utf-8"))
+    css = CSS.read_text(encoding="utf-8")
+    rule = re.search(r"\.headline \.value \{([^}]*)\}", css)
     assert rule is not None
+    assert re.search(r"\.task-card \.value, \.headline \.value \{", css)  # task cards too
     assert "white-space: nowrap" in rule.group(1)
     assert "overflow-wrap: anywhere" not in rule.group(1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,7 +37,10 @@ def _close(agent: AgentProcess) -> None:
 
 
 def _full(agent: AgentProcess, as_of: datetime) -> object:
-    return compute_from_state(agent.store, "files", as_of, MetricsConfig()).document
+    """The full computation's document, with the agent's task section as of ``as_of``."""
+    document = compute_from_state(agent.store, "files", as_of, MetricsConfig()).document
+    tasks = agent.runtime.tasks
+    return replace(document, tasks=tasks.figures(as_of) if tasks is not None else None)
 
 
 def test_the_jobs_of_a_cycle_share_one_computation(
@@ -53,7 +57,9 @@ def test_the_jobs_of_a_cycle_share_one_computation(
 
     def remembering(self: CycleFigures, *args: object, **kwargs: object) -> object:
         value = original_computed(self, *args, **kwargs)  # type: ignore[arg-type]
-        seen[f"call{len(seen)}"] = id(value)
+        # The figures' identity: the tasks job's new tasks renew only the document's
+        # task section, around the very same computed figures.
+        seen[f"call{len(seen)}"] = id(value.matches)  # type: ignore[attr-defined]
         return value
 
     monkeypatch.setattr(Figures, "load", counting_load)
@@ -66,7 +72,7 @@ def test_the_jobs_of_a_cycle_share_one_computation(
     assert all(r.ok for r in results), [r.error for r in results]
     assert len(loads) == 1  # every job of the cycle reads one computation
     assert len(seen) >= 3  # coverage plan, write-back, alerts, escalation
-    assert len(set(seen.values())) == 1  # the very same object, not a recomputation
+    assert len(set(seen.values())) == 1  # the very same figures, not a recomputation
 
 
 def test_run_once_as_of_replays_the_cycle_at_that_instant(tmp_path: Path) -> None:
