@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.core.compute import compute_with_matches
+from agent.core.compute import Excluded, compute_with_matches
 from agent.core.contract import MetricsConfig
 from agent.core.incremental import Figures
 from agent.core.models import Account, Contact, Response
@@ -36,9 +36,11 @@ def _assert_same(
     contacts: list[Contact],
     responses: list[Response],
     as_of: datetime,
+    *,
+    excluded: Excluded | None = None,
 ) -> None:
     document, matches = compute_with_matches(
-        accounts, contacts, _stored(responses), as_of=as_of, config=CONFIG
+        accounts, contacts, _stored(responses), as_of=as_of, config=CONFIG, excluded=excluded
     )
     assert figures.document() == document
     assert figures.document().to_json_obj() == document.to_json_obj()
@@ -47,13 +49,14 @@ def _assert_same(
 
 @st.composite
 def changes(draw: st.DrawFn) -> list[tuple[str, object]]:
-    """A sequence of steps: new responses, a changed CRM, another ``as_of``."""
+    """A sequence of steps: new responses, a changed CRM, other rejected CRM accounts,
+    another ``as_of``."""
     steps: list[tuple[str, object]] = []
     for _ in range(draw(st.integers(1, 6))):
-        kind = draw(st.sampled_from(["responses", "crm", "time", "time"]))
+        kind = draw(st.sampled_from(["responses", "crm", "left_out", "time", "time"]))
         if kind == "responses":
             steps.append((kind, draw(portfolios())[2]))
-        elif kind == "crm":
+        elif kind in {"crm", "left_out"}:
             steps.append((kind, draw(portfolios())[:2]))
         else:
             # around the window's end (365 days), the SLA (48 h) and recency thresholds
@@ -68,20 +71,24 @@ def changes(draw: st.DrawFn) -> list[tuple[str, object]]:
     return steps
 
 
-@given(start=portfolios(), steps=changes(), keep=st.booleans())
+@given(start=portfolios(), left=portfolios(), steps=changes(), keep=st.booleans())
 @STEPS
 def test_incremental_equals_full_recompute_after_random_changes(
     start: tuple[list[Account], list[Contact], list[Response]],
+    left: tuple[list[Account], list[Contact], list[Response]],
     steps: list[tuple[str, object]],
     keep: bool,
 ) -> None:
     accounts, contacts, responses = start
     responses = _unique(responses)
     as_of = AS_OF
+    # accounts the CRM rejected, with their contacts: their answers are account_rejected
+    excluded = Excluded(accounts=left[0], contacts=left[1])
     figures = Figures(CONFIG)
+    figures.set_left_out(excluded)
     figures.load(accounts, contacts, responses)
     figures.refresh(as_of)
-    _assert_same(figures, accounts, contacts, responses, as_of)
+    _assert_same(figures, accounts, contacts, responses, as_of, excluded=excluded)
     for kind, value in steps:
         if kind == "responses":
             assert isinstance(value, list)
@@ -97,11 +104,15 @@ def test_incremental_equals_full_recompute_after_random_changes(
             accounts = (accounts[:2] + new_accounts) if keep else new_accounts
             contacts = (contacts[:3] + new_contacts) if keep else new_contacts
             figures.set_crm(accounts, contacts)
+        elif kind == "left_out":
+            assert isinstance(value, tuple)
+            excluded = Excluded(accounts=value[0], contacts=value[1])
+            figures.set_left_out(excluded)
         else:
             assert isinstance(value, int)
             as_of = as_of + timedelta(seconds=value)
         figures.refresh(as_of)
-        _assert_same(figures, accounts, contacts, responses, as_of)
+        _assert_same(figures, accounts, contacts, responses, as_of, excluded=excluded)
 
 
 def test_quiet_refresh_recomputes_nothing() -> None:
@@ -159,3 +170,37 @@ def test_removing_an_account_recounts_the_accounts_that_shared_its_respondent() 
     figures.refresh(AS_OF)
     _assert_same(figures, accounts[:1], [], answers, AS_OF)
     assert figures.document().accounts[0].respondents == 1
+
+
+def test_answers_of_a_rejected_account_are_account_rejected_on_both_paths() -> None:
+    """A contact of a rejected account answered, and someone at its domain: both are
+    unmatched as ``account_rejected`` in the parts as in a full computation, from the
+    first load on and after the account is no longer rejected."""
+    kept = Account(id="A1", name="Kept", domains=("kept.com",), revenue=10.0)
+    bad = Account(id="BAD", name="Bad", domains=("bad.com",))
+    contact = Contact(id="C1", account_id="BAD", email="o@x.io", title="CEO")
+    answers = [
+        Response("r1", "o@x.io", 3, AS_OF - timedelta(days=1), source="s"),
+        Response("r2", "p@bad.com", 9, AS_OF - timedelta(days=1), source="s"),
+        Response("r3", "q@elsewhere.com", 9, AS_OF - timedelta(days=1), source="s"),
+    ]
+    excluded = Excluded(accounts=[bad], contacts=[contact])
+    figures = Figures(CONFIG)
+    figures.set_left_out(excluded)
+    figures.load([kept], [], answers)
+    figures.refresh(AS_OF)
+    _assert_same(figures, [kept], [], answers, AS_OF, excluded=excluded)
+    reasons = {u.response_id: u.reason for u in figures.document().unmatched}
+    assert reasons == {"r1": "account_rejected", "r2": "account_rejected", "r3": "no_match"}
+
+    figures.set_crm([kept, bad], [contact])  # the account's row was fixed
+    figures.set_left_out(Excluded())
+    figures.refresh(AS_OF)
+    _assert_same(figures, [kept, bad], [contact], answers, AS_OF)
+    assert [u.response_id for u in figures.document().unmatched] == ["r3"]
+
+    figures.set_crm([kept], [])  # and rejected again
+    figures.set_left_out(excluded)
+    figures.refresh(AS_OF)
+    _assert_same(figures, [kept], [], answers, AS_OF, excluded=excluded)
+    assert len(figures.document().unmatched) == 3

@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 
 from agent.cli import app
 from agent.core.contract import MetricsConfig
+from agent.core.plan import PlanOptions
 from agent.sources.folder import compute_folder
+from agent.sync.coverage import plan_for_folder
 from tests.core_builders import AS_OF
 from tests.service.agentkit import agent_settings, build_agent
 
@@ -158,6 +160,15 @@ def test_dropped_rows_and_responses_of_a_rejected_account(tmp_path: Path) -> Non
             "value": "r7,ann@alpha.com,8,2025-05-01T00:00:00Z,,,",
         },
     ]
+
+
+def test_the_report_lists_the_same_rows_left_out_as_metrics(tmp_path: Path) -> None:
+    folder = _messy(tmp_path)
+    metrics = compute_folder(folder, as_of=AS_OF, config=MetricsConfig()).document
+    report = plan_for_folder(folder, AS_OF, MetricsConfig(), PlanOptions())[0].document
+    assert report.unmatched == metrics.unmatched
+    assert report.dropped == metrics.dropped
+    assert "account_rejected" in {u.reason for u in report.unmatched}
 
 
 def test_a_short_row_no_longer_shifts_its_fields(tmp_path: Path) -> None:

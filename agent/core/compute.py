@@ -22,6 +22,7 @@ from agent.core.document import (
     ContactFigures,
     MetricsDocument,
     Unmatched,
+    UnmatchedReason,
 )
 from agent.core.matching import Matcher
 from agent.core.metrics import (
@@ -59,7 +60,9 @@ __all__ = [
     "compute_document",
     "compute_with_matches",
     "contact_figure",
+    "left_out_matcher",
     "tally_counted",
+    "unmatched_response",
     "without_gc",
 ]
 
@@ -244,11 +247,7 @@ def _compute(
     matcher = Matcher(
         list(portfolio.accounts.values()), portfolio.contacts, config.free_mail_domains
     )
-    left_out = (
-        Matcher(excluded.accounts, excluded.contacts, config.free_mail_domains)
-        if excluded.accounts
-        else None
-    )
+    left_out = left_out_matcher(excluded, config)
     unmatched: list[Unmatched] = []
     matched: Iterable[Counted] = _match(responses, matcher, unmatched, left_out)
     if keep:
@@ -313,14 +312,30 @@ def _match(
     for response in responses:
         account_id, contact, reason = match(response.email, response.account_hint)
         if account_id is None:
-            if (
-                left_out is not None
-                and left_out.match(response.email, response.account_hint).account_id is not None
-            ):
-                reason = "account_rejected"
-            unmatched.append(Unmatched(response.response_id, response.email, reason or "no_match"))
+            unmatched.append(unmatched_response(response, reason, left_out))
         else:
             yield Counted(response, account_id, contact)
+
+
+def left_out_matcher(excluded: Excluded, config: MetricsConfig) -> Matcher | None:
+    """A matcher over the rejected accounts and their contacts (None: no account was
+    rejected), to tell their responses apart from unknown senders."""
+    if not excluded.accounts:
+        return None
+    return Matcher(excluded.accounts, excluded.contacts, config.free_mail_domains)
+
+
+def unmatched_response(
+    response: Response, reason: UnmatchedReason | None, left_out: Matcher | None
+) -> Unmatched:
+    """A response the portfolio did not match (``reason``: the matcher's), listed with
+    ``account_rejected`` when it would have matched a rejected account."""
+    if (
+        left_out is not None
+        and left_out.match(response.email, response.account_hint).account_id is not None
+    ):
+        reason = "account_rejected"
+    return Unmatched(response.response_id, response.email, reason or "no_match")
 
 
 def tally_counted(

@@ -9,7 +9,9 @@ result in per-account parts and refreshes the parts a change reaches:
   counting, and the matches are compared);
 - a new ``as_of``: the accounts with a response entering or leaving the window or a
   detractor crossing the SLA between the two instants (``crossings``), and the
-  accounts whose recency score moved (their figures only).
+  accounts whose recency score moved (their figures only);
+- the CRM's rejected accounts (``set_left_out``): the reasons of the unmatched
+  responses only (``account_rejected`` or not), no figure.
 
 A respondent answering without a contact is known by email across the portfolio,
 so an account is always recomputed together with every account sharing such a
@@ -26,12 +28,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from agent.core.compute import (
+    Excluded,
     MatchedResponse,
     Portfolio,
     Tally,
     account_metrics,
     contact_figure,
+    left_out_matcher,
     tally_counted,
+    unmatched_response,
     without_gc,
 )
 from agent.core.contract import MetricsConfig
@@ -90,6 +95,9 @@ class Figures:
         self.as_of: datetime | None = None
         self._portfolio = Portfolio((), (), config)
         self._matcher = Matcher([], [], config.free_mail_domains)
+        #: The CRM's rejected accounts and their contacts, and a matcher over them.
+        self._excluded: tuple[list[Account], list[Contact]] = ([], [])
+        self._left_out: Matcher | None = None
         self._ordered: list[Response] = []
         self._matched: dict[_Key, Counted] = {}
         self._unmatched: dict[_Key, Unmatched] = {}
@@ -108,8 +116,11 @@ class Figures:
         contacts: Iterable[Contact],
         responses: Iterable[Response],
     ) -> None:
-        """Start over from a whole portfolio and every stored response."""
+        """Start over from a whole portfolio and every stored response (the rejected
+        accounts of ``set_left_out`` are kept)."""
+        left_out = self._excluded, self._left_out
         self.__init__(self.config)  # type: ignore[misc]  # a fresh start, same config
+        self._excluded, self._left_out = left_out
         self._set_portfolio(Portfolio(accounts, contacts, self.config))
         self._pending = set(self._portfolio.accounts)
         ordered = sorted(responses, key=_order_key)
@@ -162,6 +173,24 @@ class Figures:
         for gone in set(self._parts) - set(new.accounts):
             del self._parts[gone]
             self._contact_figures.pop(gone, None)
+
+    def set_left_out(self, excluded: Excluded) -> None:
+        """The accounts the CRM rejected and their contacts (``excluded``): a response that
+        matches no account but one of these is unmatched as ``account_rejected``.
+
+        No figure rests on them, so only the unmatched responses are looked at again.
+        """
+        records = (list(excluded.accounts), list(excluded.contacts))
+        if records == self._excluded:
+            return
+        self._excluded = records
+        self._left_out = left_out_matcher(excluded, self.config)
+        match, unmatched = self._matcher.match, self._unmatched
+        for response in self._ordered:
+            key = _key(response)
+            if key in unmatched:
+                reason = match(response.email, response.account_hint).reason
+                unmatched[key] = unmatched_response(response, reason, self._left_out)
 
     # -- the document -------------------------------------------------------------------
 
@@ -302,9 +331,7 @@ class Figures:
         key = _key(response)
         account_id, contact, reason = self._matcher.match(response.email, response.account_hint)
         if account_id is None:
-            self._unmatched[key] = Unmatched(
-                response.response_id, response.email, reason or "no_match"
-            )
+            self._unmatched[key] = unmatched_response(response, reason, self._left_out)
             return None
         self._matched[key] = Counted(response, account_id, contact)
         self._by_account.setdefault(account_id, []).append(key)

@@ -16,7 +16,8 @@ from agent.alerts.deliver import Notifier
 from agent.alerts.pipeline import AlertPipeline, CycleReport
 from agent.alerts.setup import build_pipeline
 from agent.config.settings import Settings
-from agent.core.models import Account, Contact, Dropped, Rejected, Response
+from agent.core.compute import Excluded
+from agent.core.models import Account, Contact, Rejected, Response
 from agent.core.ports import CrmConnector, SurveySource
 from agent.core.timeutil import utcnow
 from agent.rules.facts import ResponseFacts, response_facts
@@ -227,16 +228,17 @@ class Runtime:
 
     def computed(self) -> Computed:
         """This cycle's figures: computed once, shared by every job, refreshed on change."""
-        crm_rejected, dropped = self._crm_left_out()
+        crm_rejected, excluded = self._crm_left_out()
         at = self.cycle_at
         tasks = self.tasks.figures(at) if self.tasks is not None else None
-        return self._parts().computed(at, [*crm_rejected, *self.rejected], dropped, tasks)
+        return self._parts().computed(at, [*crm_rejected, *self.rejected], excluded, tasks)
 
-    def _crm_left_out(self) -> tuple[list[Rejected], list[Dropped]]:
-        """The CRM rows a plain-file CRM rejected or dropped (other CRMs: none)."""
+    def _crm_left_out(self) -> tuple[list[Rejected], Excluded]:
+        """The CRM rows a plain-file CRM rejected or dropped, and its rejected accounts
+        with their contacts (other CRMs: none)."""
         inner = getattr(self.crm, "inner", self.crm)
         left_out = getattr(inner, "left_out", None)
-        return left_out() if callable(left_out) else ([], [])
+        return left_out() if callable(left_out) else ([], Excluded())
 
     def reset_budgets(self) -> None:
         """Start a new run's API budget on connectors that keep one."""

@@ -49,12 +49,15 @@ class FilesCrm:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        #: What the last read of each file left out: its rejected and its dropped rows.
-        self._left: dict[ObjectKind, tuple[list[Rejected], list[Dropped]]] = {}
+        #: What the last read of each file left out: its rejected rows, and its dropped
+        #: rows with the rejected accounts (accounts.csv) or their contacts (contacts.csv).
+        self._left: dict[ObjectKind, tuple[list[Rejected], Excluded]] = {}
 
-    def left_out(self) -> tuple[list[Rejected], list[Dropped]]:
+    def left_out(self) -> tuple[list[Rejected], Excluded]:
         """The CRM rows the agent cannot use (rejected) or does not use (dropped), as of
         the files last read: they belong in the metrics document like rejected answers.
+        With them, the rejected accounts and their contacts: the responses these would
+        match are unmatched as ``account_rejected``, as ``metrics`` on the folder says.
 
         A file not read yet by this process (its cursor said unchanged) is read once
         for them; a file that cannot be read adds nothing (the CRM sync says why).
@@ -68,10 +71,12 @@ class FilesCrm:
                     continue
         rejected: list[Rejected] = []
         dropped: list[Dropped] = []
-        for obj_rejected, obj_dropped in (self._left.get(k, ([], [])) for k in _KINDS):
+        for obj_rejected, obj_left in (self._left.get(k, ([], Excluded())) for k in _KINDS):
             rejected.extend(obj_rejected)
-            dropped.extend(obj_dropped)
-        return rejected, dropped
+            dropped.extend(obj_left.dropped)
+        accounts = self._left.get("account", ([], Excluded()))[1].accounts
+        contacts = self._left.get("contact", ([], Excluded()))[1].contacts
+        return rejected, Excluded(dropped, accounts, contacts)
 
     def read_accounts(self, cursor: str | None) -> Iterator[Batch[Account]]:
         state = _FileState.of(self.folder / "accounts.csv", written_file(self.folder, "account"))
@@ -90,7 +95,7 @@ class FilesCrm:
             excluded=excluded,
         )
         _report(rejected)
-        self._left["account"] = (rejected, excluded.dropped)
+        self._left["account"] = (rejected, excluded)
         yield Batch(records=accounts, cursor=digest, snapshot=True)
 
     def read_contacts(self, cursor: str | None) -> Iterator[Batch[Contact]]:
@@ -120,7 +125,7 @@ class FilesCrm:
             excluded=excluded,
         )
         _report(rejected)
-        self._left["contact"] = (rejected, excluded.dropped)
+        self._left["contact"] = (rejected, excluded)
         yield Batch(records=contacts, cursor=digest, snapshot=True)
 
     def check_fields(self, specs: Sequence[FieldSpec]) -> list[FieldProblem]:

@@ -105,6 +105,7 @@ def plan_for_folder(
         as_of=as_of,
         config=config,
         rejected=data.rejected,
+        excluded=data.excluded,
     )
     computed = Computed(document, data.accounts, matches)
     return computed, plan_from_computed(computed, data.contacts, options)

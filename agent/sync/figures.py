@@ -21,11 +21,11 @@ from datetime import datetime
 
 import structlog
 
-from agent.core.compute import Computed, MatchedResponse
+from agent.core.compute import Computed, Excluded, MatchedResponse
 from agent.core.contract import MetricsConfig
 from agent.core.document import AccountMetrics, MetricsDocument, TaskFigures
 from agent.core.incremental import Figures
-from agent.core.models import Account, Contact, Dropped, Rejected, Response
+from agent.core.models import Account, Contact, Rejected, Response
 from agent.state.store import StateStore
 
 __all__ = ["CycleFigures"]
@@ -41,7 +41,7 @@ class _Last:
     generation: int
     as_of: datetime
     rejected: tuple[Rejected, ...]
-    dropped: tuple[Dropped, ...]
+    excluded: Excluded
     tasks: TaskFigures | None
     value: Computed
 
@@ -106,13 +106,16 @@ class CycleFigures:
         self,
         as_of: datetime,
         rejected: Sequence[Rejected] = (),
-        dropped: Sequence[Dropped] = (),
+        excluded: Excluded | None = None,
         tasks: TaskFigures | None = None,
     ) -> Computed:
         """The figures as of ``as_of``; the same object while nothing changed.
 
-        ``rejected`` and ``dropped``: the input rows reading left out, for the document;
-        ``tasks``: the CRM task figures, its ``tasks`` section (None: none)."""
+        ``rejected`` and ``excluded.dropped``: the input rows reading left out, for the
+        document; ``excluded.accounts`` and ``.contacts``: the CRM's rejected accounts and
+        their contacts, whose responses are unmatched as ``account_rejected``; ``tasks``:
+        the CRM task figures, its ``tasks`` section (None: none)."""
+        excluded = excluded or Excluded()
         with self._lock:
             with self._noted:
                 generation, last = self._generation, self._last
@@ -121,7 +124,7 @@ class CycleFigures:
                 and last.generation == generation
                 and last.as_of == as_of
                 and last.rejected == tuple(rejected)
-                and last.dropped == tuple(dropped)
+                and last.excluded == excluded
             ):
                 if last.tasks == tasks:
                     return last.value
@@ -131,12 +134,13 @@ class CycleFigures:
                 return value
             try:
                 figures, generation = self._refreshed(as_of)
-                document = replace(figures.document(rejected, dropped), tasks=tasks)
+                figures.set_left_out(excluded)
+                document = replace(figures.document(rejected, excluded.dropped), tasks=tasks)
                 value = Computed(document, figures.accounts(), figures.matches())
             except BaseException:
                 self._drop()
                 raise
-            self._last = _Last(generation, as_of, tuple(rejected), tuple(dropped), tasks, value)
+            self._last = _Last(generation, as_of, tuple(rejected), excluded, tasks, value)
             return value
 
     def answers(
