@@ -14,7 +14,7 @@ from agent.core.contract import MetricsConfig
 from agent.core.metrics.tasks import TaskRecord, task_figures
 from agent.service.process import AgentProcess
 from agent.sources.folder import compute_folder
-from tests.service.agentkit import agent_settings, build_agent
+from tests.service.agentkit import RecordingNotifier, agent_settings, build_agent
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 SLA = timedelta(hours=48)
@@ -124,8 +124,9 @@ def test_the_agents_document_has_a_tasks_section_and_metrics_keeps_the_contracts
 ) -> None:
     settings = agent_settings(tmp_path)
     folder = settings.files.path
+    slack = RecordingNotifier()
 
-    first = _document(build_agent(settings))
+    first = _document(build_agent(settings, slack))
 
     tasks = first["tasks"]
     assert isinstance(tasks, dict)
@@ -140,6 +141,12 @@ def test_the_agents_document_has_a_tasks_section_and_metrics_keeps_the_contracts
     contract = plain.document.to_json_obj()
     assert "tasks" not in contract
     assert list(first)[:-1] == list(contract)
+    # The weekly digest posted this cycle lists the task closed-loop rate in its fields.
+    digest = next(a for a in slack.sent if a.rule_id == "weekly-digest")
+    assert digest.content.attachment is not None
+    rate = digest.content.attachment.headlines[-1]
+    assert (rate.key, rate.text) == ("tasks.closed_loop_rate", "0.0 %")
+    assert rate.note == "0 of 3 detractor tasks in time; 3 open, 3 overdue"
 
     _complete_one(folder)  # the owner marks one done, days after its due time
     second = _document(build_agent(settings))
