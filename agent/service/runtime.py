@@ -17,6 +17,7 @@ from agent.alerts.pipeline import AlertPipeline, CycleReport
 from agent.alerts.setup import build_pipeline
 from agent.config.settings import Settings
 from agent.core.compute import Excluded
+from agent.core.document import TaskFigures
 from agent.core.models import Account, Contact, Rejected, Response
 from agent.core.ports import CrmConnector, SurveySource
 from agent.core.timeutil import utcnow
@@ -79,6 +80,10 @@ class Runtime:
     #: A cycle began and its alerts job has not evaluated every rule yet.
     _alerts_due: bool = True
     _facts: tuple[Computed, list[ResponseFacts]] | None = None
+    #: The task figures as of an instant, and the task generation they were read at.
+    _task_figures: tuple[datetime, int, TaskFigures] | None = None
+    #: Raised whenever the tasks job changed the task outbox (its only writer).
+    _task_generation: int = 0
     _cycle_at: datetime | None = None
     _in_pass: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -230,8 +235,27 @@ class Runtime:
         """This cycle's figures: computed once, shared by every job, refreshed on change."""
         crm_rejected, excluded = self._crm_left_out()
         at = self.cycle_at
-        tasks = self.tasks.figures(at) if self.tasks is not None else None
+        tasks = self._tasks_as_of(at)
         return self._parts().computed(at, [*crm_rejected, *self.rejected], excluded, tasks)
+
+    def tasks_changed(self) -> None:
+        """The tasks job changed the task outbox: the task figures are read again."""
+        with self._lock:
+            self._task_generation += 1
+
+    def _tasks_as_of(self, at: datetime) -> TaskFigures | None:
+        """The document's task section: read once per cycle instant and task change (a
+        read goes over every task of the CRM; the jobs of a cycle share it)."""
+        if self.tasks is None:
+            return None
+        with self._lock:
+            generation, cached = self._task_generation, self._task_figures
+        if cached is not None and cached[0] == at and cached[1] == generation:
+            return cached[2]
+        figures = self.tasks.figures(at)
+        with self._lock:
+            self._task_figures = (at, generation, figures)
+        return figures
 
     def _crm_left_out(self) -> tuple[list[Rejected], Excluded]:
         """The CRM rows a plain-file CRM rejected or dropped, and its rejected accounts

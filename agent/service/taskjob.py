@@ -37,12 +37,18 @@ def tasks(rt: Runtime) -> dict[str, int]:
         for line in plan_lines(planned, sync.crm.name):
             rt.echo(line)
         return {"tasks_planned": len(planned)}
-    closed = sync.read_back(now)
+    try:
+        closed = sync.read_back(now)
+    finally:
+        rt.tasks_changed()
     if closed.completed_in_crm:
         rt.data_changed()
         rt.trigger("outbox")  # the closed alerts' messages are updated in place
     inputs = rule_inputs(rt.computed(), rt.settings.slack.loop_closed_field)
-    report = sync.run(rules, inputs, now)
+    try:
+        report = sync.run(rules, inputs, now)
+    finally:
+        rt.tasks_changed()  # created, completed or failed: the task figures are read again
     rt.last_tasks = (closed, report)
     figures = report.figures
     counts = {

@@ -9,11 +9,17 @@ from __future__ import annotations
 import csv
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from agent.core.contract import MetricsConfig
+from agent.core.document import TaskFigures
 from agent.core.metrics.tasks import TaskRecord, task_figures
 from agent.service.process import AgentProcess
 from agent.sources.folder import compute_folder
+from agent.sync.figures import CycleFigures
+from agent.tasks.repo import TaskRepo
 from tests.service.agentkit import RecordingNotifier, agent_settings, build_agent
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -164,3 +170,34 @@ def test_the_agents_document_has_a_tasks_section_and_metrics_keeps_the_contracts
 def test_without_tasks_the_agents_document_has_no_tasks_section(tmp_path: Path) -> None:
     settings = agent_settings(tmp_path, tasks={"enabled": False})
     assert "tasks" not in _document(build_agent(settings))
+
+
+def test_a_cycle_reads_the_task_figures_once_per_change_of_its_tasks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[datetime] = []
+    documents: list[object] = []
+    original = TaskRepo.figures
+    computed = CycleFigures.computed
+
+    def counting(self: TaskRepo, as_of: datetime, sla: timedelta) -> TaskFigures:
+        reads.append(as_of)
+        return original(self, as_of, sla)
+
+    def remembering(self: CycleFigures, *args: Any, **kwargs: Any) -> Any:
+        value = computed(self, *args, **kwargs)
+        documents.append(value.document.tasks)
+        return value
+
+    monkeypatch.setattr(TaskRepo, "figures", counting)
+    monkeypatch.setattr(CycleFigures, "computed", remembering)
+
+    document = _document(build_agent(agent_settings(tmp_path)))
+
+    # Every job of the cycle asks for its figures (six times); the tasks are read only
+    # after the tasks job read completions back, for the job's own report, and after
+    # it created tasks: never again while they stay as they are.
+    assert len(documents) >= 6
+    assert len(reads) == 3
+    assert document["tasks"]["created"] == 3  # type: ignore[index]
+    assert documents[-1] is not None
