@@ -134,6 +134,12 @@ def _task_summary(console: Console, closed: TaskReport, created: TaskReport, fol
     if created.pushed:
         console.print(f"Completed {created.pushed} task(s) whose loop was closed elsewhere.")
     figures = created.figures
+    if figures is not None and figures.created:
+        console.print(
+            f"Tasks in the CRM: {figures.created}, completed {figures.completed} "
+            f"({figures.completed_in_time} by their due time), open {figures.open}, "
+            f"overdue {figures.overdue}."
+        )
     if figures is not None and figures.detractor_tasks:
         console.print(
             f"Detractor tasks: {figures.detractor_tasks}, completed "

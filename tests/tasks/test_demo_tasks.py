@@ -80,4 +80,6 @@ def test_demo_creates_tasks_once_and_a_completed_task_closes_its_loop(
     assert "1 task(s) marked completed in ax_tasks.csv: 1 detractor loop(s) closed" in third.stdout
     assert int(_open_detractors(crm, task["account_id"])) == before - 1
     assert "completed 1, within the SLA" in third.stdout  # the task closed-loop rate
+    done = f"Tasks in the CRM: {len(tasks)}, completed 1 "
+    assert done in third.stdout  # the document's task section
     assert "No new tasks" in third.stdout
