@@ -69,11 +69,13 @@ def _order_key(response: Response) -> tuple[datetime, str, str]:
 
 @dataclass(frozen=True, slots=True)
 class RefreshReport:
-    """What one refresh recomputed: ``accounts`` tallied again, ``rescored`` figures only."""
+    """What one refresh recomputed: ``accounts`` tallied again, ``rescored`` figures only;
+    ``changed``: the ids of both (every other account's figures are as they were)."""
 
     full: bool
     accounts: int
     rescored: int
+    changed: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -208,7 +210,12 @@ class Figures:
             # pending accounts and the old instant, and the next refresh redoes them
             self.as_of = as_of
             self._pending.clear()
-        return RefreshReport(full=full, accounts=len(recomputed), rescored=rescored)
+        return RefreshReport(
+            full=full,
+            accounts=len(recomputed),
+            rescored=len(rescored),
+            changed=frozenset(recomputed | rescored),
+        )
 
     def document(
         self, rejected: Iterable[Rejected] = (), dropped: Iterable[Dropped] = ()
@@ -373,15 +380,16 @@ class Figures:
             ]
         return accounts
 
-    def _rescore(self, as_of: datetime, *, skip: set[str]) -> int:
-        """Figures again where only the recency score moved (the tally holds)."""
-        rescored = 0
+    def _rescore(self, as_of: datetime, *, skip: set[str]) -> set[str]:
+        """Figures again where only the recency score moved (the tally holds); returns
+        those accounts."""
+        rescored: set[str] = set()
         for account_id, part in self._parts.items():
             if account_id in skip or part.tally.last is None:
                 continue
             if recency_score(part.tally.last, as_of, self.config) != part.metrics.recency_score:
                 part.metrics = self._metrics(account_id, part.tally, as_of)
-                rescored += 1
+                rescored.add(account_id)
         return rescored
 
     def _metrics(self, account_id: str, tally: Tally, as_of: datetime) -> AccountMetrics:

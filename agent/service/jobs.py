@@ -21,7 +21,7 @@ from agent.service.filedrop import DropFilesFailedError
 from agent.service.runtime import Runtime
 from agent.service.taskjob import tasks
 from agent.service.telemetry import RECORDS_WRITTEN, RESPONSES_RECEIVED
-from agent.state.history import record_history, rule_history
+from agent.state.history import rule_history
 from agent.sync.coverage import options_from, plan_from_computed, store_plan
 from agent.sync.cycle import (
     WritebackPlan,
@@ -166,7 +166,7 @@ def writeback(rt: Runtime) -> dict[str, int]:
         for line in plan.lines(rt.crm.name):
             rt.echo(line)
         return counts
-    counts.update(record_history(rt.store, rt.crm.name, computed.document, rt.settings.history))
+    counts.update(rt.record_history(computed))
     if not rt.fields_ready:
         check_fields(rt.crm, rt.settings.fields.specs())  # raises, naming each field and its fix
         rt.fields_ready = True

@@ -25,6 +25,7 @@ from agent.rules.facts import ResponseFacts, response_facts
 from agent.service.checkpoint import Checkpoints, StoppableCrm, StoppableSource
 from agent.service.filedrop import FileDrop
 from agent.sources.files import FilesSurveys
+from agent.state.history import record_history
 from agent.state.store import StateStore
 from agent.sync.cycle import Computed, SyncProgress
 from agent.sync.figures import CycleFigures
@@ -256,6 +257,20 @@ class Runtime:
         with self._lock:
             self._task_figures = (at, generation, figures)
         return figures
+
+    def record_history(self, computed: Computed) -> dict[str, int]:
+        """Store the computation's figures in the history: only the accounts whose figures
+        moved since the last record are compared (every account after a full computation,
+        e.g. the first of a process). Returns the history's counts."""
+        parts = self._parts()
+        document = computed.document
+        changed = parts.history_changes(document)
+        counts = record_history(
+            self.store, self.crm.name, document, self.settings.history, changed_accounts=changed
+        )
+        if counts:  # recorded (history is on)
+            parts.history_recorded(document)
+        return counts
 
     def _crm_left_out(self) -> tuple[list[Rejected], Excluded]:
         """The CRM rows a plain-file CRM rejected or dropped, and its rejected accounts

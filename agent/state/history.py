@@ -61,10 +61,13 @@ class Recorded:
     accounts: int
     portfolio: int
     thinned: int = 0
+    #: Accounts whose figures were compared with their last row.
+    compared: int = 0
 
     def as_counts(self) -> dict[str, int]:
         return {
             "history_accounts": self.accounts,
+            "history_compared": self.compared,
             "history_portfolio": self.portfolio,
             "history_thinned": self.thinned,
         }
@@ -98,7 +101,8 @@ class HistoryRepo:
         """Store the document's point at its ``as_of``; idempotent for the same document.
 
         ``changed`` limits the comparison to those account ids (the rest are known to
-        be unchanged); None compares every account.
+        be unchanged since the last record): only their last rows are read; None
+        compares every account.
         """
         as_of = document.as_of
         wanted = None if changed is None else frozenset(changed)
@@ -107,9 +111,10 @@ class HistoryRepo:
             if wanted is None
             else [a for a in document.accounts if a.id in wanted]
         )
+        chosen_ids = [a.id for a in chosen]
         with self.store.transaction() as tx:
             conn = tx.connection
-            previous = _digests_at(conn, crm, as_of)
+            previous = _digests_at(conn, crm, as_of, None if wanted is None else chosen_ids)
             changed_now = []
             for metrics in chosen:
                 value = digest_of(metrics)
@@ -139,7 +144,7 @@ class HistoryRepo:
             _advance_heads(conn, crm, rows)
             portfolio = _add_portfolio(conn, crm, as_of, portfolio_figures(document.portfolio))
             thinned = _thin(conn, crm, as_of, retention) if retention is not None else 0
-        return Recorded(len(rows), portfolio, thinned)
+        return Recorded(len(rows), portfolio, thinned, len(chosen))
 
     def thin(self, crm: str, now: datetime, retention: Retention) -> int:
         """Thin old portfolio points now; returns how many were removed."""
@@ -229,8 +234,10 @@ class HistoryRepo:
         return None if row is None else (row.as_of, dict(row.figures))
 
 
-def _digests_at(conn: Connection, crm: str, as_of: datetime) -> dict[str, str]:
-    """Each account's digest in force at ``as_of``.
+def _digests_at(
+    conn: Connection, crm: str, as_of: datetime, ids: Sequence[str] | None = None
+) -> dict[str, str]:
+    """Each account's (of ``ids``, when given) digest in force at ``as_of``.
 
     A cycle records at "now", after every stored row: the heads table answers. A
     backfill into the past asks for the newest row at or before ``as_of`` instead.
@@ -238,10 +245,12 @@ def _digests_at(conn: Connection, crm: str, as_of: datetime) -> dict[str, str]:
     h = schema.history_heads.c
     newest = conn.execute(select(func.max(h.as_of)).where(h.crm == crm)).scalar()
     if newest is None or newest <= as_of:
-        return {
-            r.account_id: r.digest
-            for r in conn.execute(select(h.account_id, h.digest).where(h.crm == crm))
-        }
+        digests: dict[str, str] = {}
+        stmt = select(h.account_id, h.digest).where(h.crm == crm)
+        for batch in [None] if ids is None else chunked(list(ids), BATCH_ROWS):
+            chosen = stmt if batch is None else stmt.where(h.account_id.in_(batch))
+            digests.update({r.account_id: r.digest for r in conn.execute(chosen)})
+        return digests
     c = schema.history_accounts.c
     latest = (
         select(c.account_id, func.max(c.as_of).label("as_of"))

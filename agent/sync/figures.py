@@ -61,6 +61,11 @@ class CycleFigures:
         self._stale = False
         #: The mirror's accounts and contacts as last loaded (what the figures rest on).
         self._records: tuple[list[Account], list[Contact]] | None = None
+        #: Accounts whose figures moved since history last recorded (None: any may have).
+        self._unrecorded: set[str] | None = None
+        #: Refreshes so far, and how many there were when ``_last`` was computed.
+        self._refreshes = 0
+        self._last_refresh = -1
         #: Held for the whole computation; ``_noted`` only for noting a change.
         self._lock = threading.RLock()
         self._noted = threading.Lock()
@@ -141,7 +146,31 @@ class CycleFigures:
                 self._drop()
                 raise
             self._last = _Last(generation, as_of, tuple(rejected), excluded, tasks, value)
+            self._last_refresh = self._refreshes
             return value
+
+    def history_changes(self, document: MetricsDocument) -> frozenset[str] | None:
+        """The accounts whose figures may have moved since history last recorded, when
+        ``document`` is the latest computation; None: any may have (a full computation
+        since, or another document), so history compares every account."""
+        with self._lock:
+            if self._unrecorded is None or not self._is_latest(document):
+                return None
+            return frozenset(self._unrecorded)
+
+    def history_recorded(self, document: MetricsDocument) -> None:
+        """History now holds ``document``: what moves after it is what the next one compares."""
+        with self._lock:
+            if self._is_latest(document):
+                self._unrecorded = set()
+
+    def _is_latest(self, document: MetricsDocument) -> bool:
+        last = self._last
+        return (
+            last is not None
+            and last.value.document is document
+            and self._last_refresh == self._refreshes
+        )
 
     def answers(
         self, responses: Sequence[Response], as_of: datetime
@@ -212,6 +241,11 @@ class CycleFigures:
             if new:
                 figures.add_responses(new)
         report = figures.refresh(as_of)
+        self._refreshes += 1
+        if report.full:
+            self._unrecorded = None
+        elif self._unrecorded is not None:
+            self._unrecorded |= report.changed
         _log.info(
             "figures_refreshed",
             full=report.full,

@@ -104,13 +104,32 @@ def test_thinning_keeps_the_last_point_of_each_day_then_of_each_week() -> None:
     assert thinned_away(kept, NOW, retention) == []  # thinning again removes nothing
 
 
+def test_only_the_accounts_named_changed_are_compared(state_url: str) -> None:
+    with StateStore.open(state_url) as store:
+        repo = HistoryRepo(store)
+        repo.record("files", _document(NOW))
+        moved = _document(NOW + timedelta(hours=1), scores=(10, 10))  # A and B both moved
+        only_b = repo.record("files", moved, changed=["B"])
+        assert (only_b.compared, only_b.accounts) == (1, 1)
+        rows = repo.accounts("files")
+        assert [at for at, _ in rows["A"]] == [NOW]  # A was said unchanged: not compared
+        assert [at for at, _ in rows["B"]] == [NOW, NOW + timedelta(hours=1)]
+        nothing = repo.record("files", _document(NOW + timedelta(hours=2)), changed=[])
+        assert (nothing.compared, nothing.accounts, nothing.portfolio) == (0, 0, 1)
+
+
 def test_record_history_thins_and_obeys_the_switch(state_url: str) -> None:
     with StateStore.open(state_url) as store:
         for days in (40.0, 40.1, 40.2, 2.0):
             HistoryRepo(store).record("files", _document(NOW - timedelta(days=days)))
         counts = record_history(store, "files", _document(NOW), HistorySettings())
         assert counts.pop("history_ms") >= 0
-        assert counts == {"history_accounts": 0, "history_portfolio": 1, "history_thinned": 2}
+        assert counts == {
+            "history_accounts": 0,
+            "history_compared": 2,
+            "history_portfolio": 1,
+            "history_thinned": 2,
+        }
         assert len(HistoryRepo(store).portfolio("files")) == 3
         off = record_history(
             store, "files", _document(NOW + timedelta(hours=1)), HistorySettings(enabled=False)
