@@ -30,6 +30,7 @@ from agent.alerts.repo import AlertRepo, OutboxRecord
 from agent.alerts.routing import Routing
 from agent.core.document import MetricsDocument
 from agent.core.durations import format_duration
+from agent.core.horizon import TICK, earliest
 from agent.core.redaction import redact
 from agent.rules.evaluate import evaluate, response_subject
 from agent.rules.facts import AccountFacts, ResponseFacts, RuleInputs
@@ -195,6 +196,44 @@ class AlertPipeline:
             recorded=report.recorded,
         )
         return report
+
+    def horizon(self, as_of: datetime) -> datetime | None:
+        """The first instant after ``as_of`` at which the alerting decisions can differ
+        with the same inputs (figures, rules, alert states, silences); None: never.
+
+        A rule reading the clock (``hours_since``, ``since``, ``previous(x, "30d")``) in
+        its condition moves with time itself: the decisions then hold for ``as_of`` only.
+        """
+        rules = self.registry.refresh().rules.enabled()
+        for compiled in rules:
+            unless = compiled.unless
+            if compiled.when.reads_clock or (unless is not None and unless.reads_clock):
+                return as_of + TICK
+            if compiled.rule.scope == "response" and compiled.rule.inhibits:
+                return as_of + TICK  # its matches end with max_age, and their inhibitions
+        by_id = {r.id: r for r in _alerting(rules)}
+        found: datetime | None = None
+        for (rule_id, _), state in self.repo.states(by_id).items():
+            rule = by_id[rule_id].rule
+            due: datetime | None = None
+            if state.firing and state.last_alert_at is not None:
+                if rule.realert is not None and rule.scope != "response":
+                    due = state.last_alert_at + rule.realert
+                escalate = rule.escalate
+                if (
+                    escalate is not None
+                    and state.last_alert_id is not None
+                    and state.closed_at is None
+                    and state.escalated_at is None
+                ):
+                    due = earliest(due, state.since + escalate.after)
+            if due is not None and due > as_of:
+                found = earliest(found, due)
+            elif due is not None:
+                return as_of + TICK  # due already (a skipped silence or inhibition holds it)
+        for silence in self.repo.silences(as_of):
+            found = earliest(found, silence.expires_at)
+        return found
 
     def _send(self, now: datetime) -> DeliveryReport | None:
         if self.handoff is None:

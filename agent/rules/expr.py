@@ -92,6 +92,9 @@ class CompiledExpr:
     variables: frozenset[str]
     #: The figures it compares with their past (``previous``, ``delta``, ...).
     changes: tuple[Change, ...] = ()
+    #: Whether its value can change with the clock alone (``hours_since``, ``since``,
+    #: ``previous(x, "30d")``): the inputs unchanged do not give the same value later.
+    reads_clock: bool = False
 
 
 # ---- runtime helpers: every one tolerates None ---------------------------------------
@@ -311,6 +314,7 @@ def compile_expr(text: str, scope: Scope, *, expect: Kind | None = "bool") -> Co
             Change(label, _build(before, compiler.constants), _build(after, compiler.constants))
             for label, before, after in compiler.changes
         ),
+        reads_clock=compiler.reads_clock,
     )
 
 
@@ -348,6 +352,7 @@ class _Compiler:
         self.constants: dict[str, Any] = {}
         self.used: set[str] = set()
         self.changes: list[tuple[str, str, str]] = []
+        self.reads_clock = False
 
     def value(self, node: ast.expr) -> _Code:
         result = self._node(node)
@@ -538,12 +543,17 @@ class _Compiler:
             args.append(self._expect(arg, (*kinds, "null")).src)
         if func.takes_now:
             args.insert(0, "now")
+            self.reads_clock = True
         return _Code(f"{func.helper}({', '.join(args)})", Type(func.result, optional=True))
 
     def _history(self, node: ast.Call, name: str) -> _Code:
         """``previous``/``delta``/``changed``/``since``/``held`` of one field."""
         variable, key, field = self._history_field(node, name)
         seconds, spelled = _history_duration(node, name, variable)
+        # a figure's value a duration ago, and how long a value has held, move with the
+        # clock; the previous cycle's value and a respondent's previous answer do not
+        if seconds is not None or name in ("since", "held"):
+            self.reads_clock = True
         current = field.source
         if variable == "account":
             before = f"(h or _NOH).account(now, a.metrics.id, {key!r}, {field.kind!r}, {seconds!r})"

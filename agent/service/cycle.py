@@ -44,9 +44,20 @@ def run_cycle(
                 seconds=round(result.seconds, 3),
                 peak_rss_mb=_peak_rss_mb(),
             )
+        if not stopped() and all(r.ok and not r.interrupted for r in results):
+            _settle(rt, [r.job for r in results])
     finally:
         rt.end_pass()
     return results
+
+
+def _settle(rt: Runtime, jobs: Sequence[str]) -> None:
+    """Record the cycle as settled when it changed nothing; a failure only costs the
+    next cycle a full run."""
+    try:
+        rt.settle(jobs)
+    except Exception as exc:  # the cycle's work is committed; only the shortcut is lost
+        _log.warning("cycle_settle_failed", error=f"{type(exc).__name__}: {exc}")
 
 
 def _peak_rss_mb() -> int:

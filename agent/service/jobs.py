@@ -21,7 +21,7 @@ from agent.service.filedrop import DropFilesFailedError
 from agent.service.runtime import Runtime
 from agent.service.taskjob import tasks
 from agent.service.telemetry import RECORDS_WRITTEN, RESPONSES_RECEIVED
-from agent.state.history import rule_history
+from agent.state.history import record_portfolio_point, rule_history
 from agent.sync.coverage import options_from, plan_from_computed, store_plan
 from agent.sync.cycle import (
     WritebackPlan,
@@ -136,6 +136,8 @@ def coverage_plan(rt: Runtime) -> dict[str, int]:
     """
     if rt.dry_run:
         return {"skipped_dry_run": 1}
+    if rt.unchanged():
+        return _unchanged("coverage_plan")
     now = rt.cycle_at
     every = rt.settings.schedule.coverage_plan.every
     last = rt.store.survey_plan_summary(rt.crm.name)
@@ -157,6 +159,13 @@ def writeback(rt: Runtime) -> dict[str, int]:
             "writeback_skipped", reason="the CRM sync failed", crm_error=rt.crm_sync_failed
         )
         return {"skipped_crm_sync_failed": 1}
+    settled = rt.settled() if rt.unchanged() else None
+    if settled is not None:
+        # the figures held: nothing to write; the cycle's history point, from them
+        point = record_portfolio_point(
+            rt.store, rt.crm.name, rt.cycle_at, settled.portfolio, rt.settings.history
+        )
+        return {**_unchanged("writeback"), **point}
     rt.reset_budgets()
     computed = rt.computed()
     specs = rt.settings.fields.specs()
@@ -194,6 +203,9 @@ def alerts(rt: Runtime) -> dict[str, int]:
         inputs = rule_inputs(computed, closed, plan, history)
         return preview_alerts(rt.settings, rt.store.engine, inputs, now, rt.echo)
     answers = rt.take_answers()
+    if rt.unchanged():  # no answer arrived either (they are inputs)
+        rt.alerts_evaluated()
+        return _unchanged("alerts")
     if answers and rt.answers_only() and rt.figures is not None:
         fast = evaluate_answers(
             rt.pipeline, rt.figures, answers, closed, rt.now(), plan=plan, history=history
@@ -220,6 +232,8 @@ def alerts(rt: Runtime) -> dict[str, int]:
 def escalation(rt: Runtime) -> dict[str, int]:
     if rt.dry_run:
         return {"skipped_dry_run": 1}  # the alerts job's preview showed the escalations too
+    if rt.unchanged():
+        return _unchanged("escalation")
     computed = rt.computed()
     history = rule_history(rt.store, rt.crm.name, rt.settings.history)
     closed = rt.settings.slack.loop_closed_field
@@ -231,6 +245,13 @@ def outbox(rt: Runtime) -> dict[str, int]:
     if rt.dry_run:
         return {"skipped_dry_run": 1}
     return _delivery_counts(deliver(rt.pipeline.repo, rt.notifier, rt.now()))
+
+
+def _unchanged(job: str) -> dict[str, int]:
+    """A job of a settled cycle: its inputs and the clock are where its last run left
+    them, so it would do nothing (``agent.sync.settled``)."""
+    _log.info("job_skipped", job=job, reason="unchanged")
+    return {"unchanged": 1}
 
 
 def _alert_counts(report: CycleReport) -> dict[str, int]:

@@ -8,9 +8,11 @@ between runs (sessions, connection pools) and their per-run budgets reset.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+import structlog
 
 from agent.alerts.deliver import Notifier
 from agent.alerts.pipeline import AlertPipeline, CycleReport
@@ -27,12 +29,15 @@ from agent.service.filedrop import FileDrop
 from agent.sources.files import FilesSurveys
 from agent.state.history import record_history
 from agent.state.store import StateStore
-from agent.sync.cycle import Computed, SyncProgress
+from agent.sync.cycle import OBJECTS, Computed, SyncProgress
 from agent.sync.figures import CycleFigures
+from agent.sync.settled import SKIPPABLE, Settled, cycle_fingerprint, settled_state
 from agent.sync.wiring import build_crm, build_notifier, build_survey_sources, build_task_crm
 from agent.tasks.sync import TaskReport, TaskSync
 
 __all__ = ["Runtime"]
+
+_log = structlog.get_logger(__name__)
 
 #: Up to this many answers between cycles are decided from their own accounts.
 _ANSWERS_ALONE = 5_000
@@ -87,6 +92,8 @@ class Runtime:
     _task_generation: int = 0
     _cycle_at: datetime | None = None
     _in_pass: bool = False
+    #: This whole cycle's look at the settled state (None until a job asked).
+    _decided: _Decided | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -152,6 +159,7 @@ class Runtime:
             if at is None or whole_pass or not self._in_pass:
                 at = self._cycle_at = self.now()
                 self._alerts_due = True
+                self._decided = None
                 if self.full_compute and self.figures is not None:
                     self.figures.reset()
             self._in_pass = self._in_pass or whole_pass
@@ -272,6 +280,84 @@ class Runtime:
             parts.history_recorded(document)
         return counts
 
+    # -- the settled state (agent.sync.settled) -------------------------------------------
+
+    def unchanged(self) -> bool:
+        """Whether this whole cycle's computing jobs skip: the last settled cycle rests
+        on the same fingerprint and its horizon is ahead. Decided once per cycle, at the
+        first job that asks (after the CRM sync, the survey ingestion and the tasks'
+        read-back). Never in a dry run, with ``--full``, or outside a whole cycle."""
+        with self._lock:
+            if self.dry_run or self.full_compute or not self._in_pass:
+                return False
+            if self.crm_sync_failed is not None:
+                return False  # the CRM's rows as last read are not known to be current
+            decided = self._decided
+        if decided is not None:
+            return decided.skip
+        at = self.cycle_at
+        fingerprint = self._fingerprint(at)
+        settled = self.store.settled(self.crm.name)
+        skip = (
+            settled is not None
+            and settled.fingerprint == fingerprint
+            and settled.as_of <= at
+            and (settled.horizon is None or at < settled.horizon)
+        )
+        with self._lock:
+            self._decided = _Decided(fingerprint, skip, settled)
+        _log.info(
+            "cycle_settled" if skip else "cycle_computes",
+            reason="unchanged" if skip else _why(settled, fingerprint, at),
+            settled_as_of=None if settled is None else settled.as_of.isoformat(),
+            horizon=None if settled is None else _instant(settled.horizon),
+        )
+        return skip
+
+    def settled(self) -> Settled | None:
+        """The settled cycle this one skips on (None when it does not skip)."""
+        decided = self._decided
+        return decided.settled if decided is not None and decided.skip else None
+
+    def settle(self, succeeded: Collection[str]) -> bool:
+        """At the end of a whole cycle whose jobs all succeeded (``succeeded``): record it
+        as settled when it wrote no input since it decided. Returns whether it did."""
+        decided = self._decided
+        if decided is None or decided.skip or self.dry_run or not set(SKIPPABLE) <= set(succeeded):
+            return False
+        at = self.cycle_at
+        fingerprint = self._fingerprint(at)
+        if fingerprint != decided.fingerprint:
+            _log.info("cycle_not_settled", reason="the cycle changed its inputs")
+            return False
+        computed = self.computed()
+        state = settled_state(
+            self.store,
+            self.crm.name,
+            self.settings,
+            fingerprint=fingerprint,
+            computed=computed,
+            alerts_horizon=self.pipeline.horizon(at),
+        )
+        self.store.set_settled(self.crm.name, state)
+        _log.info(
+            "cycle_settled_recorded",
+            as_of=at.isoformat(),
+            horizon=_instant(state.horizon),
+        )
+        return True
+
+    def _fingerprint(self, at: datetime) -> str:
+        inner = getattr(self.crm, "inner", self.crm)
+        if callable(getattr(inner, "left_out", None)):
+            # the plain-file CRM's left-out rows follow from its files' contents, which
+            # the cursors of a successful sync name (content hashes): no need to read them
+            crm_part: object = [self.store.get_cursor(self.crm.name, o) for o in OBJECTS]
+        else:
+            crm_part = None
+        left_out = (crm_part, self.rejected)
+        return cycle_fingerprint(self.store, self.crm.name, self.settings, at, left_out)
+
     def _crm_left_out(self) -> tuple[list[Rejected], Excluded]:
         """The CRM rows a plain-file CRM rejected or dropped, and its rejected accounts
         with their contacts (other CRMs: none)."""
@@ -285,6 +371,27 @@ class Runtime:
         reset = getattr(inner, "reset_budget", None)
         if callable(reset):
             reset()
+
+
+@dataclass(frozen=True, slots=True)
+class _Decided:
+    fingerprint: str
+    skip: bool
+    settled: Settled | None
+
+
+def _instant(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()
+
+
+def _why(settled: Settled | None, fingerprint: str, at: datetime) -> str:
+    if settled is None:
+        return "no settled cycle"
+    if settled.fingerprint != fingerprint:
+        return "inputs changed"
+    if at < settled.as_of:
+        return "an instant before the settled cycle"
+    return "the horizon passed"
 
 
 def _task_sync(

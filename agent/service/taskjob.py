@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import structlog
+
 from agent.core.errors import KnownError
 from agent.service.runtime import Runtime
 from agent.sync.cycle import rule_inputs
 from agent.tasks.plan import plan_lines
 
 __all__ = ["TasksDeferredError", "tasks"]
+
+_log = structlog.get_logger(__name__)
 
 
 class TasksDeferredError(KnownError):
@@ -44,6 +48,9 @@ def tasks(rt: Runtime) -> dict[str, int]:
     if closed.completed_in_crm:
         rt.data_changed()
         rt.trigger("outbox")  # the closed alerts' messages are updated in place
+    if rt.unchanged():  # nothing read back, nothing to plan: the cycle's figures held
+        _log.info("job_skipped", job="tasks", reason="unchanged")
+        return {"unchanged": 1}
     inputs = rule_inputs(rt.computed(), rt.settings.slack.loop_closed_field)
     try:
         report = sync.run(rules, inputs, now)

@@ -48,7 +48,9 @@ __all__ = [
     "Row",
     "StoredHistory",
     "history_fields",
+    "last_portfolio_point",
     "record_history",
+    "record_portfolio_point",
     "retention_of",
     "rule_history",
 ]
@@ -395,6 +397,33 @@ def _thin(conn: Connection, crm: str, now: datetime, retention: Retention) -> in
             delete(schema.history_portfolio).where(c.crm == crm, c.as_of.in_(batch))
         ).rowcount
     return removed
+
+
+def record_portfolio_point(
+    store: StateStore,
+    crm: str,
+    as_of: datetime,
+    figures: Mapping[str, Any],
+    settings: HistorySettings,
+) -> dict[str, int]:
+    """A cycle whose figures held (nothing to compute): its portfolio point alone, from
+    the settled cycle's figures; what ``record_history`` stores for the same document."""
+    if not settings.enabled:
+        return {}
+    with store.transaction() as tx:
+        added = _add_portfolio(tx.connection, crm, as_of, dict(figures))
+        thinned = _thin(tx.connection, crm, as_of, retention_of(settings))
+    return Recorded(0, added, thinned).as_counts()
+
+
+def last_portfolio_point(store: StateStore, crm: str, before: datetime) -> dict[str, Any] | None:
+    """The figures of the last portfolio point strictly before ``before`` (what the change
+    functions compare a portfolio figure with), or None."""
+    c = schema.history_portfolio.c
+    stmt = select(c.figures).where(c.crm == crm, c.as_of < before).order_by(c.as_of.desc()).limit(1)
+    with store.reading() as tx:
+        row = tx.connection.execute(stmt).first()
+    return None if row is None else dict(row.figures)
 
 
 def retention_of(settings: HistorySettings) -> Retention:

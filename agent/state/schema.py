@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -44,6 +45,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 
 __all__ = [
+    "UNVERSIONED",
+    "VERSIONED",
     "UtcDateTime",
     "alert_outbox",
     "alert_state",
@@ -55,9 +58,11 @@ __all__ = [
     "history_heads",
     "history_portfolio",
     "ingested_files",
+    "input_versions",
     "leadership",
     "metadata",
     "responses",
+    "settled_cycles",
     "silences",
     "survey_plan",
     "survey_plans",
@@ -338,3 +343,54 @@ crm_tasks = Table(
     Index(None, "status"),
     Index(None, "rule_id", "account_id", "created_at"),
 )
+
+#: One row: a counter every write to an input of the cycle's figures and decisions moves,
+#: in the writing transaction itself (database triggers, see ``VERSIONED``).
+input_versions = Table(
+    "input_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
+)
+
+#: Per CRM: the last whole cycle that changed nothing, what it rested on and until when
+#: it holds (``agent.sync.settled``).
+settled_cycles = Table(
+    "settled_cycles",
+    metadata,
+    Column("crm", String(32), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("as_of", _TZ, nullable=False),
+    #: The first instant at which the same inputs can give another cycle (null: never).
+    Column("horizon", _TZ),
+    #: The portfolio block of the cycle's metrics document (its per-cycle history point).
+    Column("portfolio", JSON, nullable=False),
+    Column("settled_at", _TZ, nullable=False),
+)
+
+#: The tables whose writes move ``input_versions`` (what a cycle computes and decides from).
+VERSIONED: tuple[str, ...] = (
+    "crm_records",
+    "responses",
+    "written_values",
+    "write_failures",
+    "alert_outbox",
+    "alert_state",
+    "silences",
+    "history_accounts",
+    "history_heads",
+    "survey_plan",
+    "survey_plans",
+    "crm_tasks",
+)
+
+#: The tables that do not, and why.
+UNVERSIONED: dict[str, str] = {
+    "cycles": "the jobs' log, read by no computation",
+    "cursors": "where reading resumes; what it reads lands in versioned tables",
+    "ingested_files": "which drop files were read; their answers land in responses",
+    "history_portfolio": "a point per cycle; the settled state compares the last one",
+    "leadership": "who runs the agent",
+    "input_versions": "the counter itself",
+    "settled_cycles": "the settled state itself",
+}

@@ -45,6 +45,7 @@ from agent.state.leader import Leadership, leadership_for
 from agent.state.leader_epoch import Fence
 from agent.state.ops_base import BATCH_ROWS
 from agent.state.ops_responses import ResponseBatch
+from agent.state.ops_settled import Settled
 from agent.state.records import (
     AddResult,
     CycleRecord,
@@ -338,3 +339,17 @@ class StateStore:
     def get_file(self, content_hash: str) -> FileRecord | None:
         with self.reading() as tx:
             return tx.get_file(content_hash)
+
+    # -- the settled state ------------------------------------------------------------
+
+    def input_version(self) -> int:
+        with self.reading() as tx:
+            return tx.input_version()
+
+    def settled(self, crm: str) -> Settled | None:
+        with self.reading() as tx:
+            return tx.settled(crm)
+
+    def set_settled(self, crm: str, settled: Settled | None) -> None:
+        with self.transaction() as tx:
+            tx.set_settled(crm, settled)
