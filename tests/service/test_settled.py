@@ -112,10 +112,12 @@ def test_a_quiet_cycle_skips_every_computing_job_with_no_write_and_no_alert(
     counts = _cycle(agent)
     assert _skipped(counts) == set(SKIPPABLE)
     assert agent.store.input_version() == version  # 0 writes to any input
-    assert agent.runtime.figures is not None and agent.runtime.figures._figures is None
+    assert agent.runtime.figures is not None
+    assert agent.runtime.figures._figures is None
     assert not counts["outbox"].get("alerts_sent")
     assert isinstance(agent.runtime.notifier, RecordingNotifier)
-    assert agent.runtime.notifier.sent == [] and sent > 0
+    assert agent.runtime.notifier.sent == []
+    assert sent > 0
     logged = {c.job: c.counts for c in agent.store.recent_cycles(limit=8)}
     assert all(logged[job] == {"unchanged": 1} or job == "writeback" for job in SKIPPABLE)
     assert logged["writeback"]["unchanged"] == 1
@@ -184,9 +186,7 @@ def test_a_rule_file_edit_and_a_config_edit_run_the_cycle_again(
     _settle(agent)
     agent = _start(agents, tmp_path, state_url, rules_dir=rules)
     assert _skipped(_cycle(agent)) == set(SKIPPABLE)
-    agent = _start(
-        agents, tmp_path, state_url, rules_dir=rules, metrics={"loop_sla_hours": 24}
-    )
+    agent = _start(agents, tmp_path, state_url, rules_dir=rules, metrics={"loop_sla_hours": 24})
     assert _skipped(_cycle(agent)) == set()
     _assert_full_result(agent, NOW)
 
@@ -197,7 +197,8 @@ def test_the_clock_passing_the_horizon_runs_the_cycle_again(
     agent = _start(agents, tmp_path, state_url)
     _settle(agent)
     settled = agent.store.settled("files")
-    assert settled is not None and settled.horizon is not None
+    assert settled is not None
+    assert settled.horizon is not None
     later = settled.horizon
     assert _skipped(_cycle(agent, later)) == set()
     _assert_full_result(agent, later)
@@ -215,7 +216,8 @@ def test_a_realert_falling_due_runs_the_cycle_again(
     # the first cycle after the first history point compares with it: it settles again
     _settle(agent, NOW + timedelta(minutes=10))
     settled = agent.store.settled("files")
-    assert settled is not None and settled.horizon is not None
+    assert settled is not None
+    assert settled.horizon is not None
     # the answers are ten days old: the recency score holds for 80 more days; the
     # realert (2 h) comes first
     assert settled.horizon == NOW + timedelta(hours=2)
@@ -224,3 +226,52 @@ def test_a_realert_falling_due_runs_the_cycle_again(
     due = _cycle(agent, NOW + timedelta(hours=2))
     assert _skipped(due) == set()
     assert due["alerts"]["alerts_recorded"] >= 1
+
+
+def test_a_crash_after_a_change_converges_to_the_full_result(
+    agents: list[AgentProcess],
+    tmp_path: Path,
+    state_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    agent = _start(agents, tmp_path, state_url)
+    _settle(agent)
+    answer = Response("hook-2", "p1@acct4.example", 0, NOW - timedelta(hours=2), source="hook")
+    with agent.store.transaction() as tx:
+        tx.add_responses([answer])
+    agent = _start(agents, tmp_path, state_url)
+
+    def crash(*_args: object, **_kwargs: object) -> object:
+        raise RuntimeError("killed mid-cycle")
+
+    monkeypatch.setattr(type(agent.runtime.pipeline), "run", crash)
+    results = agent.run_once()
+    assert not next(r for r in results if r.job == "alerts").ok
+    monkeypatch.undo()
+    agent = _start(agents, tmp_path, state_url)  # the restart
+    counts = _cycle(agent)
+    assert _skipped(counts) == set()
+    assert counts["alerts"]["alerts_recorded"] >= 1  # the answer's alert is not lost
+    _assert_full_result(agent, NOW)
+    _settle(agent)  # and it settles again
+    assert _skipped(_cycle(agent)) == set(SKIPPABLE)
+
+
+def test_a_failure_to_record_the_settled_state_costs_one_full_cycle(
+    agents: list[AgentProcess],
+    tmp_path: Path,
+    state_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    agent = _start(agents, tmp_path, state_url)
+    _settle(agent)
+    agent.store.set_settled("files", None)
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(StateStore, "set_settled", refuse)
+    assert _skipped(_cycle(agent)) == set()  # logged, not failed
+    monkeypatch.undo()
+    assert _skipped(_cycle(agent)) == set()
+    assert _skipped(_cycle(agent)) == set(SKIPPABLE)
