@@ -349,10 +349,11 @@ class Runtime:
 
     def _fingerprint(self, at: datetime) -> str:
         inner = getattr(self.crm, "inner", self.crm)
-        if callable(getattr(inner, "left_out", None)):
+        contents = getattr(inner, "contents", None)
+        if callable(contents):
             # the plain-file CRM's left-out rows follow from its files' contents, which
             # the cursors of a successful sync name (content hashes): no need to read them
-            crm_part: object = [self.store.get_cursor(self.crm.name, o) for o in OBJECTS]
+            crm_part = [contents(self.store.get_cursor(self.crm.name, o)) for o in OBJECTS]
         else:
             crm_part = None
         left_out = (crm_part, self.rejected)

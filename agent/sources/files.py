@@ -53,6 +53,18 @@ class FilesCrm:
         #: rows with the rejected accounts (accounts.csv) or their contacts (contacts.csv).
         self._left: dict[ObjectKind, tuple[list[Rejected], Excluded]] = {}
 
+    @staticmethod
+    def contents(cursor: str | None) -> object:
+        """What a cursor says of its files' contents (their hashes, without sizes and
+        times): the rows left out follow from it, a touched file does not change it."""
+        files = _parse(cursor)
+        if files is None:
+            return cursor
+        return sorted(
+            (name, entry[2] if isinstance(entry, list) and len(entry) == 3 else entry)
+            for name, entry in files.items()
+        )
+
     def left_out(self) -> tuple[list[Rejected], Excluded]:
         """The CRM rows the agent cannot use (rejected) or does not use (dropped), as of
         the files last read: they belong in the metrics document like rejected answers.

@@ -56,8 +56,13 @@ class RecordingNotifier:
             return [a.rule_id for a in self.sent]
 
 
-def agent_settings(tmp_path: Path, *, responses: bool = True, **changes: Any) -> Settings:
-    folder = Portfolio().write_folder(tmp_path / "crm", responses=responses)
+def agent_settings(
+    tmp_path: Path, *, responses: bool = True, keep_folder: bool = False, **changes: Any
+) -> Settings:
+    """``keep_folder``: the CRM folder is written only when it is not there yet."""
+    folder = tmp_path / "crm"
+    if not (keep_folder and folder.is_dir()):
+        folder = Portfolio().write_folder(folder, responses=responses)
     values: dict[str, Any] = {
         "crm": "files",
         "files": {"path": folder},
