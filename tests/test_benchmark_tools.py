@@ -1,4 +1,4 @@
-"""The synthetic generator and the compute benchmark script (run tiny, never timed)."""
+"""The synthetic generator and the compute and history benchmark scripts (run tiny, never timed)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,20 +50,37 @@ def test_written_folder_reads_back_to_the_same_figures(tmp_path: Path) -> None:
     assert from_files.to_json_obj() == in_memory.to_json_obj()
 
 
-@pytest.mark.slow
-def test_benchmark_script_prints_json_last(tmp_path: Path) -> None:
+def _last_json(module: str, *args: str) -> dict[str, Any]:
+    """Run a benchmark at a tiny size; its last line, read as JSON."""
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_compute", "--scale", "0.002", "--files"],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
         timeout=300,
     )
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    figures: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return figures
+
+
+@pytest.mark.slow
+def test_benchmark_script_prints_json_last(tmp_path: Path) -> None:
+    figures = _last_json("benchmarks.bench_compute", "--scale", "0.002", "--files")
     assert (figures["accounts"], figures["contacts"], figures["responses"]) == (100, 1000, 2000)
     assert figures["compute_seconds"] >= 0
     assert figures["peak_rss_mb"] > 0
     assert figures["read_files_seconds"] >= 0
     assert figures["peak_rss_with_files_mb"] >= figures["peak_rss_mb"]
     assert figures["ok"] is True
+
+
+@pytest.mark.slow
+def test_history_benchmark_runs_real_cycles_and_compares_fewer_accounts_later() -> None:
+    figures = _last_json("benchmarks.bench_history", "--scale", "0.002", "--cycles", "2")
+    assert figures["accounts"] == 100
+    every, incremental = figures["steady"]
+    assert every["compared"] == 100  # every account's record came back changed
+    assert incremental["answers"] == 1
+    assert 1 <= incremental["compared"] < 100
+    assert 0 <= figures["worst_share"] < 1
