@@ -308,3 +308,50 @@ def test_every_invalid_change_posts_one_admin_alert(
     assert where in admin[0].content.text
     pipeline.run(replace(data, as_of=AS_OF + 2 * HOUR), AS_OF + 2 * HOUR)
     assert len([a for c, a in notifier.sent if c == "C-cx-admin"]) == 1
+
+
+_STILL = """\
+rules:
+  - id: at-risk
+    description: Account at risk
+    scope: account
+    when: account.at_risk
+    notify: {channel: cx-alerts}
+    realert: 7d
+  - id: detractor
+    description: Detractor
+    scope: response
+    when: response.category == "detractor"
+    notify: {channel: cx-alerts}
+    escalate: {after: 48h, to: cx-leadership}
+"""
+
+
+def test_the_decisions_hold_until_a_realert_an_escalation_or_a_silence_ends(
+    tmp_path: Path, repo: AlertRepo
+) -> None:
+    pipeline, _ = _pipeline(tmp_path, repo, _STILL)
+    assert pipeline.horizon(AS_OF) is None  # nothing alerted: only new inputs change it
+    data = make_inputs([account_metrics(at_risk=True)], [response_facts("R1")])
+    pipeline.run(data, AS_OF)
+    assert pipeline.horizon(AS_OF) == AS_OF + 48 * HOUR  # the escalation, before the realert
+    assert pipeline.horizon(AS_OF + 49 * HOUR) == AS_OF + 49 * HOUR + timedelta(microseconds=1)
+    pipeline.escalate(data, AS_OF + 49 * HOUR)
+    assert pipeline.horizon(AS_OF + 49 * HOUR) == AS_OF + timedelta(days=7)
+    repo.add_silence(
+        rule_id=None,
+        account_id="A1",
+        reason="renewal",
+        created_by="ops",
+        now=AS_OF,
+        expires_at=AS_OF + 60 * HOUR,
+    )
+    assert pipeline.horizon(AS_OF + 49 * HOUR) == AS_OF + 60 * HOUR
+
+
+def test_a_rule_reading_the_clock_holds_for_its_own_instant_only(
+    tmp_path: Path, repo: AlertRepo
+) -> None:
+    clock = _STILL.replace("when: account.at_risk", 'when: delta(account.nps, "7d") < 0')
+    pipeline, _ = _pipeline(tmp_path, repo, clock)
+    assert pipeline.horizon(AS_OF) == AS_OF + timedelta(microseconds=1)

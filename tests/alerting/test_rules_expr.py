@@ -147,3 +147,22 @@ def test_inline_category_matches_the_models_thresholds() -> None:
         for category in ("promoter", "passive", "detractor"):
             hit = _run_response(f'response.category == "{category}"', score=score)
             assert hit == (category_of(score) == category), (score, category)
+
+
+@pytest.mark.parametrize(
+    ("text", "scope", "clock"),
+    [
+        ("account.nps < 0", "account", False),
+        ("changed(account.health_status)", "account", False),
+        ('previous(account.health_status) == "healthy"', "account", False),
+        ('delta(account.health_score, "30d") <= -15', "account", True),
+        ('previous(portfolio.nps, "7d") > 0', "portfolio", True),
+        ("since(account.health_status) > 30", "account", True),
+        ("held(portfolio.nps) > 3", "portfolio", True),
+        ("hours_since(response.submitted_at) >= 48", "response", True),
+        ("days_since(account.last_response_at) > 90", "account", True),
+        ("delta(response.score) <= -3", "response", False),
+    ],
+)
+def test_an_expression_says_whether_it_reads_the_clock(text: str, scope: str, clock: bool) -> None:
+    assert compile_expr(text, scope).reads_clock is clock  # type: ignore[arg-type]
