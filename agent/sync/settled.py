@@ -5,7 +5,7 @@ wrote nothing to any input of the figures and decisions (the state's input versi
 moved by database triggers in every writing transaction, did not move). Its outcome
 then rests only on:
 
-- the **fingerprint**: the input version, the code's version, the settings, the rule
+- the **fingerprint**: the input version, the agent's code, the settings, the rule
   files, the input rows reading left out (they appear in the document), and the last
   portfolio point before the cycle (what ``changed(portfolio.x)`` compares with);
 - the **clock**, up to a **horizon**: the first instant at which the same inputs can
@@ -25,9 +25,13 @@ whose fingerprint the crashed cycle's writes no longer match.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import datetime, timedelta
+from pathlib import Path
 
+import agent
+import connectors
 from agent import __version__
 from agent.config.settings import Settings
 from agent.core.compute import Computed
@@ -61,7 +65,7 @@ def cycle_fingerprint(
     digest = hashlib.sha256()
     parts = (
         str(store.input_version()),
-        __version__,
+        _code(),
         head_revision(),
         settings.model_dump_json(),
         rules_fingerprint(settings.rules_dir) if settings.rules_dir.exists() else "",
@@ -71,6 +75,19 @@ def cycle_fingerprint(
     for part in parts:
         digest.update(part.encode())
         digest.update(b"\0")
+    return digest.hexdigest()
+
+
+@functools.cache
+def _code() -> str:
+    """The agent's code: its version and a hash of its modules (an edit between two runs
+    of the same version, a development install, changes what a cycle computes)."""
+    digest = hashlib.sha256(__version__.encode())
+    for package in (agent, connectors):
+        root = Path(next(iter(package.__path__)))
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
