@@ -20,6 +20,7 @@ from agent.alerts.setup import build_pipeline
 from agent.config.settings import Settings
 from agent.core.compute import Excluded
 from agent.core.document import TaskFigures
+from agent.core.horizon import earliest
 from agent.core.models import Account, Contact, Rejected, Response
 from agent.core.ports import CrmConnector, SurveySource
 from agent.core.timeutil import utcnow
@@ -337,7 +338,7 @@ class Runtime:
             self.settings,
             fingerprint=fingerprint,
             computed=computed,
-            alerts_horizon=self.pipeline.horizon(at),
+            decisions_horizon=earliest(self.pipeline.horizon(at), self._tasks_horizon(at)),
         )
         self.store.set_settled(self.crm.name, state)
         _log.info(
@@ -346,6 +347,11 @@ class Runtime:
             horizon=_instant(state.horizon),
         )
         return True
+
+    def _tasks_horizon(self, at: datetime) -> datetime | None:
+        if self.tasks is None:
+            return None
+        return self.tasks.horizon(self.pipeline.registry.refresh().rules.enabled(), at)
 
     def _fingerprint(self, at: datetime) -> str:
         inner = getattr(self.crm, "inner", self.crm)

@@ -10,8 +10,8 @@ then rests only on:
   portfolio point before the cycle (what ``changed(portfolio.x)`` compares with);
 - the **clock**, up to a **horizon**: the first instant at which the same inputs can
   give another outcome (``agent.core.horizon`` for the metrics document; the alert
-  pipeline's realerts, escalations, silences and clock-reading rules; the coverage
-  plan's next run).
+  pipeline's realerts, escalations, silences and clock-reading rules; the end of a task
+  rule's period; the coverage plan's next run).
 
 The same computation over the same fingerprint at any instant in ``[as_of, horizon)``
 gives the same document and again writes nothing, so the next whole cycle skips its
@@ -98,14 +98,14 @@ def settled_state(
     *,
     fingerprint: str,
     computed: Computed,
-    alerts_horizon: datetime | None,
+    decisions_horizon: datetime | None,
 ) -> Settled:
     """The settled row of a cycle that changed nothing, with its horizon."""
     document = computed.document
     as_of = document.as_of
     horizon = earliest(
         document_horizon(document, computed.matches, settings.metrics),
-        alerts_horizon,
+        decisions_horizon,
         _plan_due(store, crm, settings),
     )
     wanted = {s.logical for s in settings.fields.specs() if s.object == "account"}

@@ -127,6 +127,19 @@ class TaskSync:
             fallback_owner=self.fallback_owner,
         )
 
+    def horizon(self, rules: Sequence[CompiledRule], as_of: datetime) -> datetime | None:
+        """The first instant after ``as_of`` at which a task rule's period (``every``) for
+        an account ends: a match then makes a new task with the same inputs. None: never.
+        (A period ended already made its task, or has no match to make one from.)"""
+        every = {
+            r.id: r.task.action.every
+            for r in task_rules(rules)
+            if r.task is not None and r.task.action.every is not None
+        }
+        ends = [last + every[rule] for (rule, _), last in self.repo.recent(every).items()]
+        ahead = [end for end in ends if end > as_of]
+        return min(ahead) if ahead else None
+
     def run(self, rules: Sequence[CompiledRule], inputs: RuleInputs, now: datetime) -> TaskReport:
         """Plan, record and create; then complete in the CRM the loops closed here."""
         report = TaskReport()
