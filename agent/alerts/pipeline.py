@@ -174,7 +174,9 @@ class AlertPipeline:
         subjects' states only; every other subject waits for the next full run."""
         report = CycleReport()
         reload = self.registry.refresh()
-        rules = [r for r in reload.rules.enabled() if r.rule.scope in ("response", "account")]
+        rules = [
+            r for r in _alerting(reload.rules.enabled()) if r.rule.scope in ("response", "account")
+        ]
         report.rules = len(rules)
         evaluation = evaluate(rules, inputs)
         report.matches = len(evaluation.matches)

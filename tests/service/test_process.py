@@ -125,6 +125,8 @@ def test_a_webhook_detractor_reaches_the_notifier_without_waiting(tmp_path: Path
         }
         assert post_signed(base, answer, WEBHOOK_SECRET)[0] == 200
         wait_for(lambda: "executive-detractor" in notifier.rules(), timeout=10)
+        wait_for(lambda: agent.runtime.pipeline.repo.pending_count() == 0, timeout=10)
+        assert "new-detractor" not in notifier.rules()  # a task-only rule posts nothing
     finally:
         agent.request_stop()
         thread.join(15)
