@@ -1,8 +1,11 @@
-"""A client-side sliding-window rate limiter, shared by threads of one process.
+"""Client-side rate limiters, shared by threads of one process.
 
-It keeps at most ``limit`` calls in any ``window`` seconds, and lets a vendor's
-429 push the next allowed call out (``pause``). Time and sleep are injectable so
-tests and benchmarks can run on a fake clock.
+``RateLimiter`` keeps at most ``limit`` calls in any ``window`` seconds (a vendor
+that counts calls per window: HubSpot, Slack's per-minute tiers). ``TokenBucket``
+paces a steady flow: ``burst`` calls at once, then tokens refilled continuously at
+``rate`` a second (Slack's one message per second per channel, short bursts
+tolerated). Both let a vendor's 429 push the next allowed call out (``pause``).
+Time and sleep are injectable so tests and benchmarks can run on a fake clock.
 """
 
 from __future__ import annotations
@@ -14,7 +17,13 @@ from collections.abc import Callable
 
 from prometheus_client import Counter
 
-__all__ = ["RATE_LIMIT_WAITS", "RATE_LIMIT_WAIT_SECONDS", "RateLimiter", "count_wait"]
+__all__ = [
+    "RATE_LIMIT_WAITS",
+    "RATE_LIMIT_WAIT_SECONDS",
+    "RateLimiter",
+    "TokenBucket",
+    "count_wait",
+]
 
 RATE_LIMIT_WAITS = Counter(
     "ax_rate_limit_waits_total",
@@ -73,6 +82,71 @@ class RateLimiter:
             stamp = self._clock()
             self._calls.append(max(stamp, now + wait))
             return wait
+
+    def pause(self, seconds: float) -> None:
+        """The vendor asked for a pause (Retry-After): no call before it ends."""
+        with self._lock:
+            self._not_before = max(self._not_before, self._clock() + seconds)
+
+
+class TokenBucket:
+    """``burst`` calls at once, then one per ``1 / rate`` seconds, tokens refilled continuously.
+
+    Each call reserves the moment it may go out from the previous reservation, not
+    from when its caller woke up: a sleep that ends late (a loaded machine, the
+    interpreter lock) leaves its lateness in the bucket as refilled tokens instead of
+    adding it to every later call's wait, so a backlog goes out at exactly ``rate``.
+    Callers on one bucket are served in the order they asked; each sleeps outside the
+    lock, on its own reservation.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        *,
+        vendor: str = "unknown",
+    ) -> None:
+        if rate <= 0 or burst <= 0:
+            raise ValueError("rate and burst must be positive")
+        self.rate = rate
+        self.burst = burst
+        self.vendor = vendor
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = float(burst)
+        self._at: float | None = None  # the last reservation (the tokens are counted there)
+        self._not_before = 0.0
+        self._lock = threading.Lock()
+        #: Seconds spent waiting, for the metrics endpoint and benchmarks.
+        self.waited = 0.0
+
+    def acquire(self) -> float:
+        """Block until this call's reserved moment; return the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            at = self._reserve(now)
+        wait = max(0.0, at - now)
+        if wait > 0:
+            self._sleep(wait)
+            count_wait(self.vendor, "client_limit", wait)
+            with self._lock:
+                self.waited += wait
+        return wait
+
+    def _reserve(self, now: float) -> float:
+        last = now if self._at is None else self._at
+        at = max(now, last)
+        tokens = min(float(self.burst), self._tokens + (at - last) * self.rate)
+        if tokens < 1.0:
+            at += (1.0 - tokens) / self.rate
+            tokens = 1.0
+        if at < self._not_before:  # after a vendor's pause: one call, then the pace
+            at, tokens = self._not_before, 1.0
+        self._tokens, self._at = tokens - 1.0, at
+        return at
 
     def pause(self, seconds: float) -> None:
         """The vendor asked for a pause (Retry-After): no call before it ends."""

@@ -7,7 +7,7 @@ from structlog.testing import capture_logs
 
 from connectors.common.calls import CallCounter
 from connectors.common.errors import RateLimitedError
-from connectors.common.ratelimit import RateLimiter
+from connectors.common.ratelimit import RateLimiter, TokenBucket
 from connectors.common.retry import RetryPolicy, call_with_retry
 
 
@@ -62,3 +62,17 @@ def test_a_vendor_429_retry_counts_as_a_rate_limit_wait() -> None:
     labels = {"vendor": "v429", "cause": "retry_after"}
     assert _sample("ax_rate_limit_waits_total", **labels) == 1
     assert _sample("ax_rate_limit_wait_seconds_total", **labels) >= 2.0
+
+
+def test_a_token_bucket_honours_the_vendors_pause_then_paces_again() -> None:
+    now = [0.0]
+    bucket = TokenBucket(
+        2.0, 2, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s), vendor="tb"
+    )
+    assert [bucket.acquire(), bucket.acquire(), bucket.acquire()] == [0.0, 0.0, 0.5]
+    bucket.pause(10.0)  # Retry-After: 10 s from now
+    assert bucket.acquire() == 10.0  # one call when the pause ends, not a burst
+    assert bucket.acquire() == 0.5
+    labels = {"vendor": "tb", "cause": "client_limit"}
+    assert _sample("ax_rate_limit_waits_total", **labels) == 3
+    assert bucket.waited == 11.0

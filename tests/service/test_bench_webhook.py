@@ -57,10 +57,22 @@ def test_the_burst_mode_stores_and_posts_every_answer_and_prints_the_bound() -> 
     assert "p99 above that bound" in result.stdout
 
 
-def test_the_bound_follows_the_limiters_sliding_window() -> None:
+def test_the_bound_replays_the_agents_token_bucket() -> None:
     from benchmarks.bench_webhook import forced_posts  # the fakes' path set-up
 
     # 1 per second: a burst of three recorded at 0 goes out at 0, 1 and 2.
     assert forced_posts([0.0, 0.0, 0.0, 5.0], 1.0) == [0.0, 1.0, 2.0, 5.0]
-    # 2 per second: two at once, then the window of one second.
-    assert forced_posts([0.0, 0.0, 0.0, 0.2], 2.0) == [0.0, 0.0, 1.0, 1.0]
+    # 2 per second: two at once, then one every half second.
+    assert forced_posts([0.0, 0.0, 0.0, 0.2], 2.0) == [0.0, 0.0, 0.5, 1.0]
+
+
+def test_the_bound_is_computed_channel_by_channel() -> None:
+    from benchmarks.bench_webhook import achieved_rate, forced_by_channel
+
+    recorded = {"a1": 0.0, "a2": 0.0, "b1": 0.0, "b2": 0.0}
+    channels = {"a1": "CA", "a2": "CA", "b1": "CB", "b2": "CB"}
+    # One a second per channel: each channel's second message waits one second, not
+    # three as it would behind the other channel's.
+    forced = forced_by_channel(recorded, channels, 1.0)
+    assert forced == {"a1": 0.0, "a2": 1.0, "b1": 0.0, "b2": 1.0}
+    assert achieved_rate([0.0, 0.5, 1.0]) == 2.0
