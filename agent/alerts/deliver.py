@@ -15,12 +15,16 @@ an earlier try already did: each step at least once, neither visibly twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NoReturn
 
 import structlog
 from prometheus_client import Counter
 
+from agent.alerts.lanes import Outcome, send_lanes
 from agent.alerts.model import OutboxAlert, Sent
 from agent.alerts.repo import AlertRepo
 from agent.core.ports import Notifier
@@ -52,6 +56,11 @@ class DeliveryReport:
 
 #: Rows read from the outbox per round trip; delivery goes on page after page.
 PAGE = 100
+#: Posts to one channel claimed together (one commit for the batch, before its sends):
+#: a second's worth at a brisk pace. Posts to other channels join the same batch.
+LANE = 20
+#: Channels posted to side by side (each waits only for its own rate limit).
+LANES = 8
 
 
 def deliver(
@@ -65,62 +74,198 @@ def deliver(
     (after the client's own retries) stops the round with every unsent alert still
     pending. While the agent stops, delivery ends at ``repo.drain_deadline`` and
     reports how many remain. A superseded leader's claim raises ``FencedError``.
+
+    Plain posts (no attachment, not an update, never tried before) are claimed a batch
+    at a time in one commit, then sent channel by channel, the channels side by side
+    (``agent.alerts.lanes``); each is recorded sent with the moment it went out, on the
+    next batch's commit. Each send is still fenced: right before it, the leadership
+    epoch is confirmed (a read, no commit). Claims whose send never started (an outage,
+    the deadline) are released; after a crash or a takeover, claimed rows are looked
+    for in Slack before any resend.
     """
     with repo.sending:  # one sender at a time, whichever thread asks
         try:
-            return _drain(repo, notifier, now, limit)
+            with ThreadPoolExecutor(LANES, thread_name_prefix="delivery-lane") as pool:
+                return _Round(repo, notifier, _stamp(repo, now), pool).drain(limit)
         finally:
             repo.flush()  # the last sends' records (deferred to ride on the next claim)
 
 
-def _drain(repo: AlertRepo, notifier: Notifier, now: datetime, limit: int | None) -> DeliveryReport:
-    report = DeliveryReport()
-    after: tuple[datetime, str] | None = None
-    handled = 0
-    while limit is None or handled < limit:
-        page = repo.pending(PAGE if limit is None else min(PAGE, limit - handled), after)
-        if not page:
-            break
+def _stamp(repo: AlertRepo, now: datetime) -> Callable[[], datetime]:
+    """When a send happened: the running agent's clock, else the round's ``now``."""
+    clock = repo.clock
+    return (lambda: max(now, clock())) if clock is not None else (lambda: now)
+
+
+def _plain(alert: OutboxAlert) -> bool:
+    """A post with nothing to look up first and nothing to add after it."""
+    return alert.kind != "update" and alert.content.attachment is None and alert.attempts == 0
+
+
+class _Round:
+    """One drain: pages of pending rows, plain posts batched, the others one by one."""
+
+    def __init__(
+        self,
+        repo: AlertRepo,
+        notifier: Notifier,
+        stamp: Callable[[], datetime],
+        pool: ThreadPoolExecutor,
+    ) -> None:
+        self.repo = repo
+        self.notifier = notifier
+        self.stamp = stamp
+        self.pool = pool
+        self.report = DeliveryReport()
+
+    def drain(self, limit: int | None) -> DeliveryReport:
+        after: tuple[datetime, str] | None = None
+        handled = 0
+        try:
+            while limit is None or handled < limit:
+                size = PAGE if limit is None else min(PAGE, limit - handled)
+                page = self.repo.pending(size, after)
+                if not page:
+                    break
+                after = (page[-1].created_at, page[-1].alert_id)
+                handled += len(page)
+                self._page(page)
+        except _Stop:
+            pass
+        return self.report
+
+    def _page(self, page: list[OutboxAlert]) -> None:
+        """Send one page in order: plain posts batched, the others one by one."""
+        batch: list[tuple[OutboxAlert, str]] = []
         for alert in page:
-            if repo.past_deadline():
-                repo.flush()
-                report.remaining = repo.pending_count()
-                _log.warning("alert_delivery_stopped_at_deadline", remaining=report.remaining)
-                return report
-            after = (alert.created_at, alert.alert_id)
-            handled += 1
-            log = _log.bind(alert_id=alert.alert_id, rule=alert.rule_id, kind=alert.kind)
-            try:
-                _one(repo, notifier, alert, now, report)
-            except RetriableError as exc:
-                repo.mark_error(alert.alert_id, str(exc))
-                ALERTS.labels(rule=alert.rule_id, outcome="deferred").inc()
-                repo.flush()
-                report.deferred = repo.pending_count()
-                report.error = str(exc)
-                log.warning("alert_delivery_deferred", error=str(exc), pending=report.deferred)
-                return report
-            except FatalError as exc:
-                repo.mark_error(alert.alert_id, str(exc), failed=True)
-                ALERTS.labels(rule=alert.rule_id, outcome="failed").inc()
-                report.failed += 1
-                log.error("alert_delivery_failed", error=str(exc))
-    return report
+            if self.repo.past_deadline():
+                self._at_deadline()  # the batch so far is not claimed: it stays as it was
+            if not _plain(alert):
+                self._batch(batch)
+                batch = []
+                self._single(alert)
+                continue
+            channel = self._resolve(alert)
+            if channel is None:
+                continue
+            if sum(1 for _, c in batch if c == channel) >= LANE:
+                self._batch(batch)
+                batch = []
+            batch.append((alert, channel))
+        self._batch(batch)
+
+    def _batch(self, batch: list[tuple[OutboxAlert, str]]) -> None:
+        """Claim the batch in one commit, send it lane by lane, record what happened."""
+        if not batch:
+            return
+        repo = self.repo
+        claimed = repo.claim_many([(a.alert_id, c) for a, c in batch])
+        lanes: dict[str, list[OutboxAlert]] = {}
+        for alert, channel in batch:
+            if alert.alert_id in claimed:
+                lanes.setdefault(channel, []).append(alert)
+            else:
+                _log.info("alert_no_longer_pending", alert_id=alert.alert_id)
+        result = send_lanes(
+            self.pool,
+            self.notifier,
+            lanes,
+            stamp=self.stamp,
+            halted=repo.past_deadline,
+            confirm=repo.confirm,
+        )
+        outage: Outcome | None = None
+        for outcome in result.outcomes:
+            if outcome.sent is not None and outcome.sent_at is not None:
+                repo.mark_sent(outcome.alert.alert_id, outcome.sent, outcome.sent_at, later=True)
+                ALERTS.labels(rule=outcome.alert.rule_id, outcome="sent").inc()
+                self.report.sent += 1
+            elif isinstance(outcome.error, RetriableError):
+                outage = outcome
+            elif outcome.error is not None:
+                self._failed(outcome.alert, outcome.error)
+        repo.release(a.alert_id for a in result.unsent)
+        if outage is not None and outage.error is not None:
+            self._deferred(outage.alert, outage.error)
+        if result.unsent:
+            self._at_deadline()
+
+    def _resolve(self, alert: OutboxAlert) -> str | None:
+        """The alert's channel id; None when this alert alone failed."""
+        try:
+            return self.notifier.resolve(alert)
+        except RetriableError as exc:
+            self._deferred(alert, exc)
+        except FatalError as exc:
+            self._failed(alert, exc)
+        return None
+
+    def _single(self, alert: OutboxAlert) -> None:
+        """An update, a two-step post, or a retry: sent on its own, as before batches."""
+        try:
+            _one(self.repo, self.notifier, alert, self.stamp, self.report)
+        except RetriableError as exc:
+            self._deferred(alert, exc)
+        except FatalError as exc:
+            self._failed(alert, exc)
+
+    def _deferred(self, alert: OutboxAlert, error: Exception) -> NoReturn:
+        """An outage: the round stops, every unsent alert stays pending."""
+        self.repo.mark_error(alert.alert_id, str(error))
+        ALERTS.labels(rule=alert.rule_id, outcome="deferred").inc()
+        self.repo.flush()
+        self.report.deferred = self.repo.pending_count()
+        self.report.error = str(error)
+        _log.warning(
+            "alert_delivery_deferred",
+            alert_id=alert.alert_id,
+            rule=alert.rule_id,
+            kind=alert.kind,
+            error=str(error),
+            pending=self.report.deferred,
+        )
+        raise _Stop
+
+    def _failed(self, alert: OutboxAlert, error: Exception) -> None:
+        self.repo.mark_error(alert.alert_id, str(error), failed=True)
+        ALERTS.labels(rule=alert.rule_id, outcome="failed").inc()
+        self.report.failed += 1
+        _log.error(
+            "alert_delivery_failed",
+            alert_id=alert.alert_id,
+            rule=alert.rule_id,
+            kind=alert.kind,
+            error=str(error),
+        )
+
+    def _at_deadline(self) -> NoReturn:
+        self.repo.flush()
+        self.report.remaining = self.repo.pending_count()
+        _log.warning("alert_delivery_stopped_at_deadline", remaining=self.report.remaining)
+        raise _Stop
+
+
+class _Stop(Exception):  # noqa: N818  # control flow within a round, never seen outside
+    """The round ends here (an outage, the drain deadline)."""
 
 
 def _one(
-    repo: AlertRepo, notifier: Notifier, alert: OutboxAlert, now: datetime, report: DeliveryReport
+    repo: AlertRepo,
+    notifier: Notifier,
+    alert: OutboxAlert,
+    stamp: Callable[[], datetime],
+    report: DeliveryReport,
 ) -> None:
     if alert.kind == "update":
         repo.flush()  # the original's state must be recorded before it is read
-        _update(repo, notifier, alert, now, report)
+        _update(repo, notifier, alert, stamp, report)
         return
     if alert.content.attachment is not None:
-        _with_attachment(repo, notifier, alert, now, report)
+        _with_attachment(repo, notifier, alert, stamp, report)
         return
     sent = _post(repo, notifier, alert, report)
     if sent is not None:
-        repo.mark_sent(alert.alert_id, sent, now, later=True)
+        repo.mark_sent(alert.alert_id, sent, stamp(), later=True)
 
 
 def _post(
@@ -151,7 +296,11 @@ def _post(
 
 
 def _with_attachment(
-    repo: AlertRepo, notifier: Notifier, alert: OutboxAlert, now: datetime, report: DeliveryReport
+    repo: AlertRepo,
+    notifier: Notifier,
+    alert: OutboxAlert,
+    stamp: Callable[[], datetime],
+    report: DeliveryReport,
 ) -> None:
     """Message, recorded; then the attachment, looked for first when a try was cut short.
 
@@ -165,19 +314,23 @@ def _with_attachment(
             return
         repo.mark_posted(alert.alert_id, message)
     elif notifier.find_attachment(alert, message):
-        repo.mark_sent(alert.alert_id, message, now)
+        repo.mark_sent(alert.alert_id, message, stamp())
         report.recovered += 1
         _log.info("alert_attachment_found_already_sent", alert_id=alert.alert_id, ts=message.ts)
         return
     if not repo.claim(alert.alert_id, message.channel):
         return
     notifier.attach(alert, message)
-    repo.mark_sent(alert.alert_id, message, now)
+    repo.mark_sent(alert.alert_id, message, stamp())
     report.attached += 1
 
 
 def _update(
-    repo: AlertRepo, notifier: Notifier, alert: OutboxAlert, now: datetime, report: DeliveryReport
+    repo: AlertRepo,
+    notifier: Notifier,
+    alert: OutboxAlert,
+    stamp: Callable[[], datetime],
+    report: DeliveryReport,
 ) -> None:
     original = alert.content.refers_to or ""
     status = repo.status(original)
@@ -192,6 +345,6 @@ def _update(
     if not repo.claim(alert.alert_id, target.channel):
         return
     sent = notifier.update(alert, target)
-    repo.mark_sent(alert.alert_id, sent, now)
+    repo.mark_sent(alert.alert_id, sent, stamp())
     ALERTS.labels(rule=alert.rule_id, outcome="updated").inc()
     report.updated += 1

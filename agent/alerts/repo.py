@@ -256,11 +256,55 @@ class AlertRepo:
         values = {"attempts": c.attempts + 1, "message_channel": channel_id}
         with self.engine.begin() as conn:
             self._write_marks(conn)  # the sends before this one, in the same commit
-            if self.fence is not None:
-                return self.fence.claim_row(
-                    alert_outbox, where, values, conn=conn, what=f"alert {alert_id}"
-                )
-            return conn.execute(update(alert_outbox).where(where).values(**values)).rowcount == 1
+            return self._claim_in(conn, alert_id, where, values)
+
+    def claim_many(self, claims: Sequence[tuple[str, str | None]]) -> set[str]:
+        """``claim`` for several rows in one transaction (one commit before their sends).
+
+        Fenced like ``claim``: the whole set is refused (``FencedError``) when this
+        epoch no longer leads. Returns the ids claimed (the rows still pending).
+        """
+        c = alert_outbox.c
+        claimed: set[str] = set()
+        with self.engine.begin() as conn:
+            self._write_marks(conn)
+            for alert_id, channel_id in claims:
+                where = and_(c.alert_id == alert_id, c.status == "pending")
+                values = {"attempts": c.attempts + 1, "message_channel": channel_id}
+                if self._claim_in(conn, alert_id, where, values):
+                    claimed.add(alert_id)
+        return claimed
+
+    def _claim_in(
+        self, conn: Connection, alert_id: str, where: Any, values: dict[str, Any]
+    ) -> bool:
+        if self.fence is not None:
+            return self.fence.claim_row(
+                alert_outbox, where, values, conn=conn, what=f"alert {alert_id}"
+            )
+        return conn.execute(update(alert_outbox).where(where).values(**values)).rowcount == 1
+
+    def confirm(self, alert: OutboxAlert) -> None:
+        """Right before a send of a row claimed in a batch: this epoch still leads
+        (``FencedError`` otherwise). A read: the claim was committed with the batch."""
+        if self.fence is not None:
+            self.fence.claim(f"alert {alert.alert_id}")
+
+    def release(self, alert_ids: Iterable[str]) -> None:
+        """Give back claims whose sends never started (delivery stopped before them):
+        their rows are as unsent as before the claim, so no lookup in Slack is needed."""
+        ids = list(alert_ids)
+        if not ids:
+            return
+        c = alert_outbox.c
+        with self.engine.begin() as conn:
+            self._write_marks(conn)
+            self._hold(conn, f"releasing {len(ids)} unsent alert(s)")
+            conn.execute(
+                update(alert_outbox)
+                .where(c.alert_id.in_(ids), c.status == "pending", c.attempts > 0)
+                .values(attempts=c.attempts - 1)
+            )
 
     def flush(self) -> None:
         """Record the sends ``mark_sent(..., later=True)`` left for the next commit."""

@@ -9,8 +9,11 @@ evaluation runs.
 One sender: ``deliver`` holds the repository's sending lock, so this worker, the
 outbox job (the safety net on its own cadence, for retries) and the flush at stop
 never send side by side. Every post is still claimed against the leadership epoch
-(``AlertRepo.claim``): a worker whose agent was superseded sends nothing more; it
-stops at its first refused claim and sends again only once its agent leads anew.
+(``AlertRepo.claim_many``, then ``confirm`` right before each send): a worker whose
+agent was superseded sends nothing more; it stops at its first refused claim and
+sends again once its agent leads anew: the worker notices that within
+``idle_seconds`` of its own accord (the outbox a previous leader left is sent at
+once), and the agent wakes it as soon as it takes the leadership.
 While the agent stops, a drain in progress goes on until the drain deadline; the
 worker then exits and the flush at stop reports what remains.
 """
@@ -69,14 +72,17 @@ class DeliveryWorker:
         return self._thread.is_alive()
 
     def _loop(self) -> None:
+        led = False
         while not self._stop.is_set():
-            self._wake.wait(self.idle_seconds)
+            woken = self._wake.wait(self.idle_seconds)
             if self._stop.is_set():
                 break
-            if not self._wake.is_set():
+            leading = self.leading()
+            took_over, led = leading and not led, leading
+            if not (woken or took_over):
                 continue
             self._wake.clear()  # alerts recorded from now on wake another round
-            if not self.leading():
+            if not leading:
                 continue  # a standby sends nothing; the next leader drains the outbox
             self.round()
 

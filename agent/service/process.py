@@ -269,6 +269,7 @@ class AgentProcess:
                     lease_seconds=self.fence.lease_seconds,
                 )
                 self._took_over()
+                self.delivery.wake()  # what the last leader left pending goes out now
                 check = self.settings.schedule.leader_check_seconds
                 if self.scheduler.run(lambda: self.fence.leading, check) == "stopped":
                     break

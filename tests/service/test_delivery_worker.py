@@ -232,3 +232,27 @@ def test_a_superseded_leader_stops_sending_at_its_next_claim(
     assert (report.recovered, report.sent) == (1, 4)
     ids = [p["metadata"]["event_payload"]["alert_id"] for p in slack.posted()]
     assert sorted(ids) == [f"a{i:02}" for i in range(5)]
+
+
+def test_a_worker_sends_what_is_pending_as_soon_as_its_agent_leads(
+    engine: Engine, slack: FakeSlack
+) -> None:
+    repo = AlertRepo(engine)
+    leads = threading.Event()
+    runtime = SimpleNamespace(
+        pipeline=SimpleNamespace(repo=repo), notifier=notifier(slack.base_url)
+    )
+    worker = DeliveryWorker(cast(Runtime, runtime), leads.is_set, idle_seconds=0.05)
+    repo.record([record("left-by-the-last-leader", CX, NOW)], [])
+    worker.start()
+    try:
+        worker.wake()  # woken while standing by: nothing is sent, the wake is spent
+        time.sleep(0.2)
+        assert (worker.rounds, slack.posted()) == (0, [])
+        leads.set()  # this agent takes over; nobody wakes the worker
+        _wait(lambda: len(slack.posted()) == 1, "the takeover's delivery")
+    finally:
+        worker.stop()
+        assert worker.join(5)
+    assert worker.rounds == 1
+    assert _statuses(engine) == {"left-by-the-last-leader": "sent"}
