@@ -47,6 +47,7 @@ from agent.alerts.model import (
     Silence,
 )
 from agent.core.redaction import redact
+from agent.state.dialect import READ_ONLY
 from agent.state.leader_epoch import Fence
 from agent.state.schema import alert_outbox, alert_state, silences
 
@@ -124,13 +125,18 @@ class AlertRepo:
         with self.engine.begin() as own:
             yield own
 
+    def _reading(self) -> Connection:
+        """A connection for reads: on SQLite it never waits for the write lock, so
+        delivery reads on while a burst of answers is being recorded."""
+        return self.engine.connect().execution_options(**{READ_ONLY: True})
+
     # ---- state -------------------------------------------------------------------
 
     def states(self, rule_ids: Iterable[str]) -> dict[tuple[str, str], AlertState]:
         ids = list(rule_ids)
         if not ids:
             return {}
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows = conn.execute(select(alert_state).where(alert_state.c.rule_id.in_(ids)))
             return {(r.rule_id, r.subject): _state(r) for r in rows}
 
@@ -142,7 +148,7 @@ class AlertRepo:
         if not ids or not wanted:
             return {}
         c = alert_state.c
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows = conn.execute(
                 select(alert_state).where(c.rule_id.in_(ids), c.subject.in_(wanted))
             )
@@ -209,13 +215,13 @@ class AlertRepo:
             query = query.where(
                 or_(c.created_at > at, and_(c.created_at == at, c.alert_id > alert_id))
             )
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return [_outbox(r) for r in conn.execute(query)]
 
     def pending_count(self) -> int:
         """How many alerts wait for delivery (the outbox size ``/metrics`` reports)."""
         query = select(func.count()).where(alert_outbox.c.status == "pending")
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return int(conn.execute(query).scalar_one())
 
     def get(self, alert_id: str, *, conn: Connection | None = None) -> OutboxAlert | None:
@@ -224,19 +230,19 @@ class AlertRepo:
         if conn is not None:
             row = conn.execute(query).first()
         else:
-            with self.engine.connect() as own:
+            with self._reading() as own:
                 row = own.execute(query).first()
         return _outbox(row) if row is not None else None
 
     def status(self, alert_id: str) -> str | None:
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return conn.execute(
                 select(alert_outbox.c.status).where(alert_outbox.c.alert_id == alert_id)
             ).scalar()
 
     def sent_message(self, alert_id: str) -> Sent | None:
         """Where an alert's message is (a digested alert points at its digest)."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             row = conn.execute(
                 select(alert_outbox).where(alert_outbox.c.alert_id == alert_id)
             ).first()
@@ -405,7 +411,7 @@ class AlertRepo:
         query = select(alert_outbox).order_by(alert_outbox.c.created_at.desc()).limit(limit)
         if status is not None:
             query = query.where(alert_outbox.c.status == status)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return [
                 OutboxRow(
                     alert_id=r.alert_id,
@@ -459,7 +465,7 @@ class AlertRepo:
         query = select(silences).order_by(silences.c.expires_at)
         if not include_expired:
             query = query.where(silences.c.expires_at > now.astimezone(UTC))
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return [
                 Silence(
                     id=r.id,

@@ -51,7 +51,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from agent.state.dialect import dialect_of, insert_ignore
+from agent.state.dialect import READ_ONLY, dialect_of, insert_ignore
 from agent.state.errors import FencedError
 from agent.state.schema import UtcDateTime, leadership
 
@@ -158,7 +158,7 @@ class Fence:
 
     def current(self) -> LeaderInfo | None:
         """The leadership row (None before any agent led on this database)."""
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
             row = conn.execute(
                 select(leadership, (_L.lease_expires_at <= self._now()).label("expired")).where(
                     _L.name == self.name
@@ -318,9 +318,12 @@ class Fence:
         self._verify(conn, epoch, what)
 
     def claim(self, what: str = "a side effect") -> None:
-        """Confirm, in one statement, that this epoch leads right before ``what``."""
+        """Confirm, in one statement, that this epoch leads right before ``what``.
+
+        A read: on SQLite it does not wait for the write lock (writers of answers
+        must not hold a send up)."""
         epoch = self._need(what)
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
             self._verify(conn, epoch, what)
 
     def _need(self, what: str) -> int:

@@ -11,16 +11,20 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from slackkit import record
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, update
 
 from agent.alerts.deliver import LANE, deliver
 from agent.alerts.model import OutboxAlert, Sent
 from agent.alerts.repo import AlertRepo
+from agent.state import dialect
+from agent.state.dialect import create_state_engine
 from agent.state.leader_epoch import Fence
+from agent.state.schema import alert_outbox, metadata
 from connectors.common.errors import RetriableError
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -183,3 +187,22 @@ def test_every_send_of_a_batch_confirms_the_epoch_right_before_it(
     fence.claim = claim  # type: ignore[method-assign]
     assert deliver(repo, notifier, NOW).sent == 4
     assert confirmed == [f"alert a{i}" for i in range(4)]
+
+
+def test_delivery_reads_never_wait_for_a_writer_of_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A busy timeout this short turns any wait for the write lock into an error.
+    monkeypatch.setattr(dialect, "SQLITE_BUSY_TIMEOUT", 0.05)
+    engine = create_state_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    metadata.create_all(engine)
+    fence = Fence(engine, pid=1)
+    assert fence.take(holds_lock=False)
+    repo = AlertRepo(engine, fence)
+    _record(repo, [("a1", "C1")])
+    with engine.begin() as writer:  # a webhook's answers being stored, lock held
+        writer.execute(update(alert_outbox).values(last_error=None))
+        (alert,) = repo.pending()  # the outbox page
+        assert repo.status("a1") == "pending"
+        repo.confirm(alert)  # the epoch check right before a send
+    engine.dispose()
