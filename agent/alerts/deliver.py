@@ -15,11 +15,11 @@ an earlier try already did: each step at least once, neither visibly twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NoReturn
+from typing import Generic, NoReturn, TypeAlias, TypeVar
 
 import structlog
 from prometheus_client import Counter
@@ -28,11 +28,13 @@ from agent.alerts.lanes import Outcome, send_lanes
 from agent.alerts.model import OutboxAlert, Sent
 from agent.alerts.repo import AlertRepo
 from agent.core.ports import Notifier
+from agent.state.errors import FencedError
 from connectors.common.errors import FatalError, RetriableError
 
 __all__ = ["ALERTS", "DeliveryReport", "Notifier", "deliver"]
 
 _log = structlog.get_logger(__name__)
+_T = TypeVar("_T")
 
 #: Delivery outcomes by rule: sent, recovered (found already sent), updated,
 #: suppressed, deferred (vendor outage, retried next round), failed.
@@ -78,14 +80,15 @@ def deliver(
     Plain posts (no attachment, not an update, never tried before) are claimed a batch
     at a time in one commit, then sent channel by channel, the channels side by side
     (``agent.alerts.lanes``); each is recorded sent with the moment it went out, on the
-    next batch's commit. Each send is still fenced: right before it, the leadership
+    next batch's commit; the next batch is claimed while the current one is sent. Each
+    send is still fenced: right before it, the leadership
     epoch is confirmed (a read, no commit). Claims whose send never started (an outage,
     the deadline) are released; after a crash or a takeover, claimed rows are looked
     for in Slack before any resend.
     """
     with repo.sending:  # one sender at a time, whichever thread asks
         try:
-            with ThreadPoolExecutor(LANES, thread_name_prefix="delivery-lane") as pool:
+            with ThreadPoolExecutor(LANES + 1, thread_name_prefix="delivery-lane") as pool:
                 return _Round(repo, notifier, _stamp(repo, now), pool).drain(limit)
         finally:
             repo.flush()  # the last sends' records (deferred to ride on the next claim)
@@ -102,8 +105,32 @@ def _plain(alert: OutboxAlert) -> bool:
     return alert.kind != "update" and alert.content.attachment is None and alert.attempts == 0
 
 
+#: What a page is sent as, in order: a batch of plain posts with their channel ids,
+#: an alert sent on its own, or an alert whose channel cannot be resolved (an outage).
+_Group: TypeAlias = "list[tuple[OutboxAlert, str]] | OutboxAlert | _Unreachable"
+
+
+@dataclass(frozen=True, slots=True)
+class _Unreachable:
+    alert: OutboxAlert
+    error: RetriableError
+
+
+@dataclass(frozen=True, slots=True)
+class _Ahead:
+    """The next batch, its claim committing while the current batch is sent."""
+
+    batch: list[tuple[OutboxAlert, str]]
+    claim: Future[set[str]]
+
+
 class _Round:
-    """One drain: pages of pending rows, plain posts batched, the others one by one."""
+    """One drain: pages of pending rows, plain posts batched, the others one by one.
+
+    While a batch is sent, the next batch's claim commits in another thread, so the
+    wait for the database's write lock (a burst of answers being stored) is spent
+    while the current posts go out rather than between two batches.
+    """
 
     def __init__(
         self,
@@ -119,47 +146,92 @@ class _Round:
         self.report = DeliveryReport()
 
     def drain(self, limit: int | None) -> DeliveryReport:
-        after: tuple[datetime, str] | None = None
-        handled = 0
+        groups = _Peek(self._groups(limit))
+        ahead: _Ahead | None = None
         try:
-            while limit is None or handled < limit:
-                size = PAGE if limit is None else min(PAGE, limit - handled)
-                page = self.repo.pending(size, after)
-                if not page:
-                    break
-                after = (page[-1].created_at, page[-1].alert_id)
-                handled += len(page)
-                self._page(page)
+            for group in groups:
+                if self.repo.past_deadline():
+                    self._at_deadline()
+                if isinstance(group, _Unreachable):
+                    self._deferred(group.alert, group.error)
+                if isinstance(group, OutboxAlert):
+                    self._single(group)
+                    continue
+                current, ahead = ahead, None
+                claimed = self._claimed(group, current)
+                ahead = self._claim_ahead(groups.peek())
+                self._send(group, claimed)
         except _Stop:
             pass
+        finally:
+            self._give_back(ahead)
         return self.report
 
-    def _page(self, page: list[OutboxAlert]) -> None:
-        """Send one page in order: plain posts batched, the others one by one."""
+    def _groups(self, limit: int | None) -> Iterator[_Group]:
+        after: tuple[datetime, str] | None = None
+        handled = 0
+        while limit is None or handled < limit:
+            size = PAGE if limit is None else min(PAGE, limit - handled)
+            page = self.repo.pending(size, after)
+            if not page:
+                return
+            after = (page[-1].created_at, page[-1].alert_id)
+            handled += len(page)
+            yield from self._page(page)
+
+    def _page(self, page: list[OutboxAlert]) -> Iterator[_Group]:
+        """One page in order: plain posts batched (up to ``LANE`` a channel), the others
+        one by one."""
         batch: list[tuple[OutboxAlert, str]] = []
         for alert in page:
-            if self.repo.past_deadline():
-                self._at_deadline()  # the batch so far is not claimed: it stays as it was
             if not _plain(alert):
-                self._batch(batch)
-                batch = []
-                self._single(alert)
+                if batch:
+                    yield batch
+                    batch = []
+                yield alert
                 continue
-            channel = self._resolve(alert)
-            if channel is None:
+            try:
+                channel = self.notifier.resolve(alert)
+            except RetriableError as exc:
+                if batch:
+                    yield batch
+                yield _Unreachable(alert, exc)
+                return
+            except FatalError as exc:
+                self._failed(alert, exc)
                 continue
             if sum(1 for _, c in batch if c == channel) >= LANE:
-                self._batch(batch)
+                yield batch
                 batch = []
             batch.append((alert, channel))
-        self._batch(batch)
+        if batch:
+            yield batch
 
-    def _batch(self, batch: list[tuple[OutboxAlert, str]]) -> None:
-        """Claim the batch in one commit, send it lane by lane, record what happened."""
-        if not batch:
+    def _claimed(self, batch: list[tuple[OutboxAlert, str]], ahead: _Ahead | None) -> set[str]:
+        if ahead is not None and ahead.batch is batch:
+            return ahead.claim.result()
+        self._give_back(ahead)
+        return self.repo.claim_many([(a.alert_id, c) for a, c in batch])
+
+    def _claim_ahead(self, group: _Group | None) -> _Ahead | None:
+        if not isinstance(group, list):
+            return None
+        pairs = [(a.alert_id, c) for a, c in group]
+        return _Ahead(group, self.pool.submit(self.repo.claim_many, pairs))
+
+    def _give_back(self, ahead: _Ahead | None) -> None:
+        """A batch claimed ahead and never sent (the round stopped): release its claims."""
+        if ahead is None:
             return
+        try:
+            claimed = ahead.claim.result()
+        except FencedError:
+            return  # no longer leading: the next leader looks for them in Slack first
+        self.repo.release(claimed)
+
+    def _send(self, batch: list[tuple[OutboxAlert, str]], claimed: set[str]) -> None:
+        """Send a claimed batch lane by lane, and record what happened."""
         repo = self.repo
-        claimed = repo.claim_many([(a.alert_id, c) for a, c in batch])
         lanes: dict[str, list[OutboxAlert]] = {}
         for alert, channel in batch:
             if alert.alert_id in claimed:
@@ -189,16 +261,6 @@ class _Round:
             self._deferred(outage.alert, outage.error)
         if result.unsent:
             self._at_deadline()
-
-    def _resolve(self, alert: OutboxAlert) -> str | None:
-        """The alert's channel id; None when this alert alone failed."""
-        try:
-            return self.notifier.resolve(alert)
-        except RetriableError as exc:
-            self._deferred(alert, exc)
-        except FatalError as exc:
-            self._failed(alert, exc)
-        return None
 
     def _single(self, alert: OutboxAlert) -> None:
         """An update, a two-step post, or a retry: sent on its own, as before batches."""
@@ -243,6 +305,28 @@ class _Round:
         self.report.remaining = self.repo.pending_count()
         _log.warning("alert_delivery_stopped_at_deadline", remaining=self.report.remaining)
         raise _Stop
+
+
+class _Peek(Generic[_T]):
+    """An iterator that can show its next item without giving it yet."""
+
+    def __init__(self, items: Iterator[_T]) -> None:
+        self._items = items
+        self._next: list[_T] = []
+
+    def __iter__(self) -> _Peek[_T]:
+        return self
+
+    def __next__(self) -> _T:
+        return self._next.pop() if self._next else next(self._items)
+
+    def peek(self) -> _T | None:
+        if not self._next:
+            try:
+                self._next.append(next(self._items))
+            except StopIteration:
+                return None
+        return self._next[0]
 
 
 class _Stop(Exception):  # noqa: N818  # control flow within a round, never seen outside

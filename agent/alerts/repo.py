@@ -110,6 +110,7 @@ class AlertRepo:
         self.drain_deadline: float | None = None
         #: Sends recorded with the next commit (``mark_sent(..., later=True)``).
         self._marks: list[tuple[str, Sent, datetime]] = []
+        self._marks_lock = threading.Lock()  # a batch may be claimed while sends are marked
         #: Held by whoever delivers: one sender per process, whichever thread asks.
         self.sending = threading.Lock()
         #: When set (the running agent), new outbox rows are stamped with the moment
@@ -320,7 +321,8 @@ class AlertRepo:
             self._write_marks(conn)
 
     def _write_marks(self, conn: Connection) -> None:
-        marks, self._marks = self._marks, []
+        with self._marks_lock:
+            marks, self._marks = self._marks, []
         for alert_id, sent, now in marks:
             self._hold(conn, f"recording alert {alert_id} sent")
             _mark_sent(conn, alert_id, sent, now)
@@ -357,7 +359,8 @@ class AlertRepo:
         It halves the commits per alert while a burst drains.
         """
         if later:
-            self._marks.append((alert_id, sent, now))
+            with self._marks_lock:
+                self._marks.append((alert_id, sent, now))
             return
         with self.engine.begin() as conn:
             self._hold(conn, f"recording alert {alert_id} sent")

@@ -206,3 +206,46 @@ def test_delivery_reads_never_wait_for_a_writer_of_answers(
         assert repo.status("a1") == "pending"
         repo.confirm(alert)  # the epoch check right before a send
     engine.dispose()
+
+
+def test_the_next_batch_is_claimed_while_the_current_one_is_sent(repo: AlertRepo) -> None:
+    _record(repo, [(f"a{i:03}", "C1") for i in range(2 * LANE)])
+    claims: list[int] = []
+    second_claimed = threading.Event()
+    real = repo.claim_many
+
+    def claim_many(pairs: list[tuple[str, str | None]]) -> set[str]:
+        claimed = real(pairs)
+        claims.append(len(pairs))
+        if len(claims) == 2:
+            second_claimed.set()
+        return claimed
+
+    repo.claim_many = claim_many  # type: ignore[method-assign]
+    notifier = Recorder()
+    during_first: list[bool] = []
+
+    def before(alert: OutboxAlert, _channel: str) -> None:
+        if alert.alert_id == "a000":  # the first batch's first post waits for the second claim
+            during_first.append(second_claimed.wait(10))
+
+    notifier.before = before
+    assert deliver(repo, notifier, NOW).sent == 2 * LANE
+    assert during_first == [True]
+    assert claims == [LANE, LANE]
+
+
+def test_a_batch_claimed_ahead_is_given_back_when_the_round_stops(repo: AlertRepo) -> None:
+    _record(repo, [(f"a{i:03}", "C1") for i in range(2 * LANE)])
+    notifier = Recorder()
+
+    def before(alert: OutboxAlert, _channel: str) -> None:
+        if alert.alert_id == "a001":
+            raise RetriableError("slack", "chat.postMessage: service_unavailable (HTTP 503)")
+
+    notifier.before = before
+    report = deliver(repo, notifier, NOW)
+    assert (report.sent, report.deferred) == (1, 2 * LANE - 1)
+    attempts = {a: n for a, (_, n) in _rows(repo).items()}
+    assert (attempts["a000"], attempts["a001"]) == (1, 1)
+    assert {n for a, n in attempts.items() if a not in ("a000", "a001")} == {0}
