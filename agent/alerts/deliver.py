@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, NoReturn, TypeAlias, TypeVar
+from typing import Any, Generic, NoReturn, TypeAlias, TypeVar
 
 import structlog
 from prometheus_client import Counter
@@ -98,6 +98,11 @@ def _stamp(repo: AlertRepo, now: datetime) -> Callable[[], datetime]:
     """When a send happened: the running agent's clock, else the round's ``now``."""
     clock = repo.clock
     return (lambda: max(now, clock())) if clock is not None else (lambda: now)
+
+
+def _about(alert: OutboxAlert) -> Any:  # structlog's bound logger (typed Any by get_logger)
+    """The log bound to one alert."""
+    return _log.bind(alert_id=alert.alert_id, rule=alert.rule_id, kind=alert.kind)
 
 
 def _plain(alert: OutboxAlert) -> bool:
@@ -278,13 +283,8 @@ class _Round:
         self.repo.flush()
         self.report.deferred = self.repo.pending_count()
         self.report.error = str(error)
-        _log.warning(
-            "alert_delivery_deferred",
-            alert_id=alert.alert_id,
-            rule=alert.rule_id,
-            kind=alert.kind,
-            error=str(error),
-            pending=self.report.deferred,
+        _about(alert).warning(
+            "alert_delivery_deferred", error=str(error), pending=self.report.deferred
         )
         raise _Stop
 
@@ -292,13 +292,7 @@ class _Round:
         self.repo.mark_error(alert.alert_id, str(error), failed=True)
         ALERTS.labels(rule=alert.rule_id, outcome="failed").inc()
         self.report.failed += 1
-        _log.error(
-            "alert_delivery_failed",
-            alert_id=alert.alert_id,
-            rule=alert.rule_id,
-            kind=alert.kind,
-            error=str(error),
-        )
+        _about(alert).error("alert_delivery_failed", error=str(error))
 
     def _at_deadline(self) -> NoReturn:
         self.repo.flush()

@@ -43,7 +43,27 @@ def count_wait(vendor: str, cause: str, seconds: float) -> None:
     RATE_LIMIT_WAIT_SECONDS.labels(vendor=vendor, cause=cause).inc(max(0.0, seconds))
 
 
-class RateLimiter:
+class _Limiter:
+    """What both limiters share: the clock, the vendor's pause, the waits counted."""
+
+    def __init__(
+        self, clock: Callable[[], float], sleep: Callable[[float], None], vendor: str
+    ) -> None:
+        self.vendor = vendor
+        self._clock = clock
+        self._sleep = sleep
+        self._not_before = 0.0
+        self._lock = threading.Lock()
+        #: Seconds spent waiting, for the metrics endpoint and benchmarks.
+        self.waited = 0.0
+
+    def pause(self, seconds: float) -> None:
+        """The vendor asked for a pause (Retry-After): no call before it ends."""
+        with self._lock:
+            self._not_before = max(self._not_before, self._clock() + seconds)
+
+
+class RateLimiter(_Limiter):
     def __init__(
         self,
         limit: int,
@@ -55,16 +75,10 @@ class RateLimiter:
     ) -> None:
         if limit <= 0 or window <= 0:
             raise ValueError("limit and window must be positive")
+        super().__init__(clock, sleep, vendor)
         self.limit = limit
         self.window = window
-        self.vendor = vendor
-        self._clock = clock
-        self._sleep = sleep
         self._calls: deque[float] = deque()
-        self._not_before = 0.0
-        self._lock = threading.Lock()
-        #: Seconds spent waiting, for the metrics endpoint and benchmarks.
-        self.waited = 0.0
 
     def acquire(self) -> float:
         """Block until a call is allowed; return the seconds waited."""
@@ -83,13 +97,8 @@ class RateLimiter:
             self._calls.append(max(stamp, now + wait))
             return wait
 
-    def pause(self, seconds: float) -> None:
-        """The vendor asked for a pause (Retry-After): no call before it ends."""
-        with self._lock:
-            self._not_before = max(self._not_before, self._clock() + seconds)
 
-
-class TokenBucket:
+class TokenBucket(_Limiter):
     """``burst`` calls at once, then one per ``1 / rate`` seconds, tokens refilled continuously.
 
     Each call reserves the moment it may go out from the previous reservation, not
@@ -111,17 +120,11 @@ class TokenBucket:
     ) -> None:
         if rate <= 0 or burst <= 0:
             raise ValueError("rate and burst must be positive")
+        super().__init__(clock, sleep, vendor)
         self.rate = rate
         self.burst = burst
-        self.vendor = vendor
-        self._clock = clock
-        self._sleep = sleep
         self._tokens = float(burst)
         self._at: float | None = None  # the last reservation (the tokens are counted there)
-        self._not_before = 0.0
-        self._lock = threading.Lock()
-        #: Seconds spent waiting, for the metrics endpoint and benchmarks.
-        self.waited = 0.0
 
     def acquire(self) -> float:
         """Block until this call's reserved moment; return the seconds waited."""
@@ -147,8 +150,3 @@ class TokenBucket:
             at, tokens = self._not_before, 1.0
         self._tokens, self._at = tokens - 1.0, at
         return at
-
-    def pause(self, seconds: float) -> None:
-        """The vendor asked for a pause (Retry-After): no call before it ends."""
-        with self._lock:
-            self._not_before = max(self._not_before, self._clock() + seconds)
