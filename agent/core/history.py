@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from agent.core.document import AccountMetrics, PortfolioMetrics
@@ -61,7 +62,15 @@ class Retention:
     weekly_after: timedelta = timedelta(days=365)
 
 
+#: Value types that stay as they are, both in a figure's JSON and in its comparison
+#: (checked by exact type first: a cycle asks this of millions of values).
+_AS_IS = frozenset({str, int, bool, list, type(None)})
+_JSON_AS_IS = frozenset({str, int, bool, float, type(None)})
+
+
 def _jsonable(value: Any) -> Any:
+    if type(value) in _JSON_AS_IS:
+        return value
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, list):
@@ -87,6 +96,8 @@ def compared(key: str, value: Any) -> Any:  # noqa: PLR0911  # one case per kind
     The same whether it comes from the document or from its JSON (a datetime and its
     ISO 8601 text compare equal; a map compares by sorted items, a list as a list).
     """
+    if type(value) in _AS_IS:
+        return value
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, float):
@@ -108,6 +119,7 @@ def compared(key: str, value: Any) -> Any:  # noqa: PLR0911  # one case per kind
 
 
 _COMPARED_KEYS = tuple(k for k in ACCOUNT_KEYS if k not in CLOCK_KEYS)
+_compared_values = attrgetter(*_COMPARED_KEYS)
 
 
 def _hashed(values: Iterable[Any]) -> str:
@@ -122,7 +134,8 @@ def digest(figures: Mapping[str, Any]) -> str:
 def digest_of(metrics: AccountMetrics) -> str:
     """``digest(account_figures(metrics))``, without building the figures (a cycle asks
     this of every account; only the changed ones need their figures)."""
-    return _hashed(compared(k, getattr(metrics, k)) for k in _COMPARED_KEYS)
+    values = _compared_values(metrics)
+    return _hashed([compared(k, v) for k, v in zip(_COMPARED_KEYS, values, strict=True)])
 
 
 def since_map(
@@ -136,8 +149,10 @@ def since_map(
     ``previous``/``previous_since`` are the row in force before ``as_of`` (None: the
     first row, so every value begins now and nothing is known of before).
     """
-    out: dict[str, list[Any]] = {}
     stamp = as_of.isoformat()
+    if previous is None or not previous_since:  # every value begins now
+        return {key: [stamp, None] for key in figures if key not in CLOCK_KEYS}
+    out: dict[str, list[Any]] = {}
     for key, value in figures.items():
         if key in CLOCK_KEYS:
             continue

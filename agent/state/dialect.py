@@ -274,7 +274,24 @@ _Convert = Callable[[Any], Any]
 def _converters(
     table: Table, conn: Connection, pick: Callable[[Column[Any], Connection], _Convert | None]
 ) -> list[_Convert]:
-    return [pick(column, conn) or _same for column in table.columns]
+    converters = []
+    for column in table.columns:
+        convert = pick(column, conn) or _same
+        converters.append(_repeated(convert) if isinstance(column.type, JSON) else convert)
+    return converters
+
+
+def _repeated(convert: _Convert) -> _Convert:
+    """``convert`` that serialises a value shared by consecutive rows once (the rows
+    hold it, so the same object is the same value for the whole write)."""
+    last: list[Any] = [_same, None]  # the last value (never a row's) and its conversion
+
+    def converted(value: Any) -> Any:
+        if value is not last[0]:
+            last[:] = [value, convert(value)]
+        return last[1]
+
+    return converted
 
 
 def _bound(column: Column[Any], conn: Connection) -> _Convert | None:

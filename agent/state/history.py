@@ -27,6 +27,7 @@ from sqlalchemy import Connection, and_, delete, func, select
 
 from agent.config.settings import HistorySettings
 from agent.core.batching import chunked
+from agent.core.compute import without_gc
 from agent.core.contract import HISTORY_FIELDS, FieldSpec
 from agent.core.document import MetricsDocument
 from agent.core.history import (
@@ -114,18 +115,36 @@ class HistoryRepo:
             else [a for a in document.accounts if a.id in wanted]
         )
         chosen_ids = [a.id for a in chosen]
-        with self.store.transaction() as tx:
+        # Tens of thousands of rows and their figure maps are allocated at once: the
+        # cycle collector's scans of the cycle's whole heap would cost more than
+        # the writing itself.
+        with without_gc(), self.store.transaction() as tx:
             conn = tx.connection
-            previous = _digests_at(conn, crm, as_of, None if wanted is None else chosen_ids)
+            newest = _newest_head(conn, crm)
+            # No history yet for this CRM (its first cycle): nothing to compare with,
+            # no row in force before, no head to keep.
+            previous = (
+                {}
+                if newest is None
+                else _digests_at(conn, crm, as_of, newest, None if wanted is None else chosen_ids)
+            )
             changed_now = []
             for metrics in chosen:
                 value = digest_of(metrics)
                 if previous.get(metrics.id) != value:
                     changed_now.append((metrics.id, account_figures(metrics), value))
-            before = _rows_before(conn, crm, as_of, [c[0] for c in changed_now])
+            new_ids = [c[0] for c in changed_now]
+            before = {} if newest is None else _rows_before(conn, crm, as_of, new_ids)
             rows = []
+            begun: dict[str, list[Any]] | None = None  # a first row's: every value begins now
             for account_id, figures, value in changed_now:
                 last = before.get(account_id)
+                if last is None:
+                    # The same for every first row: built and serialised once.
+                    begun = begun or since_map(figures, as_of, None, None)
+                    since = begun
+                else:
+                    since = since_map(figures, as_of, last.figures, last.since)
                 rows.append(
                     {
                         "crm": crm,
@@ -133,17 +152,12 @@ class HistoryRepo:
                         "as_of": as_of,
                         "digest": value,
                         "figures": figures,
-                        "since": since_map(
-                            figures,
-                            as_of,
-                            None if last is None else last.figures,
-                            None if last is None else last.since,
-                        ),
+                        "since": since,
                     }
                 )
             for batch in chunked(rows, BATCH_ROWS):
                 bulk_write(conn, schema.history_accounts, batch)
-            _advance_heads(conn, crm, rows)
+            _advance_heads(conn, crm, rows, fresh=newest is None)
             portfolio = _add_portfolio(conn, crm, as_of, portfolio_figures(document.portfolio))
             thinned = _thin(conn, crm, as_of, retention) if retention is not None else 0
         return Recorded(len(rows), portfolio, thinned, len(chosen))
@@ -236,17 +250,28 @@ class HistoryRepo:
         return None if row is None else (row.as_of, dict(row.figures))
 
 
+def _newest_head(conn: Connection, crm: str) -> datetime | None:
+    """The ``as_of`` of the CRM's newest history row; None when it has none yet."""
+    h = schema.history_heads.c
+    newest: datetime | None = conn.execute(select(func.max(h.as_of)).where(h.crm == crm)).scalar()
+    return newest
+
+
 def _digests_at(
-    conn: Connection, crm: str, as_of: datetime, ids: Sequence[str] | None = None
+    conn: Connection,
+    crm: str,
+    as_of: datetime,
+    newest: datetime,
+    ids: Sequence[str] | None = None,
 ) -> dict[str, str]:
     """Each account's (of ``ids``, when given) digest in force at ``as_of``.
 
-    A cycle records at "now", after every stored row: the heads table answers. A
-    backfill into the past asks for the newest row at or before ``as_of`` instead.
+    A cycle records at "now", after every stored row (``newest``, the newest head):
+    the heads table answers. A backfill into the past asks for the newest row at or
+    before ``as_of`` instead.
     """
     h = schema.history_heads.c
-    newest = conn.execute(select(func.max(h.as_of)).where(h.crm == crm)).scalar()
-    if newest is None or newest <= as_of:
+    if newest <= as_of:
         digests: dict[str, str] = {}
         stmt = select(h.account_id, h.digest).where(h.crm == crm)
         for batch in [None] if ids is None else chunked(list(ids), BATCH_ROWS):
@@ -354,12 +379,17 @@ def rule_history(store: StateStore, crm: str, settings: HistorySettings) -> Stor
     return StoredHistory(store, crm) if settings.enabled else None
 
 
-def _advance_heads(conn: Connection, crm: str, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Move each account's head to its new row unless a newer row already is the head."""
+def _advance_heads(
+    conn: Connection, crm: str, rows: Sequence[Mapping[str, Any]], *, fresh: bool = False
+) -> None:
+    """Move each account's head to its new row unless a newer row already is the head.
+
+    ``fresh``: the CRM had no head at all (every row becomes its account's head).
+    """
     if not rows:
         return
     h = schema.history_heads.c
-    ids = [r["account_id"] for r in rows]
+    ids = [] if fresh else [r["account_id"] for r in rows]
     heads: dict[str, datetime] = {}
     for batch in chunked(ids, BATCH_ROWS):
         stmt = select(h.account_id, h.as_of).where(h.crm == crm, h.account_id.in_(batch))

@@ -158,3 +158,76 @@ def test_the_fast_digest_equals_the_digest_of_the_stored_figures(state_url: str)
     for metrics in doc.accounts:
         assert digest_of(metrics) == digest(account_figures(metrics))
         assert digest_of(metrics) == digest(stored[metrics.id].figures)  # after a JSON trip
+
+
+def test_digests_stay_those_already_stored() -> None:
+    # Stored heads hold these digests: a different digest for the same figures would
+    # give every account a spurious new row after an upgrade.
+    from agent.core.history import digest_of
+
+    assert [digest_of(m) for m in _document(NOW).accounts] == [
+        "3a129f249b26bf5580723ed5e8e83375",
+        "e97e7d63e9693de4a5da01ca3d752914",
+    ]
+
+
+_Stored = list[tuple[object, ...]]
+
+
+def _stored(store: StateStore, crm: str) -> tuple[_Stored, _Stored]:
+    a, h = schema.history_accounts.c, schema.history_heads.c
+    with store.reading() as tx:
+        rows = tx.connection.execute(
+            select(a.account_id, a.as_of, a.digest, a.figures, a.since)
+            .where(a.crm == crm)
+            .order_by(a.account_id, a.as_of)
+        )
+        accounts = [tuple(r) for r in rows]
+        heads = tx.connection.execute(
+            select(h.account_id, h.as_of, h.digest).where(h.crm == crm).order_by(h.account_id)
+        )
+        return accounts, [tuple(r) for r in heads]
+
+
+def test_a_crm_without_history_yet_stores_what_a_crm_with_history_would(state_url: str) -> None:
+    # "files" has no history: its first record skips every lookup; "hubspot" already
+    # has a row (of another account), so the same record reads heads and rows before.
+    later = NOW + timedelta(hours=3)
+    with StateStore.open(state_url) as store:
+        repo = HistoryRepo(store)
+        repo.record("hubspot", replace(_document(NOW), accounts=[account_of("Z")]))
+        for crm in ("files", "hubspot"):
+            repo.record(crm, _document(NOW))
+            repo.record(crm, _document(later, scores=(9, 10)))
+        files, hubspot = _stored(store, "files"), _stored(store, "hubspot")
+    assert files[0] == [r for r in hubspot[0] if r[0] != "Z"]
+    assert files[1] == [r for r in hubspot[1] if r[0] != "Z"]
+    first_since = {r[0]: r[4] for r in files[0] if r[1] == NOW}
+    assert first_since["A"] == first_since["B"]  # every value began at the first row
+    assert all(v == [NOW.isoformat(), None] for v in first_since["A"].values())  # type: ignore[attr-defined]
+    b_later = next(r for r in files[0] if r[0] == "B" and r[1] == later)
+    assert b_later[4]["nps"] == [later.isoformat(), 3 / 24]  # type: ignore[index]
+    assert b_later[4]["revenue"] == [NOW.isoformat(), None]  # type: ignore[index]
+
+
+def account_of(account_id: str) -> object:
+    doc = _document(NOW)
+    return replace(doc.accounts[0], id=account_id)
+
+
+def test_a_map_shared_by_rows_is_stored_for_each(state_url: str) -> None:
+    from agent.state.dialect import bulk_write
+
+    shared, other = {"n": 1, "at": [NOW.isoformat(), None]}, {"n": 2}
+    maps = [shared, shared, other, shared]
+    with StateStore.open(state_url) as store:
+        with store.transaction() as tx:
+            bulk_write(
+                tx.connection,
+                schema.history_portfolio,
+                [
+                    {"crm": "files", "as_of": NOW + timedelta(hours=i), "figures": m}
+                    for i, m in enumerate(maps)
+                ],
+            )
+        assert [f for _, f in HistoryRepo(store).portfolio("files")] == maps
