@@ -16,9 +16,9 @@ cycles (every job, as ``run --once`` does) one after the other:
 
 For each cycle it prints the cycle's time and the history's own time (``history_ms``,
 what the writeback job logs in the cycles log) with the accounts compared and the
-rows written. The target: history adds at most 5 % to a cycle. Slack is off (alerts go
-to a silent console notifier). The first cycle dominates the run time; ``--cycles 1``
-stops after the every-account comparison.
+rows written. The target: history adds at most 5 % to any cycle, the first included.
+Slack is off (alerts go to a silent console notifier). The first cycle dominates the
+run time; ``--cycles 1`` stops after the every-account comparison.
 
     python -m benchmarks.bench_history                 # full size (50,000 accounts)
     python -m benchmarks.bench_history --scale 0.1     # 5,000 accounts
@@ -145,10 +145,11 @@ def main() -> None:
         agent = _agent(work, folder)
         try:
             first = _cycle(agent)
+            first["share"] = round(first["history_s"] / first["cycle_s"], 4)
             print(
                 "first cycle (ingests every response, writes every field): "
-                f"{first['cycle_s']:.1f} s, history {first['history_s']:.2f} s, "
-                f"{first['rows']:,} account rows"
+                f"{first['cycle_s']:.1f} s, history {first['history_s']:.2f} s = "
+                f"{first['share']:.2%} ({first['rows']:,} account rows)"
             )
             steady: list[dict[str, float]] = []
             for n in range(max(1, args.cycles)):
@@ -170,15 +171,16 @@ def main() -> None:
         finally:
             agent.store.close()
             agent.leadership.release()
-    worst = max(f["share"] for f in steady)
+    worst = max(f["share"] for f in [first, *steady])
     verdict = "ok" if worst <= TARGET else "OVER TARGET"
-    print(f"history adds at most {worst:.2%} to a steady cycle (target <= {TARGET:.0%}): {verdict}")
+    print(f"history adds at most {worst:.2%} to a cycle (target <= {TARGET:.0%}): {verdict}")
     print(
         json.dumps(
             {
                 "accounts": len(portfolio.accounts),
                 "first_cycle_s": first["cycle_s"],
                 "first_history_s": first["history_s"],
+                "first_share": first["share"],
                 "steady": steady,
                 "worst_share": worst,
             }

@@ -84,3 +84,4 @@ def test_history_benchmark_runs_real_cycles_and_compares_fewer_accounts_later() 
     assert incremental["answers"] == 1
     assert 1 <= incremental["compared"] < 100
     assert 0 <= figures["worst_share"] < 1
+    assert 0 <= figures["first_share"] <= figures["worst_share"]  # the first cycle counts too

@@ -135,7 +135,12 @@ def digest_of(metrics: AccountMetrics) -> str:
     """``digest(account_figures(metrics))``, without building the figures (a cycle asks
     this of every account; only the changed ones need their figures)."""
     values = _compared_values(metrics)
-    return _hashed([compared(k, v) for k, v in zip(_COMPARED_KEYS, values, strict=True)])
+    return _hashed(
+        [
+            v if type(v) in _AS_IS else compared(k, v)
+            for k, v in zip(_COMPARED_KEYS, values, strict=True)
+        ]
+    )
 
 
 def since_map(
