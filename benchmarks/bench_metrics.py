@@ -41,7 +41,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from agent.core.compute import _account_metrics, _Tally
+from agent.core.compute import Tally, account_metrics
 from agent.core.contract import DEFAULT_FREE_MAIL, DEFAULT_TIER_PATTERNS, MetricsConfig
 from agent.core.document import Unmatched
 from agent.core.metrics import add_account_drivers, driver_metrics, portfolio_metrics
@@ -239,9 +239,9 @@ def sql_document(folder: Path, as_of: datetime) -> dict[str, Any]:
                count(*) FILTER (cat = 2 AND closed IS NOT NULL AND closed - submitted <= {sla}),
                bool_or(cat = 2 AND tier = 'executive')
         FROM latest GROUP BY account""").fetchall()
-    tallies: dict[str, _Tally] = {}
+    tallies: dict[str, Tally] = {}
     for row in per_account:
-        tally = tallies[row[0]] = _Tally()
+        tally = tallies[row[0]] = Tally()
         tally.counts = [row[1], row[2], row[3]]
         tally.responded_contacts, tally.last = row[4], row[5]
         tally.open, tally.overdue, tally.closed_in_sla = row[6], row[7], row[8]
@@ -267,9 +267,9 @@ def sql_document(folder: Path, as_of: datetime) -> dict[str, Any]:
             "SELECT id, name, revenue, potential FROM acc ORDER BY revenue DESC, id"
         ).fetchall()
     ]
-    empty = _Tally()
+    empty = Tally()
     figures = [
-        _account_metrics(a, tallies.get(a.id, empty), with_email[a.id], as_of, config)
+        account_metrics(a, tallies.get(a.id, empty), with_email[a.id], as_of, config)
         for a in accounts
     ]
     drivers: dict[str | None, list[float]] = {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from agent.core.compute import Computed, compute_document, compute_with_matches
+from agent.core.compute import Computed, compute_document, compute_with_matches, without_gc
 from agent.core.contract import MetricsConfig
 from agent.sources.plainfiles import CrmFileNotFoundError, CrmFormatError, read_crm_folder
 
@@ -26,9 +26,20 @@ def compute_folder(
     ``with_matches`` also keeps every matched response (what response rules need);
     without it the matches are not held in memory.
     """
-    data = read_crm_folder(folder, as_of)
-    if with_matches:
-        document, matches = compute_with_matches(
+    with without_gc():  # millions of acyclic objects: the collector's scans find nothing
+        data = read_crm_folder(folder, as_of)
+        if with_matches:
+            document, matches = compute_with_matches(
+                data.accounts,
+                data.contacts,
+                data.responses,
+                as_of=as_of,
+                config=config,
+                rejected=data.rejected,
+                excluded=data.excluded,
+            )
+            return Computed(document, data.accounts, matches)
+        document = compute_document(
             data.accounts,
             data.contacts,
             data.responses,
@@ -37,14 +48,4 @@ def compute_folder(
             rejected=data.rejected,
             excluded=data.excluded,
         )
-        return Computed(document, data.accounts, matches)
-    document = compute_document(
-        data.accounts,
-        data.contacts,
-        data.responses,
-        as_of=as_of,
-        config=config,
-        rejected=data.rejected,
-        excluded=data.excluded,
-    )
-    return Computed(document, data.accounts, [])
+        return Computed(document, data.accounts, [])

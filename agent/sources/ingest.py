@@ -67,7 +67,7 @@ REJECTION_REASONS: tuple[str, ...] = (
 
 _TRIM = " \t"
 _TIMESTAMP = re.compile(
-    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?P<zone>Z|[+-]\d{2}:\d{2})?",
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})?",
     re.ASCII,
 )
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
@@ -153,7 +153,10 @@ def parse_timestamp(value: object) -> datetime | None:
         parsed = datetime.fromisoformat(text)
     except ValueError:  # e.g. month 13 or hour 25: the shape fits, the date does not
         return None
-    if match.group("zone") is None:
+    zone = parsed.tzinfo
+    if zone is UTC:  # ``Z`` (the common case): already UTC, nothing to convert
+        return parsed
+    if zone is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
 

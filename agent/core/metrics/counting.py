@@ -57,10 +57,11 @@ def latest_per_respondent(
     start = as_of - timedelta(days=window_days)
     latest: dict[Hashable, Counted] = {}
     for item in matched:
-        response = item.response
+        response, _, contact = item
         if not start <= response.submitted_at <= as_of:
             continue
-        key = respondent_key(response, item.contact)
+        # respondent_key, inline for the common case (a matched contact): once per response
+        key = contact if contact is not None else respondent_key(response, None)
         current = latest.get(key)
         if current is None or is_later(response, current.response):
             latest[key] = item
