@@ -54,6 +54,8 @@ class DeliveryReport:
     #: Alerts still pending when delivery stopped at the stop deadline.
     remaining: int = 0
     error: str | None = None
+    #: Another sender was draining the outbox (``wait=False``): nothing was done here.
+    busy: bool = False
 
 
 #: Rows read from the outbox per round trip; delivery goes on page after page.
@@ -66,7 +68,12 @@ LANES = 8
 
 
 def deliver(
-    repo: AlertRepo, notifier: Notifier, now: datetime, *, limit: int | None = None
+    repo: AlertRepo,
+    notifier: Notifier,
+    now: datetime,
+    *,
+    limit: int | None = None,
+    wait: bool = True,
 ) -> DeliveryReport:
     """Send what is pending, oldest first, until the outbox is drained.
 
@@ -85,13 +92,21 @@ def deliver(
     epoch is confirmed (a read, no commit). Claims whose send never started (an outage,
     the deadline) are released; after a crash or a takeover, claimed rows are looked
     for in Slack before any resend.
+
+    ``wait=False``: when another sender is draining already (it takes what is pending,
+    rows recorded meanwhile included), return at once with ``busy`` set instead of
+    waiting for it: a drain at the rate limits' pace can last as long as the backlog.
     """
-    with repo.sending:  # one sender at a time, whichever thread asks
+    if not repo.sending.acquire(blocking=wait):
+        return DeliveryReport(busy=True)
+    try:  # one sender at a time, whichever thread asks
         try:
             with ThreadPoolExecutor(LANES + 1, thread_name_prefix="delivery-lane") as pool:
                 return _Round(repo, notifier, _stamp(repo, now), pool).drain(limit)
         finally:
             repo.flush()  # the last sends' records (deferred to ride on the next claim)
+    finally:
+        repo.sending.release()
 
 
 def _stamp(repo: AlertRepo, now: datetime) -> Callable[[], datetime]:

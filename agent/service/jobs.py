@@ -242,9 +242,17 @@ def escalation(rt: Runtime) -> dict[str, int]:
 
 
 def outbox(rt: Runtime) -> dict[str, int]:
+    """The safety net on its own cadence (retries). Never waits for the delivery
+    worker: while it drains a backlog at the rate limits' pace, it takes what this
+    job would, and the scheduler's thread stays free for the next job (the alerts of
+    a detractor that just arrived)."""
     if rt.dry_run:
         return {"skipped_dry_run": 1}
-    return _delivery_counts(deliver(rt.pipeline.repo, rt.notifier, rt.now()))
+    report = deliver(rt.pipeline.repo, rt.notifier, rt.now(), wait=False)
+    if report.busy:
+        _log.info("job_skipped", job="outbox", reason="delivery in progress")
+        return {"delivery_busy": 1}
+    return _delivery_counts(report)
 
 
 def _unchanged(job: str) -> dict[str, int]:

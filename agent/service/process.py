@@ -321,6 +321,8 @@ class AgentProcess:
         either way: the next leader delivers it)."""
         if self.runtime.dry_run or "outbox" not in self.scheduler.cadences:
             return
+        with self.runtime.pipeline.repo.sending:
+            pass  # a drain in progress ends first (at the latest at the drain deadline)
         result = run_job(self.runtime, "outbox")
         remaining = self.runtime.pipeline.repo.pending_count()
         _log.info("outbox_flushed", ok=result.ok, alerts_remaining=remaining, **result.counts)

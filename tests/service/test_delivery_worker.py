@@ -30,6 +30,7 @@ from agent.alerts.repo import AlertRepo
 from agent.alerts.routing import Routing
 from agent.core.timeutil import utcnow
 from agent.rules.registry import RuleRegistry
+from agent.service import jobs
 from agent.service.delivery import DeliveryWorker
 from agent.service.runtime import Runtime
 from agent.state.leader_epoch import Fence
@@ -256,3 +257,42 @@ def test_a_worker_sends_what_is_pending_as_soon_as_its_agent_leads(
         assert worker.join(5)
     assert worker.rounds == 1
     assert _statuses(engine) == {"left-by-the-last-leader": "sent"}
+
+
+def test_the_outbox_job_leaves_a_running_drain_to_the_worker(
+    engine: Engine, fence: Fence, slack: FakeSlack
+) -> None:
+    """A drain at the rate limit's pace can last as long as its backlog: the outbox job
+    must not hold the scheduler's thread (and a new detractor's alerts job) behind it."""
+    repo = AlertRepo(engine, fence)
+    sender = Tracked(notifier(slack.base_url))
+    sending, release = threading.Event(), threading.Event()
+
+    def hold(_alert: OutboxAlert) -> None:
+        sending.set()
+        assert release.wait(60)
+
+    sender.after_send = hold
+    repo.record([record(f"a{i}", CX, NOW + timedelta(seconds=i)) for i in range(3)], [])
+    worker = _worker(repo, sender, fence)
+    rt = SimpleNamespace(
+        dry_run=False, pipeline=SimpleNamespace(repo=repo), notifier=sender, now=lambda: NOW
+    )
+    counts: list[dict[str, int]] = []
+    try:
+        worker.wake()
+        assert sending.wait(30)  # the worker is in the middle of its drain
+        job = threading.Thread(target=lambda: counts.append(jobs.outbox(cast(Runtime, rt))))
+        job.start()
+        job.join(20)  # before the fix it waited for the whole drain (here: forever)
+        finished = not job.is_alive()
+        release.set()
+        job.join(30)
+        assert finished, "the outbox job waited for the worker's drain"
+        assert counts == [{"delivery_busy": 1}]
+        _wait(lambda: set(_statuses(engine).values()) == {"sent"}, "the worker sent all")
+    finally:
+        release.set()
+        worker.stop()
+        assert worker.join(5)
+    assert len(slack.posted()) == 3
