@@ -331,6 +331,9 @@ def test_contact_figures() -> None:
         ContactFigures("C2", "A", "unknown"),
         ContactFigures("C3", "A", "frontline"),
     ]
+    without = run([account("A", 1)], contacts, responses, contact_figures=False)
+    assert without.contacts == []
+    assert without.to_json_obj() == run([account("A", 1)], contacts, responses).to_json_obj()
 
 
 def test_first_account_of_an_id_wins_and_contacts_of_unknown_accounts_are_ignored() -> None:

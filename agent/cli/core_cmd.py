@@ -42,7 +42,10 @@ def metrics(
     # per account and row of the document): the cycle collector's scans would find nothing.
     with without_gc():
         try:
-            doc = compute_folder(crm_dir, as_of=when, config=settings.metrics).document
+            # the per-contact figures are for write-back: neither format shows them
+            doc = compute_folder(
+                crm_dir, as_of=when, config=settings.metrics, contact_figures=False
+            ).document
         except FolderError as exc:
             raise fail(str(exc)) from None
         if output is OutputFormat.json:

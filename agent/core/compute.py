@@ -156,16 +156,26 @@ def compute_document(
     config: MetricsConfig | None = None,
     rejected: Iterable[Rejected] = (),
     excluded: Excluded | None = None,
+    contact_figures: bool = True,
 ) -> MetricsDocument:
     """The metrics document of DOMAIN.md for one cycle (``as_of`` defaults to now, UTC).
 
     ``rejected`` (from reading the inputs) and ``excluded.dropped`` are passed through
-    into the document.
+    into the document. Without ``contact_figures`` the document's ``contacts`` (not part
+    of the JSON document, only of write-back) is left empty.
     Accounts repeating an id after the first and contacts of unknown accounts are
     left out; responses matching nothing are listed in ``unmatched``.
     """
     document, _ = _run(
-        accounts, contacts, responses, as_of, config, rejected, excluded or Excluded(), keep=False
+        accounts,
+        contacts,
+        responses,
+        as_of,
+        config,
+        rejected,
+        excluded or Excluded(),
+        keep=False,
+        contact_figures=contact_figures,
     )
     return document
 
@@ -196,6 +206,7 @@ def _run(  # noqa: PLR0917  # the public signatures' arguments, passed on once
     excluded: Excluded,
     *,
     keep: bool,
+    contact_figures: bool = True,
 ) -> tuple[MetricsDocument, list[MatchedResponse]]:
     with without_gc():
         document, matches = _compute(
@@ -207,6 +218,7 @@ def _run(  # noqa: PLR0917  # the public signatures' arguments, passed on once
             rejected=rejected,
             excluded=excluded,
             keep=keep,
+            contact_figures=contact_figures,
         )
     log.info(
         "metrics.computed",
@@ -242,6 +254,7 @@ def _compute(
     rejected: Iterable[Rejected],
     excluded: Excluded,
     keep: bool,
+    contact_figures: bool = True,
 ) -> tuple[MetricsDocument, list[MatchedResponse]]:
     portfolio = Portfolio(accounts, contacts, config)
     matcher = Matcher(
@@ -276,7 +289,7 @@ def _compute(
         drivers=driver_metrics(drivers),
         unmatched=sorted(unmatched, key=lambda u: (u.response_id, u.email or "")),
         rejected=list(rejected),
-        contacts=_contact_figures(portfolio, latest),
+        contacts=_contact_figures(portfolio, latest) if contact_figures else [],
         dropped=list(excluded.dropped),
     )
     return document, (_matches(matched, latest, portfolio) if keep else [])
@@ -309,12 +322,13 @@ def _match(
     """Every matched response with its account and contact; the rest go to ``unmatched``
     (``account_rejected`` when it would have matched an account whose row was rejected)."""
     match = matcher.match
+    counted = tuple.__new__  # Counted(...) without the named tuple's Python-level __new__
     for response in responses:
         account_id, contact, reason = match(response.email, response.account_hint)
         if account_id is None:
             unmatched.append(unmatched_response(response, reason, left_out))
         else:
-            yield Counted(response, account_id, contact)
+            yield counted(Counted, (response, account_id, contact))
 
 
 def left_out_matcher(excluded: Excluded, config: MetricsConfig) -> Matcher | None:

@@ -82,6 +82,9 @@ class Match(NamedTuple):
     reason: UnmatchedReason | None
 
 
+_new_match = tuple.__new__
+
+
 class Matcher:
     """Indexes of a portfolio's contacts and domains, built once per cycle."""
 
@@ -110,11 +113,11 @@ class Matcher:
         """Apply the four steps to one response's email and hint."""
         address = normalise_email(email)
         contact = self._by_email.get(address) if address else None
-        if contact is not None:
-            return Match(self._contact_account[contact], contact, None)
+        if contact is not None:  # the common case: Match(...) without its Python __new__
+            return _new_match(Match, (self._contact_account[contact], contact, None))
         hint = account_hint.strip(_TRIM) if account_hint else ""
         if hint in self._account_ids:
-            return Match(hint, None, None)
+            return _new_match(Match, (hint, None, None))
         return self._match_domain(address)
 
     def _match_domain(self, address: str) -> Match:

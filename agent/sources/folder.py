@@ -19,12 +19,18 @@ FolderError = (CrmFileNotFoundError, CrmFormatError)
 
 
 def compute_folder(
-    folder: Path, *, as_of: datetime, config: MetricsConfig, with_matches: bool = False
+    folder: Path,
+    *,
+    as_of: datetime,
+    config: MetricsConfig,
+    with_matches: bool = False,
+    contact_figures: bool = True,
 ) -> Computed:
     """Read the folder and compute its document; rejected rows are in the document.
 
     ``with_matches`` also keeps every matched response (what response rules need);
-    without it the matches are not held in memory.
+    without it the matches are not held in memory. Without ``contact_figures`` the
+    document's ``contacts`` (write-back only, not in the JSON document) stays empty.
     """
     with without_gc():  # millions of acyclic objects: the collector's scans find nothing
         data = read_crm_folder(folder, as_of)
@@ -47,5 +53,6 @@ def compute_folder(
             config=config,
             rejected=data.rejected,
             excluded=data.excluded,
+            contact_figures=contact_figures,
         )
         return Computed(document, data.accounts, [])

@@ -13,9 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import fields
 from datetime import UTC, datetime
 from hashlib import blake2b
+from typing import Any
 
 from agent.core.models import Rejected, Response, reject_value
 
@@ -202,6 +204,25 @@ def parse_response_row(
     )
 
 
+# ``Response(...)`` for the million records of a large file, without the frozen
+# dataclass's ``__init__`` (one ``object.__setattr__`` call per field): each field's slot
+# is set directly, the same object. A field added to ``Response`` stops the import here
+# instead of being left unset.
+_new_response = object.__new__
+_SETTERS: dict[str, Callable[[Response, Any], None]] = {
+    f.name: vars(Response)[f.name].__set__ for f in fields(Response)
+}
+_set_id, _set_email, _set_score = (_SETTERS.pop(n) for n in ("response_id", "email", "score"))
+_set_submitted, _set_driver, _set_comment = (
+    _SETTERS.pop(n) for n in ("submitted_at", "driver", "comment")
+)
+_set_hint, _set_closed, _set_source = (
+    _SETTERS.pop(n) for n in ("account_hint", "loop_closed_at", "source")
+)
+if _SETTERS:  # pragma: no cover - a guard for whoever adds a field to Response
+    raise TypeError(f"ResponseReader.feed_text does not set Response.{next(iter(_SETTERS))}")
+
+
 def _fingerprint(row: Mapping[str, object], raw: str | None) -> bytes:
     """A digest standing for the record's exact content, for comparing repeats."""
     text = raw if raw is not None else repr(tuple(row.items()))
@@ -293,19 +314,17 @@ class ResponseReader:
         if submitted > self.as_of:
             self._reject(FUTURE_SUBMITTED_AT, submitted_at)
             return
-        self.responses.append(
-            Response(
-                response_id=rid,
-                email=email.strip(_TRIM) or None,
-                score=int(score_text),
-                submitted_at=submitted,
-                driver=driver.strip(_TRIM) or None,
-                comment=comment.strip(_TRIM) or None,
-                account_hint=account_hint.strip(_TRIM) or None,
-                loop_closed_at=parse_timestamp(loop_closed_at) if loop_closed_at else None,
-                source=self.source,
-            )
-        )
+        response = _new_response(Response)
+        _set_id(response, rid)
+        _set_email(response, email.strip(_TRIM) or None)
+        _set_score(response, int(score_text))
+        _set_submitted(response, submitted)
+        _set_driver(response, driver.strip(_TRIM) or None)
+        _set_comment(response, comment.strip(_TRIM) or None)
+        _set_hint(response, account_hint.strip(_TRIM) or None)
+        _set_closed(response, parse_timestamp(loop_closed_at) if loop_closed_at else None)
+        _set_source(response, self.source)
+        self.responses.append(response)
 
     def feed_fault(self, reason: str, value: str) -> None:
         """Take the next record, which could not be read (``wrong_field_count`` …)."""
