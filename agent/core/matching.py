@@ -111,7 +111,7 @@ class Matcher:
 
     def match(self, email: str | None, account_hint: str | None) -> Match:
         """Apply the four steps to one response's email and hint."""
-        address = normalise_email(email)
+        address = email.strip(_TRIM).lower() if email else ""  # normalise_email, inline
         contact = self._by_email.get(address) if address else None
         if contact is not None:  # the common case: Match(...) without its Python __new__
             return _new_match(Match, (self._contact_account[contact], contact, None))
