@@ -182,7 +182,8 @@ def account_inputs(
         accounts=facts,
         responses=responses,
         document=document,
-        history=RuleHistory(history, responses),
+        # only these accounts are evaluated: their history rows alone are read
+        history=RuleHistory(history, responses, accounts=list(facts)),
     )
 
 

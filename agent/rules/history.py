@@ -35,7 +35,9 @@ class HistoryRow(Protocol):
 class HistorySource(Protocol):
     """Where the stored history comes from (``agent.state.history.StoredHistory``)."""
 
-    def accounts_at(self, at: datetime, *, strict: bool = False) -> Mapping[str, HistoryRow]: ...
+    def accounts_at(
+        self, at: datetime, *, strict: bool = False, ids: Sequence[str] | None = None
+    ) -> Mapping[str, HistoryRow]: ...
 
     def portfolio_points(self, until: datetime) -> Sequence[tuple[datetime, Mapping[str, Any]]]: ...
 
@@ -49,9 +51,17 @@ def _decode(value: Any, kind: str) -> Any:
 class RuleHistory:
     """The past as the change functions see it at one evaluation's ``as_of``."""
 
-    def __init__(self, source: HistorySource | None, responses: Sequence[Any] = ()) -> None:
+    def __init__(
+        self,
+        source: HistorySource | None,
+        responses: Sequence[Any] = (),
+        accounts: Sequence[str] | None = None,
+    ) -> None:
+        """``accounts``: the only accounts the evaluation covers (a new answer's), whose
+        rows alone are read; None: every account's."""
         self.source = source
         self._responses = responses
+        self._ids = None if accounts is None else sorted(accounts)
         self._respondents: dict[int, Any] | None = None
         self._accounts: dict[tuple[datetime, bool], Mapping[str, HistoryRow]] = {}
         self._portfolio: list[tuple[datetime, Mapping[str, Any]]] | None = None
@@ -63,7 +73,9 @@ class RuleHistory:
         key = (at, strict)
         if key not in self._accounts:
             self._accounts[key] = (
-                {} if self.source is None else self.source.accounts_at(at, strict=strict)
+                {}
+                if self.source is None
+                else self.source.accounts_at(at, strict=strict, ids=self._ids)
             )
         return self._accounts[key]
 

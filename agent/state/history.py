@@ -217,11 +217,13 @@ class HistoryRepo:
                     found.setdefault(row.account_id, []).append((row.as_of, dict(row.figures)))
         return found
 
-    def accounts_at(self, crm: str, at: datetime, *, strict: bool = False) -> dict[str, Row]:
-        """Each account's row in force at ``at``: its newest at or before it (``strict``:
-        before it)."""
+    def accounts_at(
+        self, crm: str, at: datetime, *, strict: bool = False, ids: Sequence[str] | None = None
+    ) -> dict[str, Row]:
+        """Each account's (of ``ids``) row in force at ``at``: its newest at or before it
+        (``strict``: before it)."""
         with self.store.reading() as tx:
-            return _in_force(tx.connection, crm, at, strict=strict)
+            return _in_force(tx.connection, crm, at, strict=strict, ids=ids)
 
     def portfolio_at(self, crm: str, at: datetime) -> tuple[datetime, dict[str, Any]] | None:
         """The newest portfolio point at or before ``at``."""
@@ -334,8 +336,10 @@ class StoredHistory:
         self.repo = HistoryRepo(store)
         self.crm = crm
 
-    def accounts_at(self, at: datetime, *, strict: bool = False) -> dict[str, Row]:
-        return self.repo.accounts_at(self.crm, at, strict=strict)
+    def accounts_at(
+        self, at: datetime, *, strict: bool = False, ids: Sequence[str] | None = None
+    ) -> dict[str, Row]:
+        return self.repo.accounts_at(self.crm, at, strict=strict, ids=ids)
 
     def portfolio_points(self, until: datetime) -> list[tuple[datetime, dict[str, Any]]]:
         return self.repo.portfolio(self.crm, until=until)

@@ -7,8 +7,10 @@ the alerts job does).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +19,8 @@ from agent.core.compute import compute_with_matches
 from agent.core.models import Account, Contact, Response
 from agent.rules.evaluate import Evaluation, evaluate
 from agent.rules.expr import ExprError, compile_expr
-from agent.rules.facts import build_inputs, response_facts
+from agent.rules.facts import account_inputs, build_inputs, response_facts
+from agent.rules.history import HistoryRow, RuleHistory
 from agent.rules.loader import RuleSet, load_rules
 from agent.state.history import HistoryRepo, StoredHistory
 from agent.state.store import StateStore
@@ -243,3 +246,49 @@ def test_rules_test_shows_before_and_after(tmp_path: Path, monkeypatch: pytest.M
     assert "  account.health_score, 30d: 95.8 → 35.8" in out
     assert "  account.health_status: healthy → at_risk" in out
     assert "  response.score: 10 → 7" in out
+
+
+class _Counted:
+    """The stored history, noting which accounts each read returned."""
+
+    def __init__(self, real: StoredHistory) -> None:
+        self.real = real
+        self.read: list[list[str]] = []
+
+    def accounts_at(
+        self, at: datetime, *, strict: bool = False, ids: Sequence[str] | None = None
+    ) -> Mapping[str, HistoryRow]:
+        found = self.real.accounts_at(at, strict=strict, ids=ids)
+        self.read.append(sorted(found))
+        return found
+
+    def portfolio_points(self, until: datetime) -> Sequence[tuple[datetime, Mapping[str, Any]]]:
+        return self.real.portfolio_points(until)
+
+
+def test_a_new_answer_reads_the_history_of_its_own_account_only(sqlite_url: str) -> None:
+    """The answers path evaluates one account: reading every account's history row (all
+    50,000 decoded) for it took seconds per detractor."""
+    store = StateStore.open(sqlite_url)
+    try:
+        for at, late in ((T1, False), (T2, True)):
+            document, _ = compute_with_matches(_accounts(late), CONTACTS, _answers(late), as_of=at)
+            HistoryRepo(store).record("files", document)
+        mine = next(m for m in document.accounts if m.id == "A")
+        counted = _Counted(StoredHistory(store, "files"))
+        inputs = account_inputs(
+            document,
+            {"A": (_accounts(True)[0], mine)},
+            [],
+            NOW + timedelta(hours=1),
+            history=counted,
+        )
+        full = RuleHistory(StoredHistory(store, "files"))
+        for key in ("nps", "at_risk"):
+            current = getattr(mine, key)
+            assert inputs.history.account_changed(NOW, "A", key, current) == (
+                full.account_changed(NOW, "A", key, current)
+            )
+    finally:
+        store.close()
+    assert counted.read == [["A"]]  # one read, of account A's rows alone
