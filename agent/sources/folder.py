@@ -10,9 +10,14 @@ from pathlib import Path
 
 from agent.core.compute import Computed, compute_document, compute_with_matches, without_gc
 from agent.core.contract import MetricsConfig
-from agent.sources.plainfiles import CrmFileNotFoundError, CrmFormatError, read_crm_folder
+from agent.sources.plainfiles import (
+    CrmFileNotFoundError,
+    CrmFolder,
+    CrmFormatError,
+    read_crm_folder,
+)
 
-__all__ = ["FolderError", "compute_folder"]
+__all__ = ["FolderError", "compute_folder", "compute_read"]
 
 #: A folder or required file missing, or a file that cannot be read as CSV.
 FolderError = (CrmFileNotFoundError, CrmFormatError)
@@ -33,19 +38,26 @@ def compute_folder(
     document's ``contacts`` (write-back only, not in the JSON document) stays empty.
     """
     with without_gc():  # millions of acyclic objects: the collector's scans find nothing
-        data = read_crm_folder(folder, as_of)
-        if with_matches:
-            document, matches = compute_with_matches(
-                data.accounts,
-                data.contacts,
-                data.responses,
-                as_of=as_of,
-                config=config,
-                rejected=data.rejected,
-                excluded=data.excluded,
-            )
-            return Computed(document, data.accounts, matches)
-        document = compute_document(
+        return compute_read(
+            read_crm_folder(folder, as_of),
+            as_of=as_of,
+            config=config,
+            with_matches=with_matches,
+            contact_figures=contact_figures,
+        )
+
+
+def compute_read(
+    data: CrmFolder,
+    *,
+    as_of: datetime,
+    config: MetricsConfig,
+    with_matches: bool = False,
+    contact_figures: bool = True,
+) -> Computed:
+    """The document of a folder already read: its rejected and left-out rows included."""
+    if with_matches:
+        document, matches = compute_with_matches(
             data.accounts,
             data.contacts,
             data.responses,
@@ -53,6 +65,16 @@ def compute_folder(
             config=config,
             rejected=data.rejected,
             excluded=data.excluded,
-            contact_figures=contact_figures,
         )
-        return Computed(document, data.accounts, [])
+        return Computed(document, data.accounts, matches)
+    document = compute_document(
+        data.accounts,
+        data.contacts,
+        data.responses,
+        as_of=as_of,
+        config=config,
+        rejected=data.rejected,
+        excluded=data.excluded,
+        contact_figures=contact_figures,
+    )
+    return Computed(document, data.accounts, [])

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from agent.config.settings import PlanSettings
-from agent.core.compute import Computed, compute_with_matches
+from agent.core.compute import Computed, compute_with_matches, without_gc
 from agent.core.contract import FieldSpec, MetricsConfig
 from agent.core.document import MetricsDocument
 from agent.core.models import Contact
 from agent.core.plan import CoveragePlan, PlanOptions, coverage_plan
+from agent.sources.folder import compute_read
 from agent.sources.plainfiles import read_crm_folder
 from agent.state.store import StateStore
 
@@ -97,17 +98,9 @@ def plan_for_folder(
     folder: Path, as_of: datetime, config: MetricsConfig, options: PlanOptions
 ) -> tuple[Computed, CoveragePlan]:
     """Read a plain-file CRM folder fresh and plan over it (``plan coverage --crm-dir``)."""
-    data = read_crm_folder(folder, as_of)
-    document, matches = compute_with_matches(
-        data.accounts,
-        data.contacts,
-        data.responses,
-        as_of=as_of,
-        config=config,
-        rejected=data.rejected,
-        excluded=data.excluded,
-    )
-    computed = Computed(document, data.accounts, matches)
+    with without_gc():  # millions of acyclic objects: the collector's scans find nothing
+        data = read_crm_folder(folder, as_of)
+        computed = compute_read(data, as_of=as_of, config=config, with_matches=True)
     return computed, plan_from_computed(computed, data.contacts, options)
 
 
