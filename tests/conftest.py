@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from agent.state.schema import metadata
 from agent.state.store import StateStore
 
 POSTGRES_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -85,3 +86,12 @@ def store(state_url: str) -> Iterator[StateStore]:
     """A migrated state store, once on SQLite and once on PostgreSQL."""
     with StateStore.open(state_url) as opened:
         yield opened
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    """A fresh SQLite state database with every table (no migrations run)."""
+    eng = create_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    metadata.create_all(eng)
+    yield eng
+    eng.dispose()

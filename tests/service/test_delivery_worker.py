@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,7 +20,7 @@ from factories import inputs as make_inputs
 from fake_slack import CHANNELS, FakeSlack
 from rulefiles import write_rules
 from slackkit import notifier, record
-from sqlalchemy import Engine, create_engine, select, update
+from sqlalchemy import Engine, select, update
 
 from agent.alerts.deliver import deliver
 from agent.alerts.model import OutboxAlert, Sent
@@ -34,7 +33,7 @@ from agent.service import jobs
 from agent.service.delivery import DeliveryWorker
 from agent.service.runtime import Runtime
 from agent.state.leader_epoch import Fence
-from agent.state.schema import alert_outbox, leadership, metadata
+from agent.state.schema import alert_outbox, leadership
 from connectors.slack.notifier import SlackNotifier
 
 CX = CHANNELS["cx-alerts"]
@@ -47,14 +46,6 @@ rules:
     notify: {channel: cx-alerts}
 """
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    eng = create_engine(f"sqlite:///{tmp_path / 'state.db'}")
-    metadata.create_all(eng)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture
