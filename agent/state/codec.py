@@ -142,7 +142,15 @@ def _tag(value: object, key: str) -> Any:
 
 
 def _untag_mapping(values: Mapping[str, Any]) -> dict[str, object]:
-    return {sys.intern(key): _untag(value) for key, value in values.items()}
+    intern, short = sys.intern, _SHARED_LENGTH
+    out: dict[str, object] = {}
+    for key, value in values.items():
+        # text, by far the most common value, without the general path's calls
+        if type(value) is str:
+            out[intern(key)] = intern(value) if len(value) <= short else value
+        else:
+            out[intern(key)] = _untag(value)
+    return out
 
 
 #: Text up to this long is shared between records (field names, tiers, categories,

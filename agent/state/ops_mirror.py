@@ -24,7 +24,7 @@ from agent.state.codec import (
     contact_from_payload,
     contact_payload,
 )
-from agent.state.dialect import bulk_write
+from agent.state.dialect import bulk_write, plain_rows
 from agent.state.ops_base import BATCH_ROWS, OpsBase
 
 __all__ = ["MirrorOps"]
@@ -117,8 +117,7 @@ class MirrorOps(OpsBase):
         500,000 decoded payloads are never held at once); the caller sorts by id."""
         c = schema.crm_records.c
         stmt = select(c.record_id, c.payload).where(c.crm == crm, c.object == object, ~c.deleted)
-        for row in self._conn.execute(stmt):
-            yield row.record_id, row.payload
+        yield from plain_rows(self._conn, stmt)
 
 
 def _check_kind(object: str) -> Literal["account", "contact"]:
