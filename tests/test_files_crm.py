@@ -135,3 +135,49 @@ def test_a_file_rewritten_within_the_same_clock_tick_is_still_seen(
     path.write_text(text.replace("600000", "600001"), encoding="utf-8")
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size and time
     assert sync_crm(store, crm)["accounts_changed"] == 3
+
+
+def _bad_rows(folder: Path) -> None:
+    with (folder / "responses.csv").open("a", encoding="utf-8") as handle:
+        handle.write("bad-1,ann@acme.example,eleven,2025-05-01T00:00:00Z,,,,\n")
+        handle.write("late-1,ann@acme.example,9,2025-06-03T00:00:00Z,,,,\n")
+    _age(folder / "responses.csv")  # not written this very moment: its time is trusted
+
+
+def test_an_unchanged_file_still_lists_its_rejected_records_without_being_read(
+    tmp_path: Path, store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _quiet_folder(tmp_path)
+    _bad_rows(folder)
+    counts, first = ingest_surveys(store, [FilesSurveys(folder, AS_OF)])
+    reasons = [(r.reason, r.value) for r in first]
+    assert ("invalid_score", "eleven") in reasons
+    assert ("future_submitted_at", "2025-06-03T00:00:00Z") in reasons
+    assert counts["responses_rejected"] == len(first)
+    calls = _counting(monkeypatch)
+    version = store.input_version()
+    for _ in range(2):  # a later cycle, and a restart (a new source over the same state)
+        counts, again = ingest_surveys(store, [FilesSurveys(folder, AS_OF)])
+        assert again == first
+        assert counts["responses_rejected"] == counts["responses_new"] == 0  # none read now
+        assert calls == {"read": 0, "hash": 0}
+    assert store.input_version() == version  # nothing was written for them
+
+    _age(folder / "responses.csv", 30)  # touched: hashed, not read, still listed
+    assert ingest_surveys(store, [FilesSurveys(folder, AS_OF)])[1] == first
+    assert (calls["read"], calls["hash"]) == (0, 1)
+
+
+def test_an_answer_rejected_as_future_is_taken_once_its_time_has_come(
+    tmp_path: Path, store: StateStore
+) -> None:
+    folder = _quiet_folder(tmp_path)
+    _bad_rows(folder)
+    _, before = ingest_surveys(store, [FilesSurveys(folder, AS_OF)])
+    future = [r for r in before if r.reason == "future_submitted_at"]
+    assert ingest_surveys(store, [FilesSurveys(folder, AS_OF)])[0]["responses_new"] == 0
+    later = parse_instant("2025-06-04T00:00:00Z")
+    counts, rejected = ingest_surveys(store, [FilesSurveys(folder, later)])
+    assert counts["responses_new"] == len(future) > 0  # the file is read again, unchanged
+    assert rejected == [r for r in before if r not in future]
+    assert store.has_response("responses.csv", "late-1")

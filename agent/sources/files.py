@@ -25,6 +25,7 @@ from agent.core.contract import FieldSpec, ObjectKind
 from agent.core.models import Account, Contact, Dropped, Rejected
 from agent.core.ports import Batch, FieldProblem, FieldUpdate, FieldValue, SurveyBatch, WriteOutcome
 from agent.sources import plainfiles
+from agent.sources.ingest import FUTURE_SUBMITTED_AT, parse_timestamp
 
 __all__ = ["FilesCrm", "FilesSurveys", "written_file"]
 
@@ -168,15 +169,32 @@ class FilesSurveys:
         self.as_of = as_of
 
     def read_responses(self, cursor: str | None) -> Iterator[SurveyBatch]:
+        """The folder's responses when its files changed since ``cursor``.
+
+        The cursor keeps the records the last read rejected, so an unchanged file still
+        lists them (a page without responses): the document shows every rejected row of
+        the files as they are, in every cycle and after a restart, not only in the cycle
+        that read them. A record rejected for a future ``submitted_at`` that ``as_of``
+        has reached since makes the file be read again: it is an answer now."""
         state = _FileState.of(self.folder / "responses.csv", self.folder / "responses.jsonl")
-        if state.unchanged(cursor):
-            return
-        if state.same_content(cursor):
-            yield SurveyBatch(responses=[], rejected=[], cursor=state.cursor())
-            return
-        digest = state.cursor()
+        kept = _rejected_in(cursor)
+        if not any(self._due(r) for r in kept):
+            if state.unchanged(cursor):
+                if kept:
+                    yield SurveyBatch(responses=[], rejected=kept, cursor=cursor)
+                return
+            if state.same_content(cursor):
+                yield SurveyBatch(responses=[], rejected=kept, cursor=state.cursor(kept))
+                return
         responses, rejected = plainfiles.read_responses(self.folder, self.as_of)
-        yield SurveyBatch(responses=responses, rejected=rejected, cursor=digest)
+        yield SurveyBatch(responses=responses, rejected=rejected, cursor=state.cursor(rejected))
+
+    def _due(self, rejected: Rejected) -> bool:
+        """Whether a record rejected as submitted in the future is due by now."""
+        if rejected.reason != FUTURE_SUBMITTED_AT:
+            return False
+        submitted = parse_timestamp(rejected.value)
+        return submitted is None or submitted <= self.as_of
 
 
 def _report(rejected: Sequence[Rejected]) -> None:
@@ -233,10 +251,11 @@ class _FileState:
                 return False
         return True
 
-    def cursor(self) -> str:
+    def cursor(self, rejected: Sequence[Rejected] = ()) -> str:
         """The entries to compare with next time. A file modified in the last seconds may
         change again within the same clock tick, keeping size and time: its time is not
-        trusted (recorded as -1), so next time its hash decides."""
+        trusted (recorded as -1), so next time its hash decides. ``rejected``: the
+        records the read rejected, kept with it."""
         files: dict[str, list[object] | None] = {}
         recent = time.time_ns() - _RACY_NS
         for path in self.paths:
@@ -246,7 +265,10 @@ class _FileState:
                 continue
             size, mtime = stat
             files[path.name] = [size, mtime if mtime < recent else -1, self._hash(path)]
-        return json.dumps({"files": files}, sort_keys=True)
+        kept: dict[str, object] = {"files": files}
+        if rejected:
+            kept["rejected"] = [[r.source, r.position, r.reason, r.value] for r in rejected]
+        return json.dumps(kept, sort_keys=True)
 
     def _hash(self, path: Path) -> str:
         known = self.hashes.get(path.name)
@@ -272,6 +294,17 @@ def _parse(cursor: str | None) -> dict[str, list[object] | None] | None:
     except (ValueError, KeyError, TypeError):
         return None
     return files if isinstance(files, dict) else None
+
+
+def _rejected_in(cursor: str | None) -> list[Rejected]:
+    """The rejected records a cursor keeps (none for an older kind of cursor)."""
+    if not cursor or not cursor.startswith("{"):
+        return []
+    try:
+        rows = json.loads(cursor).get("rejected", [])
+        return [Rejected(str(s), int(p), str(r), str(v)) for s, p, r, v in rows]
+    except (ValueError, TypeError, AttributeError):
+        return []
 
 
 def _stat_of(entry: list[object] | None) -> tuple[int, int] | None:

@@ -173,12 +173,20 @@ def ingest_surveys(
 ) -> tuple[dict[str, int], list[Rejected]]:
     """Store new responses from every source; return counts and the rejected records.
 
-    ``on_added`` is told of each page's new responses once they are committed.
+    ``on_added`` is told of each page's new responses once they are committed. The
+    rejected records include those an unchanged source still holds (a files source
+    lists them every cycle); ``responses_rejected`` counts only the records read now.
     """
     counts = {"responses_new": 0, "responses_repeated": 0, "responses_conflicting": 0}
+    counts["responses_rejected"] = 0
     rejected: list[Rejected] = []
     for source in sources:
-        for page in source.read_responses(store.get_cursor(source.name, "responses")):
+        cursor = store.get_cursor(source.name, "responses")
+        for page in source.read_responses(cursor):
+            rejected.extend(page.rejected)
+            if not page.responses and cursor is not None and page.cursor == cursor:
+                continue  # only the rejected records an unchanged source still holds
+            counts["responses_rejected"] += len(page.rejected)
             with store.transaction() as tx:
                 result = tx.add_responses(page.responses)
                 if page.cursor is not None:
@@ -187,8 +195,6 @@ def ingest_surveys(
             counts["responses_new"] += len(result.added)
             counts["responses_repeated"] += result.duplicates
             counts["responses_conflicting"] += len(result.conflicts)
-            rejected.extend(page.rejected)
-    counts["responses_rejected"] = len(rejected)
     _log.info("surveys_ingested", **counts)
     return counts, rejected
 

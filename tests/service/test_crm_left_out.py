@@ -79,12 +79,32 @@ def test_the_cycle_document_carries_the_crm_files_rejected_and_dropped_rows(
     finally:
         _close(as_of)
     assert dropped == expected["dropped"]
-    assert [r for r in rejected if r["source"] != "responses.csv"] == [
-        r for r in expected["rejected"] if r["source"] != "responses.csv"
-    ]
+    assert rejected == expected["rejected"]
 
     again = _left_out(build_agent(settings))  # a restart: the files are not read for records
     assert again == (rejected, dropped)
+
+
+def test_rejected_answers_stay_in_the_document_of_every_cycle_and_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    settings, folder = _settings(tmp_path)
+    _append(
+        folder / "responses.csv",
+        {"response_id": "BAD-1", "email": "x@y.io", "score": "eleven", "submitted_at": "2025"},
+    )
+    agent = build_agent(settings)
+    try:
+        assert all(r.ok for r in agent.run_once())
+        first = agent.runtime.computed().document.to_json_obj()["rejected"]
+        assert all(r.ok for r in agent.run_once())  # the same process, files unchanged
+        second = agent.runtime.computed().document.to_json_obj()["rejected"]
+    finally:
+        _close(agent)
+    restarted = _left_out(build_agent(settings))[0]
+    bad = {"source": "responses.csv", "reason": "invalid_score", "value": "eleven"}
+    assert any(bad.items() <= r.items() for r in first)
+    assert first == second == restarted
 
 
 def _answer(folder: Path, response_id: str, email: str) -> None:
