@@ -140,7 +140,9 @@ class Runtime:
     def survey_sources(self, as_of: datetime) -> list[SurveySource]:
         """The survey sources for a run at ``as_of``, each stopping between pages."""
         fresh: list[SurveySource] = [
-            FilesSurveys(s.folder, as_of) if isinstance(s, FilesSurveys) else s
+            FilesSurveys(s.folder, as_of, self.store.known_response_ids)
+            if isinstance(s, FilesSurveys)
+            else s
             for s in self.sources
         ]
         return [StoppableSource(s, self.checkpoints) for s in fresh]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from itertools import chain
@@ -164,11 +165,16 @@ class CsvRows:
         required: Collection[str] = (),
         known: Collection[str] = (),
         fold_case: bool = True,
+        resume: tuple[int, int] | None = None,
     ) -> None:
         self.path = path
         self.required = required
         self.known = known
         self.fold_case = fold_case
+        #: Read only the records from this byte offset on, the first of them numbered
+        #: after this many records (the header is still read from the top): the part
+        #: of a file appended after a read that ended there.
+        self.resume = resume
         self.header: _Header | None = None
 
     @property
@@ -181,42 +187,56 @@ class CsvRows:
         if csv.field_size_limit() < _READER_LIMIT:
             csv.field_size_limit(_READER_LIMIT)
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            lines = _Lines(handle)
-            rows = csv.reader(lines.iterator)
-            header: _Header | None = None
-            position = 0
-            pending: RowTuple | None = None
-            start = 0  # the file's line (0-based) where the next record begins
-            while True:
-                row = _next_row(rows, path)
-                if row is None:
-                    break
-                end = rows.line_num  # every line read so far, a faulty record's too
-                raw = lines.text(start, end)
-                start = end
-                if isinstance(row, _Unreadable):
-                    if header is None:
-                        raise CrmFormatError(
-                            f"{path.name}: the header is not valid CSV: {row.error}"
-                        )
-                    position += 1
-                    record = _fault(position, raw, INVALID_CSV_RECORD)
-                elif not (row and row[0].strip(" \t")) and not "".join(row).strip(" \t"):
-                    # blank: no field, or only empty ones (a first field with text: not blank)
-                    continue
-                elif header is None:
-                    header = self.header = _Header(
-                        row, path, self.required, self.known, fold_case=self.fold_case
-                    )
-                    continue
-                else:
-                    position += 1
-                    record = header.row(position, row, raw)
-                if pending is not None:
-                    yield pending
-                pending = record
+            if self.resume is None:
+                yield from self._records(handle, 0)
+                return
+            for _ in self._records(handle, 0):
+                break  # only the header (and the first record, unused) is read
+        offset, position = self.resume
+        if self.header is None:
+            raise CrmFormatError(f"{path.name}: no header before the appended records")
+        with path.open("rb") as binary:
+            binary.seek(offset)
+            with io.TextIOWrapper(binary, encoding="utf-8", newline="") as tail:
+                yield from self._records(tail, position)
+
+    def _records(self, handle: TextIO, position: int) -> Iterator[RowTuple]:
+        """The records read from ``handle`` (the header first, unless already read),
+        numbered after ``position``."""
+        path = self.path
+        lines = _Lines(handle)
+        rows = csv.reader(lines.iterator)
+        header = self.header
+        pending: RowTuple | None = None
+        start = 0  # the handle's line (0-based) where the next record begins
+        while True:
+            row = _next_row(rows, path)
+            if row is None:
+                break
+            end = rows.line_num  # every line read so far, a faulty record's too
+            raw = lines.text(start, end)
+            start = end
+            if isinstance(row, _Unreadable):
+                if header is None:
+                    raise CrmFormatError(f"{path.name}: the header is not valid CSV: {row.error}")
+                position += 1
+                record = _fault(position, raw, INVALID_CSV_RECORD)
+            elif not (row and row[0].strip(" \t")) and not "".join(row).strip(" \t"):
+                # blank: no field, or only empty ones (a first field with text: not blank)
+                continue
+            elif header is None:
+                header = self.header = _Header(
+                    row, path, self.required, self.known, fold_case=self.fold_case
+                )
+                continue
+            else:
+                position += 1
+                record = header.row(position, row, raw)
             if pending is not None:
-                yield _closed(pending)
+                yield pending
+            pending = record
+        if pending is not None:
+            yield _closed(pending)
 
 
 def read_csv_records(

@@ -14,7 +14,8 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -25,7 +26,9 @@ from agent.core.contract import FieldSpec, ObjectKind
 from agent.core.models import Account, Contact, Dropped, Rejected
 from agent.core.ports import Batch, FieldProblem, FieldUpdate, FieldValue, SurveyBatch, WriteOutcome
 from agent.sources import plainfiles
+from agent.sources.csvrecords import UNTERMINATED_QUOTE as OPEN_QUOTE
 from agent.sources.ingest import FUTURE_SUBMITTED_AT, parse_timestamp
+from agent.sources.plainfiles import RESPONSES_CSV, RESPONSES_JSONL
 
 __all__ = ["FilesCrm", "FilesSurveys", "written_file"]
 
@@ -160,13 +163,28 @@ class FilesCrm:
 
 
 class FilesSurveys:
-    """Survey responses from the folder's ``responses.csv`` / ``responses.jsonl``."""
+    """Survey responses from the folder's ``responses.csv`` / ``responses.jsonl``.
+
+    Answers are usually appended to ``responses.csv``. When the file only grew since the
+    last read (its first bytes hash as the whole file did then, and that part ended with
+    a whole record), only the appended records are read, numbered after the ones before,
+    unless one of them repeats a response id of an earlier record: DOMAIN.md compares a
+    repeat with the first record carrying its id, byte for byte, so then the whole file
+    is read again. ``known`` tells which of some ids the store holds for a source (the
+    earlier records' accepted ids); without it every change reads the whole file.
+    """
 
     name = "files"
 
-    def __init__(self, folder: Path, as_of: datetime) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        as_of: datetime,
+        known: Callable[[str, Sequence[str]], Collection[str]] | None = None,
+    ) -> None:
         self.folder = folder
         self.as_of = as_of
+        self.known = known
 
     def read_responses(self, cursor: str | None) -> Iterator[SurveyBatch]:
         """The folder's responses when its files changed since ``cursor``.
@@ -176,7 +194,7 @@ class FilesSurveys:
         the files as they are, in every cycle and after a restart, not only in the cycle
         that read them. A record rejected for a future ``submitted_at`` that ``as_of``
         has reached since makes the file be read again: it is an answer now."""
-        state = _FileState.of(self.folder / "responses.csv", self.folder / "responses.jsonl")
+        state = _FileState.of(self.folder / RESPONSES_CSV, self.folder / RESPONSES_JSONL)
         kept = _rejected_in(cursor)
         if not any(self._due(r) for r in kept):
             if state.unchanged(cursor):
@@ -184,10 +202,54 @@ class FilesSurveys:
                     yield SurveyBatch(responses=[], rejected=kept, cursor=cursor)
                 return
             if state.same_content(cursor):
-                yield SurveyBatch(responses=[], rejected=kept, cursor=state.cursor(kept))
+                touched = _with(state.cursor(), kept, _resume_in(cursor))
+                yield SurveyBatch(responses=[], rejected=kept, cursor=touched)
                 return
-        responses, rejected = plainfiles.read_responses(self.folder, self.as_of)
-        yield SurveyBatch(responses=responses, rejected=rejected, cursor=state.cursor(rejected))
+            appended = self._appended(state, cursor, kept)
+            if appended is not None:
+                yield appended
+                return
+        size = state.size(RESPONSES_CSV)
+        digest = state.cursor()  # before reading: a change during the read is read next time
+        responses, rejected, reader = plainfiles.read_responses_with_csv(self.folder, self.as_of)
+        resume = None
+        if (
+            reader is not None
+            and size is not None
+            and state.size(RESPONSES_CSV, fresh=True) == size  # nothing appended meanwhile
+            and state.ends_whole(RESPONSES_CSV, size)
+        ):
+            resume = _Resume(size, reader.position, reader.held_ids())
+        yield SurveyBatch(
+            responses=responses, rejected=rejected, cursor=_with(digest, rejected, resume)
+        )
+
+    def _appended(
+        self, state: _FileState, cursor: str | None, kept: list[Rejected]
+    ) -> SurveyBatch | None:
+        """Only the records appended to ``responses.csv`` since ``cursor``, when that is
+        exact (see the class); None: read the whole folder."""
+        resume = _appended_since(state, cursor, kept) if self.known is not None else None
+        size = state.size(RESPONSES_CSV)
+        if resume is None or size is None or self.known is None:
+            return None
+        digest = state.cursor()
+        path = self.folder / RESPONSES_CSV
+        reader = plainfiles.read_appended_responses(path, self.as_of, resume.size, resume.records)
+        ids = reader.seen_ids()
+        if ids & resume.held or self.known(RESPONSES_CSV, list(ids)):
+            return None  # an id of an earlier record again: compared in a whole read
+        if state.size(RESPONSES_CSV, fresh=True) != size:
+            return None  # appended to meanwhile: the whole read takes it all
+        # in the order of a whole read: this file's records, then the other file's
+        rejected = [r for r in kept if r.source == RESPONSES_CSV]
+        rejected += [*reader.rejected, *(r for r in kept if r.source != RESPONSES_CSV)]
+        after = None
+        if state.ends_whole(RESPONSES_CSV, size):
+            after = _Resume(size, reader.position, resume.held | reader.held_ids())
+        return SurveyBatch(
+            responses=reader.responses, rejected=rejected, cursor=_with(digest, rejected, after)
+        )
 
     def _due(self, rejected: Rejected) -> bool:
         """Whether a record rejected as submitted in the future is due by now."""
@@ -195,6 +257,60 @@ class FilesSurveys:
             return False
         submitted = parse_timestamp(rejected.value)
         return submitted is None or submitted <= self.as_of
+
+
+@dataclass(frozen=True, slots=True)
+class _Resume:
+    """Where the last read of ``responses.csv`` ended: its size, how many records it
+    read, and the ids whose first record was not accepted (the store does not hold them)."""
+
+    size: int
+    records: int
+    held: set[str]
+
+
+def _appended_since(state: _FileState, cursor: str | None, kept: list[Rejected]) -> _Resume | None:
+    """Where the last read of ``responses.csv`` ended, when the file has only grown since
+    (``responses.jsonl`` as it was, the part read then unchanged and ending with a whole
+    record); None otherwise."""
+    old, resume = _parse(cursor), _resume_in(cursor)
+    size = state.size(RESPONSES_CSV)
+    if old is None or resume is None or size is None or size <= resume.size:
+        return None
+    entry = old.get(RESPONSES_CSV)
+    if (
+        not isinstance(entry, list)
+        or len(entry) != 3
+        or _stat_of(old.get(RESPONSES_JSONL)) != state.stats[RESPONSES_JSONL]
+    ):
+        return None  # an older cursor, or the other file changed (or was touched) too
+    last_cut = any(
+        r.source == RESPONSES_CSV and r.position == resume.records and r.reason == OPEN_QUOTE
+        for r in kept
+    )  # the last record read was cut short: the appended text may close it
+    if last_cut or state.prefix_hash(RESPONSES_CSV, resume.size) != entry[2]:
+        return None
+    return resume
+
+
+def _with(cursor: str, rejected: Sequence[Rejected], resume: _Resume | None) -> str:
+    """``cursor`` with the rejected records and the resume point kept in it."""
+    kept = json.loads(cursor)
+    if rejected:
+        kept["rejected"] = [[r.source, r.position, r.reason, r.value] for r in rejected]
+    if resume is not None:
+        kept["resume"] = [resume.size, resume.records, sorted(resume.held)]
+    return json.dumps(kept, sort_keys=True)
+
+
+def _resume_in(cursor: str | None) -> _Resume | None:
+    if not cursor or not cursor.startswith("{"):
+        return None
+    try:
+        size, records, held = json.loads(cursor)["resume"]
+        return _Resume(int(size), int(records), {str(i) for i in held})
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _report(rejected: Sequence[Rejected]) -> None:
@@ -251,11 +367,10 @@ class _FileState:
                 return False
         return True
 
-    def cursor(self, rejected: Sequence[Rejected] = ()) -> str:
+    def cursor(self) -> str:
         """The entries to compare with next time. A file modified in the last seconds may
         change again within the same clock tick, keeping size and time: its time is not
-        trusted (recorded as -1), so next time its hash decides. ``rejected``: the
-        records the read rejected, kept with it."""
+        trusted (recorded as -1), so next time its hash decides."""
         files: dict[str, list[object] | None] = {}
         recent = time.time_ns() - _RACY_NS
         for path in self.paths:
@@ -265,10 +380,42 @@ class _FileState:
                 continue
             size, mtime = stat
             files[path.name] = [size, mtime if mtime < recent else -1, self._hash(path)]
-        kept: dict[str, object] = {"files": files}
-        if rejected:
-            kept["rejected"] = [[r.source, r.position, r.reason, r.value] for r in rejected]
-        return json.dumps(kept, sort_keys=True)
+        return json.dumps({"files": files}, sort_keys=True)
+
+    def size(self, name: str, *, fresh: bool = False) -> int | None:
+        """The file's size as first seen (``fresh``: now); None: no such file."""
+        if fresh:
+            try:
+                return next(p for p in self.paths if p.name == name).stat().st_size
+            except FileNotFoundError:
+                return None
+        stat = self.stats[name]
+        return None if stat is None else stat[0]
+
+    def ends_whole(self, name: str, size: int) -> bool:
+        """Whether the file's first ``size`` bytes end with a line break (a whole record,
+        unless a quote is still open: the reader says so)."""
+        if size <= 0:
+            return False
+        with next(p for p in self.paths if p.name == name).open("rb") as handle:
+            handle.seek(size - 1)
+            return handle.read(1) == b"\n"
+
+    def prefix_hash(self, name: str, size: int) -> str:
+        """The hash of the file's first ``size`` bytes; the whole file's hash is kept on
+        the way (one pass) for the cursor."""
+        digest = hashlib.sha256()
+        prefix = None
+        left = size
+        with next(p for p in self.paths if p.name == name).open("rb") as handle:
+            while left > 0 and (chunk := handle.read(min(1 << 20, left))):
+                digest.update(chunk)
+                left -= len(chunk)
+            prefix = digest.hexdigest()
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        self.hashes[name] = digest.hexdigest()
+        return prefix
 
     def _hash(self, path: Path) -> str:
         known = self.hashes.get(path.name)

@@ -248,6 +248,16 @@ class ResponseReader:
         self.rejected: list[Rejected] = []
         self._first: dict[str, bytes] = {}
 
+    def held_ids(self) -> set[str]:
+        """The response ids whose first record was not accepted: a later record with one
+        of them is compared with that record, which no store holds."""
+        accepted = {r.response_id for r in self.responses}
+        return {rid for rid in self._first if rid not in accepted}
+
+    def seen_ids(self) -> set[str]:
+        """Every response id a record fed so far carried."""
+        return set(self._first)
+
     def feed(self, row: Mapping[str, object] | None, *, raw: str | None = None) -> None:
         """Take the next record; ``None`` stands for a record that is not a mapping.
 

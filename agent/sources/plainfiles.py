@@ -55,11 +55,13 @@ __all__ = [
     "CrmFormatError",
     "CsvRecord",
     "read_accounts",
+    "read_appended_responses",
     "read_contacts",
     "read_crm_folder",
     "read_csv_records",
     "read_response_file",
     "read_responses",
+    "read_responses_with_csv",
     "read_written",
 ]
 
@@ -304,6 +306,16 @@ def read_responses(
 
     With ``required`` (the default) a folder holding neither file is an error.
     """
+    responses, rejected, _ = read_responses_with_csv(folder, as_of, required=required)
+    return responses, rejected
+
+
+def read_responses_with_csv(
+    folder: Path, as_of: datetime, *, required: bool = True
+) -> tuple[list[Response], list[Rejected], ResponseReader | None]:
+    """``read_responses``, with the reader of ``responses.csv`` (None: no such file): how
+    many records it read and which ids it saw, so that a later read can take only the
+    records appended since (``read_appended_responses``)."""
     csv_path, jsonl_path = folder / RESPONSES_CSV, folder / RESPONSES_JSONL
     if required and not csv_path.is_file() and not jsonl_path.is_file():
         if not folder.is_dir():
@@ -313,14 +325,31 @@ def read_responses(
         )
     responses: list[Response] = []
     rejected: list[Rejected] = []
+    csv_reader: ResponseReader | None = None
     for path, read in ((csv_path, _read_csv_responses), (jsonl_path, _read_jsonl_responses)):
         if path.is_file():
             reader = read(path, as_of)
-            responses.extend(reader.responses)
-            rejected.extend(reader.rejected)
             if reader.rejected:
                 log.warning("crm_file.rows_rejected", file=path.name, rejected=len(reader.rejected))
-    return responses, rejected
+            responses.extend(reader.responses)
+            rejected.extend(reader.rejected)
+            if path is csv_path:
+                csv_reader = reader
+    return responses, rejected, csv_reader
+
+
+def read_appended_responses(
+    path: Path, as_of: datetime, offset: int, records: int
+) -> ResponseReader:
+    """The records of a responses CSV file from byte ``offset`` on, numbered after the
+    ``records`` before it (the header is read from the top), by the same rules.
+
+    Records repeating an id of the part before are not compared with it here: the
+    caller makes sure there are none (else it reads the whole file)."""
+    reader = _read_csv_responses(path, as_of, resume=(offset, records))
+    if reader.rejected:
+        log.warning("crm_file.rows_rejected", file=path.name, rejected=len(reader.rejected))
+    return reader
 
 
 def read_response_file(path: Path, as_of: datetime) -> tuple[list[Response], list[Rejected]]:
@@ -334,10 +363,14 @@ def read_response_file(path: Path, as_of: datetime) -> tuple[list[Response], lis
     return reader.responses, reader.rejected
 
 
-def _read_csv_responses(path: Path, as_of: datetime) -> ResponseReader:
+def _read_csv_responses(
+    path: Path, as_of: datetime, resume: tuple[int, int] | None = None
+) -> ResponseReader:
     reader = ResponseReader(path.name, as_of)
     required, known = RESPONSE_COLUMNS
-    rows = CsvRows(path, required=required, known=(*required, *known))
+    rows = CsvRows(path, required=required, known=(*required, *known), resume=resume)
+    if resume is not None:
+        reader.position = resume[1]
     columns: list[int] | None = None
     for _position, row, raw, fault, value in rows:
         if fault is not None:

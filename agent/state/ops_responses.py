@@ -79,6 +79,17 @@ class ResponseOps(OpsBase):
         responses.sort(key=_ORDER)
         return responses
 
+    def known_response_ids(self, source: str, ids: Iterable[str]) -> set[str]:
+        """Which of ``ids`` the store holds for ``source``."""
+        c = schema.responses.c
+        found: set[str] = set()
+        for batch in chunked(ids, BATCH_ROWS):
+            stmt = select(c.response_id).where(
+                c.source == source, one_of(c.response_id, batch, self._dialect)
+            )
+            found.update(self._conn.execute(stmt).scalars())
+        return found
+
     def count_responses(self) -> int:
         return int(
             self._conn.execute(select(func.count()).select_from(schema.responses)).scalar_one()

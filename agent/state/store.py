@@ -272,6 +272,11 @@ class StateStore:
         with self.reading() as tx:
             return tx.load_responses(since)
 
+    def known_response_ids(self, source: str, ids: Iterable[str]) -> set[str]:
+        """Which of ``ids`` the store holds for ``source``."""
+        with self.reading() as tx:
+            return tx.known_response_ids(source, ids)
+
     def count_responses(self) -> int:
         with self.reading() as tx:
             return tx.count_responses()
