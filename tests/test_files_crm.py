@@ -9,11 +9,19 @@ from pathlib import Path
 
 import pytest
 
+from agent.core.contract import MetricsConfig, default_field_specs
 from agent.core.ports import FieldUpdate
 from agent.core.timeutil import parse_instant
 from agent.sources.files import FilesCrm, FilesSurveys, written_file
+from agent.sources.plainfiles import read_written
 from agent.state.store import StateStore
-from agent.sync.cycle import ingest_surveys, sync_crm
+from agent.sync.cycle import (
+    compute_from_state,
+    ingest_surveys,
+    plan_writeback,
+    run_writeback,
+    sync_crm,
+)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "three-accounts"
 AS_OF = parse_instant("2025-06-01T12:00:00Z")
@@ -181,3 +189,122 @@ def test_an_answer_rejected_as_future_is_taken_once_its_time_has_come(
     assert counts["responses_new"] == len(future) > 0  # the file is read again, unchanged
     assert rejected == [r for r in before if r not in future]
     assert store.has_response("responses.csv", "late-1")
+
+
+def _write_back(store: StateStore, crm: FilesCrm, folder: Path) -> int:
+    """A cycle's steps up to the write-back; returns the records written."""
+    sync_crm(store, crm)
+    _, rejected = ingest_surveys(store, [FilesSurveys(folder, AS_OF)])
+    computed = compute_from_state(store, crm.name, AS_OF, MetricsConfig(), rejected)
+    plan = plan_writeback(store, crm, computed.document, default_field_specs())
+    return run_writeback(store, crm, plan).written
+
+
+def _planned(store: StateStore, crm: FilesCrm) -> int:
+    computed = compute_from_state(store, crm.name, AS_OF, MetricsConfig())
+    return plan_writeback(store, crm, computed.document, default_field_specs()).records
+
+
+def test_the_agents_own_write_is_not_read_back(
+    tmp_path: Path, store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _quiet_folder(tmp_path)
+    crm = FilesCrm(folder)
+    assert _write_back(store, crm, folder) > 0
+    version = store.input_version()
+    calls = _counting(monkeypatch)
+    counts = sync_crm(store, crm)
+    assert counts == dict.fromkeys(counts, 0)
+    # written just now: the time is not trusted, the written files' hashes decide
+    assert calls == {"read": 0, "hash": 2}
+    assert store.input_version() == version  # the mirror was not replaced
+    assert _planned(store, crm) == 0  # the confirmed writes stand in for the files
+    for kind in ("account", "contact"):
+        _age(written_file(folder, kind))
+    sync_crm(store, crm)
+    calls.update(read=0, hash=0)
+    sync_crm(store, crm)
+    assert calls == {"read": 0, "hash": 0}
+    assert store.input_version() == version
+
+
+def test_a_person_typing_over_a_written_figure_is_read_and_written_again(
+    tmp_path: Path, store: StateStore
+) -> None:
+    folder = _quiet_folder(tmp_path)
+    crm = FilesCrm(folder)
+    _write_back(store, crm, folder)
+    path = written_file(folder, "account")
+    _age(path)
+    sync_crm(store, crm)  # the written file's time is trusted from here on
+    text = path.read_text(encoding="utf-8")
+    header = text.splitlines()[0].split(",")
+    column = header.index("nps")
+    rows = [line.split(",") for line in text.splitlines()[1:]]
+    rows[0][column] = "99.0"
+    path.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n", encoding="utf-8")
+    _age(path, 30)
+    assert sync_crm(store, crm)["accounts_changed"] == 3
+    assert _write_back(store, crm, folder) == 1
+    assert read_written(path)[rows[0][0]]["nps"] != "99.0"
+    assert _write_back(store, crm, folder) == 0
+
+
+def _write_after(store: StateStore, crm: FilesCrm, folder: Path, edit: Path) -> None:
+    """A write-back planned from a sync, with ``edit`` changed between the two."""
+    sync_crm(store, crm)
+    _, rejected = ingest_surveys(store, [FilesSurveys(folder, AS_OF)])
+    computed = compute_from_state(store, crm.name, AS_OF, MetricsConfig(), rejected)
+    plan = plan_writeback(store, crm, computed.document, default_field_specs())
+    assert plan.records > 0
+    text = edit.read_text(encoding="utf-8")
+    edit.write_text(text.replace("600000", "600001").replace("kept", "edited"), encoding="utf-8")
+    assert edit.read_text(encoding="utf-8") != text
+    run_writeback(store, crm, plan)
+
+
+def test_a_source_file_changed_before_the_write_is_still_read(
+    tmp_path: Path, store: StateStore
+) -> None:
+    folder = _quiet_folder(tmp_path)
+    crm = FilesCrm(folder)
+    _write_after(store, crm, folder, folder / "accounts.csv")
+    # written against the mirror as last read: the cursor does not pass the new file
+    assert sync_crm(store, crm)["accounts_changed"] == 3
+    assert {a.id: a.revenue for a in store.load_accounts("files")}["A1"] == 600_001
+
+
+def test_a_written_file_edited_before_the_write_is_still_read(
+    tmp_path: Path, store: StateStore
+) -> None:
+    folder = _quiet_folder(tmp_path)
+    path = written_file(folder, "account")
+    path.write_text("id,note\nA1,kept\n", encoding="utf-8")  # a person's own column
+    _age(path)
+    crm = FilesCrm(folder)
+    _write_after(store, crm, folder, path)  # the person edits it meanwhile
+    assert read_written(path)["A1"]["note"] == "edited"  # the write keeps it
+    assert sync_crm(store, crm)["accounts_changed"] == 3  # and the next sync reads it
+    assert {a.id: a.crm_values for a in store.load_accounts("files")}["A1"]["note"] == "edited"
+
+
+def test_a_crash_between_the_write_and_its_record_costs_one_read(
+    tmp_path: Path, store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _quiet_folder(tmp_path)
+    crm = FilesCrm(folder)
+
+    def killed(*_args: object) -> str:
+        raise RuntimeError("killed after the rename")
+
+    monkeypatch.setattr(crm, "cursor_after_write", killed)
+    with pytest.raises(RuntimeError):
+        _write_back(store, crm, folder)
+    assert store.written_values("files", "account") == {}  # nothing recorded
+    monkeypatch.undo()
+    counts = sync_crm(store, crm)
+    assert counts["accounts_changed"] == 3  # the folder is read again
+    computed = compute_from_state(store, crm.name, AS_OF, MetricsConfig())
+    plan = plan_writeback(store, crm, computed.document, default_field_specs())
+    assert plan.updates["account"] == []  # and holds the accounts' figures already
+    assert plan.updates["contact"]  # the contacts were never written

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from agent.core.contract import FieldSpec, ObjectKind
 from agent.core.messages import OutboxAlert, Sent
@@ -21,6 +21,7 @@ __all__ = [
     "Batch",
     "CloseLoop",
     "CrmConnector",
+    "CursorAfterWrite",
     "FieldProblem",
     "FieldUpdate",
     "FieldValue",
@@ -109,6 +110,22 @@ class CrmConnector(Protocol):
 
     def write(self, obj: ObjectKind, updates: Sequence[FieldUpdate]) -> list[WriteOutcome]:
         """Apply one batch (at most ``max_write_batch``); one outcome per update."""
+        ...
+
+
+@runtime_checkable
+class CursorAfterWrite(Protocol):
+    """A CRM that can tell the read cursor its own write leads to (the plain-file CRM:
+    the agent rewrites a file the accounts' or contacts' cursor covers).
+
+    Without it, the agent's own write looks like a change and the next sync reads the
+    object again; with it, the cursor moves past the write in the transaction that
+    records it, and the confirmed values stand in for the CRM's until the next read.
+    """
+
+    def cursor_after_write(self, obj: ObjectKind, cursor: str | None) -> str | None:
+        """``cursor`` moved past this connector's last write of ``obj``; None unless
+        ``cursor`` was current just before that write (then the next read must look)."""
         ...
 
 

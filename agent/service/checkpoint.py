@@ -21,6 +21,7 @@ from agent.core.models import Account, Contact
 from agent.core.ports import (
     Batch,
     CrmConnector,
+    CursorAfterWrite,
     FieldProblem,
     FieldUpdate,
     SurveyBatch,
@@ -98,6 +99,12 @@ class StoppableCrm:
         if self._checkpoints.claim is not None:  # fenced: only the current epoch writes
             self._checkpoints.claim(f"a write batch of {len(updates)} {obj}(s)")
         return self.inner.write(obj, updates)
+
+    def cursor_after_write(self, obj: ObjectKind, cursor: str | None) -> str | None:
+        """The inner CRM's cursor past its own write (``CursorAfterWrite``), if it tells."""
+        if isinstance(self.inner, CursorAfterWrite):
+            return self.inner.cursor_after_write(obj, cursor)
+        return None
 
 
 class StoppableSource:

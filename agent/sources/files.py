@@ -4,6 +4,11 @@ Reads ``accounts.csv`` / ``contacts.csv`` (and survey responses) through
 ``agent.sources.plainfiles``; writes the agent's figures to ``ax_accounts.csv`` and
 ``ax_contacts.csv`` beside them, keyed by id, each rewrite atomic (temporary file,
 then rename) so a crash leaves the old or the new file, never half of one.
+
+The written files are part of what the accounts' and contacts' cursors cover (a person
+may type over a figure: it is read back and written again). The agent's own rewrite is
+not such a change: ``cursor_after_write`` gives the cursor with the file as written, so
+the next cycle does not read the whole folder again to find its own figures.
 """
 
 from __future__ import annotations
@@ -34,6 +39,11 @@ __all__ = ["FilesCrm", "FilesSurveys", "written_file"]
 
 _log = structlog.get_logger(__name__)
 _WRITTEN = {"account": "ax_accounts.csv", "contact": "ax_contacts.csv"}
+#: The CRM's own files each object's records are read from (with its written file).
+_SOURCES: dict[ObjectKind, tuple[str, ...]] = {
+    "account": ("accounts.csv",),
+    "contact": ("contacts.csv", "accounts.csv"),
+}
 _KINDS: tuple[ObjectKind, ...] = ("account", "contact")
 
 
@@ -56,6 +66,9 @@ class FilesCrm:
         #: What the last read of each file left out: its rejected rows, and its dropped
         #: rows with the rejected accounts (accounts.csv) or their contacts (contacts.csv).
         self._left: dict[ObjectKind, tuple[list[Rejected], Excluded]] = {}
+        #: Per object, its written file's entry just before and just after the last
+        #: ``write`` (``[size, mtime, hash]``, None: no file).
+        self._wrote: dict[ObjectKind, tuple[_Entry, _Entry]] = {}
 
     @staticmethod
     def contents(cursor: str | None) -> object:
@@ -67,6 +80,7 @@ class FilesCrm:
         return sorted(
             (name, entry[2] if isinstance(entry, list) and len(entry) == 3 else entry)
             for name, entry in files.items()
+            if name not in _WRITTEN.values()  # the agent's own figures leave no row out
         )
 
     def left_out(self) -> tuple[list[Rejected], Excluded]:
@@ -94,8 +108,13 @@ class FilesCrm:
         contacts = self._left.get("contact", ([], Excluded()))[1].contacts
         return rejected, Excluded(dropped, accounts, contacts)
 
+    def _state(self, obj: ObjectKind) -> _FileState:
+        """The files ``obj``'s records are read from, the written one last."""
+        sources = (self.folder / name for name in _SOURCES[obj])
+        return _FileState.of(*sources, written_file(self.folder, obj))
+
     def read_accounts(self, cursor: str | None) -> Iterator[Batch[Account]]:
-        state = _FileState.of(self.folder / "accounts.csv", written_file(self.folder, "account"))
+        state = self._state("account")
         if state.unchanged(cursor):
             return
         if state.same_content(cursor):  # touched, not changed: remember the new times only
@@ -115,11 +134,7 @@ class FilesCrm:
         yield Batch(records=accounts, cursor=digest, snapshot=True)
 
     def read_contacts(self, cursor: str | None) -> Iterator[Batch[Contact]]:
-        state = _FileState.of(
-            self.folder / "contacts.csv",
-            self.folder / "accounts.csv",
-            written_file(self.folder, "contact"),
-        )
+        state = self._state("contact")
         if state.unchanged(cursor):
             return
         if state.same_content(cursor):
@@ -150,6 +165,7 @@ class FilesCrm:
 
     def write(self, obj: ObjectKind, updates: Sequence[FieldUpdate]) -> list[WriteOutcome]:
         path = written_file(self.folder, obj)
+        before = _entry_of(path)
         rows = plainfiles.read_written(path)
         columns = _columns(rows)
         for update in updates:
@@ -158,8 +174,30 @@ class FilesCrm:
                 row[name] = _cell(value)
                 if name not in columns:
                     columns.append(name)
-        _atomic_write_csv(path, ["id", *columns], rows)
+        self._wrote[obj] = (before, _atomic_write_csv(path, ["id", *columns], rows))
         return [WriteOutcome(record_id=u.record_id, ok=True) for u in updates]
+
+    def cursor_after_write(self, obj: ObjectKind, cursor: str | None) -> str | None:
+        """``cursor`` with the written file as this process last wrote it, when the
+        cursor held that file as it was just before the write (so the mirror, overlaid
+        with the confirmed writes, is that file now); None otherwise: the next read looks
+        at the folder. The CRM's own files keep their entries: a change to one since the
+        cursor was taken is still found by the next read.
+
+        The new entry keeps the racy-time rule: a file written in the last seconds is
+        recorded without its time, so a person's edit in the same clock tick is still
+        found (by its hash, next time).
+        """
+        files = _parse(cursor)
+        wrote = self._wrote.get(obj)
+        if files is None or wrote is None:
+            return None
+        before, after = wrote
+        name = _WRITTEN[obj]
+        if not _same_file(files.get(name), before):
+            return None
+        files[name] = _trusted(after)  # the CRM's own files keep their entries
+        return json.dumps({"files": files}, sort_keys=True)
 
 
 class FilesSurveys:
@@ -368,18 +406,11 @@ class _FileState:
         return True
 
     def cursor(self) -> str:
-        """The entries to compare with next time. A file modified in the last seconds may
-        change again within the same clock tick, keeping size and time: its time is not
-        trusted (recorded as -1), so next time its hash decides."""
-        files: dict[str, list[object] | None] = {}
-        recent = time.time_ns() - _RACY_NS
+        """The entries to compare with next time (see ``_trusted``)."""
+        files: dict[str, _Entry] = {}
         for path in self.paths:
             stat = self.stats[path.name]
-            if stat is None:
-                files[path.name] = None
-                continue
-            size, mtime = stat
-            files[path.name] = [size, mtime if mtime < recent else -1, self._hash(path)]
+            files[path.name] = None if stat is None else _trusted([*stat, self._hash(path)])
         return json.dumps({"files": files}, sort_keys=True)
 
     def size(self, name: str, *, fresh: bool = False) -> int | None:
@@ -420,16 +451,53 @@ class _FileState:
     def _hash(self, path: Path) -> str:
         known = self.hashes.get(path.name)
         if known is None:
-            digest = hashlib.sha256()
-            with path.open("rb") as handle:
-                while chunk := handle.read(1 << 20):
-                    digest.update(chunk)
-            known = self.hashes[path.name] = digest.hexdigest()
+            known = self.hashes[path.name] = _sha256(path)
         return known
 
 
 #: A file modified less than this long ago is compared by content next time.
 _RACY_NS = 2_000_000_000
+
+#: A file's entry in a cursor: ``[size, mtime_ns, sha256]``, or None for no file.
+_Entry = list[object] | None
+
+
+def _trusted(entry: _Entry) -> _Entry:
+    """``entry`` as a cursor keeps it. A file modified in the last seconds may change
+    again within the same clock tick, keeping size and time: its time is not trusted
+    (recorded as -1), so next time its hash decides."""
+    if entry is None:
+        return None
+    size, mtime, digest = entry
+    recent = time.time_ns() - _RACY_NS
+    return [size, mtime if isinstance(mtime, int) and mtime < recent else -1, digest]
+
+
+def _entry_of(path: Path) -> _Entry:
+    """The file's exact entry now (its time as it is), None when there is no file."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    return [info.st_size, info.st_mtime_ns, _sha256(path)]
+
+
+def _same_file(kept: object, actual: _Entry) -> bool:
+    """Whether a cursor's entry ``kept`` names the file ``actual`` describes: the same
+    size and time, or else the same content."""
+    if kept is None or actual is None:
+        return kept is None and actual is None
+    if not isinstance(kept, list) or len(kept) != 3:
+        return False
+    return _stat_of(kept) == (actual[0], actual[1]) or kept[2] == actual[2]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _parse(cursor: str | None) -> dict[str, list[object] | None] | None:
@@ -482,7 +550,9 @@ def _cell(value: FieldValue) -> str:
     return str(value)
 
 
-def _atomic_write_csv(path: Path, header: list[str], rows: dict[str, dict[str, str]]) -> None:
+def _atomic_write_csv(path: Path, header: list[str], rows: dict[str, dict[str, str]]) -> _Entry:
+    """Write ``path`` whole, then rename it into place; returns the entry of the file
+    as written (taken before the rename: what a person writes after it differs)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
@@ -492,7 +562,9 @@ def _atomic_write_csv(path: Path, header: list[str], rows: dict[str, dict[str, s
                 writer.writerow([rid, *(rows[rid].get(c, "") for c in header[1:])])
             handle.flush()
             os.fsync(handle.fileno())
+        written = _entry_of(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return written

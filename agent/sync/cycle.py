@@ -23,6 +23,7 @@ from agent.core.models import Account, Contact, Rejected, Response
 from agent.core.ports import (
     Batch,
     CrmConnector,
+    CursorAfterWrite,
     FieldProblem,
     FieldUpdate,
     FieldValue,
@@ -406,7 +407,13 @@ def check_fields(crm: CrmConnector, specs: Sequence[FieldSpec]) -> None:
 
 
 def run_writeback(store: StateStore, crm: CrmConnector, plan: WritebackPlan) -> WritebackCounts:
-    """Send the plan; record each confirmed batch before the next one goes out."""
+    """Send the plan; record each confirmed batch before the next one goes out.
+
+    A CRM whose own write moves its read cursor (``CursorAfterWrite``) has the cursor
+    moved past the write in the same transaction: the confirmed values stand in for the
+    CRM's, and the next sync does not read the agent's own write back. A crash between
+    the write and the commit leaves the old cursor: the next sync reads the object again.
+    """
     total = WritebackCounts()
     for obj, updates in plan.updates.items():
 
@@ -418,6 +425,10 @@ def run_writeback(store: StateStore, crm: CrmConnector, plan: WritebackPlan) -> 
                 tx.record_written(crm.name, obj, [u for u in batch if u.record_id in ok])
                 tx.clear_failures(crm.name, obj, ok)
                 tx.record_failures(crm.name, obj, [o for o in outcomes if not o.ok])
+                if isinstance(crm, CursorAfterWrite):
+                    moved = crm.cursor_after_write(obj, tx.get_cursor(crm.name, obj))
+                    if moved is not None:
+                        tx.set_cursor(crm.name, obj, moved)
 
         counts = execute(crm, obj, updates, record)
         total.written += counts.written

@@ -85,3 +85,21 @@ def test_a_stop_during_a_paged_read_keeps_the_committed_pages(store: StateStore)
     checkpoints.still_leader = None
     sync_crm(store, crm)
     assert [a.id for a in store.load_accounts("files")] == ["A0", "A1", "A2", "A3"]
+
+
+class MovingCrm(PagedCrm):
+    """A CRM whose own write moves its read cursor (``CursorAfterWrite``)."""
+
+    def cursor_after_write(self, obj: ObjectKind, cursor: str | None) -> str | None:
+        return f"{cursor}+{len(self.writes)}"
+
+
+def test_the_cursor_past_a_crms_own_write_is_forwarded_and_recorded(store: StateStore) -> None:
+    sync_crm(store, StoppableCrm(MovingCrm(), Checkpoints()))
+    assert store.get_cursor("files", "account") == "4"
+    run_writeback(store, StoppableCrm(MovingCrm(), Checkpoints()), _plan(3))
+    assert store.get_cursor("files", "account") == "4+1+2"  # moved with each batch's record
+    plain = StoppableCrm(PagedCrm(), Checkpoints())
+    assert plain.cursor_after_write("account", "4") is None  # a CRM that cannot tell
+    run_writeback(store, plain, _plan(1))
+    assert store.get_cursor("files", "account") == "4+1+2"
