@@ -29,6 +29,7 @@ from agent.alerts.model import OutboxAlert, Sent
 from agent.alerts.repo import AlertRepo
 from agent.core.ports import Notifier
 from agent.state.errors import FencedError
+from agent.state.own_writes import carry_watch
 from connectors.common.errors import FatalError, RetriableError
 
 __all__ = ["ALERTS", "DeliveryReport", "Notifier", "deliver"]
@@ -101,7 +102,11 @@ def deliver(
         return DeliveryReport(busy=True)
     try:  # one sender at a time, whichever thread asks
         try:
-            with ThreadPoolExecutor(LANES + 1, thread_name_prefix="delivery-lane") as pool:
+            # the lanes record for the caller: a whole cycle counts their writes as its own
+            join = carry_watch(repo.engine)
+            with ThreadPoolExecutor(
+                LANES + 1, thread_name_prefix="delivery-lane", initializer=join
+            ) as pool:
                 return _Round(repo, notifier, _stamp(repo, now), pool).drain(limit)
         finally:
             repo.flush()  # the last sends' records (deferred to ride on the next claim)

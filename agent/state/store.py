@@ -46,6 +46,7 @@ from agent.state.leader_epoch import Fence
 from agent.state.ops_base import BATCH_ROWS
 from agent.state.ops_responses import ResponseBatch
 from agent.state.ops_settled import Settled
+from agent.state.own_writes import OwnWrites
 from agent.state.records import (
     AddResult,
     CycleRecord,
@@ -70,6 +71,8 @@ class StateStore:
         #: Set by the running agent: cursor commits, write records and job records are
         #: then claimed against its leadership epoch (see ``agent.state.leader_epoch``).
         self.fence: Fence | None = None
+        #: Tells a thread's own moves of the input version from anyone else's.
+        self.own_writes = OwnWrites(engine, self.dialect)
 
     # -- life cycle -----------------------------------------------------------
 
