@@ -7,7 +7,7 @@ the command as a subprocess with ``--as-of`` at the generator's instant, so ever
 answer is live:
 
 1. cycle 1: everything is new;
-2. cycle 2: nothing changed (quiet; the files CRM still sees the files cycle 1 wrote);
+2. cycle 2: nothing changed (quiet: cycle 1 settled after its own writes);
 3. cycle 3: quiet once more;
 4. cycle 4: after 1 % of the accounts changed (their revenue) and 1,000 new responses.
 

@@ -9,7 +9,7 @@ of the figures.
 from __future__ import annotations
 
 import resource
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import structlog
 
@@ -45,17 +45,17 @@ def run_cycle(
                 peak_rss_mb=_peak_rss_mb(),
             )
         if not stopped() and all(r.ok and not r.interrupted for r in results):
-            _settle(rt, [r.job for r in results])
+            _settle(rt, {r.job: r.counts for r in results})
     finally:
         rt.end_pass()
     return results
 
 
-def _settle(rt: Runtime, jobs: Sequence[str]) -> None:
-    """Record the cycle as settled when it changed nothing; a failure only costs the
-    next cycle a full run."""
+def _settle(rt: Runtime, counts: Mapping[str, Mapping[str, int]]) -> None:
+    """Record the cycle as settled when a rerun would change nothing; a failure only
+    costs the next cycle a full run."""
     try:
-        rt.settle(jobs)
+        rt.settle(counts)
     except Exception as exc:  # the cycle's work is committed; only the shortcut is lost
         _log.warning("cycle_settle_failed", error=f"{type(exc).__name__}: {exc}")
 

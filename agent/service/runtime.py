@@ -8,7 +8,7 @@ between runs (sessions, connection pools) and their per-run budgets reset.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -27,8 +27,10 @@ from agent.core.timeutil import utcnow
 from agent.rules.facts import ResponseFacts, response_facts
 from agent.service.checkpoint import Checkpoints, StoppableCrm, StoppableSource
 from agent.service.filedrop import FileDrop
+from agent.service.rerun import rerun_would_act
 from agent.sources.files import FilesSurveys
 from agent.state.history import record_history
+from agent.state.own_writes import WriteWatch
 from agent.state.store import StateStore
 from agent.sync.cycle import OBJECTS, Computed, SyncProgress
 from agent.sync.figures import CycleFigures
@@ -95,6 +97,8 @@ class Runtime:
     _in_pass: bool = False
     #: This whole cycle's look at the settled state (None until a job asked).
     _decided: _Decided | None = None
+    #: The moves of the input version by this whole cycle's own transactions.
+    _watch: WriteWatch | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -165,12 +169,17 @@ class Runtime:
                 self._decided = None
                 if self.full_compute and self.figures is not None:
                     self.figures.reset()
+            if whole_pass:  # the pass runs its jobs in this thread (agent.service.cycle)
+                self._watch = self.store.own_writes.watch()
             self._in_pass = self._in_pass or whole_pass
             return at
 
     def end_pass(self) -> None:
         with self._lock:
             self._in_pass = False
+            watched, self._watch = self._watch is not None, None
+        if watched:
+            self.store.own_writes.stop()
 
     @property
     def cycle_at(self) -> datetime:
@@ -299,7 +308,10 @@ class Runtime:
         if decided is not None:
             return decided.skip
         at = self.cycle_at
-        fingerprint = self._fingerprint(at)
+        watch = self._watch
+        mark = watch.mark() if watch is not None else 0  # before the version is read
+        version = self.store.input_version()
+        fingerprint = self._fingerprint(at, version)
         settled = self.store.settled(self.crm.name)
         skip = (
             settled is not None
@@ -308,7 +320,7 @@ class Runtime:
             and (settled.horizon is None or at < settled.horizon)
         )
         with self._lock:
-            self._decided = _Decided(fingerprint, skip, settled)
+            self._decided = _Decided(fingerprint, skip, settled, version, mark)
         _log.info(
             "cycle_settled" if skip else "cycle_computes",
             reason="unchanged" if skip else _why(settled, fingerprint, at),
@@ -322,17 +334,23 @@ class Runtime:
         decided = self._decided
         return decided.settled if decided is not None and decided.skip else None
 
-    def settle(self, succeeded: Collection[str]) -> bool:
-        """At the end of a whole cycle whose jobs all succeeded (``succeeded``): record it
-        as settled when it wrote no input since it decided. Returns whether it did."""
+    def settle(self, counts: Mapping[str, Mapping[str, int]]) -> bool:
+        """At the end of a whole cycle whose jobs all succeeded (``counts``: each job's):
+        record it as settled, as of the state after its own writes, when it wrote no
+        input since it decided or only writes that leave a rerun nothing to do (see
+        ``agent.service.rerun``). Returns whether it did."""
         decided = self._decided
-        if decided is None or decided.skip or self.dry_run or not set(SKIPPABLE) <= set(succeeded):
+        if decided is None or decided.skip or self.dry_run or not set(SKIPPABLE) <= set(counts):
             return False
         at = self.cycle_at
-        fingerprint = self._fingerprint(at)
-        if fingerprint != decided.fingerprint:
-            _log.info("cycle_not_settled", reason="the cycle changed its inputs")
+        version = self.store.input_version()
+        why = self._unsettled(decided, version, counts)
+        if why is None and self._fingerprint(at, decided.version) != decided.fingerprint:
+            why = "the settings, rules or CRM files changed during the cycle"
+        if why is not None:
+            _log.info("cycle_not_settled", reason=why)
             return False
+        fingerprint = self._fingerprint(at, version)
         computed = self.computed()
         state = settled_state(
             self.store,
@@ -347,15 +365,31 @@ class Runtime:
             "cycle_settled_recorded",
             as_of=at.isoformat(),
             horizon=_instant(state.horizon),
+            after_own_writes=version != decided.version,
         )
         return True
+
+    def _unsettled(
+        self, decided: _Decided, version: int, counts: Mapping[str, Mapping[str, int]]
+    ) -> str | None:
+        """Why a cycle whose inputs moved from ``decided.version`` to ``version`` does
+        not settle (None: it wrote nothing, or only its own idempotent records)."""
+        if version == decided.version:
+            return None
+        watch = self._watch
+        if watch is None or not watch.only_own(decided.version, version, decided.mark):
+            return "another writer changed the inputs during the cycle"
+        why = rerun_would_act(counts, plan_every=self.settings.schedule.coverage_plan.every)
+        if why is None and self.pipeline.repo.pending_count():
+            why = "alerts wait in the outbox"
+        return why
 
     def _tasks_horizon(self, at: datetime) -> datetime | None:
         if self.tasks is None:
             return None
         return self.tasks.horizon(self.pipeline.registry.refresh().rules.enabled(), at)
 
-    def _fingerprint(self, at: datetime) -> str:
+    def _fingerprint(self, at: datetime, version: int) -> str:
         inner = getattr(self.crm, "inner", self.crm)
         contents = getattr(inner, "contents", None)
         if callable(contents):
@@ -365,7 +399,9 @@ class Runtime:
         else:
             crm_part = None
         left_out = (crm_part, self.rejected)
-        return cycle_fingerprint(self.store, self.crm.name, self.settings, at, left_out)
+        return cycle_fingerprint(
+            self.store, self.crm.name, self.settings, at, left_out, version=version
+        )
 
     def _crm_left_out(self) -> tuple[list[Rejected], Excluded]:
         """The CRM rows a plain-file CRM rejected or dropped, and its rejected accounts
@@ -387,6 +423,9 @@ class _Decided:
     fingerprint: str
     skip: bool
     settled: Settled | None
+    #: The input version the fingerprint holds, and the cycle's own moves before it.
+    version: int
+    mark: int
 
 
 def _instant(at: datetime | None) -> str | None:

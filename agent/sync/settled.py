@@ -1,9 +1,19 @@
 """A whole cycle that would change nothing is not run again.
 
-A cycle *settles* when, from the moment its jobs started deciding to its end, it
-wrote nothing to any input of the figures and decisions (the state's input version,
-moved by database triggers in every writing transaction, did not move). Its outcome
-then rests only on:
+A cycle *settles* when running it again at the same instant would write nothing.
+That holds when, from the moment its jobs started deciding to its end, it wrote
+nothing to any input of the figures and decisions (the state's input version, moved
+by database triggers in every writing transaction, did not move). It also holds when
+everything it wrote was the idempotent record of its own decisions: the figures the
+CRM confirmed, the alerts and escalations recorded and delivered, the tasks recorded
+and created, the history, a coverage plan that stays fresh for its cadence
+(``agent.service.rerun`` names the outcomes a rerun acts on again: refused writes,
+alerts or tasks, deliveries pending, rules that did not load, a plan made every run).
+Such a cycle settles as of the state after its writes, provided nobody else wrote an
+input meanwhile (``agent.state.own_writes`` tells the cycle's own moves of the input
+version from a webhook's, another process's). A rerun over that state finds every
+figure written, every alert recorded and sent, every task made: it writes nothing, as
+the tests check by forcing one. Its outcome then rests only on:
 
 - the **fingerprint**: the input version, the agent's code, the settings, the rule
   files, the input rows reading left out (they appear in the document), and the last
@@ -21,6 +31,10 @@ from the settled figures. Anything else (a changed input, the horizon reached, a
 replay at an earlier instant, ``--full``) runs the cycle in full. The settled row is
 written after every job of the cycle committed, so a crash leaves the previous row,
 whose fingerprint the crashed cycle's writes no longer match.
+
+The plain-file CRM's own rewrite of its figure files moves its read cursor with the
+write (``CursorAfterWrite``), so the next cycle's CRM sync reads nothing and the input
+version stays where the settled cycle left it.
 """
 
 from __future__ import annotations
@@ -58,13 +72,16 @@ def cycle_fingerprint(
     settings: Settings,
     as_of: datetime,
     left_out: object,
+    *,
+    version: int,
 ) -> str:
     """What a whole cycle's outcome rests on, besides the clock (see the module).
 
-    ``left_out``: what determines the input rows reading left out (``repr`` is taken)."""
+    ``left_out``: what determines the input rows reading left out (``repr`` is taken);
+    ``version``: the state's input version the cycle's outcome rests on."""
     digest = hashlib.sha256()
     parts = (
-        str(store.input_version()),
+        str(version),
         _code(),
         head_revision(),
         settings.model_dump_json(),

@@ -10,19 +10,27 @@ run again and give what a full run gives.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agent.cli.demo_sample import DEMO_AS_OF, write_demo_folder
+from agent.core.contract import ObjectKind
 from agent.core.models import Response
+from agent.core.ports import FieldUpdate, WriteOutcome
+from agent.service.jobs import JOBS
 from agent.service.process import AgentProcess
+from agent.service.runtime import Runtime
+from agent.sources.files import FilesCrm
 from agent.state.leader import leadership_for
 from agent.state.store import StateStore
 from agent.sync.cycle import compute_from_state
 from agent.sync.settled import SKIPPABLE
+from connectors.common.errors import FatalError
 from tests.service.agentkit import RULES, RecordingNotifier, agent_settings
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -274,3 +282,130 @@ def test_a_failure_to_record_the_settled_state_costs_one_full_cycle(
     monkeypatch.undo()
     assert _skipped(_cycle(agent)) == set()
     assert _skipped(_cycle(agent)) == set(SKIPPABLE)
+
+
+# -- a cycle settles after its own writes --------------------------------------------
+
+#: Everything a cycle can write: the shipped rules with their tasks, the history and
+#: the coverage plan written back to the CRM.
+_WRITING = {"history": {"write_back": True}, "plan": {"write_back": True}}
+
+
+def _demo(tmp_path: Path) -> datetime:
+    """The demo portfolio as the CRM folder; returns its instant."""
+    write_demo_folder(tmp_path / "crm")
+    return DEMO_AS_OF
+
+
+def _outputs(tmp_path: Path) -> dict[str, str]:
+    """The files the agent writes into the CRM folder (figures and tasks)."""
+    return {p.name: p.read_text() for p in (tmp_path / "crm").glob("ax_*.csv")}
+
+
+@pytest.mark.parametrize("portfolio", ["service", "demo"])
+def test_a_cycle_settles_after_its_own_writes_and_a_full_rerun_changes_nothing(
+    agents: list[AgentProcess], tmp_path: Path, state_url: str, portfolio: str
+) -> None:
+    at = _demo(tmp_path) if portfolio == "demo" else NOW
+    agent = _start(agents, tmp_path, state_url, at, **_WRITING)
+    first = _cycle(agent)
+    assert first["writeback"]["written"] > 0
+    assert first["alerts"]["alerts_recorded"] > 0
+    assert first["tasks"]["tasks_created"] > 0
+    assert "planned_accounts" in first["coverage_plan"]
+    assert agent.store.settled("files") is not None  # settled at its end, after its writes
+    version, outputs = agent.store.input_version(), _outputs(tmp_path)
+    # the next cycle (a new process, as `run --once` is) skips at once
+    agent = _start(agents, tmp_path, state_url, at, **_WRITING)
+    quiet = _cycle(agent)
+    assert _skipped(quiet) == set(SKIPPABLE)
+    assert quiet["crm_sync"]["accounts_changed"] == quiet["crm_sync"]["contacts_changed"] == 0
+    assert agent.store.input_version() == version
+    # the decisive check: the whole cycle again at the same instant acts on nothing
+    agent.store.set_settled("files", None)
+    agent = _start(agents, tmp_path, state_url, at, **_WRITING)
+    again = _cycle(agent)
+    assert _skipped(again) == set()
+    assert again["writeback"]["written"] == again["writeback"]["planned_records"] == 0
+    assert again["alerts"]["alerts_recorded"] == again["escalation"]["alerts_recorded"] == 0
+    assert again["tasks"]["tasks_created"] == again["tasks"]["tasks_recorded"] == 0
+    assert isinstance(agent.runtime.notifier, RecordingNotifier)
+    assert agent.runtime.notifier.sent == []
+    assert agent.store.input_version() == version  # no input written at all
+    assert _outputs(tmp_path) == outputs
+    assert agent.store.settled("files") is not None
+
+
+def _refuse_one_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = FilesCrm.write
+
+    def write(self: FilesCrm, obj: ObjectKind, updates: Sequence[FieldUpdate]) -> Any:
+        outcomes = real(self, obj, updates)
+        refused = WriteOutcome(updates[0].record_id, ok=False, message="refused")
+        return [refused, *outcomes[1:]]
+
+    monkeypatch.setattr(FilesCrm, "write", write)
+
+
+def _refuse_alerts(monkeypatch: pytest.MonkeyPatch) -> None:
+    def send(self: RecordingNotifier, alert: object, channel_id: str) -> Any:
+        raise FatalError("slack", "channel_not_found")
+
+    monkeypatch.setattr(RecordingNotifier, "send", send)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        (_refuse_one_write, {}),
+        (_refuse_alerts, {}),
+        (None, {"schedule": {"coverage_plan": {"cron": "0 * * * *"}}}),  # a plan every run
+    ],
+    ids=["write-refused", "alert-refused", "plan-every-run"],
+)
+def test_a_cycle_whose_rerun_would_act_again_does_not_settle(
+    agents: list[AgentProcess],
+    tmp_path: Path,
+    state_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    case: tuple[Any, dict[str, Any]],
+) -> None:
+    setup, changes = case
+    if setup is not None:
+        setup(monkeypatch)
+    agent = _start(agents, tmp_path, state_url, **changes)
+    _cycle(agent)
+    assert agent.store.settled("files") is None
+
+
+def test_a_cycle_does_not_settle_over_another_writers_input(
+    agents: list[AgentProcess],
+    tmp_path: Path,
+    state_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An answer stored during the cycle by another thread (a webhook) is no write of
+    the cycle's own: the cycle does not settle, and the next one decides the answer."""
+    agent = _start(agents, tmp_path, state_url)
+    answer = Response("hook-3", "p1@acct3.example", 1, NOW - timedelta(hours=1), source="hook")
+    real = JOBS["escalation"]
+
+    def escalation(rt: Runtime) -> dict[str, int]:
+        def store() -> None:
+            with rt.store.transaction() as tx:
+                tx.add_responses([answer])
+
+        thread = threading.Thread(target=store)
+        thread.start()
+        thread.join()
+        return real(rt)
+
+    monkeypatch.setitem(JOBS, "escalation", escalation)
+    _cycle(agent)
+    assert agent.store.settled("files") is None
+    monkeypatch.undo()
+    agent = _start(agents, tmp_path, state_url)  # `run --once` again
+    counts = _cycle(agent)
+    assert _skipped(counts) == set()
+    assert counts["alerts"]["alerts_recorded"] >= 1  # the answer's alert
+    assert agent.store.settled("files") is not None
