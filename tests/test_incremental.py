@@ -71,14 +71,29 @@ def changes(draw: st.DrawFn) -> list[tuple[str, object]]:
     return steps
 
 
-@given(start=portfolios(), left=portfolios(), steps=changes(), keep=st.booleans())
+def _state(figures: Figures) -> tuple[object, ...]:
+    """Everything a reader of published figures sees."""
+    return (figures.as_of, figures.document(), figures.matches(), figures.accounts())
+
+
+@given(
+    start=portfolios(),
+    left=portfolios(),
+    steps=changes(),
+    keep=st.booleans(),
+    clones=st.lists(st.booleans(), min_size=6, max_size=6),
+)
 @STEPS
 def test_incremental_equals_full_recompute_after_random_changes(
     start: tuple[list[Account], list[Contact], list[Response]],
     left: tuple[list[Account], list[Contact], list[Response]],
     steps: list[tuple[str, object]],
     keep: bool,
+    clones: list[bool],
 ) -> None:
+    """Each step changes the figures in place, or a ``clone()`` of them (as the cycle
+    does once it published them): the clone equals a full recompute too, and the
+    figures it came from read exactly as before."""
     accounts, contacts, responses = start
     responses = _unique(responses)
     as_of = AS_OF
@@ -89,7 +104,10 @@ def test_incremental_equals_full_recompute_after_random_changes(
     figures.load(accounts, contacts, responses)
     figures.refresh(as_of)
     _assert_same(figures, accounts, contacts, responses, as_of, excluded=excluded)
-    for kind, value in steps:
+    for (kind, value), cloned in zip(steps, clones, strict=False):
+        published, seen = figures, _state(figures)
+        if cloned:
+            figures = figures.clone()
         before = {a.id: a for a in figures.document().accounts}
         if kind == "responses":
             assert isinstance(value, list)
@@ -97,7 +115,9 @@ def test_incremental_equals_full_recompute_after_random_changes(
             new = [r for r in _unique(value) if (r.source, r.response_id) not in known]
             new = [replace(r, response_id=f"n{len(responses)}-{r.response_id}") for r in new]
             responses = responses + new
+            layered = published.view(new, as_of, new=new)  # the answers path, unchanged
             figures.add_responses(new)
+            assert layered == figures.view(new, as_of)
         elif kind == "crm":
             assert isinstance(value, tuple)
             new_accounts, new_contacts = value
@@ -114,6 +134,8 @@ def test_incremental_equals_full_recompute_after_random_changes(
             as_of = as_of + timedelta(seconds=value)
         report = figures.refresh(as_of)
         _assert_same(figures, accounts, contacts, responses, as_of, excluded=excluded)
+        if cloned:
+            assert _state(published) == seen  # what a reader of the published figures sees
         # the accounts the report names are all whose figures can have moved (history
         # compares only those)
         moved = {a.id for a in figures.document().accounts if before.get(a.id) != a}
@@ -210,3 +232,28 @@ def test_answers_of_a_rejected_account_are_account_rejected_on_both_paths() -> N
     figures.refresh(AS_OF)
     _assert_same(figures, [kept], [], answers, AS_OF, excluded=excluded)
     assert len(figures.document().unmatched) == 3
+
+
+def test_a_refresh_of_a_clone_leaves_the_published_figures_as_they_were() -> None:
+    """Rescoring (only the recency moved) and new answers change the clone alone."""
+    accounts = [
+        Account(id="A1", name="Acme", domains=("a.com",), revenue=10.0),
+        Account(id="A2", name="Brix", domains=("b.com",), revenue=5.0),
+    ]
+    old = [
+        Response("r1", "p@a.com", 9, AS_OF - timedelta(days=100), source="s"),
+        Response("r2", "q@b.com", 7, AS_OF - timedelta(days=10), source="s"),
+    ]
+    figures = Figures(CONFIG)
+    figures.load(accounts, [], old)
+    figures.refresh(AS_OF)
+    published = _state(figures)
+    twin = figures.clone()
+    later = AS_OF + timedelta(days=1)
+    assert twin.refresh(later).rescored == 1  # A1's recency score moved, nothing else
+    answer = Response("r3", "x@a.com", 1, later, source="s")
+    twin.add_responses([answer])
+    twin.refresh(later)
+    _assert_same(twin, accounts, [], [*old, answer], later)
+    assert _state(figures) == published
+    assert figures.account_of(answer) is None  # placed in the clone only

@@ -18,13 +18,22 @@ so an account is always recomputed together with every account sharing such a
 respondent. Sums over accounts (the portfolio block, the drivers) are taken afresh
 in the document's order from the per-account parts, so the result is exactly the one
 ``compute_with_matches`` gives for the same inputs (a property test compares them).
+
+A ``Figures`` is changed in place by ``add_responses``, ``set_crm``, ``set_left_out``
+and ``refresh``. One that other threads read (the cycle publishes its last computed
+figures for the answers path) is never changed again: the next refresh works on a
+``clone()``, which copies the containers a change mutates and shares the rest, the
+per-account indexes copy-on-write. ``view(..., new=...)`` places answers the figures
+do not hold yet in a private layer over them, so a reader never writes either.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+import copy
+from collections import ChainMap
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from agent.core.compute import (
@@ -101,14 +110,38 @@ class Figures:
         self._excluded: tuple[list[Account], list[Contact]] = ([], [])
         self._left_out: Matcher | None = None
         self._ordered: list[Response] = []
-        self._matched: dict[_Key, Counted] = {}
-        self._unmatched: dict[_Key, Unmatched] = {}
-        self._by_account: dict[str, list[_Key]] = {}
-        self._by_email: dict[str, set[str]] = {}
+        self._matched: MutableMapping[_Key, Counted] = {}
+        self._unmatched: MutableMapping[_Key, Unmatched] = {}
+        self._by_account: MutableMapping[str, list[_Key]] = {}
+        self._by_email: MutableMapping[str, set[str]] = {}
+        #: Whether the lists and sets of the two indexes above may be shared with a
+        #: clone; then only those named in ``_own_keys`` / ``_own_emails`` are ours.
+        self._shared = False
+        self._own_keys: set[str] = set()
+        self._own_emails: set[str] = set()
         self._contacts_of: dict[str, list[int]] = {}
         self._parts: dict[str, _Part] = {}
         self._contact_figures: dict[str, list[ContactFigures | None]] = {}
         self._pending: set[str] = set()
+
+    def clone(self) -> Figures:
+        """A copy to change while this one is read elsewhere: the containers a change
+        mutates in place are copied (the per-account key lists and the respondents'
+        account sets copy-on-write, in both), the rest (responses, records, parts) is
+        shared, as nothing changes those in place."""
+        twin = copy.copy(self)
+        twin._ordered = list(self._ordered)
+        twin._matched = dict(self._matched)
+        twin._unmatched = dict(self._unmatched)
+        twin._by_account = dict(self._by_account)
+        twin._by_email = dict(self._by_email)
+        twin._parts = dict(self._parts)
+        twin._contact_figures = dict(self._contact_figures)
+        twin._pending = set(self._pending)
+        for figures in (self, twin):
+            figures._shared = True
+            figures._own_keys, figures._own_emails = set(), set()
+        return twin
 
     # -- changes ------------------------------------------------------------------------
 
@@ -159,6 +192,7 @@ class Figures:
                 changed.add(account_id)
         self._matched, self._unmatched = {}, {}
         self._by_account, self._by_email = {}, {}
+        self._shared = False  # new indexes: ours alone
         for response in self._ordered:
             self._place(response)
         for key, now in self._matched.items():
@@ -283,14 +317,42 @@ class Figures:
         return out
 
     def view(
-        self, responses: Sequence[Response], as_of: datetime
+        self,
+        responses: Sequence[Response],
+        as_of: datetime,
+        *,
+        new: Sequence[Response] = (),
     ) -> tuple[dict[str, AccountMetrics], list[MatchedResponse]]:
         """As of ``as_of``: the figures of the accounts the stored ``responses`` matched
         (with every account sharing a respondent with them), and those responses matched.
 
         Nothing else is recomputed and the parts stay as they are: this is the path of
-        one new answer, which must not wait for the portfolio.
+        one new answer, which must not wait for the portfolio. ``new``: stored responses
+        these figures do not hold yet (``responses`` among them, as a rule); they are
+        placed in a private layer for this view alone, so this object is not changed
+        and other threads may read it meanwhile.
         """
+        source = self._layered(new) if new else self
+        return source._view(responses, as_of)
+
+    def _layered(self, responses: Sequence[Response]) -> Figures:
+        """These figures with ``responses`` placed too, in copy-on-write layers over the
+        indexes (this object unchanged); read only, never refreshed."""
+        layer = copy.copy(self)
+        layer._matched = ChainMap({}, self._matched)
+        layer._unmatched = ChainMap({}, self._unmatched)
+        layer._by_account = ChainMap({}, self._by_account)
+        layer._by_email = ChainMap({}, self._by_email)
+        layer._shared, layer._own_keys, layer._own_emails = True, set(), set()
+        for response in responses:
+            key = _key(response)
+            if key not in layer._matched and key not in layer._unmatched:
+                layer._place(response)
+        return layer
+
+    def _view(
+        self, responses: Sequence[Response], as_of: datetime
+    ) -> tuple[dict[str, AccountMetrics], list[MatchedResponse]]:
         as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
         touched = {a for r in responses if (a := self.account_of(r)) is not None}
         accounts = self._closure(touched)
@@ -341,12 +403,32 @@ class Figures:
             self._unmatched[key] = unmatched_response(response, reason, self._left_out)
             return None
         self._matched[key] = Counted(response, account_id, contact)
-        self._by_account.setdefault(account_id, []).append(key)
+        self._keys_of(account_id).append(key)
         if contact is None:
             email = (response.email or "").strip(" \t").lower()
             if email:
-                self._by_email.setdefault(email, set()).add(account_id)
+                self._accounts_of(email).add(account_id)
         return account_id
+
+    def _keys_of(self, account_id: str) -> list[_Key]:
+        """The account's response keys, a list this object may append to."""
+        keys = self._by_account.get(account_id)
+        if keys is not None and (not self._shared or account_id in self._own_keys):
+            return keys
+        self._by_account[account_id] = keys = [] if keys is None else list(keys)
+        if self._shared:
+            self._own_keys.add(account_id)
+        return keys
+
+    def _accounts_of(self, email: str) -> set[str]:
+        """The accounts a contact-less respondent answered for, a set this object may add to."""
+        accounts = self._by_email.get(email)
+        if accounts is not None and (not self._shared or email in self._own_emails):
+            return accounts
+        self._by_email[email] = accounts = set() if accounts is None else set(accounts)
+        if self._shared:
+            self._own_emails.add(email)
+        return accounts
 
     def _closure(self, accounts: set[str]) -> set[str]:
         """``accounts`` and every account sharing a contact-less respondent with one of them."""
@@ -383,14 +465,17 @@ class Figures:
     def _rescore(self, as_of: datetime, *, skip: set[str]) -> set[str]:
         """Figures again where only the recency score moved (the tally holds); returns
         those accounts."""
-        rescored: set[str] = set()
+        moved: dict[str, _Part] = {}
         for account_id, part in self._parts.items():
             if account_id in skip or part.tally.last is None:
                 continue
             if recency_score(part.tally.last, as_of, self.config) != part.metrics.recency_score:
-                part.metrics = self._metrics(account_id, part.tally, as_of)
-                rescored.add(account_id)
-        return rescored
+                # a new part: a clone shares the old one with the figures it came from
+                moved[account_id] = replace(
+                    part, metrics=self._metrics(account_id, part.tally, as_of)
+                )
+        self._parts.update(moved)
+        return set(moved)
 
     def _metrics(self, account_id: str, tally: Tally, as_of: datetime) -> AccountMetrics:
         portfolio = self._portfolio
@@ -450,9 +535,9 @@ class Figures:
 
 def _closure(
     accounts: set[str],
-    by_account: dict[str, list[_Key]],
-    matched: dict[_Key, Counted],
-    by_email: dict[str, set[str]],
+    by_account: Mapping[str, list[_Key]],
+    matched: Mapping[_Key, Counted],
+    by_email: Mapping[str, set[str]],
 ) -> set[str]:
     """``accounts`` and every account sharing a contact-less respondent with one of them,
     over the given indexes."""

@@ -10,6 +10,13 @@ After the first full computation the figures are kept in per-account parts
 The parts live in memory only; a process that starts (or restarts after a crash)
 rebuilds them from the state database with one full computation, so it always
 converges to the full result. ``full=True`` forces that full path.
+
+New answers are decided apart from the cycle (``answers``), on another thread, from
+the figures of the last computation, published as they were: a refresh never changes
+published figures (it works on a ``Figures.clone()``, or on new ones for a full load),
+so the answers path reads them without waiting for the computation in progress. It
+places the answers noted since those figures were taken, in a private layer, and
+computes their accounts only.
 """
 
 from __future__ import annotations
@@ -34,6 +41,9 @@ _log = structlog.get_logger(__name__)
 
 #: More new responses than this since the last refresh: reloading is cheaper than placing.
 _RELOAD_AFTER = 200_000
+#: The answers path places at most this many responses noted since the published figures
+#: (beyond, an answer is decided from those figures and itself; the cycle decides again).
+_LAYER_AT_MOST = 5_000
 
 
 @dataclass(slots=True)
@@ -44,6 +54,14 @@ class _Last:
     excluded: Excluded
     tasks: TaskFigures | None
     value: Computed
+
+
+@dataclass(frozen=True, slots=True)
+class _Published:
+    """The last computation's figures and document, never changed again."""
+
+    figures: Figures
+    document: MetricsDocument
 
 
 class CycleFigures:
@@ -69,6 +87,15 @@ class CycleFigures:
         #: Held for the whole computation; ``_noted`` only for noting a change.
         self._lock = threading.RLock()
         self._noted = threading.Lock()
+        #: What the answers path reads (under ``_noted``); replaced, never changed.
+        self._published: _Published | None = None
+        #: Responses noted so far, and those noted since the changes the published
+        #: figures hold were taken (``_since[0]`` is the ``_since_base``-th noted).
+        self._noted_total = 0
+        self._since: list[Response] = []
+        self._since_base = 0
+        #: ``_noted_total`` when the working figures last took the noted changes.
+        self._taken = 0
 
     # -- what changed -------------------------------------------------------------------
 
@@ -89,6 +116,10 @@ class CycleFigures:
             if len(self._new) > _RELOAD_AFTER:
                 self._new = []
                 self._stale = True
+            self._noted_total += len(responses)
+            self._since.extend(responses)
+            if len(self._since) > _LAYER_AT_MOST:
+                self._since, self._since_base = [], self._noted_total
 
     def reset(self) -> None:
         """Something changed that is not known in detail: the next request computes in full."""
@@ -103,7 +134,18 @@ class CycleFigures:
         with self._noted:
             taken = (self._stale, self._crm_changed, self._new, self._generation)
             self._stale, self._crm_changed, self._new = False, False, []
+            self._taken = self._noted_total
             return taken
+
+    def _publish(self, figures: Figures, document: MetricsDocument) -> None:
+        """The answers path reads ``figures`` from now on; the responses they hold are no
+        longer placed in its layer."""
+        with self._noted:
+            held = self._taken - self._since_base
+            if held > 0:
+                del self._since[:held]
+                self._since_base = self._taken
+            self._published = _Published(figures, document)
 
     # -- the figures --------------------------------------------------------------------
 
@@ -147,6 +189,7 @@ class CycleFigures:
                 raise
             self._last = _Last(generation, as_of, tuple(rejected), excluded, tasks, value)
             self._last_refresh = self._refreshes
+            self._publish(figures, value.document)
             return value
 
     def history_changes(self, document: MetricsDocument) -> frozenset[str] | None:
@@ -175,24 +218,23 @@ class CycleFigures:
     def answers(
         self, responses: Sequence[Response], as_of: datetime
     ) -> tuple[MetricsDocument, dict[str, AccountMetrics], list[MatchedResponse]] | None:
-        """The last document, with the figures of the accounts ``responses`` reached as of
-        ``as_of`` and those responses matched; None before the first computation.
+        """The last computation's document, with the figures of the accounts ``responses``
+        reached as of ``as_of`` and those responses matched; None before the first
+        computation. Never waits for a computation in progress (any thread may ask).
 
-        Only those accounts are computed; the parts are refreshed by the next cycle.
+        From the published figures, with the responses noted since they were taken and
+        ``responses`` placed in a private layer: only those accounts are computed, and
+        nothing is taken from the changes the next refresh brings in. Figures computed
+        before a CRM change or a reset still decide: the answer's account as last
+        computed, and the answer (the cycle's full evaluation that follows decides
+        again; alerts are keyed, so nothing is sent twice).
         """
-        with self._lock:
-            figures, last = self._figures, self._last
-            with self._noted:
-                if figures is None or last is None or self._crm_changed or self._stale:
-                    return None
-                new, self._new = self._new, []
-            try:
-                figures.add_responses(new)  # placed; recomputed by the next refresh
-                metrics, matches = figures.view(responses, as_of)
-            except BaseException:
-                self._drop()
-                raise
-            return last.value.document, metrics, matches
+        with self._noted:
+            published, since = self._published, list(self._since)
+        if published is None:
+            return None
+        metrics, matches = published.figures.view(responses, as_of, new=[*since, *responses])
+        return published.document, metrics, matches
 
     def figures(self, as_of: datetime) -> Figures:
         """The per-account parts brought to ``as_of`` (for a single account's questions)."""
@@ -226,6 +268,9 @@ class CycleFigures:
     def _refreshed(self, as_of: datetime) -> tuple[Figures, int]:
         stale, crm_changed, new, generation = self._take_changes()
         figures = None if stale else self._figures
+        published = self._published
+        if figures is not None and published is not None and figures is published.figures:
+            figures = self._figures = figures.clone()  # the published figures stay as they are
         if figures is None:
             figures = Figures(self.config)
             self._records = None
