@@ -171,9 +171,17 @@ class AlertPipeline:
     def respond(self, inputs: RuleInputs, now: datetime, *, send: bool = True) -> CycleReport:
         """The alerts of new answers alone: the response and account rules over the
         subjects in ``inputs`` (the answers and their accounts), decided against those
-        subjects' states only; every other subject waits for the next full run."""
+        subjects' states only; every other subject waits for the next full run.
+
+        It may run on another thread than ``run`` (both record through the repository,
+        one at a time; alert ids are keyed, so an alert both decide is stored once). An
+        invalid rule change it is the first to see is reported here, as ``run`` does."""
         report = CycleReport()
+        records: list[OutboxRecord] = []
         reload = self.registry.refresh()
+        if reload.error is not None:
+            report.rules_error = str(reload.error)
+            records.append(admin_rules_alert(reload.error, self.admin_channel, now))
         rules = [
             r for r in _alerting(reload.rules.enabled()) if r.rule.scope in ("response", "account")
         ]
@@ -185,7 +193,7 @@ class AlertPipeline:
         states = self.repo.states_of((r.id for r in rules), subjects)
         decisions = decide(rules, evaluation, states, self.repo.silences(now), now)
         alerts, new_states = self._plan(decisions, now, inputs.document)
-        records = self._group(alerts, now, report)
+        records.extend(self._group(alerts, now, report))
         report.decisions.update(d.action for d in decisions)
         report.recorded = self.repo.record(records, new_states)
         if send:

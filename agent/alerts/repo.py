@@ -113,6 +113,10 @@ class AlertRepo:
         self._marks_lock = threading.Lock()  # a batch may be claimed while sends are marked
         #: Held by whoever delivers: one sender per process, whichever thread asks.
         self.sending = threading.Lock()
+        #: Held while recording: new answers are decided on a thread of their own while
+        #: a cycle's evaluation may record the same alert; one recorder at a time sees
+        #: the other's rows (PostgreSQL's read committed would let both insert them).
+        self._recording = threading.Lock()
         #: When set (the running agent), new outbox rows are stamped with the moment
         #: they are written rather than the cycle's evaluation time.
         self.clock: Callable[[], datetime] | None = None
@@ -164,13 +168,22 @@ class AlertRepo:
     ) -> int:
         """Store new outbox rows and state changes together; return rows added.
 
-        With ``conn``, inside that open transaction (committed by its owner)."""
-        with self._tx(conn) as tx:
-            if self.clock is not None and records:
-                written = self.clock()
-                records = [replace(r, created_at=max(r.created_at, written)) for r in records]
-            _upsert_states(tx, states)
-            return _insert_outbox_rows(tx, records)
+        With ``conn``, inside that open transaction (committed by its owner; not
+        serialised with the other recorders: its owner may hold the write lock they wait
+        for)."""
+        if conn is not None:
+            return self._record(conn, records, states)
+        with self._recording, self._tx(None) as tx:
+            return self._record(tx, records, states)
+
+    def _record(
+        self, tx: Connection, records: Sequence[OutboxRecord], states: Sequence[AlertState]
+    ) -> int:
+        if self.clock is not None and records:
+            written = self.clock()
+            records = [replace(r, created_at=max(r.created_at, written)) for r in records]
+        _upsert_states(tx, states)
+        return _insert_outbox_rows(tx, records)
 
     def close(
         self,

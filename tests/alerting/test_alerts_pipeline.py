@@ -260,6 +260,22 @@ def test_an_invalid_change_keeps_rules_and_alerts_the_admin(
     assert len([a for c, a in notifier.sent if c == "C-cx-admin"]) == 1
 
 
+def test_an_invalid_change_the_answers_path_sees_first_alerts_the_admin_once(
+    tmp_path: Path, repo: AlertRepo
+) -> None:
+    """New answers are decided apart from the cycle (``respond``): when that is the first
+    look at an invalid rule change, it reports it; the cycle's run after it does not
+    again (the registry reports a change once)."""
+    pipeline, notifier = _pipeline(tmp_path, repo)
+    data = make_inputs([account_metrics(at_risk=True)])
+    pipeline.run(data, AS_OF)
+    write_rules(tmp_path / "rules", RULES.replace("account.at_risk", "account.at_rsk"))
+    answered = pipeline.respond(replace(data, as_of=AS_OF + HOUR), AS_OF + HOUR)
+    assert answered.rules_error is not None
+    pipeline.run(replace(data, as_of=AS_OF + 2 * HOUR), AS_OF + 2 * HOUR)
+    assert len([a for c, a in notifier.sent if c == "C-cx-admin"]) == 1
+
+
 @pytest.mark.parametrize("status", ["pending", "sent"])
 def test_outbox_rows_carry_the_decided_content(
     tmp_path: Path, repo: AlertRepo, status: str

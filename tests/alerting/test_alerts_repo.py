@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from agent.alerts.model import AlertState, Sent
 from agent.alerts.repo import AlertRepo
+from agent.state.store import StateStore
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 CET = timezone(timedelta(hours=1))
@@ -81,3 +82,43 @@ def test_repo_on_sqlite(engine: Engine) -> None:
 def test_repo_on_postgres(pg_engine: Engine) -> None:
     _exercise(AlertRepo(pg_engine))
     _digest(AlertRepo(pg_engine))
+
+
+def test_two_threads_recording_the_same_alert_store_it_once(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new answer is decided on its own thread while the cycle's evaluation records
+    the same response alert: the second recorder sees the first's row (no error from
+    the primary key, no second row), on both databases."""
+    import threading
+
+    from agent.alerts import repo as repo_module
+
+    repo = AlertRepo(store.engine)
+    state = AlertState("detractor", "a1", True, NOW, NOW, "a1")
+    original = repo_module._insert_outbox_rows
+    results: list[int] = []
+    errors: list[BaseException] = []
+    threads: list[threading.Thread] = []
+
+    def other_thread() -> None:
+        try:
+            results.append(repo.record([record("a1", "C1", NOW)], [state]))
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    def while_recording(conn: object, records: object) -> int:
+        # the first recorder's transaction is open: the other thread records meanwhile
+        # (it waits for this one, or, unserialised, commits first)
+        monkeypatch.setattr(repo_module, "_insert_outbox_rows", original)
+        threads.append(threading.Thread(target=other_thread))
+        threads[0].start()
+        threads[0].join(2)
+        return original(conn, records)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(repo_module, "_insert_outbox_rows", while_recording)
+    results.append(repo.record([record("a1", "C1", NOW)], [state]))
+    threads[0].join(30)
+    assert errors == []
+    assert sorted(results) == [0, 1]
+    assert [p.alert_id for p in repo.pending()] == ["a1"]
