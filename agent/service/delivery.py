@@ -20,7 +20,6 @@ worker then exits and the flush at stop reports what remains.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import structlog
@@ -28,6 +27,7 @@ import structlog
 from agent.alerts.deliver import DeliveryReport, deliver
 from agent.core.timeutil import utcnow
 from agent.service.runtime import Runtime
+from agent.service.worker import Worker
 from agent.state.errors import FencedError
 
 __all__ = ["DeliveryWorker"]
@@ -35,8 +35,9 @@ __all__ = ["DeliveryWorker"]
 _log = structlog.get_logger(__name__)
 
 
-class DeliveryWorker:
-    """Sends the outbox of ``runtime`` each time it is woken, while ``leading()``."""
+class DeliveryWorker(Worker):
+    """Sends the outbox of ``runtime`` each time it is woken (alerts were recorded),
+    while ``leading()``; a round in progress at ``stop()`` ends at the drain deadline."""
 
     def __init__(
         self, runtime: Runtime, leading: Callable[[], bool], *, idle_seconds: float = 5.0
@@ -46,30 +47,7 @@ class DeliveryWorker:
         self.idle_seconds = idle_seconds
         self.rounds = 0
         self.last: DeliveryReport | None = None
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="delivery", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def wake(self) -> None:
-        """New alerts are recorded: send them now (any thread)."""
-        self._wake.set()
-
-    def stop(self) -> None:
-        """Start no new round; a round in progress ends at the drain deadline."""
-        self._stop.set()
-        self._wake.set()
-
-    def join(self, timeout: float) -> bool:
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
+        super().__init__("delivery")
 
     def _loop(self) -> None:
         led = False

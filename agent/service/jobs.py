@@ -27,7 +27,6 @@ from agent.sync.cycle import (
     WritebackPlan,
     check_fields,
     evaluate_alerts,
-    evaluate_answers,
     ingest_surveys,
     plan_writeback,
     rule_inputs,
@@ -92,8 +91,10 @@ def survey_ingest(rt: Runtime) -> dict[str, int]:
         except DropFilesFailedError as exc:  # the other files went in: count them, then fail
             counts.update(exc.counts)
             errors.append(exc)
-    if counts.get("responses_new", 0) or counts.get("drop_accepted", 0):
-        rt.trigger("alerts")  # new answers reach Slack without waiting for the cadence
+    if rt.answered is None and (counts.get("responses_new", 0) or counts.get("drop_accepted", 0)):
+        # without an answers worker (a dry run previews them), new answers reach the
+        # alerts job without waiting for its cadence
+        rt.trigger("alerts")
     if len(errors) > 1:
         known = all(isinstance(e, KnownError) for e in errors)
         failed = _KnownPartsFailedError if known else _PartsFailedError
@@ -191,9 +192,10 @@ def writeback(rt: Runtime) -> dict[str, int]:
 
 
 def alerts(rt: Runtime) -> dict[str, int]:
-    """Every rule over the cycle's figures, once per cycle; after that, answers that
-    arrive (webhook, file drop) are decided from their own accounts only, without
-    recomputing the portfolio."""
+    """Every rule over the cycle's figures. Answers that arrive between cycles (webhook,
+    file drop, survey sources) are decided at once by the answers worker from their
+    own accounts (``agent.service.answers``); this job decides them again with every
+    other subject (alert ids are keyed: nothing is sent twice)."""
     closed = rt.settings.slack.loop_closed_field
     plan = rt.store.survey_plan_summary(rt.crm.name)
     history = rule_history(rt.store, rt.crm.name, rt.settings.history)
@@ -202,16 +204,8 @@ def alerts(rt: Runtime) -> dict[str, int]:
         now = computed.document.as_of
         inputs = rule_inputs(computed, closed, plan, history)
         return preview_alerts(rt.settings, rt.store.engine, inputs, now, rt.echo)
-    answers = rt.take_answers()
     if rt.unchanged():  # no answer arrived either (they are inputs)
-        rt.alerts_evaluated()
         return _unchanged("alerts")
-    if answers and rt.answers_only() and rt.figures is not None:
-        fast = evaluate_answers(
-            rt.pipeline, rt.figures, answers, closed, rt.now(), plan=plan, history=history
-        )
-        if fast is not None:
-            return {**_alert_counts(fast), "answers_only": 1}
     computed = rt.computed()
     now = computed.document.as_of
     report = evaluate_alerts(
@@ -225,7 +219,6 @@ def alerts(rt: Runtime) -> dict[str, int]:
         facts=rt.response_facts(computed),
     )
     rt.last_alerts = report
-    rt.alerts_evaluated()
     return _alert_counts(report)
 
 

@@ -8,7 +8,10 @@ waits for the leadership (PostgreSQL: polling every ``standby_poll_seconds``), r
 the jobs while it leads, and stands by again if it loses it. Alerts the jobs record
 are sent by the delivery worker (``agent.service.delivery``), a thread of its own
 woken as they are recorded, so posting never waits for rule evaluation; it sends
-only while this agent leads, one sender at a time.
+only while this agent leads, one sender at a time. New answers (the webhook, the
+file drop) are decided by the answers worker (``agent.service.answers``), another
+thread woken as they are stored, so a detractor's alert never waits for the jobs of
+a running cycle; it decides only while this agent leads.
 
 Leading means holding a leadership epoch (``agent.state.leader_lease``): a heartbeat
 thread renews its lease every third of ``lease_seconds``; every side effect is
@@ -44,6 +47,7 @@ from agent.config.service import JOB_NAMES
 from agent.config.settings import Settings
 from agent.core.models import Response
 from agent.core.timeutil import utcnow
+from agent.service.answers import AnswersWorker
 from agent.service.cadence import Cadence
 from agent.service.checkpoint import Checkpoints
 from agent.service.cycle import run_cycle
@@ -117,6 +121,7 @@ class AgentProcess:
         self.runtime.trigger = self.scheduler.trigger
         self.runtime.pipeline.repo.fence = self.fence
         self.delivery = DeliveryWorker(self.runtime, lambda: self.fence.leading)
+        self.answers = AnswersWorker(self.runtime, lambda: self.fence.leading, self.fence.claim)
         self.health = Health(store, list(cadences), fence=self.fence)
         self.server: HttpServer | None = None
         self._heart = threading.Event()
@@ -178,8 +183,10 @@ class AgentProcess:
         self.scheduler.stop()
         grace = self.settings.schedule.grace_seconds
         self._drain_until(grace)
+        self.answers.stop()  # answers not decided yet are stored: the next cycle decides
         self.delivery.stop()
         finished = self._join(worker, grace)
+        finished = self.answers.join(max(0.0, self._left(grace))) and finished
         finished = self._join_delivery(grace) and finished
         self._heart.set()
         heart.join(5)
@@ -209,20 +216,26 @@ class AgentProcess:
             self.runtime.pipeline.repo.drain_deadline = time.monotonic()
 
     def _start_delivery(self) -> None:
-        """Alerts recorded by a job go to the delivery worker, not the scheduler's thread."""
+        """Alerts recorded by a job go to the delivery worker, not the scheduler's thread;
+        new answers go to the answers worker (a dry run leaves both to the jobs)."""
         if self.runtime.dry_run:
             return
         repo = self.runtime.pipeline.repo
         repo.clock = utcnow  # recorded = when the row is written, not when evaluation began
         self.runtime.pipeline.handoff = self.delivery.wake
         self.delivery.start()
+        self.runtime.answered = self.answers.wake
+        self.answers.start()
 
     def _join_delivery(self, grace: float) -> bool:
-        started = self._stop_at if self._stop_at is not None else time.monotonic()
-        deadline = started + grace
-        while self.delivery.alive and time.monotonic() < deadline and self._signals < 2:
+        while self.delivery.alive and self._left(grace) > 0 and self._signals < 2:
             self.delivery.join(0.1)
         return not self.delivery.alive
+
+    def _left(self, grace: float) -> float:
+        """Seconds of the grace period left since the stop was asked for."""
+        started = self._stop_at if self._stop_at is not None else time.monotonic()
+        return started + grace - time.monotonic()
 
     def _drain_until(self, grace: float) -> None:
         """Delivery goes on while stopping, until shortly before the grace period ends."""
@@ -270,6 +283,7 @@ class AgentProcess:
                 )
                 self._took_over()
                 self.delivery.wake()  # what the last leader left pending goes out now
+                self.answers.wake()  # answers noted while standing by
                 check = self.settings.schedule.leader_check_seconds
                 if self.scheduler.run(lambda: self.fence.leading, check) == "stopped":
                     break
@@ -380,12 +394,14 @@ class AgentProcess:
         self.scheduler.trigger(job)
 
     def _received(self, added: Sequence[Response]) -> None:
-        """New answers from the webhook: a detractor runs the alerts job now, on the
-        leader (this process, or another replica woken through the database)."""
-        self.runtime.responses_added(added)
+        """New answers from the webhook: the answers worker decides them now on the
+        leader; a standby wakes the leader's alerts job through the database for a
+        detractor (so does a dry run, whose alerts job previews it)."""
+        self.runtime.responses_added(added)  # wakes the answers worker
         if not any(r.score <= 6 for r in added):
             return
-        self._wake_leader("alerts")
+        if self.health.role != "leader" or self.runtime.answered is None:
+            self._wake_leader("alerts")
 
     def _wake_leader(self, job: str) -> None:
         """Run ``job`` now on the leader: this agent, or another woken through the database."""

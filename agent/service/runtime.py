@@ -42,7 +42,8 @@ __all__ = ["Runtime"]
 
 _log = structlog.get_logger(__name__)
 
-#: Up to this many answers between cycles are decided from their own accounts.
+#: Up to this many answers noted and not decided yet are decided from their own
+#: accounts; beyond, the alerts job evaluates everything (cheaper for such a batch).
 _ANSWERS_ALONE = 5_000
 
 
@@ -70,6 +71,9 @@ class Runtime:
     #: Told the records read after each page of a CRM sync (the command line's display).
     sync_progress: SyncProgress | None = None
     trigger: Callable[[str], None] = lambda _job: None
+    #: Wakes the answers worker (``agent.service.answers``) while it runs; None: new
+    #: answers are left to the alerts job.
+    answered: Callable[[], None] | None = None
     #: Records the last survey ingestion rejected (they appear in the metrics document).
     rejected: list[Rejected] = field(default_factory=list)
     #: Why the last CRM sync failed (None once one succeeds): write-back waits for it.
@@ -84,10 +88,9 @@ class Runtime:
     last_alerts: CycleReport | None = None
     #: What the last tasks job read back and did (the demo shows it).
     last_tasks: tuple[TaskReport, TaskReport] | None = None
-    #: Answers stored between cycles (webhook, file drop) whose alerts are not decided yet.
+    #: Answers stored between cycles (webhook, file drop, survey sources) whose alerts
+    #: the answers worker has not decided yet.
     _answers: list[Response] = field(default_factory=list)
-    #: A cycle began and its alerts job has not evaluated every rule yet.
-    _alerts_due: bool = True
     _facts: tuple[Computed, list[ResponseFacts]] | None = None
     #: The task figures as of an instant, and the task generation they were read at.
     _task_figures: tuple[datetime, int, TaskFigures] | None = None
@@ -165,7 +168,6 @@ class Runtime:
             at = self._cycle_at
             if at is None or whole_pass or not self._in_pass:
                 at = self._cycle_at = self.now()
-                self._alerts_due = True
                 self._decided = None
                 if self.full_compute and self.figures is not None:
                     self.figures.reset()
@@ -198,15 +200,21 @@ class Runtime:
         self._parts().crm_changed()
 
     def responses_added(self, added: Sequence[Response]) -> None:
-        """New responses were stored: their accounts are recomputed, as of now."""
+        """New responses were stored: their accounts are recomputed, as of now; between
+        cycles, the answers worker decides their alerts at once."""
         self._parts().responses_added(added)
+        batch = False
         with self._lock:
-            if not self._in_pass:
+            answered = self.answered if not self._in_pass else None
+            if answered is not None:
                 self._answers.extend(added)
                 if len(self._answers) > _ANSWERS_ALONE:  # a batch: the full path is cheaper
-                    self._answers = []
-                    self._alerts_due = True
+                    self._answers, answered, batch = [], None, True
         self._advance()
+        if answered is not None:
+            answered()
+        elif batch:
+            self.trigger("alerts")
 
     def data_changed(self) -> None:
         """Something changed in the state that is not known in detail (another replica)."""
@@ -220,21 +228,10 @@ class Runtime:
                 self._cycle_at = self.now()
 
     def take_answers(self) -> list[Response]:
-        """The answers stored between cycles since the last call (the detractor path)."""
+        """The answers stored between cycles since the last call (the answers worker's)."""
         with self._lock:
             answers, self._answers = self._answers, []
             return answers
-
-    def answers_only(self) -> bool:
-        """Whether the alerts job may decide new answers alone: this cycle's full
-        evaluation is done, and no whole pass is running."""
-        with self._lock:
-            return not self._in_pass and not self._alerts_due
-
-    def alerts_evaluated(self) -> None:
-        """The alerts job evaluated every rule for this cycle."""
-        with self._lock:
-            self._alerts_due = False
 
     def records(self) -> tuple[list[Account], list[Contact]]:
         """The mirror's live accounts and contacts, shared with the figures."""

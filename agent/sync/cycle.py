@@ -275,8 +275,10 @@ def evaluate_answers(
     plan: Mapping[str, Any] | None = None,
     history: HistorySource | None = None,
 ) -> CycleReport | None:
-    """New answers' alerts from their own accounts' figures (recomputed as of ``now``);
-    the portfolio is not touched. None when there is no computation to start from yet."""
+    """New answers' alerts from their own accounts' figures (recomputed as of ``now``)
+    over the last computation's published figures: the portfolio is not touched and a
+    computation in progress is not waited for (any thread may call this). None when
+    there is no computation to start from yet."""
     view = figures.answers(answers, now)
     if view is None:
         return None

@@ -13,6 +13,7 @@ from agent.cli import app
 from agent.core.contract import MetricsConfig
 from agent.core.incremental import Figures
 from agent.core.models import Response
+from agent.service.answers import AnswersWorker
 from agent.service.cycle import run_cycle
 from agent.service.process import AgentProcess
 from agent.service.runner import run_job
@@ -191,6 +192,7 @@ def test_a_detractor_between_cycles_is_decided_from_its_own_account(
     try:
         agent.run_once()  # the cycle's full evaluation
         assert agent.lease.try_lead()  # the pass ended its lease: lead again, as the service does
+        agent.runtime.answered = lambda: None  # the answers worker, rounds run below
         before = len(notifier.sent)
         refreshes: list[int] = []
         original = Figures.refresh
@@ -205,30 +207,33 @@ def test_a_detractor_between_cycles_is_decided_from_its_own_account(
         with store.transaction() as tx:
             tx.add_responses([answer])
         agent.runtime.responses_added([answer])  # what the webhook handler reports
-        result = run_job(agent.runtime, "alerts")
-        assert result.ok, result.error
-        assert result.counts["answers_only"] == 1
-        assert result.counts["rules"] > 0
+        report = AnswersWorker(agent.runtime, lambda: True).round()
+        assert report is not None
+        assert report.rules > 0
         assert "executive-detractor" in [a.rule_id for a in notifier.sent[before:]]
         assert refreshes == []  # the portfolio was not recomputed for it
         # the next cycle's figures take the answer in, and equal a full computation
         assert agent.runtime.computed().document == _full(agent, agent.runtime.cycle_at)
         assert refreshes == [1]
+        # and its full evaluation decides the answer again: nothing recorded twice
+        result = run_job(agent.runtime, "alerts")
+        assert result.ok, result.error
+        assert [a.rule_id for a in notifier.sent[before:]].count("executive-detractor") == 1
     finally:
         _close(agent)
 
 
-def test_answers_before_the_cycles_full_evaluation_take_the_full_path(tmp_path: Path) -> None:
+def test_answers_between_cycles_without_an_answers_worker_are_left_to_the_alerts_job(
+    tmp_path: Path,
+) -> None:
+    """A dry run has no answers worker: nothing is noted, the alerts job decides."""
     agent = _agent(tmp_path)
     try:
-        assert agent.lease.try_lead()
         when = datetime.now(UTC) - timedelta(minutes=1)
         answer = Response("hook-4", "p0@acct4.example", 1, when, source="webhook")
         with agent.store.transaction() as tx:
             tx.add_responses([answer])
         agent.runtime.responses_added([answer])
-        result = run_job(agent.runtime, "alerts")
-        assert result.ok, result.error
-        assert "answers_only" not in result.counts
+        assert agent.runtime.take_answers() == []
     finally:
         _close(agent)
