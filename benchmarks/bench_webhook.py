@@ -17,7 +17,10 @@ and chat.update at 50 a minute) are out; a detractor recorded behind such a back
 waits for it (delivery is oldest first). ``--settle-backlog`` marks that backlog sent
 instead, as an agent running for a while sent it long ago (at 50,000 accounts it holds
 thousands of updates: over an hour at Slack's pace). ``--during-cycle`` starts a full
-cycle as the rounds begin, so the detractors arrive while it runs.
+cycle as the rounds begin, so the detractors arrive while it runs: the answers worker
+decides each from the last computed figures beside the cycle's jobs (what it may
+still wait for: the state database's write lock while a job commits, the interpreter
+shared with the cycle's computation, delivery behind posts the cycle recorded first).
 
     python benchmarks/bench_webhook.py --accounts 50000 --responses 1000000
 
@@ -237,7 +240,8 @@ def _steady(agent: AgentProcess, per_second: float, *, settle: bool) -> None:
 
 def _rounds(agent: AgentProcess, base: str, slack: FakeSlack, args: Any) -> list[float]:
     """The measured rounds, one detractor at a time (with ``--during-cycle``, while a
-    full cycle runs: each may wait for it, so the wait allowed is an hour)."""
+    full cycle runs: a round held up by it is measured, not failed, so the wait
+    allowed is an hour)."""
     cycle = _start_cycle(agent) if args.during_cycle else None
     wait = 3600 if cycle else 30
     seconds = [_round(base, slack, i, 1 + i % args.accounts, wait) for i in range(args.rounds)]

@@ -9,7 +9,7 @@ the jobs while it leads, and stands by again if it loses it. Alerts the jobs rec
 are sent by the delivery worker (``agent.service.delivery``), a thread of its own
 woken as they are recorded, so posting never waits for rule evaluation; it sends
 only while this agent leads, one sender at a time. New answers (the webhook, the
-file drop) are decided by the answers worker (``agent.service.answers``), another
+file drop, survey sources) are decided by the answers worker (``agent.service.answers``), another
 thread woken as they are stored, so a detractor's alert never waits for the jobs of
 a running cycle; it decides only while this agent leads.
 

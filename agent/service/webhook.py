@@ -15,7 +15,8 @@ response fields. The request is checked in this order, each failure answered wit
 
 Otherwise every response is stored in one transaction (an exact repeat is counted
 and ignored: the endpoint is idempotent on ``response_id``) and only then the answer
-is 200. A new detractor asks the scheduler to run the alerts job at once.
+is 200. ``on_stored`` is told of the new responses: on the leader, the answers worker
+decides their alerts at once (``agent.service.answers``).
 """
 
 from __future__ import annotations
