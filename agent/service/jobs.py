@@ -91,7 +91,8 @@ def survey_ingest(rt: Runtime) -> dict[str, int]:
         except DropFilesFailedError as exc:  # the other files went in: count them, then fail
             counts.update(exc.counts)
             errors.append(exc)
-    if rt.answered is None and (counts.get("responses_new", 0) or counts.get("drop_accepted", 0)):
+    new = counts.get("responses_new", 0) or counts.get("drop_accepted", 0)
+    if new and rt.answered is None:
         # without an answers worker (a dry run previews them), new answers reach the
         # alerts job without waiting for its cadence
         rt.trigger("alerts")
