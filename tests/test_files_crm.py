@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -308,3 +309,99 @@ def test_a_crash_between_the_write_and_its_record_costs_one_read(
     plan = plan_writeback(store, crm, computed.document, default_field_specs())
     assert plan.updates["account"] == []  # and holds the accounts' figures already
     assert plan.updates["contact"]  # the contacts were never written
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    path.write_text(path.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+    _age(path)
+
+
+def test_a_new_revenue_does_not_read_the_contacts_again(
+    tmp_path: Path, store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _quiet_folder(tmp_path)
+    with (folder / "accounts.csv").open("a", encoding="utf-8") as handle:
+        handle.write("A9,Bad Revenue,bad.example,lots,,,\n")  # a rejected account
+    with (folder / "contacts.csv").open("a", encoding="utf-8") as handle:
+        handle.write("C90,A9,x@bad.example,X,CEO,\nC91,A1,,No Mail,CTO,\n")
+    for path in folder.iterdir():
+        _age(path)
+    crm = FilesCrm(folder)
+    sync_crm(store, crm)
+    whole = crm.left_out()
+    contacts = store.load_contacts("files")
+    calls = _counting(monkeypatch)
+    _edit(folder / "accounts.csv", "600000", "650000")  # a revenue: no contact depends on it
+    counts = sync_crm(store, crm)
+    assert (counts["accounts_changed"], counts["contacts_changed"]) == (3, 0)
+    assert calls["read"] == 1  # the accounts only
+    assert {a.id: a.revenue for a in store.load_accounts("files")}["A1"] == 650_000
+    assert store.load_contacts("files") == contacts
+    assert crm.left_out() == whole
+
+    restarted = FilesCrm(folder)  # a new process: what was left out comes from the cursors
+    calls.update(read=0)
+    cursors = {o: store.get_cursor("files", o) for o in ("account", "contact")}
+    assert restarted.left_out(cursors) == whole
+    assert calls["read"] == 0
+    calls.update(read=0)
+    _edit(folder / "accounts.csv", "650000", "660000")
+    assert sync_crm(store, restarted)["contacts_changed"] == 0
+    assert calls["read"] == 1  # the accounts: their read gives the key the contacts compare
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("A3,Gamma AG", "A4,Gamma AG"),  # an account id: its contacts no longer have one
+        ("300000,,,Mid-Market", "much,,,Mid-Market"),  # rejected: its contacts are dropped
+    ],
+)
+def test_a_change_to_which_accounts_exist_reads_the_contacts(
+    tmp_path: Path, store: StateStore, old: str, new: str
+) -> None:
+    folder = _quiet_folder(tmp_path)
+    crm = FilesCrm(folder)
+    sync_crm(store, crm)
+    _edit(folder / "accounts.csv", old, new)
+    counts = sync_crm(store, crm)
+    assert counts["contacts_changed"] > 0
+    fresh = FilesCrm(folder)
+    for _ in fresh.read_contacts(None):
+        pass
+    for _ in fresh.read_accounts(None):
+        pass
+    assert crm.left_out() == fresh.left_out()
+    assert {c.id for c in store.load_contacts("files")} == {
+        c.id for b in FilesCrm(folder).read_contacts(None) for c in b.records
+    }
+
+
+def test_a_cursor_of_the_older_kind_reads_the_files_for_what_they_left_out(
+    tmp_path: Path, store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _quiet_folder(tmp_path)
+    crm = FilesCrm(folder)
+    sync_crm(store, crm)
+    whole = crm.left_out()
+    old = {
+        o: json.dumps({"files": json.loads(str(store.get_cursor("files", o)))["files"]})
+        for o in ("account", "contact")
+    }
+    calls = _counting(monkeypatch)
+    assert FilesCrm(folder).left_out(old) == whole
+    assert calls["read"] > 0
+
+
+def test_contacts_read_alone_compare_the_key_of_the_accounts_file_as_it_is(
+    tmp_path: Path, store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _quiet_folder(tmp_path)
+    sync_crm(store, FilesCrm(folder))
+    cursor = store.get_cursor("files", "contact")
+    _edit(folder / "accounts.csv", "600000", "650000")
+    calls = _counting(monkeypatch)
+    pages = list(FilesCrm(folder).read_contacts(cursor))  # no read of the accounts before
+    assert [len(p.records) for p in pages] == [0]
+    assert calls["read"] == 1  # accounts.csv, for its key; contacts.csv is not read
+    assert FilesCrm.contents(pages[0].cursor) != FilesCrm.contents(cursor)  # the new file

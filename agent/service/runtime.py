@@ -405,7 +405,11 @@ class Runtime:
         with their contacts (other CRMs: none)."""
         inner = getattr(self.crm, "inner", self.crm)
         left_out = getattr(inner, "left_out", None)
-        return left_out() if callable(left_out) else ([], Excluded())
+        if not callable(left_out):
+            return [], Excluded()
+        found: tuple[list[Rejected], Excluded]
+        found = left_out({o: self.store.get_cursor(self.crm.name, o) for o in OBJECTS})
+        return found
 
     def reset_budgets(self) -> None:
         """Start a new run's API budget on connectors that keep one."""

@@ -19,10 +19,11 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -69,6 +70,9 @@ class FilesCrm:
         #: Per object, its written file's entry just before and just after the last
         #: ``write`` (``[size, mtime, hash]``, None: no file).
         self._wrote: dict[ObjectKind, tuple[_Entry, _Entry]] = {}
+        #: The content hash of accounts.csv as this process last read it, and its
+        #: accounts key (``_accounts_key``).
+        self._key_read: tuple[str, str] | None = None
 
     @staticmethod
     def contents(cursor: str | None) -> object:
@@ -83,22 +87,35 @@ class FilesCrm:
             if name not in _WRITTEN.values()  # the agent's own figures leave no row out
         )
 
-    def left_out(self) -> tuple[list[Rejected], Excluded]:
+    def left_out(
+        self, cursors: Mapping[ObjectKind, str | None] | None = None
+    ) -> tuple[list[Rejected], Excluded]:
         """The CRM rows the agent cannot use (rejected) or does not use (dropped), as of
         the files last read: they belong in the metrics document like rejected answers.
         With them, the rejected accounts and their contacts: the responses these would
         match are unmatched as ``account_rejected``, as ``metrics`` on the folder says.
 
-        A file not read yet by this process (its cursor said unchanged) is read once
-        for them; a file that cannot be read adds nothing (the CRM sync says why).
+        For a file not read by this process (its cursor said unchanged), what its last
+        read left out is taken from its stored cursor (``cursors``), which keeps it;
+        a cursor of an older kind makes the file be read once. A file that cannot be
+        read adds nothing (the CRM sync says why).
         """
-        for obj, read in (("account", self.read_accounts), ("contact", self.read_contacts)):
-            if obj not in self._left:
-                try:
-                    for _ in read(None):
-                        pass
-                except (OSError, ValueError):
-                    continue
+        reads: tuple[tuple[ObjectKind, _Read], ...] = (
+            ("account", self.read_accounts),
+            ("contact", self.read_contacts),
+        )
+        for obj, read in reads:
+            if obj in self._left:
+                continue
+            kept = _left_in((cursors or {}).get(obj))
+            if kept is not None:
+                self._left[obj] = kept
+                continue
+            try:
+                for _ in read(None):
+                    pass
+            except (OSError, ValueError):
+                continue
         rejected: list[Rejected] = []
         dropped: list[Dropped] = []
         for obj_rejected, obj_left in (self._left.get(k, ([], Excluded())) for k in _KINDS):
@@ -118,7 +135,7 @@ class FilesCrm:
         if state.unchanged(cursor):
             return
         if state.same_content(cursor):  # touched, not changed: remember the new times only
-            yield Batch(records=[], cursor=state.cursor(), snapshot=False)
+            yield Batch(records=[], cursor=_kept(state.cursor(), cursor), snapshot=False)
             return
         digest = state.cursor()
         rejected: list[Rejected] = []
@@ -131,21 +148,24 @@ class FilesCrm:
         )
         _report(rejected)
         self._left["account"] = (rejected, excluded)
-        yield Batch(records=accounts, cursor=digest, snapshot=True)
+        self._key_read = (state.hash_of("accounts.csv"), _accounts_key(accounts, excluded))
+        yield Batch(records=accounts, cursor=_keeping(digest, rejected, excluded), snapshot=True)
 
     def read_contacts(self, cursor: str | None) -> Iterator[Batch[Contact]]:
         state = self._state("contact")
         if state.unchanged(cursor):
             return
         if state.same_content(cursor):
-            yield Batch(records=[], cursor=state.cursor(), snapshot=False)
+            yield Batch(records=[], cursor=_kept(state.cursor(), cursor), snapshot=False)
+            return
+        key = self._key_if_only_accounts_changed(state, cursor)
+        if key is not None:  # the accounts the contacts rest on are the same: nothing to read
+            yield Batch(records=[], cursor=_kept(state.cursor(), cursor, key), snapshot=False)
             return
         digest = state.cursor()
         accounts_left = Excluded()  # rejected accounts: their contacts are account_rejected
-        account_ids = {
-            a.id
-            for a in plainfiles.read_accounts(self.folder / "accounts.csv", excluded=accounts_left)
-        }
+        accounts = plainfiles.read_accounts(self.folder / "accounts.csv", excluded=accounts_left)
+        account_ids = {a.id for a in accounts}
         rejected: list[Rejected] = []
         excluded = Excluded(accounts=accounts_left.accounts)
         contacts = plainfiles.read_contacts(
@@ -157,7 +177,30 @@ class FilesCrm:
         )
         _report(rejected)
         self._left["contact"] = (rejected, excluded)
-        yield Batch(records=contacts, cursor=digest, snapshot=True)
+        kept = _keeping(digest, rejected, excluded, _accounts_key(accounts, accounts_left))
+        yield Batch(records=contacts, cursor=kept, snapshot=True)
+
+    def _key_if_only_accounts_changed(self, state: _FileState, cursor: str | None) -> str | None:
+        """The accounts key of ``accounts.csv`` as it is, when it is the one the contacts
+        cursor holds and the contacts' own files are unchanged (None: read the contacts).
+
+        Contacts rest on accounts.csv only through which accounts exist and which were
+        rejected (their contacts are dropped as ``account_rejected``, their answers
+        unmatched as such): a new revenue or name changes neither. The key comes from
+        this process's read of the accounts when it read the same file, else from a
+        read of accounts.csv (a fraction of reading the contacts)."""
+        old, held = _parse(cursor), _accounts_key_in(cursor)
+        if old is None or held is None or not state.others_unchanged(old, "accounts.csv"):
+            return None
+        digest = state.hash_of("accounts.csv")
+        known = self._key_read
+        if known is not None and known[0] == digest:
+            key = known[1]
+        else:
+            left = Excluded()
+            accounts = plainfiles.read_accounts(self.folder / "accounts.csv", excluded=left)
+            key = _accounts_key(accounts, left)
+        return key if key == held else None
 
     def check_fields(self, specs: Sequence[FieldSpec]) -> list[FieldProblem]:
         """The output files are the agent's own: any field can be written."""
@@ -197,7 +240,7 @@ class FilesCrm:
         if not _same_file(files.get(name), before):
             return None
         files[name] = _trusted(after)  # the CRM's own files keep their entries
-        return json.dumps({"files": files}, sort_keys=True)
+        return _kept(json.dumps({"files": files}, sort_keys=True), cursor)
 
 
 class FilesSurveys:
@@ -448,6 +491,27 @@ class _FileState:
         self.hashes[name] = digest.hexdigest()
         return prefix
 
+    def hash_of(self, name: str) -> str:
+        """The content hash of one of the files (computed once)."""
+        return self._hash(next(p for p in self.paths if p.name == name))
+
+    def others_unchanged(self, old: Mapping[str, object], skip: str) -> bool:
+        """Whether every file but ``skip`` is as ``old`` (a cursor's entries) holds it:
+        the same size and time, or else the same content."""
+        for path in self.paths:
+            if path.name == skip:
+                continue
+            before, stat = old.get(path.name), self.stats[path.name]
+            if before is None or stat is None:
+                if before is not None or stat is not None:
+                    return False
+                continue
+            if not isinstance(before, list) or len(before) != 3:
+                return False
+            if _stat_of(before) != stat and self._hash(path) != before[2]:
+                return False
+        return True
+
     def _hash(self, path: Path) -> str:
         known = self.hashes.get(path.name)
         if known is None:
@@ -457,6 +521,8 @@ class _FileState:
 
 #: A file modified less than this long ago is compared by content next time.
 _RACY_NS = 2_000_000_000
+
+_Read = Callable[[str | None], Iterator[Batch[Any]]]
 
 #: A file's entry in a cursor: ``[size, mtime_ns, sha256]``, or None for no file.
 _Entry = list[object] | None
@@ -498,6 +564,105 @@ def _sha256(path: Path) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _accounts_key(accounts: Sequence[Account], excluded: Excluded) -> str:
+    """What the contacts' read takes from ``accounts.csv``: which accounts exist, and the
+    rejected accounts as they are (their contacts and answers are reported against them)."""
+    digest = hashlib.sha256()
+    for account_id in sorted(a.id for a in accounts):
+        digest.update(account_id.encode("utf-8", "surrogatepass") + b"\0")
+    digest.update(b"\1")
+    for account in excluded.accounts:
+        row = _account_row(account)[:-1]  # not its figures: the written file is not read here
+        digest.update(json.dumps(row, default=str).encode() + b"\0")
+    return digest.hexdigest()
+
+
+def _keeping(
+    cursor: str, rejected: Sequence[Rejected], excluded: Excluded, key: str | None = None
+) -> str:
+    """``cursor`` keeping what its read left out (and, for the contacts, the accounts key)."""
+    kept = json.loads(cursor)
+    kept["left"] = {
+        "rejected": [[r.source, r.position, r.reason, r.value] for r in rejected],
+        "dropped": [[d.source, d.position, d.reason] for d in excluded.dropped],
+        "accounts": [_account_row(a) for a in excluded.accounts],
+        "contacts": [_contact_row(c) for c in excluded.contacts],
+    }
+    if key is not None:
+        kept["accounts_key"] = key
+    return json.dumps(kept, sort_keys=True)
+
+
+def _kept(cursor: str, old: str | None, key: str | None = None) -> str:
+    """``cursor`` (new file entries) with what ``old`` kept beside its entries."""
+    try:
+        before = json.loads(old) if old and old.startswith("{") else {}
+    except ValueError:
+        before = {}
+    kept = json.loads(cursor)
+    for name in ("left", "accounts_key"):
+        if isinstance(before, dict) and name in before:
+            kept[name] = before[name]
+    if key is not None:
+        kept["accounts_key"] = key
+    return json.dumps(kept, sort_keys=True)
+
+
+def _left_in(cursor: str | None) -> tuple[list[Rejected], Excluded] | None:
+    """What a read left out, as its cursor keeps it (None: a cursor of an older kind)."""
+    if not cursor or not cursor.startswith("{"):
+        return None
+    try:
+        left = json.loads(cursor)["left"]
+        rejected = [Rejected(str(s), int(p), str(r), str(v)) for s, p, r, v in left["rejected"]]
+        excluded = Excluded(
+            dropped=[Dropped(str(s), int(p), str(r)) for s, p, r in left["dropped"]],
+            accounts=[_account_of(row) for row in left["accounts"]],
+            contacts=[_contact_of(row) for row in left["contacts"]],
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+    return rejected, excluded
+
+
+def _accounts_key_in(cursor: str | None) -> str | None:
+    if not cursor or not cursor.startswith("{"):
+        return None
+    try:
+        key = json.loads(cursor).get("accounts_key")
+    except (ValueError, AttributeError):
+        return None
+    return key if isinstance(key, str) else None
+
+
+def _account_row(a: Account) -> list[object]:
+    return [
+        a.id,
+        a.name,
+        list(a.domains),
+        a.revenue,
+        a.revenue_potential,
+        a.owner_email,
+        dict(a.attributes),
+        {k: str(v) for k, v in a.crm_values.items()},
+    ]
+
+
+def _account_of(row: list[Any]) -> Account:
+    rid, name, domains, revenue, potential, owner, attributes, values = row
+    return Account(rid, name, tuple(domains), revenue, potential, owner, attributes, values)
+
+
+def _contact_row(c: Contact) -> list[object]:
+    values = {k: str(v) for k, v in c.crm_values.items()}
+    return [c.id, c.account_id, c.email, c.name, c.title, c.crm_tier, values]
+
+
+def _contact_of(row: list[Any]) -> Contact:
+    rid, account_id, email, name, title, tier, values = row
+    return Contact(rid, account_id, email, name, title, tier, values)
 
 
 def _parse(cursor: str | None) -> dict[str, list[object] | None] | None:
