@@ -53,8 +53,12 @@ def changes(draw: st.DrawFn) -> list[tuple[str, object]]:
     another ``as_of``."""
     steps: list[tuple[str, object]] = []
     for _ in range(draw(st.integers(1, 6))):
-        kind = draw(st.sampled_from(["responses", "crm", "left_out", "time", "time"]))
-        if kind == "responses":
+        kind = draw(st.sampled_from(["responses", "crm", "edit", "left_out", "time", "time"]))
+        if kind == "edit":
+            # records edited where no response's match can move: revenue, names, titles,
+            # tiers and the CRM's values of the agent's fields
+            steps.append((kind, draw(st.lists(st.integers(0, 7), min_size=1, max_size=4))))
+        elif kind == "responses":
             steps.append((kind, draw(portfolios())[2]))
         elif kind in {"crm", "left_out"}:
             steps.append((kind, draw(portfolios())[:2]))
@@ -69,6 +73,31 @@ def changes(draw: st.DrawFn) -> list[tuple[str, object]]:
             )
             steps.append((kind, seconds))
     return steps
+
+
+def _edited(
+    accounts: list[Account], contacts: list[Contact], picks: list[int]
+) -> tuple[list[Account], list[Contact]]:
+    """The records at ``picks`` changed in what matching does not read."""
+    accounts, contacts = list(accounts), list(contacts)
+    for n, pick in enumerate(picks):
+        if accounts and pick % 2 == 0:
+            i = pick % len(accounts)
+            a = accounts[i]
+            accounts[i] = replace(
+                a,
+                revenue=a.revenue + pick + 1,
+                name=f"{a.name}*",
+                crm_values={**a.crm_values, "ax_nps": n},
+            )
+        elif contacts:
+            i = pick % len(contacts)
+            c = contacts[i]
+            tier = ["executive", "frontline", None][pick % 3]
+            contacts[i] = replace(
+                c, title=f"{c.title} {pick}", crm_tier=tier, crm_values={"closed": str(n)}
+            )
+    return accounts, contacts
 
 
 def _state(figures: Figures) -> tuple[object, ...]:
@@ -125,6 +154,10 @@ def test_incremental_equals_full_recompute_after_random_changes(
             accounts = (accounts[:2] + new_accounts) if keep else new_accounts
             contacts = (contacts[:3] + new_contacts) if keep else new_contacts
             figures.set_crm(accounts, contacts)
+        elif kind == "edit":
+            assert isinstance(value, list)
+            accounts, contacts = _edited(accounts, contacts, value)
+            figures.set_crm(accounts, contacts)
         elif kind == "left_out":
             assert isinstance(value, tuple)
             excluded = Excluded(accounts=value[0], contacts=value[1])
@@ -166,6 +199,27 @@ def test_a_new_response_recomputes_its_own_account_only() -> None:
     assert report.accounts == 1
     assert report.changed == {"A7"}  # what history compares
     assert figures.document().portfolio.detractors == 1
+
+
+def test_the_crms_own_values_and_a_revenue_recompute_only_what_they_touch() -> None:
+    accounts = [
+        Account(id=f"A{i}", name=f"N{i}", domains=(f"d{i}.com",), revenue=float(i))
+        for i in range(20)
+    ]
+    contacts = [Contact(id=f"C{i}", account_id=f"A{i}", email=f"p@d{i}.com") for i in range(20)]
+    answers = [Response(f"r{i}", f"p@d{i}.com", i % 11, AS_OF, source="s") for i in range(20)]
+    figures = Figures(CONFIG)
+    figures.load(accounts, contacts, answers)
+    figures.refresh(AS_OF)
+    # the agent's figures read back into every record: no figure rests on them
+    written = [replace(c, crm_values={"ax_last_score": "3"}) for c in contacts]
+    figures.set_crm([replace(a, crm_values={"ax_nps": 1}) for a in accounts], written)
+    assert figures.refresh(AS_OF).accounts == 0
+    seen = sorted((m.contact for m in figures.matches() if m.contact), key=lambda c: c.id)
+    assert seen == sorted(written, key=lambda c: c.id)  # the rules see the new values
+    # a new revenue: that account alone
+    figures.set_crm([replace(a, revenue=99.0) if a.id == "A3" else a for a in accounts], written)
+    assert figures.refresh(AS_OF).changed == {"A3"}
 
 
 def test_a_detractor_crossing_the_sla_recomputes_its_account() -> None:

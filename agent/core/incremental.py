@@ -174,7 +174,13 @@ class Figures:
                 self._pending.add(account_id)
 
     def set_crm(self, accounts: Iterable[Account], contacts: Iterable[Contact]) -> None:
-        """The CRM's accounts and contacts now; accounts whose inputs changed are recomputed."""
+        """The CRM's accounts and contacts now; accounts whose inputs changed are recomputed.
+
+        A record's ``crm_values`` (what the CRM holds in the agent's own fields) are no
+        input of any figure: a record that differs only there changes nothing here (the
+        records themselves are still replaced, for the rules that read them). When no
+        account's id or domains and no contact's id, account or email changed, every
+        response matches as before and is not matched again."""
         old = self._portfolio
         old_contacts = {a: [old.contacts[i] for i in ix] for a, ix in self._contacts_of.items()}
         old_tiers = {a: [old.tiers[i] for i in ix] for a, ix in self._contacts_of.items()}
@@ -184,23 +190,30 @@ class Figures:
         changed = set(old.accounts).symmetric_difference(new.accounts)
         for account_id, account in new.accounts.items():
             ix = self._contacts_of.get(account_id, [])
+            before = old.accounts.get(account_id)
             if (
-                old.accounts.get(account_id) != account
-                or old_contacts.get(account_id, []) != [new.contacts[i] for i in ix]
+                before is None
+                or _account_inputs(before) != _account_inputs(account)
+                or list(map(_contact_inputs, old_contacts.get(account_id, [])))
+                != [_contact_inputs(new.contacts[i]) for i in ix]
                 or old_tiers.get(account_id, []) != [new.tiers[i] for i in ix]
             ):
                 changed.add(account_id)
+        if _same_matching(old, new):
+            # every response matches where it did (contact positions included)
+            self._pending |= changed
+            return
         self._matched, self._unmatched = {}, {}
         self._by_account, self._by_email = {}, {}
         self._shared = False  # new indexes: ours alone
         for response in self._ordered:
             self._place(response)
         for key, now in self._matched.items():
-            before = old_matched.get(key)
-            if before is None or before.account_id != now.account_id:
+            before_match = old_matched.get(key)
+            if before_match is None or before_match.account_id != now.account_id:
                 changed.add(now.account_id)
-                if before is not None:
-                    changed.add(before.account_id)
+                if before_match is not None:
+                    changed.add(before_match.account_id)
         changed.update(c.account_id for k, c in old_matched.items() if k not in self._matched)
         # an account that shared a contact-less respondent with a changed one (as matched
         # before the change) may count another of that respondent's answers now
@@ -531,6 +544,44 @@ class Figures:
             self.config.window_days,
         )
         return {id(c.response) for c in latest.values()}
+
+
+def _account_inputs(account: Account) -> tuple[object, ...]:
+    """An account as the figures read it: everything but ``crm_values``."""
+    return (
+        account.id,
+        account.name,
+        account.domains,
+        account.revenue,
+        account.revenue_potential,
+        account.owner_email,
+        account.attributes,
+    )
+
+
+def _contact_inputs(contact: Contact) -> tuple[object, ...]:
+    """A contact as the figures read it: everything but ``crm_values``."""
+    return (
+        contact.id,
+        contact.account_id,
+        contact.email,
+        contact.name,
+        contact.title,
+        contact.crm_tier,
+    )
+
+
+def _same_matching(old: Portfolio, new: Portfolio) -> bool:
+    """Whether every response matches in ``new`` as in ``old``: the same accounts with
+    the same domains, the same contacts (in the same places) with the same emails."""
+    if old.accounts.keys() != new.accounts.keys() or len(old.contacts) != len(new.contacts):
+        return False
+    if any(a.domains != old.accounts[i].domains for i, a in new.accounts.items()):
+        return False
+    return all(
+        (o.id, o.account_id, o.email) == (n.id, n.account_id, n.email)
+        for o, n in zip(old.contacts, new.contacts, strict=True)
+    )
 
 
 def _closure(
