@@ -30,6 +30,7 @@ __all__ = [
     "response_hash",
     "to_json_value",
     "utc_iso",
+    "written_stamp",
 ]
 
 JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
@@ -47,6 +48,15 @@ def utc_iso(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat()
+
+
+def written_stamp(value: datetime) -> str:
+    """An instant as fixed-width UTC text (``2024-05-01T09:30:00.000000Z``), so that two
+    stamps compare as text exactly as their instants do (a naive value is read as UTC).
+    """
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="microseconds") + "Z"
 
 
 def to_json_value(value: FieldValue) -> JsonValue:

@@ -5,7 +5,8 @@ through psycopg 3), URLs are normalised and checked here, the two dialects'
 ``INSERT … ON CONFLICT`` constructs are chosen here, and so is the bulk path:
 ``executemany`` on SQLite, ``COPY`` into a temporary table then one
 ``INSERT … SELECT … ON CONFLICT`` on PostgreSQL (about three times faster than
-row-by-row parameters for the million-row loads the store sees).
+row-by-row parameters for the million-row loads the store sees), and so is merging
+a JSON object on conflict (``json_patch`` / ``jsonb ||``).
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ from agent.state.schema import UtcDateTime
 __all__ = [
     "DEFAULT_URL",
     "Dialect",
+    "bound_value",
     "bulk_write",
+    "bulk_write_bound",
     "create_state_engine",
     "dialect_of",
     "insert_ignore",
@@ -240,40 +243,79 @@ def bulk_write(
     """
     if not rows:
         return
-    quote = conn.dialect.identifier_preparer.quote
     names = [c.name for c in table.columns]
-    columns = ", ".join(quote(n) for n in names)
+    convert = _converters(table, conn, _pick(conn))
+    values = [tuple(fn(row[n]) for n, fn in zip(names, convert, strict=True)) for row in rows]
+    bulk_write_bound(conn, table, values, update=update)
+
+
+def bound_value(conn: Connection, column: Column[Any], value: Any) -> Any:
+    """``value`` of ``column`` as ``bulk_write_bound`` takes it on this connection."""
+    return (_pick(conn)(column, conn) or _same)(value)
+
+
+def bulk_write_bound(
+    conn: Connection,
+    table: Table,
+    values: Sequence[tuple[Any, ...]],
+    *,
+    update: Sequence[str] = (),
+    merge_json: Sequence[str] = (),
+    latest: Sequence[str] = (),
+) -> None:
+    """Insert rows given as tuples in column order, each value already as ``bound_value``
+    gives it (JSON as text): no conversion per value, for the largest writes.
+
+    On a key conflict: ``update`` columns take the new row's value, ``merge_json``
+    objects take the new row's keys and keep their others (SQLite ``json_patch``,
+    PostgreSQL ``jsonb ||``; each key's value replaced whole, so use arrays or scalars
+    there, never objects or a bare null), ``latest`` instants keep the later one.
+    Nothing to set: the row is skipped.
+    """
+    if not values:
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    dialect = dialect_of(conn)
+    target = quote(table.name)
+    columns = ", ".join(quote(c.name) for c in table.columns)
     keys = ", ".join(quote(c.name) for c in table.primary_key.columns)
-    sets = ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in update)
-    conflict = f"ON CONFLICT ({keys}) " + (f"DO UPDATE SET {sets}" if update else "DO NOTHING")
-    if dialect_of(conn) == "sqlite":
-        convert = _converters(table, conn, _bound)
-        marks = ", ".join("?" for _ in names)
-        values = [tuple(fn(row[n]) for n, fn in zip(names, convert, strict=True)) for row in rows]
-        sql = f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks}) {conflict}"  # noqa: S608  # our own table names, quoted
+    sets = [f"{quote(n)} = excluded.{quote(n)}" for n in update]
+    sets += [f"{quote(n)} = {_json_merged(dialect, target, quote(n))}" for n in merge_json]
+    later = "max" if dialect == "sqlite" else "GREATEST"
+    sets += [f"{quote(n)} = {later}({target}.{quote(n)}, excluded.{quote(n)})" for n in latest]
+    conflict = f"ON CONFLICT ({keys}) " + (
+        f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
+    )
+    if dialect == "sqlite":
+        marks = ", ".join("?" for _ in table.columns)
+        sql = f"INSERT INTO {target} ({columns}) VALUES ({marks}) {conflict}"  # noqa: S608  # our own table names, quoted
         conn.exec_driver_sql(sql, values)
         return
-    _copy_write(conn, table, rows, columns, conflict)
+    _copy_write(conn, table, values, columns, conflict)
+
+
+def _json_merged(dialect: Dialect, target: str, column: str) -> str:
+    if dialect == "sqlite":
+        return f"json_patch({target}.{column}, excluded.{column})"
+    return f"({target}.{column}::jsonb || excluded.{column}::jsonb)::json"
 
 
 def _copy_write(
     conn: Connection,
     table: Table,
-    rows: Sequence[Mapping[str, Any]],
+    values: Sequence[tuple[Any, ...]],
     columns: str,
     conflict: str,
 ) -> None:
     quote = conn.dialect.identifier_preparer.quote
-    names = [c.name for c in table.columns]
     target, staging = quote(table.name), quote(f"ax_load_{table.name}")
-    convert = _converters(table, conn, _copyable)
     conn.exec_driver_sql(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {target}) ON COMMIT DROP"
     )
     raw = conn.connection.driver_connection  # psycopg, inside this same transaction
     with raw.cursor() as cursor, cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:  # type: ignore[union-attr]
-        for row in rows:
-            copy.write_row([fn(row[n]) for n, fn in zip(names, convert, strict=True)])
+        for row in values:
+            copy.write_row(row)
     conn.exec_driver_sql(
         f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {staging} {conflict}"  # noqa: S608  # our own table names, quoted
     )
@@ -304,6 +346,10 @@ def _repeated(convert: _Convert) -> _Convert:
         return last[1]
 
     return converted
+
+
+def _pick(conn: Connection) -> Callable[[Column[Any], Connection], _Convert | None]:
+    return _bound if dialect_of(conn) == "sqlite" else _copyable
 
 
 def _bound(column: Column[Any], conn: Connection) -> _Convert | None:

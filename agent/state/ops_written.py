@@ -1,13 +1,15 @@
 """Write-back bookkeeping: what the CRM confirmed per record and field, and what failed.
 
 ``written_values`` lets the planner skip a field whose value it already wrote (the CRM
-may not be re-read between cycles); ``write_failures`` keeps each record's last error
+may not be re-read between cycles): one row per record, each field with its value and
+its own write time; ``write_failures`` keeps each record's last error
 and how many attempts in a row failed, so operators see stuck records and the next
 cycle retries them.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -18,12 +20,16 @@ from agent.core.contract import ObjectKind
 from agent.core.ports import FieldUpdate, WriteOutcome
 from agent.core.redaction import redact
 from agent.state import schema
-from agent.state.codec import JsonValue, to_json_value
-from agent.state.dialect import bulk_write, upsert
+from agent.state.codec import JsonValue, to_json_value, written_stamp
+from agent.state.dialect import bound_value, bulk_write_bound, upsert
 from agent.state.ops_base import BATCH_ROWS, OpsBase
 from agent.state.records import WriteFailure
 
 __all__ = ["WrittenOps"]
+
+# One encoder, built once (json.dumps with options builds one per call); the same
+# text as SQLAlchemy's JSON columns hold.
+_PLAIN = json.JSONEncoder()
 
 
 class WrittenOps(OpsBase):
@@ -34,11 +40,11 @@ class WrittenOps(OpsBase):
     ) -> dict[str, dict[str, JsonValue]]:
         """Last written value per record and field (all records, or only ``ids``)."""
         c = schema.written_values.c
-        base = select(c.record_id, c.field, c.value).where(c.crm == crm, c.object == object)
+        base = select(c.record_id, c.fields).where(c.crm == crm, c.object == object)
         found: dict[str, dict[str, JsonValue]] = {}
         for stmt in _by_ids(base, c.record_id, ids):
             for row in self._conn.execute(stmt):
-                found.setdefault(row.record_id, {})[row.field] = row.value
+                found[row.record_id] = {name: pair[0] for name, pair in row.fields.items()}
         return found
 
     def written_since_read(self, crm: str, object: ObjectKind) -> dict[str, dict[str, JsonValue]]:
@@ -46,6 +52,8 @@ class WrittenOps(OpsBase):
 
         What the CRM holds is the truth; a confirmed write only stands in for it until
         the next read of that record brings the CRM's own value (an admin's edit too).
+        Each field keeps its own write time: a record read after one write and written
+        again since brings only the later write's fields.
         """
         w = schema.written_values.c
         r = schema.crm_records.c
@@ -54,38 +62,42 @@ class WrittenOps(OpsBase):
             and_(r.crm == w.crm, r.object == w.object, r.record_id == w.record_id),
         )
         stmt = (
-            select(w.record_id, w.field, w.value)
+            select(w.record_id, w.fields, r.seen_at)
             .select_from(joined)
             .where(w.crm == crm, w.object == object)
+            # the record's newest write: the records read since are not even opened
             .where(or_(r.seen_at.is_(None), w.written_at > r.seen_at))
         )
         found: dict[str, dict[str, JsonValue]] = {}
         for row in self._conn.execute(stmt):
-            found.setdefault(row.record_id, {})[row.field] = row.value
+            read = "" if row.seen_at is None else written_stamp(row.seen_at)
+            newer = {name: value for name, (value, at) in row.fields.items() if at > read}
+            if newer:
+                found[row.record_id] = newer
         return found
 
     def record_written(self, crm: str, object: ObjectKind, updates: Sequence[FieldUpdate]) -> int:
         """Remember values the CRM accepted (as JSON); returns the number of fields.
 
-        Claimed against the running agent's leadership epoch, like a cursor commit.
+        One row per record; a field written before and not in ``updates`` keeps its
+        value and write time. Claimed against the running agent's leadership epoch,
+        like a cursor commit.
         """
         self._hold(f"the write record of {len(updates)} {object}(s)")
+        table = schema.written_values
         now = self._now()
-        rows = {
-            (u.record_id, name): {
-                "crm": crm,
-                "object": object,
-                "record_id": u.record_id,
-                "field": name,
-                "value": to_json_value(value),
-                "written_at": now,
-            }
-            for u in updates
-            for name, value in u.values.items()
-        }
-        for batch in chunked(rows.values(), BATCH_ROWS):
-            bulk_write(self._conn, schema.written_values, batch, ["value", "written_at"])
-        return len(rows)
+        stamp = written_stamp(now)
+        at = bound_value(self._conn, table.c.written_at, now)
+        rows: dict[str, dict[str, list[JsonValue]]] = {}
+        for u in updates:
+            fields = rows.setdefault(u.record_id, {})
+            for name, value in u.values.items():
+                fields[name] = [to_json_value(value), stamp]
+        encode = _PLAIN.encode
+        values = [(crm, object, rid, encode(fields), at) for rid, fields in rows.items()]
+        for batch in chunked(values, BATCH_ROWS):
+            bulk_write_bound(self._conn, table, batch, merge_json=["fields"], latest=["written_at"])
+        return sum(len(fields) for fields in rows.values())
 
     def record_failures(
         self, crm: str, object: ObjectKind, outcomes: Sequence[WriteOutcome]

@@ -7,7 +7,7 @@ What lives here, and why it must survive a crash:
   merged into the whole portfolio the metrics need.
 - ``responses``: every accepted survey response (idempotency by source + id).
 - ``written_values`` / ``write_failures``: the last value the CRM confirmed per
-  record and field, and per-record errors to retry next cycle.
+  record and field (one row per record), and per-record errors to retry next cycle.
 - ``alert_outbox`` / ``alert_state`` / ``silences``: alerts recorded before they
   are sent, the firing state per rule and subject, and admins' silences.
 - ``ingested_files``: content hashes of survey files already processed.
@@ -163,14 +163,17 @@ responses = Table(
     Index(None, "submitted_at"),
 )
 
+#: One row per record the CRM confirmed writes for: ``fields`` maps each field to
+#: ``[value, written at]`` (plain JSON, the instant as ``agent.state.codec.written_stamp``)
+#: and ``written_at`` is the newest of those instants, so a query can skip the records
+#: read again since their last write without opening the JSON.
 written_values = Table(
     "written_values",
     metadata,
     Column("crm", String(32), primary_key=True),
     Column("object", String(16), primary_key=True),
     Column("record_id", String(255), primary_key=True),
-    Column("field", String(255), primary_key=True),
-    Column("value", JSON),
+    Column("fields", JSON, nullable=False),
     Column("written_at", _TZ, nullable=False),
 )
 

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
+from sqlalchemy import select
+
+from agent.core.models import Account
 from agent.core.ports import FieldUpdate, WriteOutcome
-from agent.state.ops_base import BATCH_ROWS
+from agent.state.codec import written_stamp
+from agent.state.ops_base import BATCH_ROWS, OpsBase
+from agent.state.schema import written_values
 from agent.state.store import StateStore
 
 
@@ -92,12 +98,95 @@ def test_cleared_failures_are_forgotten(store: StateStore) -> None:
 
 
 def test_written_at_is_aware_utc(store: StateStore) -> None:
-    from sqlalchemy import select
-
-    from agent.state.schema import written_values
-
     store.record_written("files", "account", [FieldUpdate("a", {"f": 1})])
     with store.reading() as tx:
         stamp: datetime = tx.connection.execute(select(written_values.c.written_at)).scalar_one()
     assert stamp.tzinfo is not None
     assert abs(stamp - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+T1, T2, T3 = (
+    datetime(2025, 3, 1, 12, minute, 0, micro, tzinfo=UTC)
+    for minute, micro in ((0, 0), (1, 500), (2, 999_999))
+)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
+    """The instant the store stamps writes with: set ``clock[0]``."""
+    now = [T1]
+    monkeypatch.setattr(OpsBase, "_now", staticmethod(lambda: now[0]))
+    return now
+
+
+def _read_at(store: StateStore, when: datetime, *ids: str) -> None:
+    with store.transaction() as tx:
+        tx.stamp_records("files", "account", [Account(i, i) for i in ids], when)
+
+
+def test_each_field_is_newer_than_the_read_on_its_own(
+    store: StateStore, clock: list[datetime]
+) -> None:
+    store.record_written("files", "account", [FieldUpdate("a", {"f": 1, "g": 1})])
+    store.record_written("files", "account", [FieldUpdate("b", {"f": 1})])
+    _read_at(store, T2, "a", "b")
+    clock[0] = T3
+    store.record_written("files", "account", [FieldUpdate("a", {"g": 2})])
+    store.record_written("files", "account", [FieldUpdate("c", {"f": 3})])  # never read
+    assert store.written_since_read("files", "account") == {"a": {"g": 2}, "c": {"f": 3}}
+    assert store.written_values("files", "account") == {
+        "a": {"f": 1, "g": 2},
+        "b": {"f": 1},
+        "c": {"f": 3},
+    }
+
+
+def test_a_write_stamped_earlier_keeps_the_newer_field_newer(
+    store: StateStore, clock: list[datetime]
+) -> None:
+    clock[0] = T3
+    store.record_written("files", "account", [FieldUpdate("a", {"f": 1})])
+    clock[0] = T1  # the clock went back
+    store.record_written("files", "account", [FieldUpdate("a", {"g": 1})])
+    _read_at(store, T2, "a")
+    assert store.written_since_read("files", "account") == {"a": {"f": 1}}
+
+
+def test_a_record_read_to_the_microsecond_of_its_write_is_read(
+    store: StateStore, clock: list[datetime]
+) -> None:
+    clock[0] = T2
+    store.record_written("files", "account", [FieldUpdate("a", {"f": 1})])
+    _read_at(store, T2, "a")
+    assert store.written_since_read("files", "account") == {}
+    _read_at(store, T2 - timedelta(microseconds=1), "a")
+    assert store.written_since_read("files", "account") == {"a": {"f": 1}}
+
+
+def test_a_merge_keeps_the_other_fields_and_their_times(
+    store: StateStore, clock: list[datetime]
+) -> None:
+    store.record_written("files", "account", [FieldUpdate("a", {"f": "x", "g": None})])
+    clock[0] = T3
+    updates = [FieldUpdate("a", {"g": [1, "two"]}), FieldUpdate("b", {"f": 0.1})]
+    assert store.record_written("files", "account", updates) == 2
+    with store.reading() as tx:
+        rows = tx.connection.execute(select(written_values.c.record_id, written_values.c.fields))
+        stored = {row.record_id: row.fields for row in rows}
+    assert stored == {
+        "a": {"f": ["x", "2025-03-01T12:00:00.000000Z"], "g": [[1, "two"], written_stamp(T3)]},
+        "b": {"f": [0.1, "2025-03-01T12:02:00.999999Z"]},
+    }
+
+
+def test_a_rolled_back_write_leaves_the_record_as_it_was(store: StateStore) -> None:
+    store.record_written("files", "account", [FieldUpdate("a", {"f": 1, "g": 1})])
+    with pytest.raises(RuntimeError, match="batch after"):
+        _write_then_fail(store, [FieldUpdate("a", {"f": 2}), FieldUpdate("b", {"f": 1})])
+    assert store.written_values("files", "account") == {"a": {"f": 1, "g": 1}}
+
+
+def _write_then_fail(store: StateStore, updates: list[FieldUpdate]) -> None:
+    with store.transaction() as tx:
+        tx.record_written("files", "account", updates)
+        raise RuntimeError("the CRM batch after it failed")
