@@ -52,19 +52,19 @@ def desired_values(
     ``extra`` gives figures the document does not hold, per record id and logical
     name (the figure history's ``health_trend_30d``, ``health_status_since``).
     """
-    chosen = [s for s in specs if s.object == obj]
+    chosen = [(crm_field(s, crm), s) for s in specs if s.object == obj]
     rows: Sequence[AccountMetrics | ContactFigures] = (
         doc.accounts if obj == "account" else doc.contacts
     )
+    more_of = extra or {}
+    same = _Normalised()
     out: Desired = {}
     for row in rows:
         rid = row.id if isinstance(row, AccountMetrics) else row.contact_id
-        more = (extra or {}).get(rid, {})
+        more = more_of.get(rid, {})
         out[rid] = {
-            crm_field(s, crm): normalise(
-                s, more[s.logical] if s.logical in more else _figure(row, s)
-            )
-            for s in chosen
+            name: same(s, more[s.logical] if s.logical in more else _figure(row, s))
+            for name, s in chosen
         }
     return out
 
@@ -153,17 +153,68 @@ def plan_updates(
     specs_by_field: Mapping[str, FieldSpec],
 ) -> list[FieldUpdate]:
     """Only the fields whose rounded value differs from the CRM's; records in id order."""
+    same = _Normalised()
     updates: list[FieldUpdate] = []
     for rid in sorted(desired):
-        have = current.get(rid, {})
-        changed = {
-            name: value
-            for name, value in desired[rid].items()
-            if normalise(specs_by_field[name], have.get(name)) != value
-        }
+        have = current.get(rid)
+        changed: dict[str, FieldValue]
+        if not have:  # the CRM holds nothing: every value is a change, but nothing for nothing
+            changed = {name: value for name, value in desired[rid].items() if value is not None}
+        else:
+            changed = {
+                name: value
+                for name, value in desired[rid].items()
+                if same(specs_by_field[name], have.get(name)) != value
+            }
         if changed:
             updates.append(FieldUpdate(record_id=rid, values=changed))
     return updates
+
+
+#: How many (field, raw value) answers one ``_Normalised`` keeps before starting over.
+_REMEMBERED = 100_000
+#: The kinds whose values are parsed and rounded: the ones worth remembering.
+_PARSED = frozenset({"number", "percent", "integer", "multi"})
+
+
+class _Normalised:
+    """``normalise``, remembered per field and raw value for one plan.
+
+    Across hundreds of thousands of records the same few thousand values recur (the
+    CRM's text for a score, a count, a selection); each is parsed and rounded once. Only
+    values whose equal keys give equal answers are remembered: text, integers,
+    booleans (their type is part of the key: ``1``, ``True`` and ``1.0`` differ) and
+    floats other than NaN, with zero's sign in the key (``-0.0 == 0.0``).
+    """
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[int, type, object], FieldValue] = {}
+
+    def __call__(self, spec: FieldSpec, raw: object) -> FieldValue:
+        if raw is None:
+            return None
+        if spec.kind not in _PARSED:
+            return normalise(spec, raw)  # text, a flag or an instant: as quick, or unique
+        kind = type(raw)
+        if kind is float:
+            if raw != raw:  # noqa: PLR0124  # NaN: never found again, so not kept
+                return normalise(spec, raw)
+            raw_key = raw or repr(raw)
+        elif kind is str or kind is int or kind is bool:
+            raw_key = raw
+        else:
+            return normalise(spec, raw)
+        key = (id(spec), kind, raw_key)
+        try:
+            return self._seen[key]
+        except KeyError:
+            pass
+        if len(self._seen) >= _REMEMBERED:
+            self._seen.clear()
+        value = self._seen[key] = normalise(spec, raw)
+        return value
 
 
 @dataclass(slots=True)
