@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select
@@ -27,9 +28,18 @@ from agent.state.records import WriteFailure
 
 __all__ = ["WrittenOps"]
 
-# One encoder, built once (json.dumps with options builds one per call); the same
-# text as SQLAlchemy's JSON columns hold.
-_PLAIN = json.JSONEncoder()
+
+def _instant(value: object) -> JsonValue:
+    """The encoder's hook for what JSON has no type for: ``to_json_value``'s instants
+    (it encodes tuples as lists itself)."""
+    if isinstance(value, datetime):
+        return to_json_value(value)
+    raise TypeError(f"a written value cannot be {type(value).__name__}")
+
+
+# One encoder, built once (json.dumps with options builds one per call); written values
+# as ``to_json_value`` makes them, without a call per value.
+_PLAIN = json.JSONEncoder(default=_instant)
 
 
 class WrittenOps(OpsBase):
@@ -88,11 +98,13 @@ class WrittenOps(OpsBase):
         now = self._now()
         stamp = written_stamp(now)
         at = bound_value(self._conn, table.c.written_at, now)
-        rows: dict[str, dict[str, list[JsonValue]]] = {}
+        rows: dict[str, dict[str, list[Any]]] = {}
         for u in updates:
-            fields = rows.setdefault(u.record_id, {})
-            for name, value in u.values.items():
-                fields[name] = [to_json_value(value), stamp]
+            fields = {name: [value, stamp] for name, value in u.values.items()}
+            if u.record_id in rows:
+                rows[u.record_id].update(fields)
+            elif fields:
+                rows[u.record_id] = fields
         encode = _PLAIN.encode
         values = [(crm, object, rid, encode(fields), at) for rid, fields in rows.items()]
         for batch in chunked(values, BATCH_ROWS):

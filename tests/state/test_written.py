@@ -168,7 +168,7 @@ def test_a_merge_keeps_the_other_fields_and_their_times(
 ) -> None:
     store.record_written("files", "account", [FieldUpdate("a", {"f": "x", "g": None})])
     clock[0] = T3
-    updates = [FieldUpdate("a", {"g": [1, "two"]}), FieldUpdate("b", {"f": 0.1})]
+    updates = [FieldUpdate("a", {"g": (1, "two")}), FieldUpdate("b", {"f": 0.1})]
     assert store.record_written("files", "account", updates) == 2
     with store.reading() as tx:
         rows = tx.connection.execute(select(written_values.c.record_id, written_values.c.fields))
@@ -190,3 +190,9 @@ def _write_then_fail(store: StateStore, updates: list[FieldUpdate]) -> None:
     with store.transaction() as tx:
         tx.record_written("files", "account", updates)
         raise RuntimeError("the CRM batch after it failed")
+
+
+def test_a_record_without_fields_is_not_remembered(store: StateStore) -> None:
+    updates = [FieldUpdate("a", {}), FieldUpdate("b", {"f": 1}), FieldUpdate("b", {})]
+    assert store.record_written("files", "account", updates) == 1
+    assert store.written_values("files", "account") == {"b": {"f": 1}}
