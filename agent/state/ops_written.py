@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import and_, delete, or_, select
 
 from agent.core.batching import chunked
+from agent.core.compute import without_gc
 from agent.core.contract import ObjectKind
 from agent.core.ports import FieldUpdate, WriteOutcome
 from agent.core.redaction import redact
@@ -99,14 +100,15 @@ class WrittenOps(OpsBase):
         stamp = written_stamp(now)
         at = bound_value(self._conn, table.c.written_at, now)
         rows: dict[str, dict[str, list[Any]]] = {}
-        for u in updates:
-            fields = {name: [value, stamp] for name, value in u.values.items()}
-            if u.record_id in rows:
-                rows[u.record_id].update(fields)
-            elif fields:
-                rows[u.record_id] = fields
-        encode = _PLAIN.encode
-        values = [(crm, object, rid, encode(fields), at) for rid, fields in rows.items()]
+        with without_gc():  # a list per field: acyclic, and many in a large process
+            for u in updates:
+                fields = {name: [value, stamp] for name, value in u.values.items()}
+                if u.record_id in rows:
+                    rows[u.record_id].update(fields)
+                elif fields:
+                    rows[u.record_id] = fields
+            encode = _PLAIN.encode
+            values = [(crm, object, rid, encode(fields), at) for rid, fields in rows.items()]
         for batch in chunked(values, BATCH_ROWS):
             bulk_write_bound(self._conn, table, batch, merge_json=["fields"], latest=["written_at"])
         return sum(len(fields) for fields in rows.values())

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import structlog
 
 from agent.alerts.pipeline import AlertPipeline, CycleReport
-from agent.core.compute import Computed, compute_with_matches
+from agent.core.compute import Computed, compute_with_matches, without_gc
 from agent.core.contract import FieldSpec, MetricsConfig, ObjectKind
 from agent.core.document import AccountMetrics, MetricsDocument
 from agent.core.errors import KnownError
@@ -351,16 +351,19 @@ def plan_writeback(
             continue
         by_field = {crm_field(s, crm.name): s for s in chosen}
         mirrored = None if records is None else records[0 if obj == "account" else 1]
-        current = _current_values(store, crm.name, obj, mirrored)
-        desired = desired_values(doc, chosen, crm.name, obj, extra if obj == "account" else None)
-        plan.updates[obj] = plan_updates(desired, current, by_field)
-        plan.before[obj] = {
-            u.record_id: {
-                name: normalise(by_field[name], current.get(u.record_id, {}).get(name))
-                for name in u.values
+        with without_gc():  # dicts per record, thrice: acyclic, and many in a large process
+            current = _current_values(store, crm.name, obj, mirrored)
+            desired = desired_values(
+                doc, chosen, crm.name, obj, extra if obj == "account" else None
+            )
+            plan.updates[obj] = plan_updates(desired, current, by_field)
+            plan.before[obj] = {
+                u.record_id: {
+                    name: normalise(by_field[name], current.get(u.record_id, {}).get(name))
+                    for name in u.values
+                }
+                for u in plan.updates[obj]
             }
-            for u in plan.updates[obj]
-        }
     return plan
 
 
