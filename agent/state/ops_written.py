@@ -23,7 +23,7 @@ from agent.core.ports import FieldUpdate, WriteOutcome
 from agent.core.redaction import redact
 from agent.state import schema
 from agent.state.codec import JsonValue, to_json_value, written_stamp
-from agent.state.dialect import bound_value, bulk_write_bound, upsert
+from agent.state.dialect import bound_value, bulk_write_bound, plain_rows, upsert
 from agent.state.ops_base import BATCH_ROWS, OpsBase
 from agent.state.records import WriteFailure
 
@@ -54,8 +54,8 @@ class WrittenOps(OpsBase):
         base = select(c.record_id, c.fields).where(c.crm == crm, c.object == object)
         found: dict[str, dict[str, JsonValue]] = {}
         for stmt in _by_ids(base, c.record_id, ids):
-            for row in self._conn.execute(stmt):
-                found[row.record_id] = {name: pair[0] for name, pair in row.fields.items()}
+            for rid, fields in plain_rows(self._conn, stmt):
+                found[rid] = {name: pair[0] for name, pair in fields.items()}
         return found
 
     def written_since_read(self, crm: str, object: ObjectKind) -> dict[str, dict[str, JsonValue]]:
@@ -80,11 +80,11 @@ class WrittenOps(OpsBase):
             .where(or_(r.seen_at.is_(None), w.written_at > r.seen_at))
         )
         found: dict[str, dict[str, JsonValue]] = {}
-        for row in self._conn.execute(stmt):
-            read = "" if row.seen_at is None else written_stamp(row.seen_at)
-            newer = {name: value for name, (value, at) in row.fields.items() if at > read}
+        for rid, fields, seen_at in plain_rows(self._conn, stmt):
+            read = "" if seen_at is None else written_stamp(seen_at)
+            newer = {name: value for name, (value, at) in fields.items() if at > read}
             if newer:
-                found[row.record_id] = newer
+                found[rid] = newer
         return found
 
     def record_written(self, crm: str, object: ObjectKind, updates: Sequence[FieldUpdate]) -> int:
