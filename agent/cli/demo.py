@@ -74,6 +74,9 @@ def run_demo(directory: Path, *, fresh: bool, console: Console) -> Computed:
         _alert_summary(console, runtime.last_alerts)
         if runtime.last_tasks is not None:
             _task_summary(console, *runtime.last_tasks, folder)
+        elif "unchanged" in getattr(results.get("tasks"), "counts", {}):
+            console.rule(_TASKS_RULE)  # a settled cycle: the tasks made before still stand
+            console.print(_NO_NEW_TASKS)
         for result in results.values():
             if not result.ok:
                 console.print(f"The {result.job} job failed: {result.error}", markup=False)
@@ -118,8 +121,12 @@ def write_demo_config(directory: Path, rules_dir: Path) -> Path:
     return path
 
 
+_TASKS_RULE = "CRM tasks (where account owners work)"
+_NO_NEW_TASKS = "No new tasks: every detractor and upsell candidate has one already."
+
+
 def _task_summary(console: Console, closed: TaskReport, created: TaskReport, folder: Path) -> None:
-    console.rule("CRM tasks (where account owners work)")
+    console.rule(_TASKS_RULE)
     if closed.completed_in_crm:
         console.print(
             f"{closed.completed_in_crm} task(s) marked completed in {tasks_file(folder).name}: "
@@ -130,7 +137,7 @@ def _task_summary(console: Console, closed: TaskReport, created: TaskReport, fol
     if created.created:
         console.print(f"Created {created.created} task(s) in {tasks_file(folder)}.")
     else:
-        console.print("No new tasks: every detractor and upsell candidate has one already.")
+        console.print(_NO_NEW_TASKS)
     if created.pushed:
         console.print(f"Completed {created.pushed} task(s) whose loop was closed elsewhere.")
     figures = created.figures
