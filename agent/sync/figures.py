@@ -21,6 +21,7 @@ computes their accounts only.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -28,7 +29,7 @@ from datetime import datetime
 
 import structlog
 
-from agent.core.compute import Computed, Excluded, MatchedResponse
+from agent.core.compute import Computed, Excluded, MatchedResponse, without_gc
 from agent.core.contract import MetricsConfig
 from agent.core.document import AccountMetrics, MetricsDocument, TaskFigures
 from agent.core.incremental import Figures
@@ -87,6 +88,8 @@ class CycleFigures:
         #: Held for the whole computation; ``_noted`` only for noting a change.
         self._lock = threading.RLock()
         self._noted = threading.Lock()
+        #: Full loads of the state so far (each is followed by ``_out_of_collection``).
+        self._loads = 0
         #: What the answers path reads (under ``_noted``); replaced, never changed.
         self._published: _Published | None = None
         #: Responses noted so far, and those noted since the changes the published
@@ -180,10 +183,14 @@ class CycleFigures:
                 self._last = replace(last, tasks=tasks, value=value)
                 return value
             try:
-                figures, generation = self._refreshed(as_of)
-                figures.set_left_out(excluded)
-                document = replace(figures.document(rejected, excluded.dropped), tasks=tasks)
-                value = Computed(document, figures.accounts(), figures.matches())
+                with without_gc():
+                    loads = self._loads
+                    figures, generation = self._refreshed(as_of)
+                    figures.set_left_out(excluded)
+                    document = replace(figures.document(rejected, excluded.dropped), tasks=tasks)
+                    value = Computed(document, figures.accounts(), figures.matches())
+                    if self._loads != loads:
+                        _out_of_collection()
             except BaseException:
                 self._drop()
                 raise
@@ -272,6 +279,7 @@ class CycleFigures:
         if figures is not None and published is not None and figures is published.figures:
             figures = self._figures = figures.clone()  # the published figures stay as they are
         if figures is None:
+            self._loads += 1
             figures = Figures(self.config)
             self._records = None
             records = self._load_records()
@@ -299,3 +307,17 @@ class CycleFigures:
             as_of=as_of.isoformat(),
         )
         return figures, generation
+
+
+def _out_of_collection() -> None:
+    """Take everything alive now out of the cycle collector's reach (``gc.freeze``).
+
+    A full load of the state leaves millions of long-lived objects (responses, the
+    per-account parts, the document, the matches); the collector's full passes over
+    them stopped every thread for a second or more at 1,000,000 answers, and an answer
+    arriving meanwhile (decided on another thread) waited for it. These objects hold
+    no reference cycles: reference counting frees them when they go. What is frozen is
+    never scanned again; garbage cycles pending at this moment stay (bounded: one
+    moment per full load, which happens at start-up and after a reset). No collection
+    first: the new objects are all young, so it would be the very pass this avoids."""
+    gc.freeze()

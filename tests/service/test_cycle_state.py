@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -117,6 +118,33 @@ def test_a_new_answer_recomputes_its_account_only_and_equals_the_full_result(
         computed = agent.runtime.computed()
         assert computed.document == _full(agent, when)
     finally:
+        _close(agent)
+
+
+def test_a_full_load_takes_its_objects_out_of_the_collectors_reach(tmp_path: Path) -> None:
+    """The figures of a full load are frozen (``gc.freeze``), so the collector's full
+    passes no longer stop the answers thread to scan them; an incremental refresh
+    freezes nothing more."""
+    when = datetime.now(UTC)
+    agent = _agent(tmp_path, as_of=when)
+    gc.unfreeze()
+    try:
+        agent.run_once()
+        figures = agent.runtime.figures
+        assert figures is not None
+        frozen = gc.get_freeze_count()
+        accounts = agent.runtime.computed().document.accounts
+        assert frozen > 0
+        assert not any(o is accounts for o in gc.get_objects())  # not in any generation
+        answer = Response("hook-2", "p0@acct2.example", 1, when - timedelta(hours=1), source="hook")
+        with agent.store.transaction() as tx:
+            tx.add_responses([answer])
+        agent.runtime.responses_added([answer])
+        figures.figures(when)  # an incremental refresh: one account
+        assert gc.get_freeze_count() <= frozen  # none added (objects that went were freed)
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
         _close(agent)
 
 
