@@ -7,9 +7,9 @@ cycles (every job, as ``run --once`` does) one after the other:
 
 1. the first cycle ingests every response and writes every field (every account gets
    its first history row);
-2. the next one reads back what was written: every account's CRM record changed, so
-   every figure is computed afresh and history compares every account (the most
-   history ever costs in a steady cycle);
+2. the next one computes every figure afresh (the figures are reset first, as after a
+   restart), so history compares every account (the most history ever costs in a
+   steady cycle);
 3. then ``--cycles`` - 1 cycles, each after ``--answers`` new answers arrived as the
    webhook stores them: only their accounts are recomputed, and history compares
    only those.
@@ -154,6 +154,8 @@ def main() -> None:
             steady: list[dict[str, float]] = []
             for n in range(max(1, args.cycles)):
                 touched = _answers(agent, portfolio, answers, n) if n else 0
+                if n == 0 and agent.runtime.figures is not None:
+                    agent.runtime.figures.reset()  # every figure afresh: every account compared
                 figures = _cycle(agent)
                 figures["answers"] = answers if n else 0
                 figures["share"] = round(figures["history_s"] / figures["cycle_s"], 4)
