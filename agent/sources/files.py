@@ -378,17 +378,15 @@ def _with(cursor: str, rejected: Sequence[Rejected], resume: _Resume | None) -> 
     """``cursor`` with the rejected records and the resume point kept in it."""
     kept = json.loads(cursor)
     if rejected:
-        kept["rejected"] = [[r.source, r.position, r.reason, r.value] for r in rejected]
+        kept["rejected"] = _rejected_rows(rejected)
     if resume is not None:
         kept["resume"] = [resume.size, resume.records, sorted(resume.held)]
     return json.dumps(kept, sort_keys=True)
 
 
 def _resume_in(cursor: str | None) -> _Resume | None:
-    if not cursor or not cursor.startswith("{"):
-        return None
     try:
-        size, records, held = json.loads(cursor)["resume"]
+        size, records, held = _kept_in(cursor)["resume"]
         return _Resume(int(size), int(records), {str(i) for i in held})
     except (ValueError, KeyError, TypeError):
         return None
@@ -585,7 +583,7 @@ def _keeping(
     """``cursor`` keeping what its read left out (and, for the contacts, the accounts key)."""
     kept = json.loads(cursor)
     kept["left"] = {
-        "rejected": [[r.source, r.position, r.reason, r.value] for r in rejected],
+        "rejected": _rejected_rows(rejected),
         "dropped": [[d.source, d.position, d.reason] for d in excluded.dropped],
         "accounts": [_account_row(a) for a in excluded.accounts],
         "contacts": [_contact_row(c) for c in excluded.contacts],
@@ -597,13 +595,10 @@ def _keeping(
 
 def _kept(cursor: str, old: str | None, key: str | None = None) -> str:
     """``cursor`` (new file entries) with what ``old`` kept beside its entries."""
-    try:
-        before = json.loads(old) if old and old.startswith("{") else {}
-    except ValueError:
-        before = {}
+    before = _kept_in(old)
     kept = json.loads(cursor)
     for name in ("left", "accounts_key"):
-        if isinstance(before, dict) and name in before:
+        if name in before:
             kept[name] = before[name]
     if key is not None:
         kept["accounts_key"] = key
@@ -612,11 +607,9 @@ def _kept(cursor: str, old: str | None, key: str | None = None) -> str:
 
 def _left_in(cursor: str | None) -> tuple[list[Rejected], Excluded] | None:
     """What a read left out, as its cursor keeps it (None: a cursor of an older kind)."""
-    if not cursor or not cursor.startswith("{"):
-        return None
     try:
-        left = json.loads(cursor)["left"]
-        rejected = [Rejected(str(s), int(p), str(r), str(v)) for s, p, r, v in left["rejected"]]
+        left = _kept_in(cursor)["left"]
+        rejected = _rejected_of(left["rejected"])
         excluded = Excluded(
             dropped=[Dropped(str(s), int(p), str(r)) for s, p, r in left["dropped"]],
             accounts=[_account_of(row) for row in left["accounts"]],
@@ -628,12 +621,7 @@ def _left_in(cursor: str | None) -> tuple[list[Rejected], Excluded] | None:
 
 
 def _accounts_key_in(cursor: str | None) -> str | None:
-    if not cursor or not cursor.startswith("{"):
-        return None
-    try:
-        key = json.loads(cursor).get("accounts_key")
-    except (ValueError, AttributeError):
-        return None
+    key = _kept_in(cursor).get("accounts_key")
     return key if isinstance(key, str) else None
 
 
@@ -667,24 +655,35 @@ def _contact_of(row: list[Any]) -> Contact:
 
 def _parse(cursor: str | None) -> dict[str, list[object] | None] | None:
     """The per-file entries of a cursor; ``None`` for none or an older kind of cursor."""
-    if not cursor or not cursor.startswith("{"):
-        return None
-    try:
-        files = json.loads(cursor)["files"]
-    except (ValueError, KeyError, TypeError):
-        return None
+    files = _kept_in(cursor).get("files")
     return files if isinstance(files, dict) else None
 
 
 def _rejected_in(cursor: str | None) -> list[Rejected]:
     """The rejected records a cursor keeps (none for an older kind of cursor)."""
-    if not cursor or not cursor.startswith("{"):
-        return []
     try:
-        rows = json.loads(cursor).get("rejected", [])
-        return [Rejected(str(s), int(p), str(r), str(v)) for s, p, r, v in rows]
-    except (ValueError, TypeError, AttributeError):
+        return _rejected_of(_kept_in(cursor).get("rejected", []))
+    except (ValueError, TypeError):
         return []
+
+
+def _kept_in(cursor: str | None) -> dict[str, Any]:
+    """Everything a cursor holds, as a mapping (empty for none or an older kind)."""
+    if not cursor or not cursor.startswith("{"):
+        return {}
+    try:
+        kept = json.loads(cursor)
+    except ValueError:
+        return {}
+    return kept if isinstance(kept, dict) else {}
+
+
+def _rejected_rows(rejected: Sequence[Rejected]) -> list[list[object]]:
+    return [[r.source, r.position, r.reason, r.value] for r in rejected]
+
+
+def _rejected_of(rows: Sequence[Sequence[Any]]) -> list[Rejected]:
+    return [Rejected(str(s), int(p), str(r), str(v)) for s, p, r, v in rows]
 
 
 def _stat_of(entry: list[object] | None) -> tuple[int, int] | None:
