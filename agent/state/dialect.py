@@ -16,6 +16,7 @@ import os
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,6 +55,7 @@ __all__ = [
     "normalise_url",
     "one_of",
     "plain_rows",
+    "row_binder",
     "safe_url",
     "sqlite_path",
     "upsert",
@@ -244,9 +246,28 @@ def bulk_write(
     if not rows:
         return
     names = [c.name for c in table.columns]
-    convert = _converters(table, conn, _pick(conn))
-    values = [tuple(fn(row[n]) for n, fn in zip(names, convert, strict=True)) for row in rows]
-    bulk_write_bound(conn, table, values, update=update)
+    take = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
+    bind = row_binder(conn, table)
+    bulk_write_bound(conn, table, [bind(take(row)) for row in rows], update=update)
+
+
+def row_binder(conn: Connection, table: Table) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """A function taking one row of ``table`` as a tuple in column order to the form
+    ``bulk_write_bound`` takes (each value as ``bound_value`` gives it); only the
+    columns that need a conversion are touched (on SQLite: instants, JSON, booleans)."""
+    special = [
+        (i, fn) for i, fn in enumerate(_converters(table, conn, _pick(conn))) if fn is not _same
+    ]
+    if not special:
+        return _same
+
+    def bind(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        values = list(row)
+        for i, fn in special:
+            values[i] = fn(values[i])
+        return tuple(values)
+
+    return bind
 
 
 def bound_value(conn: Connection, column: Column[Any], value: Any) -> Any:
@@ -353,7 +374,10 @@ def _pick(conn: Connection) -> Callable[[Column[Any], Connection], _Convert | No
 
 
 def _bound(column: Column[Any], conn: Connection) -> _Convert | None:
-    """SQLAlchemy's own bind processor for the column on this dialect (None: as is)."""
+    """SQLAlchemy's own bind processor for the column on this dialect (None: as is);
+    for ``UtcDateTime`` the same text from one C call (``_sqlite_stamp``)."""
+    if isinstance(column.type, UtcDateTime):
+        return _sqlite_stamp
     kind = column.type.dialect_impl(conn.dialect)
     processor: _Convert | None = kind.bind_processor(conn.dialect)
     return processor
@@ -411,6 +435,17 @@ def _reader(kind: Any, dialect: Dialect) -> _Convert | None:
     if isinstance(kind, Boolean):
         return bool if dialect == "sqlite" else None
     return None
+
+
+def _sqlite_stamp(value: datetime | None) -> str | None:
+    """An instant as SQLite holds it (``UtcDateTime``): UTC, no offset, always six
+    fractional digits; the very text SQLAlchemy's SQLite ``DATETIME`` writes for it (a
+    test compares the two), a naive value taken as UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.isoformat(" ", "microseconds")
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:-6]  # without "+00:00"
 
 
 def _sqlite_instant(value: str) -> datetime:

@@ -20,7 +20,7 @@ from agent.core.batching import chunked
 from agent.core.models import Response
 from agent.state import schema
 from agent.state.codec import response_hash
-from agent.state.dialect import bulk_write, one_of, plain_rows
+from agent.state.dialect import bulk_write_bound, one_of, plain_rows, row_binder
 from agent.state.ops_base import BATCH_ROWS, OpsBase
 from agent.state.records import AddResult, ResponseConflict
 
@@ -48,15 +48,18 @@ class ResponseOps(OpsBase):
         ``batch`` as repeats or conflicts. The insert still says ``ON CONFLICT DO
         NOTHING``, so a concurrent writer can never make it fail.
         """
+        table = schema.responses
+        bind = row_binder(self._conn, table)
         received = self._now()
+        hashes = batch.hashes
         added: list[Response] = []
         for chunk in chunked(unique, BATCH_ROWS):
             stored = self._stored_hashes([_key(r) for r in chunk])
             for key, digest in stored.items():
                 batch.compare(key, digest)
             new = [r for r in chunk if _key(r) not in stored]
-            rows = [_row(r, batch.hashes[_key(r)], received) for r in new]
-            bulk_write(self._conn, schema.responses, rows)
+            values = [bind(_row(r, hashes[_key(r)], received)) for r in new]
+            bulk_write_bound(self._conn, table, values)
             added.extend(new)
         return added
 
@@ -150,8 +153,18 @@ def _key(response: Response) -> _Key:
     return (response.source, response.response_id)
 
 
-def _row(response: Response, digest: str, received: datetime) -> dict[str, Any]:
-    row = {name: getattr(response, name) for name in _CONTENT}
-    row["content_hash"] = digest
-    row["received_at"] = received
-    return row
+def _row(response: Response, digest: str, received: datetime) -> tuple[Any, ...]:
+    """The response's row, in the table's column order."""
+    return (
+        response.source,
+        response.response_id,
+        digest,
+        response.email,
+        response.score,
+        response.submitted_at,
+        response.driver,
+        response.comment,
+        response.account_hint,
+        response.loop_closed_at,
+        received,
+    )

@@ -4,12 +4,15 @@ million-row loads of a full computation go through it instead of SQLAlchemy's ro
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
-from sqlalchemy import select
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import create_engine, select
 
 from agent.core.models import Account, Contact, Response
 from agent.state import schema
-from agent.state.dialect import plain_rows
+from agent.state.dialect import bound_value, plain_rows
 from agent.state.store import StateStore
 
 T0 = datetime(2024, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -75,3 +78,41 @@ def test_mirrored_records_load_as_they_were_stored(store: StateStore) -> None:
     store.upsert_records("files", "contact", [contact])
     assert store.load_accounts("files") == [account]
     assert store.load_contacts("files") == [contact]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    instant=st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.none() | st.just(UTC) | st.timezones(),
+    )
+)
+def test_bulk_path_binds_instants_as_sqlalchemy_does_on_sqlite(instant: datetime) -> None:
+    """The bulk writes bind an instant with one C call instead of SQLAlchemy's processor:
+    the text SQLite keeps must be the same (a naive value taken as UTC)."""
+    engine = create_engine("sqlite://")
+    column = schema.responses.c.submitted_at
+    with engine.connect() as conn:
+        processor = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        assert processor is not None
+        assert bound_value(conn, column, instant) == processor(instant)
+        assert bound_value(conn, column, None) is None
+
+
+def test_bulk_rows_and_sqlalchemys_insert_store_the_same_text(tmp_path: Path) -> None:
+    """A response stored by the bulk path and one inserted through SQLAlchemy hold the
+    same raw values, column for column (the read path parses that text)."""
+    store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        eastern = timezone(timedelta(hours=-5, minutes=-30))
+        answer = Response("r1", "a@acme.com", 3, T0.astimezone(eastern), "Support", "x", "acme", T0)
+        store.add_responses([answer])
+        with store.engine.begin() as conn:
+            row = conn.execute(select(*schema.responses.columns)).one()._asdict()
+            conn.execute(schema.responses.insert(), {**row, "response_id": "r2"})
+            raw = conn.exec_driver_sql("SELECT * FROM responses ORDER BY response_id").all()
+        assert raw[0][2:] == raw[1][2:]
+        assert raw[0][5] == "2024-03-01 12:00:00.123456"
+    finally:
+        store.close()
