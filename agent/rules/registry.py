@@ -50,6 +50,16 @@ class RuleRegistry:
     def current(self) -> RuleSet:
         return self._current
 
+    @property
+    def seen(self) -> str:
+        """The fingerprint of the rule files as the last ``refresh`` found them."""
+        return self._seen
+
+    def unchanged_since(self, seen: str) -> bool:
+        """Whether the rule files are as they were when ``seen`` was taken (nothing is
+        loaded or reported: the next ``refresh`` still does that)."""
+        return fingerprint(self.path) == seen
+
     def refresh(self) -> Reload:
         """Load the files if they changed since the last look."""
         seen = fingerprint(self.path)

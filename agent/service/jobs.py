@@ -208,6 +208,9 @@ def alerts(rt: Runtime) -> dict[str, int]:
     if rt.unchanged():  # no answer arrived either (they are inputs)
         return _unchanged("alerts")
     computed = rt.computed()
+    if rt.decided_already("alerts", computed):
+        return _decided("alerts")
+    before = rt.input_version()
     now = computed.document.as_of
     report = evaluate_alerts(
         rt.pipeline,
@@ -220,7 +223,9 @@ def alerts(rt: Runtime) -> dict[str, int]:
         facts=rt.response_facts(computed),
     )
     rt.last_alerts = report
-    return _alert_counts(report)
+    counts = _alert_counts(report)
+    rt.ran_over("alerts", computed, before, clean=_clean(report))
+    return counts
 
 
 def escalation(rt: Runtime) -> dict[str, int]:
@@ -229,10 +234,16 @@ def escalation(rt: Runtime) -> dict[str, int]:
     if rt.unchanged():
         return _unchanged("escalation")
     computed = rt.computed()
+    if rt.decided_already("escalation", computed):
+        return _decided("escalation")
+    before = rt.input_version()
     history = rule_history(rt.store, rt.crm.name, rt.settings.history)
     closed = rt.settings.slack.loop_closed_field
     inputs = rule_inputs(computed, closed, history=history, facts=rt.response_facts(computed))
-    return _alert_counts(rt.pipeline.escalate(inputs, computed.document.as_of))
+    report = rt.pipeline.escalate(inputs, computed.document.as_of)
+    counts = _alert_counts(report)
+    rt.ran_over("escalation", computed, before, clean=_clean(report))
+    return counts
 
 
 def outbox(rt: Runtime) -> dict[str, int]:
@@ -254,6 +265,24 @@ def _unchanged(job: str) -> dict[str, int]:
     them, so it would do nothing (``agent.sync.settled``)."""
     _log.info("job_skipped", job=job, reason="unchanged")
     return {"unchanged": 1}
+
+
+def _decided(job: str) -> dict[str, int]:
+    """A deciding job whose last run had the same inputs and wrote nothing
+    (``Runtime.decided_already``): it would decide the same again."""
+    _log.info("job_skipped", job=job, reason="decided over the same inputs")
+    return {"unchanged": 1}
+
+
+def _clean(report: CycleReport) -> bool:
+    """A run whose repeat over the same inputs would do nothing more: its rules loaded
+    and every rule evaluated (an error is reported again), nothing left to deliver."""
+    delivery = report.delivery
+    return (
+        report.rules_error is None
+        and not report.evaluation_errors
+        and (delivery is None or (delivery.deferred == 0 and delivery.failed == 0))
+    )
 
 
 def _alert_counts(report: CycleReport) -> dict[str, int]:

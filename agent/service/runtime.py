@@ -102,6 +102,8 @@ class Runtime:
     _decided: _Decided | None = None
     #: The moves of the input version by this whole cycle's own transactions.
     _watch: WriteWatch | None = None
+    #: Per deciding job, the inputs of its last run when that run changed nothing.
+    _ran_over: dict[str, _RanOver] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -289,6 +291,48 @@ class Runtime:
             parts.history_recorded(document)
         return counts
 
+    # -- a deciding job over the inputs of its last run ------------------------------------
+
+    def decided_already(self, job: str, computed: Computed) -> bool:
+        """Whether ``job`` (alerts, escalation) last ran over these very inputs and wrote
+        nothing: the same computation, rule files and input version. Its decisions are a
+        function of those alone (the clock is the computation's instant), so running it
+        again would decide the same and write nothing.
+
+        In the long-running agent the alerts job runs every minute while a cycle's
+        figures hold (a new cycle starts with each CRM sync); at 50,000 accounts each
+        such run evaluated every rule over a million answers to find nothing new.
+        Never within a whole cycle (``run --once``, the demo: each of its jobs runs once,
+        or skips with the whole cycle), with ``--full`` or in a dry run."""
+        with self._lock:
+            if self._in_pass or self.full_compute or self.dry_run:
+                return False
+            last = self._ran_over.get(job)
+        return (
+            last is not None
+            and last.computed is computed
+            and self.store.input_version() == last.version
+            and self.pipeline.registry.unchanged_since(last.rules)
+        )
+
+    def input_version(self) -> int:
+        """The state's input version now (read before a deciding job's run)."""
+        return self.store.input_version()
+
+    def ran_over(self, job: str, computed: Computed, before: int, *, clean: bool) -> None:
+        """``job`` ran over ``computed``; ``before``: the input version read before it
+        started. Remembered only if nothing moved the version meanwhile (the run wrote
+        nothing, and no other thread did) and the run was ``clean`` (rules loaded, every
+        rule evaluated, nothing left to deliver): then the next run over the same inputs
+        is skipped (``decided_already``)."""
+        rules = self.pipeline.registry.seen
+        same = clean and self.store.input_version() == before
+        with self._lock:
+            if same:
+                self._ran_over[job] = _RanOver(computed, rules, before)
+            else:
+                self._ran_over.pop(job, None)
+
     # -- the settled state (agent.sync.settled) -------------------------------------------
 
     def unchanged(self) -> bool:
@@ -417,6 +461,17 @@ class Runtime:
         reset = getattr(inner, "reset_budget", None)
         if callable(reset):
             reset()
+
+
+@dataclass(frozen=True, slots=True)
+class _RanOver:
+    """What a deciding job's run read, when that run wrote nothing: its computation (the
+    figures and their instant, which is also the decisions' clock), the rule files'
+    fingerprint and the input version (every table a decision reads moves it)."""
+
+    computed: Computed
+    rules: str
+    version: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,114 @@
+"""Between cycles the long-running agent runs its alerts job every minute over the
+same figures; a run over the very inputs of the last one that wrote nothing is skipped.
+
+Real agent, plain-file CRM, real state database (SQLite file, PostgreSQL). Each input
+a decision reads makes the next run evaluate again: a silence (the state's input
+version), a rule file, a new answer (a new computation); and a run that recorded an
+alert is followed by one that evaluates (it finds nothing new) before runs are skipped.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from agent.core.models import Response
+from agent.service.jobs import JOBS
+from agent.service.process import AgentProcess
+from agent.service.runtime import Runtime
+from agent.state.leader import leadership_for
+from agent.state.store import StateStore
+from tests.service.agentkit import RULES, RecordingNotifier, agent_settings
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+def agent(tmp_path: Path, state_url: str) -> Iterator[AgentProcess]:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    settings = agent_settings(tmp_path, state_url=state_url, rules_dir=rules)
+    leadership = leadership_for(settings.state_url)
+    leadership.acquire(wait=False)
+    store = StateStore.open(settings.state_url)
+    made = AgentProcess(settings, store, leadership, notifier=RecordingNotifier(), as_of=NOW)
+    try:
+        results = made.run_once()  # the first cycle: figures computed, alerts recorded
+        assert all(r.ok for r in results), [(r.job, r.error) for r in results]
+        assert made.lease.try_lead()  # leading between cycles, as the service does
+        yield made
+        made.lease.step_down("stopping")
+    finally:
+        store.close()
+        leadership.release()
+
+
+def _run(rt: Runtime, job: str = "alerts") -> dict[str, int]:
+    """One run of ``job`` between cycles, as the scheduler starts it."""
+    return JOBS[job](rt)
+
+
+def _settled_runs(rt: Runtime, job: str = "alerts") -> None:
+    """Runs until one is skipped (a run that recorded or delivered is not remembered)."""
+    for _ in range(4):
+        if _run(rt, job).get("unchanged"):
+            return
+    raise AssertionError(f"{job} never found its last inputs again")
+
+
+def test_a_run_over_the_last_runs_inputs_is_skipped(agent: AgentProcess) -> None:
+    rt = agent.runtime
+    first = _run(rt)
+    assert first["rules"] > 0
+    assert first["alerts_recorded"] == 0
+    version = rt.store.input_version()
+    assert _run(rt) == {"unchanged": 1}
+    assert _run(rt) == {"unchanged": 1}
+    assert rt.store.input_version() == version
+    _run(rt, "escalation")
+    assert _run(rt, "escalation") == {"unchanged": 1}
+
+
+def test_a_silence_makes_the_next_run_evaluate(agent: AgentProcess) -> None:
+    rt = agent.runtime
+    _settled_runs(rt)
+    rt.pipeline.repo.add_silence(
+        rule_id="executive-detractor",
+        account_id=None,
+        reason="maintenance",
+        created_by="ops@example.com",
+        now=NOW,
+        expires_at=NOW + timedelta(days=1),
+    )
+    assert "rules" in _run(rt)  # the silence is an input of every decision
+    assert _run(rt) == {"unchanged": 1}
+
+
+def test_a_rule_file_edit_makes_the_next_run_evaluate(agent: AgentProcess) -> None:
+    rt = agent.runtime
+    _settled_runs(rt)
+    path = Path(rt.settings.rules_dir) / "accounts.yaml"
+    path.write_text(path.read_text().replace("realert: 30d", "realert: 31d"))
+    assert "rules" in _run(rt)
+    assert _run(rt) == {"unchanged": 1}
+
+
+def test_a_new_answer_is_decided_and_a_recording_run_is_not_remembered(
+    agent: AgentProcess,
+) -> None:
+    rt = agent.runtime
+    _settled_runs(rt)
+    answer = Response("hook-9", "p1@acct3.example", 1, NOW - timedelta(hours=1), source="hook")
+    with rt.store.transaction() as tx:
+        added = tx.add_responses([answer]).added
+    rt.responses_added(added)  # as the webhook tells the agent: a new computation
+    recorded = _run(rt)
+    assert recorded["alerts_recorded"] >= 1
+    again = _run(rt)  # it wrote: the next run evaluates, and finds nothing new
+    assert "rules" in again
+    assert again["alerts_recorded"] == 0
+    assert _run(rt) == {"unchanged": 1}
