@@ -1,47 +1,68 @@
 """Benchmark: a detractor pushed to the webhook, until Slack receives ``chat.postMessage``.
 
-The agent runs in this process as in production (scheduler thread, waitress server,
-SQLite state, the plain-file CRM with a generated portfolio, the real Slack notifier)
-against a loopback Slack fake. Each round POSTs one signed response from an
-account's executive scoring 2 and waits for the Slack fake to hold the message
-whose metadata names that response's alert. The regular cadences are an hour long,
-so only the webhook's trigger can deliver within the measured time.
+The real ``ax-agent run`` (the long-running service) runs as a subprocess: its
+configuration file in a temporary folder (the plain-file CRM with a generated
+portfolio, SQLite state, the loopback Slack fake of this process as its Slack Web
+API), the bot token and the webhook secret in its environment. Each round POSTs one
+signed response from an account's executive scoring 2 to the agent's webhook and
+waits for the Slack fake to hold the message whose metadata names that response's
+alert. Every job runs every hour (``--during-cycle``: every ``--cycle-every``
+seconds), so only the webhook's own path can deliver within the measured time.
 
-Before the agent starts, ``--responses`` answers (default 0) are stored in its state,
-spread over the portfolio's contacts and the last 300 days, as an agent that has been
-running for a while holds them: at 50,000 accounts and 1,000,000 stored responses the
-first cycle computes the whole portfolio, and each detractor after it must not. The
-rounds start in the steady state: once the first cycle's own posts (escalations and
-updates of the stored history, sent at ``--post-per-second`` per channel, default 20,
-and chat.update at 50 a minute) are out; a detractor recorded behind such a backlog
-waits for it (delivery is oldest first). ``--settle-backlog`` marks that backlog sent
-instead, as an agent running for a while sent it long ago (at 50,000 accounts it holds
-thousands of updates: over an hour at Slack's pace). ``--during-cycle`` starts a full
-cycle as the rounds begin, so the detractors arrive while it runs: the answers worker
-decides each from the last computed figures beside the cycle's jobs (what it may
-still wait for: the state database's write lock while a job commits, the interpreter
-shared with the cycle's computation, delivery behind posts the cycle recorded first).
+Before the agent starts, ``--responses`` answers (default 0) are written into its
+state, spread over the portfolio's contacts and the last 300 days, as an agent that
+has been running for a while holds them: at 50,000 accounts and 1,000,000 stored
+responses the first cycle computes the whole portfolio, and each detractor after it
+must not. The rounds start in the steady state: once the first cycle's own posts
+(escalations and updates of the stored history, sent at ``--post-per-second`` per
+channel, default 20, and chat.update at 50 a minute) are out; a detractor recorded
+behind such a backlog waits for it (delivery is oldest first). ``--settle-backlog``
+marks that backlog sent instead, as an agent running for a while sent it long ago
+(at 50,000 accounts it holds thousands of updates: over an hour at Slack's pace): one
+UPDATE of the outbox from this process while the agent runs (``_steady`` says why
+that is safe).
 
-    python benchmarks/bench_webhook.py --accounts 50000 --responses 1000000
+``--during-cycle`` measures while a full cycle runs instead: the agent's second
+regular cycle, every job once more at its interval (``--cycle-every``, default 300 s,
+counted from each job's first run), after this process raised every account's revenue
+by 1 % in the CRM's ``accounts.csv`` (a book-wide ARR update): its CRM sync reads
+every account as changed, so the first job that computes (the tasks job, then the
+write-back, the alerts and escalation jobs) recomputes every account's figures
+(``figures_refreshed`` with ``full`` true, as the agent's log shows; the responses
+stay matched as before, they are not reloaded from the state), the write-back
+compares every account's history, and the alerts job evaluates every rule over every
+stored answer. The rounds run from that cycle's start to its end, one detractor every
+``--round-every`` seconds (default 0.25, under Slack's per-channel pace), at least
+``--rounds``. The answers worker decides each from the last published figures beside
+the cycle's jobs; what a round may still wait for: the state database's write lock
+while a job commits, the interpreter shared with the cycle's computation, delivery
+behind posts the cycle recorded first. The cycle's jobs (time, counts) and its
+computations are printed after the figures.
 
-Prints p50 / p95 / p99 / max over ``--rounds`` (default 50); the last line is JSON.
+    python benchmarks/bench_webhook.py --accounts 50000 --responses 1000000 --settle-backlog
+    python benchmarks/bench_webhook.py --accounts 50000 --responses 1000000 --settle-backlog \
+        --during-cycle --cycle-every 400
 
-``--burst N`` measures delivery under load instead (``burst_main``): the real
-``ax-agent run`` as a subprocess takes ``N`` (default 2,000) signed detractor
-webhooks at ``--concurrency`` (default 20). Every answer must be stored and every
-alert reach ``chat.postMessage``; the figure is recorded (outbox) -> posted, p99,
-next to the bound Slack's per-channel rate limit (``--post-per-second``) forces on
-the same recorded times: the agent's own limiter replayed, channel by channel, over
-every message posted there. Target: p99 at most 2 s above that bound.
+Prints p50 / p95 / p99 / max over the rounds (default 50); the last line is JSON.
+
+``--burst N`` measures delivery under load instead (``burst_main``): the agent
+takes ``N`` (default 2,000) signed detractor webhooks at ``--concurrency`` (default
+20). Every answer must be stored and every alert reach ``chat.postMessage``; the
+figure is recorded (outbox) -> posted, p99, next to the bound Slack's per-channel
+rate limit (``--post-per-second``) forces on the same recorded times: the agent's own
+limiter replayed, channel by channel, over every message posted there. Target: p99
+at most 2 s above that bound.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
 import math
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -59,19 +80,18 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ holds the fakes
 
 from pytest_httpserver import HTTPServer  # after the path set-up above
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, create_engine, func, select, update
 
 from agent.config.logging import configure_logging
-from agent.config.settings import Settings
+from agent.config.service import JOB_NAMES
 from agent.core.models import Response
-from agent.service.process import AgentProcess
 from agent.service.signing import sign
-from agent.state.leader import leadership_for
-from agent.state.schema import alert_outbox
+from agent.state.schema import alert_outbox, cycles
 from agent.state.store import StateStore
 from connectors.slack.limits import SlackLimits
 from tests.alerting.fake_slack import TOKEN, FakeSlack
 from tests.service.portfolio import Portfolio
+from tests.service.stack import agent_command
 
 SECRET = "bench-webhook-secret"  # noqa: S105  # a throwaway secret of this run
 CHANNELS = {
@@ -80,40 +100,99 @@ CHANNELS = {
     "account-management": "C0CXALERTS",
     "cx-admin": "C0ADMIN",
 }
-HOUR = {"every": 3600}
-JOBS = ("crm_sync", "survey_ingest", "writeback", "alerts", "escalation", "outbox")
 
 
-def _settings(
-    root: Path, slack_url: str, accounts: int, per_account: int, per_second: float
-) -> Settings:
-    folder = Portfolio(accounts=accounts, contacts_per_account=per_account).write_folder(
-        root / "crm", responses=False
-    )
-    return Settings.model_validate(
-        {
-            "files": {"path": folder},
-            "state_url": f"sqlite:///{root / 'state.db'}",
-            "rules_dir": Path(__file__).resolve().parent.parent / "rules",
-            "server": {"port": 0},
-            "webhook": {"secret": SECRET},
-            "slack": {
-                "bot_token": TOKEN,
-                "base_url": slack_url,
-                "channels": CHANNELS,
-                "post_per_second": per_second,
-            },
-            "schedule": dict.fromkeys(
-                ("crm_sync", "survey_ingest", "writeback", "alerts", "escalation", "outbox"), HOUR
-            ),
-        }
-    )
+def _agent_config(
+    root: Path, folder: Path, slack: dict[str, Any], every: float, state_url: str
+) -> Path:
+    """The agent's configuration file (JSON, which YAML reads) for the files CRM in
+    ``folder``: every job ``every`` seconds, from the start; secrets come from the
+    environment (``_start_agent``)."""
+    config = {
+        "crm": "files",
+        "files": {"path": str(folder)},
+        "state_url": state_url,
+        "rules_dir": str(Path(__file__).resolve().parent.parent / "rules"),
+        "server": {"port": _free_port()},
+        "slack": {"channels": CHANNELS, **slack},
+        "schedule": {**{job: {"every": every} for job in JOB_NAMES}, "grace_seconds": 30},
+    }
+    path = root / "ax.yaml"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    return path
 
 
-def _store_responses(settings: Settings, count: int, accounts: int, per_account: int) -> None:
-    """``count`` answers from the portfolio's contacts over the last 300 days, stored in bulk."""
+def _start_agent(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    """``ax-agent run --config config`` (the console script's entry point, run by this
+    interpreter), the bot token and the webhook secret in its environment, its log in
+    ``log``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AX_")}
+    env.update(AX_SLACK__BOT_TOKEN=TOKEN, AX_WEBHOOK__SECRET=SECRET)
+    with log.open("wb") as out:
+        return subprocess.Popen(  # noqa: S603  # the agent's own command
+            agent_command(config),
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _running(proc: subprocess.Popen[bytes], log: Path) -> bool:
+    """True while the agent runs; RuntimeError with its log's end once it stopped."""
+    if proc.poll() is None:
+        return True
+    tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-20:]
+    raise RuntimeError(f"the agent exited with {proc.returncode}:\n" + "\n".join(tail))
+
+
+def _stop_agent(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (a graceful stop), then SIGKILL if it outlives its grace period."""
+    proc.terminate()
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+class _Posts:
+    """What the Slack fake's ``chat.postMessage`` took: alert id -> when (wall clock,
+    once the fake stored the message) and which channel."""
+
+    def __init__(self, slack: FakeSlack) -> None:
+        self.at: dict[str, float] = {}
+        self.channel: dict[str, str] = {}
+        self._seen = threading.Condition()
+        original = slack._chat_postMessage
+
+        def posted(args: dict[str, Any]) -> Any:
+            answer = original(args)
+            meta = (args.get("metadata") or {}).get("event_payload") or {}
+            alert_id = str(meta.get("alert_id"))
+            with self._seen:
+                self.at.setdefault(alert_id, time.time())
+                self.channel.setdefault(alert_id, str(args.get("channel")))
+                self._seen.notify_all()
+            return answer
+
+        slack._chat_postMessage = posted  # type: ignore[method-assign]
+
+    def wait(self, alert_id: str, deadline: float) -> float:
+        """When ``alert_id`` was posted; RuntimeError past ``deadline`` (wall clock)."""
+        with self._seen:
+            while alert_id not in self.at:
+                left = deadline - time.time()
+                if left <= 0:
+                    raise RuntimeError(f"{alert_id} did not reach Slack in time")
+                self._seen.wait(left)
+            return self.at[alert_id]
+
+
+def _store_responses(state_url: str, count: int, accounts: int, per_account: int) -> None:
+    """``count`` answers from the portfolio's contacts over the last 300 days, stored in
+    bulk into the state before the agent starts (the state is created here)."""
     now = datetime.now(UTC)
-    store = StateStore.open(settings.state_url)
+    store = StateStore.open(state_url)
     try:
         batch: list[Response] = []
         for k in range(count):
@@ -145,15 +224,7 @@ def _post(base: str, body: bytes) -> int:
         return int(response.status)
 
 
-def _delivered(slack: FakeSlack, alert_id: str) -> bool:
-    for messages in list(slack.messages.values()):
-        for message in list(messages):
-            if message.get("metadata", {}).get("event_payload", {}).get("alert_id") == alert_id:
-                return True
-    return False
-
-
-def _round(base: str, slack: FakeSlack, index: int, account: int, wait: float = 30) -> float:
+def _round(base: str, posts: _Posts, index: int, account: int, wait: float = 30) -> float:
     rid = f"bench-{index}"
     answer: dict[str, Any] = {
         "response_id": rid,
@@ -163,58 +234,54 @@ def _round(base: str, slack: FakeSlack, index: int, account: int, wait: float = 
         "comment": "Support never answers.",
     }
     body = json.dumps(answer).encode()
-    alert_id = f"executive-detractor:webhook/{rid}"
-    started = time.perf_counter()
+    started = time.time()
     if _post(base, body) != 200:
         raise RuntimeError("the webhook refused the response")
-    deadline = started + wait
-    while not _delivered(slack, alert_id):
-        if time.perf_counter() > deadline:
-            raise RuntimeError(f"{alert_id} did not reach Slack within {wait:.0f} s")
-        time.sleep(0.002)
-    return time.perf_counter() - started
+    return posts.wait(f"executive-detractor:webhook/{rid}", started + wait) - started
 
 
-def _start_cycle(agent: AgentProcess) -> dict[str, float]:
-    """Every job once more, the figures computed in full, as the rounds begin: the
-    detractors arrive while a cycle is running (the realistic case besides the quiet
-    steady state). The returned times fill in as the cycle goes."""
-    times = {"asked": time.perf_counter()}
-    before = agent.scheduler.last.get("outbox")
-    if agent.runtime.figures is not None:
-        agent.runtime.figures.reset()  # the next computation is a full one
-    for job in JOBS:
-        agent.scheduler.trigger(job)
-
-    def watch() -> None:
-        while agent.scheduler.last.get("outbox") is before:
-            time.sleep(0.05)
-        times["ended"] = time.perf_counter()
-
-    threading.Thread(target=watch, daemon=True).start()
-    return times
+# -- the agent's state, read (and, for --settle-backlog, the outbox written) from outside
 
 
-def _cycle_overlap(cycle: dict[str, float], ended_rounds: float) -> str:
-    ended = cycle.get("ended")
-    if ended is None:
-        took = ended_rounds - cycle["asked"]
-        return f"the full cycle was still running when the rounds ended ({took:.0f} s)"
-    return (
-        f"the full cycle asked for as the rounds began ran {ended - cycle['asked']:.0f} s;"
-        f" the rounds took {ended_rounds - cycle['asked']:.0f} s"
-    )
+def _runs(state: Engine, job: str) -> list[Any]:
+    """``job``'s runs in the cycles log, oldest first."""
+    with state.connect() as conn:
+        return list(conn.execute(select(cycles).where(cycles.c.job == job).order_by(cycles.c.id)))
 
 
-def _steady(agent: AgentProcess, per_second: float, *, settle: bool) -> None:
-    """Wait for the steady state: the first cycle's own posts are out (escalations and
-    updates of the stored history), so each detractor waits for nothing but its path.
+def _ended(state: Engine, job: str, runs: int) -> bool:
+    """Whether ``job`` has run ``runs`` times, the last of them finished."""
+    done = _runs(state, job)
+    return len(done) >= runs and done[runs - 1].status != "running"
+
+
+def _pending(state: Engine) -> int:
+    with state.connect() as conn:
+        query = select(func.count()).where(alert_outbox.c.status == "pending")
+        return int(conn.execute(query).scalar_one())
+
+
+def _quiet(slack: FakeSlack, seconds: float) -> None:
+    """Until the Slack fake has had no call for ``seconds``."""
+    count = -1
+    while count != len(slack.calls):
+        count = len(slack.calls)
+        time.sleep(seconds)
+
+
+def _steady(state: Engine, slack: FakeSlack, per_second: float, *, settle: bool) -> None:
+    """Wait for the steady state: the first cycle's own posts (escalations and updates
+    of the stored history) are out, so each detractor waits for nothing but its path.
 
     ``settle``: that backlog is marked sent instead (an agent running for a while sent
-    its first cycle's posts long ago); at Slack's pace (chat.update 50 a minute) the
-    first cycle over 1,000,000 stored answers takes hours to drain."""
-    started, repo = time.perf_counter(), agent.runtime.pipeline.repo
-    with repo.engine.connect() as conn:
+    its first cycle's posts long ago), by one UPDATE of the outbox from this process
+    while the agent runs. That is safe with the agent's transactions: SQLite takes
+    one writer at a time; the delivery worker claims each row (still pending) in a
+    transaction of its own right before its send, so what it claimed before the UPDATE
+    (at most the batch in hand and the one claimed ahead) still goes out once, marked
+    sent again, and a row marked sent is never claimed again."""
+    started = time.perf_counter()
+    with state.connect() as conn:
         kinds = conn.execute(
             select(alert_outbox.c.kind, func.count())
             .where(alert_outbox.c.status == "pending")
@@ -222,38 +289,118 @@ def _steady(agent: AgentProcess, per_second: float, *, settle: bool) -> None:
         ).all()
     backlog = ", ".join(f"{n:,} {kind}" for kind, n in kinds) or "none"
     if settle:
-        with repo.engine.begin() as conn:
+        with state.begin() as conn:
             conn.execute(
                 update(alert_outbox)
                 .where(alert_outbox.c.status == "pending")
                 .values(status="sent", sent_at=datetime.now(UTC))
             )
-        with repo.sending:
-            pass  # the worker's round in progress ends (what it claimed is no longer pending)
-    while repo.pending_count():
+    while _pending(state):
         time.sleep(0.5)
+    _quiet(slack, 1.0)  # the worker's sends in hand are over
     done = "marked sent" if settle else f"out at {per_second:g}/s per channel"
     print(
         f"first cycle's pending posts ({backlog}) {done} in {time.perf_counter() - started:.0f} s"
     )
 
 
-def _rounds(agent: AgentProcess, base: str, slack: FakeSlack, args: Any) -> list[float]:
-    """The measured rounds, one detractor at a time (with ``--during-cycle``, while a
-    full cycle runs: a round held up by it is measured, not failed, so the wait
-    allowed is an hour)."""
-    cycle = _start_cycle(agent) if args.during_cycle else None
-    wait = 3600 if cycle else 30
-    seconds = [_round(base, slack, i, 1 + i % args.accounts, wait) for i in range(args.rounds)]
-    if cycle is not None:
-        ended_rounds = time.perf_counter()
-        print(_cycle_overlap(cycle, ended_rounds))
-        # the agent stops only after the cycle: a stop beyond its grace period ends the
-        # process without unwinding (and without this benchmark's figures)
-        while "ended" not in cycle and time.perf_counter() - ended_rounds < 3600:
-            time.sleep(0.5)
-        print(f"the full cycle ended {cycle.get('ended', 0) - ended_rounds:.0f} s after the rounds")
+# -- the full cycle of --during-cycle ----------------------------------------------------
+
+
+def _change_every_account(folder: Path) -> int:
+    """Every account's revenue up 1 % in the CRM's ``accounts.csv`` (a book-wide ARR
+    update), the file replaced whole as an export would; returns the accounts changed."""
+    path = folder / "accounts.csv"
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        fields, rows = list(reader.fieldnames or ()), list(reader)
+    for row in rows:
+        row["revenue"] = str(int(row["revenue"]) * 101 // 100)
+    written = path.with_name("accounts.csv.new")
+    with written.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(written, path)
+    return len(rows)
+
+
+def _describe_cycle(state: Engine, log: Path, changed_at: float) -> None:
+    """The second cycle's jobs (cycles log) and its computations (the agent's log)."""
+    for job in JOB_NAMES:
+        runs = _runs(state, job)
+        if len(runs) < 2:
+            continue
+        run = runs[1]
+        took = (run.finished_at - run.started_at).total_seconds() if run.finished_at else 0
+        counts = {k: v for k, v in (run.counts or {}).items() if v}
+        print(f"  {job}: {took:.1f} s {json.dumps(counts)}")
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("event") != "figures_refreshed":
+            continue
+        at = datetime.fromisoformat(str(event.get("timestamp"))).timestamp()
+        if at >= changed_at:
+            print(
+                f"  figures refreshed: full={event.get('full')}, "
+                f"{event.get('accounts'):,} accounts recomputed ({event.get('job')})"
+            )
+
+
+def _during_cycle(
+    state: Engine, base: str, posts: _Posts, args: argparse.Namespace, folder: Path
+) -> list[float]:
+    """Rounds from the start of the agent's second regular cycle to its end (at least
+    ``--rounds``), one every ``--round-every`` seconds; a round held up by the cycle is
+    measured, not failed (an hour is allowed)."""
+    if len(_runs(state, "crm_sync")) > 1:
+        raise RuntimeError("the second cycle began before the CRM changed: raise --cycle-every")
+    changed_at = time.time()
+    accounts = _change_every_account(folder)
+    print(f"every account's revenue changed in the CRM ({accounts:,}); waiting for the cycle")
+    _wait(lambda: len(_runs(state, "crm_sync")) > 1, args.cycle_every + 600, "the second cycle")
+    if _runs(state, "crm_sync")[1].started_at.timestamp() < changed_at:
+        raise RuntimeError("the second cycle began before the CRM changed: raise --cycle-every")
+    started = time.time()
+    seconds: list[float] = []
+    began_at: list[float] = []
+    ended, looked = False, 0.0
+    while not ended or len(seconds) < args.rounds:
+        began = time.time()
+        began_at.append(began)
+        seconds.append(_round(base, posts, len(seconds), 1 + len(seconds) % args.accounts, 3600))
+        if not ended and time.time() - looked > 0.5:
+            ended, looked = _ended(state, JOB_NAMES[-1], 2), time.time()
+            if ended:
+                print(
+                    f"the cycle ran {time.time() - started:.0f} s; {len(seconds)} rounds during it"
+                )
+        time.sleep(max(0.0, args.round_every - (time.time() - began)))
+    _describe_cycle(state, args.log, changed_at)
+    _slowest(state, list(zip(began_at, seconds, strict=True)), started)
     return seconds
+
+
+def _slowest(state: Engine, rounds: list[tuple[float, float]], started: float) -> None:
+    """The five slowest rounds: when they began, and which of the cycle's jobs ran."""
+    spans = [
+        (r.started_at.timestamp(), r.finished_at, r.job)
+        for j in JOB_NAMES
+        for r in _runs(state, j)[1:2]
+    ]
+    for began, took in sorted(rounds, key=lambda r: -r[1])[:5]:
+        jobs = [
+            job
+            for at, end, job in spans
+            if at <= began + took and (end is None or end.timestamp() >= began)
+        ]
+        print(
+            f"  a round of {took * 1000:,.0f} ms at +{began - started:.1f} s, "
+            f"during {', '.join(jobs) or 'no job'}"
+        )
 
 
 def _arguments() -> argparse.Namespace:
@@ -273,8 +420,22 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--during-cycle",
         action="store_true",
-        help="start a full cycle (every job, the whole portfolio) as the rounds begin",
+        help="measure during the agent's second cycle, every account changed in the CRM",
     )
+    parser.add_argument(
+        "--cycle-every",
+        type=float,
+        default=300.0,
+        help="--during-cycle: every job's interval (the second cycle starts this long "
+        "after the first; it must leave time for the first cycle and the backlog)",
+    )
+    parser.add_argument(
+        "--round-every",
+        type=float,
+        default=0.25,
+        help="--during-cycle: a detractor this often (seconds) while the cycle runs",
+    )
+    parser.add_argument("--agent-log", type=Path, help="keep the agent's log (JSON lines) here")
     return parser.parse_args()
 
 
@@ -285,34 +446,47 @@ def main() -> None:
         return
     configure_logging(json=True, level="warning")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the fake's request log
-    slack_server = HTTPServer(host="127.0.0.1", port=0)
+    slack_server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     slack_server.start()
     slack = FakeSlack(slack_server).install()
+    posts = _Posts(slack)
     with tempfile.TemporaryDirectory() as tmp:
-        per_account = args.contacts_per_account
-        settings = _settings(
-            Path(tmp), slack.base_url, args.accounts, per_account, args.post_per_second
-        )
+        root = Path(tmp)
+        folder = Portfolio(
+            accounts=args.accounts, contacts_per_account=args.contacts_per_account
+        ).write_folder(root / "crm", responses=False)
+        state_url = f"sqlite:///{root / 'state.db'}"
+        every = args.cycle_every if args.during_cycle else 3600.0
+        slack_config = {"base_url": slack.base_url, "post_per_second": args.post_per_second}
+        config = _agent_config(root, folder, slack_config, every, state_url)
         started = time.perf_counter()
         if args.responses:
-            _store_responses(settings, args.responses, args.accounts, per_account)
+            per_account = args.contacts_per_account
+            _store_responses(state_url, args.responses, args.accounts, per_account)
             print(f"stored {args.responses:,} responses in {time.perf_counter() - started:.0f} s")
-        leadership = leadership_for(settings.state_url)
-        leadership.acquire(wait=False)
-        agent = AgentProcess(settings, StateStore.open(settings.state_url), leadership)
-        thread = threading.Thread(target=lambda: agent.serve(install_signals=False), daemon=True)
-        thread.start()
-        started = time.perf_counter()
-        while "outbox" not in agent.scheduler.last or agent.server is None:
-            time.sleep(0.05)
-        print(f"first cycle done in {time.perf_counter() - started:.0f} s")
-        _steady(agent, args.post_per_second, settle=args.settle_backlog)
-        base = f"http://127.0.0.1:{agent.server.port}"
-        seconds = _rounds(agent, base, slack, args)
+        args.log = root / "agent.log"
+        proc = _start_agent(config, args.log)
+        state = create_engine(state_url, connect_args={"timeout": 60})
+        try:
+            base = f"http://127.0.0.1:{json.loads(config.read_text())['server']['port']}"
+            started = time.perf_counter()
+            _wait(lambda: _running(proc, args.log) and _ready(base), 600, "the agent's start")
+            first = lambda: _running(proc, args.log) and _ended(state, JOB_NAMES[-1], 1)  # noqa: E731
+            _wait(first, 3600, "the agent's first cycle")
+            print(f"first cycle done in {time.perf_counter() - started:.0f} s")
+            _steady(state, slack, args.post_per_second, settle=args.settle_backlog)
+            if args.during_cycle:
+                seconds = _during_cycle(state, base, posts, args, folder)
+            else:
+                seconds = [
+                    _round(base, posts, i, 1 + i % args.accounts) for i in range(args.rounds)
+                ]
+        finally:
+            _stop_agent(proc)
+            state.dispose()
+            if args.agent_log is not None:
+                shutil.copyfile(args.log, args.agent_log)
         _report(seconds, args)
-        agent.request_stop()
-        thread.join(30)
-        agent.store.close()
     slack_server.stop()
 
 
@@ -396,29 +570,6 @@ def achieved_rate(posted: list[float]) -> float:
     return (len(ordered) - 1) / max(ordered[-1] - ordered[0], 1e-9)
 
 
-def _burst_config(root: Path, slack_url: str, accounts: int, per_second: float) -> Path:
-    folder = Portfolio(accounts=accounts, contacts_per_account=3).write_folder(
-        root / "crm", responses=False
-    )
-    config = {
-        "crm": "files",
-        "files": {"path": str(folder)},
-        "state_url": f"sqlite:///{root / 'state.db'}",
-        "rules_dir": str(Path(__file__).resolve().parent.parent / "rules"),
-        "server": {"port": _free_port()},
-        "slack": {
-            "base_url": slack_url,
-            "channels": CHANNELS,
-            "digest_threshold": 1_000_000,
-            "post_per_second": per_second,
-        },
-        "schedule": {**dict.fromkeys(JOBS, HOUR), "grace_seconds": 30},
-    }
-    path = root / "ax.yaml"
-    path.write_text(json.dumps(config), encoding="utf-8")
-    return path
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -437,38 +588,21 @@ def burst_main(count: int, concurrency: int, per_second: float) -> None:
     slack_server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     slack_server.start()
     slack = FakeSlack(slack_server).install()
-    posted_at: dict[str, float] = {}
-    channel_of: dict[str, str] = {}
-    original = slack._chat_postMessage
-
-    def timed(args: dict[str, Any]) -> Any:
-        meta = (args.get("metadata") or {}).get("event_payload") or {}
-        alert_id = str(meta.get("alert_id"))
-        posted_at.setdefault(alert_id, time.time())
-        channel_of.setdefault(alert_id, str(args.get("channel")))
-        return original(args)
-
-    slack._chat_postMessage = timed  # type: ignore[method-assign]
+    posts = _Posts(slack)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        config = _burst_config(root, slack.base_url, count, per_second)
-        port = json.loads(config.read_text())["server"]["port"]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AX_")}
-        env.update(AX_SLACK__BOT_TOKEN=TOKEN, AX_WEBHOOK__SECRET=SECRET)
-        log = (root / "agent.log").open("wb")
-        proc = subprocess.Popen(  # noqa: S603  # the agent's own command
-            [
-                sys.executable,
-                "-c",
-                "from agent.cli import main; main()",
-                "run",
-                "--config",
-                str(config),
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+        folder = Portfolio(accounts=count, contacts_per_account=3).write_folder(
+            root / "crm", responses=False
         )
+        state_url = f"sqlite:///{root / 'state.db'}"
+        slack_config = {
+            "base_url": slack.base_url,
+            "digest_threshold": 1_000_000,
+            "post_per_second": per_second,
+        }
+        config = _agent_config(root, folder, slack_config, 3600.0, state_url)
+        port = json.loads(config.read_text())["server"]["port"]
+        proc = _start_agent(config, root / "agent.log")
         base = f"http://127.0.0.1:{port}"
         try:
             _wait(lambda: _ready(base), 120, "the agent's first pass")
@@ -491,12 +625,10 @@ def burst_main(count: int, concurrency: int, per_second: float) -> None:
             sent_in = time.monotonic() - started
             wanted = {f"executive-detractor:webhook/{rid}" for rid in ids}
             limit = 3 * count / per_second + 300  # account alerts share the channel
-            _wait(lambda: wanted <= set(posted_at), limit, "every alert in Slack")
+            _wait(lambda: wanted <= set(posts.at), limit, "every alert in Slack")
         finally:
-            proc.terminate()
-            proc.wait(60)
-            log.close()
-        store = StateStore.open(f"sqlite:///{root / 'state.db'}")
+            _stop_agent(proc)
+        store = StateStore.open(state_url)
         with store.engine.connect() as conn:
             rows = conn.execute(
                 select(alert_outbox.c.alert_id, alert_outbox.c.created_at, alert_outbox.c.channel)
@@ -510,8 +642,8 @@ def burst_main(count: int, concurrency: int, per_second: float) -> None:
         per_second,
         {"statuses": statuses, "stored": stored, "sent_in": sent_in},
         recorded={r.alert_id: r.created_at.timestamp() for r in rows},
-        posted_at=posted_at,
-        channel_of=channel_of,
+        posted_at=dict(posts.at),
+        channel_of=dict(posts.channel),
         wanted=wanted,
     )
 
