@@ -29,7 +29,7 @@ from agent.config.settings import HistorySettings
 from agent.core.batching import chunked
 from agent.core.compute import without_gc
 from agent.core.contract import HISTORY_FIELDS, FieldSpec
-from agent.core.document import MetricsDocument
+from agent.core.document import AccountMetrics, MetricsDocument
 from agent.core.history import (
     Retention,
     account_figures,
@@ -114,52 +114,34 @@ class HistoryRepo:
             if wanted is None
             else [a for a in document.accounts if a.id in wanted]
         )
-        chosen_ids = [a.id for a in chosen]
         # Tens of thousands of rows and their figure maps are allocated at once: the
         # cycle collector's scans of the cycle's whole heap would cost more than
         # the writing itself.
-        with without_gc(), self.store.transaction() as tx:
-            conn = tx.connection
-            newest = _newest_head(conn, crm)
-            # No history yet for this CRM (its first cycle): nothing to compare with,
-            # no row in force before, no head to keep.
-            previous = (
-                {}
-                if newest is None
-                else _digests_at(conn, crm, as_of, newest, None if wanted is None else chosen_ids)
-            )
-            changed_now = []
-            for metrics in chosen:
-                value = digest_of(metrics)
-                if previous.get(metrics.id) != value:
-                    changed_now.append((metrics.id, account_figures(metrics), value))
-            new_ids = [c[0] for c in changed_now]
-            before = {} if newest is None else _rows_before(conn, crm, as_of, new_ids)
-            rows = []
-            begun: dict[str, list[Any]] | None = None  # a first row's: every value begins now
-            for account_id, figures, value in changed_now:
-                last = before.get(account_id)
-                if last is None:
-                    # The same for every first row: built and serialised once.
-                    begun = begun or since_map(figures, as_of, None, None)
-                    since = begun
-                else:
-                    since = since_map(figures, as_of, last.figures, last.since)
-                rows.append(
-                    {
-                        "crm": crm,
-                        "account_id": account_id,
-                        "as_of": as_of,
-                        "digest": value,
-                        "figures": figures,
-                        "since": since,
-                    }
-                )
-            for batch in chunked(rows, BATCH_ROWS):
-                bulk_write(conn, schema.history_accounts, batch)
-            _advance_heads(conn, crm, rows, fresh=newest is None)
-            portfolio = _add_portfolio(conn, crm, as_of, portfolio_figures(document.portfolio))
-            thinned = _thin(conn, crm, as_of, retention) if retention is not None else 0
+        with without_gc():
+            # The comparison (reading the last rows, digesting every chosen account)
+            # takes seconds at 50,000 accounts. A cycle's record (at or after every
+            # stored row: the heads answer) compares in a read transaction, so the
+            # state's write lock (SQLite's single writer: a webhook storing an answer,
+            # an alert being recorded) is held for the writes only; if someone
+            # recorded in between (the newest head moved), it compares again under
+            # the lock, as a backfill into the past always does.
+            rows: list[dict[str, Any]] | None = None
+            with self.store.reading() as tx:
+                newest = _newest_head(tx.connection, crm)
+                if newest is None or newest <= as_of:
+                    rows = _new_rows(
+                        tx.connection, crm, as_of, chosen, wanted=wanted, newest=newest
+                    )
+            with self.store.transaction() as tx:
+                conn = tx.connection
+                if rows is None or _newest_head(conn, crm) != newest:
+                    newest = _newest_head(conn, crm)
+                    rows = _new_rows(conn, crm, as_of, chosen, wanted=wanted, newest=newest)
+                for batch in chunked(rows, BATCH_ROWS):
+                    bulk_write(conn, schema.history_accounts, batch)
+                _advance_heads(conn, crm, rows, fresh=newest is None)
+                portfolio = _add_portfolio(conn, crm, as_of, portfolio_figures(document.portfolio))
+                thinned = _thin(conn, crm, as_of, retention) if retention is not None else 0
         return Recorded(len(rows), portfolio, thinned, len(chosen))
 
     def thin(self, crm: str, now: datetime, retention: Retention) -> int:
@@ -250,6 +232,52 @@ class HistoryRepo:
         with self.store.reading() as tx:
             row = tx.connection.execute(stmt).first()
         return None if row is None else (row.as_of, dict(row.figures))
+
+
+def _new_rows(
+    conn: Connection,
+    crm: str,
+    as_of: datetime,
+    chosen: Sequence[AccountMetrics],
+    *,
+    wanted: frozenset[str] | None,
+    newest: datetime | None,
+) -> list[dict[str, Any]]:
+    """The rows to store at ``as_of``: the chosen accounts whose figures differ from
+    the row in force (all of them when the CRM has no history: ``newest``, its newest
+    head, is None)."""
+    # No history yet for this CRM (its first cycle): nothing to compare with,
+    # no row in force before, no head to keep.
+    chosen_ids = None if wanted is None else [a.id for a in chosen]
+    previous = {} if newest is None else _digests_at(conn, crm, as_of, newest, chosen_ids)
+    changed_now = []
+    for metrics in chosen:
+        value = digest_of(metrics)
+        if previous.get(metrics.id) != value:
+            changed_now.append((metrics.id, account_figures(metrics), value))
+    new_ids = [c[0] for c in changed_now]
+    before = {} if newest is None else _rows_before(conn, crm, as_of, new_ids)
+    rows = []
+    begun: dict[str, list[Any]] | None = None  # a first row's: every value begins now
+    for account_id, figures, value in changed_now:
+        last = before.get(account_id)
+        if last is None:
+            # The same for every first row: built and serialised once.
+            begun = begun or since_map(figures, as_of, None, None)
+            since = begun
+        else:
+            since = since_map(figures, as_of, last.figures, last.since)
+        rows.append(
+            {
+                "crm": crm,
+                "account_id": account_id,
+                "as_of": as_of,
+                "digest": value,
+                "figures": figures,
+                "since": since,
+            }
+        )
+    return rows
 
 
 def _newest_head(conn: Connection, crm: str) -> datetime | None:

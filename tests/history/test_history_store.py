@@ -231,3 +231,36 @@ def test_a_map_shared_by_rows_is_stored_for_each(state_url: str) -> None:
                 ],
             )
         assert [f for _, f in HistoryRepo(store).portfolio("files")] == maps
+
+
+def test_a_record_compares_outside_the_write_lock_and_again_if_another_recorded_meanwhile(
+    state_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The comparison runs before the write transaction: another writer commits during
+    it (on SQLite it would wait for the whole record otherwise); as that writer recorded
+    history, the record compares again under the lock and stores no row twice."""
+    from agent.state import history as history_module
+
+    later = _document(NOW + timedelta(hours=1), scores=(9, 10))
+    compared = history_module._new_rows
+    calls: list[int] = []
+
+    def compare_while_another_records(*args: object, **kwargs: object) -> object:
+        rows = compared(*args, **kwargs)  # type: ignore[arg-type]
+        calls.append(len(rows))
+        if len(calls) == 1:  # another agent's record of the same cycle commits meanwhile
+            with StateStore.open(state_url) as other:
+                assert HistoryRepo(other).record("files", later).accounts == 1
+        return rows
+
+    with StateStore.open(state_url) as store:
+        repo = HistoryRepo(store)
+        repo.record("files", _document(NOW))
+        monkeypatch.setattr(history_module, "_new_rows", compare_while_another_records)
+        recorded = repo.record("files", later)
+        # ours (B changed), the other's (the same), ours again under the lock: stored already
+        assert calls == [1, 1, 0]
+        assert (recorded.accounts, recorded.portfolio) == (0, 0)
+        rows = repo.accounts("files")
+        assert [at for at, _ in rows["B"]] == [NOW, NOW + timedelta(hours=1)]
+        assert {r.account_id: r.as_of for r in _heads(store)}["B"] == NOW + timedelta(hours=1)
