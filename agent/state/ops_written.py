@@ -58,8 +58,11 @@ class WrittenOps(OpsBase):
                 found[rid] = {name: pair[0] for name, pair in fields.items()}
         return found
 
-    def written_since_read(self, crm: str, object: ObjectKind) -> dict[str, dict[str, JsonValue]]:
-        """Confirmed writes the mirror has not seen yet: written after the record was read.
+    def written_since_read(
+        self, crm: str, object: ObjectKind, ids: Iterable[str] | None = None
+    ) -> dict[str, dict[str, JsonValue]]:
+        """Confirmed writes the mirror has not seen yet: written after the record was read
+        (of every record, or only of ``ids``).
 
         What the CRM holds is the truth; a confirmed write only stands in for it until
         the next read of that record brings the CRM's own value (an admin's edit too).
@@ -80,11 +83,12 @@ class WrittenOps(OpsBase):
             .where(or_(r.seen_at.is_(None), w.written_at > r.seen_at))
         )
         found: dict[str, dict[str, JsonValue]] = {}
-        for rid, fields, seen_at in plain_rows(self._conn, stmt):
-            read = "" if seen_at is None else written_stamp(seen_at)
-            newer = {name: value for name, (value, at) in fields.items() if at > read}
-            if newer:
-                found[rid] = newer
+        for part in _by_ids(stmt, w.record_id, ids):
+            for rid, fields, seen_at in plain_rows(self._conn, part):
+                read = "" if seen_at is None else written_stamp(seen_at)
+                newer = {name: value for name, (value, at) in fields.items() if at > read}
+                if newer:
+                    found[rid] = newer
         return found
 
     def record_written(self, crm: str, object: ObjectKind, updates: Sequence[FieldUpdate]) -> int:

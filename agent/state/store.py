@@ -292,9 +292,11 @@ class StateStore:
         with self.reading() as tx:
             return tx.written_values(crm, object, ids)
 
-    def written_since_read(self, crm: str, object: ObjectKind) -> dict[str, dict[str, JsonValue]]:
+    def written_since_read(
+        self, crm: str, object: ObjectKind, ids: Iterable[str] | None = None
+    ) -> dict[str, dict[str, JsonValue]]:
         with self.reading() as tx:
-            return tx.written_since_read(crm, object)
+            return tx.written_since_read(crm, object, ids)
 
     def record_written(self, crm: str, object: ObjectKind, updates: Sequence[FieldUpdate]) -> int:
         with self.transaction() as tx:
