@@ -14,6 +14,7 @@ import structlog
 from agent.alerts.deliver import DeliveryReport, deliver
 from agent.alerts.pipeline import CycleReport
 from agent.alerts.preview import preview_alerts
+from agent.core.contract import ObjectKind
 from agent.core.errors import KnownError
 from agent.core.timeutil import parse_instant, utcnow
 from agent.service.checkpoint import Interrupted
@@ -24,15 +25,15 @@ from agent.service.telemetry import RECORDS_WRITTEN, RESPONSES_RECEIVED
 from agent.state.history import record_portfolio_point, rule_history
 from agent.sync.coverage import options_from, plan_from_computed, store_plan
 from agent.sync.cycle import (
-    WritebackPlan,
+    WritebackStream,
     check_fields,
     evaluate_alerts,
     ingest_surveys,
-    plan_writeback,
     rule_inputs,
     run_writeback,
     sync_crm,
 )
+from agent.sync.writeback import WritebackCounts
 
 __all__ = ["JOBS", "DeliveryDeferredError", "Job"]
 
@@ -171,24 +172,25 @@ def writeback(rt: Runtime) -> dict[str, int]:
     rt.reset_budgets()
     computed = rt.computed()
     specs = rt.settings.fields.specs()
-    plan = plan_writeback(rt.store, rt.crm, computed.document, specs, rt.records())
-    counts = {"planned_records": plan.records}
+    # planned a chunk of records at a time while it is sent: the history the plan
+    # reads is read now, before this cycle's point is recorded
+    plan = WritebackStream(rt.store, rt.crm, computed.document, specs, rt.records())
     if rt.dry_run:
-        for line in plan.lines(rt.crm.name):
+        for line in plan.lines():
             rt.echo(line)
-        return counts
+        return {"planned_records": plan.records}
+    counts = {"planned_records": 0}
     counts.update(rt.record_history(computed))
     if not rt.fields_ready:
         check_fields(rt.crm, rt.settings.fields.specs())  # raises, naming each field and its fix
         rt.fields_ready = True
-    written = failed = 0
-    for obj, updates in plan.updates.items():
-        result = run_writeback(rt.store, rt.crm, WritebackPlan({obj: updates}))
+
+    def counted(obj: ObjectKind, result: WritebackCounts) -> None:
         RECORDS_WRITTEN.labels(crm=rt.crm.name, object=obj, outcome="written").inc(result.written)
         RECORDS_WRITTEN.labels(crm=rt.crm.name, object=obj, outcome="failed").inc(result.failed)
-        written += result.written
-        failed += result.failed
-    counts.update(written=written, write_failed=failed)
+
+    total = run_writeback(rt.store, rt.crm, plan, counted)
+    counts.update(planned_records=plan.records, written=total.written, write_failed=total.failed)
     return counts
 
 

@@ -8,8 +8,9 @@ them on separate cadences; each commits its cursor together with its data.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, TypeVar
 
 import structlog
@@ -17,7 +18,7 @@ import structlog
 from agent.alerts.pipeline import AlertPipeline, CycleReport
 from agent.core.compute import Computed, compute_with_matches, without_gc
 from agent.core.contract import FieldSpec, MetricsConfig, ObjectKind
-from agent.core.document import AccountMetrics, MetricsDocument
+from agent.core.document import AccountMetrics, ContactFigures, MetricsDocument
 from agent.core.errors import KnownError
 from agent.core.models import Account, Contact, Rejected, Response
 from agent.core.ports import (
@@ -40,16 +41,9 @@ from agent.rules.facts import (
 from agent.rules.history import HistorySource
 from agent.state.history import history_fields
 from agent.state.store import StateStore
-from agent.sync.coverage import wants_survey_next, with_survey_next
+from agent.sync.coverage import wants_survey_next
 from agent.sync.figures import CycleFigures
-from agent.sync.writeback import (
-    WritebackCounts,
-    crm_field,
-    desired_values,
-    execute,
-    normalise,
-    plan_updates,
-)
+from agent.sync.writeback import Differ, WritebackCounts, execute, row_id
 
 #: Told after each page a CRM sync reads: the object, records and pages read so far, and
 #: whether that object's read ended (``True`` once, also when it failed).
@@ -61,6 +55,7 @@ __all__ = [
     "FieldsNotReadyError",
     "SyncProgress",
     "WritebackPlan",
+    "WritebackStream",
     "check_fields",
     "compute_from_state",
     "evaluate_alerts",
@@ -294,6 +289,18 @@ def _entity(metrics: AccountMetrics) -> Account:
     return Account(id=metrics.id, name=metrics.name, revenue=metrics.revenue)
 
 
+#: Records planned at a time: the desired and current values of this many are held at
+#: once (the updates wait for their batch, whose size is the CRM's).
+PLAN_CHUNK = 5_000
+
+#: A row of the metrics document a CRM record is written from.
+DocRow = AccountMetrics | ContactFigures
+
+#: A part of a plan: its updates in id order and the CRM's value of each changed field
+#: before the write (record -> field).
+Piece = tuple[list[FieldUpdate], dict[str, dict[str, FieldValue]]]
+
+
 @dataclass(frozen=True, slots=True)
 class WritebackPlan:
     """The updates the CRM needs, per object, after comparing with what it holds."""
@@ -308,15 +315,19 @@ class WritebackPlan:
 
     def lines(self, crm: str) -> Iterator[str]:
         """The plan for a person (``--dry-run``): one line per field, ``id field old → new``."""
-        fields = 0
-        for obj, updates in self.updates.items():
-            old = self.before.get(obj, {})
-            for update in updates:
-                for name, value in sorted(update.values.items()):
-                    was = old.get(update.record_id, {}).get(name)
-                    yield f"{update.record_id} {name} {_shown(was)} → {_shown(value)}"
-                    fields += 1
-        yield f"{crm}: {fields} field(s) of {self.records} record(s) would be written"
+        return _lines(crm, ((u, self.before.get(obj, {})) for obj, u in self.updates.items()))
+
+
+def _lines(crm: str, pieces: Iterable[Piece]) -> Iterator[str]:
+    fields = records = 0
+    for updates, old in pieces:
+        for update in updates:
+            for name, value in sorted(update.values.items()):
+                was = old.get(update.record_id, {}).get(name)
+                yield f"{update.record_id} {name} {_shown(was)} → {_shown(value)}"
+                fields += 1
+        records += len(updates)
+    yield f"{crm}: {fields} field(s) of {records} record(s) would be written"
 
 
 def _shown(value: FieldValue) -> str:
@@ -336,54 +347,146 @@ def plan_writeback(
     specs: Sequence[FieldSpec],
     records: tuple[Sequence[Account], Sequence[Contact]] | None = None,
 ) -> WritebackPlan:
-    """Compare the figures with the CRM's values: as last read, overlaid with the writes
-    the CRM confirmed after that read (so a value edited in the CRM is written again).
+    """The whole plan at once (``WritebackStream``'s, kept)."""
+    return WritebackStream(store, crm, doc, specs, records).whole()
+
+
+class WritebackStream:
+    """The write-back plan, made a chunk of records at a time in id order while it is
+    sent: the figures compared with the CRM's values as last read, overlaid with the
+    writes the CRM confirmed after that read (so a value edited in the CRM is written
+    again).
+
+    Only a chunk's desired and current values are held at once: the updates of one
+    chunk are planned after the batches before them were sent and recorded, and the
+    writes recorded since touch only records of earlier chunks, so the plan is the one
+    the whole portfolio compared at the start would give. What the plan depends on
+    besides (the coverage plan's contacts, the figure history) is read at once.
 
     ``records`` are the mirror's accounts and contacts when the caller holds them already.
     """
-    plan = WritebackPlan()
-    if wants_survey_next(specs):
-        doc = with_survey_next(doc, store.survey_plan_ids(crm.name))
-    extra = history_fields(store, crm.name, doc, specs)
-    for obj in OBJECTS:
-        chosen = [s for s in specs if s.object == obj]
-        if not chosen:
+
+    def __init__(
+        self,
+        store: StateStore,
+        crm: CrmConnector,
+        doc: MetricsDocument,
+        specs: Sequence[FieldSpec],
+        records: tuple[Sequence[Account], Sequence[Contact]] | None = None,
+        *,
+        chunk: int = PLAN_CHUNK,
+    ) -> None:
+        self.store, self.crm, self.doc, self.specs = store, crm.name, doc, specs
+        self.mirrored = records
+        self.chunk = chunk
+        self.survey_next = store.survey_plan_ids(crm.name) if wants_survey_next(specs) else None
+        self.extra = history_fields(store, crm.name, doc, specs)
+        self.objects = [obj for obj in OBJECTS if any(s.object == obj for s in specs)]
+        self._planned: dict[ObjectKind, int] = {}
+
+    @property
+    def records(self) -> int:
+        """The records planned so far (all of them once every object's pieces were made)."""
+        return sum(self._planned.values())
+
+    def whole(self) -> WritebackPlan:
+        """Every piece, kept: the plan of the whole portfolio."""
+        plan = WritebackPlan()
+        for obj in self.objects:
+            updates = plan.updates[obj] = []
+            before = plan.before[obj] = {}
+            for piece, was in self.pieces(obj):
+                updates.extend(piece)
+                before.update(was)
+        return plan
+
+    def lines(self) -> Iterator[str]:
+        """``WritebackPlan.lines``, a chunk at a time."""
+        return _lines(self.crm, (p for obj in self.objects for p in self.pieces(obj)))
+
+    def updates(self, obj: ObjectKind) -> Iterator[FieldUpdate]:
+        """``obj``'s updates in id order, planned as they are taken."""
+        for updates, _none in self.pieces(obj, before=False):
+            yield from updates
+
+    def pieces(self, obj: ObjectKind, *, before: bool = True) -> Iterator[Piece]:
+        """``obj``'s plan, a chunk of records at a time (a chunk may need no update);
+        ``before=False`` leaves out the CRM's values before the write (only shown)."""
+        differ = Differ(self.specs, self.crm, obj)
+        extra = self.extra if obj == "account" else None
+        mirror = _Mirror(self._mirrored(obj))
+        self._planned[obj] = 0
+        for chunk in _unique_chunks(self._rows(obj), self.chunk):
+            rows = self._with_survey_next(chunk)
+            ids = [row_id(r) for r in rows]
+            current = mirror.values(ids)
+            for rid, values in self.store.written_since_read(self.crm, obj, ids).items():
+                current[rid] = {**current.get(rid, {}), **values}
+            with without_gc():  # dicts per record: acyclic, and many in a large process
+                updates = differ.changes(rows, current, extra)
+                was = differ.before(updates, current) if before else {}
+            self._planned[obj] += len(updates)
+            yield updates, was
+
+    def _rows(self, obj: ObjectKind) -> list[DocRow]:
+        rows: Sequence[DocRow] = self.doc.accounts if obj == "account" else self.doc.contacts
+        return sorted(rows, key=row_id)
+
+    def _with_survey_next(self, rows: list[DocRow]) -> list[DocRow]:
+        """Contacts with ``survey_next``: in the coverage plan or not (when written)."""
+        planned = self.survey_next
+        if planned is None:
+            return rows
+        return [
+            replace(r, survey_next=r.contact_id in planned) if isinstance(r, ContactFigures) else r
+            for r in rows
+        ]
+
+    def _mirrored(self, obj: ObjectKind) -> Sequence[Account] | Sequence[Contact]:
+        index = 0 if obj == "account" else 1
+        if self.mirrored is not None:
+            return self.mirrored[index]
+        return (
+            self.store.load_accounts(self.crm) if index == 0 else self.store.load_contacts(self.crm)
+        )
+
+
+def _unique_chunks(rows: Sequence[DocRow], size: int) -> Iterator[list[DocRow]]:
+    """Rows sorted by id, ``size`` at a time, one per id (the last: as a dict keeps it)."""
+    chunk: list[DocRow] = []
+    last = len(rows) - 1
+    for i, row in enumerate(rows):
+        if i < last and row_id(rows[i + 1]) == row_id(row):
             continue
-        by_field = {crm_field(s, crm.name): s for s in chosen}
-        mirrored = None if records is None else records[0 if obj == "account" else 1]
-        with without_gc():  # dicts per record, thrice: acyclic, and many in a large process
-            current = _current_values(store, crm.name, obj, mirrored)
-            desired = desired_values(
-                doc, chosen, crm.name, obj, extra if obj == "account" else None
-            )
-            plan.updates[obj] = plan_updates(desired, current, by_field)
-            plan.before[obj] = {
-                u.record_id: {
-                    name: normalise(by_field[name], current.get(u.record_id, {}).get(name))
-                    for name in u.values
-                }
-                for u in plan.updates[obj]
-            }
-    return plan
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
-def _current_values(
-    store: StateStore,
-    crm: str,
-    obj: ObjectKind,
-    mirrored: Sequence[Account] | Sequence[Contact] | None = None,
-) -> dict[str, Mapping[str, object]]:
-    records: Sequence[Account] | Sequence[Contact]
-    if mirrored is not None:
-        records = mirrored
-    else:
-        records = store.load_accounts(crm) if obj == "account" else store.load_contacts(crm)
-    # the records' own mappings, not copies (550,000 of them at scale); a record the
-    # CRM confirmed a write for since the read gets a merged copy of its own
-    current: dict[str, Mapping[str, object]] = {r.id: r.crm_values for r in records}
-    for rid, values in store.written_since_read(crm, obj).items():
-        current[rid] = {**current.get(rid, {}), **values}
-    return current
+class _Mirror:
+    """The mirror's values of records asked for in ascending id order, one walk over the
+    records sorted by id (a repeated id: the last record, as a dict keeps it)."""
+
+    def __init__(self, records: Sequence[Account] | Sequence[Contact]) -> None:
+        self._records: list[Account | Contact] = sorted(records, key=attrgetter("id"))
+        self._at = 0
+
+    def values(self, ids: Sequence[str]) -> dict[str, Mapping[str, object]]:
+        """The records' own mappings (not copies) of those of ``ids`` the mirror holds."""
+        records, at, end = self._records, self._at, len(self._records)
+        found: dict[str, Mapping[str, object]] = {}
+        for rid in ids:
+            while at < end and records[at].id < rid:
+                at += 1
+            while at + 1 < end and records[at + 1].id == rid:
+                at += 1
+            if at < end and records[at].id == rid:
+                found[rid] = records[at].crm_values
+        self._at = at
+        return found
 
 
 class FieldsNotReadyError(KnownError):
@@ -411,34 +514,51 @@ def check_fields(crm: CrmConnector, specs: Sequence[FieldSpec]) -> None:
         raise FieldsNotReadyError(crm.name, problems)
 
 
-def run_writeback(store: StateStore, crm: CrmConnector, plan: WritebackPlan) -> WritebackCounts:
-    """Send the plan; record each confirmed batch before the next one goes out.
+def run_writeback(
+    store: StateStore,
+    crm: CrmConnector,
+    plan: WritebackPlan | WritebackStream,
+    on_object: Callable[[ObjectKind, WritebackCounts], None] | None = None,
+) -> WritebackCounts:
+    """Send the plan; record each confirmed batch before the next one goes out (a
+    stream's next updates are planned only then). ``on_object`` is told each object's
+    counts once its updates are sent.
 
     A CRM whose own write moves its read cursor (``CursorAfterWrite``) has the cursor
     moved past the write in the same transaction: the confirmed values stand in for the
     CRM's, and the next sync does not read the agent's own write back. A crash between
     the write and the commit leaves the old cursor: the next sync reads the object again.
     """
+    parts: Iterable[tuple[ObjectKind, Iterable[FieldUpdate]]] = (
+        plan.updates.items()
+        if isinstance(plan, WritebackPlan)
+        else ((obj, plan.updates(obj)) for obj in plan.objects)
+    )
     total = WritebackCounts()
-    for obj, updates in plan.updates.items():
-
-        def record(
-            batch: Sequence[FieldUpdate], outcomes: Sequence[WriteOutcome], obj: ObjectKind = obj
-        ) -> None:
-            ok = {o.record_id for o in outcomes if o.ok}
-            with store.transaction() as tx:
-                tx.record_written(crm.name, obj, [u for u in batch if u.record_id in ok])
-                tx.clear_failures(crm.name, obj, ok)
-                tx.record_failures(crm.name, obj, [o for o in outcomes if not o.ok])
-                if isinstance(crm, CursorAfterWrite):
-                    moved = crm.cursor_after_write(obj, tx.get_cursor(crm.name, obj))
-                    if moved is not None:
-                        tx.set_cursor(crm.name, obj, moved)
-
-        counts = execute(crm, obj, updates, record)
+    for obj, updates in parts:
+        counts = _write_object(store, crm, obj, updates)
+        if on_object is not None:
+            on_object(obj, counts)
         total.written += counts.written
         total.failed += counts.failed
         total.calls += counts.calls
         total.failures.extend(counts.failures)
     _log.info("writeback_done", crm=crm.name, written=total.written, failed=total.failed)
     return total
+
+
+def _write_object(
+    store: StateStore, crm: CrmConnector, obj: ObjectKind, updates: Iterable[FieldUpdate]
+) -> WritebackCounts:
+    def record(batch: Sequence[FieldUpdate], outcomes: Sequence[WriteOutcome]) -> None:
+        ok = {o.record_id for o in outcomes if o.ok}
+        with store.transaction() as tx:
+            tx.record_written(crm.name, obj, [u for u in batch if u.record_id in ok])
+            tx.clear_failures(crm.name, obj, ok)
+            tx.record_failures(crm.name, obj, [o for o in outcomes if not o.ok])
+            if isinstance(crm, CursorAfterWrite):
+                moved = crm.cursor_after_write(obj, tx.get_cursor(crm.name, obj))
+                if moved is not None:
+                    tx.set_cursor(crm.name, obj, moved)
+
+    return execute(crm, obj, updates, record)

@@ -8,7 +8,7 @@ nothing; ``execute`` sends the plan in the connector's full batches and counts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -21,12 +21,14 @@ from agent.core.ports import CrmConnector, FieldUpdate, FieldValue, WriteOutcome
 from agent.core.rounding import round_half_away
 
 __all__ = [
+    "Differ",
     "WritebackCounts",
     "crm_field",
     "desired_values",
     "execute",
     "normalise",
     "plan_updates",
+    "row_id",
 ]
 
 Desired = dict[str, dict[str, FieldValue]]
@@ -52,21 +54,15 @@ def desired_values(
     ``extra`` gives figures the document does not hold, per record id and logical
     name (the figure history's ``health_trend_30d``, ``health_status_since``).
     """
-    chosen = [(crm_field(s, crm), s) for s in specs if s.object == obj]
     rows: Sequence[AccountMetrics | ContactFigures] = (
         doc.accounts if obj == "account" else doc.contacts
     )
-    more_of = extra or {}
-    same = _Normalised()
-    out: Desired = {}
-    for row in rows:
-        rid = row.id if isinstance(row, AccountMetrics) else row.contact_id
-        more = more_of.get(rid, {})
-        out[rid] = {
-            name: same(s, more[s.logical] if s.logical in more else _figure(row, s))
-            for name, s in chosen
-        }
-    return out
+    return Differ(specs, crm, obj).desired(rows, extra)
+
+
+def row_id(row: AccountMetrics | ContactFigures) -> str:
+    """The CRM record id a document row is written to."""
+    return row.id if isinstance(row, AccountMetrics) else row.contact_id
 
 
 def _figure(row: AccountMetrics | ContactFigures, spec: FieldSpec) -> object:
@@ -153,7 +149,15 @@ def plan_updates(
     specs_by_field: Mapping[str, FieldSpec],
 ) -> list[FieldUpdate]:
     """Only the fields whose rounded value differs from the CRM's; records in id order."""
-    same = _Normalised()
+    return _diff(desired, current, specs_by_field, _Normalised())
+
+
+def _diff(
+    desired: Mapping[str, Mapping[str, FieldValue]],
+    current: Mapping[str, Mapping[str, object]],
+    specs_by_field: Mapping[str, FieldSpec],
+    same: _Normalised,
+) -> list[FieldUpdate]:
     updates: list[FieldUpdate] = []
     for rid in sorted(desired):
         have = current.get(rid)
@@ -169,6 +173,77 @@ def plan_updates(
         if changed:
             updates.append(FieldUpdate(record_id=rid, values=changed))
     return updates
+
+
+class Differ:
+    """One object's write-back fields, planned a part of the records at a time.
+
+    Desired values, the diff with the CRM's values and the ``before`` of each change are
+    made for the records given, so a plan over the portfolio can be made (and sent) a
+    chunk of records at a time; the normalised values are remembered across chunks.
+    """
+
+    def __init__(self, specs: Sequence[FieldSpec], crm: str, obj: ObjectKind) -> None:
+        self.chosen = [(crm_field(s, crm), s) for s in specs if s.object == obj]
+        self.by_field = dict(self.chosen)
+        self._same = _Normalised()
+
+    def desired(
+        self,
+        rows: Iterable[AccountMetrics | ContactFigures],
+        extra: Mapping[str, Mapping[str, object]] | None = None,
+    ) -> Desired:
+        """``desired_values`` of ``rows`` (a repeated id: the last row wins)."""
+        more_of = extra or {}
+        same = self._same
+        chosen = self.chosen
+        out: Desired = {}
+        for row in rows:
+            rid = row_id(row)
+            more = more_of.get(rid, {})
+            out[rid] = {
+                name: same(s, more[s.logical] if s.logical in more else _figure(row, s))
+                for name, s in chosen
+            }
+        return out
+
+    def changes(
+        self,
+        rows: Iterable[AccountMetrics | ContactFigures],
+        current: Mapping[str, Mapping[str, object]],
+        extra: Mapping[str, Mapping[str, object]] | None = None,
+    ) -> list[FieldUpdate]:
+        """``plan_updates`` of ``desired(rows, extra)``, rows sorted by id and one per id,
+        in one pass: only a changed record's values are kept."""
+        more_of = extra or {}
+        same = self._same
+        chosen = self.chosen
+        updates: list[FieldUpdate] = []
+        for row in rows:
+            rid = row_id(row)
+            more = more_of.get(rid, {})
+            have = current.get(rid)
+            changed: dict[str, FieldValue] = {}
+            for name, s in chosen:
+                value = same(s, more[s.logical] if s.logical in more else _figure(row, s))
+                if (same(s, have.get(name)) != value) if have else value is not None:
+                    changed[name] = value
+            if changed:
+                updates.append(FieldUpdate(record_id=rid, values=changed))
+        return updates
+
+    def before(
+        self, updates: Iterable[FieldUpdate], current: Mapping[str, Mapping[str, object]]
+    ) -> dict[str, dict[str, FieldValue]]:
+        """The CRM's value of each changed field, as ``normalise`` reads it."""
+        by_field = self.by_field
+        return {
+            u.record_id: {
+                name: normalise(by_field[name], current.get(u.record_id, {}).get(name))
+                for name in u.values
+            }
+            for u in updates
+        }
 
 
 #: How many (field, raw value) answers one ``_Normalised`` keeps before starting over.
@@ -230,13 +305,14 @@ class WritebackCounts:
 def execute(
     connector: CrmConnector,
     obj: ObjectKind,
-    updates: Sequence[FieldUpdate],
+    updates: Iterable[FieldUpdate],
     on_batch: Callable[[Sequence[FieldUpdate], Sequence[WriteOutcome]], None] | None = None,
 ) -> WritebackCounts:
     """Send ``updates`` in full batches of the connector's size; ``on_batch`` records each.
 
     ``on_batch`` runs after the CRM answered a batch, so the caller can durably mark
-    exactly what the CRM confirmed before the next batch goes out.
+    exactly what the CRM confirmed before the next batch goes out. ``updates`` may be
+    made while they are sent: the next batch is taken from it only after ``on_batch``.
     """
     counts = WritebackCounts()
     for batch in chunked(updates, connector.max_write_batch):
