@@ -10,7 +10,7 @@ cycle retries them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy import and_, delete, or_, select
 from agent.core.batching import chunked
 from agent.core.compute import without_gc
 from agent.core.contract import ObjectKind
-from agent.core.ports import FieldUpdate, WriteOutcome
+from agent.core.ports import FieldUpdate, FieldValue, WriteOutcome
 from agent.core.redaction import redact
 from agent.state import schema
 from agent.state.codec import JsonValue, to_json_value, written_stamp
@@ -103,19 +103,21 @@ class WrittenOps(OpsBase):
         now = self._now()
         stamp = written_stamp(now)
         at = bound_value(self._conn, table.c.written_at, now)
-        rows: dict[str, dict[str, list[Any]]] = {}
-        with without_gc():  # a list per field: acyclic, and many in a large process
-            for u in updates:
-                fields = {name: [value, stamp] for name, value in u.values.items()}
-                if u.record_id in rows:
-                    rows[u.record_id].update(fields)
-                elif fields:
-                    rows[u.record_id] = fields
-            encode = _PLAIN.encode
-            values = [(crm, object, rid, encode(fields), at) for rid, fields in rows.items()]
-        for batch in chunked(values, BATCH_ROWS):
-            bulk_write_bound(self._conn, table, batch, merge_json=["fields"], latest=["written_at"])
-        return sum(len(fields) for fields in rows.values())
+        encode = _PLAIN.encode
+        count = 0
+        # a row's JSON is made BATCH_ROWS records at a time (550,000 at once in a large
+        # first write-back would hold a list per field of each)
+        for batch in chunked(_merged(updates), BATCH_ROWS):
+            with without_gc():  # a list per field: acyclic, and many in a large process
+                values = [
+                    (crm, object, rid, encode({n: [v, stamp] for n, v in fields.items()}), at)
+                    for rid, fields in batch
+                ]
+            count += sum(len(fields) for _rid, fields in batch)
+            bulk_write_bound(
+                self._conn, table, values, merge_json=["fields"], latest=["written_at"]
+            )
+        return count
 
     def record_failures(
         self, crm: str, object: ObjectKind, outcomes: Sequence[WriteOutcome]
@@ -167,6 +169,25 @@ class WrittenOps(OpsBase):
             row.record_id: WriteFailure(row.error_code, row.message, row.attempts)
             for row in self._conn.execute(stmt)
         }
+
+
+def _merged(updates: Sequence[FieldUpdate]) -> Iterator[tuple[str, Mapping[str, FieldValue]]]:
+    """Each record's values once (a record in several updates: their fields merged, the
+    later value winning; one statement may not touch a row twice); none without fields."""
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for u in updates:
+        if u.record_id in seen:
+            repeated.add(u.record_id)
+        seen.add(u.record_id)
+    del seen
+    merged: dict[str, dict[str, FieldValue]] = {}
+    for u in updates:
+        if u.record_id in repeated:
+            merged.setdefault(u.record_id, {}).update(u.values)
+        elif u.values:
+            yield u.record_id, u.values
+    yield from ((rid, fields) for rid, fields in merged.items() if fields)
 
 
 def _by_ids(base: Any, column: Any, ids: Iterable[str] | None) -> Iterable[Any]:

@@ -196,3 +196,13 @@ def test_a_record_without_fields_is_not_remembered(store: StateStore) -> None:
     updates = [FieldUpdate("a", {}), FieldUpdate("b", {"f": 1}), FieldUpdate("b", {})]
     assert store.record_written("files", "account", updates) == 1
     assert store.written_values("files", "account") == {"b": {"f": 1}}
+
+
+def test_a_write_beyond_one_statement_merges_a_repeated_record_once(store: StateStore) -> None:
+    many = [FieldUpdate(f"r{i:05}", {"f": i}) for i in range(BATCH_ROWS + 1)]
+    updates = [FieldUpdate("a", {"f": 1, "g": 1}), *many, FieldUpdate("a", {"g": 2, "h": 3})]
+    assert store.record_written("files", "account", updates) == BATCH_ROWS + 1 + 3
+    written = store.written_values("files", "account")
+    assert len(written) == BATCH_ROWS + 2
+    assert written["a"] == {"f": 1, "g": 2, "h": 3}
+    assert written[f"r{BATCH_ROWS:05}"] == {"f": BATCH_ROWS}
