@@ -210,9 +210,9 @@ def alerts(rt: Runtime) -> dict[str, int]:
     if rt.unchanged():  # no answer arrived either (they are inputs)
         return _unchanged("alerts")
     computed = rt.computed()
-    if rt.decided_already("alerts", computed):
+    seen = rt.decision_inputs(computed, plan, history)
+    if rt.decided_already("alerts", computed, seen):
         return _decided("alerts")
-    before = rt.input_version()
     now = computed.document.as_of
     report = evaluate_alerts(
         rt.pipeline,
@@ -226,7 +226,7 @@ def alerts(rt: Runtime) -> dict[str, int]:
     )
     rt.last_alerts = report
     counts = _alert_counts(report)
-    rt.ran_over("alerts", computed, before, clean=_clean(report))
+    rt.ran_over("alerts", computed, seen, quiet=_quiet(report))
     return counts
 
 
@@ -236,15 +236,15 @@ def escalation(rt: Runtime) -> dict[str, int]:
     if rt.unchanged():
         return _unchanged("escalation")
     computed = rt.computed()
-    if rt.decided_already("escalation", computed):
-        return _decided("escalation")
-    before = rt.input_version()
     history = rule_history(rt.store, rt.crm.name, rt.settings.history)
+    seen = rt.decision_inputs(computed, None, history)
+    if rt.decided_already("escalation", computed, seen):
+        return _decided("escalation")
     closed = rt.settings.slack.loop_closed_field
     inputs = rule_inputs(computed, closed, history=history, facts=rt.response_facts(computed))
     report = rt.pipeline.escalate(inputs, computed.document.as_of)
     counts = _alert_counts(report)
-    rt.ran_over("escalation", computed, before, clean=_clean(report))
+    rt.ran_over("escalation", computed, seen, quiet=_quiet(report))
     return counts
 
 
@@ -276,12 +276,14 @@ def _decided(job: str) -> dict[str, int]:
     return {"unchanged": 1}
 
 
-def _clean(report: CycleReport) -> bool:
-    """A run whose repeat over the same inputs would do nothing more: its rules loaded
-    and every rule evaluated (an error is reported again), nothing left to deliver."""
+def _quiet(report: CycleReport) -> bool:
+    """A run whose repeat over the same inputs would do nothing more: it recorded
+    nothing, its rules loaded and every rule evaluated (an error is reported again),
+    nothing was left for the vendor."""
     delivery = report.delivery
     return (
-        report.rules_error is None
+        report.recorded == 0
+        and report.rules_error is None
         and not report.evaluation_errors
         and (delivery is None or (delivery.deferred == 0 and delivery.failed == 0))
     )

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -29,7 +30,7 @@ from agent.service.checkpoint import Checkpoints, StoppableCrm, StoppableSource
 from agent.service.filedrop import FileDrop
 from agent.service.rerun import rerun_would_act
 from agent.sources.files import FilesSurveys
-from agent.state.history import record_history
+from agent.state.history import StoredHistory, record_history
 from agent.state.own_writes import WriteWatch
 from agent.state.store import StateStore
 from agent.sync.cycle import OBJECTS, Computed, SyncProgress
@@ -293,11 +294,23 @@ class Runtime:
 
     # -- a deciding job over the inputs of its last run ------------------------------------
 
-    def decided_already(self, job: str, computed: Computed) -> bool:
+    def decision_inputs(
+        self, computed: Computed, plan: Mapping[str, Any] | None, history: StoredHistory | None
+    ) -> tuple[object, ...]:
+        """What an alerts or escalation run reads beside the computation and the rules:
+        every alert state, the silences in force at the computation's instant, the
+        coverage plan's headline and the mark of the history the change rules read."""
+        repo = self.pipeline.repo
+        states = repo.states(r.id for r in self.pipeline.registry.current.rules)
+        silences = repo.silences(computed.document.as_of)
+        return (states, silences, plan, None if history is None else history.mark())
+
+    def decided_already(self, job: str, computed: Computed, inputs: tuple[object, ...]) -> bool:
         """Whether ``job`` (alerts, escalation) last ran over these very inputs and wrote
-        nothing: the same computation, rule files and input version. Its decisions are a
-        function of those alone (the clock is the computation's instant), so running it
-        again would decide the same and write nothing.
+        nothing: the same computation (figures, and their instant, which is also the
+        decisions' clock), rule files and ``decision_inputs``. Its decisions are a
+        function of those alone, so running it again would decide the same and write
+        nothing.
 
         In the long-running agent the alerts job runs every minute while a cycle's
         figures hold (a new cycle starts with each CRM sync); at 50,000 accounts each
@@ -311,25 +324,22 @@ class Runtime:
         return (
             last is not None
             and last.computed is computed
-            and self.store.input_version() == last.version
+            and last.inputs == inputs
             and self.pipeline.registry.unchanged_since(last.rules)
         )
 
-    def input_version(self) -> int:
-        """The state's input version now (read before a deciding job's run)."""
-        return self.store.input_version()
-
-    def ran_over(self, job: str, computed: Computed, before: int, *, clean: bool) -> None:
-        """``job`` ran over ``computed``; ``before``: the input version read before it
-        started. Remembered only if nothing moved the version meanwhile (the run wrote
-        nothing, and no other thread did) and the run was ``clean`` (rules loaded, every
-        rule evaluated, nothing left to deliver): then the next run over the same inputs
-        is skipped (``decided_already``)."""
+    def ran_over(
+        self, job: str, computed: Computed, inputs: tuple[object, ...], *, quiet: bool
+    ) -> None:
+        """``job`` ran over ``computed`` and ``inputs`` (read before it started).
+        Remembered only when the run was ``quiet``: it recorded nothing (so the state it
+        leaves is the one it read), its rules loaded and every rule evaluated (an error is
+        reported again), nothing was left for the vendor; then the next run over the same
+        inputs is skipped (``decided_already``)."""
         rules = self.pipeline.registry.seen
-        same = clean and self.store.input_version() == before
         with self._lock:
-            if same:
-                self._ran_over[job] = _RanOver(computed, rules, before)
+            if quiet:
+                self._ran_over[job] = _RanOver(computed, rules, inputs)
             else:
                 self._ran_over.pop(job, None)
 
@@ -467,11 +477,11 @@ class Runtime:
 class _RanOver:
     """What a deciding job's run read, when that run wrote nothing: its computation (the
     figures and their instant, which is also the decisions' clock), the rule files'
-    fingerprint and the input version (every table a decision reads moves it)."""
+    fingerprint and the rest (``Runtime.decision_inputs``)."""
 
     computed: Computed
     rules: str
-    version: int
+    inputs: tuple[object, ...]
 
 
 @dataclass(frozen=True, slots=True)

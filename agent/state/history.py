@@ -372,6 +372,18 @@ class StoredHistory:
     def portfolio_points(self, until: datetime) -> list[tuple[datetime, dict[str, Any]]]:
         return self.repo.portfolio(self.crm, until=until)
 
+    def mark(self) -> tuple[object, ...]:
+        """What the change rules can read of this CRM's history, in four values: the
+        rows and the newest instant of its account points and of its portfolio points.
+        Rows are only added (never changed in place) or thinned out, so any record,
+        backfill or thinning moves one of them."""
+        found: list[object] = []
+        with self.repo.store.reading() as tx:
+            for table in (schema.history_accounts, schema.history_portfolio):
+                stmt = select(func.count(), func.max(table.c.as_of)).where(table.c.crm == self.crm)
+                found.extend(tx.connection.execute(stmt).one())
+        return tuple(found)
+
 
 def history_fields(
     store: StateStore, crm: str, document: MetricsDocument, specs: Sequence[FieldSpec]

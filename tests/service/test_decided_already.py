@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from agent.core.models import Response
+from agent.core.ports import FieldUpdate
 from agent.service.jobs import JOBS
 from agent.service.process import AgentProcess
 from agent.service.runtime import Runtime
+from agent.state.history import record_history
 from agent.state.leader import leadership_for
 from agent.state.store import StateStore
 from tests.service.agentkit import RULES, RecordingNotifier, agent_settings
@@ -85,6 +88,24 @@ def test_a_silence_makes_the_next_run_evaluate(agent: AgentProcess) -> None:
         expires_at=NOW + timedelta(days=1),
     )
     assert "rules" in _run(rt)  # the silence is an input of every decision
+    assert _run(rt) == {"unchanged": 1}
+
+
+def test_a_write_no_decision_reads_keeps_the_skip_and_a_history_point_does_not(
+    agent: AgentProcess,
+) -> None:
+    rt = agent.runtime
+    _settled_runs(rt)
+    version = rt.store.input_version()
+    update = FieldUpdate("A1", {"ax_health_score": 1.0})
+    with rt.store.transaction() as tx:  # what the write-back records after a CRM write
+        tx.record_written("files", "account", [update])
+    assert rt.store.input_version() != version
+    assert _run(rt) == {"unchanged": 1}
+    computed = rt.computed()
+    later = replace(computed.document, as_of=NOW + timedelta(seconds=1))
+    record_history(rt.store, "files", later, rt.settings.history)
+    assert "rules" in _run(rt)  # the change rules read the history
     assert _run(rt) == {"unchanged": 1}
 
 
