@@ -15,7 +15,7 @@ from typing import Any
 
 from agent.core.compute import MatchedResponse
 from agent.core.document import AccountMetrics, MetricsDocument, PortfolioMetrics
-from agent.core.models import Account, Contact, Response, Tier
+from agent.core.models import Account, Contact
 from agent.rules.history import HistorySource, RuleHistory
 
 __all__ = [
@@ -30,25 +30,11 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class ResponseFacts:
-    """One matched response and what matching found out about it.
-
-    ``loop_closed_at`` overrides the response's own field when the loop was closed
-    elsewhere (a CRM field); leave it ``None`` to use ``response.loop_closed_at``.
-    """
-
-    response: Response
-    account: Account
-    contact: Contact | None
-    tier: Tier
-    counted: bool
-    loop_closed_at: datetime | None = None
-
-    @property
-    def closed_at(self) -> datetime | None:
-        """When the detractor's loop was closed, from whichever source knows."""
-        return self.loop_closed_at or self.response.loop_closed_at
+#: One matched response and what matching found out about it: the core's matched
+#: response itself (``loop_closed_at``: when the CRM says the loop was closed, else
+#: ``None``, and then ``response.loop_closed_at`` holds). The same objects, not copies:
+#: a cycle holds a million of them at 50,000 accounts.
+ResponseFacts = MatchedResponse
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,17 +213,16 @@ def crm_closed_at(contact: Contact | None, field: str | None) -> datetime | None
 
 
 def response_facts(
-    matches: Iterable[MatchedResponse], closed_field: str | None = None
-) -> list[ResponseFacts]:
-    """Rule facts of the core's matched responses, with the CRM's loop-closed time."""
-    return [
-        ResponseFacts(
-            response=m.response,
-            account=m.account,
-            contact=m.contact,
-            tier=m.tier,
-            counted=m.counted,
-            loop_closed_at=crm_closed_at(m.contact, closed_field),
-        )
-        for m in matches
-    ]
+    matches: Sequence[MatchedResponse], closed_field: str | None = None
+) -> Sequence[ResponseFacts]:
+    """Rule facts of the core's matched responses, with the CRM's loop-closed time.
+
+    The matches themselves where the CRM says nothing (every one without
+    ``closed_field``); a copy carrying the CRM's time for the others."""
+    if not closed_field:
+        return matches
+    out: list[ResponseFacts] = []
+    for m in matches:
+        closed = crm_closed_at(m.contact, closed_field)
+        out.append(m if closed is None else m._replace(loop_closed_at=closed))
+    return out

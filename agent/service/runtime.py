@@ -92,7 +92,7 @@ class Runtime:
     #: Answers stored between cycles (webhook, file drop, survey sources) whose alerts
     #: the answers worker has not decided yet.
     _answers: list[Response] = field(default_factory=list)
-    _facts: tuple[Computed, list[ResponseFacts]] | None = None
+    _facts: tuple[Computed, Sequence[ResponseFacts]] | None = None
     #: The task figures as of an instant, and the task generation they were read at.
     _task_figures: tuple[datetime, int, TaskFigures] | None = None
     #: Raised whenever the tasks job changed the task outbox (its only writer).
@@ -240,7 +240,7 @@ class Runtime:
         """The mirror's live accounts and contacts, shared with the figures."""
         return self._parts().records()
 
-    def response_facts(self, computed: Computed) -> list[ResponseFacts]:
+    def response_facts(self, computed: Computed) -> Sequence[ResponseFacts]:
         """Rule facts of the computation's matched responses, built once per computation."""
         closed = self.settings.slack.loop_closed_field
         with self._lock:

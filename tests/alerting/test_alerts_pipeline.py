@@ -177,7 +177,7 @@ def test_escalation_once_after_48h_and_closing_updates_the_message(
     pipeline.run(make_inputs(responses=[facts], as_of=AS_OF + 60 * HOUR), AS_OF + 60 * HOUR)
     assert len(notifier.sent) == 2  # escalates once
 
-    closed = replace(facts, loop_closed_at=AS_OF + 70 * HOUR)
+    closed = facts._replace(loop_closed_at=AS_OF + 70 * HOUR)
     pipeline.run(make_inputs(responses=[closed], as_of=AS_OF + 71 * HOUR), AS_OF + 71 * HOUR)
     assert len(notifier.updates) == 1
     target, update = notifier.updates[0]

@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 from factories import AS_OF, account_metrics, entity
 from factories import inputs as make_inputs
+from factories import response_facts as one_match
 from sqlalchemy import Engine
 
 from agent.alerts.console import ConsoleNotifier
 from agent.alerts.setup import build_pipeline, crm_link
 from agent.config.settings import Settings
 from agent.core.models import Contact
-from agent.rules.facts import crm_closed_at
+from agent.rules.facts import crm_closed_at, response_facts
 from agent.rules.fields import VARIABLES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,3 +82,19 @@ def test_docs_name_every_field_and_command() -> None:
         "alerts list",
     ):
         assert f"ax-agent {command}" in docs
+
+
+def test_response_facts_are_the_matches_unless_the_crm_closed_the_loop() -> None:
+    """A cycle holds a million matches: their facts are the same objects, not copies;
+    only an answer whose contact carries the CRM's close time gets one carrying it."""
+    open_, closed = one_match("R1"), one_match("R2")
+    assert closed.contact is not None
+    crm = closed._replace(contact=Contact("c2", "A1", crm_values={"Closed__c": "2026-06-01"}))
+    matches = [open_, crm]
+    assert response_facts(matches) is matches
+    assert response_facts(matches, "") is matches
+    facts = response_facts(matches, "Closed__c")
+    assert facts[0] is open_
+    assert facts[1] == crm._replace(loop_closed_at=datetime(2026, 6, 1, tzinfo=UTC))
+    assert facts[1].closed_at == datetime(2026, 6, 1, tzinfo=UTC)
+    assert open_.closed_at is None
