@@ -32,9 +32,10 @@ from __future__ import annotations
 import bisect
 import copy
 from collections import ChainMap
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 
 from agent.core.compute import (
     Excluded,
@@ -67,13 +68,12 @@ _Key = tuple[str, str]
 _NEVER = float("inf")
 
 
-def _key(response: Response) -> _Key:
-    return (response.source, response.response_id)
+#: A response's key in the indexes: (source, id).
+_key: Callable[[Response], _Key] = attrgetter("source", "response_id")
 
 
-def _order_key(response: Response) -> tuple[datetime, str, str]:
-    """The store's order of responses: submitted, then source, then id."""
-    return (response.submitted_at, response.source, response.response_id)
+#: The store's order of responses: submitted, then source, then id.
+_order_key = attrgetter("submitted_at", "source", "response_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +111,12 @@ class Figures:
         self._left_out: Matcher | None = None
         self._ordered: list[Response] = []
         self._matched: MutableMapping[_Key, Counted] = {}
+        #: Whether ``_matched`` holds its responses in ``_ordered``'s order (as placed
+        #: by a load), so the matches are read from it without a key per response.
+        self._in_order = True
+        #: ``id()`` of every counted response, from the full recompute of the last
+        #: refresh (None: none since the last change); ``matches()`` takes it once.
+        self._counted: set[int] | None = None
         self._unmatched: MutableMapping[_Key, Unmatched] = {}
         self._by_account: MutableMapping[str, list[_Key]] = {}
         self._by_email: MutableMapping[str, set[str]] = {}
@@ -165,10 +171,12 @@ class Figures:
 
     def add_responses(self, responses: Iterable[Response]) -> None:
         """New stored responses (keys not seen before); their accounts are recomputed."""
+        self._counted = None
         for response in responses:
             if _key(response) in self._matched or _key(response) in self._unmatched:
                 continue
             bisect.insort(self._ordered, response, key=_order_key)
+            self._in_order = False
             account_id = self._place(response)
             if account_id is not None:
                 self._pending.add(account_id)
@@ -181,6 +189,7 @@ class Figures:
         records themselves are still replaced, for the rules that read them). When no
         account's id or domains and no contact's id, account or email changed, every
         response matches as before and is not matched again."""
+        self._counted = None
         old = self._portfolio
         old_contacts = {a: [old.contacts[i] for i in ix] for a, ix in self._contacts_of.items()}
         old_tiers = {a: [old.tiers[i] for i in ix] for a, ix in self._contacts_of.items()}
@@ -206,6 +215,7 @@ class Figures:
         self._matched, self._unmatched = {}, {}
         self._by_account, self._by_email = {}, {}
         self._shared = False  # new indexes: ours alone
+        self._in_order = True
         for response in self._ordered:
             self._place(response)
         for key, now in self._matched.items():
@@ -251,11 +261,12 @@ class Figures:
             due = set(self._pending)
             if self.as_of is not None and as_of != self.as_of:
                 due |= self._crossing(self.as_of, as_of)
-            recomputed = self._recompute(due, as_of)
+            self._counted = None
+            recomputed, counted = self._recompute(due, as_of)
             rescored = self._rescore(as_of, skip=recomputed)
             # only now is every part as of ``as_of``: an error above leaves the
             # pending accounts and the old instant, and the next refresh redoes them
-            self.as_of = as_of
+            self.as_of, self._counted = as_of, counted
             self._pending.clear()
         return RefreshReport(
             full=full,
@@ -304,29 +315,31 @@ class Figures:
         """Every matched response (of ``accounts`` only, when given), in the store's order."""
         if self.as_of is None:
             raise RuntimeError("refresh() the figures before asking for the matches")
-        keys: Iterable[_Key]
-        if accounts is None:
-            keys = (_key(r) for r in self._ordered)
+        items: Iterable[Counted | None]
+        if accounts is None and self._in_order:
+            items = self._matched.values()
         else:
-            wanted = {k for a in accounts for k in self._by_account.get(a, ())}
-            keys = (_key(r) for r in self._ordered if _key(r) in wanted)
+            keys: Iterable[_Key] = map(_key, self._ordered)
+            if accounts is not None:
+                wanted = {k for a in accounts for k in self._by_account.get(a, ())}
+                keys = (k for k in keys if k in wanted)
+            items = map(self._matched.get, keys)
         counted = self._counted_ids(accounts)
-        portfolio = self._portfolio
+        accounts_by_id, contacts, tiers = (
+            self._portfolio.accounts,
+            self._portfolio.contacts,
+            self._portfolio.tiers,
+        )
+        new = tuple.__new__  # MatchedResponse(...) without the named tuple's Python __new__
         out: list[MatchedResponse] = []
-        for key in keys:
-            item = self._matched.get(key)
+        for item in items:
             if item is None:
                 continue
             response, account_id, index = item
-            out.append(
-                MatchedResponse(
-                    response,
-                    portfolio.accounts[account_id],
-                    None if index is None else portfolio.contacts[index],
-                    "unknown" if index is None else portfolio.tiers[index],
-                    id(response) in counted,
-                )
-            )
+            contact, tier = (None, "unknown") if index is None else (contacts[index], tiers[index])
+            account = accounts_by_id[account_id]
+            counts = id(response) in counted
+            out.append(new(MatchedResponse, (response, account, contact, tier, counts, None)))
         return out
 
     def view(
@@ -357,6 +370,7 @@ class Figures:
         layer._by_account = ChainMap({}, self._by_account)
         layer._by_email = ChainMap({}, self._by_email)
         layer._shared, layer._own_keys, layer._own_emails = True, set(), set()
+        layer._in_order, layer._counted = False, None
         for response in responses:
             key = _key(response)
             if key not in layer._matched and key not in layer._unmatched:
@@ -457,8 +471,13 @@ class Figures:
             if (part.after <= hi if forward else part.before >= lo)
         }
 
-    def _recompute(self, due: set[str], as_of: datetime) -> set[str]:
-        accounts = self._closure({a for a in due if a in self._portfolio.accounts})
+    def _recompute(self, due: set[str], as_of: datetime) -> tuple[set[str], set[int] | None]:
+        """Recompute the parts of ``due`` (and of the accounts sharing a respondent with
+        them); returns those accounts and, when they are every account, the ``id()`` of
+        every counted response."""
+        accounts = {a for a in due if a in self._portfolio.accounts}
+        if len(accounts) < len(self._portfolio.accounts):  # every account: no closure to take
+            accounts = self._closure(accounts)
         counted = [self._matched[k] for a in accounts for k in self._by_account.get(a, ())]
         latest = latest_per_respondent(counted, as_of, self.config.window_days)
         tallies = tally_counted(latest.values(), self._portfolio.tiers, as_of, self.config)
@@ -473,7 +492,9 @@ class Figures:
                 contact_figure(self._portfolio, index, latest)
                 for index in self._contacts_of.get(account_id, ())
             ]
-        return accounts
+        if len(accounts) < len(self._portfolio.accounts):
+            return accounts, None
+        return accounts, {id(c.response) for c in latest.values()}
 
     def _rescore(self, as_of: datetime, *, skip: set[str]) -> set[str]:
         """Figures again where only the recency score moved (the tally holds); returns
@@ -509,17 +530,19 @@ class Figures:
         window = timedelta(days=self.config.window_days).total_seconds()
         sla = timedelta(hours=self.config.loop_sla_hours).total_seconds()
         bounds: dict[str, tuple[float, float]] = {}
+        never = (-_NEVER, _NEVER)
         for response, account_id, _ in counted:
             submitted = response.submitted_at.timestamp()
-            points = [submitted, submitted + window]
-            if response.score <= 6 and response.loop_closed_at is None:
-                points.append(submitted + sla)
-            before, after = bounds.get(account_id, (-_NEVER, _NEVER))
-            for point in points:
-                if point <= now:
-                    before = max(before, point)
-                if point >= now:
-                    after = min(after, point)
+            before, after = bounds.get(account_id, never)
+            for point in (
+                (submitted, submitted + window, submitted + sla)
+                if response.score <= 6 and response.loop_closed_at is None
+                else (submitted, submitted + window)
+            ):
+                if point <= now and point > before:
+                    before = point
+                if point >= now and point < after:
+                    after = point
             bounds[account_id] = (before, after)
         return bounds
 
@@ -536,6 +559,9 @@ class Figures:
 
     def _counted_ids(self, accounts: Iterable[str] | None) -> set[int]:
         """``id()`` of each counted response (of ``accounts``, when given)."""
+        if accounts is None and self._counted is not None:
+            counted, self._counted = self._counted, None  # held no longer than needed
+            return counted
         chosen = set(self._parts) if accounts is None else self._closure(set(accounts))
         keys = [k for a in chosen for k in self._by_account.get(a, ())]
         latest = latest_per_respondent(
