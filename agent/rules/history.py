@@ -176,19 +176,24 @@ class RuleHistory:
         return self._respondents.get(id(facts))
 
 
-def _respondent(facts: Any) -> str | None:
-    if facts.contact is not None:
-        return f"contact:{facts.account.id}:{facts.contact.id}"
+def _respondent(facts: Any) -> tuple[str, ...] | None:
+    contact = facts.contact
+    if contact is not None:
+        return (facts.account.id, contact.id)
     email = facts.response.email
-    return None if not email else f"email:{email.strip().lower()}"
+    return None if not email else (email.strip().lower(),)
 
 
 def _index(responses: Sequence[Any]) -> dict[int, Any]:
-    by_person: dict[str, list[Any]] = {}
+    by_person: dict[tuple[str, ...], list[Any]] = {}
     for facts in responses:
         who = _respondent(facts)
         if who is not None:
-            by_person.setdefault(who, []).append(facts)
+            answers = by_person.get(who)
+            if answers is None:
+                by_person[who] = [facts]
+            else:
+                answers.append(facts)
     previous: dict[int, Any] = {}
     for answers in by_person.values():
         answers.sort(key=lambda f: (f.response.submitted_at, f.response.response_id))
