@@ -66,6 +66,7 @@ __all__ = ["Figures", "RefreshReport"]
 
 _Key = tuple[str, str]
 _NEVER = float("inf")
+_new_counted = tuple.__new__  # Counted(...) without the named tuple's Python __new__
 
 
 #: A response's key in the indexes: (source, id).
@@ -429,8 +430,11 @@ class Figures:
         if account_id is None:
             self._unmatched[key] = unmatched_response(response, reason, self._left_out)
             return None
-        self._matched[key] = Counted(response, account_id, contact)
-        self._keys_of(account_id).append(key)
+        self._matched[key] = _new_counted(Counted, (response, account_id, contact))
+        keys = self._by_account.get(account_id)
+        if keys is None or self._shared:  # the common case, a list of our own, inline
+            keys = self._keys_of(account_id)
+        keys.append(key)
         if contact is None:
             email = (response.email or "").strip(" \t").lower()
             if email:
@@ -478,7 +482,11 @@ class Figures:
         accounts = {a for a in due if a in self._portfolio.accounts}
         if len(accounts) < len(self._portfolio.accounts):  # every account: no closure to take
             accounts = self._closure(accounts)
-        counted = [self._matched[k] for a in accounts for k in self._by_account.get(a, ())]
+        counted: Sequence[Counted]
+        if len(accounts) == len(self._portfolio.accounts):  # every matched response
+            counted = list(self._matched.values())
+        else:
+            counted = [self._matched[k] for a in accounts for k in self._by_account.get(a, ())]
         latest = latest_per_respondent(counted, as_of, self.config.window_days)
         tallies = tally_counted(latest.values(), self._portfolio.tiers, as_of, self.config)
         bounds = self._bounds(counted, as_of)
