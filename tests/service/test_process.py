@@ -152,7 +152,10 @@ def test_stopping_flushes_the_outbox_before_releasing(tmp_path: Path) -> None:
     thread = threading.Thread(target=lambda: agent.serve(install_signals=False))
     thread.start()
     try:
-        wait_for(lambda: "outbox" in agent.scheduler.last)
+        repo = agent.runtime.pipeline.repo
+        # the cycle's own alerts delivered: the outbox job may have been skipped while
+        # the delivery worker was still sending the escalations
+        wait_for(lambda: "outbox" in agent.scheduler.last and repo.pending_count() == 0)
         before = len(notifier.sent)
         now = datetime.now(UTC)
         agent.runtime.pipeline.repo.record([record("late-alert", "C0CXALERTS", now)], [])
