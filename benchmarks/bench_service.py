@@ -40,18 +40,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agent.service.jobs import JOBS
+
 __all__ = ["main"]
 
-_JOBS = (
-    "crm_sync",
-    "survey_ingest",
-    "tasks",
-    "coverage_plan",
-    "writeback",
-    "alerts",
-    "escalation",
-    "outbox",
-)
+#: Every job the agent runs (the first cycle is over once each has run once).
+_JOBS = tuple(JOBS)
 _RULES = Path(__file__).resolve().parent.parent / "rules"
 
 
