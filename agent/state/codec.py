@@ -108,7 +108,8 @@ def contact_from_payload(record_id: str, payload: Mapping[str, Any]) -> Contact:
     return Contact(
         id=record_id,
         account_id=_shared(payload["account_id"]),
-        email=payload["email"],
+        # shared with the stored answers of the same respondent (``ops_responses``)
+        email=None if payload["email"] is None else sys.intern(payload["email"]),
         name=payload["name"],
         title=_shared(payload["title"]),
         crm_tier=_shared(payload["crm_tier"]),

@@ -279,6 +279,9 @@ class CycleFigures:
         if figures is not None and published is not None and figures is published.figures:
             figures = self._figures = figures.clone()  # the published figures stay as they are
         if figures is None:
+            # the store holds the noted responses too: not kept alive through the load
+            # (200,000 of them, a first ingest's, would sit beside the same ones loaded)
+            new.clear()
             self._loads += 1
             figures = Figures(self.config)
             self._records = None

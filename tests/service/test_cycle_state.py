@@ -148,6 +148,38 @@ def test_a_full_load_takes_its_objects_out_of_the_collectors_reach(tmp_path: Pat
         _close(agent)
 
 
+def test_a_full_load_does_not_hold_the_noted_answers_beside_the_loaded_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Answers noted before the first computation are in the store too: the full load
+    reads them from there, so the noted copies are let go before it (a first ingest's
+    200,000 answers would otherwise sit beside the same ones loaded)."""
+    when = datetime.now(UTC)
+    store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        figures = CycleFigures(store, "files", MetricsConfig())
+        answers = [
+            Response(f"r{i}", f"p{i}@x.example", i, when - timedelta(hours=1), source="hook")
+            for i in range(3)
+        ]
+        store.add_responses(answers)
+        figures.responses_added(answers)
+        noted = figures._new  # the list the next refresh takes
+        held_at_load: list[int] = []
+        original = StateStore.load_responses
+
+        def loading(self: StateStore, *args: object) -> list[Response]:
+            held_at_load.append(len(noted))
+            return original(self, *args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(StateStore, "load_responses", loading)
+        computed = figures.computed(when)
+        assert held_at_load == [0]
+        assert len(computed.document.unmatched) == 3  # loaded from the store all the same
+    finally:
+        store.close()
+
+
 def test_full_forces_a_full_computation_every_cycle(tmp_path: Path) -> None:
     agent = _agent(tmp_path, as_of=datetime.now(UTC))
     agent.runtime.full_compute = True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
-from agent.core.models import Response
+from agent.core.models import Contact, Response
 from agent.state.ops_base import BATCH_ROWS
 from agent.state.store import StateStore
 
@@ -123,3 +123,26 @@ def test_naive_timestamps_are_read_as_utc(store: StateStore) -> None:
     store.add_responses([naive])
     assert store.load_responses()[0].submitted_at == T0
     assert store.add_responses([replace(naive, submitted_at=T0)]).duplicates == 1
+
+
+def test_loaded_answers_share_repeated_text_with_each_other_and_the_contacts(
+    store: StateStore,
+) -> None:
+    """A million loaded answers repeat a few sources and drivers, and each respondent's
+    email is also a contact's: one string each, not a copy per row (the database hands
+    back a new string for every row)."""
+    store.upsert_records("files", "contact", [Contact("c1", "a1", email="ann@acme.com")])
+    answers = [
+        Response(f"r{i}", "ann@acme.com", i, T0, driver="Support", account_hint="001A")
+        for i in range(3)
+    ]
+    store.add_responses([replace(r, source="webhook") for r in answers])
+    loaded = store.load_responses()
+    assert [r.response_id for r in loaded] == ["r0", "r1", "r2"]
+    first = loaded[0]
+    for other in loaded[1:]:
+        assert other.email is first.email
+        assert other.driver is first.driver
+        assert other.account_hint is first.account_hint
+        assert other.source is first.source
+    assert store.load_contacts("files")[0].email is first.email
