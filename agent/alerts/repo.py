@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +36,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.sql import Select
 
 from agent.alerts.model import (
     AlertContent,
@@ -47,7 +48,7 @@ from agent.alerts.model import (
     Silence,
 )
 from agent.core.redaction import redact
-from agent.state.dialect import READ_ONLY
+from agent.state.dialect import READ_ONLY, plain_rows
 from agent.state.leader_epoch import Fence
 from agent.state.schema import alert_outbox, alert_state, silences
 
@@ -142,8 +143,7 @@ class AlertRepo:
         if not ids:
             return {}
         with self._reading() as conn:
-            rows = conn.execute(select(alert_state).where(alert_state.c.rule_id.in_(ids)))
-            return {(r.rule_id, r.subject): _state(r) for r in rows}
+            return _states(conn, select(*_STATE_COLUMNS).where(alert_state.c.rule_id.in_(ids)))
 
     def states_of(
         self, rule_ids: Iterable[str], subjects: Iterable[str]
@@ -154,10 +154,8 @@ class AlertRepo:
             return {}
         c = alert_state.c
         with self._reading() as conn:
-            rows = conn.execute(
-                select(alert_state).where(c.rule_id.in_(ids), c.subject.in_(wanted))
-            )
-            return {(r.rule_id, r.subject): _state(r) for r in rows}
+            stmt = select(*_STATE_COLUMNS).where(c.rule_id.in_(ids), c.subject.in_(wanted))
+            return _states(conn, stmt)
 
     def record(
         self,
@@ -515,6 +513,19 @@ def _mark_sent(conn: Connection, alert_id: str, sent: Sent, now: datetime) -> No
             .where(alert_outbox.c.alert_id.in_(members), alert_outbox.c.status == "digested")
             .values(**values)
         )
+
+
+#: ``alert_state``'s columns in ``AlertState``'s field order.
+_STATE_COLUMNS = tuple(alert_state.c[f.name] for f in fields(AlertState))
+
+
+def _states(conn: Connection, stmt: Select[Any]) -> dict[tuple[str, str], AlertState]:
+    """The states ``stmt`` selects (``_STATE_COLUMNS``), by (rule, subject).
+
+    Read as plain rows: every alert and escalation run reads all states, 50,000 of them
+    at 50,000 accounts, and SQLAlchemy's rows (a regular expression per instant on
+    SQLite) took about a second of each such read."""
+    return {(row[0], row[1]): AlertState(*row) for row in plain_rows(conn, stmt)}
 
 
 def _state(row: Any) -> AlertState:

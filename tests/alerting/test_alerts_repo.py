@@ -84,6 +84,37 @@ def test_repo_on_postgres(pg_engine: Engine) -> None:
     _digest(AlertRepo(pg_engine))
 
 
+def test_states_read_back_every_field_in_utc(store: StateStore) -> None:
+    """``states`` and ``states_of`` give back each stored field, instants aware in UTC
+    whatever offset they were recorded in, on both dialects."""
+    repo = AlertRepo(store.engine)
+    full = AlertState(
+        "detractor",
+        "responses.csv/R1",
+        True,
+        NOW.astimezone(CET),
+        NOW + timedelta(minutes=1),
+        "alert-1",
+        (NOW + timedelta(hours=1)).astimezone(CET),
+        NOW + timedelta(hours=2),
+        "<@U1>",
+    )
+    bare = AlertState("at-risk", "a2", False, NOW)
+    repo.record([], [full, bare])
+    utc = replace(
+        full,
+        since=NOW,
+        escalated_at=NOW + timedelta(hours=1),
+    )
+    read = repo.states(["detractor", "at-risk"])
+    assert read == {("detractor", "responses.csv/R1"): utc, ("at-risk", "a2"): bare}
+    for state in read.values():
+        for instant in (state.since, state.last_alert_at, state.escalated_at, state.closed_at):
+            assert instant is None or instant.utcoffset() == timedelta(0)
+    assert repo.states_of(["detractor", "at-risk"], ["a2"]) == {("at-risk", "a2"): bare}
+    assert repo.states([]) == {}
+
+
 def test_two_threads_recording_the_same_alert_store_it_once(
     store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
