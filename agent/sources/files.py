@@ -2,8 +2,9 @@
 
 Reads ``accounts.csv`` / ``contacts.csv`` (and survey responses) through
 ``agent.sources.plainfiles``; writes the agent's figures to ``ax_accounts.csv`` and
-``ax_contacts.csv`` beside them, keyed by id, each rewrite atomic (temporary file,
-then rename) so a crash leaves the old or the new file, never half of one.
+``ax_contacts.csv`` beside them, keyed by id and sorted by it, each rewrite atomic
+(temporary file, then rename) so a crash leaves the old or the new file, never half of
+one. A rewrite merges the batch into the file as it reads it (``FilesCrm.write``).
 
 The written files are part of what the accounts' and contacts' cursors cover (a person
 may type over a figure: it is read back and written again). The agent's own rewrite is
@@ -19,9 +20,10 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -207,17 +209,21 @@ class FilesCrm:
         return []
 
     def write(self, obj: ObjectKind, updates: Sequence[FieldUpdate]) -> list[WriteOutcome]:
+        """Merge ``updates`` into the written file: the file's rows with the batch's values
+        over theirs, the batch's new records among them, all sorted by id.
+
+        The file as the agent writes it is sorted by id, one row each: it is merged as it
+        is read (``_merge_written``), so a write holds the batch, not the file as well
+        (half a million contacts at the largest portfolios). A file a person reordered
+        or gave a repeated id is merged in memory as before (a later row replaces an
+        earlier one): the result is the same file either way.
+        """
         path = written_file(self.folder, obj)
         before = _entry_of(path)
-        rows = plainfiles.read_written(path)
-        columns = _columns(rows)
-        for update in updates:
-            row = rows.setdefault(update.record_id, {})
-            for name, value in update.values.items():
-                row[name] = _cell(value)
-                if name not in columns:
-                    columns.append(name)
-        self._wrote[obj] = (before, _atomic_write_csv(path, ["id", *columns], rows))
+        after = _merge_written(path, updates)
+        if after is None:
+            after = _rewrite_written(path, updates)
+        self._wrote[obj] = (before, after)
         return [WriteOutcome(record_id=u.record_id, ok=True) for u in updates]
 
     def cursor_after_write(self, obj: ObjectKind, cursor: str | None) -> str | None:
@@ -695,6 +701,111 @@ def _stat_of(entry: list[object] | None) -> tuple[int, int] | None:
     return None
 
 
+def _rewrite_written(path: Path, updates: Sequence[FieldUpdate]) -> _Entry:
+    """The write of a file that is not sorted by id or repeats one (a person edited it):
+    the whole file as a mapping (a later row replaces an earlier one), the batch over it.
+    """
+    rows = plainfiles.read_written(path)
+    columns = _columns(rows)
+    for update in updates:
+        row = rows.setdefault(update.record_id, {})
+        for name, value in update.values.items():
+            row[name] = _cell(value)
+            if name not in columns:
+                columns.append(name)
+    lines = ([rid, *(rows[rid].get(c, "") for c in columns)] for rid in sorted(rows))
+    return _atomic_write_csv(path, chain([["id", *columns]], lines))
+
+
+class _UnsortedFileError(Exception):
+    """The written file is not sorted by id with one row each: it cannot be merged as read."""
+
+
+def _merge_written(path: Path, updates: Sequence[FieldUpdate]) -> _Entry | None:
+    """The write of ``updates`` merged with the file as it is read; None (and the file
+    untouched) when the file turns out not to be sorted by id with one row per id.
+
+    Writes what ``_rewrite_written`` writes for a sorted file: the header is the file's
+    columns (when it has a row with an id) then the batch's new field names in the
+    order first met; each row is the file's, with the batch's values over its own (a
+    record's updates applied in the batch's order), the batch's other records in their
+    places. Only the batch is held: the file passes through one row at a time.
+    """
+    batch = sorted(updates, key=_record_id)  # stable: a record's updates keep their order
+    rows = plainfiles.WrittenRows(path)
+    try:
+        written = _atomic_write_csv(path, _merged(path, rows, batch, updates))
+    except _UnsortedFileError:
+        return None  # read again whole, which logs the records it skips
+    except BaseException:
+        rows.log_skipped()
+        raise
+    rows.log_skipped()
+    return written
+
+
+def _merged(
+    path: Path,
+    rows: plainfiles.WrittenRows,
+    batch: Sequence[FieldUpdate],
+    updates: Sequence[FieldUpdate],
+) -> Iterator[list[str]]:
+    """The header, then the rows of ``_merge_written`` in id order; raises
+    ``_UnsortedFileError`` at the first file row whose id is not above the one before."""
+    records = iter(rows)
+    first = next(records, None)
+    # a file without a row with an id keeps none of its columns (nor does the mapping)
+    columns = [] if first is None else list(rows.columns)
+    width = len(columns)
+    for name in dict.fromkeys(name for update in updates for name in update.values):
+        if name not in columns:
+            columns.append(name)
+    fill = [""] * (len(columns) - width)  # the file's rows have no value for the new ones
+    place = {name: i for i, name in enumerate(columns, 1)}
+    yield ["id", *columns]
+    at, end = 0, len(batch)
+    last = None
+    for record_id, values in records if first is None else chain([first], records):
+        if last is not None and record_id <= last:
+            _log.info(
+                "crm_file.written_merged_in_memory",
+                file=path.name,
+                record_id=record_id,
+                after=last,
+            )
+            raise _UnsortedFileError(record_id)
+        last = record_id
+        while at < end and batch[at].record_id < record_id:  # new records before this one
+            row = [batch[at].record_id, *[""] * len(columns)]
+            at = _applied(row, batch, at, place)
+            yield row
+        row = [record_id, *values, *fill]
+        if at < end and batch[at].record_id == record_id:
+            at = _applied(row, batch, at, place)
+        yield row
+    while at < end:
+        row = [batch[at].record_id, *[""] * len(columns)]
+        at = _applied(row, batch, at, place)
+        yield row
+
+
+def _applied(
+    row: list[str], batch: Sequence[FieldUpdate], at: int, place: Mapping[str, int]
+) -> int:
+    """Set ``row``'s cells from the updates of ``batch[at]``'s record, in order; returns
+    where the next record's updates begin."""
+    record_id, end = batch[at].record_id, len(batch)
+    while at < end and batch[at].record_id == record_id:
+        for name, value in batch[at].values.items():
+            row[place[name]] = _cell(value)
+        at += 1
+    return at
+
+
+def _record_id(update: FieldUpdate) -> str:
+    return update.record_id
+
+
 def _columns(rows: dict[str, dict[str, str]]) -> list[str]:
     seen: dict[str, None] = {}
     for row in rows.values():
@@ -714,16 +825,15 @@ def _cell(value: FieldValue) -> str:
     return str(value)
 
 
-def _atomic_write_csv(path: Path, header: list[str], rows: dict[str, dict[str, str]]) -> _Entry:
-    """Write ``path`` whole, then rename it into place; returns the entry of the file
-    as written (taken before the rename: what a person writes after it differs)."""
+def _atomic_write_csv(path: Path, rows: Iterable[list[str]]) -> _Entry:
+    """Write ``rows`` (the header first) to a new file, then rename it over ``path``;
+    returns the entry of the file as written (taken before the rename: what a person
+    writes after it differs). Whatever stops the rows (an error, a crash) leaves
+    ``path`` as it was."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(header)
-            for rid in sorted(rows):
-                writer.writerow([rid, *(rows[rid].get(c, "") for c in header[1:])])
+            csv.writer(handle).writerows(rows)
             handle.flush()
             os.fsync(handle.fileno())
         written = _entry_of(Path(tmp))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -54,6 +54,7 @@ __all__ = [
     "CrmFolder",
     "CrmFormatError",
     "CsvRecord",
+    "WrittenRows",
     "read_accounts",
     "read_appended_responses",
     "read_contacts",
@@ -416,22 +417,61 @@ def read_written(path: Path) -> dict[str, dict[str, str]]:
     same id replaces an earlier one; rows without an id are skipped. Column names
     keep their case: they are the configured field names the planner looks up.
     """
-    if not path.is_file():
-        return {}
+    rows = WrittenRows(path)
     written: dict[str, dict[str, str]] = {}
-    for record in read_csv_records(path, required=("id",), fold_case=False):
-        if record.fault is not None:
+    try:
+        for record_id, values in rows:
+            written[record_id] = dict(zip(rows.columns, values, strict=True))
+    finally:
+        rows.log_skipped()
+    return written
+
+
+class WrittenRows:
+    """The rows of a write-back file one at a time, as ``(id, values)``: the id trimmed,
+    the values in ``columns`` order (every named column but ``id``). Rows without an id
+    are left out, as ``read_written`` leaves them; a missing file has no rows.
+
+    This lets a write merge its batch into the file as it reads it instead of holding
+    the whole file as a mapping (half a million contacts at the largest portfolios).
+    Records that cannot be read are kept in ``skipped`` (position, reason) rather than
+    logged at once: a reader that gives up half-way and reads the file again another
+    way logs them from that read only, once. ``log_skipped`` logs them.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        #: The file's column names but ``id``, in header order, once a record is read.
+        self.columns: list[str] = []
+        self.skipped: list[tuple[int, str]] = []
+
+    def __iter__(self) -> Iterator[tuple[str, list[str]]]:
+        if not self.path.is_file():
+            return
+        records = CsvRows(self.path, required=("id",), fold_case=False)
+        places: list[int] | None = None
+        at_id = 0
+        for position, row, _raw, fault, _value in records:
+            if fault is not None:
+                self.skipped.append((position, fault))
+                continue
+            if places is None:  # the header is read: where each column is
+                at_id = records.index["id"]
+                self.columns = [name for name in records.index if name != "id"]
+                places = [records.index[name] for name in self.columns]
+            record_id = row[at_id].strip(" \t")
+            if record_id:
+                yield record_id, [row[i] for i in places]
+
+    def log_skipped(self) -> None:
+        """One warning per record that could not be read, with its place and reason."""
+        for position, reason in self.skipped:
             log.warning(
                 "crm_file.written_row_skipped",
-                file=path.name,
-                position=record.position,
-                reason=record.fault,
+                file=self.path.name,
+                position=position,
+                reason=reason,
             )
-            continue
-        record_id = trim(record.fields.pop("id"))
-        if record_id:
-            written[record_id] = record.fields
-    return written
 
 
 def read_crm_folder(folder: Path, as_of: datetime) -> CrmFolder:
