@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from random import Random
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from agent.core.compute import Excluded, compute_with_matches
 from agent.core.contract import MetricsConfig
 from agent.core.incremental import Figures
-from agent.core.models import Account, Contact, Response
+from agent.core.models import Account, Contact, Response, sort_as_stored
 from tests.core_builders import AS_OF
 from tests.test_properties import portfolios
 
@@ -173,6 +174,54 @@ def test_incremental_equals_full_recompute_after_random_changes(
         # compares only those)
         moved = {a.id for a in figures.document().accounts if before.get(a.id) != a}
         assert report.full or moved <= report.changed
+
+
+_INSTANTS = [AS_OF - timedelta(days=d, hours=h) for d in (0, 1, 40) for h in (0, 5)]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(_INSTANTS),
+            st.sampled_from(["hook", "responses.csv", "Responses.csv"]),
+            st.sampled_from(["r1", "r2", "R1", "r10", "é"]),
+            st.integers(0, 10),
+            st.sampled_from([timedelta(0), timedelta(hours=-5), timedelta(hours=2)]),
+        ),
+        max_size=40,
+    )
+)
+def test_sort_as_stored_is_the_order_by_submitted_source_and_id(
+    rows: list[tuple[datetime, str, str, int, timedelta]],
+) -> None:
+    """Three stable sorts give the one tuple-key sort's order exactly, full ties (the
+    same instant in other offsets included) in their original order."""
+    responses = [
+        Response(rid, None, score, at.astimezone(timezone(offset)), source=source)
+        for at, source, rid, score, offset in rows
+    ]
+    expected = sorted(responses, key=lambda r: (r.submitted_at, r.source, r.response_id))
+    sort_as_stored(responses)
+    assert [id(r) for r in responses] == [id(r) for r in expected]
+
+
+@given(start=portfolios(), seed=st.randoms())
+@STEPS
+def test_a_load_in_the_stores_order_equals_a_load_in_any_order(
+    start: tuple[list[Account], list[Contact], list[Response]], seed: Random
+) -> None:
+    """A load handed the store's order takes it as it is; one handed any order sorts
+    it: the same figures either way."""
+    accounts, contacts, responses = start
+    responses = _unique(responses)
+    shuffled = list(responses)
+    seed.shuffle(shuffled)
+    given_order, stored_order = Figures(CONFIG), Figures(CONFIG)
+    given_order.load(accounts, contacts, shuffled)
+    stored_order.load(accounts, contacts, _stored(responses), stored_order=True)
+    for figures in (given_order, stored_order):
+        figures.refresh(AS_OF)
+        _assert_same(figures, accounts, contacts, responses, AS_OF)
 
 
 def test_quiet_refresh_recomputes_nothing() -> None:

@@ -60,7 +60,7 @@ from agent.core.metrics import (
     portfolio_metrics,
     recency_score,
 )
-from agent.core.models import Account, Contact, Dropped, Rejected, Response
+from agent.core.models import Account, Contact, Dropped, Rejected, Response, sort_as_stored
 
 __all__ = ["Figures", "RefreshReport"]
 
@@ -157,15 +157,25 @@ class Figures:
         accounts: Iterable[Account],
         contacts: Iterable[Contact],
         responses: Iterable[Response],
+        *,
+        stored_order: bool = False,
     ) -> None:
         """Start over from a whole portfolio and every stored response (the rejected
-        accounts of ``set_left_out`` are kept)."""
+        accounts of ``set_left_out`` are kept).
+
+        ``stored_order``: ``responses`` is a list already in the store's order (as
+        ``StateStore.load_responses`` gives it); it is taken over as it is, not sorted
+        again (the caller makes no further use of it)."""
         left_out = self._excluded, self._left_out
         self.__init__(self.config)  # type: ignore[misc]  # a fresh start, same config
         self._excluded, self._left_out = left_out
         self._set_portfolio(Portfolio(accounts, contacts, self.config))
         self._pending = set(self._portfolio.accounts)
-        ordered = sorted(responses, key=_order_key)
+        if stored_order and isinstance(responses, list):
+            ordered = responses
+        else:
+            ordered = list(responses)
+            sort_as_stored(ordered)
         self._ordered = ordered
         for response in ordered:
             self._place(response)

@@ -12,13 +12,12 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import datetime
-from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import func, select
 
 from agent.core.batching import chunked
-from agent.core.models import Response
+from agent.core.models import Response, sort_as_stored
 from agent.state import schema
 from agent.state.codec import response_hash
 from agent.state.dialect import bulk_write_bound, one_of, plain_rows, row_binder
@@ -30,8 +29,6 @@ __all__ = ["ResponseBatch", "ResponseOps"]
 _Key = tuple[str, str]
 #: A response's columns, in the order of ``Response``'s fields (rows are read positionally).
 _CONTENT = tuple(f.name for f in fields(Response))
-#: The store's order of responses: submitted, then source, then id.
-_ORDER = attrgetter("submitted_at", "source", "response_id")
 
 
 class ResponseOps(OpsBase):
@@ -80,7 +77,7 @@ class ResponseOps(OpsBase):
         if since is not None:
             stmt = stmt.where(c.submitted_at >= since)
         responses = [_stored(*row) for row in plain_rows(self._conn, stmt)]
-        responses.sort(key=_ORDER)
+        sort_as_stored(responses)
         return responses
 
     def known_response_ids(self, source: str, ids: Iterable[str]) -> set[str]:

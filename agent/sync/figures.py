@@ -286,7 +286,7 @@ class CycleFigures:
             figures = Figures(self.config)
             self._records = None
             records = self._load_records()
-            figures.load(*records, self.store.load_responses())
+            figures.load(*records, self.store.load_responses(), stored_order=True)
             self._records, self._figures = records, figures
         else:
             if crm_changed:

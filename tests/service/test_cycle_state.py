@@ -53,9 +53,9 @@ def test_the_jobs_of_a_cycle_share_one_computation(
     original_load = Figures.load
     original_computed = CycleFigures.computed
 
-    def counting_load(self: Figures, *args: object) -> None:
+    def counting_load(self: Figures, *args: object, **kwargs: bool) -> None:
         loads.append(1)
-        original_load(self, *args)  # type: ignore[arg-type]
+        original_load(self, *args, **kwargs)  # type: ignore[arg-type]
 
     def remembering(self: CycleFigures, *args: object, **kwargs: object) -> object:
         value = original_computed(self, *args, **kwargs)  # type: ignore[arg-type]
