@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from dataclasses import replace
 
 from agent.core.compute import compute_with_matches
@@ -33,3 +35,19 @@ def test_a_few_accounts_rank_as_in_the_whole_evaluation_document_after_document(
             assert facts.revenue_share == expected.revenue_share
             assert facts.cumulative_revenue_share == expected.cumulative_revenue_share
     assert [m.id for m in first.accounts] != [m.id for m in second.accounts]
+
+
+def test_ranking_an_answer_in_a_document_does_not_keep_the_document_alive() -> None:
+    """The ranking is built once per document and kept for the next answer, but the
+    cache holds the document weakly: once the agent lets a document go (a newer one
+    is published), it is freed, however many answers were ranked in it."""
+    document = _document(ACCOUNTS)
+    metrics = {m.id: m for m in document.accounts}
+    chosen = {ACCOUNTS[0].id: (ACCOUNTS[0], metrics[ACCOUNTS[0].id])}
+    first = account_inputs(document, chosen, [], AS_OF).accounts
+    again = account_inputs(document, chosen, [], AS_OF).accounts
+    assert first == again
+    gone = weakref.ref(document)
+    del document, first, again
+    gc.collect()
+    assert gone() is None

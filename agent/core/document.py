@@ -145,7 +145,7 @@ class TaskFigures:
     closed_loop_rate: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)  # caches hold it weakly
 class MetricsDocument:
     """The whole document; ``contacts`` is not part of the JSON, only of write-back."""
 

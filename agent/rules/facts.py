@@ -8,6 +8,7 @@ contact's tier and whether it counts under DOMAIN.md's counting rules).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -173,7 +174,10 @@ def account_inputs(
 
 
 #: The last document's ranking (``_ranked``); documents are never changed once built.
-_RANKING: list[tuple[MetricsDocument, dict[str, tuple[int, float]]]] = []
+#: Held by a weak reference: a running agent's last document (500,000 contact rows at
+#: 50,000 accounts) must not stay alive beside the next one being computed because an
+#: answer was once ranked in it.
+_RANKING: list[tuple[weakref.ref[MetricsDocument], dict[str, tuple[int, float]]]] = []
 
 
 def _ranked(document: MetricsDocument) -> dict[str, tuple[int, float]]:
@@ -182,14 +186,14 @@ def _ranked(document: MetricsDocument) -> dict[str, tuple[int, float]]:
     once per document: the answers path asks it for every answer, and a pass over
     50,000 accounts per answer was most of an answer's own work."""
     cached = _RANKING[-1] if _RANKING else None
-    if cached is not None and cached[0] is document:
+    if cached is not None and cached[0]() is document:
         return cached[1]
     running = 0.0
     ranked: dict[str, tuple[int, float]] = {}
     for rank, metrics in enumerate(document.accounts, start=1):
         running += metrics.revenue
         ranked[metrics.id] = (rank, running)
-    _RANKING[:] = [(document, ranked)]
+    _RANKING[:] = [(weakref.ref(document), ranked)]
     return ranked
 
 
