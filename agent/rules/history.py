@@ -185,6 +185,33 @@ def _respondent(facts: Any) -> tuple[str, ...] | None:
 
 
 def _index(responses: Sequence[Any]) -> dict[int, Any]:
+    """Each answer's previous answer by the same respondent (by ``id`` of the later
+    one), in the order (submitted_at, response_id) within a respondent.
+
+    A computation's responses come in the store's order, which within a respondent is
+    that order but for ties broken by source: then one pass remembering each
+    respondent's last answer gives the index, without a list per respondent (about 60
+    MB less at 1,000,000 answers, at the alerts job's memory peak). An answer out of
+    that order (another caller's sequence) makes it sort per respondent instead."""
+    previous: dict[int, Any] = {}
+    last: dict[tuple[str, ...], Any] = {}
+    for facts in responses:
+        who = _respondent(facts)
+        if who is None:
+            continue
+        before = last.get(who)
+        if before is not None:
+            was, now = before.response, facts.response
+            if was.submitted_at > now.submitted_at or (
+                was.submitted_at == now.submitted_at and was.response_id > now.response_id
+            ):
+                return _sorted_index(responses)
+            previous[id(facts)] = before
+        last[who] = facts
+    return previous
+
+
+def _sorted_index(responses: Sequence[Any]) -> dict[int, Any]:
     by_person: dict[tuple[str, ...], list[Any]] = {}
     for facts in responses:
         who = _respondent(facts)
