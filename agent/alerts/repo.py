@@ -617,16 +617,28 @@ def _insert_outbox_rows(conn: Connection, records: Sequence[OutboxRecord]) -> in
             select(alert_outbox.c.alert_id).where(alert_outbox.c.alert_id.in_(chunk))
         )
         stored.update(found.scalars())
-    rows = []
+    # Rows are built and inserted _OUTBOX_CHUNK records at a time, all in the caller's
+    # one transaction: a first cycle at 50,000 accounts records about 47,000 alerts,
+    # and their rows (each with its whole content as JSON) at once were the largest
+    # part of the alerts job's memory.
+    inserted = 0
+    rows: list[dict[str, Any]] = []
     for record in records:
         alert_id = record.content.alert_id
         if alert_id in stored:
             continue
         stored.add(alert_id)  # a second record with the same id in one batch: the first wins
         rows.append(_outbox_row(record))
+        if len(rows) == _OUTBOX_CHUNK:
+            conn.execute(insert(alert_outbox), rows)
+            inserted, rows = inserted + len(rows), []
     if rows:
         conn.execute(insert(alert_outbox), rows)
-    return len(rows)
+    return inserted + len(rows)
+
+
+#: Outbox rows built and inserted at once (see ``_insert_outbox_rows``).
+_OUTBOX_CHUNK = 1_000
 
 
 def _outbox_row(record: OutboxRecord) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from slackkit import record
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from agent.alerts.model import AlertState, Sent
 from agent.alerts.repo import AlertRepo
@@ -153,3 +153,44 @@ def test_two_threads_recording_the_same_alert_store_it_once(
     assert errors == []
     assert sorted(results) == [0, 1]
     assert [p.alert_id for p in repo.pending()] == ["a1"]
+
+
+def test_outbox_rows_go_in_chunks_within_one_transaction(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first cycle records tens of thousands of alerts: their rows are built and
+    inserted a chunk at a time, still in one transaction (all or nothing), and a
+    repeated alert id keeps its first record across chunks."""
+    import agent.alerts.repo as repo_module
+
+    monkeypatch.setattr(repo_module, "_OUTBOX_CHUNK", 2)
+    repo = AlertRepo(store.engine)
+    sizes: list[int] = []
+
+    def counting(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]  # noqa: PLR0917  # SQLAlchemy's event signature
+        if statement.lstrip().upper().startswith("INSERT INTO ALERT_OUTBOX"):
+            sizes.append(len(parameters) if executemany else 1)
+
+    event.listen(store.engine, "before_cursor_execute", counting)
+    try:
+        batch = [record(f"a{i}", "C1", NOW + timedelta(seconds=i)) for i in range(5)]
+        batch.insert(3, record("a0", "C2", NOW))  # the same id again: the first one stays
+        assert repo.record(batch, []) == 5
+    finally:
+        event.remove(store.engine, "before_cursor_execute", counting)
+    assert sizes == [2, 2, 1]
+    pending = repo.pending()
+    assert [p.alert_id for p in pending] == ["a0", "a1", "a2", "a3", "a4"]
+    assert pending[0].destination.channel == "C1"
+
+    real_row = repo_module._outbox_row
+
+    def failing(rec):  # type: ignore[no-untyped-def]
+        if rec.content.alert_id == "b3":
+            raise RuntimeError("no row for b3")
+        return real_row(rec)
+
+    monkeypatch.setattr(repo_module, "_outbox_row", failing)
+    with pytest.raises(RuntimeError, match="b3"):
+        repo.record([record(f"b{i}", "C1", NOW) for i in range(5)], [])
+    assert [p.alert_id for p in repo.pending()] == ["a0", "a1", "a2", "a3", "a4"]
