@@ -59,6 +59,7 @@ __all__ = [
     "safe_url",
     "sqlite_path",
     "upsert",
+    "value_binder",
 ]
 
 DEFAULT_URL = "sqlite:///ax-state.db"
@@ -272,7 +273,13 @@ def row_binder(conn: Connection, table: Table) -> Callable[[tuple[Any, ...]], tu
 
 def bound_value(conn: Connection, column: Column[Any], value: Any) -> Any:
     """``value`` of ``column`` as ``bulk_write_bound`` takes it on this connection."""
-    return (_pick(conn)(column, conn) or _same)(value)
+    return value_binder(conn, column)(value)
+
+
+def value_binder(conn: Connection, column: Column[Any]) -> Callable[[Any], Any]:
+    """The function ``bound_value`` applies for ``column`` on this connection, for a
+    caller building the rows of a large write itself."""
+    return _pick(conn)(column, conn) or _same
 
 
 def bulk_write_bound(
@@ -443,9 +450,12 @@ def _sqlite_stamp(value: datetime | None) -> str | None:
     test compares the two), a naive value taken as UTC."""
     if value is None:
         return None
-    if value.tzinfo is None:
+    zone = value.tzinfo
+    if zone is None:
         return value.isoformat(" ", "microseconds")
-    return value.astimezone(UTC).isoformat(" ", "microseconds")[:-6]  # without "+00:00"
+    if zone is not UTC:  # (in UTC already, the usual case: no conversion to make)
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:-6]  # without "+00:00"
 
 
 def _sqlite_instant(value: str) -> datetime:

@@ -146,3 +146,25 @@ def test_loaded_answers_share_repeated_text_with_each_other_and_the_contacts(
         assert other.account_hint is first.account_hint
         assert other.source is first.source
     assert store.load_contacts("files")[0].email is first.email
+
+
+def test_responses_out_of_key_order_are_all_stored_and_reported_in_the_given_order(
+    store: StateStore,
+) -> None:
+    """Rows go in in primary-key order (faster for the key index); what the call reports
+    keeps the order the responses came in, across batches and sources."""
+    count = BATCH_ROWS + 7
+    ids = [f"r{(i * 7919) % count:06d}" for i in range(count)]  # every id once, no order
+    given = [
+        _response(rid, score=i % 11, source=("b" if i % 3 else "a")) for i, rid in enumerate(ids)
+    ]
+    stored_before = [given[5], given[BATCH_ROWS + 3]]
+    store.add_responses([stored_before[0], replace(stored_before[1], score=10)])
+    with store.transaction() as tx:
+        result = tx.add_responses(given)
+    assert list(result.added) == [r for i, r in enumerate(given) if i not in (5, BATCH_ROWS + 3)]
+    assert result.duplicates == 1
+    assert [c.response for c in result.conflicts] == [stored_before[1]]
+    by_key = {(r.source, r.response_id): r for r in store.load_responses()}
+    assert len(by_key) == count
+    assert all(by_key[r.source, r.response_id] == r for r in result.added)
