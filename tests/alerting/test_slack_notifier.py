@@ -39,7 +39,8 @@ def test_post_sends_blocks_text_and_metadata(slack: FakeSlack, repo: AlertRepo) 
 def test_channel_names_are_resolved_once(slack: FakeSlack, repo: AlertRepo) -> None:
     repo.record([record("a1", "#cx-alerts", NOW), record("a2", "#cx-leadership", NOW)], [])
     deliver(repo, notifier(slack.base_url), NOW)
-    assert [a["channel"] for a in slack.posted()] == [CX, CHANNELS["cx-leadership"]]
+    # each channel has its own delivery lane: the two posts may go out in either order
+    assert sorted(a["channel"] for a in slack.posted()) == sorted([CX, CHANNELS["cx-leadership"]])
     assert [m for m, _ in slack.calls].count("conversations.list") == 1
 
 
