@@ -379,9 +379,19 @@ def _during_cycle(
                     f"the cycle ran {time.time() - started:.0f} s; {len(seconds)} rounds during it"
                 )
         time.sleep(max(0.0, args.round_every - (time.time() - began)))
+    _trace("rounds.json", json.dumps(list(zip(began_at, seconds, strict=True))))
     _describe_cycle(state, args.log, changed_at)
     _slowest(state, list(zip(began_at, seconds, strict=True)), started)
     return seconds
+
+
+def _trace(name: str, text: str) -> None:
+    """Opt-in, for profiling the agent: with ``BENCH_TRACE_DIR`` set, ``text`` is
+    written to ``name`` in that folder (the agent's pid as it starts, the rounds'
+    start times and durations once measured), to line a sampler's output up with them."""
+    folder = os.environ.get("BENCH_TRACE_DIR")
+    if folder:
+        Path(folder, name).write_text(text, encoding="utf-8")
 
 
 def _slowest(state: Engine, rounds: list[tuple[float, float]], started: float) -> None:
@@ -466,6 +476,7 @@ def main() -> None:
             print(f"stored {args.responses:,} responses in {time.perf_counter() - started:.0f} s")
         args.log = root / "agent.log"
         proc = _start_agent(config, args.log)
+        _trace("agent.pid", str(proc.pid))
         state = create_engine(state_url, connect_args={"timeout": 60})
         try:
             base = f"http://127.0.0.1:{json.loads(config.read_text())['server']['port']}"
