@@ -21,6 +21,7 @@ import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, select
@@ -39,7 +40,7 @@ from agent.core.history import (
     thinned_away,
 )
 from agent.state import schema
-from agent.state.dialect import bulk_write
+from agent.state.dialect import bulk_write, bulk_write_bound, row_binder
 from agent.state.ops_base import BATCH_ROWS
 from agent.state.store import StateStore
 
@@ -125,21 +126,28 @@ class HistoryRepo:
             # an alert being recorded) is held for the writes only; if someone
             # recorded in between (the newest head moved), it compares again under
             # the lock, as a backfill into the past always does.
+            # The rows are encoded for the database (their figures as JSON text: most
+            # of the writing's work) there too, so the lock covers the inserts alone.
             rows: list[dict[str, Any]] | None = None
+            bound: list[tuple[Any, ...]] = []
             with self.store.reading() as tx:
                 newest = _newest_head(tx.connection, crm)
                 if newest is None or newest <= as_of:
                     rows = _new_rows(
                         tx.connection, crm, as_of, chosen, wanted=wanted, newest=newest
                     )
+                    bound = _bound_rows(tx.connection, rows)
             with self.store.transaction() as tx:
                 conn = tx.connection
                 if rows is None or _newest_head(conn, crm) != newest:
                     newest = _newest_head(conn, crm)
                     rows = _new_rows(conn, crm, as_of, chosen, wanted=wanted, newest=newest)
-                for batch in chunked(rows, BATCH_ROWS):
-                    bulk_write(conn, schema.history_accounts, batch)
-                _advance_heads(conn, crm, rows, fresh=newest is None)
+                    bound = _bound_rows(conn, rows)
+                for piece in chunked(bound, BATCH_ROWS):
+                    bulk_write_bound(conn, schema.history_accounts, piece)
+                # At or after the newest head (a cycle's record), every head is older:
+                # each row becomes its account's head, none needs reading under the lock.
+                _advance_heads(conn, crm, rows, fresh=newest is None or newest <= as_of)
                 portfolio = _add_portfolio(conn, crm, as_of, portfolio_figures(document.portfolio))
                 thinned = _thin(conn, crm, as_of, retention) if retention is not None else 0
         return Recorded(len(rows), portfolio, thinned, len(chosen))
@@ -278,6 +286,15 @@ def _new_rows(
             }
         )
     return rows
+
+
+def _bound_rows(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    """``rows`` of ``history_accounts`` as ``bulk_write_bound`` takes them (in column
+    order, each value converted for ``conn``'s dialect)."""
+    names = [c.name for c in schema.history_accounts.columns]
+    take = itemgetter(*names)
+    bind = row_binder(conn, schema.history_accounts)
+    return [bind(take(row)) for row in rows]
 
 
 def _newest_head(conn: Connection, crm: str) -> datetime | None:
@@ -428,7 +445,8 @@ def _advance_heads(
 ) -> None:
     """Move each account's head to its new row unless a newer row already is the head.
 
-    ``fresh``: the CRM had no head at all (every row becomes its account's head).
+    ``fresh``: no head of the CRM is newer than any of ``rows`` (none at all, or the
+    rows are at or after its newest head): every row becomes its account's head.
     """
     if not rows:
         return

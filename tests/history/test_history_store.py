@@ -264,3 +264,70 @@ def test_a_record_compares_outside_the_write_lock_and_again_if_another_recorded_
         rows = repo.accounts("files")
         assert [at for at, _ in rows["B"]] == [NOW, NOW + timedelta(hours=1)]
         assert {r.account_id: r.as_of for r in _heads(store)}["B"] == NOW + timedelta(hours=1)
+
+
+def test_a_record_encodes_its_rows_before_it_takes_the_write_lock(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Encoding every changed account's figures as JSON is most of a record's writing
+    (seconds at 50,000 accounts): it happens before the write transaction, so a writer
+    that needs SQLite's one write lock meanwhile (a webhook storing an answer) gets it."""
+    import json
+    import sqlite3
+
+    later = _document(NOW + timedelta(hours=1), scores=(3, 10))
+    wanted = [account_figures(a) for a in later.accounts]
+    encode = json.dumps
+    lock_free: list[bool] = []
+
+    def encode_and_try_the_lock(value: object, *args: object, **kwargs: object) -> str:
+        if value in wanted:
+            other = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), timeout=0)
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                other.rollback()
+                lock_free.append(True)
+            except sqlite3.OperationalError:  # database is locked
+                lock_free.append(False)
+            finally:
+                other.close()
+        return encode(value, *args, **kwargs)
+
+    with StateStore.open(sqlite_url) as store:
+        repo = HistoryRepo(store)
+        repo.record("files", _document(NOW))
+        monkeypatch.setattr(json, "dumps", encode_and_try_the_lock)
+        assert repo.record("files", later).accounts == 2
+        monkeypatch.undo()
+        assert lock_free == [True, True]  # both changed accounts, neither under the lock
+        stored = repo.accounts("files")
+        assert [figures for _, figures in (stored["A"][-1], stored["B"][-1])] == wanted
+
+
+def test_a_cycles_record_reads_no_head_under_the_write_lock(
+    sqlite_url: str,
+) -> None:
+    """A record at or after the newest head moves every changed account's head without
+    reading them in the write transaction (every head is older); the heads end as
+    before: each account's at its newest row."""
+    from sqlalchemy import event
+
+    later = _document(NOW + timedelta(hours=1), scores=(3, 10))
+    with StateStore.open(sqlite_url) as store:
+        repo = HistoryRepo(store)
+        repo.record("files", _document(NOW))
+        statements: list[str] = []
+        listen = lambda *args: statements.append(args[2])  # noqa: E731  # (conn, cursor, sql, …)
+        event.listen(store.engine, "before_cursor_execute", listen)
+        try:
+            assert repo.record("files", later).accounts == 2
+        finally:
+            event.remove(store.engine, "before_cursor_execute", listen)
+        locked = statements[max(i for i, s in enumerate(statements) if s == "BEGIN IMMEDIATE") :]
+        heads_read = [s for s in locked if s.startswith("SELECT") and "history_heads" in s]
+        assert len(heads_read) == 1  # the newest head, to see whether anyone recorded
+        assert "max(history_heads.as_of)" in heads_read[0]
+        assert {r.account_id: r.as_of for r in _heads(store)} == {
+            "A": NOW + timedelta(hours=1),
+            "B": NOW + timedelta(hours=1),
+        }
