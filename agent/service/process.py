@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -70,6 +71,17 @@ from agent.sync.wiring import build_interactivity
 __all__ = ["AgentProcess"]
 
 _log = structlog.get_logger(__name__)
+
+#: How long a thread may keep the GIL while another waits for it (``sys.setswitchinterval``)
+#: in the serving agent. A cycle's computation keeps the interpreter busy for minutes on
+#: the scheduler's thread; a webhook's answer crosses the HTTP, answers and delivery
+#: threads, and each of its many waits (every SQLite call, socket read and write, log
+#: line) gives the GIL up and then waits for it again: up to a whole interval each, so
+#: at the default 5 ms a detractor waited hundreds of milliseconds behind a cycle
+#: doing nothing that blocks it. Threads that wait for nothing never switch, so the
+#: computation itself barely slows.
+SWITCH_SECONDS = 0.0005
+
 _SLACK_BODY_LIMIT = 1_000_000
 
 
@@ -159,7 +171,18 @@ class AgentProcess:
     # -- serving ----------------------------------------------------------------------
 
     def serve(self, *, install_signals: bool = True) -> int:
-        """Run until stopped; returns the exit status."""
+        """Run until stopped; returns the exit status.
+
+        While it serves, the interpreter hands the GIL to a waiting thread after
+        ``SWITCH_SECONDS`` instead of Python's default 5 ms (restored on return)."""
+        previous = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_SECONDS)
+        try:
+            return self._serve(install_signals=install_signals)
+        finally:
+            sys.setswitchinterval(previous)
+
+    def _serve(self, *, install_signals: bool) -> int:
         if install_signals:
             self.install_signals()
         if self.settings.server.enabled:

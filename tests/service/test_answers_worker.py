@@ -5,6 +5,7 @@ longer leads; answers a dead process never decided are decided by the next cycle
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from sqlalchemy import func, select
 
 from agent.core.incremental import Figures
 from agent.core.models import Response
-from agent.service import jobs
+from agent.service import jobs, process
 from agent.service.answers import AnswersWorker
 from agent.service.process import AgentProcess
 from agent.service.runtime import Runtime
@@ -145,6 +146,17 @@ def _led(tmp_path: Path) -> AgentProcess:
 def _close(agent: AgentProcess) -> None:
     agent.store.close()
     agent.leadership.release()
+
+
+def test_a_serving_agent_hands_the_interpreter_over_sooner_than_python_does(
+    serving: AgentProcess,
+) -> None:
+    """A thread waiting for the GIL (the webhook's, the answers worker's, between their
+    database and socket calls) gets it after ``SWITCH_SECONDS``, not Python's default
+    5 ms, while a cycle computes on the scheduler's thread."""
+    assert serving.health.role == "leader"
+    assert sys.getswitchinterval() <= 0.001
+    assert sys.getswitchinterval() == pytest.approx(process.SWITCH_SECONDS)
 
 
 def test_the_worker_decides_from_its_own_accounts_without_a_refresh(
