@@ -9,13 +9,15 @@ The real database is only read.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, insert, select
-from sqlalchemy.pool import StaticPool
+from sqlalchemy import Engine, insert, select
 
 from agent.alerts.console import ConsoleNotifier
 from agent.alerts.decide import Decision
@@ -28,6 +30,7 @@ from agent.config.settings import Settings
 from agent.rules.facts import RuleInputs
 from agent.rules.loader import RuleSet
 from agent.rules.registry import RuleRegistry
+from agent.state.dialect import create_state_engine
 from agent.state.schema import alert_outbox, alert_state, metadata, silences
 
 __all__ = [
@@ -75,18 +78,27 @@ class _Collector(ConsoleNotifier):
         return target
 
 
-def copy_alert_state(source: Engine | None) -> Engine:
-    """A private in-memory database holding the alert rows of ``source`` (or none)."""
-    engine = create_engine("sqlite://", poolclass=StaticPool)
-    metadata.create_all(engine, tables=list(_TABLES))
-    if source is None:
-        return engine
-    with source.connect() as read, engine.begin() as write:
-        for table in _TABLES:
-            rows = [dict(row) for row in read.execute(select(table)).mappings()]
-            for start in range(0, len(rows), _BATCH):
-                write.execute(insert(table), rows[start : start + _BATCH])
-    return engine
+@contextmanager
+def copy_alert_state(source: Engine | None) -> Iterator[Engine]:
+    """A private database holding the alert rows of ``source`` (or none), removed after.
+
+    A SQLite file in a temporary folder, opened as the state store opens SQLite: the
+    real delivery sends on several threads (one lane per channel), each on its own
+    connection. An in-memory database is one connection, which SQLite refuses to a
+    second thread: a preview with enough alerts to fill a lane stopped there."""
+    with tempfile.TemporaryDirectory(prefix="ax-agent-preview-") as folder:
+        engine = create_state_engine(f"sqlite:///{Path(folder) / 'alerts.db'}")
+        try:
+            metadata.create_all(engine, tables=list(_TABLES))
+            if source is not None:
+                with source.connect() as read, engine.begin() as write:
+                    for table in _TABLES:
+                        rows = [dict(row) for row in read.execute(select(table)).mappings()]
+                        for start in range(0, len(rows), _BATCH):
+                            write.execute(insert(table), rows[start : start + _BATCH])
+            yield engine
+        finally:
+            engine.dispose()
 
 
 #: Builds the pipeline the real cycle uses, on the preview's database and notifier.
@@ -102,8 +114,7 @@ def preview_cycle(
 ) -> Preview:
     """Run one real alert pass (the alerts job, then the escalation job) on a copy of
     ``state``'s alert rows; deliver to a list."""
-    engine = copy_alert_state(state)
-    try:
+    with copy_alert_state(state) as engine:
         collector = _Collector()
         repo = AlertRepo(engine)
         pipeline = pipeline_for(engine, collector)
@@ -127,8 +138,6 @@ def preview_cycle(
             held=tuple(d for d in decisions if d.action == "hold"),
             members=members,
         )
-    finally:
-        engine.dispose()
 
 
 def _members(engine: Engine, digest_id: str) -> tuple[AlertContent, ...]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,37 @@ def test_a_missing_rules_folder_says_to_pass_rules(
     assert result.exit_code == 2
     assert "pass --rules PATH" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_preview_with_more_messages_than_a_delivery_lane_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The preview delivers as the real cycle does, on several threads (a lane per
+    channel, the next batch claimed ahead on another): its private copy of the alert
+    state must serve them all. An in-memory copy is one connection, which SQLite
+    refuses to a second thread, so a preview of more messages than a lane holds (20)
+    stopped with a traceback."""
+    from benchmarks.generate import generate, write_crm_folder
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("AX_CONFIG", "AX_STATE_URL", "AX_SLACK__BOT_TOKEN", "AX_CRM", "AX_RULES_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    write_crm_folder(tmp_path / "crm", generate(accounts=120, contacts=240, responses=480))
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "rules.yaml").write_text(
+        "rules:\n  - id: every-account\n    scope: account\n    when: account.revenue > 0\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "ax.yaml"
+    config.write_text(
+        f"crm: files\nfiles: {{path: {tmp_path / 'crm'}}}\n"
+        f"state_url: sqlite:///{tmp_path / 'state.db'}\nrules_dir: {tmp_path / 'rules'}\n"
+        "slack: {digest_threshold: 0}\n",  # every alert its own message
+        encoding="utf-8",
+    )
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the private copy goes
+    output = _test(config)
+    assert "would send 120 message(s) for 120 alert(s)" in output
+    assert list(scratch.iterdir()) == []  # the private copy is removed after
