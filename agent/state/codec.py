@@ -135,7 +135,7 @@ def response_hash(response: Response) -> str:
         try:
             canonical = (
                 f"[{_NULL if email is None else _json_text(email)},{score},"
-                f'"{submitted.isoformat()}",'
+                f"{_quoted(submitted.isoformat())},"
                 f"{_NULL if driver is None else _json_text(driver)},"
                 f"{_NULL if comment is None else _json_text(comment)},"
                 f"{_NULL if hint is None else _json_text(hint)},"
