@@ -1,15 +1,18 @@
-"""A response's previous answer: the one-pass index equals the per-respondent sort."""
+"""A response's previous answer: the one-pass index and the on-demand one (answers out
+of order) equal the per-respondent sort."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from agent.core.compute import MatchedResponse
 from agent.core.models import Account, Contact, Response, sort_as_stored
-from agent.rules.history import _index, _sorted_index
+from agent.rules.history import _index, _respondent
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 ACCOUNTS = [Account("a1", "A1"), Account("a2", "A2")]
@@ -41,6 +44,21 @@ def _facts(rows: list[tuple[int, str, str, int | None, str | None, int]]) -> lis
     return facts
 
 
+def _sorted_index(responses: list[MatchedResponse]) -> dict[int, Any]:
+    """The reference: every respondent's answers sorted, each one's predecessor."""
+    by_person: dict[tuple[str, ...], list[MatchedResponse]] = {}
+    for facts in responses:
+        who = _respondent(facts)
+        if who is not None:
+            by_person.setdefault(who, []).append(facts)
+    previous: dict[int, Any] = {}
+    for people in by_person.values():
+        people.sort(key=lambda f: (f.response.submitted_at, f.response.response_id))
+        for before, after in pairwise(people):
+            previous[id(after)] = before
+    return previous
+
+
 @given(answers, st.randoms())
 def test_the_one_pass_index_equals_the_sorted_one_in_any_order(rows, rng) -> None:  # type: ignore[no-untyped-def]
     """In the store's order (a computation's) and in any other order, each answer's
@@ -53,4 +71,9 @@ def test_the_one_pass_index_equals_the_sorted_one_in_any_order(rows, rng) -> Non
     shuffled = list(facts)
     rng.shuffle(shuffled)
     for sequence in (in_store_order, shuffled):
-        assert _index(sequence) == _sorted_index(sequence)
+        expected = _sorted_index(sequence)
+        previous = _index(sequence)
+        asked = list(sequence)
+        rng.shuffle(asked)  # the on-demand index sorts a respondent when first asked
+        assert [previous(f) for f in asked] == [expected.get(id(f)) for f in asked]
+        assert previous(_facts([(9, "hook", "r9", 0, None, 0)])[0]) is None  # not among them
