@@ -202,10 +202,19 @@ def compute_with_matches(
     config: MetricsConfig | None = None,
     rejected: Iterable[Rejected] = (),
     excluded: Excluded | None = None,
+    contact_figures: bool = True,
 ) -> tuple[MetricsDocument, list[MatchedResponse]]:
     """``compute_document`` plus every matched response (for per-response alert rules)."""
     return _run(
-        accounts, contacts, responses, as_of, config, rejected, excluded or Excluded(), keep=True
+        accounts,
+        contacts,
+        responses,
+        as_of,
+        config,
+        rejected,
+        excluded or Excluded(),
+        keep=True,
+        contact_figures=contact_figures,
     )
 
 

@@ -65,6 +65,7 @@ def compute_read(
             config=config,
             rejected=data.rejected,
             excluded=data.excluded,
+            contact_figures=contact_figures,
         )
         return Computed(document, data.accounts, matches)
     document = compute_document(

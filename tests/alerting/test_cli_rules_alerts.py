@@ -106,3 +106,73 @@ def test_rules_test_dry_run_on_the_fixture(tmp_path: Path) -> None:
     assert "\n    Revenue-weighted NPS: " in digest  # the figures the message carries
     assert "would be attached in Slack, in the message's thread" in digest
     assert not (tmp_path / "state.db").exists()  # sends nothing, stores nothing
+
+
+def test_rules_test_runs_without_the_cycle_collector_and_restores_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The whole preview is millions of acyclic objects at scale: the collector is paused
+    through it (as for `metrics`) and running again after; no per-contact figures are
+    computed, since no rule reads them."""
+    import gc  # noqa: PLC0415
+
+    from agent.cli import rules_cmd  # noqa: PLC0415
+
+    seen: list[tuple[bool, int]] = []
+    real = rules_cmd.preview_cycle
+
+    def spy(pipeline_for, rules, inputs, now, state):  # type: ignore[no-untyped-def]
+        seen.append((gc.isenabled(), len(inputs.document.contacts)))
+        return real(pipeline_for, rules, inputs, now, state)
+
+    monkeypatch.setattr(rules_cmd, "preview_cycle", spy)
+    crm = REPO / "tests/fixtures/seed_example"
+    as_of = (crm / "as_of.txt").read_text().strip()
+    assert gc.isenabled()
+    result = runner.invoke(
+        app,
+        ["rules", "test", "--crm-dir", str(crm), "--as-of", as_of, "--rules", str(REPO / "rules")],
+    )
+    assert result.exit_code == 0, result.output
+    assert seen == [(False, 0)]
+    assert gc.isenabled()
+
+
+def test_rules_test_leaves_no_garbage_cycle_holding_the_computation() -> None:
+    """The chart library's first import leaves reference cycles that hold their callers'
+    frames. Loaded under the preview's frames, they kept every answer alive after the
+    command's work, for the collector's next pass to scan (seconds at scale). A fresh
+    interpreter, since the library may be loaded in this one already."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    crm = REPO / "tests/fixtures/seed_example"
+    as_of = (crm / "as_of.txt").read_text().strip()
+    script = f"""
+import contextlib, gc, sys
+from agent.cli import main, rules_cmd
+
+@contextlib.contextmanager
+def watched():
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        gc.set_debug(0)
+        held = sum(type(o).__name__ == "MatchedResponse" for o in gc.garbage)
+        print("answers held by garbage cycles:", held, file=sys.stderr)
+        gc.enable()
+
+rules_cmd.without_gc = watched
+sys.argv = ["ax-agent", "rules", "test", "--crm-dir", {str(crm)!r}, "--as-of", {as_of!r},
+            "--rules", {str(REPO / "rules")!r}]
+main()
+"""
+    done = subprocess.run(  # noqa: S603  # our own interpreter and code
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr
+    assert "would be attached in Slack" in done.stdout  # a chart was made
+    assert "answers held by garbage cycles: 0" in done.stderr
