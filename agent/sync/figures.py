@@ -88,8 +88,6 @@ class CycleFigures:
         #: Held for the whole computation; ``_noted`` only for noting a change.
         self._lock = threading.RLock()
         self._noted = threading.Lock()
-        #: Full loads of the state so far (each is followed by ``_out_of_collection``).
-        self._loads = 0
         #: What the answers path reads (under ``_noted``); replaced, never changed.
         self._published: _Published | None = None
         #: Responses noted so far, and those noted since the changes the published
@@ -184,13 +182,11 @@ class CycleFigures:
                 return value
             try:
                 with without_gc():
-                    loads = self._loads
                     figures, generation = self._refreshed(as_of)
                     figures.set_left_out(excluded)
                     document = replace(figures.document(rejected, excluded.dropped), tasks=tasks)
                     value = Computed(document, figures.accounts(), figures.matches())
-                    if self._loads != loads:
-                        _out_of_collection()
+                    _FREEZER.freeze()
             except BaseException:
                 self._drop()
                 raise
@@ -282,7 +278,6 @@ class CycleFigures:
             # the store holds the noted responses too: not kept alive through the load
             # (200,000 of them, a first ingest's, would sit beside the same ones loaded)
             new.clear()
-            self._loads += 1
             figures = Figures(self.config)
             self._records = None
             records = self._load_records()
@@ -312,15 +307,50 @@ class CycleFigures:
         return figures, generation
 
 
-def _out_of_collection() -> None:
-    """Take everything alive now out of the cycle collector's reach (``gc.freeze``).
+class _Freezer:
+    """Takes what a computation leaves alive out of the cycle collector's reach
+    (``gc.freeze``), with a bound on the garbage that stays frozen.
 
-    A full load of the state leaves millions of long-lived objects (responses, the
-    per-account parts, the document, the matches); the collector's full passes over
-    them stopped every thread for a second or more at 1,000,000 answers, and an answer
-    arriving meanwhile (decided on another thread) waited for it. These objects hold
-    no reference cycles: reference counting frees them when they go. What is frozen is
-    never scanned again; garbage cycles pending at this moment stay (bounded: one
-    moment per full load, which happens at start-up and after a reset). No collection
-    first: the new objects are all young, so it would be the very pass this avoids."""
-    gc.freeze()
+    A computation leaves millions of long-lived objects (responses, the per-account
+    parts, the document, the matches). They were made with the collector paused
+    (``without_gc``); once it resumed, its first pass scanned them all, holding every
+    thread for one to four seconds at 1,000,000 answers, and an answer arriving
+    meanwhile (decided on another thread) waited for it. They hold no reference cycles:
+    reference counting frees them when they go, frozen or not. Frozen, they are never
+    scanned. No collection first: the new objects are all young, so it would be the
+    very pass this avoids.
+
+    What freezing keeps is the garbage cycles pending at that moment (a few thousand
+    objects per computation: compiled statements, a library's exceptions). So when the
+    frozen objects have grown ``growth`` times since the last collection, they are
+    unfrozen and collected once (one pass, where there was one per computation),
+    which bounds them to that factor of the live objects. One per process: the
+    collector is."""
+
+    def __init__(self, growth: float = 2.0) -> None:
+        self.growth = growth
+        self.collections = 0
+        self._after_collection = 0
+        self._lock = threading.Lock()
+
+    def freeze(self) -> None:
+        with self._lock:
+            gc.freeze()
+            frozen = gc.get_freeze_count()
+            if self._after_collection == 0:
+                self._after_collection = frozen
+            elif frozen > self.growth * self._after_collection:
+                gc.unfreeze()
+                collected = gc.collect()
+                gc.freeze()
+                self._after_collection = gc.get_freeze_count()
+                self.collections += 1
+                _log.info(
+                    "frozen_objects_collected",
+                    frozen=frozen,
+                    garbage=collected,
+                    kept=self._after_collection,
+                )
+
+
+_FREEZER = _Freezer()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +22,7 @@ from agent.service.runner import run_job
 from agent.state.leader import leadership_for
 from agent.state.store import StateStore
 from agent.sync.cycle import compute_from_state
-from agent.sync.figures import CycleFigures
+from agent.sync.figures import CycleFigures, _Freezer
 from tests.service.agentkit import RecordingNotifier, agent_settings, build_agent
 
 
@@ -121,10 +122,10 @@ def test_a_new_answer_recomputes_its_account_only_and_equals_the_full_result(
         _close(agent)
 
 
-def test_a_full_load_takes_its_objects_out_of_the_collectors_reach(tmp_path: Path) -> None:
-    """The figures of a full load are frozen (``gc.freeze``), so the collector's full
-    passes no longer stop the answers thread to scan them; an incremental refresh
-    freezes nothing more."""
+def test_every_computation_takes_its_objects_out_of_the_collectors_reach(tmp_path: Path) -> None:
+    """What a computation leaves alive is frozen (``gc.freeze``), after a full load and
+    after an incremental refresh alike, so the collector's next pass does not stop the
+    answers thread to scan it."""
     when = datetime.now(UTC)
     agent = _agent(tmp_path, as_of=when)
     gc.unfreeze()
@@ -132,20 +133,48 @@ def test_a_full_load_takes_its_objects_out_of_the_collectors_reach(tmp_path: Pat
         agent.run_once()
         figures = agent.runtime.figures
         assert figures is not None
-        frozen = gc.get_freeze_count()
-        accounts = agent.runtime.computed().document.accounts
-        assert frozen > 0
-        assert not any(o is accounts for o in gc.get_objects())  # not in any generation
+        first = agent.runtime.computed().document
+        assert gc.get_freeze_count() > 0
+        assert not any(o is first.accounts for o in gc.get_objects())  # in no generation
         answer = Response("hook-2", "p0@acct2.example", 1, when - timedelta(hours=1), source="hook")
         with agent.store.transaction() as tx:
             tx.add_responses([answer])
         agent.runtime.responses_added([answer])
-        figures.figures(when)  # an incremental refresh: one account
-        assert gc.get_freeze_count() <= frozen  # none added (objects that went were freed)
+        second = agent.runtime.computed().document  # an incremental refresh: one account
+        assert second is not first
+        assert not any(o is second.accounts for o in gc.get_objects())
         assert gc.isenabled()
     finally:
         gc.unfreeze()
         _close(agent)
+
+
+def test_frozen_garbage_is_collected_once_the_frozen_objects_have_grown() -> None:
+    """Freezing keeps the garbage cycles pending at that moment: once the frozen objects
+    have grown by the freezer's factor since its last collection, one full collection
+    frees them, and the live objects are frozen again."""
+
+    class Node:
+        def __init__(self) -> None:
+            self.me = self
+
+    gc.unfreeze()
+    freezer = _Freezer(growth=1.5)
+    try:
+        freezer.freeze()  # the first freeze sets the measure
+        node = Node()  # a garbage cycle, once the name goes
+        cycle = weakref.ref(node)
+        del node
+        freezer.freeze()  # hardly grown: frozen with it
+        assert cycle() is not None
+        assert freezer.collections == 0
+        live = [[i] for i in range(gc.get_freeze_count())]  # twice as many tracked objects
+        freezer.freeze()
+        assert freezer.collections == 1
+        assert cycle() is None
+        assert not any(o is live for o in gc.get_objects())  # frozen again
+    finally:
+        gc.unfreeze()
 
 
 def test_a_full_load_does_not_hold_the_noted_answers_beside_the_loaded_ones(
