@@ -141,9 +141,10 @@ def create_state_engine(url: str | URL, *, echo: bool = False, **pg_options: Any
 PG_IDLE_IN_TRANSACTION_SECONDS = 60
 
 
-def agent_identity() -> str:
-    """How this agent names its database sessions: ``ax-agent pid <pid> on <host>``."""
-    return f"ax-agent pid {os.getpid()} on {socket.gethostname()}"
+def agent_identity(pid: int | None = None, host: str | None = None) -> str:
+    """How an agent names its database sessions: ``ax-agent pid <pid> on <host>`` (this
+    agent's by default)."""
+    return f"ax-agent pid {pid or os.getpid()} on {host or socket.gethostname()}"
 
 
 def _pg_on_connect(dbapi_conn: Any, _record: Any) -> None:

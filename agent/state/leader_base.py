@@ -55,6 +55,11 @@ class Leadership(ABC):
         """End the session that holds the lock (a hung leader's); True if it was ended."""
         return False
 
+    def end_sessions_of(self, host: str, pid: int) -> bool:
+        """End every database session of the agent ``pid`` on ``host`` (a superseded
+        leader's, whose open transactions may hold rows); True if any was ended."""
+        return False
+
     def acquire(
         self,
         *,

@@ -13,6 +13,11 @@ lease it keeps renewing; the lock only speeds up a takeover:
   leader keeps its session, and so its lock): it ends that session first when its
   database role may (``pg_terminate_backend``), and otherwise the lease alone
   decides; the new leader takes the lock once it is free;
+- a candidate that wins the lock from a leader that held it (and did not resign)
+  ends that leader's other sessions before it takes the epoch: a leader paused inside
+  a transaction holds rows every replica writes (the input version, the leadership
+  row), which would otherwise stay locked, the takeover and every replica's webhook
+  waiting, until the server's ``idle_in_transaction_session_timeout``;
 - the heartbeat (every third of the lease) renews the lease and confirms the lock;
   a superseded epoch or a lost lock session makes the agent step down at once.
 """
@@ -22,7 +27,7 @@ from __future__ import annotations
 import structlog
 
 from agent.state.leader_base import Leadership
-from agent.state.leader_epoch import Fence
+from agent.state.leader_epoch import Fence, LeaderInfo
 
 __all__ = ["LeaderLease"]
 
@@ -52,6 +57,8 @@ class LeaderLease:
         if self.lock.try_acquire():
             exclusive = not self.lock.can_stand_by  # SQLite: the file lock is the truth
             pid = self.lock.session_pid()
+            if not exclusive:
+                self._end_superseded(self.fence.current())
             if self.fence.take(holds_lock=True, lock_pid=pid, force=exclusive):
                 self._had_lock = True
                 return True
@@ -71,6 +78,16 @@ class LeaderLease:
             log.warning("leader_session_not_ended", note="the lease alone decides")
         self._had_lock = False
         return self.fence.take(holds_lock=False, lock_pid=None)
+
+    def _end_superseded(self, info: LeaderInfo | None) -> None:
+        """This agent won the lock: end the other sessions of the leader ``info`` names
+        when that leader held the lock (its lock session is gone, it did not resign).
+        Not a leader that resigned (it stands by, serving webhooks), nor one that leads
+        by its lease alone (it keeps leading), nor this agent itself."""
+        if info is None or info.host is None or info.pid is None or info.lock_pid is None:
+            return
+        if (info.host, info.pid) != (self.fence.host, self.fence.pid):
+            self.lock.end_sessions_of(info.host, info.pid)
 
     def heartbeat(self) -> bool:
         """Renew the lease and check the lock; False (stepped down) when no longer leading."""

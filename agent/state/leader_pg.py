@@ -10,7 +10,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from agent.state.dialect import create_state_engine, normalise_url, safe_url
+from agent.state.dialect import agent_identity, create_state_engine, normalise_url, safe_url
 from agent.state.errors import StateError
 from agent.state.leader_base import Leadership, identity, lock_key
 
@@ -146,6 +146,28 @@ class PostgresLeadership(Leadership):
             log.warning("leader_session_terminated", resource=self.resource)
         return any(ended)
 
+    def end_sessions_of(self, host: str, pid: int) -> bool:
+        """End the sessions named after the agent ``pid`` on ``host`` (``pg_terminate_backend``).
+
+        A leader paused (SIGSTOP, a frozen VM) inside a transaction keeps its rows locked:
+        the input version every write of an input moves, and the leadership row its
+        claims hold ``FOR SHARE``. Once its lock session is gone nothing else ends that
+        transaction before ``idle_in_transaction_session_timeout``, and until then every
+        replica's writes wait for it (a takeover, the webhook's answers). Needs the
+        rights ``terminate_holder`` needs; without them False (the server's timeout ends it).
+        """
+        name = agent_identity(pid, host)
+        try:
+            with self._engine.connect() as conn:
+                ended: list[bool] = list(conn.execute(_END_AGENT, {"name": name}).scalars())
+                conn.commit()
+        except DBAPIError as exc:
+            log.warning("superseded_leader_sessions_not_ended", agent=name, error=str(exc.orig))
+            return False
+        if any(ended):
+            log.warning("superseded_leader_sessions_ended", agent=name, sessions=sum(ended))
+        return any(ended)
+
     def _connect(self) -> Connection:
         try:
             conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
@@ -206,6 +228,11 @@ _TERMINATE = text(
     "WHERE s.pid <> pg_backend_pid() AND (s.pid IN (SELECT pid FROM holder) "
     "OR (s.application_name LIKE 'ax-agent pid %' "
     "AND s.application_name IN (SELECT application_name FROM holder)))"
+)
+# Every session of one agent (application names are cut at 63 bytes by the server).
+_END_AGENT = text(
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+    "AND datname = current_database() AND application_name = left(:name, 63)"
 )
 _HOLDER = text(
     "SELECT a.pid, a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "

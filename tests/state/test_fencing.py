@@ -8,16 +8,23 @@ what a newer leader set.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import create_engine, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
+from agent.core.models import Response
 from agent.core.ports import FieldUpdate
+from agent.state.dialect import agent_identity, create_state_engine
 from agent.state.errors import FencedError
 from agent.state.leader_epoch import Fence
+from agent.state.leader_lease import LeaderLease
+from agent.state.leader_pg import PostgresLeadership
 from agent.state.schema import alert_outbox, leadership
 from agent.state.store import StateStore
 
@@ -203,3 +210,56 @@ def test_a_claim_racing_a_takeover_never_both_win(postgres_url: str) -> None:
         with pytest.raises(FencedError):
             _claim(old)
         assert _claim(new)
+
+
+@pytest.mark.postgres
+def test_a_standby_winning_the_lock_ends_a_paused_leaders_transaction_and_takes_over(
+    postgres_url: str,
+) -> None:
+    """A leader paused inside a claim's transaction holds the leadership row FOR SHARE
+    and the input version every answer's write moves, then loses its lock session (a
+    failover, a network cut). The standby that wins the lock ends that leader's sessions
+    first: it leads at once, and an answer is stored at once, instead of both waiting
+    for the server's idle-transaction timeout."""
+    old_engine = create_state_engine(
+        postgres_url,
+        poolclass=NullPool,
+        connect_args={"application_name": agent_identity(4242, "old-host")},
+    )
+    old_lock = PostgresLeadership(postgres_url, "fence-test")
+    new_lock = PostgresLeadership(postgres_url, "fence-test")
+    try:
+        with StateStore.open(postgres_url) as store:
+            old = LeaderLease(old_lock, Fence(old_engine, "fence-test", host="old-host", pid=4242))
+            assert old.try_lead()
+            paused = old_engine.connect()
+            paused.begin()
+            old.fence.hold(paused, "a claim")
+            paused.execute(text("UPDATE input_versions SET version = version + 1"))
+            admin = create_engine(make_url(postgres_url), poolclass=NullPool)
+            with admin.connect() as conn:
+                conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": old_lock.backend_pid()})
+                conn.commit()
+            admin.dispose()
+
+            new = LeaderLease(new_lock, Fence(store.engine, "fence-test", host="new-host", pid=7))
+            led: list[bool] = []
+            thread = threading.Thread(target=lambda: led.append(new.try_lead()), daemon=True)
+            thread.start()
+            thread.join(5)
+            at_once = not thread.is_alive()
+            if not at_once:  # it waits for the paused transaction: end that, then fail
+                with contextlib.suppress(Exception):
+                    paused.rollback()
+                thread.join(10)
+            assert at_once, "the takeover waited for the paused leader's transaction"
+            assert led == [True]
+            answer = Response("r1", "a@b.example", 3, datetime.now(UTC), source="webhook")
+            with store.transaction(lock_timeout=2) as tx:  # no wait for the paused leader
+                assert len(tx.add_responses([answer]).added) == 1
+            with contextlib.suppress(Exception):
+                paused.close()  # its session was ended under it
+    finally:
+        old_lock.dispose()
+        new_lock.dispose()
+        old_engine.dispose()
