@@ -118,7 +118,7 @@ class AgentApp:
         if len(body) > limit:
             return _too_large(start_response, limit)
         reply = self.hook.handle(_headers(environ), body)
-        return _json(start_response, reply.status, reply.body)
+        return _json(start_response, reply.status, reply.body, list(reply.headers))
 
 
 def _too_large(start_response: StartResponse, limit: int) -> list[bytes]:

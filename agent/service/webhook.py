@@ -11,7 +11,12 @@ response fields. The request is checked in this order, each failure answered wit
   surrogate escape such as ``"\\ud800"``): ``problems`` lists each record's position,
   field, reason (DOMAIN.md's rejection reasons, ``invalid_type``, ``invalid_text``) and
   message; nothing is stored;
-- 409 a response id was stored before with different content; nothing is stored.
+- 409 a response id was stored before with different content; nothing is stored;
+- 503 with ``Retry-After`` the state database could not take the responses now: it is
+  unreachable, or another replica holds the rows the store needs (a paused or hung
+  agent's open transaction) for longer than ``LOCK_WAIT_SECONDS``; the transaction is
+  rolled back (were the connection lost while committing, it may have been stored) and
+  the sender sends the same request again: a repeat is recognised (see below).
 
 Otherwise every response is stored in one transaction (an exact repeat is counted
 and ignored: the endpoint is idempotent on ``response_id``) and only then the answer
@@ -29,6 +34,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from agent.config.service import WebhookSettings
 from agent.core.models import Response, printable, reject_value
@@ -46,9 +52,14 @@ from agent.sources.ingest import (
 from agent.state.records import AddResult
 from agent.state.store import StateStore
 
-__all__ = ["PATH", "Reply", "WebhookHandler"]
+__all__ = ["LOCK_WAIT_SECONDS", "PATH", "RETRY_AFTER_SECONDS", "Reply", "WebhookHandler"]
 
 PATH = "/webhooks/responses"
+#: The longest the store waits for rows another session holds before answering 503: a
+#: busy leader's write is over well within it, a paused agent's transaction is not.
+LOCK_WAIT_SECONDS = 5.0
+#: What a 503 asks the sender to wait before it sends again (the ``Retry-After`` header).
+RETRY_AFTER_SECONDS = 5
 _log = structlog.get_logger(__name__)
 
 _REASONS: dict[str, tuple[str, str]] = {
@@ -78,6 +89,7 @@ _OPTIONAL: dict[str, tuple[type, ...]] = {
 class Reply:
     status: int
     body: dict[str, Any]
+    headers: tuple[tuple[str, str], ...] = ()
 
     def json(self) -> bytes:
         return json.dumps(self.body).encode("utf-8")
@@ -99,10 +111,12 @@ class WebhookHandler:
         on_stored: Callable[[Sequence[Response]], None] = lambda _added: None,
         clock: Callable[[], datetime] = utcnow,
         wall: Callable[[], float] = time.time,
+        lock_wait: float = LOCK_WAIT_SECONDS,
     ) -> None:
         self.settings = settings
         self.store = store
         self.on_stored = on_stored
+        self.lock_wait = lock_wait
         self._clock = clock
         self._wall = wall
 
@@ -164,10 +178,12 @@ class WebhookHandler:
                 "the first answer stands",
                 response_ids=ids,
             )
+        except (OperationalError, InterfaceError) as exc:
+            return _unavailable(exc)
         return self._stored(result)
 
     def _store(self, responses: list[Response]) -> AddResult:
-        with self.store.transaction() as tx:
+        with self.store.transaction(lock_timeout=self.lock_wait) as tx:
             result = tx.add_responses(responses)
             if result.conflicts:
                 raise _Rollback(result)
@@ -192,6 +208,18 @@ class WebhookHandler:
 
 def _error(status: int, message: str, **extra: Any) -> Reply:
     return Reply(status, {"error": message, **extra})
+
+
+def _unavailable(exc: OperationalError | InterfaceError) -> Reply:
+    """The database did not take the responses (rolled back): the sender tries again."""
+    _log.warning("webhook_store_unavailable", error=str(exc.orig).strip()[:500])
+    message = (
+        "the state database cannot take responses right now (unreachable, or another agent "
+        f"holds the rows it needs): send the same request again in {RETRY_AFTER_SECONDS} s, "
+        "a repeat is recognised"
+    )
+    reply = _error(503, message, retry_after=RETRY_AFTER_SECONDS)
+    return Reply(reply.status, reply.body, (("Retry-After", str(RETRY_AFTER_SECONDS)),))
 
 
 def _records(body: bytes, limit: int) -> list[dict[str, Any]] | Reply:

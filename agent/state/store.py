@@ -150,9 +150,17 @@ class StateStore:
     # -- transactions -----------------------------------------------------------
 
     @contextmanager
-    def transaction(self) -> Iterator[StateTx]:
-        """One read-write transaction: committed on success, rolled back on any error."""
+    def transaction(self, *, lock_timeout: float | None = None) -> Iterator[StateTx]:
+        """One read-write transaction: committed on success, rolled back on any error.
+
+        ``lock_timeout`` (seconds, PostgreSQL): a statement that waits longer than this
+        for a row another session holds fails with ``OperationalError`` instead of
+        waiting for as long as that session keeps its transaction open.
+        """
         with self.engine.begin() as conn:
+            if lock_timeout is not None and self.dialect == "postgresql":
+                milliseconds = max(1, round(lock_timeout * 1000))
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = {milliseconds}")
             yield StateTx(conn, self.dialect, self.fence)
 
     @contextmanager

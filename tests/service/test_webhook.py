@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from agent.core.models import Response, reject_value
 from agent.service.health import Health
-from agent.service.webhook import WebhookHandler
+from agent.service.signing import sign
+from agent.service.webhook import PATH, RETRY_AFTER_SECONDS, WebhookHandler
 from agent.state.store import StateStore
 from tests.service.httpkit import call, post_signed, serving, webhook_settings
 
@@ -265,3 +269,56 @@ def test_a_client_asking_to_continue_is_answered_413_before_sending(store: State
             )
             answer = sock.recv(65536)
     assert answer.startswith(b"HTTP/1.1 413 ")
+
+
+def _post_with_headers(url: str, payload: object) -> tuple[int, dict[str, object], dict[str, str]]:
+    body = json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json", **sign(SECRET, body, time.time())}
+    return call(f"{url}{PATH}", "POST", body, headers)
+
+
+@pytest.mark.postgres
+def test_an_answer_blocked_by_another_agents_open_transaction_is_a_quick_503(
+    postgres_url: str,
+) -> None:
+    """Another agent (paused, hung) holds the rows every answer's write needs in an open
+    transaction: the webhook answers 503 with Retry-After within its lock wait instead of
+    waiting for that transaction (or failing with a 500); the sender's retry is stored."""
+    with StateStore.open(postgres_url) as store, StateStore.open(postgres_url) as other:
+        hook = WebhookHandler(webhook_settings(SECRET), store, lock_wait=0.3)
+        with serving(Health(store, []), hook) as url:
+            paused = other.engine.connect()
+            try:
+                transaction = paused.begin()
+                paused.execute(text("UPDATE input_versions SET version = version + 1"))
+                started = time.monotonic()
+                status, body, headers = _post_with_headers(url, _response())
+                took = time.monotonic() - started
+                transaction.rollback()
+            finally:
+                paused.close()
+            assert status == 503, body
+            assert took < 3
+            assert headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
+            assert isinstance(body, dict)
+            assert body["retry_after"] == RETRY_AFTER_SECONDS
+            assert "send the same request again" in str(body["error"])
+            assert not store.has_response("webhook", "r1")
+            status, body, _ = _post_with_headers(url, _response())
+            assert (status, body["accepted"]) == (200, 1)
+
+
+def test_an_unreachable_database_is_a_503_with_retry_after(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable(**_options: object) -> None:
+        raise OperationalError("BEGIN", {}, ConnectionRefusedError("connection refused"))
+
+    monkeypatch.setattr(store, "transaction", unreachable)
+    hook = WebhookHandler(webhook_settings(SECRET), store)
+    with serving(Health(store, []), hook) as url:
+        status, body, headers = _post_with_headers(url, _response())
+    assert status == 503
+    assert headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
+    assert isinstance(body, dict)
+    assert "connection refused" not in str(body["error"])  # logged, not told to the sender
