@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from agent.alerts.compose import alert_id, load_chart_support
+from agent.alerts.compose import alert_id
 from agent.alerts.console import render_text
 from agent.alerts.model import OutboxAlert
 from agent.alerts.preview import Preview, held_reason, preview_cycle
@@ -115,7 +115,6 @@ def dry_run(  # noqa: PLR0917  # typer passes each option
         raise fail(f"--rule {rule_id!r}: no such rule (known: {known})")
     when = as_of_value(as_of)
     source = _source(settings, crm_dir, state_url)
-    load_chart_support(rules.enabled())  # here, not under the computation's frames
     # One command over the whole portfolio, like `metrics`: millions of objects that hold
     # no reference cycles (answers, their facts, the alerts and their rows). The cycle
     # collector's passes over them found nothing and took a quarter of the time. They

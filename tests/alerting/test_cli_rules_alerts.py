@@ -114,9 +114,9 @@ def test_rules_test_runs_without_the_cycle_collector_and_restores_it(
     """The whole preview is millions of acyclic objects at scale: the collector is paused
     through it (as for `metrics`) and running again after; no per-contact figures are
     computed, since no rule reads them."""
-    import gc  # noqa: PLC0415
+    import gc
 
-    from agent.cli import rules_cmd  # noqa: PLC0415
+    from agent.cli import rules_cmd
 
     seen: list[tuple[bool, int]] = []
     real = rules_cmd.preview_cycle
@@ -143,8 +143,8 @@ def test_rules_test_leaves_no_garbage_cycle_holding_the_computation() -> None:
     frames. Loaded under the preview's frames, they kept every answer alive after the
     command's work, for the collector's next pass to scan (seconds at scale). A fresh
     interpreter, since the library may be loaded in this one already."""
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
+    import subprocess
+    import sys
 
     crm = REPO / "tests/fixtures/seed_example"
     as_of = (crm / "as_of.txt").read_text().strip()
@@ -170,9 +170,20 @@ sys.argv = ["ax-agent", "rules", "test", "--crm-dir", {str(crm)!r}, "--as-of", {
             "--rules", {str(REPO / "rules")!r}]
 main()
 """
-    done = subprocess.run(  # noqa: S603  # our own interpreter and code
+    done = subprocess.run(  # our own interpreter and code
         [sys.executable, "-c", script], capture_output=True, text=True, check=False, cwd=REPO
     )
     assert done.returncode == 0, done.stderr
     assert "would be attached in Slack" in done.stdout  # a chart was made
     assert "answers held by garbage cycles: 0" in done.stderr
+
+
+def test_a_failed_chart_import_is_raised_on_the_callers_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The chart support is imported on a thread of its own; its failure is the caller's."""
+    from agent.alerts import compose
+
+    monkeypatch.setattr(compose, "_CHARTS", "agent.report.no_such_module")
+    with pytest.raises(ModuleNotFoundError, match="no_such_module"):
+        compose._load_chart_support()
