@@ -2,7 +2,7 @@
 
 ``rules test`` (and ``run --dry-run``) must tell the truth: the alerts they show are
 the ones the next real cycle sends, after realert, silences, inhibition and digests.
-So the real ``AlertPipeline`` runs, on an in-memory copy of the alert state (states,
+So the real ``AlertPipeline`` runs, on a private copy of the alert state (states,
 silences, outbox) of the state database it is given, and "sends" to a collector.
 The real database is only read.
 """
