@@ -42,6 +42,7 @@ from types import FrameType
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from agent.alerts.deliver import Notifier
 from agent.config.service import JOB_NAMES
@@ -348,8 +349,8 @@ class AgentProcess:
                     leader = current.describe() if current is not None else None
                     _log.info("standing_by", leader=leader, poll_seconds=poll)
                     announced = True
-            except StateError as exc:
-                _log.warning("leadership_check_failed", error=str(exc))
+            except (StateError, SQLAlchemyError) as exc:  # a standby outlives the database
+                _log.warning("leadership_check_failed", error=" ".join(str(exc).split()))
             self.stop_event.wait(poll)
         return False
 

@@ -19,12 +19,16 @@ lease it keeps renewing; the lock only speeds up a takeover:
   row), which would otherwise stay locked, the takeover and every replica's webhook
   waiting, until the server's ``idle_in_transaction_session_timeout``;
 - the heartbeat (every third of the lease) renews the lease and confirms the lock;
-  a superseded epoch or a lost lock session makes the agent step down at once.
+  a superseded epoch or a lost lock session makes the agent step down at once;
+- a database error while taking the epoch (this agent's session ended by another
+  replica, the server restarting) is a failed attempt: the agent lets the lock go,
+  stays a standby and tries again at its next attempt.
 """
 
 from __future__ import annotations
 
 import structlog
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from agent.state.leader_base import Leadership
 from agent.state.leader_epoch import Fence, LeaderInfo
@@ -51,9 +55,32 @@ class LeaderLease:
         return max(0.2, self.fence.lease_seconds / 3)
 
     def try_lead(self) -> bool:
-        """One attempt to lead now; True if this agent leads (with a new epoch)."""
+        """One attempt to lead now; True if this agent leads (with a new epoch).
+
+        A database error on the way (reading or taking the epoch) makes it False, the
+        lock let go: a candidate holding the lock without an epoch would make the
+        others wait for the lease and then end its sessions. Should the error have
+        hidden a committed take, the leadership row names this agent with an epoch it
+        does not know: its next attempt takes the next one (it holds the lock then),
+        or another replica takes over as from any leader that lost its lock session.
+        ``StateError`` (the lock's database is unreachable) goes to the caller as before.
+        """
         if self.fence.leading:
             return True
+        try:
+            return self._try_take()
+        except SQLAlchemyError as exc:
+            self._had_lock = False
+            self.lock.release()
+            cause = exc.orig if isinstance(exc, DBAPIError) else exc
+            log.warning(
+                "leadership_not_taken",
+                error=" ".join(str(cause).split()),
+                note="a failed attempt: standing by, trying again at the next attempt",
+            )
+            return False
+
+    def _try_take(self) -> bool:
         if self.lock.try_acquire():
             exclusive = not self.lock.can_stand_by  # SQLite: the file lock is the truth
             pid = self.lock.session_pid()
