@@ -420,8 +420,18 @@ class AgentProcess:
     def _received(self, added: Sequence[Response]) -> None:
         """New answers from the webhook: the answers worker decides them now on the
         leader; a standby wakes the leader's alerts job through the database for a
-        detractor (so does a dry run, whose alerts job previews it)."""
-        self.runtime.responses_added(added)  # wakes the answers worker
+        detractor (so does a dry run, whose alerts job previews it).
+
+        Should noting them fail, the figures may lack answers that are stored (a resend
+        is a repeat, which notes nothing): they are read again in full, and the leader's
+        alerts job runs, so the stored answers are decided all the same; the error goes
+        on to the webhook, which logs it."""
+        try:
+            self.runtime.responses_added(added)  # wakes the answers worker
+        except Exception:
+            self.runtime.data_changed()
+            self._wake_leader("alerts")
+            raise
         if not any(r.score <= 6 for r in added):
             return
         if self.health.role != "leader" or self.runtime.answered is None:

@@ -21,7 +21,8 @@ response fields. The request is checked in this order, each failure answered wit
 Otherwise every response is stored in one transaction (an exact repeat is counted
 and ignored: the endpoint is idempotent on ``response_id``) and only then the answer
 is 200. ``on_stored`` is told of the new responses: on the leader, the answers worker
-decides their alerts at once (``agent.service.answers``).
+decides their alerts at once (``agent.service.answers``). Should it fail, the answer is
+still 200 (the responses are stored, a resend would be a repeat) and the failure logged.
 """
 
 from __future__ import annotations
@@ -195,7 +196,19 @@ class WebhookHandler:
         RESPONSES_RECEIVED.labels(channel="webhook", outcome="repeated").inc(result.duplicates)
         _log.info("webhook_stored", accepted=len(added), repeated=result.duplicates)
         if added:
-            self.on_stored(added)
+            try:
+                self.on_stored(added)
+            except Exception as exc:  # stored already: a 5xx would only make the sender resend
+                # Committed already, and decided all the same: the alerts job evaluates
+                # every rule over the figures of every stored response, and the agent's
+                # hook (``AgentProcess._received``), should noting them fail, has those
+                # figures read again in full and the leader's alerts job run.
+                _log.warning(
+                    "webhook_stored_hook_failed",
+                    accepted=len(added),
+                    error=" ".join(f"{type(exc).__name__}: {exc}".split())[:500],
+                    note="the answers are stored; the next cycle decides them",
+                )
         return Reply(
             200,
             {

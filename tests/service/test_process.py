@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +15,8 @@ from structlog.testing import capture_logs
 
 from agent.cli.run_cmd import start
 from agent.config.logging import register_secret
+from agent.service.process import AgentProcess
+from agent.service.runtime import Runtime
 from agent.service.webhook import PATH
 from agent.sources.files import written_file
 from agent.state.leader import FileLeadership, leadership_for
@@ -101,8 +105,12 @@ def test_dry_run_plans_but_writes_and_sends_nothing(tmp_path: Path) -> None:
     assert notifier.sent == []
 
 
-def test_a_webhook_detractor_reaches_the_notifier_without_waiting(tmp_path: Path) -> None:
-    notifier = RecordingNotifier()
+@contextmanager
+def _serving_between_cycles(
+    tmp_path: Path, notifier: RecordingNotifier
+) -> Iterator[tuple[AgentProcess, str]]:
+    """An agent serving after its first pass (alerts and survey ingestion hourly), its
+    base URL; stopped after, with exit status 0."""
     settings = agent_settings(
         tmp_path,
         responses=False,
@@ -114,27 +122,48 @@ def test_a_webhook_detractor_reaches_the_notifier_without_waiting(tmp_path: Path
     try:
         wait_for(lambda: agent.health.role == "leader" and "outbox" in agent.scheduler.last)
         assert agent.server is not None
-        base = f"http://127.0.0.1:{agent.server.port}"
-        assert call(f"{base}/readyz")[0] == 200
-        when = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
-        answer = {
-            "response_id": "w1",
-            "email": "p0@acct1.example",
-            "score": 2,
-            "submitted_at": when,
-        }
-        assert post_signed(base, answer, WEBHOOK_SECRET)[0] == 200
-        wait_for(lambda: "executive-detractor" in notifier.rules(), timeout=10)
-        wait_for(lambda: agent.runtime.pipeline.repo.pending_count() == 0, timeout=10)
-        assert "new-detractor" not in notifier.rules()  # a task-only rule posts nothing
+        yield agent, f"http://127.0.0.1:{agent.server.port}"
     finally:
         agent.request_stop()
         thread.join(15)
     assert not thread.is_alive()
     assert agent.exit_code == 0
+
+
+def _detractor() -> dict[str, object]:
+    when = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    return {"response_id": "w1", "email": "p0@acct1.example", "score": 2, "submitted_at": when}
+
+
+def test_a_webhook_detractor_reaches_the_notifier_without_waiting(tmp_path: Path) -> None:
+    notifier = RecordingNotifier()
+    with _serving_between_cycles(tmp_path, notifier) as (agent, base):
+        assert call(f"{base}/readyz")[0] == 200
+        assert post_signed(base, _detractor(), WEBHOOK_SECRET)[0] == 200
+        wait_for(lambda: "executive-detractor" in notifier.rules(), timeout=10)
+        wait_for(lambda: agent.runtime.pipeline.repo.pending_count() == 0, timeout=10)
+        assert "new-detractor" not in notifier.rules()  # a task-only rule posts nothing
     assert agent.health.role == "stopping"
     assert _free(tmp_path)
     assert PATH == "/webhooks/responses"
+
+
+def test_a_webhook_detractor_is_decided_though_noting_it_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Noting the stored answer fails (the webhook still answers 200, and a resend would
+    be a repeat): the figures are read again in full and the alerts job decides it."""
+
+    def broken(_runtime: Runtime, _added: object) -> None:
+        raise RuntimeError("noting failed")
+
+    notifier = RecordingNotifier()
+    with _serving_between_cycles(tmp_path, notifier) as (_agent, base):
+        monkeypatch.setattr(Runtime, "responses_added", broken)
+        with capture_logs() as logs:
+            assert post_signed(base, _detractor(), WEBHOOK_SECRET)[0] == 200
+            wait_for(lambda: "executive-detractor" in notifier.rules(), timeout=15)
+    assert [e["event"] for e in logs].count("webhook_stored_hook_failed") == 1
 
 
 def _free(tmp_path: Path) -> bool:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from structlog.testing import capture_logs
 
 from agent.core.models import Response, reject_value
 from agent.service.health import Health
@@ -322,3 +323,23 @@ def test_an_unreachable_database_is_a_503_with_retry_after(
     assert headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
     assert isinstance(body, dict)
     assert "connection refused" not in str(body["error"])  # logged, not told to the sender
+
+
+def test_a_failing_hook_after_the_commit_is_a_200_and_one_logged_line(store: StateStore) -> None:
+    """The answer is stored before the hook runs: a 5xx would make the sender resend a
+    stored answer (a repeat). The success status, and the hook's failure logged."""
+
+    def failing(_added: object) -> None:
+        raise RuntimeError("the answers worker is gone")
+
+    hook = WebhookHandler(webhook_settings(SECRET), store, on_stored=failing)
+    with capture_logs() as logs, serving(Health(store, []), hook) as url:
+        first = post_signed(url, _response(), SECRET)
+        again = post_signed(url, _response(), SECRET)
+    assert first == (200, {"accepted": 1, "repeated": 0, "response_ids": ["r1"]})
+    assert (again[0], again[1]["repeated"]) == (200, 1)
+    assert store.count_responses() == 1
+    failed = [e for e in logs if e["event"] == "webhook_stored_hook_failed"]
+    assert len(failed) == 1
+    assert "the answers worker is gone" in failed[0]["error"]
+    assert "exc_info" not in failed[0]
