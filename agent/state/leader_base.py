@@ -51,8 +51,9 @@ class Leadership(ABC):
         """The database session holding the lock (PostgreSQL's backend pid), if any."""
         return None
 
-    def terminate_holder(self) -> bool:
-        """End the session that holds the lock (a hung leader's); True if it was ended."""
+    def terminate_holder(self, host: str, pid: int, lock_pid: int) -> bool:
+        """End the sessions of the agent ``pid`` on ``host`` (a leader hung past its lease)
+        when its lock session ``lock_pid`` still holds the lock; True if any was ended."""
         return False
 
     def end_sessions_of(self, host: str, pid: int) -> bool:

@@ -10,9 +10,11 @@ lease it keeps renewing; the lock only speeds up a takeover:
   out; otherwise the current leader leads by its lease alone, and the candidate
   lets the lock go again;
 - a candidate that cannot win the lock takes over when the lease ran out (a hung
-  leader keeps its session, and so its lock): it ends that session first when its
-  database role may (``pg_terminate_backend``), and otherwise the lease alone
-  decides; the new leader takes the lock once it is free;
+  leader keeps its session, and so its lock): it ends that leader's sessions first
+  when its database role may (``pg_terminate_backend``), and only when the lock
+  session the leadership row names still holds the lock (never another candidate's
+  that won the lock meanwhile); otherwise the lease alone decides; the new leader
+  takes the lock once it is free;
 - a candidate that wins the lock from a leader that held it (and did not resign)
   ends that leader's other sessions before it takes the epoch: a leader paused inside
   a transaction holds rows every replica writes (the input version, the leadership
@@ -101,7 +103,7 @@ class LeaderLease:
             leader=info.describe(),
             note="the leader keeps its lock session but stopped renewing its lease",
         )
-        if not self.lock.terminate_holder():
+        if not self._end_hung(info):
             log.warning("leader_session_not_ended", note="the lease alone decides")
         self._had_lock = False
         return self.fence.take(holds_lock=False, lock_pid=None)
@@ -115,6 +117,16 @@ class LeaderLease:
             return
         if (info.host, info.pid) != (self.fence.host, self.fence.pid):
             self.lock.end_sessions_of(info.host, info.pid)
+
+    def _end_hung(self, info: LeaderInfo) -> bool:
+        """End the sessions of the leader ``info`` names, whose lease ran out, when its
+        lock session still holds the lock: never those of whoever else holds the lock
+        now (a candidate about to take the epoch), nor this agent's own."""
+        if info.host is None or info.pid is None or info.lock_pid is None:
+            return False
+        if (info.host, info.pid) == (self.fence.host, self.fence.pid):
+            return False
+        return self.lock.terminate_holder(info.host, info.pid, info.lock_pid)
 
     def heartbeat(self) -> bool:
         """Renew the lease and check the lock; False (stepped down) when no longer leading."""

@@ -128,22 +128,27 @@ class PostgresLeadership(Leadership):
         except DBAPIError:
             return None
 
-    def terminate_holder(self) -> bool:
-        """End the session holding this lock, and the other sessions of its agent
+    def terminate_holder(self, host: str, pid: int, lock_pid: int) -> bool:
+        """End the sessions of the agent ``pid`` on ``host``, a leader whose lease ran
+        out, when its lock session ``lock_pid`` still holds this lock
         (``pg_terminate_backend``).
 
-        Needs a superuser, the ``pg_signal_backend`` role or the holder's own role;
-        without it the server refuses and False is returned (the lease decides).
+        Only that leader's: the lock may be held by another candidate by now (one that
+        won it after the leader's session went, and is about to take the epoch), whose
+        sessions must not be ended. Needs a superuser, the ``pg_signal_backend`` role or
+        the holder's own role; without it the server refuses and False is returned (the
+        lease decides).
         """
+        params = {**self._lock_params(), "lock_pid": lock_pid, "name": agent_identity(pid, host)}
         try:
             with self._engine.connect() as conn:
-                ended: list[bool] = list(conn.execute(_TERMINATE, self._lock_params()).scalars())
+                ended: list[bool] = list(conn.execute(_TERMINATE, params).scalars())
                 conn.commit()
         except DBAPIError as exc:
             log.warning("leader_session_terminate_refused", error=str(exc.orig))
             return False
         if any(ended):
-            log.warning("leader_session_terminated", resource=self.resource)
+            log.warning("leader_session_terminated", resource=self.resource, agent=params["name"])
         return any(ended)
 
     def end_sessions_of(self, host: str, pid: int) -> bool:
@@ -218,16 +223,18 @@ _HELD = text(
     "AND l.locktype = 'advisory' AND l.classid = :hi AND l.objid = :lo "
     "AND l.objsubid = 1 AND l.granted)"
 )
-# The lock holder's session, and every other session of the same agent (they carry
-# its name): a paused leader's open transactions must not block the new leader.
+# The sessions of the leader whose lease ran out (by its name), when its lock session
+# still holds the lock: a paused leader's open transactions must not block the new
+# leader, and a candidate that holds the lock now is not that leader.
 _TERMINATE = text(
-    "WITH holder AS (SELECT l.pid, a.application_name FROM pg_locks l "
-    "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
-    "AND l.classid = :hi AND l.objid = :lo AND l.objsubid = 1 AND l.granted) "
+    "WITH holder AS (SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.classid = :hi AND l.objid = :lo "
+    "AND l.objsubid = 1 AND l.granted AND l.pid = :lock_pid "
+    "AND a.application_name = left(:name, 63)) "
     "SELECT pg_terminate_backend(s.pid) FROM pg_stat_activity s "
-    "WHERE s.pid <> pg_backend_pid() AND (s.pid IN (SELECT pid FROM holder) "
-    "OR (s.application_name LIKE 'ax-agent pid %' "
-    "AND s.application_name IN (SELECT application_name FROM holder)))"
+    "WHERE s.pid <> pg_backend_pid() AND EXISTS (SELECT 1 FROM holder) "
+    "AND (s.pid IN (SELECT pid FROM holder) "
+    "OR (s.datname = current_database() AND s.application_name = left(:name, 63)))"
 )
 # Every session of one agent (application names are cut at 63 bytes by the server).
 _END_AGENT = text(

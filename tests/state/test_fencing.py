@@ -263,3 +263,73 @@ def test_a_standby_winning_the_lock_ends_a_paused_leaders_transaction_and_takes_
         old_lock.dispose()
         new_lock.dispose()
         old_engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_standby_after_an_expired_lease_spares_a_candidate_holding_the_lock(
+    postgres_url: str,
+) -> None:
+    """The lease of a leader that is gone ran out; another candidate won the lock and is
+    about to take the epoch. A standby that sees the expired lease takes over by it, but
+    never ends that candidate's lock session: it is not the leader the lease names."""
+    candidate = PostgresLeadership(postgres_url, "fence-test")
+    standby = PostgresLeadership(postgres_url, "fence-test")
+    try:
+        with StateStore.open(postgres_url) as store:
+            gone = Fence(store.engine, "fence-test", host="gone-host", pid=4242)
+            assert gone.take(holds_lock=True, lock_pid=999_999)  # its lock session is gone
+            _expire(store)
+            assert candidate.try_acquire()
+            lease = LeaderLease(standby, Fence(store.engine, "fence-test", host="b", pid=7))
+            assert lease.try_lead()  # by the expired lease
+            assert candidate.is_leader(), "the candidate's lock session was ended"
+    finally:
+        candidate.dispose()
+        standby.dispose()
+
+
+@pytest.mark.postgres
+def test_a_standby_ends_the_sessions_of_a_leader_hung_past_its_lease_holding_the_lock(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A leader hung inside a claim's transaction keeps its lock session, and its lease
+    runs out: the standby ends that leader's sessions and takes over at once."""
+    old_name = agent_identity(4242, "old-host")
+    monkeypatch.setattr("agent.state.leader_pg.identity", lambda: old_name)
+    old_lock = PostgresLeadership(postgres_url, "fence-test")
+    assert old_lock.try_acquire()  # its lock session carries the old leader's name
+    monkeypatch.undo()
+    old_engine = create_state_engine(
+        postgres_url, poolclass=NullPool, connect_args={"application_name": old_name}
+    )
+    new_lock = PostgresLeadership(postgres_url, "fence-test")
+    try:
+        with StateStore.open(postgres_url) as store:
+            old = Fence(old_engine, "fence-test", 0.5, host="old-host", pid=4242)
+            assert old.take(holds_lock=True, lock_pid=old_lock.backend_pid())
+            paused = old_engine.connect()
+            paused.begin()
+            old.hold(paused, "a claim")  # the leadership row held FOR SHARE, then a pause
+            new = LeaderLease(new_lock, Fence(store.engine, "fence-test", host="b", pid=7))
+            deadline = time.monotonic() + 10
+            while not (info := new.fence.current()) or not info.expired:  # the lease runs out
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            led: list[bool] = []
+            thread = threading.Thread(target=lambda: led.append(new.try_lead()), daemon=True)
+            thread.start()
+            thread.join(5)
+            at_once = not thread.is_alive()
+            if not at_once:
+                with contextlib.suppress(Exception):
+                    paused.rollback()
+                thread.join(10)
+            assert at_once, "the takeover waited for the hung leader's transaction"
+            assert led == [True]
+            assert not old_lock.is_leader()  # its lock session was ended
+            with contextlib.suppress(Exception):
+                paused.close()
+    finally:
+        old_lock.dispose()
+        new_lock.dispose()
+        old_engine.dispose()
