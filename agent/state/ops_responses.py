@@ -124,6 +124,23 @@ class ResponseOps(OpsBase):
         sort_as_stored(responses)
         return responses
 
+    def responses_by_key(self, keys: Iterable[_Key]) -> list[Response]:
+        """The stored responses of ``keys`` ((source, response_id); those not stored are
+        left out), in the order ``load_responses`` gives."""
+        c = schema.responses.c
+        by_source: dict[str, list[str]] = {}
+        for source, response_id in keys:
+            by_source.setdefault(source, []).append(response_id)
+        found: list[Response] = []
+        for source, ids in by_source.items():
+            for batch in chunked(list(dict.fromkeys(ids)), BATCH_ROWS):
+                stmt = select(*(c[name] for name in _CONTENT)).where(
+                    c.source == source, one_of(c.response_id, batch, self._dialect)
+                )
+                found.extend(_stored(*row) for row in plain_rows(self._conn, stmt))
+        sort_as_stored(found)
+        return found
+
     def known_response_ids(self, source: str, ids: Iterable[str]) -> set[str]:
         """Which of ``ids`` the store holds for ``source``."""
         c = schema.responses.c

@@ -283,6 +283,11 @@ class StateStore:
         with self.reading() as tx:
             return tx.load_responses(since)
 
+    def responses_by_key(self, keys: Iterable[tuple[str, str]]) -> list[Response]:
+        """The stored responses of ``keys`` ((source, response_id)), oldest first."""
+        with self.reading() as tx:
+            return tx.responses_by_key(keys)
+
     def known_response_ids(self, source: str, ids: Iterable[str]) -> set[str]:
         """Which of ``ids`` the store holds for ``source``."""
         with self.reading() as tx:

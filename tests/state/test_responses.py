@@ -168,3 +168,16 @@ def test_responses_out_of_key_order_are_all_stored_and_reported_in_the_given_ord
     by_key = {(r.source, r.response_id): r for r in store.load_responses()}
     assert len(by_key) == count
     assert all(by_key[r.source, r.response_id] == r for r in result.added)
+
+
+def test_responses_are_read_by_key_oldest_first_leaving_out_unknown_keys(
+    store: StateStore,
+) -> None:
+    late = _response("r1", submitted_at=T0 + timedelta(days=2), source="webhook")
+    early = _response("r2", comment="kept", source="webhook")
+    other = _response("r1", score=2, source="responses.csv")
+    store.add_responses([late, early, other, _response("r3", source="webhook")])
+    keys = [("webhook", "r1"), ("responses.csv", "r1"), ("webhook", "r2"), ("webhook", "r2")]
+    found = store.responses_by_key([*keys, ("webhook", "unknown"), ("nowhere", "r1")])
+    assert found == [other, early, late]  # each once, in the order a full load gives
+    assert store.responses_by_key([]) == []
