@@ -60,7 +60,7 @@ from agent.service.runner import JobResult, run_job
 from agent.service.runtime import Runtime
 from agent.service.scheduler import Scheduler
 from agent.service.telemetry import LEADERSHIP_CHANGES, watch_leadership, watch_outbox
-from agent.service.wake import WakeListener, notify
+from agent.service.wake import Wake, WakeListener, notify
 from agent.service.webhook import WebhookHandler
 from agent.state.errors import LeadershipError, StateError
 from agent.state.leader import Leadership
@@ -138,6 +138,8 @@ class AgentProcess:
         self.health = Health(store, list(cadences), fence=self.fence)
         self.server: HttpServer | None = None
         self._heart = threading.Event()
+        #: A notification to the leader failed: the next one asks for a full read.
+        self._unsent = False
         watch_outbox(self.runtime.pipeline.repo.pending_count)
         watch_leadership(lambda: self.fence.epoch)
         self.fence.on_change = lambda _leading, _epoch: LEADERSHIP_CHANGES.inc()
@@ -326,7 +328,16 @@ class AgentProcess:
             self.stop_event.set()
 
     def _took_over(self) -> None:
-        """Runs an older epoch left marked ``running`` are closed as failed."""
+        """Runs an older epoch left marked ``running`` are closed as failed; the figures
+        are read again in full at the next computation.
+
+        While another replica led, this one was told of the answers stored elsewhere
+        only as notifications, which it does not keep while standing by, and which are
+        lost while no connection listens (the agent down, or listening not yet
+        started). Reading the state in full is what makes a new leader's figures equal
+        a full computation whatever it missed; before the first computation of a
+        process it costs nothing (that one is full anyway)."""
+        self.runtime.data_changed()
         epoch = self.fence.epoch
         abandoned = self.store.abandon_running_cycles(
             f"the agent stopped during this run (killed, lost or superseded by epoch {epoch}); "
@@ -410,17 +421,34 @@ class AgentProcess:
             AgentApp(self.health, hook, slack), self.settings.server, max_body_bytes=limit
         )
 
-    def _woken(self, job: str) -> None:
-        """Another replica stored new answers and asks for ``job``."""
-        self.runtime.data_changed()  # which answers is not said: the figures are rebuilt
-        if job == "outbox":
-            self.delivery.wake()
-        self.scheduler.trigger(job)
+    def _woken(self, wakes: Sequence[Wake]) -> None:
+        """Other replicas stored answers (``wakes`` arrived together) and may ask for jobs.
+
+        The leader reads the answers they name and notes them: only their accounts are
+        recomputed, once, at the next computation, however many arrived. A wake-up that
+        names none (too many for a notification, an older agent's, or listening just
+        started and may have missed some) has the figures read again in full. A standby
+        keeps nothing of them: a replica reads the state in full when it takes the
+        leadership (``_took_over``)."""
+        named = [w.answers for w in wakes]
+        try:
+            if any(keys is None for keys in named) or not self.fence.leading:
+                self.runtime.data_changed()
+            else:
+                self.runtime.stored_elsewhere([k for keys in named if keys for k in keys])
+        except Exception:  # cannot read them now: the figures are read again in full
+            _log.exception("wake_answers_unread")
+            self.runtime.data_changed()
+        for job in dict.fromkeys(w.job for w in wakes if w.job is not None):
+            if job == "outbox":
+                self.delivery.wake()
+            self.scheduler.trigger(job)
 
     def _received(self, added: Sequence[Response]) -> None:
         """New answers from the webhook: the answers worker decides them now on the
-        leader; a standby wakes the leader's alerts job through the database for a
-        detractor (so does a dry run, whose alerts job previews it).
+        leader; a standby tells the leader through the database which answers it stored,
+        and for a detractor wakes its alerts job (so does a dry run, whose alerts job
+        previews it).
 
         Should noting them fail, the figures may lack answers that are stored (a resend
         is a repeat, which notes nothing): they are read again in full, and the leader's
@@ -432,18 +460,29 @@ class AgentProcess:
             self.runtime.data_changed()
             self._wake_leader("alerts")
             raise
-        if not any(r.score <= 6 for r in added):
+        if not added:
             return
-        if self.health.role != "leader" or self.runtime.answered is None:
+        detractor = any(r.score <= 6 for r in added)
+        if self.health.role != "leader":
+            self._wake_leader("alerts" if detractor else None, added)
+        elif detractor and self.runtime.answered is None:
             self._wake_leader("alerts")
 
-    def _wake_leader(self, job: str) -> None:
-        """Run ``job`` now on the leader: this agent, or another woken through the database."""
+    def _wake_leader(self, job: str | None, stored: Sequence[Response] | None = None) -> None:
+        """Run ``job`` now on the leader: this agent, or another woken through the
+        database, told which answers were ``stored`` here (None: not said, or none)."""
         if job == "outbox":
             self.delivery.wake()
-        self.scheduler.trigger(job)
+        if job is not None:
+            self.scheduler.trigger(job)
         if self.health.role != "leader":
+            keys = None if stored is None else tuple((r.source, r.response_id) for r in stored)
+            if self._unsent:  # a wake-up was lost: the leader reads the state in full
+                keys = None
             try:
-                notify(self.store, job)
-            except Exception as exc:  # stored already; the leader's own cadence picks it up
+                notify(self.store, Wake(job, keys))
+            except Exception as exc:  # stored already; the leader's own cadence decides it
                 _log.warning("wake_notify_failed", error=str(exc))
+                self._unsent = True
+            else:
+                self._unsent = False

@@ -219,6 +219,13 @@ class Runtime:
         elif batch:
             self.trigger("alerts")
 
+    def stored_elsewhere(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Another replica stored the answers of ``keys`` ((source, response_id)): they
+        are read from the store (those this agent holds already change nothing) and
+        noted as if stored here, so only their accounts are recomputed."""
+        if keys:
+            self.responses_added(self.store.responses_by_key(keys))
+
     def data_changed(self) -> None:
         """Something changed in the state that is not known in detail (another replica)."""
         self._parts().reset()

@@ -1,18 +1,34 @@
 """Waking the leader from another replica: PostgreSQL ``NOTIFY`` / ``LISTEN``.
 
-Every replica serves the webhook, but only the leader runs jobs. A standby that
-stores a detractor sends ``NOTIFY`` on the state database; the leader listens on a
-connection of its own and runs the alerts job at once, so the answer reaches Slack
-within seconds wherever it arrived. (On SQLite there is one agent only, and the
-in-process trigger is enough.) The channel name is derived from the database and
-schema, so agents of other deployments sharing the server are not woken.
+Every replica serves the webhook, but only the leader runs jobs and keeps the figures
+the jobs read. A standby that stores answers sends ``NOTIFY`` on the state database
+naming them (``Wake``): the leader, listening on a connection of its own, reads exactly
+those answers from the state and notes them (only their accounts are recomputed, at
+the next computation); for a detractor it also runs the alerts job at once, so the
+answer reaches Slack within seconds wherever it arrived. (On SQLite there is one agent
+only, and the in-process trigger is enough.) The channel name is derived from the
+database and schema, so agents of other deployments sharing the server are not woken.
+
+A payload holds less than 8,000 bytes: the answers are spread over several
+notifications of one transaction, and a batch too large even for that says only that
+answers were stored (``answers=None``): the leader then reads the state again in full.
+So does a wake-up from an agent of an older version, whose payload is a job's name.
+
+A notification is delivered only to the connections listening when it is sent. One
+the leader missed (its listening connection dropped, or listening started after its
+first computation) is covered by a reload: each time listening starts, ``on_wake`` is
+told of a wake-up that names no answers, and the leader reads the state in full at its
+next computation. A replica that takes the leadership reads it in full too
+(``AgentProcess._took_over``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -20,10 +36,71 @@ from sqlalchemy import text
 
 from agent.state.store import StateStore
 
-__all__ = ["WakeListener", "notify"]
+__all__ = ["AnswerKey", "Wake", "WakeListener", "decode", "encode", "notify"]
 
 _log = structlog.get_logger(__name__)
 _RETRY_SECONDS = 2.0
+#: PostgreSQL refuses a ``NOTIFY`` payload of 8,000 bytes or more.
+PAYLOAD_LIMIT = 7_999
+#: At most this many notifications for one batch of answers; beyond, a full reload is
+#: cheaper for the leader than reading the answers one payload at a time.
+_MOST_PAYLOADS = 64
+
+#: A stored answer: (source, response_id), its key in the state.
+AnswerKey = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """A wake-up: the job the leader runs now (None: none), and the answers another
+    replica stored (None: not said; the leader reads the state again in full)."""
+
+    job: str | None = None
+    answers: tuple[AnswerKey, ...] | None = None
+
+
+def encode(wake: Wake, limit: int = PAYLOAD_LIMIT) -> list[str]:
+    """The payloads of ``wake``, each under ``limit`` bytes; the job goes in the first."""
+    whole = [_payload(wake.job, None)]
+    if wake.answers is None:
+        return whole
+    payloads: list[str] = []
+    job, keys = wake.job, list[list[str]]()
+    size = len(_payload(job, []).encode())
+    for source, response_id in wake.answers:
+        key = [source, response_id]
+        grows = len(json.dumps(key, separators=(",", ":")).encode()) + (1 if keys else 0)
+        if size + grows > limit:
+            if not keys or len(payloads) + 1 >= _MOST_PAYLOADS:
+                return whole  # one key too long, or too many answers for notifications
+            payloads.append(_payload(job, keys))
+            job, keys = None, []
+            size = len(_payload(job, []).encode())
+            grows -= 1
+        keys.append(key)
+        size += grows
+    payloads.append(_payload(job, keys))
+    return payloads
+
+
+def decode(payload: str) -> Wake:
+    """A payload as ``encode`` wrote it; an older agent's (a job's name) names no answers."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        return Wake(payload or None, None)
+    job = data.get("job")
+    answers = data.get("answers")
+    return Wake(
+        str(job) if job is not None else None,
+        None if answers is None else tuple((str(s), str(r)) for s, r in answers),
+    )
+
+
+def _payload(job: str | None, answers: Sequence[Sequence[str]] | None) -> str:
+    return json.dumps({"job": job, "answers": answers}, separators=(",", ":"))
 
 
 def _channel(store: StateStore) -> str:
@@ -32,19 +109,22 @@ def _channel(store: StateStore) -> str:
     return "ax_wake_" + hashlib.sha256(str(where).encode()).hexdigest()[:16]
 
 
-def notify(store: StateStore, job: str) -> None:
-    """Ask the leader (whichever replica it is) to run ``job`` now; PostgreSQL only."""
+def notify(store: StateStore, wake: Wake) -> None:
+    """Tell the leader (whichever replica it is) of ``wake``; PostgreSQL only."""
     if store.dialect != "postgresql":
         return
     channel = _channel(store)
-    with store.engine.begin() as conn:
-        conn.execute(text("SELECT pg_notify(:c, :j)"), {"c": channel, "j": job})
+    with store.engine.begin() as conn:  # delivered together, once committed
+        for payload in encode(wake):
+            conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": channel, "p": payload})
 
 
 class WakeListener:
-    """Listens for ``notify`` on a dedicated connection and calls ``on_wake(job)``."""
+    """Listens for ``notify`` on a dedicated connection and calls ``on_wake`` with the
+    wake-ups that arrived together (a wake-up naming no answers first whenever it starts
+    listening: what was sent before is not delivered to it)."""
 
-    def __init__(self, store: StateStore, on_wake: Callable[[str], None]) -> None:
+    def __init__(self, store: StateStore, on_wake: Callable[[Sequence[Wake]], None]) -> None:
         self.store = store
         self.on_wake = on_wake
         self._stop = threading.Event()
@@ -74,6 +154,10 @@ class WakeListener:
             conn.execute(text(f'LISTEN "{channel}"'))
             driver: Any = conn.connection.driver_connection
             _log.debug("wake_listening", channel=channel)
+            self.on_wake([Wake()])  # notifications sent before now were missed
             while not self._stop.is_set():
-                for note in driver.notifies(timeout=1.0):
-                    self.on_wake(str(note.payload))
+                # the notifications of one packet (one sender's transaction) together
+                notes: Iterable[Any] = driver.notifies(timeout=1.0, stop_after=1)
+                wakes = [decode(str(note.payload)) for note in notes]
+                if wakes:
+                    self.on_wake(wakes)
