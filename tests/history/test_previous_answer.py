@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from agent.core.compute import MatchedResponse
 from agent.core.models import Account, Contact, Response, sort_as_stored
-from agent.rules.history import _index, _respondent
+from agent.rules.history import _index
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 ACCOUNTS = [Account("a1", "A1"), Account("a2", "A2")]
@@ -42,6 +42,14 @@ def _facts(rows: list[tuple[int, str, str, int | None, str | None, int]]) -> lis
         matched = ACCOUNTS[int(who.account_id[1]) - 1] if who is not None else ACCOUNTS[account]
         facts.append(MatchedResponse(response, matched, who, "unknown", True, None))
     return facts
+
+
+def _respondent(facts: MatchedResponse) -> tuple[str, ...] | None:
+    """The reference's respondent: the account and contact, or the normalised email."""
+    if facts.contact is not None:
+        return (facts.account.id, facts.contact.id)
+    email = facts.response.email
+    return None if not email else (email.strip().lower(),)
 
 
 def _sorted_index(responses: list[MatchedResponse]) -> dict[int, Any]:
