@@ -109,6 +109,8 @@ class AgentProcess:
         self._signals = 0
         self._stop_at: float | None = None
         self.fence = Fence(store.engine, lease_seconds=settings.schedule.lease_seconds)
+        #: The epoch this process last led (None: it has not led yet).
+        self._led_epoch: int | None = None
         self.lease = LeaderLease(leadership, self.fence)
         store.fence = self.fence
         checkpoints = Checkpoints(
@@ -336,9 +338,14 @@ class AgentProcess:
         lost while no connection listens (the agent down, or listening not yet
         started). Reading the state in full is what makes a new leader's figures equal
         a full computation whatever it missed; before the first computation of a
-        process it costs nothing (that one is full anyway)."""
-        self.runtime.data_changed()
+        process it costs nothing (that one is full anyway). Taking the epoch right
+        after its own, nobody led in between: what it heard of meanwhile, standing by,
+        already marked its figures stale, so they are kept (one process running cycle
+        after cycle stays incremental)."""
         epoch = self.fence.epoch
+        if self._led_epoch is None or epoch != self._led_epoch + 1:
+            self.runtime.data_changed()
+        self._led_epoch = epoch
         abandoned = self.store.abandon_running_cycles(
             f"the agent stopped during this run (killed, lost or superseded by epoch {epoch}); "
             "it resumes from its last checkpoint",

@@ -27,6 +27,7 @@ from agent.service import process
 from agent.service.process import AgentProcess
 from agent.service.wake import PAYLOAD_LIMIT, Wake, WakeListener, decode, encode, notify
 from agent.state.leader import leadership_for
+from agent.state.leader_epoch import Fence
 from agent.state.store import StateStore
 from agent.sync.figures import CycleFigures
 from tests.service.agentkit import (
@@ -212,14 +213,17 @@ def _answer(response_id: str, email: str, score: int) -> Response:
 
 
 def test_a_new_leader_reads_what_it_was_not_told(tmp_path: Path) -> None:
-    """Answers another replica stored while this one did not listen (or stood by) are in
-    its figures once it takes the leadership."""
+    """Answers another replica stored while it led and this one did not listen are in
+    this one's figures once it takes the leadership back."""
     agent = build_agent(agent_settings(tmp_path))
     try:
         agent.run_once()
         assert _account(agent, "A2").respondents == 0
-        with agent.store.transaction() as tx:  # as another replica does
+        other = Fence(agent.store.engine, pid=agent.fence.pid + 1)
+        assert other.take(holds_lock=False)  # another replica leads for a while ...
+        with agent.store.transaction() as tx:  # ... and stores an answer
             tx.add_responses([_answer("elsewhere", "p1@acct2.example", 9)])
+        other.resign()
         assert agent.lease.try_lead()
         agent._took_over()
         assert _account(agent, "A2") == _recomputed(agent, "A2")
