@@ -196,7 +196,10 @@ class FileDrop:
             result = tx.add_responses(stored)
             tx.mark_file(digest, path.name, len(result.added), len(rejected))
         _move(path, target)
-        self.on_stored(result.added)
+        try:
+            self.on_stored(result.added)
+        except Exception as exc:  # stored and moved: the file is done, its answers kept
+            log.warning("drop_stored_hook_failed", error=str(exc)[:200])
         self._count(counts, len(result.added), result.duplicates, len(result.conflicts), rejected)
         counts.detractors += sum(1 for r in result.added if r.score <= 6)
         log.info(

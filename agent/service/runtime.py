@@ -144,7 +144,7 @@ class Runtime:
             figures=CycleFigures(store, crm.name, settings.metrics),
         )
         if runtime.file_drop is not None:
-            runtime.file_drop.on_stored = runtime.responses_added
+            runtime.file_drop.on_stored = runtime.noted
         return runtime
 
     def survey_sources(self, as_of: datetime) -> list[SurveySource]:
@@ -225,6 +225,16 @@ class Runtime:
         noted as if stored here, so only their accounts are recomputed."""
         if keys:
             self.responses_added(self.store.responses_by_key(keys))
+
+    def noted(self, added: Sequence[Response]) -> None:
+        """``responses_added`` for answers already stored; should noting them fail, the
+        figures are read again in full at the next computation, so the stored answers
+        count all the same (a repeat of them, stored once, would note nothing)."""
+        try:
+            self.responses_added(added)
+        except Exception:
+            self.data_changed()
+            raise
 
     def data_changed(self) -> None:
         """Something changed in the state that is not known in detail (another replica)."""

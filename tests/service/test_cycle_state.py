@@ -46,6 +46,18 @@ def _full(agent: AgentProcess, as_of: datetime) -> object:
     return replace(document, tasks=tasks.figures(as_of) if tasks is not None else None)
 
 
+def _stored(agent: AgentProcess, response_id: str, score: int, source: str) -> Response:
+    """After a first cycle, one answer for A2 stored as a source would store it."""
+    when = agent.runtime.now()
+    agent.run_once()
+    answer = Response(
+        response_id, "p0@acct2.example", score, when - timedelta(hours=1), source=source
+    )
+    with agent.store.transaction() as tx:
+        tx.add_responses([answer])
+    return answer
+
+
 def test_the_jobs_of_a_cycle_share_one_computation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -107,10 +119,7 @@ def test_a_new_answer_recomputes_its_account_only_and_equals_the_full_result(
     when = datetime.now(UTC)
     agent = _agent(tmp_path, as_of=when)
     try:
-        agent.run_once()
-        answer = Response("hook-1", "p0@acct2.example", 1, when - timedelta(hours=1), source="hook")
-        with agent.store.transaction() as tx:
-            tx.add_responses([answer])
+        answer = _stored(agent, "hook-1", 1, "hook")
         agent.runtime.responses_added([answer])
         figures = agent.runtime.figures
         assert figures is not None
@@ -324,5 +333,28 @@ def test_answers_between_cycles_without_an_answers_worker_are_left_to_the_alerts
             tx.add_responses([answer])
         agent.runtime.responses_added([answer])
         assert agent.runtime.take_answers() == []
+    finally:
+        _close(agent)
+
+
+def test_stored_answers_that_could_not_be_noted_are_counted_at_the_next_computation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file drop's answers are stored before the figures are told: should telling
+    them fail, the next computation reads the state in full and counts them."""
+    when = datetime.now(UTC)
+    agent = _agent(tmp_path, as_of=when)
+    try:
+        answer = _stored(agent, "drop-1", 9, "drop")
+        figures = agent.runtime.figures
+        assert figures is not None
+
+        def broken(_added: object) -> None:
+            raise RuntimeError("noting failed")
+
+        monkeypatch.setattr(figures, "responses_added", broken)
+        with pytest.raises(RuntimeError, match="noting failed"):
+            agent.runtime.noted([answer])
+        assert agent.runtime.computed().document == _full(agent, when)
     finally:
         _close(agent)

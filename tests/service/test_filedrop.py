@@ -13,7 +13,7 @@ import pytest
 
 from agent.config.service import FileDropSettings
 from agent.service.checkpoint import Checkpoints, Interrupted
-from agent.service.filedrop import FileDrop
+from agent.service.filedrop import ATTEMPTS, FileDrop
 from agent.state.store import StateStore
 from tests.service.portfolio import Portfolio, write_csv, write_jsonl
 
@@ -290,3 +290,22 @@ def test_the_ingest_job_goes_green_once_a_poison_file_is_set_aside(
     assert outcomes == [False, False, True, True]
     assert (drop / "failed" / "a-poison.jsonl").is_file()
     assert cycle.counts.get("drop_failed_files") == 0
+
+
+def test_a_failing_hook_after_the_commit_leaves_the_file_done(
+    drop: Path, store: StateStore
+) -> None:
+    """The answers are stored and the file moved before the hook is told: its failure is
+    a warning, not a failed try of a file that is gone from the folder."""
+    write_csv(drop / "export.csv", Portfolio().response_rows(NOW)[:3])
+
+    def broken(_added: object) -> None:
+        raise RuntimeError("the figures could not take them")
+
+    drop_folder = FileDrop(FileDropSettings(path=drop, settle_seconds=0), store, on_stored=broken)
+    counts = drop_folder.scan(NOW)  # no DropFilesFailedError
+    assert (counts.files, counts.accepted, counts.failed_files) == (1, 3, 0)
+    assert (drop / "processed" / "export.csv").is_file()
+    attempts = drop / ATTEMPTS
+    assert not attempts.exists() or not any(attempts.iterdir())
+    assert store.count_responses() == 3
