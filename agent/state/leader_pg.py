@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, TextClause, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
@@ -139,17 +140,12 @@ class PostgresLeadership(Leadership):
         the holder's own role; without it the server refuses and False is returned (the
         lease decides).
         """
-        params = {**self._lock_params(), "lock_pid": lock_pid, "name": agent_identity(pid, host)}
-        try:
-            with self._engine.connect() as conn:
-                ended: list[bool] = list(conn.execute(_TERMINATE, params).scalars())
-                conn.commit()
-        except DBAPIError as exc:
-            log.warning("leader_session_terminate_refused", error=str(exc.orig))
-            return False
-        if any(ended):
-            log.warning("leader_session_terminated", resource=self.resource, agent=params["name"])
-        return any(ended)
+        name = agent_identity(pid, host)
+        params = {**self._lock_params(), "lock_pid": lock_pid, "name": name}
+        ended = self._terminate(_TERMINATE, params, "leader_session_terminate_refused", name)
+        if ended:
+            log.warning("leader_session_terminated", resource=self.resource, agent=name)
+        return ended > 0
 
     def end_sessions_of(self, host: str, pid: int) -> bool:
         """End the sessions named after the agent ``pid`` on ``host`` (``pg_terminate_backend``).
@@ -162,16 +158,24 @@ class PostgresLeadership(Leadership):
         rights ``terminate_holder`` needs; without them False (the server's timeout ends it).
         """
         name = agent_identity(pid, host)
+        ended = self._terminate(
+            _END_AGENT, {"name": name}, "superseded_leader_sessions_not_ended", name
+        )
+        if ended:
+            log.warning("superseded_leader_sessions_ended", agent=name, sessions=ended)
+        return ended > 0
+
+    def _terminate(self, stmt: TextClause, params: dict[str, Any], refused: str, name: str) -> int:
+        """Run a ``pg_terminate_backend`` query; how many sessions it ended (0 when the
+        server refused, logged as ``refused``)."""
         try:
             with self._engine.connect() as conn:
-                ended: list[bool] = list(conn.execute(_END_AGENT, {"name": name}).scalars())
+                ended: list[bool] = list(conn.execute(stmt, params).scalars())
                 conn.commit()
         except DBAPIError as exc:
-            log.warning("superseded_leader_sessions_not_ended", agent=name, error=str(exc.orig))
-            return False
-        if any(ended):
-            log.warning("superseded_leader_sessions_ended", agent=name, sessions=sum(ended))
-        return any(ended)
+            log.warning(refused, agent=name, error=str(exc.orig))
+            return 0
+        return sum(ended)
 
     def _connect(self) -> Connection:
         try:
