@@ -4,13 +4,14 @@ records, positions, texts and faults whatever the block size, records spanning b
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agent.sources import csvrecords
-from agent.sources.csvrecords import CsvRows
+from agent.sources.csvrecords import CrmFormatError, CsvRows
 
 CONTENT = (
     "id,name,note\r\n"
@@ -100,3 +101,25 @@ def test_a_file_larger_than_a_block_keeps_every_record(
     records = _records(path)
     assert [r[1] for r in records] == [[f"a{i}", f"name\n{i}", f"n{i}"] for i in range(500)]
     assert [r[2] for r in records] == [f'a{i},"name\n{i}",n{i}' for i in range(500)]
+
+
+def test_a_record_the_csv_reader_refuses_is_counted_and_reading_goes_on(
+    tmp_path: Path,
+) -> None:
+    # A lone CR inside a line makes the CSV reader raise; a file opened as CsvRows opens
+    # it never has one (any CR ends a line there), a handle split on LF only does.
+    rows = CsvRows(tmp_path / "accounts.csv", required=("id",))
+    handle = io.StringIO("id,name\na1,x\nbad\ra2,y\na3,z\nno\rpe\n", newline="\n")
+    records = list(rows._records(handle, 0))
+    assert [(pos, row, raw, fault) for pos, row, raw, fault, _ in records] == [
+        (1, ["a1", "x"], "a1,x", None),
+        (2, [], "bad\ra2,y", "invalid_record"),
+        (3, ["a3", "z"], "a3,z", None),
+        (4, [], "no\rpe", "invalid_record"),
+    ]
+
+
+def test_a_header_the_csv_reader_refuses_stops_the_file(tmp_path: Path) -> None:
+    rows = CsvRows(tmp_path / "accounts.csv", required=("id",))
+    with pytest.raises(CrmFormatError, match=r"accounts\.csv: the header is not valid CSV"):
+        list(rows._records(io.StringIO("i\rd,name\na1,x\n", newline="\n"), 0))

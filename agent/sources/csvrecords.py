@@ -209,32 +209,41 @@ class CsvRows:
         header = self.header
         pending: RowTuple | None = None
         start = 0  # the handle's line (0-based) where the next record begins
-        while True:
-            row = _next_row(rows, path)
-            if row is None:
+        while True:  # once, plus once more after each record the CSV reader refuses
+            error: str | None = None
+            try:
+                for row in rows:  # the reader's loop in C, no call of ours per record
+                    end = rows.line_num  # every line read so far
+                    raw = lines.text(start, end)
+                    start = end
+                    if not (row and row[0].strip(" \t")) and not "".join(row).strip(" \t"):
+                        # blank: no field, or only empty ones (a first field with text: not blank)
+                        continue
+                    if header is None:
+                        header = self.header = _Header(
+                            row, path, self.required, self.known, fold_case=self.fold_case
+                        )
+                        continue
+                    position += 1
+                    record = header.row(position, row, raw)
+                    if pending is not None:
+                        yield pending
+                    pending = record
+            except csv.Error as exc:  # the reader starts afresh on the next line
+                error = str(exc)
+            except UnicodeDecodeError as exc:
+                raise CrmFormatError(f"{path.name} is not UTF-8 text: {exc.reason}") from exc
+            if error is None:
                 break
-            end = rows.line_num  # every line read so far, a faulty record's too
+            end = rows.line_num  # a faulty record's lines too
             raw = lines.text(start, end)
             start = end
-            if isinstance(row, _Unreadable):
-                if header is None:
-                    raise CrmFormatError(f"{path.name}: the header is not valid CSV: {row.error}")
-                position += 1
-                record = _fault(position, raw, INVALID_CSV_RECORD)
-            elif not (row and row[0].strip(" \t")) and not "".join(row).strip(" \t"):
-                # blank: no field, or only empty ones (a first field with text: not blank)
-                continue
-            elif header is None:
-                header = self.header = _Header(
-                    row, path, self.required, self.known, fold_case=self.fold_case
-                )
-                continue
-            else:
-                position += 1
-                record = header.row(position, row, raw)
+            if header is None:
+                raise CrmFormatError(f"{path.name}: the header is not valid CSV: {error}")
+            position += 1
             if pending is not None:
                 yield pending
-            pending = record
+            pending = _fault(position, raw, INVALID_CSV_RECORD)
         if pending is not None:
             yield _closed(pending)
 
@@ -307,22 +316,6 @@ def without_terminator(text: str) -> str:
     if text.endswith(("\n", "\r")):
         return text[:-1]
     return text
-
-
-@dataclass(frozen=True, slots=True)
-class _Unreadable:
-    error: str
-
-
-def _next_row(rows: Iterator[list[str]], path: Path) -> list[str] | _Unreadable | None:
-    try:
-        return next(rows)
-    except StopIteration:
-        return None
-    except csv.Error as exc:  # the reader starts afresh on the next line
-        return _Unreadable(str(exc))
-    except UnicodeDecodeError as exc:
-        raise CrmFormatError(f"{path.name} is not UTF-8 text: {exc.reason}") from exc
 
 
 class _Header:
