@@ -10,16 +10,16 @@ The rules are DOMAIN.md's "Precise rules"; the reasons and their precedence are
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import fields
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from hashlib import blake2b
-from typing import Any
+from typing import TYPE_CHECKING
 
-from agent.core.models import Rejected, Response, reject_value
+from agent.core.models import Rejected, Response, reject_value, slot_setters
+
+if TYPE_CHECKING:
+    from agent.sources.csvrecords import CsvRows
 
 __all__ = [
     "DUPLICATE_RESPONSE_ID",
@@ -73,6 +73,20 @@ _TIMESTAMP = re.compile(
     re.ASCII,
 )
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
+_fromisoformat = datetime.fromisoformat
+#: The scores as a CSV file writes them (``0`` to ``10``): read without the checks.
+_PLAIN_SCORES = {str(n): n for n in range(11)}
+#: The fields of a response record, in the order ``ResponseReader.feed_csv`` reads them.
+_CSV_FIELDS = (
+    "response_id",
+    "email",
+    "score",
+    "submitted_at",
+    "driver",
+    "comment",
+    "account_hint",
+    "loop_closed_at",
+)
 
 
 def trim(value: object) -> str:
@@ -147,6 +161,21 @@ def parse_timestamp(value: object) -> datetime | None:
     """
     if not isinstance(value, str):
         return None
+    # The canonical form (``2025-06-01T12:00:00Z``, what CRMs and survey tools write),
+    # without the pattern: twenty characters with the six separators in place leave only
+    # digits for ``fromisoformat`` to accept (it refuses anything else in those places),
+    # and its ``Z`` is already ``UTC``. Any other text, or one it refuses, takes the
+    # general path (``_any_timestamp``), which decides.
+    if len(value) == 20 and value[4::3] == "--T::Z":
+        try:
+            return _fromisoformat(value)
+        except ValueError:
+            pass
+    return _any_timestamp(value)
+
+
+def _any_timestamp(value: str) -> datetime | None:
+    """``parse_timestamp`` of any text: trimmed, the pattern, then the calendar."""
     text = value.strip(_TRIM)
     match = _TIMESTAMP.fullmatch(text)
     if match is None:
@@ -204,29 +233,27 @@ def parse_response_row(
     )
 
 
-# ``Response(...)`` for the million records of a large file, without the frozen
-# dataclass's ``__init__`` (one ``object.__setattr__`` call per field): each field's slot
-# is set directly, the same object. A field added to ``Response`` stops the import here
-# instead of being left unset.
+# ``Response(...)`` for the million records of a large file, each field's slot set
+# directly (``slot_setters``): the same object, without the frozen ``__init__``.
 _new_response = object.__new__
-_SETTERS: dict[str, Callable[[Response, Any], None]] = {
-    f.name: vars(Response)[f.name].__set__ for f in fields(Response)
-}
-_set_id, _set_email, _set_score = (_SETTERS.pop(n) for n in ("response_id", "email", "score"))
-_set_submitted, _set_driver, _set_comment = (
-    _SETTERS.pop(n) for n in ("submitted_at", "driver", "comment")
-)
-_set_hint, _set_closed, _set_source = (
-    _SETTERS.pop(n) for n in ("account_hint", "loop_closed_at", "source")
-)
-if _SETTERS:  # pragma: no cover - a guard for whoever adds a field to Response
-    raise TypeError(f"ResponseReader.feed_text does not set Response.{next(iter(_SETTERS))}")
+(
+    _set_id,
+    _set_email,
+    _set_score,
+    _set_submitted,
+    _set_driver,
+    _set_comment,
+    _set_hint,
+    _set_closed,
+    _set_source,
+) = slot_setters(Response, (*_CSV_FIELDS, "source"))
 
 
-def _fingerprint(row: Mapping[str, object], raw: str | None) -> bytes:
-    """A digest standing for the record's exact content, for comparing repeats."""
-    text = raw if raw is not None else repr(tuple(row.items()))
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+def _fingerprint(row: Mapping[str, object], raw: str | None) -> str:
+    """The record's exact content, for comparing repeats: its text when the caller has
+    it, else its fields. The text itself rather than a digest of it: hashing every
+    record cost more than keeping it, and an equal text is an exact repeat."""
+    return raw if raw is not None else repr(tuple(row.items()))
 
 
 class ResponseReader:
@@ -246,7 +273,7 @@ class ResponseReader:
         self.position = 0
         self.responses: list[Response] = []
         self.rejected: list[Rejected] = []
-        self._first: dict[str, bytes] = {}
+        self._first: dict[str, str] = {}
 
     def held_ids(self) -> set[str]:
         """The response ids whose first record was not accepted: a later record with one
@@ -286,55 +313,65 @@ class ResponseReader:
         else:
             self.responses.append(parsed)
 
-    def feed_text(  # noqa: PLR0917  # one record's fields, positionally, on the hot path
-        self,
-        response_id: str,
-        email: str,
-        score: str,
-        submitted_at: str,
-        driver: str,
-        comment: str,
-        account_hint: str,
-        loop_closed_at: str,
-        raw: str,
-    ) -> None:
-        """``feed`` for a record whose fields are all text (a CSV record, missing columns
-        as empty), without building a mapping: the same rules, in the same precedence."""
-        self.position += 1
-        rid = response_id.strip(_TRIM)
-        if not rid:
-            self._reject(MISSING_RESPONSE_ID, response_id)
-            return
-        # _fingerprint of the raw text, inline: once per record of the file.
-        fingerprint = blake2b(raw.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-        first = self._first.get(rid)
-        if first is not None:
-            if first != fingerprint:
-                self._reject(DUPLICATE_RESPONSE_ID, response_id)
-            return
-        self._first[rid] = fingerprint
-        score_text = score.strip(_TRIM)
-        if not (score_text.isascii() and score_text.isdigit()) or int(score_text) > 10:
-            self._reject(INVALID_SCORE, score)
-            return
-        submitted = parse_timestamp(submitted_at)
-        if submitted is None:
-            self._reject(INVALID_SUBMITTED_AT, submitted_at)
-            return
-        if submitted > self.as_of:
-            self._reject(FUTURE_SUBMITTED_AT, submitted_at)
-            return
-        response = _new_response(Response)
-        _set_id(response, rid)
-        _set_email(response, email.strip(_TRIM) or None)
-        _set_score(response, int(score_text))
-        _set_submitted(response, submitted)
-        _set_driver(response, driver.strip(_TRIM) or None)
-        _set_comment(response, comment.strip(_TRIM) or None)
-        _set_hint(response, account_hint.strip(_TRIM) or None)
-        _set_closed(response, parse_timestamp(loop_closed_at) if loop_closed_at else None)
-        _set_source(response, self.source)
-        self.responses.append(response)
+    def feed_csv(self, rows: CsvRows) -> None:  # noqa: PLR0915  # each record's steps inline
+        """``feed`` for every record of a CSV file (a column the file does not have reads
+        as empty), without a mapping or a call per record: the same rules, in the same
+        precedence; a record's exact text stands for it when repeats are compared."""
+        source, as_of = self.source, self.as_of
+        first_of = self._first.setdefault
+        accept = self.responses.append
+        reject = self._reject
+        plain_scores = _PLAIN_SCORES
+        columns: list[int] | None = None
+        i_id = i_email = i_score = i_submitted = i_driver = i_comment = i_hint = i_closed = 0
+        for _position, row, raw, fault, value in rows:
+            self.position += 1
+            if fault is not None:
+                reject(fault, value)
+                continue
+            if columns is None:  # the header is read: where each field is (-1: no such column)
+                columns = [rows.index.get(name, -1) for name in _CSV_FIELDS]
+                i_id, i_email, i_score, i_submitted, i_driver, i_comment, i_hint, i_closed = columns
+            row.append("")  # what a column the file does not have reads (index -1)
+            response_id = row[i_id]
+            rid = response_id.strip(_TRIM)
+            if not rid:
+                reject(MISSING_RESPONSE_ID, response_id)
+                continue
+            # One lookup: the first record of an id stores its own text, so getting back
+            # another object means the id was seen (no two records share a text object).
+            first = first_of(rid, raw)
+            if first is not raw:
+                if first != raw:
+                    reject(DUPLICATE_RESPONSE_ID, response_id)
+                continue
+            score_raw = row[i_score]
+            score = plain_scores.get(score_raw)
+            if score is None:
+                score = parse_score(score_raw)
+                if score is None:
+                    reject(INVALID_SCORE, score_raw)
+                    continue
+            submitted_raw = row[i_submitted]
+            submitted = parse_timestamp(submitted_raw)
+            if submitted is None:
+                reject(INVALID_SUBMITTED_AT, submitted_raw)
+                continue
+            if submitted > as_of:
+                reject(FUTURE_SUBMITTED_AT, submitted_raw)
+                continue
+            closed = row[i_closed]
+            response = _new_response(Response)
+            _set_id(response, rid)
+            _set_email(response, row[i_email].strip(_TRIM) or None)
+            _set_score(response, score)
+            _set_submitted(response, submitted)
+            _set_driver(response, row[i_driver].strip(_TRIM) or None)
+            _set_comment(response, row[i_comment].strip(_TRIM) or None)
+            _set_hint(response, row[i_hint].strip(_TRIM) or None)
+            _set_closed(response, parse_timestamp(closed) if closed else None)
+            _set_source(response, source)
+            accept(response)
 
     def feed_fault(self, reason: str, value: str) -> None:
         """Take the next record, which could not be read (``wrong_field_count`` …)."""

@@ -28,7 +28,7 @@ from pathlib import Path
 import structlog
 
 from agent.core.compute import Excluded
-from agent.core.models import Account, Contact, Dropped, Rejected, Response
+from agent.core.models import Account, Contact, Dropped, Rejected, Response, slot_setters
 from agent.sources.csvrecords import (
     CrmFileNotFoundError,
     CrmFormatError,
@@ -240,6 +240,20 @@ def _left_out(record: CsvRecord, rows: _Rows, account_id: str) -> None:
     )
 
 
+# ``Contact(...)`` for the half million rows of a large file, without the frozen
+# ``__init__`` (``slot_setters``): the same value in a third of the time.
+_new_contact = object.__new__
+(
+    _set_contact_id,
+    _set_contact_account,
+    _set_contact_email,
+    _set_contact_name,
+    _set_contact_title,
+    _set_contact_tier,
+    _set_contact_values,
+) = slot_setters(Contact, ("id", "account_id", "email", "name", "title", "crm_tier", "crm_values"))
+
+
 def read_contacts(
     path: Path,
     account_ids: Collection[str],
@@ -277,15 +291,15 @@ def read_contacts(
             continue
         account_id = row[i_account].strip(" \t")
         email = row[i_email].strip(" \t") or None
-        contact = Contact(
-            id=contact_id,
-            account_id=account_id,
-            email=email,
-            name=row[i_name].strip(" \t"),
-            title=row[i_title].strip(" \t"),
-            crm_tier=row[i_tier].strip(" \t") or None,
-            crm_values=dict(written_values) if (written_values := values.get(contact_id)) else {},
-        )
+        contact = _new_contact(Contact)  # Contact(...), each slot set directly
+        _set_contact_id(contact, contact_id)
+        _set_contact_account(contact, account_id)
+        _set_contact_email(contact, email)
+        _set_contact_name(contact, row[i_name].strip(" \t"))
+        _set_contact_title(contact, row[i_title].strip(" \t"))
+        _set_contact_tier(contact, row[i_tier].strip(" \t") or None)
+        written_values = values.get(contact_id)
+        _set_contact_values(contact, dict(written_values) if written_values else {})
         if account_id not in account_ids:
             if account_id in left_out:
                 rows.drop(position, ACCOUNT_REJECTED)
@@ -372,26 +386,7 @@ def _read_csv_responses(
     rows = CsvRows(path, required=required, known=(*required, *known), resume=resume)
     if resume is not None:
         reader.position = resume[1]
-    columns: list[int] | None = None
-    for _position, row, raw, fault, value in rows:
-        if fault is not None:
-            reader.feed_fault(fault, value)
-            continue
-        if columns is None:  # the header is read: where each field is (-1: no such column)
-            columns = [rows.index.get(name, -1) for name in (*required, *known)]
-        row.append("")  # what a column the file does not have reads (index -1)
-        rid, email, score, submitted, driver, comment, hint, closed = columns
-        reader.feed_text(
-            row[rid],
-            row[email],
-            row[score],
-            row[submitted],
-            row[driver],
-            row[comment],
-            row[hint],
-            row[closed],
-            raw,
-        )
+    reader.feed_csv(rows)
     return reader
 
 
