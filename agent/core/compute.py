@@ -108,13 +108,16 @@ class Portfolio:
         self.accounts: dict[str, Account] = {}
         for account in accounts:
             self.accounts.setdefault(account.id, account)
-        self.contacts = [c for c in contacts if c.account_id in self.accounts]
+        known = self.accounts
+        self.contacts = [c for c in contacts if c.account_id in known]
         classify = TierClassifier(config).tier_of
         self.tiers: list[Tier] = [classify(c.crm_tier, c.title) for c in self.contacts]
-        self.with_email: dict[str, int] = dict.fromkeys(self.accounts, 0)
+        self.with_email: dict[str, int] = dict.fromkeys(known, 0)
+        with_email = self.with_email
         for contact in self.contacts:
-            if contact.email and contact.email.strip(" \t"):
-                self.with_email[contact.account_id] += 1
+            email = contact.email
+            if email and email.strip(" \t"):
+                with_email[contact.account_id] += 1
 
 
 class MatchedResponse(NamedTuple):
@@ -391,31 +394,30 @@ def tally_counted(
             tally.responded_contacts += 1
             tier = tiers[contact]
             if tier != "unknown":
-                tally.tiers.setdefault(tier, [0, 0, 0])[cat] += 1
+                per_tier = tally.tiers.get(tier)
+                if per_tier is None:
+                    per_tier = tally.tiers[tier] = [0, 0, 0]
+                per_tier[cat] += 1
                 if tier == "executive" and cat == _DETRACTOR:
                     tally.executive_detractor = True
         submitted = response.submitted_at
-        if tally.last is None or submitted > tally.last:
+        last = tally.last
+        if last is None or submitted > last:
             tally.last = submitted
-        if cat == _DETRACTOR:
-            _tally_loop(tally, response, as_of, sla)
+        if cat == _DETRACTOR:  # open (and maybe overdue), or closed within the SLA
+            closed = response.loop_closed_at
+            if closed is None:
+                tally.open += 1
+                if is_overdue_detractor(score, closed, submitted, as_of, sla):
+                    tally.overdue += 1
+            elif closed_in_sla(submitted, closed, sla):
+                tally.closed_in_sla += 1
         driver = driver_name(response.driver)
         per_driver = tally.drivers.get(driver)
         if per_driver is None:
             per_driver = tally.drivers[driver] = [0, 0, 0]
         per_driver[cat] += 1
     return tallies
-
-
-def _tally_loop(tally: Tally, response: Response, as_of: datetime, sla_hours: float) -> None:
-    """Count a detractor answer as open (and maybe overdue) or closed within the SLA."""
-    closed = response.loop_closed_at
-    if closed is None:
-        tally.open += 1
-        if is_overdue_detractor(response.score, closed, response.submitted_at, as_of, sla_hours):
-            tally.overdue += 1
-    elif closed_in_sla(response.submitted_at, closed, sla_hours):
-        tally.closed_in_sla += 1
 
 
 def account_metrics(

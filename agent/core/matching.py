@@ -97,10 +97,12 @@ class Matcher:
         self._account_ids = frozenset(a.id for a in accounts)
         self._contact_account = [c.account_id for c in contacts]
         self._by_email: dict[str, int] = {}
+        account_ids, first_index = self._account_ids, self._by_email.setdefault
         for index, contact in enumerate(contacts):
-            email = normalise_email(contact.email)
-            if email and contact.account_id in self._account_ids:
-                self._by_email.setdefault(email, index)
+            raw = contact.email
+            email = raw.strip(_TRIM).lower() if raw else ""  # normalise_email, inline
+            if email and contact.account_id in account_ids:
+                first_index(email, index)
         self._free_mail = frozenset(d.strip(_TRIM).lower() for d in free_mail_domains)
         self._by_domain: dict[str, str | None] = {}
         for account in accounts:
