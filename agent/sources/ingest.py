@@ -322,6 +322,9 @@ class ResponseReader:
         accept = self.responses.append
         reject = self._reject
         plain_scores = _PLAIN_SCORES
+        # A survey has a handful of drivers: one string each, not one per record.
+        drivers: dict[str, str] = {}
+        one_driver = drivers.setdefault
         columns: list[int] | None = None
         i_id = i_email = i_score = i_submitted = i_driver = i_comment = i_hint = i_closed = 0
         for _position, row, raw, fault, value in rows:
@@ -366,7 +369,8 @@ class ResponseReader:
             _set_email(response, row[i_email].strip(_TRIM) or None)
             _set_score(response, score)
             _set_submitted(response, submitted)
-            _set_driver(response, row[i_driver].strip(_TRIM) or None)
+            driver = row[i_driver].strip(_TRIM)
+            _set_driver(response, one_driver(driver, driver) if driver else None)
             _set_comment(response, row[i_comment].strip(_TRIM) or None)
             _set_hint(response, row[i_hint].strip(_TRIM) or None)
             _set_closed(response, parse_timestamp(closed) if closed else None)
