@@ -83,6 +83,10 @@ class Match(NamedTuple):
 
 
 _new_match = tuple.__new__
+#: The three ways of matching nothing: one value each, shared (a tuple never changes).
+_NO_MATCH, _FREE_MAIL, _AMBIGUOUS = (
+    Match(None, None, reason) for reason in (NO_MATCH, FREE_MAIL_DOMAIN, AMBIGUOUS_DOMAIN)
+)
 
 
 class Matcher:
@@ -125,13 +129,13 @@ class Matcher:
     def _match_domain(self, address: str) -> Match:
         at = address.rfind("@")
         if at < 0:
-            return Match(None, None, NO_MATCH)
+            return _NO_MATCH
         domain = address[at + 1 :]
         if domain in self._free_mail:
-            return Match(None, None, FREE_MAIL_DOMAIN)
+            return _FREE_MAIL
         if domain not in self._by_domain:
-            return Match(None, None, NO_MATCH)
+            return _NO_MATCH
         account_id = self._by_domain[domain]
         if account_id is None:
-            return Match(None, None, AMBIGUOUS_DOMAIN)
-        return Match(account_id, None, None)
+            return _AMBIGUOUS
+        return _new_match(Match, (account_id, None, None))
