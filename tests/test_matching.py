@@ -100,6 +100,16 @@ def test_contact_of_an_unknown_account_never_matches(matcher: Matcher) -> None:
     assert matcher.match("ghost@beta.io", None) == Match("A2", None, None)
 
 
+def test_a_shared_email_goes_to_the_first_contact_of_a_known_account() -> None:
+    contacts = [
+        contact("C1", "NOPE", "kim@beta.io"),  # names no account: not in the index
+        contact("C2", "A2", " KIM@beta.io"),
+        contact("C3", "A3", "kim@beta.io"),
+    ]
+    matcher = Matcher(ACCOUNTS, contacts, DEFAULT_FREE_MAIL)
+    assert matcher.match("kim@beta.io", None) == Match("A2", 1, None)
+
+
 def test_step2_hint_is_trimmed_and_case_sensitive(matcher: Matcher) -> None:
     assert matcher.match("anon@gmail.com", " A3 ") == Match("A3", None, None)
     assert matcher.match(None, "A2") == Match("A2", None, None)

@@ -99,14 +99,15 @@ class Matcher:
         free_mail_domains: Iterable[str],
     ) -> None:
         self._account_ids = frozenset(a.id for a in accounts)
-        self._contact_account = [c.account_id for c in contacts]
-        self._by_email: dict[str, int] = {}
-        account_ids, first_index = self._account_ids, self._by_email.setdefault
+        # Each email's Match, built once: a survey matches most of its answers by email,
+        # and returning the same value costs neither a tuple nor a look-up per answer.
+        self._by_email: dict[str, Match] = {}
+        account_ids, by_email = self._account_ids, self._by_email
         for index, contact in enumerate(contacts):
             raw = contact.email
             email = raw.strip(_TRIM).lower() if raw else ""  # normalise_email, inline
-            if email and contact.account_id in account_ids:
-                first_index(email, index)
+            if email and email not in by_email and contact.account_id in account_ids:
+                by_email[email] = _new_match(Match, (contact.account_id, index, None))
         self._free_mail = frozenset(d.strip(_TRIM).lower() for d in free_mail_domains)
         self._by_domain: dict[str, str | None] = {}
         for account in accounts:
@@ -118,9 +119,10 @@ class Matcher:
     def match(self, email: str | None, account_hint: str | None) -> Match:
         """Apply the four steps to one response's email and hint."""
         address = email.strip(_TRIM).lower() if email else ""  # normalise_email, inline
-        contact = self._by_email.get(address) if address else None
-        if contact is not None:  # the common case: Match(...) without its Python __new__
-            return _new_match(Match, (self._contact_account[contact], contact, None))
+        if address:
+            by_email = self._by_email.get(address)
+            if by_email is not None:  # the common case
+                return by_email
         hint = account_hint.strip(_TRIM) if account_hint else ""
         if hint in self._account_ids:
             return _new_match(Match, (hint, None, None))
