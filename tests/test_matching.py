@@ -183,3 +183,15 @@ def test_free_mail_list_comes_from_config() -> None:
 )
 def test_default_free_mail_list(domain: str) -> None:
     assert domain in DEFAULT_FREE_MAIL
+
+
+def test_an_email_already_normal_is_the_contacts_own_string() -> None:
+    # Half a million contacts: the email index keeps the contact's string when
+    # normalising leaves it as it is, instead of a lowercased copy of each.
+    email = "".join(["ann@", "alpha.com"])
+    mixed = "Bob@Alpha.com"
+    matcher = Matcher([account("A1")], [contact("C1", "A1", email), contact("C2", "A1", mixed)], [])
+    keys = {key: key for key in matcher._by_email}
+    assert keys[email] is email
+    assert keys["bob@alpha.com"] == "bob@alpha.com"
+    assert matcher.match("ANN@alpha.com ", None).contact == 0

@@ -10,7 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from agent.core.compute import Excluded
-from agent.core.models import Account, Dropped, Rejected
+from agent.core.models import NO_VALUES, SHARED_LENGTH, Account, Dropped, Rejected, shared_text
 from agent.sources.plainfiles import (
     CrmFileNotFoundError,
     CrmFormatError,
@@ -528,3 +528,55 @@ def test_an_exact_repeat_of_an_unmatched_answer_is_listed_once(tmp_path: Path) -
         ("u2", "free_mail_domain"),
     ]
     assert crm.rejected == []
+
+
+# --- memory: text that repeats is held once -------------------------------------------------
+
+
+def test_repeated_contact_text_is_one_shared_string(tmp_path: Path) -> None:
+    # A half-million-contact file repeats account ids, titles and tiers: each is held
+    # once, as the stored mirror loads them, and a contact without written figures
+    # holds the one shared empty mapping.
+    path = write(
+        tmp_path,
+        "contacts.csv",
+        "id,account_id,email,name,title,tier\n"
+        "C1,A1,ann@alpha.com,Ann,VP Sales,Executive\n"
+        "C2,A1,bob@alpha.com,Bob,VP Sales,Executive\n",
+    )
+    first, second = read_contacts(path, {"A1"}, written={"C2": {"nps": "12.5"}})
+    assert first.account_id is second.account_id
+    assert first.title is second.title
+    assert first.crm_tier is second.crm_tier
+    assert first.crm_values is NO_VALUES
+    assert second.crm_values == {"nps": "12.5"}
+    other = write(tmp_path, "more.csv", "id,account_id,email\nC9,A1,ann@alpha.com\n")
+    assert read_contacts(other, {"A1"})[0].email is first.email
+
+
+def test_an_account_without_written_values_holds_the_shared_empty_mapping(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "accounts.csv", "id,name,revenue\nA1,Alpha,\n")
+    assert read_accounts(path)[0].crm_values is NO_VALUES
+
+
+def test_written_figures_that_repeat_are_one_shared_string(tmp_path: Path) -> None:
+    path = write(tmp_path, "ax_contacts.csv", "id,nps_category\nC1,promoter\nC2,promoter\n")
+    written = read_written(path)
+    assert written["C1"]["nps_category"] is written["C2"]["nps_category"]
+
+
+def test_shared_text_shares_short_text_only() -> None:
+    short = "".join(["Exec", "utive"])  # built at run time: not a shared constant
+    assert shared_text(short) is shared_text("".join(["Execu", "tive"]))
+    long_text = "x" * (SHARED_LENGTH + 1)
+    assert shared_text(long_text) is long_text
+
+    class Text(str):
+        __slots__ = ()
+
+    subclassed = Text("Executive")
+    assert shared_text(subclassed) is subclassed  # a subclass cannot be interned
+    assert shared_text(5) == 5
+    assert shared_text(None) is None

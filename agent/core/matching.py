@@ -106,6 +106,8 @@ class Matcher:
         for index, contact in enumerate(contacts):
             raw = contact.email
             email = raw.strip(_TRIM).lower() if raw else ""  # normalise_email, inline
+            if email == raw:
+                email = raw  # already normal: the contact's own string, not a copy of it
             if email and email not in by_email and contact.account_id in account_ids:
                 by_email[email] = _new_match(Match, (contact.account_id, index, None))
         self._free_mail = frozenset(d.strip(_TRIM).lower() for d in free_mail_domains)

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from operator import attrgetter
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, Literal, TypeVar
 
 __all__ = [
     "CATEGORIES",
+    "NO_VALUES",
     "TIERS",
     "VALUE_LIMIT",
     "Account",
@@ -28,6 +31,7 @@ __all__ = [
     "category_of",
     "printable",
     "reject_value",
+    "shared_text",
     "slot_setters",
     "sort_as_stored",
 ]
@@ -66,6 +70,30 @@ def slot_setters(cls: type, names: Sequence[str]) -> tuple[Callable[[Any, Any], 
     if sorted(names) != sorted(declared):
         raise TypeError(f"{cls.__name__} has the fields {declared}, not {list(names)}")
     return tuple(vars(cls)[name].__set__ for name in names)
+
+
+#: The ``crm_values`` of a record that holds none of the agent's fields: one shared,
+#: read-only mapping instead of an empty dict per record (half a million contacts).
+NO_VALUES: Mapping[str, object] = MappingProxyType({})
+
+#: Text up to this length is shared by ``shared_text``: ids, titles, tiers, emails and
+#: written figures; longer text (comments, names) rarely repeats.
+SHARED_LENGTH = 40
+
+_T = TypeVar("_T")
+
+
+def shared_text(value: _T) -> _T:
+    """``value``, as the one shared copy when it is short text.
+
+    Bulk readers make a new string for every field of every row; the same account id,
+    title, tier or email then sits in memory once per row that holds it. Shared, each
+    is held once (and compares by identity first).
+    """
+    # exactly str: ``sys.intern`` refuses a subclass (isinstance narrows for the checker)
+    if isinstance(value, str) and type(value) is str and len(value) <= SHARED_LENGTH:
+        return sys.intern(value)  # type: ignore[return-value]  # str is _T here
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,16 @@ from pathlib import Path
 import structlog
 
 from agent.core.compute import Excluded
-from agent.core.models import Account, Contact, Dropped, Rejected, Response, slot_setters
+from agent.core.models import (
+    NO_VALUES,
+    Account,
+    Contact,
+    Dropped,
+    Rejected,
+    Response,
+    shared_text,
+    slot_setters,
+)
 from agent.sources.csvrecords import (
     CrmFileNotFoundError,
     CrmFormatError,
@@ -223,7 +232,7 @@ def _account(
         revenue_potential=potential,
         owner_email=trim(fields.get("owner_email")) or None,
         attributes={k: trim(v) for k, v in fields.items() if k not in _ACCOUNT_FIELDS},
-        crm_values=dict(written.get(account_id, {})),
+        crm_values=written.get(account_id) or NO_VALUES,
     )
 
 
@@ -278,6 +287,7 @@ def read_contacts(
     records = CsvRows(path, required=required, known=(*required, *known))
     columns: list[int] | None = None
     values = written or {}
+    shared = shared_text
     for position, row, _raw, fault, fault_value in records:
         if fault is not None:
             rows.reject(position, fault, fault_value)
@@ -289,17 +299,18 @@ def read_contacts(
         contact_id = rows.new_id_text(position, row[i_id])
         if contact_id is None:
             continue
-        account_id = row[i_account].strip(" \t")
-        email = row[i_email].strip(" \t") or None
+        # The account id, title, tier and email repeat across contacts (and the email
+        # in the answers): one shared copy of each, as the stored mirror loads them.
+        account_id = shared(row[i_account].strip(" \t"))
+        email = shared(row[i_email].strip(" \t")) or None
         contact = _new_contact(Contact)  # Contact(...), each slot set directly
         _set_contact_id(contact, contact_id)
         _set_contact_account(contact, account_id)
         _set_contact_email(contact, email)
         _set_contact_name(contact, row[i_name].strip(" \t"))
-        _set_contact_title(contact, row[i_title].strip(" \t"))
-        _set_contact_tier(contact, row[i_tier].strip(" \t") or None)
-        written_values = values.get(contact_id)
-        _set_contact_values(contact, dict(written_values) if written_values else {})
+        _set_contact_title(contact, shared(row[i_title].strip(" \t")))
+        _set_contact_tier(contact, shared(row[i_tier].strip(" \t")) or None)
+        _set_contact_values(contact, values.get(contact_id) or NO_VALUES)
         if account_id not in account_ids:
             if account_id in left_out:
                 rows.drop(position, ACCOUNT_REJECTED)
@@ -416,7 +427,8 @@ def read_written(path: Path) -> dict[str, dict[str, str]]:
     written: dict[str, dict[str, str]] = {}
     try:
         for record_id, values in rows:
-            written[record_id] = dict(zip(rows.columns, values, strict=True))
+            # the written figures repeat across records: one shared copy of each
+            written[record_id] = dict(zip(rows.columns, map(shared_text, values), strict=True))
     finally:
         rows.log_skipped()
     return written

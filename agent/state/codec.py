@@ -14,12 +14,10 @@ import json
 import sys
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from agent.core.models import Account, Contact, Response
+from agent.core.models import NO_VALUES, SHARED_LENGTH, Account, Contact, Response, shared_text
 from agent.core.ports import FieldValue
-
-T = TypeVar("T")
 
 __all__ = [
     "JsonValue",
@@ -107,12 +105,12 @@ def contact_payload(contact: Contact) -> dict[str, Any]:
 def contact_from_payload(record_id: str, payload: Mapping[str, Any]) -> Contact:
     return Contact(
         id=record_id,
-        account_id=_shared(payload["account_id"]),
+        account_id=shared_text(payload["account_id"]),
         # shared with the stored answers of the same respondent (``ops_responses``)
         email=None if payload["email"] is None else sys.intern(payload["email"]),
         name=payload["name"],
-        title=_shared(payload["title"]),
-        crm_tier=_shared(payload["crm_tier"]),
+        title=shared_text(payload["title"]),
+        crm_tier=shared_text(payload["crm_tier"]),
         crm_values=_untag_mapping(payload["crm_values"]),
     )
 
@@ -192,8 +190,10 @@ def _tag(value: object, key: str) -> Any:
     raise TypeError(f"CRM value {key!r} of type {type(value).__name__} cannot be stored")
 
 
-def _untag_mapping(values: Mapping[str, Any]) -> dict[str, object]:
-    intern, short = sys.intern, _SHARED_LENGTH
+def _untag_mapping(values: Mapping[str, Any]) -> Mapping[str, object]:
+    if not values:
+        return NO_VALUES
+    intern, short = sys.intern, SHARED_LENGTH
     out: dict[str, object] = {}
     for key, value in values.items():
         # text, by far the most common value, without the general path's calls
@@ -204,23 +204,11 @@ def _untag_mapping(values: Mapping[str, Any]) -> dict[str, object]:
     return out
 
 
-#: Text up to this long is shared between records (field names, tiers, categories,
-#: titles, account ids repeat across 500,000 contacts; a copy each costs memory).
-_SHARED_LENGTH = 40
-
-
-def _shared(value: T) -> T:
-    """``value``, the one shared copy when it is short text."""
-    if isinstance(value, str) and len(value) <= _SHARED_LENGTH:
-        return sys.intern(value)  # type: ignore[return-value]  # str is T here
-    return value
-
-
 def _untag(value: Any) -> object:
     if isinstance(value, list):
         return [_untag(item) for item in value]
     if not isinstance(value, dict):
-        return _shared(value)
+        return shared_text(value)
     if len(value) == 1 and next(iter(value)) in _TAGS:
         tag, inner = next(iter(value.items()))
         if tag == _DATETIME:
