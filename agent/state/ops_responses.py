@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import fields
 from datetime import datetime
 from operator import attrgetter
@@ -21,13 +22,17 @@ from agent.core.batching import chunked
 from agent.core.models import Response, sort_as_stored
 from agent.state import schema
 from agent.state.codec import response_hash
-from agent.state.dialect import bulk_write_bound, one_of, plain_rows, value_binder
+from agent.state.dialect import bulk_cache, bulk_write_bound, one_of, plain_rows, value_binder
 from agent.state.ops_base import BATCH_ROWS, OpsBase
 from agent.state.records import AddResult, ResponseConflict
 
 __all__ = ["ResponseBatch", "ResponseOps"]
 
 _Key = tuple[str, str]
+
+#: A batch of at least this many answers is stored with SQLite's bulk page cache
+#: (``bulk_cache``): a file's first read, not a webhook's answer.
+BULK_ROWS = 10_000
 #: A response's columns, in the order of ``Response``'s fields (rows are read positionally).
 _CONTENT = tuple(f.name for f in fields(Response))
 #: The responses table's columns, in the order ``store_batch`` builds a row; a column
@@ -65,13 +70,14 @@ class ResponseOps(OpsBase):
         NOTHING``, so a concurrent writer can never make it fail.
         """
         added: list[Response] = []
-        for chunk in chunked(unique, BATCH_ROWS):
-            keys = [(r.source, r.response_id) for r in chunk]
-            stored = self._stored_hashes(keys)
-            for key, digest in stored.items():
-                batch.compare(key, digest)
-            added.extend(r for r, key in zip(chunk, keys, strict=True) if key not in stored)
-        self._insert(_in_key_order(added), batch.hashes)
+        with bulk_cache(self._conn) if len(unique) >= BULK_ROWS else nullcontext():
+            for chunk in chunked(unique, BATCH_ROWS):
+                keys = [(r.source, r.response_id) for r in chunk]
+                stored = self._stored_hashes(keys)
+                for key, digest in stored.items():
+                    batch.compare(key, digest)
+                added.extend(r for r, key in zip(chunk, keys, strict=True) if key not in stored)
+            self._insert(_in_key_order(added), batch.hashes)
         return added
 
     def _insert(self, responses: Sequence[Response], hashes: Mapping[_Key, str]) -> None:

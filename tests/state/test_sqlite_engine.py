@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import text
+import pytest
+from sqlalchemy import event, text
 
 from agent.core.models import Response
+from agent.state import ops_responses
+from agent.state.dialect import SQLITE_BULK_CACHE_KIB, SQLITE_CACHE_KIB, bulk_cache
 from agent.state.store import StateStore
 
 
@@ -56,3 +60,64 @@ def test_concurrent_writers_wait_for_each_other_instead_of_failing(sqlite_url: s
     finally:
         for store in stores:
             store.close()
+
+
+def _statements(store: StateStore) -> list[str]:
+    """Every SQL statement SQLite runs on the store's connections from now on."""
+    seen: list[str] = []
+
+    def traced(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        dbapi_conn.set_trace_callback(seen.append)
+
+    event.listen(store.engine, "checkout", traced)
+    return seen
+
+
+def _answers(count: int) -> list[Response]:
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    return [Response(f"r{i}", f"p{i}@x.com", i % 11, at, source="t") for i in range(count)]
+
+
+def test_a_bulk_ingest_raises_the_page_cache_then_gives_its_pages_back(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ops_responses, "BULK_ROWS", 3)
+    with StateStore.open(sqlite_url) as store:
+        seen = _statements(store)
+        store.add_responses(_answers(3))
+        pragmas = [s for s in seen if s.startswith("PRAGMA")]
+        assert pragmas == [
+            f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}",
+            f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}",
+            "PRAGMA shrink_memory",  # as the connection went back to the pool
+        ]
+        assert seen.index("COMMIT") < seen.index("PRAGMA shrink_memory")
+        assert store.count_responses() == 3
+        with store.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA cache_size")).scalar() == -SQLITE_CACHE_KIB
+
+
+def test_a_few_answers_keep_the_small_cache_and_free_nothing(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ops_responses, "BULK_ROWS", 3)
+    with StateStore.open(sqlite_url) as store:
+        seen = _statements(store)
+        store.add_responses(_answers(2))
+        assert [s for s in seen if s.startswith("PRAGMA")] == []
+        with store.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA cache_size")).scalar() == -SQLITE_CACHE_KIB
+
+
+def test_a_failed_bulk_write_sets_the_cache_back(sqlite_url: str) -> None:
+    with StateStore.open(sqlite_url) as store:
+        seen = _statements(store)
+        with (
+            pytest.raises(RuntimeError),
+            store.transaction() as tx,
+            bulk_cache(tx.connection),
+        ):
+            raise RuntimeError("the write failed")
+        assert seen[-1] == "PRAGMA shrink_memory"
+        with store.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA cache_size")).scalar() == -SQLITE_CACHE_KIB
