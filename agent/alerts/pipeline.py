@@ -270,14 +270,21 @@ class AlertPipeline:
     ) -> tuple[list[tuple[OutboxRecord, Destination]], list[AlertState]]:
         alerts: list[tuple[OutboxRecord, Destination]] = []
         states: list[AlertState] = []
+        # One text per rule and reason: a first cycle at 50,000 accounts makes tens of
+        # thousands of alerts of a few rules, each holding its rule's condition.
+        reasons: dict[tuple[str, str], str] = {}
         for decision in decisions:
             if decision.action == "notify" and decision.match is not None:
                 match = decision.match
                 notify = match.rule.rule.notify
+                why = (match.rule.id, decision.reason)
+                reason = reasons.get(why)
+                if reason is None:
+                    reason = reasons[why] = _reason(match.rule, decision.reason)
                 content = alert_content(
                     match,
                     now,
-                    reason=_reason(match.rule, decision.reason),
+                    reason=reason,
                     mention_email=self.routing.mention(notify, match.account),
                     crm_link=self.crm_link,
                     document=document,

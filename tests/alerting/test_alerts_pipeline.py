@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from factories import AS_OF, account_metrics, entity, response_facts
@@ -15,7 +17,7 @@ from sqlalchemy import select
 from agent.alerts.console import ConsoleNotifier
 from agent.alerts.model import OutboxAlert, Sent
 from agent.alerts.pipeline import AlertPipeline, close_loop
-from agent.alerts.repo import AlertRepo
+from agent.alerts.repo import AlertRepo, OutboxRecord
 from agent.alerts.routing import Routing
 from agent.core.routes import Route
 from agent.rules.registry import RuleRegistry
@@ -371,3 +373,26 @@ def test_a_rule_reading_the_clock_holds_for_its_own_instant_only(
     clock = _STILL.replace("when: account.at_risk", 'when: delta(account.nps, "7d") < 0')
     pipeline, _ = _pipeline(tmp_path, repo, clock)
     assert pipeline.horizon(AS_OF) == AS_OF + timedelta(microseconds=1)
+
+
+def test_alerts_of_one_rule_and_reason_share_one_reason_text(
+    tmp_path: Path, repo: AlertRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A first cycle records tens of thousands of alerts of a few rules: each rule's
+    # reason (its condition and why it fired) is one text, not a copy per alert.
+    pipeline, _ = _pipeline(tmp_path, repo)
+    recorded: list[OutboxRecord] = []
+    record = repo.record
+
+    def spy(records: Sequence[OutboxRecord], *args: Any, **kwargs: Any) -> int:
+        recorded.extend(records)
+        return record(records, *args, **kwargs)
+
+    monkeypatch.setattr(repo, "record", spy)
+    accounts = [account_metrics(f"A{n}", at_risk=True) for n in range(3)]
+    pipeline.run(make_inputs(accounts), AS_OF, send=False)
+    reasons = [r.content.reason for r in recorded if r.content.rule_id == "at-risk"]
+    assert len(reasons) == 3
+    assert reasons[0] == "at-risk: account.at_risk (condition became true)"
+    assert reasons[1] is reasons[0]
+    assert reasons[2] is reasons[0]
