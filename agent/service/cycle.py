@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import structlog
 
+from agent.service.memory import release_free_memory, resident_mb
 from agent.service.runner import JobResult, run_job
 from agent.service.runtime import Runtime
 
@@ -37,12 +38,15 @@ def run_cycle(
                 break
             result = execute(job)
             results.append(result)
+            peak = _peak_rss_mb()
+            release_free_memory()  # what the job freed, before the next job allocates
             _log.info(
                 "cycle_job_finished",
                 job=job,
                 ok=result.ok,
                 seconds=round(result.seconds, 3),
-                peak_rss_mb=_peak_rss_mb(),
+                peak_rss_mb=peak,
+                rss_mb=resident_mb(),
             )
         if not stopped() and all(r.ok and not r.interrupted for r in results):
             _settle(rt, {r.job: r.counts for r in results})
