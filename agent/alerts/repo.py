@@ -548,7 +548,7 @@ _LOOKUP = 500
 
 def _upsert_states(conn: Connection, states: Sequence[AlertState]) -> None:
     """Insert or update every state in a few statements (a cycle at 50k accounts has
-    thousands): one lookup per chunk of keys, then one batched update and one insert."""
+    thousands): one lookup per chunk of keys, then batched updates and inserts."""
     latest = {(s.rule_id, s.subject): s for s in states}  # the last change of a key wins
     keys = list(latest)
     existing: set[tuple[str, str]] = set()
@@ -560,28 +560,33 @@ def _upsert_states(conn: Connection, states: Sequence[AlertState]) -> None:
             )
         )
         existing.update((r.rule_id, r.subject) for r in found)
-    updates = [
-        {"k_rule": k[0], "k_subject": k[1], **_state_values(latest[k])}
-        for k in keys
-        if k in existing
-    ]
-    inserts = [
-        {"rule_id": k[0], "subject": k[1], **_state_values(latest[k])}
-        for k in keys
-        if k not in existing
-    ]
-    if updates:
-        conn.execute(
-            update(alert_state)
-            .where(
-                alert_state.c.rule_id == bindparam("k_rule"),
-                alert_state.c.subject == bindparam("k_subject"),
-            )
-            .values({name: bindparam(name) for name in _STATE_VALUES}),
-            updates,
+    # Rows are built and written _OUTBOX_CHUNK states at a time, in the caller's one
+    # transaction: a first cycle at 50,000 accounts records about 47,000 states, whose
+    # rows and bound parameters at once were the largest part of the alerts job's peak.
+    changed = (
+        update(alert_state)
+        .where(
+            alert_state.c.rule_id == bindparam("k_rule"),
+            alert_state.c.subject == bindparam("k_subject"),
         )
-    if inserts:
-        conn.execute(insert(alert_state), inserts)
+        .values({name: bindparam(name) for name in _STATE_VALUES})
+    )
+    for start in range(0, len(keys), _OUTBOX_CHUNK):
+        chunk = keys[start : start + _OUTBOX_CHUNK]
+        updates = [
+            {"k_rule": k[0], "k_subject": k[1], **_state_values(latest[k])}
+            for k in chunk
+            if k in existing
+        ]
+        inserts = [
+            {"rule_id": k[0], "subject": k[1], **_state_values(latest[k])}
+            for k in chunk
+            if k not in existing
+        ]
+        if updates:
+            conn.execute(changed, updates)
+        if inserts:
+            conn.execute(insert(alert_state), inserts)
 
 
 _STATE_VALUES = (
@@ -637,7 +642,7 @@ def _insert_outbox_rows(conn: Connection, records: Sequence[OutboxRecord]) -> in
     return inserted + len(rows)
 
 
-#: Outbox rows built and inserted at once (see ``_insert_outbox_rows``).
+#: Outbox rows (and alert states) built and written at once (see ``_insert_outbox_rows``).
 _OUTBOX_CHUNK = 1_000
 
 

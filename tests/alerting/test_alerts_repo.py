@@ -194,3 +194,42 @@ def test_outbox_rows_go_in_chunks_within_one_transaction(
     with pytest.raises(RuntimeError, match="b3"):
         repo.record([record(f"b{i}", "C1", NOW) for i in range(5)], [])
     assert [p.alert_id for p in repo.pending()] == ["a0", "a1", "a2", "a3", "a4"]
+
+
+def test_alert_states_go_in_chunks_within_one_transaction(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first cycle records tens of thousands of states: their rows are written a
+    chunk at a time (new ones inserted, known ones updated), still all or nothing."""
+    import agent.alerts.repo as repo_module
+
+    monkeypatch.setattr(repo_module, "_OUTBOX_CHUNK", 2)
+    repo = AlertRepo(store.engine)
+    repo.record([], [AlertState("at-risk", "A1", True, NOW)])
+    sizes: list[tuple[str, int]] = []
+
+    def counting(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]  # noqa: PLR0917  # SQLAlchemy's event signature
+        verb = statement.lstrip().split()[0].upper()
+        if "alert_state" in statement and verb in ("INSERT", "UPDATE"):
+            sizes.append((verb, len(parameters) if executemany else 1))
+
+    states = [AlertState("at-risk", f"A{i}", True, NOW + timedelta(hours=1)) for i in range(5)]
+    event.listen(store.engine, "before_cursor_execute", counting)
+    try:
+        repo.record([], states)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", counting)
+    assert sizes == [("UPDATE", 1), ("INSERT", 1), ("INSERT", 2), ("INSERT", 1)]
+    stored = repo.states(["at-risk"])
+    assert sorted(s.since for s in stored.values()) == [NOW + timedelta(hours=1)] * 5
+
+    def failing(state: AlertState) -> dict[str, object]:
+        if state.subject == "B3":
+            raise RuntimeError("no row for B3")
+        return real_values(state)
+
+    real_values = repo_module._state_values
+    monkeypatch.setattr(repo_module, "_state_values", failing)
+    with pytest.raises(RuntimeError, match="B3"):
+        repo.record([], [AlertState("at-risk", f"B{i}", True, NOW) for i in range(5)])
+    assert len(repo.states(["at-risk"])) == 5  # none of the B states: all or nothing
