@@ -93,7 +93,13 @@ class MirrorOps(OpsBase):
         records: Sequence[Account | Contact],
         stamp: datetime,
     ) -> int:
-        """Upsert ``records`` with ``seen_at`` = ``stamp`` (one full read shares one stamp)."""
+        """Upsert ``records`` with ``seen_at`` = ``stamp`` (one full read shares one stamp).
+
+        Claimed against the running agent's leadership epoch, as the cursor commit is: a
+        full read commits its records piece by piece before its cursor, and a superseded
+        leader's piece (an older read of the CRM) commits nothing.
+        """
+        self._hold(f"the records of {crm}/{object} read")
         kind = _check_kind(object)
         rows: dict[str, dict[str, Any]] = {}
         for record in records:  # a repeated id within one call: the last one wins

@@ -2,10 +2,11 @@
 
 ``StateStore.open(url)`` creates the engine for the dialect, migrates the schema to
 the newest revision and hands out short transactions. Each method below is one
-transaction of its own; large inputs are committed batch by batch (every batch is
-idempotent, so a crash part-way loses nothing that a retry would not redo). When data
-and the cursor that covers it must commit together, use ``transaction()``, whose
-``StateTx`` has the same methods inside one transaction.
+transaction of its own; large inputs are committed piece by piece (every piece is
+idempotent, so a crash part-way loses nothing that a retry would not redo; see
+``agent.state.pieces``). When data and the cursor that covers it must commit
+together, use ``transaction()``, whose ``StateTx`` has the same methods inside one
+transaction.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from sqlalchemy.exc import OperationalError
 
 from agent.config.logging import register_url_password
 from agent.config.settings import Settings
-from agent.core.batching import chunked
 from agent.core.contract import ObjectKind
 from agent.core.models import Account, Contact, Response
 from agent.core.ports import FieldUpdate, WriteOutcome
@@ -43,10 +43,10 @@ from agent.state.dialect import (
 from agent.state.errors import StateError
 from agent.state.leader import Leadership, leadership_for
 from agent.state.leader_epoch import Fence
-from agent.state.ops_base import BATCH_ROWS
 from agent.state.ops_responses import ResponseBatch
 from agent.state.ops_settled import Settled
 from agent.state.own_writes import OwnWrites
+from agent.state.pieces import commit_in_pieces
 from agent.state.records import (
     AddResult,
     CycleRecord,
@@ -226,11 +226,14 @@ class StateStore:
     def upsert_records(
         self, crm: str, object: ObjectKind, records: Sequence[Account | Contact]
     ) -> int:
-        """Store records, one transaction per batch; returns how many."""
+        """Store records, one transaction per piece; returns how many."""
         stored = 0
-        for batch in chunked(records, BATCH_ROWS):
-            with self.transaction() as tx:
-                stored += tx.upsert_records(crm, object, batch)
+
+        def store(tx: StateTx, piece: list[Account | Contact]) -> None:
+            nonlocal stored
+            stored += tx.upsert_records(crm, object, piece)
+
+        commit_in_pieces(self.transaction, records, store)
         return stored
 
     def mark_deleted(self, crm: str, object: ObjectKind, ids: Iterable[str]) -> int:
@@ -238,15 +241,33 @@ class StateStore:
             return tx.mark_deleted(crm, object, ids)
 
     def replace_all(
-        self, crm: str, object: ObjectKind, records: Sequence[Account | Contact]
+        self,
+        crm: str,
+        object: ObjectKind,
+        records: Sequence[Account | Contact],
+        cursor: str | None = None,
     ) -> int:
-        """A full read, batch by batch; the unseen records are marked deleted at the end."""
+        """A full read, piece by piece; returns how many records it marked deleted.
+
+        Each piece of ``records`` commits on its own (stamped with the read's one
+        instant), so another writer waits for one piece, never for the whole read. The
+        records the read did not return are marked deleted at the end, in one short
+        transaction with ``cursor`` (when given). Until then a piece only adds or
+        updates records the CRM returned, as each page of an incremental read does; a
+        crash part-way deletes nothing and keeps the old cursor, so the next sync reads
+        the whole CRM again and converges on what one transaction would have stored.
+        """
         stamp = datetime.now(UTC)
-        for batch in chunked(records, BATCH_ROWS):
-            with self.transaction() as tx:
-                tx.stamp_records(crm, object, batch, stamp)
+        commit_in_pieces(
+            self.transaction,
+            records,
+            lambda tx, piece: tx.stamp_records(crm, object, piece, stamp),
+        )
         with self.transaction() as tx:
-            return tx.delete_unstamped(crm, object, stamp)
+            deleted = tx.delete_unstamped(crm, object, stamp)
+            if cursor is not None:
+                tx.set_cursor(crm, object, cursor)
+        return deleted
 
     def load_accounts(self, crm: str) -> list[Account]:
         with self.reading() as tx:
@@ -263,16 +284,18 @@ class StateStore:
     # -- responses ----------------------------------------------------------------
 
     def add_responses(self, responses: Sequence[Response]) -> AddResult:
-        """Store new responses, one transaction per batch (see ``StateTx.add_responses``).
+        """Store new responses, one transaction per piece (see ``StateTx.add_responses``).
 
         A repeat within ``responses`` is compared with its first occurrence, whichever
         batch that fell in.
         """
         batch = ResponseBatch(responses)
         added: list[Response] = []
-        for chunk in chunked(batch.unique, BATCH_ROWS):
-            with self.transaction() as tx:
-                added.extend(tx.store_batch(chunk, batch))
+        commit_in_pieces(
+            self.transaction,
+            batch.unique,
+            lambda tx, piece: added.extend(tx.store_batch(piece, batch)),
+        )
         return batch.result(added)
 
     def has_response(self, source: str, response_id: str) -> bool:

@@ -155,10 +155,10 @@ def _apply_pages(
                 tx.set_cursor(crm, obj, page.cursor)
         deleted += len(page.deleted_ids)
     if whole and (any_page or full_read):
-        with store.transaction() as tx:
-            deleted += tx.replace_all(crm, obj, snapshot)
-            if last_cursor is not None:
-                tx.set_cursor(crm, obj, last_cursor)
+        # Piece by piece, the deletions and the cursor last (``StateStore.replace_all``
+        # says why a crash part-way converges): a webhook's answer waits for one
+        # piece, not for a whole CRM's records.
+        deleted += store.replace_all(crm, obj, snapshot, cursor=last_cursor)
     return changed, deleted
 
 
