@@ -1,9 +1,13 @@
 """The figures over time: per-account rows when a figure changes, portfolio points per cycle.
 
 ``record_history`` is the one call a cycle makes after computing its metrics
-document. Everything it stores for one ``as_of`` commits in one transaction, so a
-crash mid-cycle leaves either the whole point or nothing (the next cycle then stores
-whatever changed since the last stored row: no duplicate, no gap in what changed).
+document. What it stores for one ``as_of`` commits in pieces (``agent.state.pieces``):
+the account rows with their heads a few thousand at a time, then the portfolio point,
+which marks the point complete (``has_point``). A crash mid-cycle leaves some accounts'
+rows at ``as_of`` and no portfolio point: recording the same document again adds only
+the missing rows and the point, and the next cycle stores whatever changed since each
+account's last stored row (no duplicate, no gap in what changed). An account's row
+and its head always commit together.
 
 An account gets a row only when one of its figures changed *as people read them*:
 scores (0-100 scale) to 0.1 point, shares to 0.001, counts and money exactly, every
@@ -42,7 +46,9 @@ from agent.core.history import (
 from agent.state import schema
 from agent.state.dialect import bulk_write, bulk_write_bound, row_binder
 from agent.state.ops_base import BATCH_ROWS
+from agent.state.pieces import commit_in_pieces
 from agent.state.store import StateStore
+from agent.state.tx import StateTx
 
 __all__ = [
     "HistoryRepo",
@@ -119,38 +125,63 @@ class HistoryRepo:
         # cycle collector's scans of the cycle's whole heap would cost more than
         # the writing itself.
         with without_gc():
-            # The comparison (reading the last rows, digesting every chosen account)
-            # takes seconds at 50,000 accounts. A cycle's record (at or after every
-            # stored row: the heads answer) compares in a read transaction, so the
-            # state's write lock (SQLite's single writer: a webhook storing an answer,
-            # an alert being recorded) is held for the writes only; if someone
-            # recorded in between (the newest head moved), it compares again under
-            # the lock, as a backfill into the past always does.
-            # The rows are encoded for the database (their figures as JSON text: most
-            # of the writing's work) there too, so the lock covers the inserts alone.
-            rows: list[dict[str, Any]] | None = None
-            bound: list[tuple[Any, ...]] = []
-            with self.store.reading() as tx:
-                newest = _newest_head(tx.connection, crm)
-                if newest is None or newest <= as_of:
-                    rows = _new_rows(
-                        tx.connection, crm, as_of, chosen, wanted=wanted, newest=newest
-                    )
-                    bound = _bound_rows(tx.connection, rows)
+            stored = self._record_rows(crm, as_of, chosen, wanted)
+            # The portfolio point last: it says the point is complete (``has_point``).
             with self.store.transaction() as tx:
                 conn = tx.connection
-                if rows is None or _newest_head(conn, crm) != newest:
-                    newest = _newest_head(conn, crm)
-                    rows = _new_rows(conn, crm, as_of, chosen, wanted=wanted, newest=newest)
-                    bound = _bound_rows(conn, rows)
-                for piece in chunked(bound, BATCH_ROWS):
-                    bulk_write_bound(conn, schema.history_accounts, piece)
-                # At or after the newest head (a cycle's record), every head is older:
-                # each row becomes its account's head, none needs reading under the lock.
-                _advance_heads(conn, crm, rows, fresh=newest is None or newest <= as_of)
                 portfolio = _add_portfolio(conn, crm, as_of, portfolio_figures(document.portfolio))
                 thinned = _thin(conn, crm, as_of, retention) if retention is not None else 0
-        return Recorded(len(rows), portfolio, thinned, len(chosen))
+        return Recorded(stored, portfolio, thinned, len(chosen))
+
+    def _record_rows(
+        self,
+        crm: str,
+        as_of: datetime,
+        chosen: Sequence[AccountMetrics],
+        wanted: frozenset[str] | None,
+    ) -> int:
+        """Store the account rows of ``chosen`` that changed, with their heads; returns
+        how many.
+
+        The comparison (reading the last rows, digesting every chosen account) takes
+        seconds at 50,000 accounts. A cycle's record (at or after every stored row: the
+        heads answer) compares in a read transaction, and encodes the rows for the
+        database (their figures as JSON text: most of the writing's work) there too;
+        then it writes them ``PIECE_ROWS`` at a time, each piece with its accounts'
+        heads in a transaction of its own, so the state's write lock (SQLite's single
+        writer: a webhook storing an answer, an alert being recorded) is held for one
+        piece at a time. A crash after some pieces leaves those accounts' rows and heads
+        at ``as_of``: recording the same document again compares them equal and adds
+        only the missing rows, as recording a later one stores what changed since each
+        account's head. If someone else recorded in between (the newest head is not where
+        the comparison saw it, nor at ``as_of`` by a piece of ours), the piece is rolled
+        back and the rest compared again. A backfill into the past compares under the lock, in one
+        transaction.
+        """
+        stored = 0
+        while True:
+            with self.store.reading() as tx:
+                newest = _newest_head(tx.connection, crm)
+                if newest is not None and newest > as_of:
+                    break  # a backfill into the past
+                rows = _new_rows(tx.connection, crm, as_of, chosen, wanted=wanted, newest=newest)
+                bound = _bound_rows(tx.connection, rows)
+            written = _Written(crm, as_of, newest)
+            try:
+                commit_in_pieces(self.store.transaction, zip(rows, bound, strict=True), written)
+            except _HeadsMovedError:
+                continue
+            finally:
+                stored += written.rows
+            return stored
+        with self.store.transaction() as tx:
+            conn = tx.connection
+            newest = _newest_head(conn, crm)
+            rows = _new_rows(conn, crm, as_of, chosen, wanted=wanted, newest=newest)
+            for piece in chunked(_bound_rows(conn, rows), BATCH_ROWS):
+                bulk_write_bound(conn, schema.history_accounts, piece)
+            _advance_heads(conn, crm, rows, fresh=newest is None or newest <= as_of)
+        return stored + len(rows)
 
     def thin(self, crm: str, now: datetime, retention: Retention) -> int:
         """Thin old portfolio points now; returns how many were removed."""
@@ -240,6 +271,33 @@ class HistoryRepo:
         with self.store.reading() as tx:
             row = tx.connection.execute(stmt).first()
         return None if row is None else (row.as_of, dict(row.figures))
+
+
+class _HeadsMovedError(Exception):
+    """Someone recorded history since the comparison: compare again."""
+
+
+class _Written:
+    """Writes one piece of a cycle's rows with their heads (see ``_record_rows``)."""
+
+    def __init__(self, crm: str, as_of: datetime, newest: datetime | None) -> None:
+        self.crm = crm
+        self.as_of = as_of
+        #: The newest head as the comparison saw it, and ``as_of`` once a piece of
+        #: ours is written: any other means someone else recorded meanwhile.
+        self.ours = {newest}
+        self.rows = 0
+
+    def __call__(self, tx: StateTx, piece: list[tuple[dict[str, Any], tuple[Any, ...]]]) -> None:
+        conn = tx.connection
+        if _newest_head(conn, self.crm) not in self.ours:
+            raise _HeadsMovedError
+        bulk_write_bound(conn, schema.history_accounts, [bound for _, bound in piece])
+        # At or after the newest head (a cycle's record), every head is older: each
+        # row becomes its account's head, none needs reading under the lock.
+        _advance_heads(conn, self.crm, [row for row, _ in piece], fresh=True)
+        self.ours.add(self.as_of)
+        self.rows += len(piece)
 
 
 def _new_rows(

@@ -323,8 +323,14 @@ def test_a_cycles_record_reads_no_head_under_the_write_lock(
             assert repo.record("files", later).accounts == 2
         finally:
             event.remove(store.engine, "before_cursor_execute", listen)
-        locked = statements[max(i for i, s in enumerate(statements) if s == "BEGIN IMMEDIATE") :]
-        heads_read = [s for s in locked if s.startswith("SELECT") and "history_heads" in s]
+        begins = [i for i, s in enumerate(statements) if s == "BEGIN IMMEDIATE"]
+        transactions = [
+            statements[start:end]
+            for start, end in zip(begins, [*begins[1:], len(statements)], strict=True)
+        ]
+        pieces = [t for t in transactions if any("INTO history_accounts" in s for s in t)]
+        assert len(pieces) == 1  # two rows: one piece
+        heads_read = [s for s in pieces[0] if s.startswith("SELECT") and "history_heads" in s]
         assert len(heads_read) == 1  # the newest head, to see whether anyone recorded
         assert "max(history_heads.as_of)" in heads_read[0]
         assert {r.account_id: r.as_of for r in _heads(store)} == {
