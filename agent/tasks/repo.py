@@ -21,6 +21,7 @@ from agent.core.document import TaskFigures
 from agent.core.metrics.tasks import TaskRecord, task_figures
 from agent.core.ports import TaskPriority
 from agent.state.dialect import bulk_write
+from agent.state.pieces import commit_in_pieces
 from agent.state.schema import alert_state, crm_tasks, responses
 from agent.tasks.plan import PlannedTask
 
@@ -90,12 +91,19 @@ class TaskRepo:
             return {(r[0], r[1]): _utc(r[2]) for r in conn.execute(query)}
 
     def record(self, planned: Sequence[PlannedTask]) -> int:
-        """Store new tasks ``pending``; a key recorded already is left as it is."""
+        """Store new tasks ``pending``; a key recorded already is left as it is.
+
+        A piece at a time, each in a transaction of its own (``agent.state.pieces``):
+        a cycle may plan 10,000 tasks, and a webhook's answer waits for one piece only.
+        Nothing is sent before the recording returns; a crash part-way leaves some
+        tasks recorded, which the next cycle's plan finds known (keys are the alert
+        keys) while it plans the others again, as after a crash before any of them.
+        """
         known = self.known(p.key for p in planned)
-        fresh = [p for p in planned if p.key not in known]
-        rows = [_row(p, self.crm) for p in fresh]
-        with self.engine.begin() as conn:
-            bulk_write(conn, crm_tasks, rows)
+        rows = [_row(p, self.crm) for p in planned if p.key not in known]
+        commit_in_pieces(
+            self.engine.begin, rows, lambda conn, piece: bulk_write(conn, crm_tasks, piece)
+        )
         return len(rows)
 
     # -- delivery --------------------------------------------------------------------
