@@ -48,7 +48,7 @@ from agent.alerts.model import (
     Silence,
 )
 from agent.core.redaction import redact
-from agent.state.dialect import READ_ONLY, plain_rows
+from agent.state.dialect import plain_rows, read_only
 from agent.state.leader_epoch import Fence
 from agent.state.schema import alert_outbox, alert_state, silences
 
@@ -134,7 +134,7 @@ class AlertRepo:
     def _reading(self) -> Connection:
         """A connection for reads: on SQLite it never waits for the write lock, so
         delivery reads on while a burst of answers is being recorded."""
-        return self.engine.connect().execution_options(**{READ_ONLY: True})
+        return read_only(self.engine)
 
     # ---- state -------------------------------------------------------------------
 

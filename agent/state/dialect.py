@@ -56,6 +56,7 @@ __all__ = [
     "normalise_url",
     "one_of",
     "plain_rows",
+    "read_only",
     "row_binder",
     "safe_url",
     "sqlite_path",
@@ -87,6 +88,13 @@ _BULK_CACHE = "ax_bulk_cache"
 
 #: Execution option: a read-only SQLite transaction begins DEFERRED, not IMMEDIATE.
 READ_ONLY = "ax_read_only"
+
+
+def read_only(engine: Engine) -> Connection:
+    """A connection for reads only: on SQLite its transactions never take (nor wait for)
+    the write lock, which every other transaction takes as it begins."""
+    return engine.connect().execution_options(**{READ_ONLY: True})
+
 
 _PG_DRIVERS = {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"}
 

@@ -51,7 +51,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from agent.state.dialect import READ_ONLY, dialect_of, insert_ignore
+from agent.state.dialect import dialect_of, insert_ignore, read_only
 from agent.state.errors import FencedError
 from agent.state.schema import UtcDateTime, leadership
 
@@ -158,7 +158,7 @@ class Fence:
 
     def current(self) -> LeaderInfo | None:
         """The leadership row (None before any agent led on this database)."""
-        with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+        with read_only(self.engine) as conn:
             row = conn.execute(
                 select(leadership, (_L.lease_expires_at <= self._now()).label("expired")).where(
                     _L.name == self.name
@@ -323,7 +323,7 @@ class Fence:
         A read: on SQLite it does not wait for the write lock (writers of answers
         must not hold a send up)."""
         epoch = self._need(what)
-        with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+        with read_only(self.engine) as conn:
             self._verify(conn, epoch, what)
 
     def _need(self, what: str) -> int:

@@ -9,18 +9,19 @@ means the loop is closed, on whichever side it closed first, with both times kep
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, select, update
+from sqlalchemy.sql.dml import Update
 
 from agent.core.batching import chunked
 from agent.core.document import TaskFigures
 from agent.core.metrics.tasks import TaskRecord, task_figures
 from agent.core.ports import TaskPriority
-from agent.state.dialect import bulk_write
+from agent.state.dialect import bulk_write, read_only
 from agent.state.pieces import commit_in_pieces
 from agent.state.schema import alert_state, crm_tasks, responses
 from agent.tasks.plan import PlannedTask
@@ -70,7 +71,7 @@ class TaskRepo:
     def known(self, keys: Iterable[str]) -> set[str]:
         """The keys already recorded (whatever their status)."""
         found: set[str] = set()
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             for chunk in chunked(list(keys), _CHUNK):
                 query = select(crm_tasks.c.key).where(crm_tasks.c.key.in_(chunk))
                 found.update(conn.execute(query).scalars())
@@ -87,7 +88,7 @@ class TaskRepo:
             .where(c.rule_id.in_(ids), c.crm == self.crm)
             .group_by(c.rule_id, c.account_id)
         )
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return {(r[0], r[1]): _utc(r[2]) for r in conn.execute(query)}
 
     def record(self, planned: Sequence[PlannedTask]) -> int:
@@ -116,56 +117,72 @@ class TaskRepo:
             .order_by(c.created_at, c.key)
             .limit(limit)
         )
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return [_task(r) for r in conn.execute(query)]
 
     def get(self, key: str) -> TaskRow | None:
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             row = conn.execute(select(crm_tasks).where(crm_tasks.c.key == key)).first()
         return _task(row) if row is not None else None
 
     def mark_attempt(
         self, keys: Sequence[str], owners: dict[str, tuple[str | None, str | None]]
     ) -> None:
-        """Committed before the create call: a crash after it means "maybe created"."""
-        with self.engine.begin() as conn:
-            for key in keys:
-                owner_email, owner_id = owners.get(key, (None, None))
-                conn.execute(
-                    update(crm_tasks)
-                    .where(crm_tasks.c.key == key)
-                    .values(
-                        attempts=crm_tasks.c.attempts + 1,
-                        owner_email=owner_email,
-                        owner_id=owner_id,
-                    )
-                )
+        """Committed before the create call: a crash after it means "maybe created".
+
+        In pieces (``agent.state.pieces``): the call follows only once every piece is
+        committed, and a crash between pieces leaves some tasks "maybe created" that are
+        not, which the next try looks up in the CRM before it creates them.
+        """
+        c = crm_tasks.c
+        stmt = (
+            update(crm_tasks)
+            .where(c.key == bindparam("b_key"))
+            .values(
+                attempts=c.attempts + 1,
+                owner_email=bindparam("b_email"),
+                owner_id=bindparam("b_id"),
+            )
+        )
+        rows = [
+            {"b_key": key, "b_email": email, "b_id": owner_id}
+            for key in keys
+            for email, owner_id in [owners.get(key, (None, None))]
+        ]
+        self._update(stmt, rows)
 
     def mark_created(self, found: dict[str, str], now: datetime) -> None:
-        """These keys are in the CRM (created now, or found after a crash): ``open``."""
-        with self.engine.begin() as conn:
-            for key, task_id in found.items():
-                conn.execute(
-                    update(crm_tasks)
-                    .where(crm_tasks.c.key == key, crm_tasks.c.status == "pending")
-                    .values(status="open", crm_task_id=task_id, sent_at=now, last_error=None)
-                )
+        """These keys are in the CRM (created now, or found after a crash): ``open``.
+
+        In pieces: a crash between them leaves the others pending with an attempt made,
+        so the next try finds them in the CRM and marks them then."""
+        c = crm_tasks.c
+        stmt = (
+            update(crm_tasks)
+            .where(c.key == bindparam("b_key"), c.status == "pending")
+            .values(status="open", crm_task_id=bindparam("b_task"), sent_at=now, last_error=None)
+        )
+        self._update(stmt, [{"b_key": key, "b_task": task} for key, task in found.items()])
 
     def mark_error(self, errors: dict[str, str]) -> None:
         """Per-task errors: the task stays pending and is tried again next cycle."""
-        with self.engine.begin() as conn:
-            for key, error in errors.items():
-                conn.execute(
-                    update(crm_tasks)
-                    .where(crm_tasks.c.key == key)
-                    .values(last_error=error[:_ERROR_LIMIT])
-                )
+        stmt = (
+            update(crm_tasks)
+            .where(crm_tasks.c.key == bindparam("b_key"))
+            .values(last_error=bindparam("b_error"))
+        )
+        rows = [{"b_key": key, "b_error": error[:_ERROR_LIMIT]} for key, error in errors.items()]
+        self._update(stmt, rows)
+
+    def _update(self, stmt: Update, rows: Sequence[Mapping[str, Any]]) -> None:
+        """``stmt`` once per row, a piece of rows per transaction."""
+        commit_in_pieces(self.engine.begin, rows, lambda conn, piece: conn.execute(stmt, piece))
 
     # -- closing the loop ----------------------------------------------------------
 
     def by_task_ids(self, task_ids: Iterable[str]) -> dict[str, TaskRow]:
         out: dict[str, TaskRow] = {}
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             for chunk in chunked(list(task_ids), _CHUNK):
                 query = select(crm_tasks).where(
                     crm_tasks.c.crm_task_id.in_(chunk), crm_tasks.c.crm == self.crm
@@ -207,7 +224,7 @@ class TaskRepo:
         """Subjects whose loop an alert state records closed (Slack button, survey, CRM field)."""
         out: dict[str, tuple[datetime, str]] = {}
         c = alert_state.c
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             for chunk in chunked(list(subjects), _CHUNK):
                 query = select(c.subject, c.closed_at, c.closed_by).where(
                     c.subject.in_(chunk), c.closed_at.is_not(None)
@@ -219,14 +236,24 @@ class TaskRepo:
         return out
 
     def request_completion(self, closed: dict[str, tuple[datetime, str]]) -> None:
-        """The loop closed here: complete these (key -> when, by whom) in the CRM."""
-        with self.engine.begin() as conn:
-            for key, (when, by) in closed.items():
-                conn.execute(
-                    update(crm_tasks)
-                    .where(crm_tasks.c.key == key, crm_tasks.c.status != "completed")
-                    .values(loop_closed_at=when, closed_by=by[:255], push_completion=True)
-                )
+        """The loop closed here: complete these (key -> when, by whom) in the CRM.
+
+        In pieces: a crash between them leaves the others to ask for, which the next
+        cycle finds closed here again."""
+        c = crm_tasks.c
+        stmt = (
+            update(crm_tasks)
+            .where(c.key == bindparam("b_key"), c.status != "completed")
+            .values(
+                loop_closed_at=bindparam("b_when"),
+                closed_by=bindparam("b_by"),
+                push_completion=True,
+            )
+        )
+        rows = [
+            {"b_key": key, "b_when": when, "b_by": by[:255]} for key, (when, by) in closed.items()
+        ]
+        self._update(stmt, rows)
 
     def to_push(self) -> list[TaskRow]:
         """Open tasks whose loop closed here: the CRM must mark them completed."""
@@ -234,7 +261,7 @@ class TaskRepo:
         query = select(crm_tasks).where(
             c.push_completion.is_(True), c.status == "open", c.crm == self.crm
         )
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return [_task(r) for r in conn.execute(query)]
 
     def mark_completed(self, keys: Iterable[str]) -> None:
@@ -269,7 +296,7 @@ class TaskRepo:
             )
             .where(c.crm == self.crm)
         )
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             records = [
                 TaskRecord(
                     created_at=_utc(row.created_at),
@@ -292,7 +319,7 @@ class TaskRepo:
         """Tasks by status (for logs, ``state show`` and the report)."""
         c = crm_tasks.c
         query = select(c.status, func.count()).where(c.crm == self.crm).group_by(c.status)
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return {str(r[0]): int(r[1]) for r in conn.execute(query)}
 
 
