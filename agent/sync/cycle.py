@@ -40,7 +40,9 @@ from agent.rules.facts import (
 )
 from agent.rules.history import HistorySource
 from agent.state.history import history_fields
+from agent.state.pieces import commit_in_pieces
 from agent.state.store import StateStore
+from agent.state.tx import StateTx
 from agent.sync.coverage import wants_survey_next
 from agent.sync.figures import CycleFigures
 from agent.sync.writeback import Differ, WritebackCounts, execute, row_id
@@ -536,9 +538,10 @@ def run_writeback(
     counts once its updates are sent.
 
     A CRM whose own write moves its read cursor (``CursorAfterWrite``) has the cursor
-    moved past the write in the same transaction: the confirmed values stand in for the
-    CRM's, and the next sync does not read the agent's own write back. A crash between
-    the write and the commit leaves the old cursor: the next sync reads the object again.
+    moved past the write once the batch's confirmations are recorded (in pieces, the
+    cursor in the last transaction): the confirmed values stand in for the CRM's, and
+    the next sync does not read the agent's own write back. A crash between the write
+    and that last commit leaves the old cursor: the next sync reads the object again.
     """
     parts: Iterable[tuple[ObjectKind, Iterable[FieldUpdate]]] = (
         plan.updates.items()
@@ -561,11 +564,19 @@ def run_writeback(
 def _write_object(
     store: StateStore, crm: CrmConnector, obj: ObjectKind, updates: Iterable[FieldUpdate]
 ) -> WritebackCounts:
+    def confirmed(tx: StateTx, piece: list[FieldUpdate]) -> None:
+        tx.record_written(crm.name, obj, piece)
+        tx.clear_failures(crm.name, obj, {u.record_id for u in piece})
+
     def record(batch: Sequence[FieldUpdate], outcomes: Sequence[WriteOutcome]) -> None:
         ok = {o.record_id for o in outcomes if o.ok}
+        # A batch of the plain-file CRM is every record: its confirmations commit in
+        # pieces, so a webhook's answer waits for one piece, and the cursor last. A crash
+        # in between leaves the old cursor (the next sync reads the object again) and
+        # some values unrecorded, which the next write-back writes again: what a crash
+        # before one transaction's commit left, for fewer records.
+        commit_in_pieces(store.transaction, [u for u in batch if u.record_id in ok], confirmed)
         with store.transaction() as tx:
-            tx.record_written(crm.name, obj, [u for u in batch if u.record_id in ok])
-            tx.clear_failures(crm.name, obj, ok)
             tx.record_failures(crm.name, obj, [o for o in outcomes if not o.ok])
             if isinstance(crm, CursorAfterWrite):
                 moved = crm.cursor_after_write(obj, tx.get_cursor(crm.name, obj))
