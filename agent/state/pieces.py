@@ -18,6 +18,7 @@ from contextlib import AbstractContextManager
 from typing import TypeVar
 
 from agent.core.batching import chunked
+from agent.state.dialect import let_waiting_writers_in
 
 __all__ = ["PIECE_ROWS", "commit_in_pieces"]
 
@@ -38,9 +39,14 @@ def commit_in_pieces(
 ) -> int:
     """``write(tx, piece)`` for each piece of ``items`` (``size`` at a time) in a
     transaction of its own (``begin()``: committed when it returns, rolled back when
-    it raises, which stops the write there); returns how many pieces committed."""
+    it raises, which stops the write there); returns how many pieces committed.
+
+    Between two pieces the writers of this process waiting for SQLite's write lock go
+    first (``let_waiting_writers_in``)."""
     committed = 0
     for piece in chunked(items, size):
+        if committed:
+            let_waiting_writers_in()
         with begin() as tx:
             write(tx, piece)
         committed += 1
