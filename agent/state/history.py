@@ -155,8 +155,8 @@ class HistoryRepo:
         only the missing rows, as recording a later one stores what changed since each
         account's head. If someone else recorded in between (the newest head is not where
         the comparison saw it, nor at ``as_of`` by a piece of ours), the piece is rolled
-        back and the rest compared again. A backfill into the past compares under the lock, in one
-        transaction.
+        back and the rest compared again. A backfill into the past compares under the
+        lock, in one transaction.
         """
         stored = 0
         while True:
