@@ -151,13 +151,19 @@ class AgentProcess:
     def run_once(self) -> list[JobResult]:
         """Every enabled job once, in dependency order, as the leader (lock already held).
 
-        Raises ``LeadershipError`` when another agent leads by its lease.
+        Raises ``LeadershipError`` when another agent leads by its lease, or when the
+        attempt to take the leadership failed on a database error (saying which).
         """
         if not self.lease.try_lead():
             self._release()
+            resource = self.leadership.resource
+            if self.lease.failed is not None:  # not another agent: the database refused
+                raise LeadershipError(
+                    f"could not take the leadership on {resource}: {self.lease.failed}"
+                )
             holder = self.fence.current()
             who = holder.describe() if holder is not None else "another ax-agent"
-            raise LeadershipError(f"{who} leads on {self.leadership.resource}")
+            raise LeadershipError(f"{who} leads on {resource}")
         self.health.role = "leader"
         heart = self._start_heartbeat()
         self._took_over()

@@ -47,6 +47,9 @@ class LeaderLease:
         self.lock = lock
         self.fence = fence
         self._had_lock = False
+        #: Why the last attempt failed on a database error (one line); None when it did
+        #: not fail (it led, or another agent leads).
+        self.failed: str | None = None
 
     @property
     def leading(self) -> bool:
@@ -69,15 +72,17 @@ class LeaderLease:
         """
         if self.fence.leading:
             return True
+        self.failed = None
         try:
             return self._try_take()
         except SQLAlchemyError as exc:
             self._had_lock = False
             self.lock.release()
             cause = exc.orig if isinstance(exc, DBAPIError) else exc
+            self.failed = " ".join(str(cause).split())
             log.warning(
                 "leadership_not_taken",
-                error=" ".join(str(cause).split()),
+                error=self.failed,
                 note="a failed attempt: standing by, trying again at the next attempt",
             )
             return False

@@ -112,3 +112,29 @@ def test_a_take_whose_session_is_terminated_is_retried_and_leads(
     assert len(terminated) == 1
     assert len(_events(logs, "leadership_not_taken")) == 1
     assert len(_events(logs, "leadership_epoch_taken")) == 1
+
+
+def test_run_once_names_the_database_error_when_the_take_fails(
+    tmp_path: Path, state_url: str
+) -> None:
+    """``run --once`` whose take fails on a database error says so, in one line: not
+    that another agent leads (none does)."""
+    from agent.state.errors import LeadershipError
+
+    agent = build_agent(agent_settings(tmp_path, state_url=state_url))
+    ended = psycopg.OperationalError("terminating connection due to administrator command")
+
+    def failing(*_args: Any, **_kwargs: Any) -> Any:
+        raise OperationalError("UPDATE leadership", None, ended)
+
+    agent.fence.take = failing  # type: ignore[method-assign]
+    try:
+        with pytest.raises(LeadershipError) as raised:
+            agent.run_once()
+    finally:
+        agent.store.close()
+    message = str(raised.value)
+    assert message.startswith("could not take the leadership on ")
+    assert message.endswith(": terminating connection due to administrator command")
+    assert "leads on" not in message
+    assert "\n" not in message
