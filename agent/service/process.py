@@ -60,13 +60,14 @@ from agent.service.runner import JobResult, run_job
 from agent.service.runtime import Runtime
 from agent.service.scheduler import Scheduler
 from agent.service.telemetry import LEADERSHIP_CHANGES, watch_leadership, watch_outbox
-from agent.service.wake import Wake, WakeListener, notify
+from agent.service.wake import AnswerKey, Wake, WakeListener, channel, notify, notify_in
 from agent.service.webhook import WebhookHandler
 from agent.state.errors import LeadershipError, StateError
 from agent.state.leader import Leadership
 from agent.state.leader_epoch import Fence
 from agent.state.leader_lease import LeaderLease
 from agent.state.store import StateStore
+from agent.state.tx import StateTx
 from agent.sync.wiring import build_interactivity
 
 __all__ = ["AgentProcess"]
@@ -140,8 +141,12 @@ class AgentProcess:
         self.health = Health(store, list(cadences), fence=self.fence)
         self.server: HttpServer | None = None
         self._heart = threading.Event()
-        #: A notification to the leader failed: the next one asks for a full read.
+        #: A notification to the leader sent on its own failed (a Slack action's): the
+        #: next one asks for a full read.
         self._unsent = False
+        #: Per webhook thread: the wake-up sent with the answers it just stored (None:
+        #: none, this agent led when they were stored).
+        self._told = threading.local()
         watch_outbox(self.runtime.pipeline.repo.pending_count)
         watch_leadership(lambda: self.fence.epoch)
         self.fence.on_change = lambda _leading, _epoch: LEADERSHIP_CHANGES.inc()
@@ -422,7 +427,9 @@ class AgentProcess:
     # -- HTTP ---------------------------------------------------------------------------
 
     def _server(self) -> HttpServer:
-        hook = WebhookHandler(self.settings.webhook, self.store, on_stored=self._received)
+        hook = WebhookHandler(
+            self.settings.webhook, self.store, on_stored=self._received, within=self._within
+        )
         slack = build_interactivity(
             self.settings,
             self.store.engine,
@@ -457,16 +464,33 @@ class AgentProcess:
                 self.delivery.wake()
             self.scheduler.trigger(job)
 
+    def _within(self, tx: StateTx, added: Sequence[Response]) -> None:
+        """In the transaction that stores the webhook's new answers: a standby on
+        PostgreSQL tells the leader which answers it stores, and for a detractor wakes
+        its alerts job. The notification is delivered when the answers commit, and
+        should it fail they are not stored (the webhook answers 503, the sender resends):
+        an answer is never stored without the leader being told."""
+        self._told.wake = None
+        if self.health.role == "leader" or self.store.dialect != "postgresql":
+            return
+        wake = Wake(_job_for(added), _keys(added))
+        if self._unsent:  # a wake-up was lost: the leader reads the state in full
+            wake = Wake(wake.job, None)
+        notify_in(tx.connection, channel(self.store), wake)
+        self._told.wake = wake
+
     def _received(self, added: Sequence[Response]) -> None:
         """New answers from the webhook: the answers worker decides them now on the
-        leader; a standby tells the leader through the database which answers it stored,
-        and for a detractor wakes its alerts job (so does a dry run, whose alerts job
-        previews it).
+        leader; a standby told the leader through the database which answers it stored
+        (``_within``), and for a detractor wakes its alerts job (so does a dry run, whose
+        alerts job previews it).
 
         Should noting them fail, the figures may lack answers that are stored (a resend
         is a repeat, which notes nothing): they are read again in full, and the leader's
         alerts job runs, so the stored answers are decided all the same; the error goes
         on to the webhook, which logs it."""
+        told: Wake | None = getattr(self._told, "wake", None)
+        self._told.wake = None
         try:
             self.runtime.responses_added(added)  # wakes the answers worker
         except Exception:
@@ -475,21 +499,27 @@ class AgentProcess:
             raise
         if not added:
             return
-        detractor = any(r.score <= 6 for r in added)
-        if self.health.role != "leader":
-            self._wake_leader("alerts" if detractor else None, added)
-        elif detractor and self.runtime.answered is None:
-            self._wake_leader("alerts")
+        job = _job_for(added)
+        if told is not None:  # the leader was told as the answers were stored
+            if told.answers is None:
+                self._unsent = False
+            if job is not None:
+                self.scheduler.trigger(job)
+        elif self.health.role != "leader":  # it led while they were stored, or SQLite
+            self._wake_leader(job, added)
+        elif job is not None and self.runtime.answered is None:
+            self._wake_leader(job)
 
     def _wake_leader(self, job: str | None, stored: Sequence[Response] | None = None) -> None:
         """Run ``job`` now on the leader: this agent, or another woken through the
-        database, told which answers were ``stored`` here (None: not said, or none)."""
+        database in a transaction of its own, told which answers were ``stored`` here
+        (None: not said, or none)."""
         if job == "outbox":
             self.delivery.wake()
         if job is not None:
             self.scheduler.trigger(job)
         if self.health.role != "leader":
-            keys = None if stored is None else tuple((r.source, r.response_id) for r in stored)
+            keys = None if stored is None else _keys(stored)
             if self._unsent:  # a wake-up was lost: the leader reads the state in full
                 keys = None
             try:
@@ -499,3 +529,12 @@ class AgentProcess:
                 self._unsent = True
             else:
                 self._unsent = False
+
+
+def _job_for(added: Sequence[Response]) -> str | None:
+    """The job new answers wake on the leader: alerts for a detractor, else none."""
+    return "alerts" if any(r.score <= 6 for r in added) else None
+
+
+def _keys(stored: Sequence[Response]) -> tuple[AnswerKey, ...]:
+    return tuple((r.source, r.response_id) for r in stored)

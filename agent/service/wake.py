@@ -7,7 +7,15 @@ those answers from the state and notes them (only their accounts are recomputed,
 the next computation); for a detractor it also runs the alerts job at once, so the
 answer reaches Slack within seconds wherever it arrived. (On SQLite there is one agent
 only, and the in-process trigger is enough.) The channel name is derived from the
-database and schema, so agents of other deployments sharing the server are not woken.
+database and schema, so agents of other deployments sharing the server are not woken;
+it is asked of the database once per store (``channel``).
+
+The notification is part of the transaction that stores the answers (``notify_in``
+on its connection): PostgreSQL delivers it when that transaction commits, and not at
+all if it rolls back. So the answers are stored and the leader told, or neither: a
+``NOTIFY`` that fails rolls the answers back and the webhook answers 503, and the
+sender sends them again. ``notify`` sends a wake-up in a transaction of its own, for
+what is not stored with answers (a Slack action waking the outbox).
 
 A payload holds less than 8,000 bytes: the answers are spread over several
 notifications of one transaction, and a batch too large even for that says only that
@@ -27,16 +35,26 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from agent.state.store import StateStore
 
-__all__ = ["AnswerKey", "Wake", "WakeListener", "decode", "encode", "notify"]
+__all__ = [
+    "AnswerKey",
+    "Wake",
+    "WakeListener",
+    "channel",
+    "decode",
+    "encode",
+    "notify",
+    "notify_in",
+]
 
 _log = structlog.get_logger(__name__)
 _RETRY_SECONDS = 2.0
@@ -45,6 +63,10 @@ PAYLOAD_LIMIT = 7_999
 #: At most this many notifications for one batch of answers; beyond, a full reload is
 #: cheaper for the leader than reading the answers one payload at a time.
 _MOST_PAYLOADS = 64
+
+#: The channel of each open store, asked of the database once (``channel``).
+_CHANNELS: weakref.WeakKeyDictionary[StateStore, str] = weakref.WeakKeyDictionary()
+_CHANNELS_LOCK = threading.Lock()
 
 #: A stored answer: (source, response_id), its key in the state.
 AnswerKey = tuple[str, str]
@@ -103,20 +125,34 @@ def _payload(job: str | None, answers: Sequence[Sequence[str]] | None) -> str:
     return json.dumps({"job": job, "answers": answers}, separators=(",", ":"))
 
 
-def _channel(store: StateStore) -> str:
+def channel(store: StateStore) -> str:
+    """The wake-up channel of ``store``'s database and schema (PostgreSQL), asked once."""
+    with _CHANNELS_LOCK:
+        known = _CHANNELS.get(store)
+    if known is not None:
+        return known
     with store.engine.connect() as conn:
         where = conn.execute(text("SELECT current_database() || '.' || current_schema()")).scalar()
-    return "ax_wake_" + hashlib.sha256(str(where).encode()).hexdigest()[:16]
+    name = "ax_wake_" + hashlib.sha256(str(where).encode()).hexdigest()[:16]
+    with _CHANNELS_LOCK:
+        return _CHANNELS.setdefault(store, name)
+
+
+def notify_in(conn: Connection, channel: str, wake: Wake) -> None:
+    """Send ``wake`` on ``channel`` within the transaction open on ``conn`` (PostgreSQL):
+    delivered when it commits, all payloads together, and not at all if it rolls back."""
+    for payload in encode(wake):
+        conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": channel, "p": payload})
 
 
 def notify(store: StateStore, wake: Wake) -> None:
-    """Tell the leader (whichever replica it is) of ``wake``; PostgreSQL only."""
+    """Tell the leader (whichever replica it is) of ``wake`` in a transaction of its own;
+    PostgreSQL only."""
     if store.dialect != "postgresql":
         return
-    channel = _channel(store)
-    with store.engine.begin() as conn:  # delivered together, once committed
-        for payload in encode(wake):
-            conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": channel, "p": payload})
+    name = channel(store)
+    with store.engine.begin() as conn:
+        notify_in(conn, name, wake)
 
 
 class WakeListener:
@@ -148,12 +184,12 @@ class WakeListener:
                 self._stop.wait(_RETRY_SECONDS)
 
     def _listen(self) -> None:
-        channel = _channel(self.store)
+        name = channel(self.store)
         with self.store.engine.connect() as opened:
             conn = opened.execution_options(isolation_level="AUTOCOMMIT")
-            conn.execute(text(f'LISTEN "{channel}"'))
+            conn.execute(text(f'LISTEN "{name}"'))
             driver: Any = conn.connection.driver_connection
-            _log.debug("wake_listening", channel=channel)
+            _log.debug("wake_listening", channel=name)
             self.on_wake([Wake()])  # notifications sent before now were missed
             while not self._stop.is_set():
                 # the notifications of one packet (one sender's transaction) together

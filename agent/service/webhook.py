@@ -20,7 +20,10 @@ response fields. The request is checked in this order, each failure answered wit
 
 Otherwise every response is stored in one transaction (an exact repeat is counted
 and ignored: the endpoint is idempotent on ``response_id``) and only then the answer
-is 200. ``on_stored`` is told of the new responses: on the leader, the answers worker
+is 200. ``within`` runs in that transaction once the new responses are added (on a
+standby it tells the leader of them, ``agent.service.wake``): should it fail, nothing
+is stored and the answer is 503 with ``Retry-After``, as for a database that cannot
+take them. ``on_stored`` is told of the new responses: on the leader, the answers worker
 decides their alerts at once (``agent.service.answers``). Should it fail, the answer is
 still 200 (the responses are stored, a resend would be a repeat) and the failure logged.
 """
@@ -52,6 +55,7 @@ from agent.sources.ingest import (
 )
 from agent.state.records import AddResult
 from agent.state.store import StateStore
+from agent.state.tx import StateTx
 
 __all__ = ["LOCK_WAIT_SECONDS", "PATH", "RETRY_AFTER_SECONDS", "Reply", "WebhookHandler"]
 
@@ -101,6 +105,14 @@ class _Rollback(Exception):  # noqa: N818  # control flow: undo the transaction
         self.result = result
 
 
+class _WithinError(Exception):
+    """``within`` failed: the transaction is rolled back, nothing of the request stored."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 class WebhookHandler:
     """Verifies, validates and stores pushed responses (framework-free)."""
 
@@ -110,6 +122,7 @@ class WebhookHandler:
         store: StateStore,
         *,
         on_stored: Callable[[Sequence[Response]], None] = lambda _added: None,
+        within: Callable[[StateTx, Sequence[Response]], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
         wall: Callable[[], float] = time.time,
         lock_wait: float = LOCK_WAIT_SECONDS,
@@ -117,6 +130,9 @@ class WebhookHandler:
         self.settings = settings
         self.store = store
         self.on_stored = on_stored
+        #: Runs in the storing transaction after new responses were added; its failure
+        #: rolls them back (the sender is asked to send again).
+        self.within = within
         self.lock_wait = lock_wait
         self._clock = clock
         self._wall = wall
@@ -181,6 +197,8 @@ class WebhookHandler:
             )
         except (OperationalError, InterfaceError) as exc:
             return _unavailable(exc)
+        except _WithinError as exc:
+            return _not_told(exc)
         return self._stored(result)
 
     def _store(self, responses: list[Response]) -> AddResult:
@@ -188,6 +206,13 @@ class WebhookHandler:
             result = tx.add_responses(responses)
             if result.conflicts:
                 raise _Rollback(result)
+            if self.within is not None and result.added:
+                try:
+                    self.within(tx, result.added)
+                except (OperationalError, InterfaceError):
+                    raise  # the database: answered as any store failure
+                except Exception as exc:
+                    raise _WithinError(exc) from exc
         return result
 
     def _stored(self, result: AddResult) -> Reply:
@@ -231,8 +256,27 @@ def _unavailable(exc: OperationalError | InterfaceError) -> Reply:
         f"holds the rows it needs): send the same request again in {RETRY_AFTER_SECONDS} s, "
         "a repeat is recognised"
     )
+    return _retry_later(message)
+
+
+def _retry_later(message: str) -> Reply:
+    """503 with ``Retry-After``: nothing was stored, the same request is to be sent again."""
     reply = _error(503, message, retry_after=RETRY_AFTER_SECONDS)
     return Reply(reply.status, reply.body, (("Retry-After", str(RETRY_AFTER_SECONDS)),))
+
+
+def _not_told(exc: _WithinError) -> Reply:
+    """The leader could not be told of the responses, so none was stored: send again."""
+    cause = exc.cause
+    _log.warning(
+        "webhook_store_not_told",
+        error=" ".join(f"{type(cause).__name__}: {cause}".split())[:500],
+    )
+    message = (
+        "the responses could not be stored together with the notice to the leading agent, "
+        f"so none was stored: send the same request again in {RETRY_AFTER_SECONDS} s"
+    )
+    return _retry_later(message)
 
 
 def _records(body: bytes, limit: int) -> list[dict[str, Any]] | Reply:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +95,14 @@ def wait_for(condition: Callable[[], object], timeout: float = 15.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.05)
+
+
+def answer_body(response_id: str, email: str, score: int) -> dict[str, object]:
+    """One webhook response, submitted five minutes ago."""
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    return {
+        "response_id": response_id,
+        "email": email,
+        "score": score,
+        "submitted_at": at.isoformat(),
+    }

@@ -34,6 +34,7 @@ from tests.service.agentkit import (
     WEBHOOK_SECRET,
     RecordingNotifier,
     agent_settings,
+    answer_body,
     build_agent,
     wait_for,
 )
@@ -94,16 +95,6 @@ def _recomputed(agent: AgentProcess, account_id: str) -> AccountMetrics:
     return next(a for a in full.computed(as_of).document.accounts if a.id == account_id)
 
 
-def _body(response_id: str, email: str, score: int) -> dict[str, object]:
-    at = datetime.now(UTC) - timedelta(minutes=5)
-    return {
-        "response_id": response_id,
-        "email": email,
-        "score": score,
-        "submitted_at": at.isoformat(),
-    }
-
-
 def _post(agent: AgentProcess, body: object) -> None:
     assert agent.server is not None
     assert post_signed(f"http://127.0.0.1:{agent.server.port}", body, WEBHOOK_SECRET)[0] == 200
@@ -132,7 +123,7 @@ def test_a_promoter_stored_by_the_standby_is_in_the_leaders_figures(
     assert figures is not None
     resets = _counting(monkeypatch, figures, "reset")
 
-    _post(standby, _body("standby-9", "p1@acct2.example", 9))
+    _post(standby, answer_body("standby-9", "p1@acct2.example", 9))
     assert leader.store.has_response("webhook", "standby-9")
     with contextlib.suppress(AssertionError):  # compared in full below
         wait_for(lambda: _account(leader, "A2").respondents == 1, 10)
@@ -160,9 +151,12 @@ def test_answers_told_between_two_computations_cost_one_partial_pass(
     monkeypatch.setattr(CycleFigures, "responses_added", noting)
     loads = _counting(monkeypatch, Figures, "load")
     refreshes = _counting(monkeypatch, Figures, "refresh")
-    _post(standby, _body("s-1", "p1@acct2.example", 9))
-    _post(standby, _body("s-2", "p2@acct4.example", 10))
-    _post(standby, [_body("s-3", "p1@acct6.example", 8), _body("s-4", "p2@acct6.example", 7)])
+    _post(standby, answer_body("s-1", "p1@acct2.example", 9))
+    _post(standby, answer_body("s-2", "p2@acct4.example", 10))
+    _post(
+        standby,
+        [answer_body("s-3", "p1@acct6.example", 8), answer_body("s-4", "p2@acct6.example", 7)],
+    )
     wait_for(lambda: sorted(told) == ["s-1", "s-2", "s-3", "s-4"], 15)
 
     for account in ("A2", "A4", "A6"):

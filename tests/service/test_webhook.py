@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,6 +17,7 @@ from agent.service.health import Health
 from agent.service.signing import sign
 from agent.service.webhook import PATH, RETRY_AFTER_SECONDS, WebhookHandler
 from agent.state.store import StateStore
+from agent.state.tx import StateTx
 from tests.service.httpkit import call, post_signed, serving, webhook_settings
 
 SECRET = "whsec-test-1234"
@@ -343,3 +344,34 @@ def test_a_failing_hook_after_the_commit_is_a_200_and_one_logged_line(store: Sta
     assert len(failed) == 1
     assert "the answers worker is gone" in failed[0]["error"]
     assert "exc_info" not in failed[0]
+
+
+def test_a_failing_hook_inside_the_transaction_stores_nothing_and_is_a_503(
+    store: StateStore,
+) -> None:
+    """``within`` runs before the commit (a standby's notice to the leader): should it
+    fail, the responses are rolled back and the sender asked to send them again; once it
+    succeeds they are stored, and it ran with exactly the new ones."""
+    seen: list[list[str]] = []
+    failing = [True]
+
+    def within(tx: StateTx, added: Sequence[Response]) -> None:
+        assert tx.has_response("webhook", added[0].response_id)  # added, not committed
+        if failing and failing.pop():
+            raise RuntimeError("the notice could not be sent")
+        seen.append([r.response_id for r in added])
+
+    hook = WebhookHandler(webhook_settings(SECRET), store, within=within)
+    with serving(Health(store, []), hook) as url:
+        status, body, headers = _post_with_headers(url, [_response("w1"), _response("w2")])
+        assert status == 503, body
+        assert headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
+        assert isinstance(body, dict)
+        assert "none was stored: send the same request again" in str(body["error"])
+        assert store.count_responses() == 0
+        status, body, _ = _post_with_headers(url, [_response("w1"), _response("w2")])
+        assert (status, body["accepted"]) == (200, 2)
+        status, body, _ = _post_with_headers(url, [_response("w1")])
+        assert (status, body["repeated"]) == (200, 1)
+    assert seen == [["w1", "w2"]]  # a repeat adds nothing: the hook does not run
+    assert store.count_responses() == 2
