@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from operator import itemgetter
 from pathlib import Path
@@ -183,7 +184,15 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
     path = sqlite_path(url)
     if path is not None and not path.parent.is_dir():
         raise StateError(f"state database folder {path.parent} does not exist")
-    engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+    # LIFO: a thread's transactions one after another take the connection it just gave
+    # back, whose page cache holds what they read (a bulk write's pieces above all),
+    # rather than going round every idle connection, each with a cache of its own.
+    engine = create_engine(
+        url,
+        echo=echo,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT},
+        pool_use_lifo=True,
+    )
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     event.listen(engine, "checkin", _sqlite_on_checkin)
@@ -214,32 +223,50 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_on_checkin(dbapi_conn: Any, record: Any) -> None:
-    # A connection that held a bulk write's cache gives its pages back as it returns to
-    # the pool: lowering ``cache_size`` only stops the cache growing, it frees nothing.
-    if record is not None and record.info.pop(_BULK_CACHE, False):
-        cursor = dbapi_conn.cursor()
-        try:
-            cursor.execute("PRAGMA shrink_memory")
-        finally:
-            cursor.close()
+    # A connection that held a bulk write's cache, back in the pool after the bulk write,
+    # gives its pages back: lowering ``cache_size`` only stops the cache growing, it
+    # frees nothing. (Between the pieces of a bulk write the cache is kept.)
+    if record is None or not record.info.get(_BULK_CACHE) or _IN_BULK.get():
+        return
+    del record.info[_BULK_CACHE]
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        cursor.execute("PRAGMA shrink_memory")
+    finally:
+        cursor.close()
+
+
+#: Whether this thread runs a bulk write (``bulk_cache``).
+_IN_BULK: ContextVar[bool] = ContextVar("ax_in_bulk", default=False)
 
 
 @contextmanager
-def bulk_cache(conn: Connection) -> Iterator[None]:
-    """A large page cache for one bulk write on SQLite (nothing on PostgreSQL).
+def bulk_cache(conn: Connection | None = None) -> Iterator[None]:
+    """A large page cache on SQLite for the bulk write this block runs (nothing on
+    PostgreSQL): for ``conn``, and for every connection of this thread that begins a
+    transaction inside the block (the pieces of a write committed in pieces).
 
-    The cache is set back to ``SQLITE_CACHE_KIB`` at the end, and the pages it held are
-    freed when the connection goes back to the pool (after the transaction commits).
+    Each such connection keeps the cache while the block runs, and frees its pages as
+    it goes back to the pool once the block is over (``conn``: after its transaction).
+    Inside another bulk write's block this adds nothing.
     """
-    if dialect_of(conn) != "sqlite":
+    if _IN_BULK.get():
         yield
         return
-    conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}")
-    conn.info[_BULK_CACHE] = True
+    token = _IN_BULK.set(True)
     try:
+        if conn is not None and dialect_of(conn) == "sqlite":
+            _raise_cache(conn)
         yield
     finally:
-        conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        _IN_BULK.reset(token)
+
+
+def _raise_cache(conn: Connection) -> None:
+    if not conn.info.get(_BULK_CACHE):
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}")
+        conn.info[_BULK_CACHE] = True
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
@@ -250,6 +277,8 @@ def _sqlite_on_begin(conn: Connection) -> None:
         return
     with _WAITING:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+    if _IN_BULK.get():  # a piece of a bulk write
+        _raise_cache(conn)
 
 
 class _Waiting:

@@ -12,7 +12,7 @@ transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +34,7 @@ from agent.state.dialect import (
     DEFAULT_URL,
     READ_ONLY,
     Dialect,
+    bulk_cache,
     create_state_engine,
     dialect_of,
     normalise_url,
@@ -43,7 +44,7 @@ from agent.state.dialect import (
 from agent.state.errors import StateError
 from agent.state.leader import Leadership, leadership_for
 from agent.state.leader_epoch import Fence
-from agent.state.ops_responses import ResponseBatch
+from agent.state.ops_responses import BULK_ROWS, ResponseBatch
 from agent.state.ops_settled import Settled
 from agent.state.own_writes import OwnWrites
 from agent.state.pieces import commit_in_pieces
@@ -291,11 +292,12 @@ class StateStore:
         """
         batch = ResponseBatch(responses)
         added: list[Response] = []
-        commit_in_pieces(
-            self.transaction,
-            batch.unique,
-            lambda tx, piece: added.extend(tx.store_batch(piece, batch)),
-        )
+        with bulk_cache() if len(batch.unique) >= BULK_ROWS else nullcontext():
+            commit_in_pieces(
+                self.transaction,
+                batch.unique,
+                lambda tx, piece: added.extend(tx.store_batch(piece, batch)),
+            )
         return batch.result(added)
 
     def has_response(self, source: str, response_id: str) -> bool:

@@ -123,3 +123,36 @@ def test_a_failed_bulk_write_sets_the_cache_back(sqlite_url: str) -> None:
         assert seen[-1] == "PRAGMA shrink_memory"
         with store.engine.connect() as conn:
             assert conn.execute(text("PRAGMA cache_size")).scalar() == -SQLITE_CACHE_KIB
+
+
+def test_the_pieces_of_a_bulk_write_keep_the_large_cache_until_it_is_over(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``store.add_responses`` commits in pieces: every piece runs with the large cache
+    (none frees it in between), and its pages are freed once the write is over."""
+    from agent.state import pieces
+    from agent.state import store as store_module
+
+    monkeypatch.setattr(store_module, "BULK_ROWS", 10)
+    real = pieces.commit_in_pieces
+    monkeypatch.setattr(
+        store_module,
+        "commit_in_pieces",
+        lambda begin, items, write: real(begin, items, write, size=3),
+    )
+    with StateStore.open(sqlite_url) as store:
+        seen = _statements(store)
+        assert store.add_responses(_answers(10)).added
+        during = list(seen)
+        assert store.count_responses() == 10  # the next use of the connection, after it
+        after = seen[len(during) :]
+        with store.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA cache_size")).scalar() == -SQLITE_CACHE_KIB
+    assert during.count("COMMIT") == 4  # 3 + 3 + 3 + 1
+    assert [s for s in during if s.startswith("PRAGMA")] == [
+        f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}"  # once: the pieces share the connection
+    ]
+    assert [s for s in after if s.startswith("PRAGMA")] == [
+        f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}",
+        "PRAGMA shrink_memory",
+    ]
