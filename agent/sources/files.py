@@ -176,6 +176,7 @@ class FilesCrm:
             rejected=rejected,
             written=plainfiles.read_written(written_file(self.folder, "contact")),
             excluded=excluded,
+            share_emails=True,  # kept in the cycle beside the stored answers
         )
         _report(rejected)
         self._left["contact"] = (rejected, excluded)

@@ -270,8 +270,14 @@ def read_contacts(
     rejected: list[Rejected] | None = None,
     written: Mapping[str, Mapping[str, str]] | None = None,
     excluded: Excluded | None = None,
+    share_emails: bool = False,
 ) -> list[Contact]:
     """The contacts of a ``contacts.csv`` that belong to one of ``account_ids``.
+
+    Repeated text (account ids, titles, tiers) is held once. ``share_emails``: each
+    email as the one shared copy too, for contacts kept beside stored answers, whose
+    emails the state shares (``agent.state``); alone, a file's emails are nearly all
+    distinct, and sharing them would cost a table entry each.
 
     Rows without an id or repeating one are rejected (``missing_id``,
     ``duplicate_id``, or a record fault). Rows not used are in ``excluded.dropped``:
@@ -299,10 +305,11 @@ def read_contacts(
         contact_id = rows.new_id_text(position, row[i_id])
         if contact_id is None:
             continue
-        # The account id, title, tier and email repeat across contacts (and the email
-        # in the answers): one shared copy of each, as the stored mirror loads them.
+        # The account id, title and tier repeat across contacts: one shared copy of each,
+        # as the stored mirror loads them (and of the email, see the docstring).
         account_id = shared(row[i_account].strip(" \t"))
-        email = shared(row[i_email].strip(" \t")) or None
+        address = row[i_email].strip(" \t")
+        email = (shared(address) if share_emails else address) or None
         contact = _new_contact(Contact)  # Contact(...), each slot set directly
         _set_contact_id(contact, contact_id)
         _set_contact_account(contact, account_id)
