@@ -35,16 +35,17 @@ def commit_in_pieces(
     items: Iterable[T],
     write: Callable[[C, list[T]], object],
     *,
-    size: int = PIECE_ROWS,
+    size: int | None = None,
 ) -> int:
-    """``write(tx, piece)`` for each piece of ``items`` (``size`` at a time) in a
+    """``write(tx, piece)`` for each piece of ``items`` (``size`` at a time, by default
+    ``PIECE_ROWS``, read at the call) in a
     transaction of its own (``begin()``: committed when it returns, rolled back when
     it raises, which stops the write there); returns how many pieces committed.
 
     Between two pieces the writers of this process waiting for SQLite's write lock go
     first (``let_waiting_writers_in``)."""
     committed = 0
-    for piece in chunked(items, size):
+    for piece in chunked(items, PIECE_ROWS if size is None else size):
         if committed:
             let_waiting_writers_in()
         with begin() as tx:

@@ -13,9 +13,8 @@ from sqlalchemy import select
 from agent.core.compute import compute_document
 from agent.core.document import MetricsDocument
 from agent.state import history as history_module
-from agent.state import schema
+from agent.state import pieces, schema
 from agent.state.history import HistoryRepo
-from agent.state.pieces import PIECE_ROWS
 from agent.state.store import StateStore
 from tests.core_builders import account
 from tests.write_lock import (
@@ -28,8 +27,15 @@ from tests.write_lock import (
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
 LATER = NOW + timedelta(hours=1)
+#: Rows per piece here: the pieces' logic, not their size, is under test.
+PIECE_ROWS = 40
 #: Three pieces, the last a short one.
 MANY = 2 * PIECE_ROWS + 7
+
+
+@pytest.fixture(autouse=True)
+def _small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pieces, "PIECE_ROWS", PIECE_ROWS)
 
 
 def _document(as_of: datetime, revenue: float) -> MetricsDocument:
@@ -61,11 +67,11 @@ def test_a_record_interrupted_after_a_piece_and_recorded_again_stores_the_same(
         assert (whole.accounts, whole.portfolio) == (MANY, 1)
         assert commits == [4]  # three pieces of rows and heads, then the portfolio point
 
-        crash = crash_on_second_call(history_module._advance_heads)
-        monkeypatch.setattr(history_module, "_advance_heads", crash)
+        advance = history_module._advance_heads
+        monkeypatch.setattr(history_module, "_advance_heads", crash_on_second_call(advance))
         with pytest.raises(KeyboardInterrupt):
             repo.record("files", later)
-        monkeypatch.undo()
+        monkeypatch.setattr(history_module, "_advance_heads", advance)
         # The first piece is in (each row with its head); the point is not complete.
         assert not repo.has_point("files", LATER)
         rows = repo.accounts("files", since=LATER)
