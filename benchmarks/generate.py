@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from agent.core.models import Account, Contact, Response
+from agent.sources.plainfiles import RESPONSE_COLUMNS
 
 __all__ = ["AS_OF", "Portfolio", "generate", "write_crm_folder"]
 
@@ -188,18 +189,7 @@ def write_crm_folder(folder: Path, portfolio: Portfolio) -> Path:
             out.writerow([c.id, c.account_id, c.email or "", c.name, c.title, c.crm_tier or ""])
     with (folder / "responses.csv").open("w", newline="", encoding="utf-8") as handle:
         out = csv.writer(handle)
-        out.writerow(
-            [
-                "response_id",
-                "email",
-                "score",
-                "submitted_at",
-                "driver",
-                "comment",
-                "account_hint",
-                "loop_closed_at",
-            ]
-        )
+        out.writerow([*RESPONSE_COLUMNS[0], *RESPONSE_COLUMNS[1]])
         for r in portfolio.responses:
             out.writerow(
                 [

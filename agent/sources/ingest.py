@@ -76,17 +76,13 @@ _DIGITS = re.compile(r"[0-9]+", re.ASCII)
 _fromisoformat = datetime.fromisoformat
 #: The scores as a CSV file writes them (``0`` to ``10``): read without the checks.
 _PLAIN_SCORES = {str(n): n for n in range(11)}
-#: The fields of a response record, in the order ``ResponseReader.feed_csv`` reads them.
-_CSV_FIELDS = (
-    "response_id",
-    "email",
-    "score",
-    "submitted_at",
-    "driver",
-    "comment",
-    "account_hint",
-    "loop_closed_at",
+#: The columns of a responses file: (required, known), DOMAIN.md's order.
+RESPONSE_COLUMNS = (
+    ("response_id", "email", "score", "submitted_at"),
+    ("driver", "comment", "account_hint", "loop_closed_at"),
 )
+#: The fields of a response record, in the order ``ResponseReader.feed_csv`` reads them.
+_CSV_FIELDS = (*RESPONSE_COLUMNS[0], *RESPONSE_COLUMNS[1])
 
 
 def trim(value: object) -> str:

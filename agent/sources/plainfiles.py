@@ -47,7 +47,7 @@ from agent.sources.csvrecords import (
     read_csv_records,
     without_terminator,
 )
-from agent.sources.ingest import ResponseReader, json_record, trim
+from agent.sources.ingest import RESPONSE_COLUMNS, ResponseReader, json_record, trim
 
 __all__ = [
     "ACCOUNTS_FILE",
@@ -87,10 +87,6 @@ WRITTEN_CONTACTS_FILE = "ax_contacts.csv"
 #: Required columns of each file (DOMAIN.md), then the other columns it knows.
 ACCOUNT_COLUMNS = (("id", "revenue"), ("name", "domain", "revenue_potential", "owner_email"))
 CONTACT_COLUMNS = (("id", "account_id", "email"), ("name", "title", "tier"))
-RESPONSE_COLUMNS = (
-    ("response_id", "email", "score", "submitted_at"),
-    ("driver", "comment", "account_hint", "loop_closed_at"),
-)
 
 #: Row rejection reasons of accounts.csv / contacts.csv.
 MISSING_ID = "missing_id"

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from agent.core.batching import chunked
-from agent.core.models import Response, sort_as_stored
+from agent.core.models import Response, slot_setters, sort_as_stored
 from agent.state import schema
 from agent.state.codec import response_hash
 from agent.state.dialect import bulk_cache, bulk_write_bound, one_of, plain_rows, value_binder
@@ -245,10 +245,10 @@ class ResponseBatch:
             self.conflicts.append(ResponseConflict(self.first[key], stored_hash, self.hashes[key]))
 
 
-# A response from a stored row, its fields set through their slots: a frozen dataclass's
-# ``__init__`` sets each through ``object.__setattr__``, which took twice the time for
-# the million responses a full computation loads. The row's values are the store's,
-# in ``_CONTENT`` order; a field added to ``Response`` fails the unpacking here.
+# A response from a stored row, its fields set through their slots (``slot_setters``): a
+# frozen dataclass's ``__init__`` sets each through ``object.__setattr__``, which took
+# twice the time for the million responses a full computation loads. The row's values
+# are the store's, in ``_CONTENT`` order.
 _new = object.__new__
 (
     _set_id,
@@ -260,7 +260,7 @@ _new = object.__new__
     _set_hint,
     _set_closed,
     _set_source,
-) = (getattr(Response, name).__set__ for name in _CONTENT)
+) = slot_setters(Response, _CONTENT)
 
 
 def _stored(  # noqa: PLR0917  # one stored row, positionally
