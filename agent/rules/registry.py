@@ -7,6 +7,7 @@ is reported once (log and, through ``on_invalid``, an admin alert).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,9 @@ class RuleRegistry:
         self._on_invalid = on_invalid
         self._current = RuleSet(rules=(), fingerprint="")
         self._seen = ""
+        # The scheduler's jobs and the answers worker refresh from their own threads:
+        # one loads, the others wait for its result (never the set it replaces).
+        self._lock = threading.Lock()
 
     @property
     def current(self) -> RuleSet:
@@ -61,19 +65,21 @@ class RuleRegistry:
         return fingerprint(self.path) == seen
 
     def refresh(self) -> Reload:
-        """Load the files if they changed since the last look."""
-        seen = fingerprint(self.path)
-        if seen == self._seen:
-            return Reload(self._current)
-        self._seen = seen
-        try:
-            rules = load_rules(self.path, channels=self._channels, routes=self._routes)
-        except Exception as exc:  # a loader bug must not stop the running rules
-            error = exc if isinstance(exc, RuleLoadError) else _unexpected(self.path, exc)
-            return self._invalid(error)
-        self._current = rules
-        _log.info("rules_loaded", path=str(self.path), rules=len(rules.rules))
-        return Reload(rules, loaded=True)
+        """Load the files if they changed since the last look. A thread that calls
+        while another loads waits for that load and gets its rules."""
+        with self._lock:
+            seen = fingerprint(self.path)
+            if seen == self._seen:
+                return Reload(self._current)
+            try:
+                rules = load_rules(self.path, channels=self._channels, routes=self._routes)
+            except Exception as exc:  # a loader bug must not stop the running rules
+                self._seen = seen  # reported once per change
+                error = exc if isinstance(exc, RuleLoadError) else _unexpected(self.path, exc)
+                return self._invalid(error)
+            self._current, self._seen = rules, seen
+            _log.info("rules_loaded", path=str(self.path), rules=len(rules.rules))
+            return Reload(rules, loaded=True)
 
     def _invalid(self, exc: RuleLoadError) -> Reload:
         _log.error(

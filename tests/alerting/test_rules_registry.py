@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
+import pytest
 from rulefiles import CHANNELS, write_rules
 from structlog.testing import capture_logs
 
-from agent.rules.loader import RuleLoadError
-from agent.rules.registry import RuleRegistry
+from agent.rules import registry as registry_module
+from agent.rules.loader import RuleLoadError, RuleSet, load_rules
+from agent.rules.registry import Reload, RuleRegistry
 
 V1 = "rules:\n  - id: a\n    scope: account\n    when: account.at_risk\n"
 V2 = V1 + "  - id: b\n    scope: account\n    when: account.tier_misaligned\n"
@@ -42,3 +46,35 @@ def test_reload_swaps_valid_sets_and_keeps_the_last_good(tmp_path: Path) -> None
 
     write_rules(tmp_path, V1)
     assert [r.id for r in registry.refresh().rules.rules] == ["a"]
+
+
+def test_a_refresh_during_another_threads_load_gets_the_loaded_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler's alerts job and the answers worker refresh at once on the first
+    pass: the one that does not load must not evaluate the empty set before it."""
+    registry = RuleRegistry(write_rules(tmp_path, V2), channels=CHANNELS, routes={})
+    loading, release = threading.Event(), threading.Event()
+
+    def slow_load(*args: Any, **kwargs: Any) -> RuleSet:
+        loading.set()
+        assert release.wait(10)
+        return load_rules(*args, **kwargs)
+
+    monkeypatch.setattr(registry_module, "load_rules", slow_load)
+    got: list[list[str]] = []
+    first = threading.Thread(target=lambda: got.append(_ids(registry.refresh())))
+    first.start()
+    assert loading.wait(10)
+    second = threading.Thread(target=lambda: got.append(_ids(registry.refresh())))
+    second.start()
+    second.join(0.2)
+    assert second.is_alive()  # it waits for the load, it does not answer with no rules
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert got == [["a", "b"], ["a", "b"]]
+
+
+def _ids(reload: Reload) -> list[str]:
+    return [r.id for r in reload.rules.rules]
