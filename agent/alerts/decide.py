@@ -5,7 +5,8 @@ taken, so a cycle's log and ``rules test`` can explain every alert sent or held.
 
 - response rules fire once per response (never twice for the same rule and response);
 - account and portfolio rules fire when the condition becomes true, re-arm when it
-  becomes false, and repeat every ``realert`` while it stays true;
+  becomes false (not over figures older than the alert: an answer's alert is decided
+  apart from the cycle), and repeat every ``realert`` while it stays true;
 - a silenced or inhibited alert is held; it goes out once the silence ends if the
   condition still holds (as Alertmanager does);
 - escalation: once, ``after`` the alert's start, unless the loop was closed or the
@@ -80,6 +81,10 @@ def decide_subject(  # noqa: PLR0911  # a decision table reads best as early ret
 
     if match is None:
         if state is not None and state.firing and rule.rule.scope != "response":
+            if state.last_alert_at is not None and state.last_alert_at > now:
+                # alerted after this decision's instant, from newer figures (the answers
+                # worker's, while the cycle decided over older ones): theirs stands
+                return made("none", "alerted_later", None)
             return made("rearm", "condition_false", replace(state, firing=False))
         return made("none", "condition_false", None)
     if state is None or not state.firing:

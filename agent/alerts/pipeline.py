@@ -8,6 +8,7 @@ delivery sends what is pending and marks it sent only once the vendor answered.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -127,6 +128,11 @@ class AlertPipeline:
         #: When set (the running agent's delivery worker), recorded alerts are handed
         #: to it instead of being delivered in the cycle's own thread.
         self.handoff: Callable[[], None] | None = None
+        #: Held from reading the alert states to recording what was decided on them:
+        #: the cycle (``run``, ``escalate``) and the answers worker (``respond``) decide
+        #: on their own threads, and one deciding on states the other has just changed
+        #: would alert an account condition twice (its alert ids carry the instant).
+        self._deciding = threading.Lock()
 
     def run(
         self, inputs: RuleInputs, now: datetime, *, send: bool = True, escalate: bool = True
@@ -143,18 +149,19 @@ class AlertPipeline:
         evaluation = evaluate(rules, inputs)
         report.matches = len(evaluation.matches)
         report.evaluation_errors = dict(evaluation.errors)
-        states = self.repo.states(r.id for r in rules)
-        silences = self.repo.silences(now)
-        decisions = decide(rules, evaluation, states, silences, now)
-        report.outcomes = decisions
-        alerts, new_states = self._plan(decisions, now, inputs.document)
-        esc_records, esc_states = (
-            self._escalations(rules, states, inputs, silences, now) if escalate else ([], [])
-        )
-        records.extend(self._group(alerts, now, report))
-        records.extend(esc_records)
-        report.decisions.update(d.action for d in decisions)
-        report.recorded = self.repo.record(records, [*new_states, *esc_states])
+        with self._deciding:
+            states = self.repo.states(r.id for r in rules)
+            silences = self.repo.silences(now)
+            decisions = decide(rules, evaluation, states, silences, now)
+            report.outcomes = decisions
+            alerts, new_states = self._plan(decisions, now, inputs.document)
+            esc_records, esc_states = (
+                self._escalations(rules, states, inputs, silences, now) if escalate else ([], [])
+            )
+            records.extend(self._group(alerts, now, report))
+            records.extend(esc_records)
+            report.decisions.update(d.action for d in decisions)
+            report.recorded = self.repo.record(records, [*new_states, *esc_states])
         if send:
             report.delivery = self._send(now)
         _log.info(
@@ -190,12 +197,13 @@ class AlertPipeline:
         report.matches = len(evaluation.matches)
         report.evaluation_errors = dict(evaluation.errors)
         subjects = {response_subject(f) for f in inputs.responses} | set(inputs.accounts)
-        states = self.repo.states_of((r.id for r in rules), subjects)
-        decisions = decide(rules, evaluation, states, self.repo.silences(now), now)
-        alerts, new_states = self._plan(decisions, now, inputs.document)
-        records.extend(self._group(alerts, now, report))
-        report.decisions.update(d.action for d in decisions)
-        report.recorded = self.repo.record(records, new_states)
+        with self._deciding:
+            states = self.repo.states_of((r.id for r in rules), subjects)
+            decisions = decide(rules, evaluation, states, self.repo.silences(now), now)
+            alerts, new_states = self._plan(decisions, now, inputs.document)
+            records.extend(self._group(alerts, now, report))
+            report.decisions.update(d.action for d in decisions)
+            report.recorded = self.repo.record(records, new_states)
         if send:
             report.delivery = self._send(now)
         _log.info(
@@ -256,10 +264,12 @@ class AlertPipeline:
         report = CycleReport()
         rules = _alerting(self.registry.refresh().rules.enabled())
         report.rules = len(rules)
-        states = self.repo.states(r.id for r in rules)
-        records, changed = self._escalations(rules, states, inputs, self.repo.silences(now), now)
-        report.decisions.update(r.content.kind for r in records)
-        report.recorded = self.repo.record(records, changed)
+        with self._deciding:
+            states = self.repo.states(r.id for r in rules)
+            silences = self.repo.silences(now)
+            records, changed = self._escalations(rules, states, inputs, silences, now)
+            report.decisions.update(r.content.kind for r in records)
+            report.recorded = self.repo.record(records, changed)
         if send:
             report.delivery = self._send(now)
         _log.info("escalation_cycle", rules=report.rules, recorded=report.recorded)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -48,6 +49,7 @@ ROUTES = {
     "by-region": Route(attribute="region", map={"EMEA": "cx-leadership"}, default="cx-alerts")
 }
 HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
 
 
 class Recorder(ConsoleNotifier):
@@ -396,3 +398,56 @@ def test_alerts_of_one_rule_and_reason_share_one_reason_text(
     assert reasons[0] == "at-risk: account.at_risk (condition became true)"
     assert reasons[1] is reasons[0]
     assert reasons[2] is reasons[0]
+
+
+def test_a_cycle_deciding_while_new_answers_are_decided_alerts_an_account_once(
+    tmp_path: Path, repo: AlertRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The alerts job (``run``) and the answers worker (``respond``) decide on their own
+    threads: when the answers' alert is recorded after the job read the states and
+    before it records, the job must not alert the same account condition again."""
+    pipeline, _ = _pipeline(tmp_path, repo)
+    data = make_inputs([account_metrics(at_risk=True)])
+    read, go = threading.Event(), threading.Event()
+    states = repo.states
+
+    def read_then_wait(rule_ids: Any) -> Any:
+        found = states(rule_ids)
+        if threading.current_thread().name == "cycle":
+            read.set()
+            assert go.wait(10)
+        return found
+
+    monkeypatch.setattr(repo, "states", read_then_wait)
+    cycle = threading.Thread(target=lambda: pipeline.run(data, AS_OF, send=False), name="cycle")
+    cycle.start()
+    assert read.wait(10)
+    answers = threading.Thread(
+        target=lambda: pipeline.respond(data, AS_OF + MINUTE, send=False), name="answers"
+    )
+    answers.start()
+    answers.join(0.2)  # the answers' decision, while the cycle holds the states it read
+    go.set()
+    cycle.join(10)
+    answers.join(10)
+    assert [r.rule_id for r in repo.recent()] == ["at-risk"]
+
+
+def test_a_cycle_over_figures_older_than_an_answers_alert_does_not_rearm_it(
+    tmp_path: Path, repo: AlertRepo
+) -> None:
+    """The answers worker alerted an account from figures with the new answer; the
+    alerts job then records its decisions over the figures it computed before that
+    answer came (as of an earlier instant). It must not re-arm the condition, or the
+    job's next run, over figures with the answer, alerts the same account again."""
+    pipeline, _ = _pipeline(tmp_path, repo)
+    pipeline.run(make_inputs([account_metrics(at_risk=False)]), AS_OF, send=False)
+    at_risk = make_inputs([account_metrics(at_risk=True)], as_of=AS_OF + 2 * MINUTE)
+    pipeline.respond(at_risk, AS_OF + 2 * MINUTE, send=False)
+    pipeline.run(
+        make_inputs([account_metrics(at_risk=False)], as_of=AS_OF + MINUTE),
+        AS_OF + MINUTE,
+        send=False,
+    )
+    pipeline.run(replace(at_risk, as_of=AS_OF + 3 * MINUTE), AS_OF + 3 * MINUTE, send=False)
+    assert [r.rule_id for r in repo.recent()] == ["at-risk"]
