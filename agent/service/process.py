@@ -141,9 +141,14 @@ class AgentProcess:
         self.health = Health(store, list(cadences), fence=self.fence)
         self.server: HttpServer | None = None
         self._heart = threading.Event()
-        #: A notification to the leader sent on its own failed (a Slack action's): the
-        #: next one asks for a full read.
-        self._unsent = False
+        #: Notifications to the leader sent on their own that failed (a Slack action's,
+        #: a standby's answers), and how many of those a full-read notification sent
+        #: since covers: while some are not covered, the next one asks for a full read.
+        #: Webhook threads send at once: one that went out covers only the losses
+        #: counted before it was built, never one that happened while it was sent.
+        self._lost = 0
+        self._covered = 0
+        self._lost_lock = threading.Lock()
         #: Per webhook thread: the wake-up sent with the answers it just stored (None:
         #: none, this agent led when they were stored).
         self._told = threading.local()
@@ -474,10 +479,11 @@ class AgentProcess:
         if self.health.role == "leader" or self.store.dialect != "postgresql":
             return
         wake = Wake(_job_for(added), _keys(added))
-        if self._unsent:  # a wake-up was lost: the leader reads the state in full
+        lost = self._uncovered()
+        if lost:  # a wake-up was lost: the leader reads the state in full
             wake = Wake(wake.job, None)
         notify_in(tx.connection, channel(self.store), wake)
-        self._told.wake = wake
+        self._told.wake, self._told.lost = wake, lost
 
     def _received(self, added: Sequence[Response]) -> None:
         """New answers from the webhook: the answers worker decides them now on the
@@ -502,7 +508,7 @@ class AgentProcess:
         job = _job_for(added)
         if told is not None:  # the leader was told as the answers were stored
             if told.answers is None:
-                self._unsent = False
+                self._cover(self._told.lost)
             if job is not None:
                 self.scheduler.trigger(job)
         elif self.health.role != "leader":  # it led while they were stored, or SQLite
@@ -520,15 +526,28 @@ class AgentProcess:
             self.scheduler.trigger(job)
         if self.health.role != "leader":
             keys = None if stored is None else _keys(stored)
-            if self._unsent:  # a wake-up was lost: the leader reads the state in full
+            lost = self._uncovered()
+            if lost:  # a wake-up was lost: the leader reads the state in full
                 keys = None
             try:
                 notify(self.store, Wake(job, keys))
             except Exception as exc:  # stored already; the leader's own cadence decides it
                 _log.warning("wake_notify_failed", error=str(exc))
-                self._unsent = True
+                with self._lost_lock:
+                    self._lost += 1
             else:
-                self._unsent = False
+                if keys is None:  # a full read: it covers the losses counted before it
+                    self._cover(lost)
+
+    def _uncovered(self) -> int:
+        """The count of lost wake-ups when some are not covered yet (else 0)."""
+        with self._lost_lock:
+            return self._lost if self._lost > self._covered else 0
+
+    def _cover(self, lost: int) -> None:
+        """A full-read wake-up built when ``lost`` wake-ups were lost went out."""
+        with self._lost_lock:
+            self._covered = max(self._covered, lost)
 
 
 def _job_for(added: Sequence[Response]) -> str | None:

@@ -239,13 +239,51 @@ def test_a_lost_wake_up_has_the_next_one_ask_for_a_full_read(
         sent.append(wake)
 
     monkeypatch.setattr(process, "notify", notify_once_failing)
-    agent = build_agent(agent_settings(tmp_path))
-    try:
-        agent.health.role = "standby"
+    with _standing_by(tmp_path) as agent:
         agent._received([_answer("lost", "p1@acct2.example", 9)])
         agent._received([_answer("next", "p1@acct4.example", 9)])
         agent._received([_answer("then", "p1@acct6.example", 2)])
+    assert sent == [Wake(None, None), Wake("alerts", (("webhook", "then"),))]
+
+
+def test_a_wake_up_lost_while_another_is_sent_still_has_the_next_ask_for_a_full_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two webhook threads of a standby tell the leader at once: one notice is lost
+    while the other is on its way. The one that went out was built before the loss,
+    so it cannot stand for it: the next notice still asks for a full read."""
+    sent: list[Wake] = []
+    sending, go = threading.Event(), threading.Event()
+
+    def notify_slowly_or_failing(_store: StateStore, wake: Wake) -> None:
+        if threading.current_thread().name == "slow":
+            sending.set()
+            assert go.wait(10)
+        elif wake.answers == (("webhook", "lost"),):
+            raise OSError("the database went away")
+        sent.append(wake)
+
+    monkeypatch.setattr(process, "notify", notify_slowly_or_failing)
+    with _standing_by(tmp_path) as agent:
+        slow = threading.Thread(
+            target=lambda: agent._received([_answer("slow", "p1@acct2.example", 9)]), name="slow"
+        )
+        slow.start()
+        assert sending.wait(10)
+        agent._received([_answer("lost", "p1@acct4.example", 9)])
+        go.set()
+        slow.join(10)
+        agent._received([_answer("next", "p1@acct6.example", 9)])
+    assert sent == [Wake(None, (("webhook", "slow"),)), Wake(None, None)]
+
+
+@contextlib.contextmanager
+def _standing_by(tmp_path: Path) -> Iterator[AgentProcess]:
+    """An agent standing by (its webhook's answers are told to another leader)."""
+    agent = build_agent(agent_settings(tmp_path))
+    try:
+        agent.health.role = "standby"
+        yield agent
     finally:
         agent.store.close()
         agent.leadership.release()
-    assert sent == [Wake(None, None), Wake("alerts", (("webhook", "then"),))]
