@@ -58,6 +58,9 @@ class CycleReport:
     delivery: DeliveryReport | None = None
     #: Every decision of the cycle (previews show what was held back, and why).
     outcomes: list[Decision] = field(default_factory=list)
+    #: The fingerprint of the rule files the cycle evaluated (another thread may load
+    #: newer ones meanwhile: the registry's ``seen`` is not what this cycle decided over).
+    rules_fingerprint: str = ""
 
 
 def admin_rules_alert(error: RuleLoadError, channel: str, now: datetime) -> OutboxRecord:
@@ -145,7 +148,7 @@ class AlertPipeline:
             report.rules_error = str(reload.error)
             records.append(admin_rules_alert(reload.error, self.admin_channel, now))
         rules = _alerting(reload.rules.enabled())
-        report.rules = len(rules)
+        report.rules, report.rules_fingerprint = len(rules), reload.rules.fingerprint
         evaluation = evaluate(rules, inputs)
         report.matches = len(evaluation.matches)
         report.evaluation_errors = dict(evaluation.errors)
@@ -262,8 +265,9 @@ class AlertPipeline:
     def escalate(self, inputs: RuleInputs, now: datetime, *, send: bool = True) -> CycleReport:
         """Only the escalation checks (and closing of loops) on their own cadence."""
         report = CycleReport()
-        rules = _alerting(self.registry.refresh().rules.enabled())
-        report.rules = len(rules)
+        loaded = self.registry.refresh().rules
+        rules = _alerting(loaded.enabled())
+        report.rules, report.rules_fingerprint = len(rules), loaded.fingerprint
         with self._deciding:
             states = self.repo.states(r.id for r in rules)
             silences = self.repo.silences(now)

@@ -226,7 +226,7 @@ def alerts(rt: Runtime) -> dict[str, int]:
     )
     rt.last_alerts = report
     counts = _alert_counts(report)
-    rt.ran_over("alerts", computed, seen, quiet=_quiet(report))
+    rt.ran_over("alerts", computed, seen, quiet=_quiet(report), rules=report.rules_fingerprint)
     return counts
 
 
@@ -244,7 +244,7 @@ def escalation(rt: Runtime) -> dict[str, int]:
     inputs = rule_inputs(computed, closed, history=history, facts=rt.response_facts(computed))
     report = rt.pipeline.escalate(inputs, computed.document.as_of)
     counts = _alert_counts(report)
-    rt.ran_over("escalation", computed, seen, quiet=_quiet(report))
+    rt.ran_over("escalation", computed, seen, quiet=_quiet(report), rules=report.rules_fingerprint)
     return counts
 
 

@@ -346,14 +346,21 @@ class Runtime:
         )
 
     def ran_over(
-        self, job: str, computed: Computed, inputs: tuple[object, ...], *, quiet: bool
+        self,
+        job: str,
+        computed: Computed,
+        inputs: tuple[object, ...],
+        *,
+        quiet: bool,
+        rules: str,
     ) -> None:
-        """``job`` ran over ``computed`` and ``inputs`` (read before it started).
+        """``job`` ran over ``computed`` and ``inputs`` (read before it started) with the
+        rule files of fingerprint ``rules`` (those it evaluated: the answers worker may
+        have loaded newer ones meanwhile, which the next run must evaluate).
         Remembered only when the run was ``quiet``: it recorded nothing (so the state it
         leaves is the one it read), its rules loaded and every rule evaluated (an error is
         reported again), nothing was left for the vendor; then the next run over the same
         inputs is skipped (``decided_already``)."""
-        rules = self.pipeline.registry.seen
         with self._lock:
             if quiet:
                 self._ran_over[job] = _RanOver(computed, rules, inputs)

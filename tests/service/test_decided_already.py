@@ -10,15 +10,19 @@ alert is followed by one that evaluates (it finds nothing new) before runs are s
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from agent.alerts import pipeline as pipeline_module
 from agent.core.models import Response
 from agent.core.ports import FieldUpdate
+from agent.rules.evaluate import Evaluation, evaluate
 from agent.service.jobs import JOBS
 from agent.service.process import AgentProcess
 from agent.service.runtime import Runtime
@@ -79,14 +83,7 @@ def test_a_run_over_the_last_runs_inputs_is_skipped(agent: AgentProcess) -> None
 def test_a_silence_makes_the_next_run_evaluate(agent: AgentProcess) -> None:
     rt = agent.runtime
     _settled_runs(rt)
-    rt.pipeline.repo.add_silence(
-        rule_id="executive-detractor",
-        account_id=None,
-        reason="maintenance",
-        created_by="ops@example.com",
-        now=NOW,
-        expires_at=NOW + timedelta(days=1),
-    )
+    _silence(rt)
     assert "rules" in _run(rt)  # the silence is an input of every decision
     assert _run(rt) == {"unchanged": 1}
 
@@ -133,3 +130,39 @@ def test_a_new_answer_is_decided_and_a_recording_run_is_not_remembered(
     assert "rules" in again
     assert again["alerts_recorded"] == 0
     assert _run(rt) == {"unchanged": 1}
+
+
+def test_rules_another_thread_loads_during_a_run_are_evaluated_by_the_next(
+    agent: AgentProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answers worker refreshes the rules on its own thread: an edit it loads while
+    the alerts job evaluates the rules it loaded before is not what that run decided
+    over, so the next run over the same figures evaluates instead of skipping."""
+    rt = agent.runtime
+    _settled_runs(rt)
+    path = Path(rt.settings.rules_dir) / "accounts.yaml"
+
+    def edited_and_loaded_meanwhile(*args: Any) -> Evaluation:
+        path.write_text(path.read_text().replace("realert: 30d", "realert: 31d"))
+        other = threading.Thread(target=rt.pipeline.registry.refresh, name="answers")
+        other.start()
+        other.join(10)
+        return evaluate(*args)
+
+    monkeypatch.setattr(pipeline_module, "evaluate", edited_and_loaded_meanwhile)
+    _silence(rt)  # the next run evaluates (the silence is an input of every decision)
+    assert _run(rt)["alerts_recorded"] == 0
+    monkeypatch.setattr(pipeline_module, "evaluate", evaluate)
+    assert "rules" in _run(rt)  # the edit was loaded, never evaluated by this job
+    assert _run(rt) == {"unchanged": 1}
+
+
+def _silence(rt: Runtime) -> None:
+    rt.pipeline.repo.add_silence(
+        rule_id="executive-detractor",
+        account_id=None,
+        reason="maintenance",
+        created_by="ops@example.com",
+        now=NOW,
+        expires_at=NOW + timedelta(days=1),
+    )
