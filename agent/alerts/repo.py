@@ -28,6 +28,7 @@ from sqlalchemy import (
     Engine,
     and_,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -569,7 +570,7 @@ def _upsert_states(conn: Connection, states: Sequence[AlertState]) -> None:
             alert_state.c.rule_id == bindparam("k_rule"),
             alert_state.c.subject == bindparam("k_subject"),
         )
-        .values({name: bindparam(name) for name in _STATE_VALUES})
+        .values({**{name: bindparam(name) for name in _STATE_VALUES}, **_CLOSURE_KEPT})
     )
     for start in range(0, len(keys), _OUTBOX_CHUNK):
         chunk = keys[start : start + _OUTBOX_CHUNK]
@@ -598,6 +599,20 @@ _STATE_VALUES = (
     "closed_at",
     "closed_by",
 )
+
+
+#: A loop once closed stays closed (its first closure stands, as ``AlertRepo.close``
+#: says): a decision over a state read before a button closed it (an HTTP thread, or
+#: another replica) records that state as it read it, without the closure.
+_CLOSURE_KEPT = {
+    "closed_at": func.coalesce(
+        alert_state.c.closed_at, bindparam("closed_at", type_=alert_state.c.closed_at.type)
+    ),
+    "closed_by": case(
+        (alert_state.c.closed_at.is_(None), bindparam("closed_by")),
+        else_=alert_state.c.closed_by,
+    ),
+}
 
 
 def _state_values(state: AlertState) -> dict[str, Any]:

@@ -451,3 +451,37 @@ def test_a_cycle_over_figures_older_than_an_answers_alert_does_not_rearm_it(
     )
     pipeline.run(replace(at_risk, as_of=AS_OF + 3 * MINUTE), AS_OF + 3 * MINUTE, send=False)
     assert [r.rule_id for r in repo.recent()] == ["at-risk"]
+
+
+@pytest.mark.parametrize("engine_name", ["engine", "pg_engine"])
+def test_a_loop_closed_from_the_button_while_the_escalation_decides_stays_closed(
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    engine_name: str,
+) -> None:
+    """The button is answered on an HTTP thread (of any replica) while the leader's
+    escalation job decides over the states it read before: the state it records for
+    the escalation must not erase the closure."""
+    repo = AlertRepo(request.getfixturevalue(engine_name))
+    pipeline, _ = _pipeline(tmp_path, repo)
+    facts = response_facts("R1")
+    pipeline.run(make_inputs(responses=[facts]), AS_OF, send=False)
+    alert_id = repo.recent()[0].alert_id
+    states = repo.states
+
+    def closed_after_the_read(rule_ids: Any) -> Any:
+        found = states(rule_ids)
+        button = threading.Thread(
+            target=lambda: close_loop(repo, alert_id, "<@U1>", AS_OF + 49 * HOUR, 48 * HOUR)
+        )
+        button.start()
+        button.join(10)
+        return found
+
+    monkeypatch.setattr(repo, "states", closed_after_the_read)
+    later = AS_OF + 49 * HOUR
+    pipeline.escalate(make_inputs(responses=[facts], as_of=later), later, send=False)
+    monkeypatch.setattr(repo, "states", states)
+    [state] = repo.states(["detractor"]).values()
+    assert (state.closed_at, state.closed_by) == (AS_OF + 49 * HOUR, "<@U1>")
