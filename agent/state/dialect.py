@@ -417,7 +417,8 @@ def bulk_write_bound(
     update: Sequence[str] = (),
     merge_json: Sequence[str] = (),
     latest: Sequence[str] = (),
-) -> None:
+    inserted: bool = False,
+) -> list[tuple[Any, ...]] | None:
     """Insert rows given as tuples in column order, each value already as ``bound_value``
     gives it (JSON as text): no conversion per value, for the largest writes.
 
@@ -426,9 +427,14 @@ def bulk_write_bound(
     PostgreSQL ``jsonb ||``; each key's value replaced whole, so use arrays or scalars
     there, never objects or a bare null), ``latest`` instants keep the later one.
     Nothing to set: the row is skipped.
+
+    ``inserted`` (PostgreSQL): returns the primary keys of the rows this statement
+    wrote, when fewer than given (a concurrent transaction wrote the others' keys
+    since the caller looked); None otherwise, and always on SQLite, whose write
+    transactions take the write lock at their start (nobody writes meanwhile).
     """
     if not values:
-        return
+        return None
     quote = conn.dialect.identifier_preparer.quote
     dialect = dialect_of(conn)
     target = quote(table.name)
@@ -445,8 +451,9 @@ def bulk_write_bound(
         marks = ", ".join("?" for _ in table.columns)
         sql = f"INSERT INTO {target} ({columns}) VALUES ({marks}) {conflict}"  # noqa: S608  # our own table names, quoted
         conn.exec_driver_sql(sql, values)
-        return
-    _copy_write(conn, table, values, columns, conflict)
+        return None
+    returning = f" RETURNING {keys}" if inserted else ""
+    return _copy_write(conn, table, values, columns, conflict, returning=returning)
 
 
 def _json_merged(dialect: Dialect, target: str, column: str) -> str:
@@ -461,7 +468,10 @@ def _copy_write(
     values: Sequence[tuple[Any, ...]],
     columns: str,
     conflict: str,
-) -> None:
+    *,
+    returning: str = "",
+) -> list[tuple[Any, ...]] | None:
+    """With ``returning``: what the insert returned, when it wrote fewer rows than given."""
     quote = conn.dialect.identifier_preparer.quote
     target, staging = quote(table.name), quote(f"ax_load_{table.name}")
     conn.exec_driver_sql(
@@ -471,10 +481,14 @@ def _copy_write(
     with raw.cursor() as cursor, cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:  # type: ignore[union-attr]
         for row in values:
             copy.write_row(row)
-    conn.exec_driver_sql(
-        f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {staging} {conflict}"  # noqa: S608  # our own table names, quoted
+    result = conn.exec_driver_sql(
+        f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {staging} {conflict}{returning}"  # noqa: S608  # our own table names, quoted
     )
+    short = bool(returning) and result.rowcount < len(values)
+    written = [tuple(row) for row in result] if short else None
+    result.close()
     conn.exec_driver_sql(f"TRUNCATE {staging}")
+    return written
 
 
 _Convert = Callable[[Any], Any]

@@ -67,7 +67,9 @@ class ResponseOps(OpsBase):
 
         Keys the database had already are compared by content hash and counted on
         ``batch`` as repeats or conflicts. The insert still says ``ON CONFLICT DO
-        NOTHING``, so a concurrent writer can never make it fail.
+        NOTHING``, so a concurrent writer can never make it fail; the keys such a
+        writer stored after they were looked up (PostgreSQL: two webhook requests with
+        one answer) are compared in the same way, never reported as new.
         """
         added: list[Response] = []
         with bulk_cache(self._conn) if len(unique) >= BULK_ROWS else nullcontext():
@@ -77,11 +79,17 @@ class ResponseOps(OpsBase):
                 for key, digest in stored.items():
                     batch.compare(key, digest)
                 added.extend(r for r, key in zip(chunk, keys, strict=True) if key not in stored)
-            self._insert(_in_key_order(added), batch.hashes)
+            raced = self._insert(_in_key_order(added), batch.hashes)
+        if raced:
+            for key, digest in self._stored_hashes(raced).items():
+                batch.compare(key, digest)
+            taken = set(raced)
+            added = [r for r in added if (r.source, r.response_id) not in taken]
         return added
 
-    def _insert(self, responses: Sequence[Response], hashes: Mapping[_Key, str]) -> None:
-        """Insert the rows of ``responses``, ``BATCH_ROWS`` to a statement.
+    def _insert(self, responses: Sequence[Response], hashes: Mapping[_Key, str]) -> list[_Key]:
+        """Insert the rows of ``responses``, ``BATCH_ROWS`` to a statement; returns the
+        keys a concurrent transaction wrote first (their rows are that one's).
 
         Given in primary-key order, the key index grows at its end: in the order of a
         file, whose response ids follow no order, each row lands on a random page of
@@ -92,6 +100,7 @@ class ResponseOps(OpsBase):
         # once; a row built inline, in ``_COLUMNS`` order, with no call per row
         stamp = value_binder(self._conn, table.c.submitted_at)
         received = stamp(self._now())
+        raced: list[_Key] = []
         for chunk in chunked(responses, BATCH_ROWS):
             values = [
                 (
@@ -109,7 +118,11 @@ class ResponseOps(OpsBase):
                 )
                 for r in chunk
             ]
-            bulk_write_bound(self._conn, table, values)
+            written = bulk_write_bound(self._conn, table, values, inserted=True)
+            if written is not None:
+                ours = {(source, response_id) for source, response_id in written}
+                raced += [k for r in chunk if (k := (r.source, r.response_id)) not in ours]
+        return raced
 
     def has_response(self, source: str, response_id: str) -> bool:
         c = schema.responses.c

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
 
 from agent.core.models import Contact, Response
 from agent.state.ops_base import BATCH_ROWS
+from agent.state.ops_responses import ResponseOps
+from agent.state.records import AddResult
 from agent.state.store import StateStore
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -181,3 +188,39 @@ def test_responses_are_read_by_key_oldest_first_leaving_out_unknown_keys(
     found = store.responses_by_key([*keys, ("webhook", "unknown"), ("nowhere", "r1")])
     assert found == [other, early, late]  # each once, in the order a full load gives
     assert store.responses_by_key([]) == []
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("score", [2, 9])
+def test_an_answer_another_transaction_stores_meanwhile_is_compared_not_added(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, score: int
+) -> None:
+    """Two webhook requests carry one answer (PostgreSQL serves them side by side): the
+    second looked the key up before the first committed. It must report a repeat or a
+    conflict, not a new answer (the agent would note its content, which is not stored)."""
+    first, second = _response("r1", score=9), _response("r1", score=score)
+    looked, committed = threading.Event(), threading.Event()
+    lookup = ResponseOps._stored_hashes
+
+    def looked_then_wait(self: ResponseOps, keys: Sequence[tuple[str, str]]) -> dict[Any, str]:
+        found = lookup(self, keys)
+        if threading.current_thread().name == "second" and not looked.is_set():
+            looked.set()
+            assert committed.wait(10)
+        return found
+
+    monkeypatch.setattr(ResponseOps, "_stored_hashes", looked_then_wait)
+    results: list[AddResult] = []
+    with StateStore.open(postgres_url) as store:
+        racing = threading.Thread(
+            target=lambda: results.append(store.add_responses([second])), name="second"
+        )
+        racing.start()
+        assert looked.wait(10)
+        assert store.add_responses([first]).added == (first,)
+        committed.set()
+        racing.join(10)
+        assert store.load_responses() == [first]
+    [result] = results
+    assert result.added == ()
+    assert (result.duplicates, len(result.conflicts)) == ((1, 0) if score == 9 else (0, 1))
