@@ -360,7 +360,9 @@ class AgentProcess:
         after cycle stays incremental)."""
         epoch = self.fence.epoch
         if self._led_epoch is None or epoch != self._led_epoch + 1:
-            self.runtime.data_changed()
+            # and the answers worker does not decide over this one's last figures: the
+            # alerts the other leader recorded rest on newer ones
+            self.runtime.data_changed(withdraw=True)
         self._led_epoch = epoch
         abandoned = self.store.abandon_running_cycles(
             f"the agent stopped during this run (killed, lost or superseded by epoch {epoch}); "

@@ -236,9 +236,10 @@ class Runtime:
             self.data_changed()
             raise
 
-    def data_changed(self) -> None:
-        """Something changed in the state that is not known in detail (another replica)."""
-        self._parts().reset()
+    def data_changed(self, *, withdraw: bool = False) -> None:
+        """Something changed in the state that is not known in detail (another replica);
+        ``withdraw``: new answers wait for the next computation (``CycleFigures.reset``)."""
+        self._parts().reset(withdraw=withdraw)
         self._advance()
 
     def _advance(self) -> None:

@@ -122,9 +122,15 @@ class CycleFigures:
             if len(self._since) > _LAYER_AT_MOST:
                 self._since, self._since_base = [], self._noted_total
 
-    def reset(self) -> None:
-        """Something changed that is not known in detail: the next request computes in full."""
+    def reset(self, *, withdraw: bool = False) -> None:
+        """Something changed that is not known in detail: the next request computes in full.
+
+        ``withdraw``: the published figures stop being the answers path's base until
+        then (another replica led and decided since they were computed: deciding over
+        them could re-arm or repeat its alerts)."""
         with self._noted:
+            if withdraw:
+                self._published = None
             self._stale = True
             self._new = []
             self._crm_changed = False

@@ -287,3 +287,32 @@ def _standing_by(tmp_path: Path) -> Iterator[AgentProcess]:
     finally:
         agent.store.close()
         agent.leadership.release()
+
+
+def test_answers_a_new_leader_takes_wait_for_its_computation_not_its_last_leaderships(
+    tmp_path: Path,
+) -> None:
+    """Another replica led meanwhile and decided over figures this one never saw. An
+    answer the new leader's answers worker takes before its first computation must not
+    be decided over the figures of this one's last leadership: a condition they hold
+    false would re-arm the other's alert (and the next cycle would send it again), one
+    they hold true would alert anew. The alerts job decides it, over the state read in
+    full."""
+    agent = build_agent(agent_settings(tmp_path))
+    try:
+        agent.run_once()
+        other = Fence(agent.store.engine, pid=agent.fence.pid + 1)
+        assert other.take(holds_lock=False)  # another replica leads for a while
+        other.resign()
+        assert agent.lease.try_lead()
+        agent._took_over()
+        triggered: list[str] = []
+        agent.runtime.trigger, agent.runtime.answered = triggered.append, lambda: None
+        with agent.store.transaction() as tx:
+            added = tx.add_responses([_answer("after", "p1@acct1.example", 9)]).added
+        agent.runtime.responses_added(added)
+        assert agent.answers.round() is None
+        assert triggered == ["alerts"]
+    finally:
+        agent.store.close()
+        agent.leadership.release()
