@@ -478,7 +478,9 @@ class AgentProcess:
         should it fail they are not stored (the webhook answers 503, the sender resends):
         an answer is never stored without the leader being told."""
         self._told.wake = None
-        if self.health.role == "leader" or self.store.dialect != "postgresql":
+        # the epoch, not the role: a lost lease shows in the role only once the
+        # scheduler's job in progress has ended, and the next leader needs these meanwhile
+        if self.fence.leading or self.store.dialect != "postgresql":
             return
         wake = Wake(_job_for(added), _keys(added))
         lost = self._uncovered()
@@ -513,7 +515,7 @@ class AgentProcess:
                 self._cover(self._told.lost)
             if job is not None:
                 self.scheduler.trigger(job)
-        elif self.health.role != "leader":  # it led while they were stored, or SQLite
+        elif not self.fence.leading:  # it led while they were stored, or SQLite
             self._wake_leader(job, added)
         elif job is not None and self.runtime.answered is None:
             self._wake_leader(job)
@@ -526,7 +528,7 @@ class AgentProcess:
             self.delivery.wake()
         if job is not None:
             self.scheduler.trigger(job)
-        if self.health.role != "leader":
+        if not self.fence.leading:
             keys = None if stored is None else _keys(stored)
             lost = self._uncovered()
             if lost:  # a wake-up was lost: the leader reads the state in full

@@ -316,3 +316,23 @@ def test_answers_a_new_leader_takes_wait_for_its_computation_not_its_last_leader
     finally:
         agent.store.close()
         agent.leadership.release()
+
+
+def test_answers_stored_after_the_lease_was_lost_are_told_to_the_next_leader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The heartbeat found the lease lost while the scheduler's thread is in a long job:
+    the agent shows the leader's role until that job ends, but the answers its webhook
+    stores meanwhile are the next leader's to decide, so it is told of them."""
+    sent: list[Wake] = []
+    monkeypatch.setattr(process, "notify", lambda _store, wake: sent.append(wake))
+    agent = build_agent(agent_settings(tmp_path))
+    try:
+        assert agent.lease.try_lead()
+        agent.health.role = "leader"
+        agent.fence.lose("lease expired")  # what the heartbeat thread does
+        agent._received([_answer("late", "p1@acct2.example", 2)])
+    finally:
+        agent.store.close()
+        agent.leadership.release()
+    assert sent == [Wake("alerts", (("webhook", "late"),))]
