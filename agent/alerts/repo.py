@@ -206,7 +206,11 @@ class AlertRepo:
             if found is None or found.closed_at is not None:
                 return None
             values = {"closed_at": closed_at.astimezone(UTC), "closed_by": closed_by}
-            tx.execute(update(alert_state).where(key).values(**values))
+            # still open as the update finds it: a close committed since the read above
+            # (another button press, another replica) stands
+            open_ = and_(key, alert_state.c.closed_at.is_(None))
+            if not tx.execute(update(alert_state).where(open_).values(**values)).rowcount:
+                return None
             return _state(tx.execute(select(alert_state).where(key)).one())
 
     # ---- outbox ------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 from factories import AS_OF, account_metrics, entity, response_facts
 from factories import inputs as make_inputs
 from rulefiles import CHANNELS, write_rules
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from agent.alerts.console import ConsoleNotifier
 from agent.alerts.model import OutboxAlert, Sent
@@ -485,3 +485,38 @@ def test_a_loop_closed_from_the_button_while_the_escalation_decides_stays_closed
     monkeypatch.setattr(repo, "states", states)
     [state] = repo.states(["detractor"]).values()
     assert (state.closed_at, state.closed_by) == (AS_OF + 49 * HOUR, "<@U1>")
+
+
+def test_two_closes_of_one_loop_at_once_keep_the_first(
+    tmp_path: Path, pg_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two people press the button of one alert at once (PostgreSQL serves both): the
+    second read the loop open before the first committed; the first closure stands."""
+    repo = AlertRepo(pg_engine)
+    pipeline, _ = _pipeline(tmp_path, repo)
+    pipeline.run(make_inputs(responses=[response_facts("R1")]), AS_OF, send=False)
+    alert_id = repo.recent()[0].alert_id
+    updating, first_done = threading.Event(), threading.Event()
+
+    def wait_before_update(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if threading.current_thread().name == "second" and statement.startswith("UPDATE"):
+            updating.set()
+            assert first_done.wait(10)
+
+    event.listen(pg_engine, "before_cursor_execute", wait_before_update)
+    closed: list[object] = []
+    second = threading.Thread(
+        target=lambda: closed.append(close_loop(repo, alert_id, "<@U2>", AS_OF + HOUR, HOUR)),
+        name="second",
+    )
+    try:
+        second.start()
+        assert updating.wait(10)
+        assert close_loop(repo, alert_id, "<@U1>", AS_OF + HOUR, HOUR) is not None
+        first_done.set()
+        second.join(10)
+    finally:
+        event.remove(pg_engine, "before_cursor_execute", wait_before_update)
+    assert closed == [None]
+    [state] = repo.states(["detractor"]).values()
+    assert state.closed_by == "<@U1>"
