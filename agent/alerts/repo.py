@@ -49,7 +49,7 @@ from agent.alerts.model import (
     Silence,
 )
 from agent.core.redaction import redact
-from agent.state.dialect import plain_rows, read_only
+from agent.state.dialect import insert_ignore, plain_rows, read_only
 from agent.state.leader_epoch import Fence
 from agent.state.schema import alert_outbox, alert_state, silences
 
@@ -645,6 +645,10 @@ def _insert_outbox_rows(conn: Connection, records: Sequence[OutboxRecord]) -> in
     # one transaction: a first cycle at 50,000 accounts records about 47,000 alerts,
     # and their rows (each with its whole content as JSON) at once were the largest
     # part of the alerts job's memory.
+    # Another transaction may store one of these ids after the lookup (the Close
+    # button's repository and the escalation job record the same update; replicas):
+    # its row stands, and only the rows written here are counted.
+    statement = insert_ignore(alert_outbox, conn.dialect).returning(alert_outbox.c.alert_id)
     inserted = 0
     rows: list[dict[str, Any]] = []
     for record in records:
@@ -654,11 +658,11 @@ def _insert_outbox_rows(conn: Connection, records: Sequence[OutboxRecord]) -> in
         stored.add(alert_id)  # a second record with the same id in one batch: the first wins
         rows.append(_outbox_row(record))
         if len(rows) == _OUTBOX_CHUNK:
-            conn.execute(insert(alert_outbox), rows)
-            inserted, rows = inserted + len(rows), []
+            inserted += len(conn.execute(statement, rows).all())
+            rows = []
     if rows:
-        conn.execute(insert(alert_outbox), rows)
-    return inserted + len(rows)
+        inserted += len(conn.execute(statement, rows).all())
+    return inserted
 
 
 #: Outbox rows (and alert states) built and written at once (see ``_insert_outbox_rows``).

@@ -169,7 +169,10 @@ def test_outbox_rows_go_in_chunks_within_one_transaction(
 
     def counting(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]  # noqa: PLR0917  # SQLAlchemy's event signature
         if statement.lstrip().upper().startswith("INSERT INTO ALERT_OUTBOX"):
-            sizes.append(len(parameters) if executemany else 1)
+            # one statement of many rows (RETURNING): every row's values in one flat set
+            rows = isinstance(parameters, list | tuple) and isinstance(parameters[0], tuple)
+            width = statement[: statement.index(")")].count(",") + 1  # the columns bound
+            sizes.append(len(parameters) if rows else len(parameters) // width)
 
     event.listen(store.engine, "before_cursor_execute", counting)
     try:
@@ -233,3 +236,28 @@ def test_alert_states_go_in_chunks_within_one_transaction(
     with pytest.raises(RuntimeError, match="B3"):
         repo.record([], [AlertState("at-risk", f"B{i}", True, NOW) for i in range(5)])
     assert len(repo.states(["at-risk"])) == 5  # none of the B states: all or nothing
+
+
+def test_an_alert_another_transaction_stores_after_the_lookup_is_kept_not_an_error(
+    pg_engine: Engine,
+) -> None:
+    """Two recorders of one update (the escalation job's and the Close button's
+    repositories, maybe on two replicas): the one that looked the id up first and
+    inserts second keeps the stored row instead of failing on its key."""
+    repo, other = AlertRepo(pg_engine), AlertRepo(pg_engine)
+    update = record("u1", "C1", NOW)
+    raced: list[int] = []
+
+    def looked_up(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if raced or not statement.lstrip().upper().startswith("SELECT"):
+            return
+        raced.append(-1)  # once: the other recorder's own lookup passes through
+        raced[0] = other.record([update], [])  # its own transaction, committed
+
+    event.listen(pg_engine, "after_cursor_execute", looked_up)
+    try:
+        assert repo.record([update, record("u2", "C1", NOW)], []) == 1
+    finally:
+        event.remove(pg_engine, "after_cursor_execute", looked_up)
+    assert raced == [1]
+    assert [p.alert_id for p in repo.pending()] == ["u1", "u2"]
