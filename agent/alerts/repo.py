@@ -49,7 +49,7 @@ from agent.alerts.model import (
     Silence,
 )
 from agent.core.redaction import redact
-from agent.state.dialect import insert_ignore, plain_rows, read_only
+from agent.state.dialect import dialect_of, insert_ignore, plain_rows, read_only
 from agent.state.leader_epoch import Fence
 from agent.state.schema import alert_outbox, alert_state, silences
 
@@ -648,7 +648,7 @@ def _insert_outbox_rows(conn: Connection, records: Sequence[OutboxRecord]) -> in
     # Another transaction may store one of these ids after the lookup (the Close
     # button's repository and the escalation job record the same update; replicas):
     # its row stands, and only the rows written here are counted.
-    statement = insert_ignore(alert_outbox, conn.dialect).returning(alert_outbox.c.alert_id)
+    statement = insert_ignore(alert_outbox, dialect_of(conn)).returning(alert_outbox.c.alert_id)
     inserted = 0
     rows: list[dict[str, Any]] = []
     for record in records:
