@@ -25,7 +25,6 @@ from agent.service.runtime import Runtime
 from agent.service.telemetry import CYCLE_SECONDS, CYCLES, LAST_SUCCESS
 from agent.state.errors import FencedError
 from agent.state.records import CycleStatus
-from agent.sync.figures import keep_from_collector
 
 __all__ = ["JobResult", "run_job"]
 
@@ -87,19 +86,18 @@ def _run(rt: Runtime, job: str, cycle_id: int, started: float) -> JobResult:
 def _collector_paused(
     job: Callable[[Runtime], Mapping[str, int]], rt: Runtime
 ) -> Mapping[str, int]:
-    """Run ``job`` with the cycle collector paused, then freeze what it left alive.
+    """Run ``job`` with the cycle collector paused (on again afterwards, whatever the
+    outcome).
 
     A job at 50,000 accounts keeps millions of acyclic objects alive for seconds (the
     alerts job's 110,000 matches and their facts, the task plan). With the collector
-    on, each full pass over them held every thread for 0.3-0.8 s, every second or two,
-    finding nothing: a detractor decided on another thread waited for each (the
-    webhook benchmark through a cycle). What the job keeps is frozen at its end, as a
-    computation's result is, so no later pass scans it."""
-    try:
-        with without_gc():
-            return job(rt)
-    finally:
-        keep_from_collector()
+    on, its full passes over them held every thread for 0.3-0.8 s, every second or
+    two, finding nothing: a detractor decided on another thread waited for each (the
+    webhook benchmark through a cycle). Once the job is done its temporaries are gone,
+    and the first pass after it scans what it kept (a computation's result is frozen
+    already, ``CycleFigures``)."""
+    with without_gc():
+        return job(rt)
 
 
 def _failed(

@@ -36,7 +36,7 @@ from agent.core.incremental import Figures
 from agent.core.models import Account, Contact, Rejected, Response
 from agent.state.store import StateStore
 
-__all__ = ["CycleFigures", "keep_from_collector"]
+__all__ = ["CycleFigures"]
 
 _log = structlog.get_logger(__name__)
 
@@ -360,10 +360,3 @@ class _Freezer:
 
 
 _FREEZER = _Freezer()
-
-
-def keep_from_collector() -> None:
-    """Take what is alive now out of the cycle collector's reach (``gc.freeze``, the
-    frozen garbage bounded as ``_Freezer`` says): for the end of a job that ran with the
-    collector paused, so that what it keeps is never scanned again."""
-    _FREEZER.freeze()
