@@ -393,6 +393,45 @@ def test_garbage_collection_is_restored() -> None:
         gc.enable()
 
 
+def test_the_collector_stays_paused_until_the_last_thread_pausing_it_is_done() -> None:
+    """The scheduler's job pauses the collector for seconds; the answers worker pauses
+    it for one account meanwhile: the worker's end must not switch it on under the job."""
+    import gc
+    import threading
+
+    from agent.core.compute import without_gc
+
+    entered, release = threading.Event(), threading.Event()
+
+    def worker() -> None:
+        with without_gc():
+            entered.set()
+            assert release.wait(10)
+
+    assert gc.isenabled()
+    with without_gc():  # the job
+        thread = threading.Thread(target=worker)
+        thread.start()
+        assert entered.wait(10)
+        assert not gc.isenabled()
+        release.set()
+        thread.join(10)
+        assert not gc.isenabled()  # the worker is done, the job is not
+    assert gc.isenabled()
+
+    # the job ends first: the worker's computation stays paused until its own end
+    entered.clear()
+    release.clear()
+    with without_gc():
+        thread = threading.Thread(target=worker)
+        thread.start()
+        assert entered.wait(10)
+    assert not gc.isenabled()
+    release.set()
+    thread.join(10)
+    assert gc.isenabled()
+
+
 def test_one_counted_answer_per_score_six_to_ten_sorts_into_p_n_d() -> None:
     """6 is a detractor, 7 and 8 passives, 9 and 10 promoters (DOMAIN.md categories)."""
     scores = (6, 7, 8, 9, 10)

@@ -9,6 +9,7 @@ per title, and integer tallies per account; revenue enters only at the end.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -259,14 +260,41 @@ def _run(  # noqa: PLR0917  # the public signatures' arguments, passed on once
 @contextmanager
 def without_gc() -> Iterator[None]:
     """Pause the cycle collector: a cycle allocates millions of acyclic objects, and
-    the collector's repeated scans of them cost about a third of the time."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+    the collector's repeated scans of them cost about a third of the time.
+
+    The collector is the process's, and threads pause it at once (the scheduler's job
+    for seconds, the answers worker's computation of one account meanwhile): it is on
+    again only once the last of them is done, and only if it was on before the first."""
+    _PAUSE.enter()
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        _PAUSE.leave()
+
+
+class _CollectorPause:
+    """How many ``without_gc`` blocks are open, in any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open = 0
+        self._resume = False
+
+    def enter(self) -> None:
+        with self._lock:
+            if self._open == 0:
+                self._resume = gc.isenabled()
+                gc.disable()
+            self._open += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._open -= 1
+            if self._open == 0 and self._resume:
+                gc.enable()
+
+
+_PAUSE = _CollectorPause()
 
 
 def _compute(
