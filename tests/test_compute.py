@@ -401,18 +401,25 @@ def test_the_collector_stays_paused_until_the_last_thread_pausing_it_is_done() -
 
     from agent.core.compute import without_gc
 
-    entered, release = threading.Event(), threading.Event()
+    release = threading.Event()
 
-    def worker() -> None:
-        with without_gc():
-            entered.set()
-            assert release.wait(10)
+    def paused_worker() -> threading.Thread:
+        """A thread inside ``without_gc`` until ``release``, returned once inside."""
+        entered = threading.Event()
 
-    assert gc.isenabled()
-    with without_gc():  # the job
+        def worker() -> None:
+            with without_gc():
+                entered.set()
+                assert release.wait(10)
+
         thread = threading.Thread(target=worker)
         thread.start()
         assert entered.wait(10)
+        return thread
+
+    assert gc.isenabled()
+    with without_gc():  # the job
+        thread = paused_worker()
         assert not gc.isenabled()
         release.set()
         thread.join(10)
@@ -420,12 +427,9 @@ def test_the_collector_stays_paused_until_the_last_thread_pausing_it_is_done() -
     assert gc.isenabled()
 
     # the job ends first: the worker's computation stays paused until its own end
-    entered.clear()
     release.clear()
     with without_gc():
-        thread = threading.Thread(target=worker)
-        thread.start()
-        assert entered.wait(10)
+        thread = paused_worker()
     assert not gc.isenabled()
     release.set()
     thread.join(10)
