@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Table,
     and_,
     bindparam,
     case,
@@ -49,7 +50,12 @@ from agent.alerts.model import (
     Silence,
 )
 from agent.core.redaction import redact
-from agent.state.dialect import dialect_of, insert_ignore, plain_rows, read_only
+from agent.state.dialect import (
+    bulk_write_bound,
+    plain_rows,
+    read_only,
+    row_binder,
+)
 from agent.state.leader_epoch import Fence
 from agent.state.schema import alert_outbox, alert_state, silences
 
@@ -576,6 +582,7 @@ def _upsert_states(conn: Connection, states: Sequence[AlertState]) -> None:
         )
         .values({**{name: bindparam(name) for name in _STATE_VALUES}, **_CLOSURE_KEPT})
     )
+    bind = row_binder(conn, alert_state)
     for start in range(0, len(keys), _OUTBOX_CHUNK):
         chunk = keys[start : start + _OUTBOX_CHUNK]
         updates = [
@@ -583,15 +590,28 @@ def _upsert_states(conn: Connection, states: Sequence[AlertState]) -> None:
             for k in chunk
             if k in existing
         ]
-        inserts = [
-            {"rule_id": k[0], "subject": k[1], **_state_values(latest[k])}
-            for k in chunk
-            if k not in existing
-        ]
+        new = [k for k in chunk if k not in existing]
         if updates:
             conn.execute(changed, updates)
-        if inserts:
-            conn.execute(insert(alert_state), inserts)
+        if not new:
+            continue
+        rows = [
+            bind(
+                _in_columns(
+                    alert_state, {"rule_id": k[0], "subject": k[1], **_state_values(latest[k])}
+                )
+            )
+            for k in new
+        ]
+        written = bulk_write_bound(conn, alert_state, rows, inserted=True)
+        if written is not None:
+            # PostgreSQL: another transaction stored some of these keys since the
+            # lookup; they are updated as known ones are (a closure it holds stays)
+            raced = set(new) - {(rule, subject) for rule, subject in written}
+            conn.execute(
+                changed,
+                [{"k_rule": k[0], "k_subject": k[1], **_state_values(latest[k])} for k in raced],
+            )
 
 
 _STATE_VALUES = (
@@ -644,25 +664,40 @@ def _insert_outbox_rows(conn: Connection, records: Sequence[OutboxRecord]) -> in
     # Rows are built and inserted _OUTBOX_CHUNK records at a time, all in the caller's
     # one transaction: a first cycle at 50,000 accounts records about 47,000 alerts,
     # and their rows (each with its whole content as JSON) at once were the largest
-    # part of the alerts job's memory.
+    # part of the alerts job's memory. The database's bulk path writes them
+    # (``bulk_write_bound``: executemany on SQLite, COPY on PostgreSQL), as the store
+    # writes responses: SQLAlchemy's per-row binding was half of recording's time.
     # Another transaction may store one of these ids after the lookup (the Close
     # button's repository and the escalation job record the same update; replicas):
     # its row stands, and only the rows written here are counted.
-    statement = insert_ignore(alert_outbox, dialect_of(conn)).returning(alert_outbox.c.alert_id)
+    bind = row_binder(conn, alert_outbox)
     inserted = 0
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     for record in records:
         alert_id = record.content.alert_id
         if alert_id in stored:
             continue
         stored.add(alert_id)  # a second record with the same id in one batch: the first wins
-        rows.append(_outbox_row(record))
+        rows.append(bind(_in_columns(alert_outbox, _outbox_row(record))))
         if len(rows) == _OUTBOX_CHUNK:
-            inserted += len(conn.execute(statement, rows).all())
+            inserted += _insert_new(conn, alert_outbox, rows)
             rows = []
     if rows:
-        inserted += len(conn.execute(statement, rows).all())
+        inserted += _insert_new(conn, alert_outbox, rows)
     return inserted
+
+
+def _in_columns(table: Table, row: dict[str, Any]) -> tuple[Any, ...]:
+    """``row`` as a tuple in ``table``'s column order (a column it lacks: NULL)."""
+    return tuple(row.get(column.name) for column in table.columns)
+
+
+def _insert_new(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]]) -> int:
+    """Insert bound rows, skipping a key another transaction stored meanwhile; how many
+    were written (on SQLite every one: its write transaction holds the lock since the
+    lookup; on PostgreSQL the keys the insert returned, when fewer than given)."""
+    written = bulk_write_bound(conn, table, rows, inserted=True)
+    return len(rows) if written is None else len(written)
 
 
 #: Outbox rows (and alert states) built and written at once (see ``_insert_outbox_rows``).

@@ -28,7 +28,7 @@ _DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 @pytest.fixture
 def pg_engine() -> Iterator[Engine]:
-    """A PostgreSQL engine on a schema of its own, dropped afterwards."""
+    """A PostgreSQL engine on a schema of its own (its search_path), dropped afterwards."""
     import os
     import uuid
 
@@ -48,9 +48,12 @@ def pg_engine() -> Iterator[Engine]:
     schema = f"ax_alerts_{uuid.uuid4().hex[:12]}"
     with base.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    eng = base.execution_options(schema_translate_map={None: schema})
+    # the schema is the connection's search_path, as a deployment sets it: the bulk
+    # paths' own SQL (COPY into a staging table) names tables without a schema
+    eng = create_engine(base.url.update_query_dict({"options": f"-csearch_path={schema}"}))
     metadata.create_all(eng)
     yield eng
+    eng.dispose()
     with base.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     base.dispose()

@@ -166,21 +166,18 @@ def test_outbox_rows_go_in_chunks_within_one_transaction(
     monkeypatch.setattr(repo_module, "_OUTBOX_CHUNK", 2)
     repo = AlertRepo(store.engine)
     sizes: list[int] = []
+    real_write = repo_module.bulk_write_bound
 
-    def counting(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]  # noqa: PLR0917  # SQLAlchemy's event signature
-        if statement.lstrip().upper().startswith("INSERT INTO ALERT_OUTBOX"):
-            # one statement of many rows (RETURNING): every row's values in one flat set
-            rows = isinstance(parameters, list | tuple) and isinstance(parameters[0], tuple)
-            width = statement[: statement.index(")")].count(",") + 1  # the columns bound
-            sizes.append(len(parameters) if rows else len(parameters) // width)
+    def counting(conn, table, values, **options):  # type: ignore[no-untyped-def]
+        # the database's bulk path (executemany on SQLite, COPY on PostgreSQL)
+        if table.name == "alert_outbox":
+            sizes.append(len(values))
+        return real_write(conn, table, values, **options)
 
-    event.listen(store.engine, "before_cursor_execute", counting)
-    try:
-        batch = [record(f"a{i}", "C1", NOW + timedelta(seconds=i)) for i in range(5)]
-        batch.insert(3, record("a0", "C2", NOW))  # the same id again: the first one stays
-        assert repo.record(batch, []) == 5
-    finally:
-        event.remove(store.engine, "before_cursor_execute", counting)
+    monkeypatch.setattr(repo_module, "bulk_write_bound", counting)
+    batch = [record(f"a{i}", "C1", NOW + timedelta(seconds=i)) for i in range(5)]
+    batch.insert(3, record("a0", "C2", NOW))  # the same id again: the first one stays
+    assert repo.record(batch, []) == 5
     assert sizes == [2, 2, 1]
     pending = repo.pending()
     assert [p.alert_id for p in pending] == ["a0", "a1", "a2", "a3", "a4"]
@@ -213,9 +210,18 @@ def test_alert_states_go_in_chunks_within_one_transaction(
 
     def counting(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]  # noqa: PLR0917  # SQLAlchemy's event signature
         verb = statement.lstrip().split()[0].upper()
-        if "alert_state" in statement and verb in ("INSERT", "UPDATE"):
+        if "alert_state" in statement and verb == "UPDATE":
             sizes.append((verb, len(parameters) if executemany else 1))
 
+    real_write = repo_module.bulk_write_bound
+
+    def inserting(conn, table, values, **options):  # type: ignore[no-untyped-def]
+        # new states go by the database's bulk path (executemany / COPY)
+        if table.name == "alert_state":
+            sizes.append(("INSERT", len(values)))
+        return real_write(conn, table, values, **options)
+
+    monkeypatch.setattr(repo_module, "bulk_write_bound", inserting)
     states = [AlertState("at-risk", f"A{i}", True, NOW + timedelta(hours=1)) for i in range(5)]
     event.listen(store.engine, "before_cursor_execute", counting)
     try:
@@ -261,3 +267,33 @@ def test_an_alert_another_transaction_stores_after_the_lookup_is_kept_not_an_err
         event.remove(pg_engine, "after_cursor_execute", looked_up)
     assert raced == [1]
     assert [p.alert_id for p in repo.pending()] == ["u1", "u2"]
+
+
+def test_a_state_another_transaction_stores_after_the_lookup_is_updated_not_an_error(
+    pg_engine: Engine,
+) -> None:
+    """Two recorders of one new state (two replicas, or the answers path and the cycle):
+    the one that looked the key up first and writes second finds it stored by the bulk
+    insert's returned keys, and updates it as a known state instead of failing on its
+    key or dropping its decision; a closure the other recorded stays."""
+    repo, other = AlertRepo(pg_engine), AlertRepo(pg_engine)
+    closed = AlertState("at-risk", "A1", True, NOW, closed_at=NOW, closed_by="<@U1>")
+    mine = AlertState("at-risk", "A1", True, NOW, NOW + timedelta(hours=1), "at-risk:A1:2")
+    raced: list[int] = []
+
+    def looked_up(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if raced or not statement.lstrip().upper().startswith("SELECT"):
+            return
+        raced.append(-1)  # once: the other recorder's own lookup passes through
+        raced[0] = other.record([], [closed])  # its own transaction, committed
+
+    event.listen(pg_engine, "after_cursor_execute", looked_up)
+    try:
+        repo.record([], [mine, AlertState("at-risk", "A2", True, NOW)])
+    finally:
+        event.remove(pg_engine, "after_cursor_execute", looked_up)
+    assert raced == [0]
+    stored = repo.states(["at-risk"])
+    assert sorted(subject for _, subject in stored) == ["A1", "A2"]
+    assert stored[("at-risk", "A1")].last_alert_id == "at-risk:A1:2"  # this decision
+    assert stored[("at-risk", "A1")].closed_by == "<@U1>"  # the other's closure kept
