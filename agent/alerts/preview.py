@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, event, insert, select
 
 from agent.alerts.console import ConsoleNotifier
 from agent.alerts.decide import Decision
@@ -88,6 +88,7 @@ def copy_alert_state(source: Engine | None) -> Iterator[Engine]:
     second thread: a preview with enough alerts to fill a lane stopped there."""
     with tempfile.TemporaryDirectory(prefix="ax-agent-preview-") as folder:
         engine = create_state_engine(f"sqlite:///{Path(folder) / 'alerts.db'}")
+        event.listen(engine, "connect", _throwaway)
         try:
             metadata.create_all(engine, tables=list(_TABLES))
             if source is not None:
@@ -99,6 +100,16 @@ def copy_alert_state(source: Engine | None) -> Iterator[Engine]:
             yield engine
         finally:
             engine.dispose()
+
+
+def _throwaway(dbapi_conn: Any, _record: Any) -> None:
+    """The private copy is removed after the preview: a commit need not reach the disk
+    (the state store's engine syncs every commit, which a throwaway file only waits for)."""
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute("PRAGMA synchronous=OFF")
+    finally:
+        cursor.close()
 
 
 #: Builds the pipeline the real cycle uses, on the preview's database and notifier.

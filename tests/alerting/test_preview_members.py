@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
 
 from agent.alerts.model import Destination
 from agent.alerts.preview import _members, _RememberingRepo, copy_alert_state
 from agent.alerts.repo import OutboxRecord
+from agent.state.dialect import create_state_engine
 from tests.alerting.slackkit import content
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -57,3 +61,26 @@ def test_alerts_stored_before_the_pass_are_read_back() -> None:
         assert repo.members("digest:C1:2") is None  # r1 was stored before: read it back
         assert [c.text for c in _members(engine, "digest:C1:2") if c.alert_id == "r1"] != ["new"]
         assert repo.members("digest:C1:1") is None  # not this pass's digest
+
+
+def test_the_private_copy_does_not_sync_its_commits_and_the_state_store_does(
+    tmp_path: Path,
+) -> None:
+    """The preview's copy is thrown away: its commits are not synced to the disk (every
+    connection of it, the delivery lanes' too), while the state store's are (FULL)."""
+
+    def synchronous(engine: Engine) -> list[int]:
+        raws = [engine.raw_connection() for _ in range(2)]  # two at once: two connections
+        try:
+            return [raw.cursor().execute("PRAGMA synchronous").fetchone()[0] for raw in raws]
+        finally:
+            for raw in raws:
+                raw.close()
+
+    with copy_alert_state(None) as engine:
+        assert synchronous(engine) == [0, 0]  # OFF
+    real = create_state_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        assert synchronous(real) == [2, 2]  # FULL
+    finally:
+        real.dispose()
