@@ -224,3 +224,69 @@ def test_an_answer_another_transaction_stores_meanwhile_is_compared_not_added(
     [result] = results
     assert result.added == ()
     assert (result.duplicates, len(result.conflicts)) == ((1, 0) if score == 9 else (0, 1))
+
+
+@pytest.mark.postgres
+def test_a_key_lookup_reads_only_its_keys_after_the_table_grew_on_postgres(
+    postgres_url: str,
+) -> None:
+    """An ingest looks the keys of each piece up before it inserts (hundreds of pieces in
+    a first ingest of a million answers). PostgreSQL plans the lookup from the table's
+    statistics; with none yet (autovacuum off, or not round yet) it planned for a table
+    of a few rows: every row of the source read and checked against the piece's ids,
+    so each lookup read the whole table (5 s a lookup at 134,000 rows, in a benchmark
+    that then ran for hours). The bulk path analyzes the table as it grows: a lookup
+    reads its own keys only."""
+    from sqlalchemy import text
+
+    def index_reads(store: StateStore) -> int:
+        with store.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    text(
+                        "SELECT idx_tup_read FROM pg_stat_user_indexes "
+                        "WHERE relname = 'responses' AND schemaname = current_schema()"
+                    )
+                ).scalar_one()
+            )
+
+    with StateStore.open(postgres_url) as store:
+        for i in range(12):  # the lookup runs often while the table is nearly empty
+            store.add_responses([_response(f"early-{i}")])
+        store.add_responses([_response(f"bulk-{i:05d}") for i in range(20_000)])
+        with store.engine.connect() as conn:  # the statistics the reads below are told
+            if conn.execute(text("SHOW server_version_num")).scalar_one() < "150000":
+                pytest.skip("PostgreSQL before 15 cannot flush its statistics on demand")
+            conn.execute(text("SELECT pg_stat_force_next_flush()"))
+        before = index_reads(store)
+        store.add_responses([_response(f"late-{i}") for i in range(10)])
+        with store.engine.connect() as conn:
+            conn.execute(text("SELECT pg_stat_force_next_flush()"))
+        read = index_reads(store) - before
+    assert read < 1_000, f"one lookup of 10 keys read {read} index entries"
+
+
+@pytest.mark.postgres
+def test_the_bulk_path_analyzes_a_table_each_time_it_doubled_on_postgres(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Statistics follow a growing table without an analysis per piece: once the rows
+    written since the last analysis reach the threshold and the rows the table held
+    then (so at 1, 2, 4, 8 times the threshold for pieces of the threshold's size)."""
+    from sqlalchemy import event
+
+    from agent.state import dialect
+
+    monkeypatch.setattr(dialect, "ANALYZE_AFTER_ROWS", 100)
+    analyzed: list[int] = []
+    with StateStore.open(postgres_url) as store:
+        piece = 0
+
+        def seen(*args: Any) -> None:
+            if args[2].startswith("ANALYZE"):
+                analyzed.append(piece)
+
+        event.listen(store.engine, "before_cursor_execute", seen)
+        for piece in range(8):  # read by ``seen``
+            store.add_responses([_response(f"p{piece}-{i:03d}") for i in range(100)])
+    assert analyzed == [0, 1, 3, 7]  # during the 1st, 2nd, 4th and 8th piece
