@@ -24,6 +24,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
 
+import structlog
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -40,12 +41,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Insert
 
 from agent.state.errors import StateError
 from agent.state.schema import UtcDateTime
+
+_log = structlog.get_logger(__name__)
 
 __all__ = [
     "DEFAULT_URL",
@@ -461,6 +464,9 @@ def bulk_write_bound(
 #: Rows a table takes through the bulk path before PostgreSQL's statistics of it are
 #: brought up to date (``_Statistics``).
 ANALYZE_AFTER_ROWS = 10_000
+#: How long an analysis waits for its lock (a VACUUM or another ANALYZE of the table
+#: holds it) before it is left to a later write: a write never waits behind one.
+ANALYZE_LOCK_WAIT = "1s"
 
 
 class _Statistics:
@@ -476,7 +482,8 @@ class _Statistics:
     checked against the 2,000 ids, for every piece, so an ingest slowed down with
     every piece (a lookup took 5 s at 134,000 rows). Counted per process, per
     database and table; a table's size at its last analysis is read from ``pg_class``
-    the first time."""
+    the first time. An analysis that cannot have its lock within ``ANALYZE_LOCK_WAIT``
+    is rolled back to a savepoint, the write goes on, and a later write tries again."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -498,7 +505,8 @@ class _Statistics:
             with self._lock:
                 self._tables[key] = (self._tables[key][0], held)
             return
-        conn.exec_driver_sql(f"ANALYZE {name}")
+        if not _analyzed(conn, name):
+            return
         held = self._held(conn, name)
         with self._lock:
             self._tables[key] = (self._tables[key][0] - since, held)
@@ -513,6 +521,26 @@ class _Statistics:
 
 
 _STATISTICS = _Statistics()
+
+
+def _analyzed(conn: Connection, name: str) -> bool:
+    """ANALYZE the table inside a savepoint of the caller's transaction, waiting at most
+    ``ANALYZE_LOCK_WAIT`` for its lock; False (nothing changed) when it could not."""
+    waited = conn.exec_driver_sql("SHOW lock_timeout").scalar()
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql(
+                "SELECT set_config('lock_timeout', %(wait)s, true)", {"wait": ANALYZE_LOCK_WAIT}
+            )
+            conn.exec_driver_sql(f"ANALYZE {name}")
+            # the setting holds to the transaction's end: the caller's own, back
+            conn.exec_driver_sql(
+                "SELECT set_config('lock_timeout', %(wait)s, true)", {"wait": waited}
+            )
+    except OperationalError as exc:  # lock_not_available: a VACUUM or ANALYZE holds it
+        _log.info("statistics_deferred", table=name, reason=str(exc.orig).splitlines()[0])
+        return False
+    return True
 
 
 def _json_merged(dialect: Dialect, target: str, column: str) -> str:

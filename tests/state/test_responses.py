@@ -290,3 +290,47 @@ def test_the_bulk_path_analyzes_a_table_each_time_it_doubled_on_postgres(
         for piece in range(8):  # read by ``seen``
             store.add_responses([_response(f"p{piece}-{i:03d}") for i in range(100)])
     assert analyzed == [0, 1, 3, 7]  # during the 1st, 2nd, 4th and 8th piece
+
+
+@pytest.mark.postgres
+def test_an_analysis_never_holds_a_write_behind_a_vacuum_on_postgres(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A VACUUM or another ANALYZE of the table holds the lock an analysis needs: the
+    analysis gives up after its short wait, the write goes on (its rows stored, the
+    transaction's own lock timeout as it was), and a later write analyzes."""
+    from sqlalchemy import create_engine, event, text
+
+    from agent.state import dialect, schema
+
+    monkeypatch.setattr(dialect, "ANALYZE_AFTER_ROWS", 100)
+    monkeypatch.setattr(dialect, "ANALYZE_LOCK_WAIT", "200ms")
+    analyzed: list[str] = []
+    other = create_engine(postgres_url)
+    with StateStore.open(postgres_url) as store:
+        event.listen(
+            store.engine,
+            "after_cursor_execute",
+            lambda *args: analyzed.append(args[2]) if args[2].startswith("ANALYZE") else None,
+        )
+        with other.connect() as vacuum:  # what a VACUUM holds on the table
+            vacuum.execute(text("LOCK TABLE responses IN SHARE UPDATE EXCLUSIVE MODE"))
+            store.add_responses([_response(f"a{i:03d}") for i in range(100)])
+            assert analyzed == []
+            vacuum.rollback()
+        with store.engine.begin() as conn:
+            conn.execute(text("SET LOCAL lock_timeout = '7s'"))
+            row = {"source": "responses.csv", "content_hash": "h", "score": 9}
+            row |= {"submitted_at": T0, "received_at": T0}
+            dialect.bulk_write(
+                conn,
+                schema.responses,
+                [
+                    {**dict.fromkeys(schema.responses.c.keys()), **row, "response_id": f"b{i}"}
+                    for i in range(100)
+                ],
+            )
+            assert conn.execute(text("SHOW lock_timeout")).scalar_one() == "7s"
+        assert analyzed == ["ANALYZE responses"]
+        assert len(store.load_responses()) == 200
+    other.dispose()
