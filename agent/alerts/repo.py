@@ -50,12 +50,7 @@ from agent.alerts.model import (
     Silence,
 )
 from agent.core.redaction import redact
-from agent.state.dialect import (
-    bulk_write_bound,
-    plain_rows,
-    read_only,
-    row_binder,
-)
+from agent.state.dialect import bulk_write, plain_rows, read_only
 from agent.state.leader_epoch import Fence
 from agent.state.schema import alert_outbox, alert_state, silences
 
@@ -582,36 +577,25 @@ def _upsert_states(conn: Connection, states: Sequence[AlertState]) -> None:
         )
         .values({**{name: bindparam(name) for name in _STATE_VALUES}, **_CLOSURE_KEPT})
     )
-    bind = row_binder(conn, alert_state)
+
+    def known(key: tuple[str, str]) -> dict[str, Any]:
+        return {"k_rule": key[0], "k_subject": key[1], **_state_values(latest[key])}
+
     for start in range(0, len(keys), _OUTBOX_CHUNK):
         chunk = keys[start : start + _OUTBOX_CHUNK]
-        updates = [
-            {"k_rule": k[0], "k_subject": k[1], **_state_values(latest[k])}
-            for k in chunk
-            if k in existing
-        ]
+        updates = [known(k) for k in chunk if k in existing]
         new = [k for k in chunk if k not in existing]
         if updates:
             conn.execute(changed, updates)
         if not new:
             continue
-        rows = [
-            bind(
-                _in_columns(
-                    alert_state, {"rule_id": k[0], "subject": k[1], **_state_values(latest[k])}
-                )
-            )
-            for k in new
-        ]
-        written = bulk_write_bound(conn, alert_state, rows, inserted=True)
+        rows = [{"rule_id": k[0], "subject": k[1], **_state_values(latest[k])} for k in new]
+        written = bulk_write(conn, alert_state, rows, inserted=True)
         if written is not None:
             # PostgreSQL: another transaction stored some of these keys since the
             # lookup; they are updated as known ones are (a closure it holds stays)
             raced = set(new) - {(rule, subject) for rule, subject in written}
-            conn.execute(
-                changed,
-                [{"k_rule": k[0], "k_subject": k[1], **_state_values(latest[k])} for k in raced],
-            )
+            conn.execute(changed, [known(k) for k in raced])
 
 
 _STATE_VALUES = (
@@ -665,20 +649,19 @@ def _insert_outbox_rows(conn: Connection, records: Sequence[OutboxRecord]) -> in
     # one transaction: a first cycle at 50,000 accounts records about 47,000 alerts,
     # and their rows (each with its whole content as JSON) at once were the largest
     # part of the alerts job's memory. The database's bulk path writes them
-    # (``bulk_write_bound``: executemany on SQLite, COPY on PostgreSQL), as the store
+    # (``bulk_write``: executemany on SQLite, COPY on PostgreSQL), as the store
     # writes responses: SQLAlchemy's per-row binding was half of recording's time.
     # Another transaction may store one of these ids after the lookup (the Close
     # button's repository and the escalation job record the same update; replicas):
     # its row stands, and only the rows written here are counted.
-    bind = row_binder(conn, alert_outbox)
     inserted = 0
-    rows: list[tuple[Any, ...]] = []
+    rows: list[dict[str, Any]] = []
     for record in records:
         alert_id = record.content.alert_id
         if alert_id in stored:
             continue
         stored.add(alert_id)  # a second record with the same id in one batch: the first wins
-        rows.append(bind(_in_columns(alert_outbox, _outbox_row(record))))
+        rows.append(_outbox_row(record))
         if len(rows) == _OUTBOX_CHUNK:
             inserted += _insert_new(conn, alert_outbox, rows)
             rows = []
@@ -687,16 +670,11 @@ def _insert_outbox_rows(conn: Connection, records: Sequence[OutboxRecord]) -> in
     return inserted
 
 
-def _in_columns(table: Table, row: dict[str, Any]) -> tuple[Any, ...]:
-    """``row`` as a tuple in ``table``'s column order (a column it lacks: NULL)."""
-    return tuple(row.get(column.name) for column in table.columns)
-
-
-def _insert_new(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]]) -> int:
-    """Insert bound rows, skipping a key another transaction stored meanwhile; how many
-    were written (on SQLite every one: its write transaction holds the lock since the
+def _insert_new(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert rows, skipping a key another transaction stored meanwhile; how many were
+    written (on SQLite every one: its write transaction holds the lock since the
     lookup; on PostgreSQL the keys the insert returned, when fewer than given)."""
-    written = bulk_write_bound(conn, table, rows, inserted=True)
+    written = bulk_write(conn, table, rows, inserted=True)
     return len(rows) if written is None else len(written)
 
 
@@ -725,7 +703,14 @@ def _outbox_row(record: OutboxRecord) -> dict[str, Any]:
         "status": record.status,
         "attempts": 0,
         "created_at": record.created_at.astimezone(UTC),
+        **_NOT_YET,
     }
+
+
+#: The outbox columns a new row leaves empty until it is claimed, sent or fails.
+_NOT_YET = dict.fromkeys(
+    ("last_error", "sent_at", "message_ts", "message_channel", "claimed_epoch", "claimed_at")
+)
 
 
 def _outbox(row: Any) -> OutboxAlert:

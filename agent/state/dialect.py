@@ -368,18 +368,22 @@ def bulk_write(
     table: Table,
     rows: Sequence[Mapping[str, Any]],
     update: Sequence[str] = (),
-) -> None:
+    *,
+    inserted: bool = False,
+) -> list[tuple[Any, ...]] | None:
     """Insert ``rows`` (distinct primary keys); on a key conflict update ``update`` or skip.
 
     Every row carries every column of ``table``. Values are converted exactly as
-    SQLAlchemy would bind them, without its per-row statement machinery.
+    SQLAlchemy would bind them, without its per-row statement machinery. ``inserted``:
+    as ``bulk_write_bound`` says (the keys written, when fewer than given).
     """
     if not rows:
-        return
+        return None
     names = [c.name for c in table.columns]
     take = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
     bind = row_binder(conn, table)
-    bulk_write_bound(conn, table, [bind(take(row)) for row in rows], update=update)
+    values = [bind(take(row)) for row in rows]
+    return bulk_write_bound(conn, table, values, update=update, inserted=inserted)
 
 
 def row_binder(conn: Connection, table: Table) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:

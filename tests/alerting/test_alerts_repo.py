@@ -166,15 +166,15 @@ def test_outbox_rows_go_in_chunks_within_one_transaction(
     monkeypatch.setattr(repo_module, "_OUTBOX_CHUNK", 2)
     repo = AlertRepo(store.engine)
     sizes: list[int] = []
-    real_write = repo_module.bulk_write_bound
+    real_write = repo_module.bulk_write
 
-    def counting(conn, table, values, **options):  # type: ignore[no-untyped-def]
+    def counting(conn, table, rows, *args, **options):  # type: ignore[no-untyped-def]
         # the database's bulk path (executemany on SQLite, COPY on PostgreSQL)
         if table.name == "alert_outbox":
-            sizes.append(len(values))
-        return real_write(conn, table, values, **options)
+            sizes.append(len(rows))
+        return real_write(conn, table, rows, *args, **options)
 
-    monkeypatch.setattr(repo_module, "bulk_write_bound", counting)
+    monkeypatch.setattr(repo_module, "bulk_write", counting)
     batch = [record(f"a{i}", "C1", NOW + timedelta(seconds=i)) for i in range(5)]
     batch.insert(3, record("a0", "C2", NOW))  # the same id again: the first one stays
     assert repo.record(batch, []) == 5
@@ -213,15 +213,15 @@ def test_alert_states_go_in_chunks_within_one_transaction(
         if "alert_state" in statement and verb == "UPDATE":
             sizes.append((verb, len(parameters) if executemany else 1))
 
-    real_write = repo_module.bulk_write_bound
+    real_write = repo_module.bulk_write
 
-    def inserting(conn, table, values, **options):  # type: ignore[no-untyped-def]
+    def inserting(conn, table, rows, *args, **options):  # type: ignore[no-untyped-def]
         # new states go by the database's bulk path (executemany / COPY)
         if table.name == "alert_state":
-            sizes.append(("INSERT", len(values)))
-        return real_write(conn, table, values, **options)
+            sizes.append(("INSERT", len(rows)))
+        return real_write(conn, table, rows, *args, **options)
 
-    monkeypatch.setattr(repo_module, "bulk_write_bound", inserting)
+    monkeypatch.setattr(repo_module, "bulk_write", inserting)
     states = [AlertState("at-risk", f"A{i}", True, NOW + timedelta(hours=1)) for i in range(5)]
     event.listen(store.engine, "before_cursor_execute", counting)
     try:
