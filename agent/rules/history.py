@@ -99,22 +99,24 @@ class RuleHistory:
     def account_since(self, now: datetime, account_id: str, key: str, current: Any) -> float | None:
         """Days the current value has held (0 when it changed this cycle)."""
         row = self._rows(now, True).get(account_id)
-        if row is None or not row.since.get(key):
+        held = None if row is None else row.since.get(key)  # decoded once: a new dict each time
+        if not held:
             return None
         if self.account_changed(now, account_id, key, current):
             return 0.0
-        began = datetime.fromisoformat(row.since[key][0])
+        began = datetime.fromisoformat(held[0])
         return (now - began).total_seconds() / _DAY
 
     def account_held(self, now: datetime, account_id: str, key: str, current: Any) -> float | None:
         """Days the value before the current one had held."""
         row = self._rows(now, True).get(account_id)
-        if row is None or not row.since.get(key):
+        since = None if row is None else row.since.get(key)  # decoded once: a new dict each time
+        if not since:
             return None
         if self.account_changed(now, account_id, key, current):
-            began = datetime.fromisoformat(row.since[key][0])
+            began = datetime.fromisoformat(since[0])
             return (now - began).total_seconds() / _DAY
-        held = row.since[key][1]
+        held = since[1]
         return None if held is None else float(held)
 
     # -- portfolio -------------------------------------------------------------------

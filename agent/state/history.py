@@ -21,14 +21,16 @@ day, older than ``weekly_after`` to the last of each ISO week.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import itemgetter
+from sys import intern
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, select
+from sqlalchemy import Connection, Text, and_, cast, delete, func, select
 
 from agent.config.settings import HistorySettings
 from agent.core.batching import chunked
@@ -44,7 +46,7 @@ from agent.core.history import (
     thinned_away,
 )
 from agent.state import schema
-from agent.state.dialect import bulk_write, bulk_write_bound, row_binder
+from agent.state.dialect import bulk_write, bulk_write_bound, plain_rows, row_binder
 from agent.state.ops_base import BATCH_ROWS
 from agent.state.pieces import commit_in_pieces
 from agent.state.store import StateStore
@@ -83,13 +85,48 @@ class Recorded:
         }
 
 
-@dataclass(frozen=True, slots=True)
 class Row:
-    """One stored account row: its figures and, per key, since when its value held."""
+    """One stored account row: its figures and, per key, since when its value held.
 
-    as_of: datetime
-    figures: dict[str, Any]
-    since: dict[str, list[Any]]
+    The change rules read every account's row in force at an instant (50,000 of them,
+    once per duration a rule names), so a row is kept small: ``since``, twice the size of
+    the figures once decoded and read only by ``since()`` and ``held()``, stays the
+    stored JSON text until asked for; the figures' keys are one string per key, shared
+    by every row, not one per row.
+    """
+
+    __slots__ = ("_since", "as_of", "figures")
+
+    def __init__(
+        self, as_of: datetime, figures: dict[str, Any], since: dict[str, list[Any]] | str
+    ) -> None:
+        self.as_of = as_of
+        self.figures = figures
+        self._since = since
+
+    @classmethod
+    def stored(cls, as_of: datetime, figures: str, since: str | None) -> Row:
+        """A row from its stored JSON texts."""
+        decoded = json.loads(figures)
+        return cls(as_of, {intern(k): v for k, v in decoded.items()}, since or "{}")
+
+    @property
+    def since(self) -> dict[str, list[Any]]:
+        """Per key: since when its value held, and how long the one before had (a new
+        dict at each call: decoded from the stored text)."""
+        since = self._since
+        decoded: dict[str, list[Any]] = json.loads(since) if isinstance(since, str) else since
+        return decoded
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Row):
+            return NotImplemented
+        return (self.as_of, self.figures, self.since) == (other.as_of, other.figures, other.since)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable figures, as the dataclass had
+
+    def __repr__(self) -> str:
+        return f"Row(as_of={self.as_of!r}, figures={self.figures!r}, since={self.since!r})"
 
 
 class HistoryRepo:
@@ -416,12 +453,12 @@ def _in_force(
             newest = newest.where(c.account_id.in_(batch))
         latest = newest.group_by(c.account_id).subquery()
         stmt = (
-            select(c.account_id, c.as_of, c.figures, c.since)
+            select(c.account_id, c.as_of, cast(c.figures, Text), cast(c.since, Text))
             .join(latest, and_(c.account_id == latest.c.account_id, c.as_of == latest.c.as_of))
             .where(c.crm == crm)
         )
-        for r in conn.execute(stmt):
-            found[r.account_id] = Row(r.as_of, dict(r.figures), dict(r.since or {}))
+        for account_id, as_of, figures, since in plain_rows(conn, stmt):
+            found[account_id] = Row.stored(as_of, figures, since)
     return found
 
 

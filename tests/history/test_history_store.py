@@ -63,6 +63,23 @@ def test_rows_only_when_a_figure_changes(state_url: str) -> None:
         assert repo.accounts("salesforce") == {}  # per CRM
 
 
+def test_rows_in_force_stay_small(state_url: str) -> None:
+    """The change rules hold every account's row in force, once per duration a rule
+    names (two sets of 50,000 rows in a running agent's alerts job): the figures' keys
+    are shared by every row, and ``since`` is decoded when asked for, never kept."""
+    with StateStore.open(state_url) as store:
+        repo = HistoryRepo(store)
+        repo.record("files", _document(NOW))
+        rows = repo.accounts_at("files", NOW)
+        a, b = rows["A"], rows["B"]
+        assert {k: id(k) for k in a.figures} == {k: id(k) for k in b.figures}
+        assert a.since == a.since
+        assert a.since is not a.since  # decoded at each ask: nothing decoded stays
+        assert a.since["nps"] == [NOW.isoformat(), None]
+        assert a == repo.accounts_at("files", NOW + timedelta(hours=1))["A"]
+        assert a != b
+
+
 def test_a_backfill_into_the_past_compares_with_the_row_in_force_then(state_url: str) -> None:
     with StateStore.open(state_url) as store:
         repo = HistoryRepo(store)
