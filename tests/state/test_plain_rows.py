@@ -116,3 +116,14 @@ def test_bulk_rows_and_sqlalchemys_insert_store_the_same_text(tmp_path: Path) ->
         assert raw[0][5] == "2024-03-01 12:00:00.123456"
     finally:
         store.close()
+
+
+def test_crm_values_beyond_64_bits_come_back_unchanged(store: StateStore) -> None:
+    """A CRM's values are read back from the mirror exactly: a number beyond 64 bits
+    stays an integer (a faster JSON decoder, orjson, would read it as a float), a long
+    text of digits stays text."""
+    values = {"big": 2**64, "negative": -(2**70), "id": "1234567890123456789012", "x": 1.5}
+    store.upsert_records("files", "account", [Account("A1", "Acme", crm_values=values)])
+    (loaded,) = store.load_accounts("files")
+    assert loaded.crm_values == values
+    assert type(loaded.crm_values["big"]) is int
