@@ -155,9 +155,12 @@ class Excluded:
     contacts: list[Contact] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Computed:
-    """One cycle's figures and what the alert rules need beside them."""
+    """One cycle's figures and what the alert rules need beside them.
+
+    Weakly referable: what only remembers which computation it saw (a deciding job's
+    last run) does not keep a million matches alive beside the next computation's."""
 
     document: MetricsDocument
     accounts: list[Account]

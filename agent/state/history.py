@@ -446,6 +446,7 @@ def _in_force(
     """The newest row of each account (of ``ids``) at or before ``at`` (``strict``: before)."""
     c = schema.history_accounts.c
     found: dict[str, Row] = {}
+    texts: dict[str | None, str | None] = {}
     for batch in [None] if ids is None else chunked(list(ids), BATCH_ROWS):
         bound = c.as_of < at if strict else c.as_of <= at
         newest = select(c.account_id, func.max(c.as_of).label("as_of")).where(c.crm == crm, bound)
@@ -458,7 +459,9 @@ def _in_force(
             .where(c.crm == crm)
         )
         for account_id, as_of, figures, since in plain_rows(conn, stmt):
-            found[account_id] = Row.stored(as_of, figures, since)
+            # one text for equal ones: the accounts recorded together, unchanged since,
+            # hold the same since map (every first row does)
+            found[account_id] = Row.stored(as_of, figures, texts.setdefault(since, since))
     return found
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -162,13 +162,18 @@ class CycleFigures:
         rejected: Sequence[Rejected] = (),
         excluded: Excluded | None = None,
         tasks: TaskFigures | None = None,
+        *,
+        on_recompute: Callable[[], None] | None = None,
     ) -> Computed:
         """The figures as of ``as_of``; the same object while nothing changed.
 
         ``rejected`` and ``excluded.dropped``: the input rows reading left out, for the
         document; ``excluded.accounts`` and ``.contacts``: the CRM's rejected accounts and
         their contacts, whose responses are unmatched as ``account_rejected``; ``tasks``:
-        the CRM task figures, its ``tasks`` section (None: none)."""
+        the CRM task figures, its ``tasks`` section (None: none); ``on_recompute``: told
+        when the figures are about to be computed anew, so that the caller lets go of what
+        it keeps of the last computation (only one computation's matches are held at a
+        time)."""
         excluded = excluded or Excluded()
         with self._lock:
             with self._noted:
@@ -186,6 +191,11 @@ class CycleFigures:
                 value = replace(last.value, document=replace(last.value.document, tasks=tasks))
                 self._last = replace(last, tasks=tasks, value=value)
                 return value
+            # The last computation's document and matches go before the new ones are
+            # built (the answers path reads the published figures, kept as they are).
+            self._last = last = None
+            if on_recompute is not None:
+                on_recompute()
             try:
                 with without_gc():
                     figures, generation = self._refreshed(as_of)

@@ -78,6 +78,7 @@ def test_rows_in_force_stay_small(state_url: str) -> None:
         assert a.since["nps"] == [NOW.isoformat(), None]
         assert a == repo.accounts_at("files", NOW + timedelta(hours=1))["A"]
         assert a != b
+        assert a._since is b._since  # recorded together: one text for both
 
 
 def test_a_backfill_into_the_past_compares_with_the_row_in_force_then(state_url: str) -> None:

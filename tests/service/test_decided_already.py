@@ -9,8 +9,10 @@ alert is followed by one that evaluates (it finds nothing new) before runs are s
 
 from __future__ import annotations
 
+import gc
 import shutil
 import threading
+import weakref
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -20,6 +22,7 @@ from typing import Any
 import pytest
 
 from agent.alerts import pipeline as pipeline_module
+from agent.core.incremental import Figures
 from agent.core.models import Response
 from agent.core.ports import FieldUpdate
 from agent.rules.evaluate import Evaluation, evaluate
@@ -130,6 +133,34 @@ def test_a_new_answer_is_decided_and_a_recording_run_is_not_remembered(
     assert "rules" in again
     assert again["alerts_recorded"] == 0
     assert _run(rt) == {"unchanged": 1}
+
+
+def test_a_new_computation_is_built_once_the_last_one_is_let_go(
+    agent: AgentProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What remembers the last computation (the jobs that ran over it, the rule facts
+    built from it, the figures' own cache) lets it go before the next one's matches
+    are built: the running agent holds one computation's million matches, not two."""
+    rt = agent.runtime
+    _settled_runs(rt)
+    _settled_runs(rt, "escalation")
+    last = weakref.ref(rt.computed())
+    assert rt.response_facts(last()) is not None  # type: ignore[arg-type]
+    alive_while_building: list[bool] = []
+    real = Figures.matches
+
+    def matches(figures: Figures, *args: Any) -> Any:
+        gc.collect()
+        alive_while_building.append(last() is not None)
+        return real(figures, *args)
+
+    monkeypatch.setattr(Figures, "matches", matches)
+    answer = Response("hook-8", "p1@acct3.example", 2, NOW - timedelta(hours=1), source="hook")
+    with rt.store.transaction() as tx:
+        added = tx.add_responses([answer]).added
+    rt.responses_added(added)
+    assert _run(rt)["alerts_recorded"] >= 1  # the new computation decided
+    assert alive_while_building == [False]
 
 
 def test_rules_another_thread_loads_during_a_run_are_evaluated_by_the_next(
