@@ -6,9 +6,6 @@ adds one outbox row.
 
 from __future__ import annotations
 
-import importlib
-import sys
-import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -81,39 +78,9 @@ def alert_content(
     )
 
 
-def _load_chart_support() -> None:
-    """Import the report package, which loads the chart library, on a thread of its own.
-
-    The library's first import leaves reference cycles behind (its parser keeps
-    exceptions, with their tracebacks), and a traceback holds every frame that called
-    the import. Imported in an alert pass, those were the pass's frames with the whole
-    computation: kept until the cycle collector's next pass, which then scanned it all
-    (4 s at the end of ``rules test`` at 50,000 accounts), or frozen with it in the
-    running agent. On its own thread the cycles hold that thread's few frames only."""
-    if _CHARTS in sys.modules:
-        return
-    failed: list[BaseException] = []
-
-    def load() -> None:
-        try:
-            importlib.import_module(_CHARTS)
-        except BaseException as exc:  # raised again on the caller's thread
-            failed.append(exc)
-
-    loader = threading.Thread(target=load, name="load-charts")
-    loader.start()
-    loader.join()
-    if failed:
-        raise failed[0]
-
-
-_CHARTS = "agent.report.figures"
-
-
 def chart_attachment(kind: Attachment, document: MetricsDocument) -> ChartAttachment:
     """The report's headline figures and the driver figures the chart is drawn from."""
-    # The report package loads the chart library on import; only attachments need it.
-    _load_chart_support()
+    # Only attachments need the report's figures (not its charts, which the delivery draws).
     from agent.report.figures import digest_figures  # noqa: PLC0415
 
     headlines = tuple(  # with the CRM task closed-loop rate, where there are tasks

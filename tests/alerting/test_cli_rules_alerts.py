@@ -141,7 +141,8 @@ def test_rules_test_runs_without_the_cycle_collector_and_restores_it(
 def test_rules_test_leaves_no_garbage_cycle_holding_the_computation() -> None:
     """The chart library's first import leaves reference cycles that hold their callers'
     frames. Loaded under the preview's frames, they kept every answer alive after the
-    command's work, for the collector's next pass to scan (seconds at scale). A fresh
+    command's work, for the collector's next pass to scan (seconds at scale). The
+    preview's chart attachment reads the report's figures, which do not load it. A fresh
     interpreter, since the library may be loaded in this one already."""
     import subprocess
     import sys
@@ -178,12 +179,21 @@ main()
     assert "answers held by garbage cycles: 0" in done.stderr
 
 
-def test_a_failed_chart_import_is_raised_on_the_callers_thread(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The chart support is imported on a thread of its own; its failure is the caller's."""
-    from agent.alerts import compose
+def test_an_alerts_chart_attachment_does_not_load_the_chart_library() -> None:
+    """The attachment carries the report's figures; the chart is drawn where it is
+    delivered. The library (26 MB) stays out of a process that only decides alerts."""
+    import subprocess
+    import sys
 
-    monkeypatch.setattr(compose, "_CHARTS", "agent.report.no_such_module")
-    with pytest.raises(ModuleNotFoundError, match="no_such_module"):
-        compose._load_chart_support()
+    script = """
+import sys
+from agent.alerts.compose import chart_attachment
+from agent.core.compute import compute_document
+chart_attachment("driver_chart", compute_document([], [], []))
+print("matplotlib" in sys.modules)
+"""
+    done = subprocess.run(  # our own interpreter and code
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "False"  # after the computation's log line
