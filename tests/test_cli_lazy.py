@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -99,3 +100,24 @@ def test_the_installed_command_runs_metrics_and_a_lazily_loaded_group() -> None:
     assert group.returncode == 0, group.stderr
     assert "validate" in group.stdout
     assert "test" in group.stdout
+
+
+def test_packages_offer_their_names_and_load_each_home_on_first_use() -> None:
+    """``agent.core.lazy``: every name a lazy package lists resolves to its module's
+    own object; any other name is an AttributeError naming the package; in a fresh
+    interpreter, importing the package loads none of the homes."""
+    for package in ("agent.report", "connectors.salesforce", "connectors.hubspot"):
+        module = importlib.import_module(package)
+        for name in module.__all__:
+            assert getattr(module, name) is not None, (package, name)
+        with pytest.raises(AttributeError, match=repr(package)):
+            module.no_such_name  # noqa: B018
+    script = (
+        "import sys, agent.report, connectors.salesforce, connectors.hubspot\n"
+        "print(sorted(m for m in ('agent.report.html', 'matplotlib', 'simple_salesforce',"
+        " 'hubspot') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"

@@ -7,8 +7,9 @@ half a second to import) comes with the report and the digest's chart only, not 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from agent.core.lazy import lazy_names
 
 if TYPE_CHECKING:
     from agent.report.digest import digest_text, drivers_png
@@ -35,9 +36,4 @@ _HOMES = {
     "record_url_template": "agent.report.links",
 }
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+__getattr__ = lazy_names(__name__, _HOMES)

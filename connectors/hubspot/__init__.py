@@ -9,8 +9,9 @@ agent's settings root does) must not import the HubSpot SDK.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from agent.core.lazy import lazy_names
 
 if TYPE_CHECKING:
     from agent.core.ports import CrmConnector, SurveySource
@@ -49,9 +50,4 @@ _HOMES = {
     "survey_source_from_settings": "connectors.hubspot.factory",
 }
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+__getattr__ = lazy_names(__name__, _HOMES)

@@ -11,8 +11,9 @@ agent's settings root does) must not import the Salesforce SDK.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from agent.core.lazy import lazy_names
 
 if TYPE_CHECKING:
     from connectors.salesforce.connector import DRY_RUN, SalesforceConnector
@@ -41,9 +42,4 @@ _HOMES = {
     "survey_source_from_settings": "connectors.salesforce.factory",
 }
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+__getattr__ = lazy_names(__name__, _HOMES)
