@@ -354,8 +354,12 @@ def test_a_refresh_of_a_clone_leaves_the_published_figures_as_they_were() -> Non
     twin = figures.clone()
     later = AS_OF + timedelta(days=1)
     assert twin.refresh(later).rescored == 1  # A1's recency score moved, nothing else
+    # a refresh that only moved the instant copied none of the response indexes
+    assert twin._matched is figures._matched
+    assert twin._ordered is figures._ordered
     answer = Response("r3", "x@a.com", 1, later, source="s")
     twin.add_responses([answer])
+    assert twin._matched is not figures._matched  # copied before the answer was placed
     twin.refresh(later)
     _assert_same(twin, accounts, [], [*old, answer], later)
     assert _state(figures) == published

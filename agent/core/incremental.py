@@ -126,29 +126,43 @@ class Figures:
         self._shared = False
         self._own_keys: set[str] = set()
         self._own_emails: set[str] = set()
+        #: Whether the response indexes (``_ordered``, ``_matched``, ``_unmatched``,
+        #: ``_by_account``, ``_by_email``) are the very containers a clone shares with
+        #: its original: each copied by the first change that places a response
+        #: (``_own_indexes``), so a refresh that only moves the instant copies none.
+        self._indexes_shared = False
         self._contacts_of: dict[str, list[int]] = {}
         self._parts: dict[str, _Part] = {}
         self._contact_figures: dict[str, list[ContactFigures | None]] = {}
         self._pending: set[str] = set()
 
     def clone(self) -> Figures:
-        """A copy to change while this one is read elsewhere: the containers a change
-        mutates in place are copied (the per-account key lists and the respondents'
-        account sets copy-on-write, in both), the rest (responses, records, parts) is
-        shared, as nothing changes those in place."""
+        """A copy to change while this one is read elsewhere: the containers every
+        refresh mutates in place are copied; the response indexes (a million entries at
+        50,000 accounts) when a response is first placed in either (``_own_indexes``),
+        their per-account key lists and the respondents' account sets copy-on-write, in
+        both; the rest (responses, records, parts) is shared, as nothing changes those
+        in place."""
         twin = copy.copy(self)
-        twin._ordered = list(self._ordered)
-        twin._matched = dict(self._matched)
-        twin._unmatched = dict(self._unmatched)
-        twin._by_account = dict(self._by_account)
-        twin._by_email = dict(self._by_email)
         twin._parts = dict(self._parts)
         twin._contact_figures = dict(self._contact_figures)
         twin._pending = set(self._pending)
         for figures in (self, twin):
             figures._shared = True
             figures._own_keys, figures._own_emails = set(), set()
+            figures._indexes_shared = True
         return twin
+
+    def _own_indexes(self) -> None:
+        """Before a response is placed: the response indexes become this object's own."""
+        if not self._indexes_shared:
+            return
+        self._ordered = list(self._ordered)
+        self._matched = dict(self._matched)
+        self._unmatched = dict(self._unmatched)
+        self._by_account = dict(self._by_account)
+        self._by_email = dict(self._by_email)
+        self._indexes_shared = False
 
     # -- changes ------------------------------------------------------------------------
 
@@ -183,6 +197,7 @@ class Figures:
     def add_responses(self, responses: Iterable[Response]) -> None:
         """New stored responses (keys not seen before); their accounts are recomputed."""
         self._counted = None
+        self._own_indexes()
         for response in responses:
             if _key(response) in self._matched or _key(response) in self._unmatched:
                 continue
@@ -223,6 +238,7 @@ class Figures:
             # every response matches where it did (contact positions included)
             self._pending |= changed
             return
+        # new dicts (the order of responses, maybe still shared, is only read here)
         self._matched, self._unmatched = {}, {}
         self._by_account, self._by_email = {}, {}
         self._shared = False  # new indexes: ours alone
@@ -255,6 +271,7 @@ class Figures:
             return
         self._excluded = records
         self._left_out = left_out_matcher(excluded, self.config)
+        self._own_indexes()
         match, unmatched = self._matcher.match, self._unmatched
         for response in self._ordered:
             key = _key(response)
