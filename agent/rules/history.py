@@ -99,12 +99,12 @@ class RuleHistory:
     def account_since(self, now: datetime, account_id: str, key: str, current: Any) -> float | None:
         """Days the current value has held (0 when it changed this cycle)."""
         row = self._rows(now, True).get(account_id)
-        held = None if row is None else row.since.get(key)  # decoded once: a new dict each time
-        if not held:
+        since = None if row is None else row.since.get(key)  # decoded once: a new dict each time
+        if not since:
             return None
         if self.account_changed(now, account_id, key, current):
             return 0.0
-        began = datetime.fromisoformat(held[0])
+        began = datetime.fromisoformat(since[0])
         return (now - began).total_seconds() / _DAY
 
     def account_held(self, now: datetime, account_id: str, key: str, current: Any) -> float | None:

@@ -97,25 +97,17 @@ class Row:
 
     __slots__ = ("_since", "as_of", "figures")
 
-    def __init__(
-        self, as_of: datetime, figures: dict[str, Any], since: dict[str, list[Any]] | str
-    ) -> None:
-        self.as_of = as_of
-        self.figures = figures
-        self._since = since
-
-    @classmethod
-    def stored(cls, as_of: datetime, figures: str, since: str | None) -> Row:
+    def __init__(self, as_of: datetime, figures: str, since: str | None) -> None:
         """A row from its stored JSON texts."""
-        decoded = json.loads(figures)
-        return cls(as_of, {intern(k): v for k, v in decoded.items()}, since or "{}")
+        self.as_of = as_of
+        self.figures: dict[str, Any] = {intern(k): v for k, v in json.loads(figures).items()}
+        self._since = since or "{}"
 
     @property
     def since(self) -> dict[str, list[Any]]:
         """Per key: since when its value held, and how long the one before had (a new
         dict at each call: decoded from the stored text)."""
-        since = self._since
-        decoded: dict[str, list[Any]] = json.loads(since) if isinstance(since, str) else since
+        decoded: dict[str, list[Any]] = json.loads(self._since)
         return decoded
 
     def __eq__(self, other: object) -> bool:
@@ -461,7 +453,7 @@ def _in_force(
         for account_id, as_of, figures, since in plain_rows(conn, stmt):
             # one text for equal ones: the accounts recorded together, unchanged since,
             # hold the same since map (every first row does)
-            found[account_id] = Row.stored(as_of, figures, texts.setdefault(since, since))
+            found[account_id] = Row(as_of, figures, texts.setdefault(since, since))
     return found
 
 
@@ -526,9 +518,10 @@ def history_fields(
             else metrics.health_score - float(old_score)
         )
         row = before.get(metrics.id)
-        began = row.since.get("health_status") if row is not None else None
         unchanged = row is not None and row.figures.get("health_status") == metrics.health_status
-        since = datetime.fromisoformat(began[0]) if unchanged and began else as_of
+        # the since map is decoded only when the status held (a row keeps it as text)
+        began = row.since.get("health_status") if unchanged and row is not None else None
+        since = datetime.fromisoformat(began[0]) if began else as_of
         out[metrics.id] = {"health_trend_30d": trend, "health_status_since": since}
     return out
 
