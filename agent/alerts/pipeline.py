@@ -62,6 +62,15 @@ class CycleReport:
     #: newer ones meanwhile: the registry's ``seen`` is not what this cycle decided over).
     rules_fingerprint: str = ""
 
+    def counts_only(self) -> CycleReport:
+        """The same report without its decisions: what a caller keeps after the run.
+
+        Each decision's match holds the evaluation's history (every account's rows in
+        force) and, through it, every matched response of the computation it read: a
+        report kept from one run to the next would hold a million answers at 50,000
+        accounts beside the next computation's."""
+        return replace(self, outcomes=[])
+
 
 def admin_rules_alert(error: RuleLoadError, channel: str, now: datetime) -> OutboxRecord:
     """The admin alert for an invalid rule change; one per distinct set of errors."""

@@ -224,7 +224,7 @@ def alerts(rt: Runtime) -> dict[str, int]:
         history=history,
         facts=rt.response_facts(computed),
     )
-    rt.last_alerts = report
+    rt.last_alerts = report.counts_only()
     counts = _alert_counts(report)
     rt.ran_over("alerts", computed, seen, quiet=_quiet(report), rules=report.rules_fingerprint)
     return counts

@@ -163,6 +163,42 @@ def test_a_new_computation_is_built_once_the_last_one_is_let_go(
     assert alive_while_building == [False]
 
 
+class _Matches(list[Any]):
+    """A computation's matches, in a list a weak reference can follow."""
+
+
+def test_a_run_that_decided_keeps_none_of_its_computations_answers(
+    agent: AgentProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that recorded alerts holds its decisions, and each decision's match holds
+    the evaluation's history and every matched answer of its computation. What the
+    agent keeps of the run (its report's counts) holds none of them: the next
+    computation's matches are built once the last one's are gone."""
+    rt = agent.runtime
+    built: list[weakref.ref[_Matches]] = []
+    alive_while_building: list[list[bool]] = []
+    real = Figures.matches
+
+    def matches(figures: Figures, *args: Any) -> Any:
+        gc.collect()
+        alive_while_building.append([ref() is not None for ref in built])
+        out = _Matches(real(figures, *args))
+        built.append(weakref.ref(out))
+        return out
+
+    monkeypatch.setattr(Figures, "matches", matches)
+    for n in (7, 6):  # each newer than the last: counted, and alerted
+        at = NOW - timedelta(hours=n)
+        answer = Response(f"hook-{n}", "p1@acct3.example", 1, at, source="hook")
+        with rt.store.transaction() as tx:
+            added = tx.add_responses([answer]).added
+        rt.responses_added(added)
+        assert _run(rt)["alerts_recorded"] >= 1  # decided: its report held decisions
+    assert rt.last_alerts is not None
+    assert rt.last_alerts.recorded >= 1  # the counts stay for whoever shows them
+    assert alive_while_building == [[], [False]]
+
+
 def test_rules_another_thread_loads_during_a_run_are_evaluated_by_the_next(
     agent: AgentProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
