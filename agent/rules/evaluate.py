@@ -69,6 +69,8 @@ def evaluate(rules: Iterable[CompiledRule], inputs: RuleInputs) -> Evaluation:
     """Every enabled rule over its scope's subjects."""
     result = Evaluation(as_of=inputs.as_of)
     rules = [r for r in rules if r.rule.enabled]
+    if inputs.history is not None:
+        inputs.history.expect(k for r in rules for k in r.history_keys)
     response_rules = [r for r in rules if r.rule.scope == "response"]
     if response_rules:
         pairs = _response_pairs(inputs)

@@ -95,6 +95,8 @@ class CompiledExpr:
     #: Whether its value can change with the clock alone (``hours_since``, ``since``,
     #: ``previous(x, "30d")``): the inputs unchanged do not give the same value later.
     reads_clock: bool = False
+    #: The account figures its change functions read from the history.
+    history_keys: frozenset[str] = frozenset()
 
 
 # ---- runtime helpers: every one tolerates None ---------------------------------------
@@ -315,6 +317,7 @@ def compile_expr(text: str, scope: Scope, *, expect: Kind | None = "bool") -> Co
             for label, before, after in compiler.changes
         ),
         reads_clock=compiler.reads_clock,
+        history_keys=frozenset(compiler.history_keys),
     )
 
 
@@ -352,6 +355,7 @@ class _Compiler:
         self.constants: dict[str, Any] = {}
         self.used: set[str] = set()
         self.changes: list[tuple[str, str, str]] = []
+        self.history_keys: set[str] = set()
         self.reads_clock = False
 
     def value(self, node: ast.expr) -> _Code:
@@ -556,6 +560,7 @@ class _Compiler:
             self.reads_clock = True
         current = field.source
         if variable == "account":
+            self.history_keys.add(key)
             before = f"(h or _NOH).account(now, a.metrics.id, {key!r}, {field.kind!r}, {seconds!r})"
         elif variable == "portfolio":
             before = f"(h or _NOH).portfolio(now, {key!r}, {seconds!r})"

@@ -6,12 +6,14 @@
 respondent's previous answer among the cycle's responses, so they need no store.
 
 Values are looked up once per point in time and cached for the evaluation: a rule over
-50,000 accounts makes one query per duration, not one per account.
+50,000 accounts makes one query per duration, not one per account. Of each account's
+row only the figures the evaluation reads are kept (``expect``, and any other asked
+for later, which reads that point again with it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any, Protocol
@@ -36,7 +38,12 @@ class HistorySource(Protocol):
     """Where the stored history comes from (``agent.state.history.StoredHistory``)."""
 
     def accounts_at(
-        self, at: datetime, *, strict: bool = False, ids: Sequence[str] | None = None
+        self,
+        at: datetime,
+        *,
+        strict: bool = False,
+        ids: Sequence[str] | None = None,
+        keys: Collection[str] | None = None,
     ) -> Mapping[str, HistoryRow]: ...
 
     def portfolio_points(self, until: datetime) -> Sequence[tuple[datetime, Mapping[str, Any]]]: ...
@@ -63,42 +70,56 @@ class RuleHistory:
         self._responses = responses
         self._ids = None if accounts is None else sorted(accounts)
         self._respondents: Callable[[Any], Any] | None = None
-        self._accounts: dict[tuple[datetime, bool], Mapping[str, HistoryRow]] = {}
+        #: Per point: the figure keys its rows hold, and the rows.
+        self._accounts: dict[
+            tuple[datetime, bool], tuple[frozenset[str], Mapping[str, HistoryRow]]
+        ] = {}
+        #: The account figures read or expected so far (each point's rows keep these).
+        self._keys: set[str] = set()
         self._portfolio: list[tuple[datetime, Mapping[str, Any]]] | None = None
         self._portfolio_until: datetime | None = None
 
     # -- accounts --------------------------------------------------------------------
 
-    def _rows(self, at: datetime, strict: bool) -> Mapping[str, HistoryRow]:
-        key = (at, strict)
-        if key not in self._accounts:
-            self._accounts[key] = (
+    def expect(self, keys: Iterable[str]) -> None:
+        """Account figures the evaluation reads (its rules' conditions and texts): each
+        point's rows are read once with all of them."""
+        self._keys.update(keys)
+
+    def _rows(self, at: datetime, strict: bool, figure: str) -> Mapping[str, HistoryRow]:
+        point = (at, strict)
+        self._keys.add(figure)
+        cached = self._accounts.get(point)
+        if cached is None or figure not in cached[0]:
+            keys = frozenset(self._keys)
+            rows: Mapping[str, HistoryRow] = (
                 {}
                 if self.source is None
-                else self.source.accounts_at(at, strict=strict, ids=self._ids)
+                else self.source.accounts_at(at, strict=strict, ids=self._ids, keys=keys)
             )
-        return self._accounts[key]
+            cached = self._accounts[point] = (keys, rows)
+        return cached[1]
 
     def account(
         self, now: datetime, account_id: str, key: str, kind: str, seconds: float | None
     ) -> Any:
         """The figure ``seconds`` ago (None: at the previous cycle), or None if unknown."""
         if seconds is None:
-            row = self._rows(now, True).get(account_id)
+            row = self._rows(now, True, key).get(account_id)
         else:
-            row = self._rows(now - timedelta(seconds=seconds), False).get(account_id)
+            row = self._rows(now - timedelta(seconds=seconds), False, key).get(account_id)
         return None if row is None else _decode(row.figures.get(key), kind)
 
     def account_changed(self, now: datetime, account_id: str, key: str, current: Any) -> bool:
         """Whether the figure differs from the previous cycle's (false without history)."""
-        row = self._rows(now, True).get(account_id)
+        row = self._rows(now, True, key).get(account_id)
         return row is not None and compared(key, _plain(current)) != compared(
             key, row.figures.get(key)
         )
 
     def account_since(self, now: datetime, account_id: str, key: str, current: Any) -> float | None:
         """Days the current value has held (0 when it changed this cycle)."""
-        row = self._rows(now, True).get(account_id)
+        row = self._rows(now, True, key).get(account_id)
         since = None if row is None else row.since.get(key)  # decoded once: a new dict each time
         if not since:
             return None
@@ -109,7 +130,7 @@ class RuleHistory:
 
     def account_held(self, now: datetime, account_id: str, key: str, current: Any) -> float | None:
         """Days the value before the current one had held."""
-        row = self._rows(now, True).get(account_id)
+        row = self._rows(now, True, key).get(account_id)
         since = None if row is None else row.since.get(key)  # decoded once: a new dict each time
         if not since:
             return None

@@ -80,6 +80,16 @@ class CompiledRule:
     def id(self) -> str:
         return self.rule.id
 
+    @property
+    def history_keys(self) -> frozenset[str]:
+        """The account figures the rule's condition and texts read from the history."""
+        keys = set(self.when.history_keys) | self.message.history_keys
+        if self.unless is not None:
+            keys |= self.unless.history_keys
+        if self.task is not None:
+            keys |= self.task.subject.history_keys | self.task.body.history_keys
+        return frozenset(keys)
+
 
 @dataclass(frozen=True, slots=True)
 class RuleSet:

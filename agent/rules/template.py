@@ -50,6 +50,11 @@ class Template:
     text: str
     parts: tuple[_Part, ...]
 
+    @property
+    def history_keys(self) -> frozenset[str]:
+        """The account figures its expressions read from the history."""
+        return frozenset(k for part in self.parts if part.expr for k in part.expr.history_keys)
+
     def render(self, r: Any, a: Any, p: Any, now: datetime, h: Any = None) -> str:
         """The text for one subject; ``h`` is the history change functions read."""
         out: list[str] = []
