@@ -468,7 +468,8 @@ def _in_force(
             .join(latest, and_(c.account_id == latest.c.account_id, c.as_of == latest.c.as_of))
             .where(c.crm == crm)
         )
-        for account_id, as_of, figures, since in plain_rows(conn, stmt):
+        # a small chunk: each fetched row's texts (about 2 KB) wait in it to be decoded
+        for account_id, as_of, figures, since in plain_rows(conn, stmt, chunk=1_000):
             # one text for equal ones: the accounts recorded together, unchanged since,
             # hold the same since map (every first row does)
             found[account_id] = Row(as_of, figures, texts.setdefault(since, since), keys)
