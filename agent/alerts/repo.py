@@ -15,6 +15,7 @@ superseded leader's claim or mark raises ``FencedError``; it sends nothing more.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -146,6 +147,23 @@ class AlertRepo:
             return {}
         with self._reading() as conn:
             return _states(conn, select(*_STATE_COLUMNS).where(alert_state.c.rule_id.in_(ids)))
+
+    def states_digest(self, rule_ids: Iterable[str]) -> str:
+        """A digest of every state of ``rule_ids``: equal exactly when ``states`` would
+        give equal states (what a deciding job compares with its last run's).
+
+        Read a row at a time and never held: the states themselves, about 65 MB at
+        50,000 accounts, were kept between runs by each deciding job for the comparison."""
+        ids = sorted(set(rule_ids))
+        digest = hashlib.blake2b(digest_size=16)
+        if ids:
+            c = alert_state.c
+            stmt = select(*_STATE_COLUMNS).where(c.rule_id.in_(ids)).order_by(c.rule_id, c.subject)
+            with self._reading() as conn:
+                for row in plain_rows(conn, stmt, chunk=1_000):
+                    digest.update(repr(row).encode())
+                    digest.update(b"\n")
+        return digest.hexdigest()
 
     def states_of(
         self, rule_ids: Iterable[str], subjects: Iterable[str]

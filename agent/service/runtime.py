@@ -325,10 +325,11 @@ class Runtime:
         self, computed: Computed, plan: Mapping[str, Any] | None, history: StoredHistory | None
     ) -> tuple[object, ...]:
         """What an alerts or escalation run reads beside the computation and the rules:
-        every alert state, the silences in force at the computation's instant, the
-        coverage plan's headline and the mark of the history the change rules read."""
+        every alert state (as a digest: the states themselves are not kept between runs),
+        the silences in force at the computation's instant, the coverage plan's headline
+        and the mark of the history the change rules read."""
         repo = self.pipeline.repo
-        states = repo.states(r.id for r in self.pipeline.registry.current.rules)
+        states = repo.states_digest(r.id for r in self.pipeline.registry.current.rules)
         silences = repo.silences(computed.document.as_of)
         return (states, silences, plan, None if history is None else history.mark())
 

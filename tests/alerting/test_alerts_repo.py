@@ -115,6 +115,35 @@ def test_states_read_back_every_field_in_utc(store: StateStore) -> None:
     assert repo.states([]) == {}
 
 
+def test_the_states_digest_moves_exactly_when_the_states_do(store: StateStore) -> None:
+    """A deciding job compares a digest of every state with its last run's instead of
+    keeping the states: the digest stays while nothing is written and moves with any
+    field of any state, a new state, or another rule's."""
+    repo = AlertRepo(store.engine)
+    first = AlertState("detractor", "r1", True, NOW, NOW, "alert-1")
+    other = AlertState("at-risk", "a1", True, NOW)
+    empty = repo.states_digest(["detractor", "at-risk"])
+    assert repo.states_digest([]) == empty  # no rule: nothing read
+    repo.record([], [first, other])
+    base = repo.states_digest(["detractor", "at-risk"])
+    assert base != empty
+    assert repo.states_digest(["at-risk", "detractor", "at-risk"]) == base  # as a set
+    assert repo.states_digest(["detractor"]) != base  # the other rule's state is left out
+    seen = {empty, base}
+    for changed in (
+        replace(first, escalated_at=NOW + timedelta(hours=1)),
+        replace(first, escalated_at=NOW + timedelta(hours=1), closed_at=NOW, closed_by="<@U1>"),
+        replace(first, escalated_at=NOW + timedelta(hours=1), closed_at=NOW, firing=False),
+    ):
+        repo.record([], [changed])
+        digest = repo.states_digest(["detractor", "at-risk"])
+        assert digest not in seen
+        seen.add(digest)
+        assert repo.states_digest(["detractor", "at-risk"]) == digest  # read again: the same
+    repo.record([], [AlertState("detractor", "r2", True, NOW)])
+    assert repo.states_digest(["detractor", "at-risk"]) not in seen
+
+
 def test_two_threads_recording_the_same_alert_store_it_once(
     store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -91,6 +91,19 @@ def test_a_silence_makes_the_next_run_evaluate(agent: AgentProcess) -> None:
     assert _run(rt) == {"unchanged": 1}
 
 
+def test_a_loop_closed_between_runs_makes_the_next_run_evaluate(agent: AgentProcess) -> None:
+    """An alert's state is an input of every decision (compared as a digest of them all):
+    a loop closed from Slack between two runs makes the next one evaluate."""
+    rt = agent.runtime
+    _settled_runs(rt)
+    repo = rt.pipeline.repo
+    states = repo.states(r.id for r in rt.pipeline.registry.current.rules)
+    alerted = next(s for s in states.values() if s.last_alert_id and s.closed_at is None)
+    assert repo.close(alerted.last_alert_id or "", "<@U1>", NOW) is not None
+    assert "rules" in _run(rt)
+    assert _run(rt) == {"unchanged": 1}
+
+
 def test_a_write_no_decision_reads_keeps_the_skip_and_a_history_point_does_not(
     agent: AgentProcess,
 ) -> None:
