@@ -50,7 +50,14 @@ _TARGETS = {
     "cycle_4_change": (5.0, 1536),
 }
 _NEW_RESPONSES = 1_000
-_COUNTED = ("written", "alerts_recorded", "alerts_sent", "responses_new", "accounts_changed")
+_COUNTED = (
+    "written",
+    "alerts_recorded",
+    "alerts_sent",
+    "responses_new",
+    "accounts_read",
+    "accounts_changed",
+)
 
 
 def _agent() -> str:

@@ -121,7 +121,7 @@ def test_run_once_logs_the_sync_progress_when_not_on_a_terminal(tmp_path: Path) 
     ended = {e["object"]: e["records"] for e in events if e["event"] == "crm_sync_progress"}
     synced = next(e for e in events if e["event"] == "crm_synced")
     assert ended == {
-        "account": synced["accounts_changed"],
-        "contact": synced["contacts_changed"],
+        "account": synced["accounts_read"],
+        "contact": synced["contacts_read"],
     }
     assert ended["account"] > 0

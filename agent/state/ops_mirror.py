@@ -8,11 +8,12 @@ then marking every live row with another stamp, so it needs no giant ``NOT IN``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Text, cast, func, select, update
 
 from agent.core.batching import chunked
 from agent.core.contract import ObjectKind
@@ -38,7 +39,8 @@ class MirrorOps(OpsBase):
     def upsert_records(
         self, crm: str, object: ObjectKind, records: Sequence[Account | Contact]
     ) -> int:
-        """Store new or changed records (live again if they were deleted); returns the count."""
+        """Store new or changed records (live again if they were deleted); returns how
+        many were new, changed or live again (``stamp_records``)."""
         return self.stamp_records(crm, object, records, self._now())
 
     def mark_deleted(self, crm: str, object: ObjectKind, ids: Iterable[str]) -> int:
@@ -93,7 +95,12 @@ class MirrorOps(OpsBase):
         records: Sequence[Account | Contact],
         stamp: datetime,
     ) -> int:
-        """Upsert ``records`` with ``seen_at`` = ``stamp`` (one full read shares one stamp).
+        """Upsert ``records`` with ``seen_at`` = ``stamp`` (one full read shares one stamp);
+        returns how many were new, changed or live again.
+
+        A record the mirror holds live with the same fields only gets the stamp: a file
+        CRM reads a whole file again for one changed row, and 50,000 unchanged records
+        were written anew and counted as changed.
 
         Claimed against the running agent's leadership epoch, as the cursor commit is: a
         full read commits its records piece by piece before its cursor, and a superseded
@@ -104,9 +111,39 @@ class MirrorOps(OpsBase):
         rows: dict[str, dict[str, Any]] = {}
         for record in records:  # a repeated id within one call: the last one wins
             rows[record.id] = _row(crm, object, kind, record, stamp)
+        c = schema.crm_records.c
+        changed = 0
         for batch in chunked(rows.values(), BATCH_ROWS):
-            bulk_write(self._conn, schema.crm_records, batch, ["payload", "deleted", "seen_at"])
-        return len(rows)
+            held = self._live_payloads(crm, object, [r["record_id"] for r in batch])
+            same = [
+                r["record_id"]
+                for r in batch
+                if (text := held.get(r["record_id"])) is not None
+                and text == json.dumps(r["payload"])
+            ]
+            kept = set(same)
+            moved = [r for r in batch if r["record_id"] not in kept]
+            if moved:
+                bulk_write(self._conn, schema.crm_records, moved, ["payload", "deleted", "seen_at"])
+            if same:
+                stmt = (
+                    update(schema.crm_records)
+                    .where(c.crm == crm, c.object == object, c.record_id.in_(same))
+                    .values(seen_at=stamp)
+                )
+                self._conn.execute(stmt)
+            changed += len(moved)
+        return changed
+
+    def _live_payloads(self, crm: str, object: ObjectKind, ids: Sequence[str]) -> dict[str, str]:
+        """The stored JSON text of the live records among ``ids``: a record is unchanged
+        when its payload serialises to that very text (any other text, e.g. from another
+        serialiser, only rewrites it)."""
+        c = schema.crm_records.c
+        stmt = select(c.record_id, cast(c.payload, Text)).where(
+            c.crm == crm, c.object == object, c.record_id.in_(ids), ~c.deleted
+        )
+        return dict(plain_rows(self._conn, stmt))
 
     def delete_unstamped(self, crm: str, object: ObjectKind, stamp: datetime) -> int:
         """Mark deleted every live record not stamped ``stamp`` by the current full read."""

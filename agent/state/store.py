@@ -227,7 +227,8 @@ class StateStore:
     def upsert_records(
         self, crm: str, object: ObjectKind, records: Sequence[Account | Contact]
     ) -> int:
-        """Store records, one transaction per piece; returns how many."""
+        """Store records, one transaction per piece; returns how many were new, changed
+        or live again."""
         stored = 0
 
         def store(tx: StateTx, piece: list[Account | Contact]) -> None:
@@ -247,8 +248,9 @@ class StateStore:
         object: ObjectKind,
         records: Sequence[Account | Contact],
         cursor: str | None = None,
-    ) -> int:
-        """A full read, piece by piece; returns how many records it marked deleted.
+    ) -> tuple[int, int]:
+        """A full read, piece by piece; returns how many records it stored new, changed
+        or live again, and how many it marked deleted.
 
         Each piece of ``records`` commits on its own (stamped with the read's one
         instant), so another writer waits for one piece, never for the whole read. The
@@ -259,16 +261,18 @@ class StateStore:
         the whole CRM again and converges on what one transaction would have stored.
         """
         stamp = datetime.now(UTC)
-        commit_in_pieces(
-            self.transaction,
-            records,
-            lambda tx, piece: tx.stamp_records(crm, object, piece, stamp),
-        )
+        changed = 0
+
+        def stamp_piece(tx: StateTx, piece: list[Account | Contact]) -> None:
+            nonlocal changed
+            changed += tx.stamp_records(crm, object, piece, stamp)
+
+        commit_in_pieces(self.transaction, records, stamp_piece)
         with self.transaction() as tx:
             deleted = tx.delete_unstamped(crm, object, stamp)
             if cursor is not None:
                 tx.set_cursor(crm, object, cursor)
-        return deleted
+        return changed, deleted
 
     def load_accounts(self, crm: str) -> list[Account]:
         with self.reading() as tx:

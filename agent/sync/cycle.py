@@ -98,6 +98,7 @@ def sync_crm(
             )
         finally:
             seen.done()
+        counts[f"{obj}s_read"] = seen.records
         counts[f"{obj}s_changed"] = changed
         counts[f"{obj}s_deleted"] = deleted
     _log.info("crm_synced", crm=crm.name, full=full, **counts)
@@ -133,6 +134,8 @@ def _apply_pages(
     full_read: bool,
 ) -> tuple[int, int]:
     """Store each page with its cursor; a snapshot or a full read replaces the mirror.
+    Returns how many records were new, changed or live again, and how many were deleted
+    (a record read again with the same fields is neither).
 
     A snapshot source yields no page while unchanged; one page without records is a
     snapshot of an empty CRM and still replaces the mirror.
@@ -145,13 +148,12 @@ def _apply_pages(
     for page in pages:
         any_page = True
         whole = whole or page.snapshot
-        changed += len(page.records)
         if whole:
             snapshot.extend(page.records)
             last_cursor = page.cursor or last_cursor
             continue
         with store.transaction() as tx:
-            tx.upsert_records(crm, obj, page.records)
+            changed += tx.upsert_records(crm, obj, page.records)
             tx.mark_deleted(crm, obj, page.deleted_ids)
             if page.cursor is not None:
                 tx.set_cursor(crm, obj, page.cursor)
@@ -160,7 +162,9 @@ def _apply_pages(
         # Piece by piece, the deletions and the cursor last (``StateStore.replace_all``
         # says why a crash part-way converges): a webhook's answer waits for one
         # piece, not for a whole CRM's records.
-        deleted += store.replace_all(crm, obj, snapshot, cursor=last_cursor)
+        replaced, gone = store.replace_all(crm, obj, snapshot, cursor=last_cursor)
+        changed += replaced
+        deleted += gone
     return changed, deleted
 
 

@@ -46,13 +46,13 @@ def test_full_resync_rereads_the_crm_once(tmp_path: Path) -> None:
     first.run_once()
     first.run_once()  # the agent's own writes changed the folder: read once more
     results = {r.job: r for r in first.run_once()}
-    assert results["crm_sync"].counts.get("accounts_changed", 0) == 0  # nothing new: none read
+    assert results["crm_sync"].counts.get("accounts_read", 0) == 0  # nothing new: none read
     first.store.close()
     first.leadership.release()
     again = build_agent(settings)
     again.runtime.full_sync = True
     results = {r.job: r for r in again.run_once()}
-    assert results["crm_sync"].counts["accounts_changed"] > 0  # everything re-read
+    assert results["crm_sync"].counts["accounts_read"] > 0  # everything re-read
     assert again.runtime.full_sync is False  # later syncs read changes only
 
 

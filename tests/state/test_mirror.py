@@ -91,10 +91,11 @@ def test_a_full_read_marks_everything_it_did_not_return_deleted(store: StateStor
     store.upsert_records("files", "account", [ACME, GLOBEX])
     store.upsert_records("files", "contact", [ALICE])
     initech = Account("001C", "Initech")
-    assert store.replace_all("files", "account", [GLOBEX, initech]) == 1
+    # Globex read again as it was: neither changed nor deleted; Initech new, Acme gone
+    assert store.replace_all("files", "account", [GLOBEX, initech]) == (1, 1)
     assert store.load_accounts("files") == [GLOBEX, initech]
     assert store.load_contacts("files") == [ALICE]  # other objects untouched
-    assert store.replace_all("files", "account", []) == 2
+    assert store.replace_all("files", "account", []) == (0, 2)
     assert store.load_accounts("files") == []
 
 
@@ -103,10 +104,13 @@ def test_a_full_read_larger_than_a_batch(store: StateStore) -> None:
         Account(f"acc-{i:06d}", f"Account {i}", revenue=float(i)) for i in range(BATCH_ROWS * 2 + 7)
     ]
     store.upsert_records("files", "account", [Account("gone", "Gone")])
-    assert store.replace_all("files", "account", many) == 1
+    assert store.replace_all("files", "account", many) == (len(many), 1)
     loaded = store.load_accounts("files")
     assert len(loaded) == len(many)
     assert loaded[-1] == many[-1]
+    renamed = [*many[:-1], Account(many[-1].id, "Renamed", revenue=many[-1].revenue)]
+    assert store.replace_all("files", "account", renamed) == (1, 0)  # one changed record
+    assert store.load_accounts("files")[-1].name == "Renamed"
 
 
 def test_a_full_read_inside_a_transaction_is_atomic(store: StateStore) -> None:
