@@ -115,14 +115,14 @@ class MirrorOps(OpsBase):
         changed = 0
         for batch in chunked(rows.values(), BATCH_ROWS):
             held = self._live_payloads(crm, object, [r["record_id"] for r in batch])
-            same = [
-                r["record_id"]
-                for r in batch
-                if (text := held.get(r["record_id"])) is not None
-                and text == json.dumps(r["payload"])
-            ]
-            kept = set(same)
-            moved = [r for r in batch if r["record_id"] not in kept]
+            moved: list[dict[str, Any]] = []
+            same: list[str] = []
+            for row in batch:
+                text = held.get(row["record_id"])
+                if text is not None and text == json.dumps(row["payload"]):
+                    same.append(row["record_id"])
+                else:
+                    moved.append(row)
             if moved:
                 bulk_write(self._conn, schema.crm_records, moved, ["payload", "deleted", "seen_at"])
             if same:
