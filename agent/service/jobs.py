@@ -58,12 +58,20 @@ def crm_sync(rt: Runtime) -> dict[str, int]:
     rt.begin_cycle()
     rt.reset_budgets()
     try:
-        counts = sync_crm(rt.store, rt.crm, full=rt.full_sync, progress=rt.sync_progress)
+        counts = sync_crm(
+            rt.store,
+            rt.crm,
+            full=rt.full_sync,
+            progress=rt.sync_progress,
+            on_read=rt.written_base.read,
+        )
     except Interrupted:  # stopping (or leadership lost) is not a failure of the CRM
+        rt.written_base.forget()
         raise
     except Exception as exc:
         rt.crm_sync_failed = str(exc)
         rt.crm_changed()  # pages stored before the failure count: the figures look again
+        rt.written_base.forget()
         raise
     rt.crm_sync_failed = None
     rt.full_sync = False
@@ -172,9 +180,13 @@ def writeback(rt: Runtime) -> dict[str, int]:
     rt.reset_budgets()
     computed = rt.computed()
     specs = rt.settings.fields.specs()
+    # only what may have moved since the last write-back that ran to its end is compared
+    # (``agent.sync.written_base``); a preview or ``--full`` compares every record
+    whole = rt.dry_run or rt.full_compute
+    due = None if whole else rt.written_base.take()
     # planned a chunk of records at a time while it is sent: the history the plan
     # reads is read now, before this cycle's point is recorded
-    plan = WritebackStream(rt.store, rt.crm, computed.document, specs, rt.records())
+    plan = WritebackStream(rt.store, rt.crm, computed.document, specs, rt.records(), due=due)
     if rt.dry_run:
         for line in plan.lines():
             rt.echo(line)
@@ -184,13 +196,22 @@ def writeback(rt: Runtime) -> dict[str, int]:
     if not rt.fields_ready:
         check_fields(rt.crm, rt.settings.fields.specs())  # raises, naming each field and its fix
         rt.fields_ready = True
+    failed: dict[ObjectKind, list[str]] = {}
 
     def counted(obj: ObjectKind, result: WritebackCounts) -> None:
         RECORDS_WRITTEN.labels(crm=rt.crm.name, object=obj, outcome="written").inc(result.written)
         RECORDS_WRITTEN.labels(crm=rt.crm.name, object=obj, outcome="failed").inc(result.failed)
+        failed[obj] = [outcome.record_id for outcome in result.failures]
 
     total = run_writeback(rt.store, rt.crm, plan, counted)
-    counts.update(planned_records=plan.records, written=total.written, write_failed=total.failed)
+    if not whole:
+        rt.written_base.settle(plan.over, failed)
+    counts.update(
+        planned_records=plan.records,
+        compared_records=plan.compared,
+        written=total.written,
+        write_failed=total.failed,
+    )
     return counts
 
 

@@ -38,6 +38,7 @@ from agent.sync.cycle import OBJECTS, Computed, SyncProgress
 from agent.sync.figures import CycleFigures
 from agent.sync.settled import SKIPPABLE, Settled, cycle_fingerprint, settled_state
 from agent.sync.wiring import build_crm, build_notifier, build_survey_sources, build_task_crm
+from agent.sync.written_base import WrittenBase
 from agent.tasks.sync import TaskReport, TaskSync
 
 __all__ = ["Runtime"]
@@ -86,6 +87,8 @@ class Runtime:
     full_compute: bool = False
     #: The cycle's computed state, shared by its jobs (built in ``build``).
     figures: CycleFigures | None = None
+    #: What the last write-back left settled: the next compares only what may have moved.
+    written_base: WrittenBase = field(default_factory=WrittenBase)
     #: What the last alerts job found (the demo shows it).
     last_alerts: CycleReport | None = None
     #: What the last tasks job read back and did (the demo shows it).
@@ -194,9 +197,19 @@ class Runtime:
             at = self._cycle_at
         return at if at is not None else self.begin_cycle()
 
+    def __post_init__(self) -> None:
+        if self.figures is not None:
+            self._wire(self.figures)
+
+    def _wire(self, figures: CycleFigures) -> None:
+        # a full load makes every row anew: the last write-back's rows would only be
+        # held beside the new ones (a whole document at 50,000 accounts) to no use
+        figures.on_reload = self.written_base.forget
+
     def _parts(self) -> CycleFigures:
         if self.figures is None:
             self.figures = CycleFigures(self.store, self.crm.name, self.settings.metrics)
+            self._wire(self.figures)
         return self.figures
 
     def crm_changed(self) -> None:
@@ -241,6 +254,7 @@ class Runtime:
         """Something changed in the state that is not known in detail (another replica);
         ``withdraw``: new answers wait for the next computation (``CycleFigures.reset``)."""
         self._parts().reset(withdraw=withdraw)
+        self.written_base.forget()
         self._advance()
 
     def _advance(self) -> None:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import structlog
 
 from agent.alerts.pipeline import AlertPipeline, CycleReport
+from agent.core.batching import chunked
 from agent.core.compute import Computed, compute_with_matches, without_gc
 from agent.core.contract import FieldSpec, MetricsConfig, ObjectKind
 from agent.core.document import AccountMetrics, ContactFigures, MetricsDocument
@@ -46,6 +47,7 @@ from agent.state.tx import StateTx
 from agent.sync.coverage import wants_survey_next
 from agent.sync.figures import CycleFigures
 from agent.sync.writeback import Differ, WritebackCounts, execute, row_id
+from agent.sync.written_base import ROW_ID, DocRow, WrittenOver
 
 #: Told after each page a CRM sync reads: the object, records and pages read so far, and
 #: whether that object's read ended (``True`` once, also when it failed).
@@ -80,18 +82,20 @@ def sync_crm(
     *,
     full: bool = False,
     progress: SyncProgress | None = None,
+    on_read: Callable[[ObjectKind, list[str]], None] | None = None,
 ) -> dict[str, int]:
     """Bring the state's mirror of accounts and contacts up to date with the CRM.
 
     ``progress``, given, is told the records read after every page (the total is not
-    known ahead: a CRM pages until it has no more)."""
+    known ahead: a CRM pages until it has no more); ``on_read`` the ids of each page's
+    records and deletions before they are stored."""
     counts: dict[str, int] = {}
     for obj in OBJECTS:
         cursor = None if full else store.get_cursor(crm.name, obj)
         pages: Iterable[Batch[Any]] = (
             crm.read_accounts(cursor) if obj == "account" else crm.read_contacts(cursor)
         )
-        seen = _Seen(obj, progress)
+        seen = _Seen(obj, progress, on_read)
         try:
             changed, deleted = _apply_pages(
                 store, crm.name, obj, seen.pages(pages), full_read=cursor is None
@@ -108,12 +112,19 @@ def sync_crm(
 class _Seen:
     """Counts the pages of one object's read for a progress display."""
 
-    def __init__(self, obj: ObjectKind, progress: SyncProgress | None) -> None:
-        self.obj, self.progress = obj, progress
+    def __init__(
+        self,
+        obj: ObjectKind,
+        progress: SyncProgress | None,
+        on_read: Callable[[ObjectKind, list[str]], None] | None = None,
+    ) -> None:
+        self.obj, self.progress, self.on_read = obj, progress, on_read
         self.records = self.count = 0
 
     def pages(self, pages: Iterable[Batch[R]]) -> Iterator[Batch[R]]:
         for page in pages:
+            if self.on_read is not None:
+                self.on_read(self.obj, [r.id for r in page.records] + list(page.deleted_ids))
             yield page
             self.records += len(page.records)
             self.count += 1
@@ -299,18 +310,13 @@ def _entity(metrics: AccountMetrics) -> Account:
 #: once (the updates wait for their batch, whose size is the CRM's).
 PLAN_CHUNK = 5_000
 
-#: A row of the metrics document a CRM record is written from.
-DocRow = AccountMetrics | ContactFigures
-
-#: How a document row of each object names its CRM record (``row_id``, read at C speed).
-_ROW_ID: dict[ObjectKind, Callable[[DocRow], str]] = {
-    "account": attrgetter("id"),
-    "contact": attrgetter("contact_id"),
-}
 
 #: A part of a plan: its updates in id order and the CRM's value of each changed field
 #: before the write (record -> field).
 Piece = tuple[list[FieldUpdate], dict[str, dict[str, FieldValue]]]
+
+#: Which records of an object a write-back compares (``WrittenBase.take``; None: all).
+Due = Callable[[ObjectKind, Sequence[DocRow], WrittenOver], set[str] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,6 +393,7 @@ class WritebackStream:
         records: tuple[Sequence[Account], Sequence[Contact]] | None = None,
         *,
         chunk: int = PLAN_CHUNK,
+        due: Due | None = None,
     ) -> None:
         self.store, self.crm, self.doc, self.specs = store, crm.name, doc, specs
         self.mirrored = records
@@ -395,6 +402,22 @@ class WritebackStream:
         self.extra = history_fields(store, crm.name, doc, specs)
         self.objects = [obj for obj in OBJECTS if any(s.object == obj for s in specs)]
         self._planned: dict[ObjectKind, int] = {}
+        #: What this plan rests on (``agent.sync.written_base``): the rows of each object
+        #: once its pieces were made, and which of them were compared.
+        self.over = WrittenOver(
+            tuple(specs),
+            self.extra,
+            None if self.survey_next is None else frozenset(self.survey_next),
+        )
+        self._due = due
+
+    @property
+    def compared(self) -> int:
+        """The records compared with the CRM's values so far."""
+        return sum(
+            len(self.over.rows[obj]) if due is None else len(due)
+            for obj, due in self.over.due.items()
+        )
 
     @property
     def records(self) -> int:
@@ -426,9 +449,15 @@ class WritebackStream:
         ``before=False`` leaves out the CRM's values before the write (only shown)."""
         differ = Differ(self.specs, self.crm, obj)
         extra = self.extra if obj == "account" else None
+        rows = _unique(*self._rows(obj))
+        due = None if self._due is None else self._due(obj, rows, self.over)
+        self.over.rows[obj], self.over.due[obj] = rows, due
+        if due is not None:
+            key = ROW_ID[obj]
+            rows = [row for row in rows if key(row) in due]
         mirror = _Mirror(self._mirrored(obj))
         self._planned[obj] = 0
-        for chunk in _unique_chunks(*self._rows(obj), self.chunk):
+        for chunk in chunked(rows, self.chunk):
             rows = self._with_survey_next(chunk)
             ids = [row_id(r) for r in rows]
             current = mirror.values(ids)
@@ -443,7 +472,7 @@ class WritebackStream:
     def _rows(self, obj: ObjectKind) -> tuple[list[DocRow], Callable[[DocRow], str]]:
         """The document's rows of ``obj`` sorted by id, and how to read a row's id."""
         rows: Sequence[DocRow] = self.doc.accounts if obj == "account" else self.doc.contacts
-        key = _ROW_ID[obj]
+        key = ROW_ID[obj]
         return sorted(rows, key=key), key
 
     def _with_survey_next(self, rows: list[DocRow]) -> list[DocRow]:
@@ -465,22 +494,11 @@ class WritebackStream:
         )
 
 
-def _unique_chunks(
-    rows: Sequence[DocRow], key: Callable[[DocRow], str], size: int
-) -> Iterator[list[DocRow]]:
-    """Rows sorted by id, ``size`` at a time, one per id (the last: as a dict keeps it)."""
-    chunk: list[DocRow] = []
+def _unique(rows: Sequence[DocRow], key: Callable[[DocRow], str]) -> list[DocRow]:
+    """Rows sorted by id, one per id (the last: as a dict keeps it)."""
     ids = list(map(key, rows))
     last = len(rows) - 1
-    for i, row in enumerate(rows):
-        if i < last and ids[i + 1] == ids[i]:
-            continue
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+    return [row for i, row in enumerate(rows) if i == last or ids[i + 1] != ids[i]]
 
 
 class _Mirror:

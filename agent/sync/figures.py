@@ -97,6 +97,8 @@ class CycleFigures:
         self._since_base = 0
         #: ``_noted_total`` when the working figures last took the noted changes.
         self._taken = 0
+        #: Told before the figures are loaded and computed in full (every row is new).
+        self.on_reload: Callable[[], None] | None = None
 
     # -- what changed -------------------------------------------------------------------
 
@@ -294,6 +296,8 @@ class CycleFigures:
             # the store holds the noted responses too: not kept alive through the load
             # (200,000 of them, a first ingest's, would sit beside the same ones loaded)
             new.clear()
+            if self.on_reload is not None:
+                self.on_reload()
             figures = Figures(self.config)
             self._records = None
             records = self._load_records()

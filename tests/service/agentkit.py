@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,25 @@ def build_agent(
     return AgentProcess(
         settings, store, leadership, dry_run=dry_run, notifier=notifier or RecordingNotifier()
     )
+
+
+@contextmanager
+def leading_agent(settings: Settings, as_of: datetime) -> Iterator[AgentProcess]:
+    """An agent at ``as_of`` after its first cycle, leading between cycles as the
+    service does; steps down and lets go of the state on exit."""
+    leadership = leadership_for(settings.state_url)
+    leadership.acquire(wait=False)
+    store = StateStore.open(settings.state_url)
+    made = AgentProcess(settings, store, leadership, notifier=RecordingNotifier(), as_of=as_of)
+    try:
+        results = made.run_once()  # the first cycle: everything new
+        assert all(r.ok for r in results), [(r.job, r.error) for r in results]
+        assert made.lease.try_lead()
+        yield made
+        made.lease.step_down("stopping")
+    finally:
+        store.close()
+        leadership.release()
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 15.0) -> None:

@@ -30,9 +30,7 @@ from agent.service.jobs import JOBS
 from agent.service.process import AgentProcess
 from agent.service.runtime import Runtime
 from agent.state.history import record_history
-from agent.state.leader import leadership_for
-from agent.state.store import StateStore
-from tests.service.agentkit import RULES, RecordingNotifier, agent_settings
+from tests.service.agentkit import RULES, agent_settings, leading_agent
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -42,19 +40,8 @@ def agent(tmp_path: Path, state_url: str) -> Iterator[AgentProcess]:
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
     settings = agent_settings(tmp_path, state_url=state_url, rules_dir=rules)
-    leadership = leadership_for(settings.state_url)
-    leadership.acquire(wait=False)
-    store = StateStore.open(settings.state_url)
-    made = AgentProcess(settings, store, leadership, notifier=RecordingNotifier(), as_of=NOW)
-    try:
-        results = made.run_once()  # the first cycle: figures computed, alerts recorded
-        assert all(r.ok for r in results), [(r.job, r.error) for r in results]
-        assert made.lease.try_lead()  # leading between cycles, as the service does
+    with leading_agent(settings, NOW) as made:
         yield made
-        made.lease.step_down("stopping")
-    finally:
-        store.close()
-        leadership.release()
 
 
 def _run(rt: Runtime, job: str = "alerts") -> dict[str, int]:
