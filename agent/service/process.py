@@ -441,12 +441,19 @@ class AgentProcess:
             self.settings,
             self.store.engine,
             self.runtime.notifier,
-            lambda: self._wake_leader("outbox"),
+            self._slack_acted,
         )
         limit = max(self.settings.webhook.max_body_bytes, _SLACK_BODY_LIMIT)
         return HttpServer(
             AgentApp(self.health, hook, slack), self.settings.server, max_body_bytes=limit
         )
+
+    def _slack_acted(self) -> None:
+        """A Slack action (a loop closed from its button) was recorded: its message update
+        goes out now. The action changes alert states only, which every deciding job
+        reads from the state, never the figures' inputs: the leader is woken for the
+        outbox and told that no answers were stored, so it keeps its figures."""
+        self._wake_leader("outbox", ())
 
     def _woken(self, wakes: Sequence[Wake]) -> None:
         """Other replicas stored answers (``wakes`` arrived together) and may ask for jobs.

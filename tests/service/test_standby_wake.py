@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,16 @@ from sqlalchemy.exc import OperationalError
 from agent.core.models import Response
 from agent.service import process, wake
 from agent.service.process import AgentProcess
+from agent.service.runtime import Runtime
 from agent.service.wake import Wake, channel, decode
 from agent.service.webhook import RETRY_AFTER_SECONDS
-from tests.service.agentkit import WEBHOOK_SECRET, agent_settings, answer_body, build_agent
+from tests.service.agentkit import (
+    WEBHOOK_SECRET,
+    agent_settings,
+    answer_body,
+    build_agent,
+    leading_agent,
+)
 from tests.service.httpkit import post_signed
 
 pytestmark = pytest.mark.postgres
@@ -219,3 +227,33 @@ def test_the_channel_is_asked_of_the_database_once_per_store(standby: Standby) -
     assert [told for _id, _visible, told in standby.listener.at_noting] == [
         [Wake(None, (("webhook", f"q-{i}"),))] for i in range(3)
     ]
+
+
+def test_a_slack_action_on_a_standby_wakes_the_outbox_naming_no_answers(
+    standby: Standby,
+) -> None:
+    """A closed loop changes alert states only: the wake-up says no answers were stored,
+    so the leader does not read the state again in full."""
+    standby.agent._slack_acted()
+    assert standby.listener.wakes(_DUE_SECONDS) == [Wake("outbox", ())]
+
+
+def test_the_leader_keeps_its_figures_for_a_wake_up_naming_no_answers(
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = agent_settings(tmp_path, state_url=postgres_url)
+    with leading_agent(settings, datetime.now(UTC)) as leader:
+        full_reads: list[bool] = []
+        original = Runtime.data_changed
+
+        def data_changed(self: Runtime, *, withdraw: bool = False) -> None:
+            full_reads.append(True)
+            original(self, withdraw=withdraw)
+
+        monkeypatch.setattr(Runtime, "data_changed", data_changed)
+        triggered: list[str] = []
+        monkeypatch.setattr(leader.scheduler, "trigger", triggered.append)
+        leader._woken([Wake("outbox", ())])
+        assert full_reads == []
+        leader._woken([Wake("outbox", None)])  # not said: read in full
+        assert full_reads == [True]
