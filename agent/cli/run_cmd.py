@@ -90,7 +90,7 @@ def _run(
     failed = [r.job for r in results if not r.ok]
     if failed:
         typer.echo(f"failed jobs: {', '.join(failed)}", err=True)
-    return 1 if failed else 0
+    return 1 if failed or agent.exit_code else 0
 
 
 def run(

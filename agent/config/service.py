@@ -110,6 +110,11 @@ class ScheduleSettings(_Block):
     #: The leader's lease: renewed every third of it by a heartbeat; a standby takes
     #: over a leader that stopped renewing it (hung, paused) once it has run out.
     lease_seconds: Seconds = Field(default=15.0, ge=1, le=600)
+    #: A job running longer than this is stuck (a call that never returns): the leader
+    #: stops renewing its lease, steps down and exits with status 1, so that a standby,
+    #: or the supervisor's restart, takes over. What the stuck job still tries to
+    #: commit is refused by its ended epoch.
+    job_timeout_seconds: Seconds = Field(default=7200.0, ge=1)
     #: Job runs older than this many days are dropped from the cycles log (at each CRM sync).
     keep_cycles_days: int = Field(default=30, ge=1)
 

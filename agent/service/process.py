@@ -175,7 +175,7 @@ class AgentProcess:
             who = holder.describe() if holder is not None else "another ax-agent"
             raise LeadershipError(f"{who} leads on {resource}")
         self.health.role = "leader"
-        heart = self._start_heartbeat()
+        heart = self._start_heartbeat(once=True)
         self._took_over()
         try:
             return run_cycle(
@@ -292,14 +292,16 @@ class AgentProcess:
 
     # -- leadership ---------------------------------------------------------------------
 
-    def _start_heartbeat(self) -> threading.Thread:
-        """The lease's heartbeat, in its own thread so a long job never lets it lapse."""
+    def _start_heartbeat(self, *, once: bool = False) -> threading.Thread:
+        """The lease's heartbeat, in its own thread so a long job never lets it lapse,
+        but never over a stuck job (``_stuck``). ``once``: the job runs on the caller's
+        thread (``run --once``), which nobody else ends."""
         self._heart.clear()
-        beat = self.lease.heartbeat_seconds
+        beat = min(self.lease.heartbeat_seconds, self.settings.schedule.job_timeout_seconds)
 
         def run() -> None:
             while not self._heart.wait(beat):
-                if not self.fence.leading:
+                if not self.fence.leading or self._stuck(once=once):
                     continue
                 try:
                     self.lease.heartbeat()
@@ -309,6 +311,42 @@ class AgentProcess:
         thread = threading.Thread(target=run, name="heartbeat", daemon=True)
         thread.start()
         return thread
+
+    def _stuck(self, *, once: bool) -> bool:
+        """Whether the running job has run past ``schedule.job_timeout_seconds``; the
+        first time, the leader steps down (a standby takes over at once, and what the
+        job still tries to commit is refused by its ended epoch) and the agent stops
+        with status 1. A job that does not return within the grace period ends the
+        process: the serving loop sees to it, or, in ``run --once``, this thread."""
+        running = self.scheduler.running
+        bound = self.settings.schedule.job_timeout_seconds
+        if running is None or running[1] < bound:
+            return False
+        job, seconds = running
+        _log.error(
+            "job_stuck",
+            job=job,
+            seconds=round(seconds, 1),
+            job_timeout_seconds=bound,
+            note="the leader steps down and the agent exits; the job resumes from its "
+            "last checkpoint",
+        )
+        self.exit_code = 1
+        try:
+            self.lease.step_down(f"the {job} job ran over {bound:g} s")
+        except Exception:  # the lease runs out all the same: it is no longer renewed
+            _log.exception("step_down_failed")
+        self.request_stop()
+        if once:
+            deadline = time.monotonic() + self.settings.schedule.grace_seconds
+            while self.scheduler.running is not None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if self.scheduler.running is not None:
+                _log.error("job_stuck_exiting", job=job)
+                logging.shutdown()
+                os._exit(1)  # the job's thread is stuck in a call: do not wait for it
+        self._heart.set()  # renewing is over: the heartbeat ends here
+        return True
 
     def _work(self) -> None:
         leading = False

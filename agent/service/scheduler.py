@@ -53,6 +53,8 @@ class Scheduler:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        #: The job running now and when it started (``time.monotonic``); None between jobs.
+        self._running: tuple[str, float] | None = None
 
     # -- control (any thread) ---------------------------------------------------------
 
@@ -73,6 +75,13 @@ class Scheduler:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    @property
+    def running(self) -> tuple[str, float] | None:
+        """The job running now and for how many seconds it has run (None: between jobs)."""
+        with self._lock:
+            current = self._running
+        return None if current is None else (current[0], time.monotonic() - current[1])
 
     # -- running (the scheduler's thread) -----------------------------------------------
 
@@ -118,7 +127,13 @@ class Scheduler:
 
     def execute(self, job: str) -> JobResult:
         """Run ``job`` now and schedule its next run."""
-        result = self._run(job)
+        with self._lock:
+            self._running = (job, time.monotonic())
+        try:
+            result = self._run(job)
+        finally:
+            with self._lock:
+                self._running = None
         self.last[job] = result
         if job in self._due:
             self._due[job] = self.cadences[job].after(self._clock(), self._rng)
