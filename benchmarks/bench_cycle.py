@@ -35,7 +35,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ _TARGETS = {
     "cycle_3_quiet": (3.0, 1536),
     "cycle_4_change": (5.0, 1536),
 }
-_NEW_RESPONSES = 1_000
+NEW_RESPONSES = 1_000
 _COUNTED = (
     "written",
     "alerts_recorded",
@@ -110,8 +110,9 @@ def _run_once(config: Path, log: Path) -> dict[str, Any]:
     }
 
 
-def _change(folder: Path, accounts: int) -> None:
-    """1 % of the accounts get a new revenue; 1,000 new answers arrive."""
+def _change(folder: Path, accounts: int, as_of: datetime = AS_OF) -> None:
+    """1 % of the accounts get a new revenue; 1,000 new answers arrive (in the two
+    days before ``as_of``)."""
     path = folder / "accounts.csv"
     with path.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.reader(handle))
@@ -124,15 +125,13 @@ def _change(folder: Path, accounts: int) -> None:
         contacts = [r for r in csv.DictReader(handle) if r["email"]]
     with (folder / "responses.csv").open("a", encoding="utf-8", newline="") as handle:
         out = csv.writer(handle)
-        for i in range(_NEW_RESPONSES):
+        for i in range(NEW_RESPONSES):
             contact = contacts[(i * 7919) % len(contacts)]
-            submitted = AS_OF - timedelta(hours=1 + i % 48)
+            submitted = as_of - timedelta(hours=1 + i % 48)
             out.writerow(
                 [f"new-{i}", contact["email"], i % 11, submitted.isoformat(), "Support", "", "", ""]
             )
-    print(
-        f"  changed {len(rows[1::step])} of {accounts} accounts, added {_NEW_RESPONSES} responses"
-    )
+    print(f"  changed {len(rows[1::step])} of {accounts} accounts, added {NEW_RESPONSES} responses")
 
 
 def _generate(folder: Path, accounts: int) -> None:

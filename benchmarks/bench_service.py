@@ -19,6 +19,12 @@ that window (per minute: the share of one core the idle agent takes), the peak R
 per job the runs, how many were skipped, and their total and longest seconds (from the
 agent's own ``job_done`` log lines). The last line is JSON.
 
+With ``--change``, after the window it changes 1 % of the accounts (their revenue) and
+appends 1,000 answers dated now (``bench_cycle``'s change), then waits until the CRM
+sync that reads the change and every job after it have run, and prints those jobs'
+seconds and counts: what the running agent spends on a cycle after a change, its
+figures refreshed in parts and its write-back comparing only what moved.
+
     python -m benchmarks.bench_service                      # 50,000 accounts
     python -m benchmarks.bench_service --accounts 2000 --minutes 3
 """
@@ -41,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.service.jobs import JOBS
+from benchmarks import bench_cycle
 
 __all__ = ["main"]
 
@@ -118,7 +125,9 @@ def _summary(done: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return jobs
 
 
-def run(accounts: int, minutes: float, cycle_minutes: float, root: Path) -> dict[str, Any]:
+def run(
+    accounts: int, minutes: float, cycle_minutes: float, root: Path, *, change: bool = False
+) -> dict[str, Any]:
     folder = root / "crm"
     as_of = datetime.now(UTC).replace(microsecond=0)
     started = time.perf_counter()
@@ -131,6 +140,7 @@ def run(accounts: int, minutes: float, cycle_minutes: float, root: Path) -> dict
     with log.open("wb") as err:
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)  # noqa: S603
     usage = None
+    changed = None
     try:
         first, offset, began = _first_cycle(proc, log)
         print(f"first cycle: {time.perf_counter() - began:.1f} s")
@@ -146,6 +156,7 @@ def run(accounts: int, minutes: float, cycle_minutes: float, root: Path) -> dict
             steady += [e for e in events if e.get("event") == "job_done"]
         cpu = _cpu_seconds(proc.pid) - cpu_before
         window = time.perf_counter() - window_began
+        changed = _changed_cycle(proc, log, offset, folder, accounts) if change else None
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -163,6 +174,15 @@ def run(accounts: int, minutes: float, cycle_minutes: float, root: Path) -> dict
         )
     peak = None if usage is None else usage.ru_maxrss // 1024
     print(f"peak RSS {peak} MiB")
+    if changed is not None:
+        print(
+            f"after 1 % of the accounts changed and {bench_cycle.NEW_RESPONSES:,} answers "
+            f"arrived: {changed['job_seconds']:.1f} s of jobs until the cycle that read "
+            f"the change had run every job (CPU {changed['cpu_seconds']:.1f} s)"
+        )
+        for job, figures in changed["jobs"].items():
+            extra = " ".join(f"{k}={v}" for k, v in figures.items() if k != "seconds")
+            print(f"  {job:<14} {figures['seconds']:8.2f} s  {extra}")
     return {
         "accounts": accounts,
         "first_cycle": _summary(first),
@@ -171,6 +191,59 @@ def run(accounts: int, minutes: float, cycle_minutes: float, root: Path) -> dict
         "steady_cpu_seconds_per_minute": round(per_minute, 2),
         "steady_jobs": jobs,
         "peak_rss_mb": peak,
+        "after_change": changed,
+    }
+
+
+#: What the change's jobs count, as ``bench_cycle`` prints them.
+_COUNTED = ("accounts_changed", "responses_new", "compared_records", "written", "rules")
+
+
+def _changed_cycle(
+    proc: subprocess.Popen[bytes], log: Path, offset: int, folder: Path, accounts: int
+) -> dict[str, Any]:
+    """Change 1 % of the accounts and add answers (``bench_cycle``'s change, dated now),
+    then wait until the CRM sync that reads the change has run and every job after it
+    once; returns each job's runs since the change (seconds summed, the largest count
+    of any run), their total and the process's CPU time over that span."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        as_of = datetime.now(UTC)
+        pool.submit(bench_cycle._change, folder, accounts, as_of).result()
+    cpu_before = _cpu_seconds(proc.pid)
+    runs: list[dict[str, Any]] = []
+    synced = False
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"the agent ended with status {proc.returncode}; see {log}")
+        time.sleep(1)
+        events, offset = _events(log, offset)
+        for event in events:
+            if event.get("event") != "job_done":
+                continue
+            runs.append(event)
+            synced = synced or (event["job"] == "crm_sync" and bool(event.get("accounts_changed")))
+        after = set()
+        if synced:
+            first = next(
+                i
+                for i, e in enumerate(runs)
+                if e["job"] == "crm_sync" and e.get("accounts_changed")
+            )
+            after = {e["job"] for e in runs[first:]}
+        if synced and after >= set(_JOBS) - {"coverage_plan"}:
+            break
+    jobs: dict[str, dict[str, Any]] = {}
+    for event in runs:
+        job = jobs.setdefault(event["job"], {"seconds": 0.0, "runs": 0})
+        job["seconds"] = round(job["seconds"] + event["seconds"], 2)
+        job["runs"] += 1
+        for key in _COUNTED:  # the largest of its runs (most are quiet)
+            if key in event:
+                job[key] = max(job.get(key, 0), event[key])
+    return {
+        "jobs": jobs,
+        "job_seconds": round(sum(j["seconds"] for j in jobs.values()), 2),
+        "cpu_seconds": round(_cpu_seconds(proc.pid) - cpu_before, 2),
     }
 
 
@@ -200,14 +273,22 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0, help="the steady window")
     parser.add_argument("--cycle-minutes", type=float, default=5.0)
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument(
+        "--change",
+        action="store_true",
+        help="after the window, change 1 %% of the accounts and add answers, and measure "
+        "the jobs until the cycle that reads the change has run",
+    )
     args = parser.parse_args()
     if args.keep is not None:
         shutil.rmtree(args.keep, ignore_errors=True)
         args.keep.mkdir(parents=True)
-        result = run(args.accounts, args.minutes, args.cycle_minutes, args.keep)
+        result = run(args.accounts, args.minutes, args.cycle_minutes, args.keep, change=args.change)
     else:
         with tempfile.TemporaryDirectory(prefix="ax-bench-service-") as tmp:
-            result = run(args.accounts, args.minutes, args.cycle_minutes, Path(tmp))
+            result = run(
+                args.accounts, args.minutes, args.cycle_minutes, Path(tmp), change=args.change
+            )
     print(json.dumps(result))
 
 
