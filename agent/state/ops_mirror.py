@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Text, cast, func, select, update
 
@@ -64,19 +64,21 @@ class MirrorOps(OpsBase):
         self.stamp_records(crm, object, records, stamp)
         return self.delete_unstamped(crm, object, stamp)
 
-    def load_accounts(self, crm: str) -> list[Account]:
-        """Live accounts of ``crm``, in id order (code-point order on every dialect)."""
-        accounts = [
-            account_from_payload(rid, payload) for rid, payload in self._live(crm, "account")
-        ]
+    def load_accounts(self, crm: str, reuse: Sequence[Account] = ()) -> list[Account]:
+        """Live accounts of ``crm``, in id order (code-point order on every dialect).
+
+        ``reuse``: accounts loaded before; each account read equal to one of them is
+        that very object (``_reused``)."""
+        live = (account_from_payload(rid, payload) for rid, payload in self._live(crm, "account"))
+        accounts = _reused(live, reuse)
         accounts.sort(key=lambda a: a.id)
         return accounts
 
-    def load_contacts(self, crm: str) -> list[Contact]:
-        """Live contacts of ``crm``, in id order (code-point order on every dialect)."""
-        contacts = [
-            contact_from_payload(rid, payload) for rid, payload in self._live(crm, "contact")
-        ]
+    def load_contacts(self, crm: str, reuse: Sequence[Contact] = ()) -> list[Contact]:
+        """Live contacts of ``crm``, in id order (code-point order on every dialect);
+        ``reuse`` as for ``load_accounts``."""
+        live = (contact_from_payload(rid, payload) for rid, payload in self._live(crm, "contact"))
+        contacts = _reused(live, reuse)
         contacts.sort(key=lambda c: c.id)
         return contacts
 
@@ -183,3 +185,26 @@ def _row(
         "deleted": False,
         "seen_at": stamp,
     }
+
+
+_Record = TypeVar("_Record", Account, Contact)
+
+
+def _reused(records: Iterable[_Record], previous: Sequence[_Record]) -> list[_Record]:
+    """``records`` as a list, each one equal to the record of its id in ``previous``
+    replaced by that record, as it is read.
+
+    A process that holds the mirror's records and reads them again after a change
+    (the running agent, for a revenue changed in 1 % of the accounts) otherwise holds
+    every record twice until the old ones go: about 250 MB at 550,000 records, at the
+    peak of the computation that follows. The records are frozen, so an equal one
+    serves as well; only the changed records are new objects."""
+    if not previous:
+        return list(records)
+    by_id = {record.id: record for record in previous}
+    out: list[_Record] = []
+    keep = out.append
+    for record in records:
+        old = by_id.get(record.id)
+        keep(old if old is not None and old == record else record)
+    return out

@@ -274,13 +274,13 @@ class StateStore:
                 tx.set_cursor(crm, object, cursor)
         return changed, deleted
 
-    def load_accounts(self, crm: str) -> list[Account]:
+    def load_accounts(self, crm: str, reuse: Sequence[Account] = ()) -> list[Account]:
         with self.reading() as tx:
-            return tx.load_accounts(crm)
+            return tx.load_accounts(crm, reuse)
 
-    def load_contacts(self, crm: str) -> list[Contact]:
+    def load_contacts(self, crm: str, reuse: Sequence[Contact] = ()) -> list[Contact]:
         with self.reading() as tx:
-            return tx.load_contacts(crm)
+            return tx.load_contacts(crm, reuse)
 
     def count_records(self, crm: str, object: ObjectKind) -> int:
         with self.reading() as tx:

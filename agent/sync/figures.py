@@ -276,8 +276,16 @@ class CycleFigures:
                 return self._records
             return self._load_records()
 
-    def _load_records(self) -> tuple[list[Account], list[Contact]]:
-        return self.store.load_accounts(self.crm), self.store.load_contacts(self.crm)
+    def _load_records(
+        self, reuse: tuple[list[Account], list[Contact]] | None = None
+    ) -> tuple[list[Account], list[Contact]]:
+        """The mirror's live records; ``reuse``: the records held now, each one read
+        equal is kept (not held twice through the computation that follows)."""
+        accounts, contacts = reuse or ([], [])
+        return (
+            self.store.load_accounts(self.crm, accounts),
+            self.store.load_contacts(self.crm, contacts),
+        )
 
     def _drop(self) -> None:
         """Half-updated parts are dropped: the next request starts over in full."""
@@ -305,8 +313,9 @@ class CycleFigures:
             self._records, self._figures = records, figures
         else:
             if crm_changed:
-                self._records = None
-                records = self._load_records()
+                held, self._records = self._records, None
+                records = self._load_records(reuse=held)
+                del held
                 figures.set_crm(*records)
                 self._records = records
             if new:

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from agent.cli import app
 from agent.core.contract import MetricsConfig
 from agent.core.incremental import Figures
-from agent.core.models import Response
+from agent.core.models import Account, Contact, Response
 from agent.service.answers import AnswersWorker
 from agent.service.cycle import run_cycle
 from agent.service.process import AgentProcess
@@ -358,3 +358,38 @@ def test_stored_answers_that_could_not_be_noted_are_counted_at_the_next_computat
         assert agent.runtime.computed().document == _full(agent, when)
     finally:
         _close(agent)
+
+
+def test_records_read_again_after_a_crm_change_are_new_objects_only_where_changed(
+    tmp_path: Path,
+) -> None:
+    """After a CRM change the mirror's records are read again; those read equal are the
+    very objects held before, so a 1 % change does not hold every record twice through
+    the computation that follows."""
+    when = datetime.now(UTC)
+    store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        store.upsert_records(
+            "files", "account", [Account("A1", "One", revenue=1.0), Account("A2", "Two")]
+        )
+        store.upsert_records(
+            "files",
+            "contact",
+            [Contact("C1", "A1", "a@one.example"), Contact("C2", "A2", "b@two.example")],
+        )
+        figures = CycleFigures(store, "files", MetricsConfig())
+        figures.computed(when)
+        (a1, a2), (c1, c2) = figures.records()
+        store.upsert_records("files", "account", [replace(a2, revenue=3.0)])
+        figures.crm_changed()
+        computed = figures.computed(when)
+        (b1, b2), (d1, d2) = figures.records()
+        assert (b1, d1, d2) == (a1, c1, c2)
+        assert b1 is a1
+        assert d1 is c1
+        assert d2 is c2
+        assert b2 is not a2
+        assert b2.revenue == 3.0
+        assert {m.id: m.revenue for m in computed.document.accounts} == {"A1": 1.0, "A2": 3.0}
+    finally:
+        store.close()
