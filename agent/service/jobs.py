@@ -25,6 +25,7 @@ from agent.service.telemetry import RECORDS_WRITTEN, RESPONSES_RECEIVED
 from agent.state.history import record_portfolio_point, rule_history
 from agent.sync.coverage import options_from, plan_from_computed, store_plan
 from agent.sync.cycle import (
+    OBJECTS,
     WritebackStream,
     check_fields,
     evaluate_alerts,
@@ -75,8 +76,11 @@ def crm_sync(rt: Runtime) -> dict[str, int]:
         raise
     rt.crm_sync_failed = None
     rt.full_sync = False
-    if any(counts.values()):
-        rt.crm_changed()
+    # a record read again with the same fields changes nothing the figures rest on, and
+    # an object none of whose records changed is not read again for them
+    changed = [o for o in OBJECTS if counts[f"{o}s_changed"] or counts[f"{o}s_deleted"]]
+    if changed:
+        rt.crm_changed(changed)
     keep = timedelta(days=rt.settings.schedule.keep_cycles_days)
     counts["cycles_pruned"] = rt.store.prune_cycles(utcnow() - keep)
     return counts

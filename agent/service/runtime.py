@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +21,7 @@ from agent.alerts.pipeline import AlertPipeline, CycleReport
 from agent.alerts.setup import build_pipeline
 from agent.config.settings import Settings
 from agent.core.compute import Excluded
+from agent.core.contract import ObjectKind
 from agent.core.document import TaskFigures
 from agent.core.horizon import earliest
 from agent.core.models import Account, Contact, Rejected, Response
@@ -212,9 +213,10 @@ class Runtime:
             self._wire(self.figures)
         return self.figures
 
-    def crm_changed(self) -> None:
-        """The CRM mirror changed: the accounts it touched are recomputed."""
-        self._parts().crm_changed()
+    def crm_changed(self, objects: Collection[ObjectKind] | None = None) -> None:
+        """The CRM mirror changed (of ``objects`` only; None: of any): the accounts it
+        touched are recomputed."""
+        self._parts().crm_changed(objects)
 
     def responses_added(self, added: Sequence[Response]) -> None:
         """New responses were stored: their accounts are recomputed, as of now; between

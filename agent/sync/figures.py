@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 import structlog
 
 from agent.core.compute import Computed, Excluded, MatchedResponse, without_gc
-from agent.core.contract import MetricsConfig
+from agent.core.contract import MetricsConfig, ObjectKind
 from agent.core.document import AccountMetrics, MetricsDocument, TaskFigures
 from agent.core.incremental import Figures
 from agent.core.models import Account, Contact, Rejected, Response
@@ -74,6 +74,8 @@ class CycleFigures:
         self.config = config
         self._figures: Figures | None = None
         self._crm_changed = False
+        #: The objects whose mirror records changed since the last look (None: any).
+        self._crm_objects: set[ObjectKind] | None = set()
         self._new: list[Response] = []
         self._generation = 0
         self._last: _Last | None = None
@@ -102,10 +104,15 @@ class CycleFigures:
 
     # -- what changed -------------------------------------------------------------------
 
-    def crm_changed(self) -> None:
-        """The CRM mirror changed (records added, changed or deleted)."""
+    def crm_changed(self, objects: Collection[ObjectKind] | None = None) -> None:
+        """The CRM mirror changed (records added, changed or deleted): of ``objects``
+        only (the others are as held, and are not read again), or of any (None)."""
         with self._noted:
             self._crm_changed = True
+            if objects is None or self._crm_objects is None:
+                self._crm_objects = None
+            else:
+                self._crm_objects.update(objects)
             self._generation += 1
 
     def responses_added(self, responses: Sequence[Response]) -> None:
@@ -136,13 +143,24 @@ class CycleFigures:
             self._stale = True
             self._new = []
             self._crm_changed = False
+            self._crm_objects = set()
             self._generation += 1
 
-    def _take_changes(self) -> tuple[bool, bool, list[Response], int]:
-        """What was noted since the last look: (stale, crm changed, new responses, generation)."""
+    def _take_changes(
+        self,
+    ) -> tuple[bool, bool, set[ObjectKind] | None, list[Response], int]:
+        """What was noted since the last look: (stale, crm changed, of which objects,
+        new responses, generation)."""
         with self._noted:
-            taken = (self._stale, self._crm_changed, self._new, self._generation)
+            taken = (
+                self._stale,
+                self._crm_changed,
+                self._crm_objects,
+                self._new,
+                self._generation,
+            )
             self._stale, self._crm_changed, self._new = False, False, []
+            self._crm_objects = set()
             self._taken = self._noted_total
             return taken
 
@@ -277,15 +295,19 @@ class CycleFigures:
             return self._load_records()
 
     def _load_records(
-        self, reuse: tuple[list[Account], list[Contact]] | None = None
+        self,
+        reuse: tuple[list[Account], list[Contact]] | None = None,
+        objects: Collection[ObjectKind] | None = None,
     ) -> tuple[list[Account], list[Contact]]:
         """The mirror's live records; ``reuse``: the records held now, each one read
-        equal is kept (not held twice through the computation that follows)."""
+        equal is kept (not held twice through the computation that follows);
+        ``objects``: only these changed, the others are the lists held (None: any)."""
         accounts, contacts = reuse or ([], [])
-        return (
-            self.store.load_accounts(self.crm, accounts),
-            self.store.load_contacts(self.crm, contacts),
-        )
+        if reuse is None or objects is None or "account" in objects:
+            accounts = self.store.load_accounts(self.crm, accounts)
+        if reuse is None or objects is None or "contact" in objects:
+            contacts = self.store.load_contacts(self.crm, contacts)
+        return accounts, contacts
 
     def _drop(self) -> None:
         """Half-updated parts are dropped: the next request starts over in full."""
@@ -295,7 +317,7 @@ class CycleFigures:
         self.reset()
 
     def _refreshed(self, as_of: datetime) -> tuple[Figures, int]:
-        stale, crm_changed, new, generation = self._take_changes()
+        stale, crm_changed, objects, new, generation = self._take_changes()
         figures = None if stale else self._figures
         published = self._published
         if figures is not None and published is not None and figures is published.figures:
@@ -314,7 +336,7 @@ class CycleFigures:
         else:
             if crm_changed:
                 held, self._records = self._records, None
-                records = self._load_records(reuse=held)
+                records = self._load_records(reuse=held, objects=objects)
                 del held
                 figures.set_crm(*records)
                 self._records = records
