@@ -360,6 +360,20 @@ def test_stored_answers_that_could_not_be_noted_are_counted_at_the_next_computat
         _close(agent)
 
 
+def _two_accounts(tmp_path: Path) -> StateStore:
+    """A state whose mirror holds accounts A1 and A2, with one contact each."""
+    store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    store.upsert_records(
+        "files", "account", [Account("A1", "One", revenue=1.0), Account("A2", "Two")]
+    )
+    store.upsert_records(
+        "files",
+        "contact",
+        [Contact("C1", "A1", "a@one.example"), Contact("C2", "A2", "b@two.example")],
+    )
+    return store
+
+
 def test_records_read_again_after_a_crm_change_are_new_objects_only_where_changed(
     tmp_path: Path,
 ) -> None:
@@ -367,16 +381,8 @@ def test_records_read_again_after_a_crm_change_are_new_objects_only_where_change
     very objects held before, so a 1 % change does not hold every record twice through
     the computation that follows."""
     when = datetime.now(UTC)
-    store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    store = _two_accounts(tmp_path)
     try:
-        store.upsert_records(
-            "files", "account", [Account("A1", "One", revenue=1.0), Account("A2", "Two")]
-        )
-        store.upsert_records(
-            "files",
-            "contact",
-            [Contact("C1", "A1", "a@one.example"), Contact("C2", "A2", "b@two.example")],
-        )
         figures = CycleFigures(store, "files", MetricsConfig())
         figures.computed(when)
         (a1, a2), (c1, c2) = figures.records()
@@ -402,16 +408,8 @@ def test_a_crm_change_of_accounts_only_does_not_read_the_contacts_again(
     they are not read again (half a million at 50,000 accounts), and the figures equal
     a full computation."""
     when = datetime.now(UTC)
-    store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    store = _two_accounts(tmp_path)
     try:
-        store.upsert_records(
-            "files", "account", [Account("A1", "One", revenue=1.0), Account("A2", "Two")]
-        )
-        store.upsert_records(
-            "files",
-            "contact",
-            [Contact("C1", "A1", "a@one.example"), Contact("C2", "A2", "b@two.example")],
-        )
         store.add_responses(
             [Response("r1", "a@one.example", 9, when - timedelta(hours=1), source="f")]
         )
