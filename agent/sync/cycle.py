@@ -110,7 +110,8 @@ def sync_crm(
 
 
 class _Seen:
-    """Counts the pages of one object's read for a progress display."""
+    """Counts the pages of one object's read for a progress display, and tells the ids
+    of each page's records to ``on_read``."""
 
     def __init__(
         self,
@@ -402,8 +403,10 @@ class WritebackStream:
         self.extra = history_fields(store, crm.name, doc, specs)
         self.objects = [obj for obj in OBJECTS if any(s.object == obj for s in specs)]
         self._planned: dict[ObjectKind, int] = {}
+        #: Per object, the records compared with the CRM's values.
+        self._compared: dict[ObjectKind, int] = {}
         #: What this plan rests on (``agent.sync.written_base``): the rows of each object
-        #: once its pieces were made, and which of them were compared.
+        #: once its pieces were made.
         self.over = WrittenOver(
             tuple(specs),
             self.extra,
@@ -414,10 +417,7 @@ class WritebackStream:
     @property
     def compared(self) -> int:
         """The records compared with the CRM's values so far."""
-        return sum(
-            len(self.over.rows[obj]) if due is None else len(due)
-            for obj, due in self.over.due.items()
-        )
+        return sum(self._compared.values())
 
     @property
     def records(self) -> int:
@@ -449,22 +449,22 @@ class WritebackStream:
         ``before=False`` leaves out the CRM's values before the write (only shown)."""
         differ = Differ(self.specs, self.crm, obj)
         extra = self.extra if obj == "account" else None
-        rows = _unique(*self._rows(obj))
+        rows = self.over.rows[obj] = _unique(*self._rows(obj))
         due = None if self._due is None else self._due(obj, rows, self.over)
-        self.over.rows[obj], self.over.due[obj] = rows, due
         if due is not None:
             key = ROW_ID[obj]
             rows = [row for row in rows if key(row) in due]
+        self._compared[obj] = len(rows)
         mirror = _Mirror(self._mirrored(obj))
         self._planned[obj] = 0
-        for chunk in chunked(rows, self.chunk):
-            rows = self._with_survey_next(chunk)
-            ids = [row_id(r) for r in rows]
+        for part in chunked(rows, self.chunk):
+            chunk = self._with_survey_next(part)
+            ids = [row_id(r) for r in chunk]
             current = mirror.values(ids)
             for rid, values in self.store.written_since_read(self.crm, obj, ids).items():
                 current[rid] = {**current.get(rid, {}), **values}
             with without_gc():  # dicts per record: acyclic, and many in a large process
-                updates = differ.changes(rows, current, extra)
+                updates = differ.changes(chunk, current, extra)
                 was = differ.before(updates, current) if before else {}
             self._planned[obj] += len(updates)
             yield updates, was

@@ -49,8 +49,6 @@ class WrittenOver:
     extra: Mapping[str, Mapping[str, object]]
     survey_next: frozenset[str] | None
     rows: dict[ObjectKind, list[DocRow]] = field(default_factory=dict)
-    #: Per object, the ids this write-back compared (None: every record).
-    due: dict[ObjectKind, set[str] | None] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -94,6 +94,18 @@ def test_a_quiet_write_back_compares_nothing(agent: AgentProcess) -> None:
     assert counts.get("written", 0) == 0
 
 
+def test_a_read_record_the_document_does_not_hold_is_not_counted_compared(
+    agent: AgentProcess,
+) -> None:
+    """A deletion a CRM reports is a record read, which the document no longer holds:
+    nothing is compared for it, and the count says so."""
+    rt = agent.runtime
+    _read_and_write(rt)
+    rt.written_base.read("account", ["GONE-1"])
+    _whole, counts = _read_and_write(rt)
+    assert counts["compared_records"] == 0
+
+
 def test_a_new_answer_compares_its_account_and_contacts_only(agent: AgentProcess) -> None:
     rt = agent.runtime
     _read_and_write(rt)  # settled
