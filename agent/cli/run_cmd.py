@@ -78,6 +78,7 @@ def _run(
     agent.runtime.sync_progress = sync_progress()  # a live display on a terminal, else logs
     if not once:
         return agent.serve()
+    agent.runtime.runs_once()  # the process exits after this cycle: no parts to keep
     previous = agent.install_signals()  # a stop request ends the pass at a checkpoint
     try:
         results = agent.run_once()

@@ -88,6 +88,8 @@ class Runtime:
     full_compute: bool = False
     #: The cycle's computed state, shared by its jobs (built in ``build``).
     figures: CycleFigures | None = None
+    #: False in a process that runs one cycle and exits: see ``CycleFigures.keep_parts``.
+    keep_parts: bool = True
     #: What the last write-back left settled: the next compares only what may have moved.
     written_base: WrittenBase = field(default_factory=WrittenBase)
     #: What the last alerts job found (the demo shows it).
@@ -206,6 +208,14 @@ class Runtime:
         # a full load makes every row anew: the last write-back's rows would only be
         # held beside the new ones (a whole document at 50,000 accounts) to no use
         figures.on_reload = self.written_base.forget
+        figures.keep_parts = self.keep_parts
+
+    def runs_once(self) -> None:
+        """This process runs one cycle and exits: its figures are computed in one pass,
+        without the per-account parts that only a later change would use."""
+        self.keep_parts = False
+        if self.figures is not None:
+            self._wire(self.figures)
 
     def _parts(self) -> CycleFigures:
         if self.figures is None:

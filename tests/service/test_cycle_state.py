@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import weakref
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,7 @@ from agent.state.leader import leadership_for
 from agent.state.store import StateStore
 from agent.sync.cycle import compute_from_state
 from agent.sync.figures import CycleFigures, _Freezer
-from tests.service.agentkit import RecordingNotifier, agent_settings, build_agent
+from tests.service.agentkit import RULES, RecordingNotifier, agent_settings, build_agent
 
 
 def _agent(tmp_path: Path, as_of: datetime | None = None) -> AgentProcess:
@@ -101,6 +102,59 @@ def test_run_once_as_of_replays_the_cycle_at_that_instant(tmp_path: Path) -> Non
     assert all(r.ok for r in results), [r.error for r in results]
     assert computed.document.as_of == when
     assert all(a.respondents == 0 for a in computed.document.accounts)
+
+
+def test_a_process_that_runs_once_computes_in_one_pass_as_the_parts_would(
+    tmp_path: Path,
+) -> None:
+    """``run --once`` exits after its cycle: its figures come from one pass, with no
+    per-account parts, and equal what the running agent's parts give."""
+    when = datetime.now(UTC)
+    once, kept = _agent(tmp_path / "once", as_of=when), _agent(tmp_path / "kept", as_of=when)
+    try:
+        once.runtime.runs_once()
+        for agent in (once, kept):
+            results = agent.run_once()
+            assert all(r.ok for r in results), [r.error for r in results]
+        one_pass, parts = once.runtime.computed(), kept.runtime.computed()
+        held = once.runtime.figures
+        assert held is not None
+        assert held._figures is None  # no parts built
+        assert kept.runtime.figures is not None
+        assert kept.runtime.figures._figures is not None
+        assert one_pass.document == parts.document
+        assert one_pass.matches == parts.matches
+        assert one_pass.accounts == parts.accounts
+        assert once.runtime.computed() is one_pass  # the jobs share the one computation
+        # a change computes the whole portfolio again, in one pass
+        answer = Response("hook-1", "p0@acct2.example", 1, when - timedelta(hours=1), "hook")
+        with once.store.transaction() as tx:
+            tx.add_responses([answer])
+        once.runtime.responses_added([answer])
+        again = once.runtime.computed()
+        assert again is not one_pass
+        assert held._figures is None
+        assert again.document == _full(once, when)
+        assert again.document != one_pass.document
+    finally:
+        _close(once)
+        _close(kept)
+
+
+def test_run_once_on_the_command_line_computes_in_one_pass(tmp_path: Path) -> None:
+    settings = agent_settings(tmp_path)
+    config = tmp_path / "ax-agent.yaml"
+    config.write_text(
+        f"crm: files\nfiles:\n  path: {json.dumps(str(settings.files.path))}\n"
+        f"state_url: {json.dumps(settings.state_url)}\nrules_dir: {json.dumps(str(RULES))}\n"
+        "log:\n  format: json\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["run", "--once", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line)["event"] for line in result.output.splitlines() if line[:1] == "{"]
+    assert "figures_computed_once" in events
+    assert "figures_refreshed" not in events
 
 
 def test_run_as_of_needs_once_and_an_instant(tmp_path: Path) -> None:
