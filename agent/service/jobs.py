@@ -190,7 +190,18 @@ def writeback(rt: Runtime) -> dict[str, int]:
     due = None if whole else rt.written_base.take()
     # planned a chunk of records at a time while it is sent: the history the plan
     # reads is read now, before this cycle's point is recorded
-    plan = WritebackStream(rt.store, rt.crm, computed.document, specs, rt.records(), due=due)
+    # without this process's base, the stored settlement names what to compare (not in
+    # a ``--full`` run), and what this write-back settles is stored (not in a preview)
+    plan = WritebackStream(
+        rt.store,
+        rt.crm,
+        computed.document,
+        specs,
+        rt.records(),
+        due=due,
+        settling=not rt.dry_run,
+        consult=not whole,
+    )
     if rt.dry_run:
         for line in plan.lines():
             rt.echo(line)
@@ -210,6 +221,7 @@ def writeback(rt: Runtime) -> dict[str, int]:
     total = run_writeback(rt.store, rt.crm, plan, counted)
     if not whole:
         rt.written_base.settle(plan.over, failed)
+    plan.settle(failed)
     counts.update(
         planned_records=plan.records,
         compared_records=plan.compared,

@@ -23,9 +23,9 @@ from agent.core.ports import FieldUpdate, FieldValue, WriteOutcome
 from agent.core.redaction import redact
 from agent.state import schema
 from agent.state.codec import JsonValue, to_json_value, written_stamp
-from agent.state.dialect import bound_value, bulk_write_bound, plain_rows, upsert
+from agent.state.dialect import bound_value, bulk_write, bulk_write_bound, plain_rows, upsert
 from agent.state.ops_base import BATCH_ROWS, OpsBase
-from agent.state.records import WriteFailure
+from agent.state.records import WriteFailure, WrittenSettlement
 
 __all__ = ["WrittenOps"]
 
@@ -174,6 +174,77 @@ class WrittenOps(OpsBase):
             row.record_id: WriteFailure(row.error_code, row.message, row.attempts)
             for row in self._conn.execute(stmt)
         }
+
+    # -- what the last write-back settled --------------------------------------------
+
+    def written_settlement(self, crm: str, object: ObjectKind) -> WrittenSettlement | None:
+        """The last settled write-back of ``object`` (None: none yet)."""
+        h = schema.written_settled_heads.c
+        head = self._conn.execute(
+            select(h.specs, h.read_from, h.written_to).where(h.crm == crm, h.object == object)
+        ).first()
+        if head is None:
+            return None
+        c = schema.written_settled.c
+        stmt = select(c.record_id, c.digest).where(c.crm == crm, c.object == object)
+        digests = dict(plain_rows(self._conn, stmt))
+        return WrittenSettlement(head.specs, head.read_from, head.written_to, digests)
+
+    def moved_since_settled(
+        self, crm: str, object: ObjectKind, read_from: datetime, written_to: datetime
+    ) -> set[str]:
+        """Records a sync read after ``read_from`` (what the CRM holds may differ), or
+        the agent wrote after ``written_to`` (a record whose write failed has no digest
+        stored: it is compared again as one whose values moved)."""
+        r, w = schema.crm_records.c, schema.written_values.c
+        queries = (
+            select(r.record_id).where(r.crm == crm, r.object == object, r.seen_at > read_from),
+            select(w.record_id).where(w.crm == crm, w.object == object, w.written_at > written_to),
+        )
+        moved: set[str] = set()
+        for stmt in queries:
+            moved.update(self._conn.execute(stmt).scalars())
+        return moved
+
+    def settle_written(  # noqa: PLR0917  # one head, its records
+        self,
+        crm: str,
+        object: ObjectKind,
+        specs: str,
+        read_from: datetime,
+        written_to: datetime,
+        digests: Mapping[str, str],
+        unsettled: Iterable[str] = (),
+    ) -> None:
+        """A write-back of ``object`` ran to its end: ``digests`` are its records'
+        planned values that moved (the others are as settled before), ``unsettled``
+        the records whose write failed (their digests go: they are compared again).
+        Claimed against the leadership epoch, as the write record is."""
+        self._hold(f"the settled write-back of {crm}/{object}")
+        c = schema.written_settled.c
+        rows = [
+            {"crm": crm, "object": object, "record_id": rid, "digest": digest}
+            for rid, digest in digests.items()
+        ]
+        for batch in chunked(rows, BATCH_ROWS):
+            bulk_write(self._conn, schema.written_settled, batch, ["digest"])
+        for ids in chunked(unsettled, BATCH_ROWS):
+            self._conn.execute(
+                delete(schema.written_settled).where(
+                    c.crm == crm, c.object == object, c.record_id.in_(ids)
+                )
+            )
+        head = {
+            "crm": crm,
+            "object": object,
+            "specs": specs,
+            "read_from": read_from,
+            "written_to": written_to,
+        }
+        stmt = upsert(
+            schema.written_settled_heads, self._dialect, ["specs", "read_from", "written_to"]
+        )
+        self._conn.execute(stmt, [head])
 
 
 def _merged(updates: Sequence[FieldUpdate]) -> Iterator[tuple[str, Mapping[str, FieldValue]]]:

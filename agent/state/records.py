@@ -70,6 +70,18 @@ class WriteFailure(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class WrittenSettlement:
+    """What the last write-back of one CRM object that ran to its end settled: its field
+    mappings (a digest), when it began and ended, and per record a digest of the values
+    it planned."""
+
+    specs: str
+    read_from: datetime
+    written_to: datetime
+    digests: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class FileRecord:
     """A survey file already ingested, known by its content hash."""
 

@@ -67,6 +67,8 @@ __all__ = [
     "survey_plan",
     "survey_plans",
     "write_failures",
+    "written_settled",
+    "written_settled_heads",
     "written_values",
 ]
 
@@ -188,6 +190,31 @@ write_failures = Table(
     Column("message", Text),
     Column("attempts", Integer, nullable=False, default=1),
     Column("last_at", _TZ, nullable=False),
+)
+
+#: What the last write-back that ran to its end left settled, per record: a digest of
+#: the values it planned (``agent.sync.written_base``). A write-back in a new process
+#: compares only the records whose planned values moved since, or that were read or
+#: written after it (the head's instants), or whose write failed.
+written_settled = Table(
+    "written_settled",
+    metadata,
+    Column("crm", String(32), primary_key=True),
+    Column("object", String(16), primary_key=True),
+    Column("record_id", String(255), primary_key=True),
+    Column("digest", String(32), nullable=False),
+)
+
+#: Per CRM and object, the settling write-back: its field mappings (a digest), when it
+#: began (reads after it are due again) and when it ended (writes after it are due).
+written_settled_heads = Table(
+    "written_settled_heads",
+    metadata,
+    Column("crm", String(32), primary_key=True),
+    Column("object", String(16), primary_key=True),
+    Column("specs", String(32), nullable=False),
+    Column("read_from", _TZ, nullable=False),
+    Column("written_to", _TZ, nullable=False),
 )
 
 alert_outbox = Table(
@@ -397,4 +424,6 @@ UNVERSIONED: dict[str, str] = {
     "leadership": "who runs the agent",
     "input_versions": "the counter itself",
     "settled_cycles": "the settled state itself",
+    "written_settled": "what the last write-back settled; the plan is the same without it",
+    "written_settled_heads": "the same, per object",
 }

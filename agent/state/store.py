@@ -54,6 +54,7 @@ from agent.state.records import (
     CycleStatus,
     FileRecord,
     WriteFailure,
+    WrittenSettlement,
 )
 from agent.state.tx import StateTx
 
@@ -353,6 +354,29 @@ class StateStore:
     def clear_failures(self, crm: str, object: ObjectKind, ids: Iterable[str]) -> int:
         with self.transaction() as tx:
             return tx.clear_failures(crm, object, ids)
+
+    def written_settlement(self, crm: str, object: ObjectKind) -> WrittenSettlement | None:
+        with self.reading() as tx:
+            return tx.written_settlement(crm, object)
+
+    def moved_since_settled(
+        self, crm: str, object: ObjectKind, read_from: datetime, written_to: datetime
+    ) -> set[str]:
+        with self.reading() as tx:
+            return tx.moved_since_settled(crm, object, read_from, written_to)
+
+    def settle_written(  # noqa: PLR0917  # as StateTx.settle_written
+        self,
+        crm: str,
+        object: ObjectKind,
+        specs: str,
+        read_from: datetime,
+        written_to: datetime,
+        digests: Mapping[str, str],
+        unsettled: Iterable[str] = (),
+    ) -> None:
+        with self.transaction() as tx:
+            tx.settle_written(crm, object, specs, read_from, written_to, digests, unsettled)
 
     def failed_records(self, crm: str, object: ObjectKind) -> dict[str, WriteFailure]:
         with self.reading() as tx:

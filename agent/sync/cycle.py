@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any, TypeVar
 
@@ -46,7 +46,7 @@ from agent.state.store import StateStore
 from agent.state.tx import StateTx
 from agent.sync.coverage import wants_survey_next
 from agent.sync.figures import CycleFigures
-from agent.sync.writeback import Differ, WritebackCounts, execute, row_id
+from agent.sync.writeback import Differ, WritebackCounts, execute, row_id, specs_digest
 from agent.sync.written_base import ROW_ID, DocRow, WrittenOver
 
 #: Told after each page a CRM sync reads: the object, records and pages read so far, and
@@ -395,7 +395,11 @@ class WritebackStream:
         *,
         chunk: int = PLAN_CHUNK,
         due: Due | None = None,
+        settling: bool = False,
+        consult: bool = True,
     ) -> None:
+        #: Reads after this instant are due again at the next settled write-back.
+        self.read_from = datetime.now(UTC)
         self.store, self.crm, self.doc, self.specs = store, crm.name, doc, specs
         self.mirrored = records
         self.chunk = chunk
@@ -413,6 +417,13 @@ class WritebackStream:
             None if self.survey_next is None else frozenset(self.survey_next),
         )
         self._due = due
+        #: ``settling``: an object planned without ``due``'s base keeps a digest of each
+        #: record's values, and ``settle`` stores what moved; ``consult``: the stored
+        #: settlement names the records to compare (``agent.sync.written_base``).
+        self._settling = settling
+        self._consult = consult
+        self._specs_key = specs_digest(specs)
+        self._settled: dict[ObjectKind, dict[str, str]] = {}
 
     @property
     def compared(self) -> int:
@@ -451,6 +462,8 @@ class WritebackStream:
         extra = self.extra if obj == "account" else None
         rows = self.over.rows[obj] = _unique(*self._rows(obj))
         due = None if self._due is None else self._due(obj, rows, self.over)
+        if due is None and self._settling:
+            due = self._settled_due(obj, differ, rows, extra)
         if due is not None:
             key = ROW_ID[obj]
             rows = [row for row in rows if key(row) in due]
@@ -468,6 +481,43 @@ class WritebackStream:
                 was = differ.before(updates, current) if before else {}
             self._planned[obj] += len(updates)
             yield updates, was
+
+    def _settled_due(
+        self,
+        obj: ObjectKind,
+        differ: Differ,
+        rows: Sequence[DocRow],
+        extra: Mapping[str, Mapping[str, object]] | None,
+    ) -> set[str] | None:
+        """The records to compare by the stored settlement (None: every record): those
+        whose values moved since it (or whose write failed: no digest is stored), that a
+        sync read after it began, or that were written after it ended. Keeps the digests
+        ``settle`` stores."""
+        digests = differ.digests(rows, extra, self.survey_next)
+        settled = self.store.written_settlement(self.crm, obj) if self._consult else None
+        if settled is None or settled.specs != self._specs_key:
+            self._settled[obj] = digests
+            return None
+        read_from, written_to, held = settled.read_from, settled.written_to, settled.digests
+        del settled  # half a million digests at the largest portfolios: gone with ``held``
+        moved = {rid: digest for rid, digest in digests.items() if held.get(rid) != digest}
+        del held, digests
+        self._settled[obj] = moved
+        due = set(moved)
+        due |= self.store.moved_since_settled(self.crm, obj, read_from, written_to)
+        return due
+
+    def settle(self, failed: Mapping[ObjectKind, Iterable[str]]) -> None:
+        """The write-back ran to its end: store what it settled of the objects planned
+        without ``due``'s base (``failed``: the records whose write was refused)."""
+        written_to = datetime.now(UTC)
+        for obj, digests in self._settled.items():
+            refused = set(failed.get(obj, ()))
+            kept = {rid: d for rid, d in digests.items() if rid not in refused}
+            self.store.settle_written(
+                self.crm, obj, self._specs_key, self.read_from, written_to, kept, refused
+            )
+        self._settled = {}
 
     def _rows(self, obj: ObjectKind) -> tuple[list[DocRow], Callable[[DocRow], str]]:
         """The document's rows of ``obj`` sorted by id, and how to read a row's id."""

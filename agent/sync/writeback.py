@@ -8,10 +8,13 @@ nothing; ``execute`` sends the plan in the connector's full batches and counts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import pickle
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from hashlib import blake2b
+from operator import attrgetter
 
 from agent.core.batching import chunked
 from agent.core.contract import FieldSpec, ObjectKind
@@ -29,6 +32,7 @@ __all__ = [
     "normalise",
     "plan_updates",
     "row_id",
+    "specs_digest",
 ]
 
 Desired = dict[str, dict[str, FieldValue]]
@@ -58,6 +62,15 @@ def desired_values(
         doc.accounts if obj == "account" else doc.contacts
     )
     return Differ(specs, crm, obj).desired(rows, extra)
+
+
+def specs_digest(specs: Sequence[FieldSpec]) -> str:
+    """The field mappings as a digest: a settled write-back holds for these only."""
+    return _digest(repr(tuple(specs)).encode())
+
+
+def _digest(data: bytes) -> str:
+    return blake2b(data, digest_size=12).hexdigest()
 
 
 def row_id(row: AccountMetrics | ContactFigures) -> str:
@@ -205,6 +218,39 @@ class Differ:
                 name: same(s, more[s.logical] if s.logical in more else _figure(row, s))
                 for name, s in chosen
             }
+        return out
+
+    def digests(
+        self,
+        rows: Iterable[AccountMetrics | ContactFigures],
+        extra: Mapping[str, Mapping[str, object]] | None = None,
+        survey_next: Collection[str] | None = None,
+    ) -> dict[str, str]:
+        """Per record, a digest of what its ``desired`` values are made of: the row's
+        figures the fields read, its ``extra`` values and (``survey_next``: the coverage
+        plan's contacts) its flag. Equal digests mean equal desired values, in every
+        process (the values are read at C speed and pickled, not normalised: a figure
+        that moves without moving its rounded value only costs a comparison)."""
+        more_of = extra or {}
+        flagged = survey_next is not None and any(
+            s.logical == "survey_next" for _n, s in self.chosen
+        )
+        names = [
+            "tiers_covered" if s.logical == "tiers_missing" else s.logical
+            for _n, s in self.chosen
+            if not (flagged and s.logical == "survey_next")
+        ]
+        names.append("id" if any(s.object == "account" for _n, s in self.chosen) else "contact_id")
+        figures = attrgetter(*names) if len(names) > 1 else (lambda r: (getattr(r, names[0]),))
+        dumps, digest = pickle.dumps, _digest
+        planned = survey_next if flagged and survey_next is not None else ()
+        out: dict[str, str] = {}
+        for row in rows:
+            values = figures(row)
+            rid = values[-1]
+            more = more_of.get(rid)
+            key = (values, tuple(more.items()) if more else None, rid in planned)
+            out[rid] = digest(dumps(key, 5))
         return out
 
     def changes(

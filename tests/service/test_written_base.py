@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import random
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from agent.service.jobs import JOBS
 from agent.service.process import AgentProcess
 from agent.service.runtime import Runtime
 from agent.sources.files import written_file
+from agent.state import schema
 from agent.sync.cycle import WritebackStream
 from agent.sync.written_base import WrittenOver
 from tests.service.agentkit import RULES, agent_settings, leading_agent
@@ -86,6 +87,64 @@ def _answer(folder: Path, response_id: str, email: str, score: int) -> None:
         csv.writer(handle).writerow([response_id, email, score, when, "Support", "late"])
 
 
+def change_at_random(
+    rt: Runtime, rng: random.Random, step: int, kind: str, emails: list[str]
+) -> None:
+    """One random change of ``kind``: a new answer, a revenue, a value typed over in the
+    CRM's written files, a new contact, a write recorded by another writer ("written"),
+    or none ("quiet")."""
+    folder = _folder(rt)
+    if kind == "answer":
+        _answer(folder, f"rand-{step}", rng.choice(emails), rng.randint(0, 10))
+    elif kind == "revenue":
+        account = f"A{rng.randint(1, PORTFOLIO.accounts)}"
+
+        def revenue(rows: list[dict[str, str]]) -> None:
+            row = next(r for r in rows if r["id"] == account)
+            row["revenue"] = str(float(row["revenue"]) * 2 + 1)
+
+        _rewrite(folder / "accounts.csv", revenue)
+    elif kind == "typed":
+        obj = rng.choice(["account", "contact"])
+        path = written_file(folder, obj)  # type: ignore[arg-type]
+
+        def typed(rows: list[dict[str, str]]) -> None:
+            row = rng.choice(rows)
+            field = rng.choice([k for k in row if k != "id"])
+            row[field] = rng.choice(["", "7", "typed over"])
+
+        _rewrite(path, typed)
+    elif kind == "contact":
+        account = rng.randint(1, PORTFOLIO.accounts)
+        email = f"new{step}@acct{account}.example"
+        with (folder / "contacts.csv").open("a", encoding="utf-8", newline="") as handle:
+            csv.writer(handle).writerow(
+                [f"N{step}", f"A{account}", email, f"New {step}", "Engineer", ""]
+            )
+        emails.append(email)
+    elif kind == "written":
+        account = f"A{rng.randint(1, PORTFOLIO.accounts)}"
+        update = FieldUpdate(account, {"health_score": rng.randint(0, 100)})
+        with rt.store.transaction() as tx:
+            tx.record_written("files", "account", [update])
+
+
+def refusing(
+    inner: Callable[[str, list[FieldUpdate]], list[WriteOutcome]], record_id: str
+) -> Callable[[str, list[FieldUpdate]], list[WriteOutcome]]:
+    """A CRM write that refuses ``record_id`` and sends the rest through ``inner``."""
+
+    def write(obj: str, batch: list[FieldUpdate]) -> list[WriteOutcome]:
+        kept = [u for u in batch if u.record_id != record_id]
+        outcomes = inner(obj, kept) if kept else []
+        refused = [
+            WriteOutcome(u.record_id, False, "REFUSED", "no") for u in batch if u not in kept
+        ]
+        return [*outcomes, *refused]
+
+    return write
+
+
 def test_a_quiet_write_back_compares_nothing(agent: AgentProcess) -> None:
     rt = agent.runtime
     whole, counts = _read_and_write(rt)
@@ -142,16 +201,7 @@ def test_a_refused_write_is_compared_again_next_time(
     _read_and_write(rt)
     _answer(_folder(rt), "late-2", "p0@acct4.example", 10)
     inner = rt.crm.write
-
-    def refuse_a4(obj: str, batch: list[FieldUpdate]) -> list[WriteOutcome]:
-        kept = [u for u in batch if u.record_id != "A4"]
-        outcomes = inner(obj, kept) if kept else []  # type: ignore[arg-type]
-        refused = [
-            WriteOutcome(u.record_id, False, "REFUSED", "no") for u in batch if u not in kept
-        ]
-        return [*outcomes, *refused]
-
-    monkeypatch.setattr(rt.crm, "write", refuse_a4)
+    monkeypatch.setattr(rt.crm, "write", refusing(inner, "A4"))
     for job in ("crm_sync", "survey_ingest"):
         JOBS[job](rt)
     counts = JOBS["writeback"](rt)
@@ -164,50 +214,32 @@ def test_a_refused_write_is_compared_again_next_time(
     assert _full_plan(rt) == {}
 
 
-def test_a_change_the_state_does_not_name_compares_every_record(agent: AgentProcess) -> None:
+def test_a_change_the_state_does_not_name_drops_the_base_for_the_stored_settlement(
+    agent: AgentProcess,
+) -> None:
+    """The process's base goes; the settlement stored in the state names what to compare
+    (``test_written_settled``), and without one every record is compared."""
     rt = agent.runtime
     _read_and_write(rt)
     rt.data_changed()  # e.g. another replica led meanwhile
+    assert rt.written_base.take()("account", [], _over_of(rt)) is None
+    _whole, counts = _read_and_write(rt)
+    assert counts["compared_records"] == 0
+    with rt.store.transaction() as tx:
+        tx.connection.execute(schema.written_settled_heads.delete())
+    rt.data_changed()
     _whole, counts = _read_and_write(rt)
     assert counts["compared_records"] == _records(rt)
 
 
 def test_random_changes_write_what_comparing_every_record_writes(agent: AgentProcess) -> None:
     rt = agent.runtime
-    folder = _folder(rt)
     rng = random.Random(20261207)
     emails = [row["email"] for row in PORTFOLIO.contact_rows()]
     small = 0
     for step in range(12):
         kind = rng.choice(["answer", "answer", "revenue", "typed", "contact", "quiet"])
-        if kind == "answer":
-            _answer(folder, f"rand-{step}", rng.choice(emails), rng.randint(0, 10))
-        elif kind == "revenue":
-            account = f"A{rng.randint(1, PORTFOLIO.accounts)}"
-
-            def revenue(rows: list[dict[str, str]], account: str = account) -> None:
-                row = next(r for r in rows if r["id"] == account)
-                row["revenue"] = str(float(row["revenue"]) * 2 + 1)
-
-            _rewrite(folder / "accounts.csv", revenue)
-        elif kind == "typed":
-            obj = rng.choice(["account", "contact"])
-            path = written_file(folder, obj)  # type: ignore[arg-type]
-
-            def typed(rows: list[dict[str, str]]) -> None:
-                row = rng.choice(rows)
-                field = rng.choice([k for k in row if k != "id"])
-                row[field] = rng.choice(["", "7", "typed over"])
-
-            _rewrite(path, typed)
-        elif kind == "contact":
-            account = rng.randint(1, PORTFOLIO.accounts)
-            email = f"new{step}@acct{account}.example"
-            with (folder / "contacts.csv").open("a", encoding="utf-8", newline="") as handle:
-                csv.writer(handle).writerow(
-                    [f"N{step}", f"A{account}", email, f"New {step}", "Engineer", ""]
-                )
-            emails.append(email)
+        change_at_random(rt, rng, step, kind, emails)
         whole, counts = _read_and_write(rt)
         assert counts.get("written", 0) == len(whole), (step, kind)
         if counts["compared_records"] < _records(rt):

@@ -21,7 +21,7 @@ def _diff(store: StateStore) -> list[object]:
 
 def test_open_migrates_an_empty_database_to_head(state_url: str) -> None:
     with StateStore.open(state_url) as store:
-        assert store.revision() == migrate.head_revision() == "0008_responses_unindexed"
+        assert store.revision() == migrate.head_revision() == "0009_written_settled"
         tables = set(inspect(store.engine).get_table_names())
     assert tables == set(metadata.tables) | {"alembic_version"}
 

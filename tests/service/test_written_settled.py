@@ -1,0 +1,172 @@
+"""A write-back in a new process compares only what moved since the settlement the last
+write-back that ran to its end stored, and writes exactly what comparing every record
+would write.
+
+A new process has no base of its own (``agent.sync.written_base``): each case here
+forgets it before the write-back, as a restart does, so the stored settlement decides.
+Real agent, plain-file CRM, real state database (SQLite file, PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli import app
+from agent.core.ports import FieldUpdate
+from agent.service.jobs import JOBS
+from agent.service.process import AgentProcess
+from agent.service.runtime import Runtime
+from agent.sources.files import written_file
+from agent.sync.cycle import WritebackStream
+from tests.service.agentkit import RULES, agent_settings
+from tests.service.test_written_base import (
+    PORTFOLIO,
+    _answer,
+    _folder,
+    _full_plan,
+    _records,
+    _rewrite,
+    agent,
+    change_at_random,
+    refusing,
+)
+
+__all__ = ["agent"]  # the fixture, shared
+
+
+def _restarted(rt: Runtime) -> tuple[dict[str, dict[str, object]], dict[str, int]]:
+    """Read the CRM and the answers, forget the process's base (as a new process has
+    none), plan over every record, then run the write-back."""
+    for job in ("crm_sync", "survey_ingest"):
+        JOBS[job](rt)
+    rt.written_base.forget()
+    whole = _full_plan(rt)
+    counts = JOBS["writeback"](rt)
+    assert _full_plan(rt) == {}, "the write-back left a record to write"
+    return whole, counts
+
+
+@pytest.fixture
+def settled(agent: AgentProcess) -> Iterator[Runtime]:
+    """The agent after a write-back that ran to its end: the settlement stored."""
+    rt = agent.runtime
+    _restarted(rt)
+    return rt  # type: ignore[return-value]
+
+
+def test_a_quiet_restart_compares_nothing(settled: Runtime) -> None:
+    whole, counts = _restarted(settled)
+    assert whole == {}
+    assert counts["compared_records"] == 0
+
+
+def test_a_new_answer_after_a_restart_compares_its_account_and_contacts(settled: Runtime) -> None:
+    _answer(_folder(settled), "late-1", "p1@acct2.example", 0)
+    whole, counts = _restarted(settled)
+    assert whole, "the answer moves its account's figures"
+    assert counts["written"] == len(whole)
+    assert 0 < counts["compared_records"] <= 1 + PORTFOLIO.contacts_per_account
+
+
+def test_a_value_typed_over_is_written_again_after_a_restart(settled: Runtime) -> None:
+    path = written_file(_folder(settled), "contact")
+
+    def type_over(rows: list[dict[str, str]]) -> None:
+        row = next(r for r in rows if r["id"] == "C3-1")
+        field = next(k for k, v in row.items() if k != "id" and v not in ("", None))
+        row[field] = "typed over"
+
+    _rewrite(path, type_over)
+    whole, counts = _restarted(settled)
+    assert set(whole) == {"C3-1"}
+    assert counts["written"] == 1
+
+
+def test_a_write_made_after_the_settlement_is_compared_again(settled: Runtime) -> None:
+    """Another write-back (a replica, or this process with its own base) wrote a value
+    the settlement never saw: the record is compared and set back to its figure, even
+    though its planned value is the settled one."""
+    with settled.store.transaction() as tx:
+        tx.record_written("files", "account", [FieldUpdate("A5", {"health_score": 1})])
+    assert "A5" in _full_plan(settled)
+    whole, counts = _restarted(settled)
+    assert set(whole) == {"A5"}
+    assert counts["written"] == 1
+    assert counts["compared_records"] == 1
+
+
+def test_a_refused_write_is_compared_again_after_a_restart(
+    settled: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _answer(_folder(settled), "late-2", "p0@acct4.example", 10)
+    inner = settled.crm.write
+    monkeypatch.setattr(settled.crm, "write", refusing(inner, "A4"))  # type: ignore[arg-type]
+    for job in ("crm_sync", "survey_ingest"):
+        JOBS[job](settled)
+    settled.written_base.forget()
+    assert JOBS["writeback"](settled)["write_failed"] == 1
+    monkeypatch.setattr(settled.crm, "write", inner)
+    whole, counts = _restarted(settled)
+    assert set(whole) == {"A4"}
+    assert counts["written"] == 1
+    assert counts["compared_records"] == 1
+
+
+def test_other_field_mappings_compare_every_record(settled: Runtime) -> None:
+    specs = settled.settings.fields.specs()
+    doc, records = settled.computed().document, settled.records()
+    fewer = [s for s in specs if s.logical != "nps"]
+    stream = WritebackStream(settled.store, settled.crm, doc, fewer, records, settling=True)
+    stream.whole()
+    assert stream.compared == _records(settled)
+    same = WritebackStream(settled.store, settled.crm, doc, specs, records, settling=True)
+    same.whole()
+    assert same.compared == 0
+
+
+def test_random_changes_after_restarts_write_what_comparing_every_record_writes(
+    settled: Runtime,
+) -> None:
+    rng = random.Random(20261208)
+    emails = [row["email"] for row in PORTFOLIO.contact_rows()]
+    small = 0
+    for step in range(10):
+        kind = rng.choice(["answer", "revenue", "typed", "contact", "written", "quiet"])
+        change_at_random(settled, rng, step, kind, emails)
+        whole, counts = _restarted(settled)
+        assert counts.get("written", 0) == len(whole), (step, kind)
+        if counts["compared_records"] < _records(settled):
+            small += 1
+    assert small > 0, "no step compared fewer records than the portfolio holds"
+
+
+def test_run_once_twice_compares_only_what_moved(tmp_path: Path) -> None:
+    """Two ``run --once`` processes: the second's write-back, after one new answer,
+    compares that answer's account and its contacts, not the portfolio."""
+    settings = agent_settings(tmp_path)
+    config = tmp_path / "ax-agent.yaml"
+    config.write_text(
+        f'crm: files\nfiles:\n  path: "{settings.files.path}"\n'
+        f'state_url: "{settings.state_url}"\nrules_dir: "{RULES}"\nlog:\n  format: json\n',
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    first = runner.invoke(app, ["run", "--once", "--config", str(config)])
+    assert first.exit_code == 0, first.output
+    assert '"compared_records"' in first.output
+    _answer(Path(settings.files.path), "late-9", "p1@acct2.example", 0)  # type: ignore[arg-type]
+    second = runner.invoke(app, ["run", "--once", "--config", str(config)])
+    assert second.exit_code == 0, second.output
+    done = [
+        json.loads(line)
+        for line in second.output.splitlines()
+        if line.startswith("{") and '"job": "writeback"' in line and '"job_done"' in line
+    ]
+    assert done, second.output[-2000:]
+    assert 0 < done[-1]["compared_records"] <= 1 + PORTFOLIO.contacts_per_account + 1
