@@ -23,7 +23,7 @@ from agent.core.ports import FieldUpdate, FieldValue, WriteOutcome
 from agent.core.redaction import redact
 from agent.state import schema
 from agent.state.codec import JsonValue, to_json_value, written_stamp
-from agent.state.dialect import bound_value, bulk_write, bulk_write_bound, plain_rows, upsert
+from agent.state.dialect import bound_value, bulk_write_bound, plain_rows, upsert
 from agent.state.ops_base import BATCH_ROWS, OpsBase
 from agent.state.records import WriteFailure, WrittenSettlement
 
@@ -222,12 +222,10 @@ class WrittenOps(OpsBase):
         Claimed against the leadership epoch, as the write record is."""
         self._hold(f"the settled write-back of {crm}/{object}")
         c = schema.written_settled.c
-        rows = [
-            {"crm": crm, "object": object, "record_id": rid, "digest": digest}
-            for rid, digest in digests.items()
-        ]
+        # plain text columns: bound as they are, without a conversion per value
+        rows = [(crm, object, rid, digest) for rid, digest in digests.items()]
         for batch in chunked(rows, BATCH_ROWS):
-            bulk_write(self._conn, schema.written_settled, batch, ["digest"])
+            bulk_write_bound(self._conn, schema.written_settled, batch, update=["digest"])
         for ids in chunked(unsettled, BATCH_ROWS):
             self._conn.execute(
                 delete(schema.written_settled).where(
