@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from agent.core.contract import default_field_specs
+from agent.core.contract import default_field_specs, opt_in_field_specs
 from agent.core.document import ContactFigures
+from agent.sync.writeback import Differ
 from agent.sync.written_base import DocRow, WrittenBase, WrittenOver
 from tests.test_writeback import _account
 
@@ -109,3 +110,25 @@ def test_reads_during_a_write_back_stay_counted() -> None:
     over.rows = {"account": list(ACCOUNTS), "contact": list(CONTACTS)}
     base.settle(over, {})
     assert base.take()("account", ACCOUNTS, _over()) == {"A1"}
+
+
+def test_a_records_digest_moves_with_each_input_of_its_planned_values() -> None:
+    """The stored settlement's digest (``Differ.digests``): the same in every process for
+    the same inputs, and moved by a held figure, a history value or the plan's flag."""
+    specs = [*SPECS, *(s for s in opt_in_field_specs() if s.object == "account")]
+    accounts, contacts = Differ(specs, "files", "account"), Differ(SPECS, "files", "contact")
+    extra: dict[str, dict[str, object]] = {"A1": {"health_trend_30d": 2.0}}
+    first = accounts.digests(ACCOUNTS, extra)
+    assert first == Differ(specs, "files", "account").digests(list(ACCOUNTS), dict(extra))
+    assert set(first) == {"A1", "A2"}
+    moved = accounts.digests([replace(ACCOUNTS[0], health_score=1.0), ACCOUNTS[1]], extra)
+    assert moved["A1"] != first["A1"]
+    assert moved["A2"] == first["A2"]
+    trend = accounts.digests(ACCOUNTS, {"A1": {"health_trend_30d": 3.0}})
+    assert trend["A1"] != first["A1"]
+    assert trend["A2"] == first["A2"]
+    flagged = [*SPECS, *(s for s in opt_in_field_specs() if s.object == "contact")]
+    plan = Differ(flagged, "files", "contact")
+    before, after = plan.digests(CONTACTS, None, {"C1"}), plan.digests(CONTACTS, None, {"C2"})
+    assert {rid for rid in before if before[rid] != after[rid]} == {"C1", "C2"}
+    assert contacts.digests(CONTACTS)["C3"] == contacts.digests(CONTACTS, None, {"C3"})["C3"]

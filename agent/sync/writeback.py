@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from hashlib import blake2b
@@ -235,12 +235,16 @@ class Differ:
         flagged = survey_next is not None and any(
             s.logical == "survey_next" for _n, s in self.chosen
         )
+        account = any(s.object == "account" for _n, s in self.chosen)
+        # the figures the rows hold (the history's come with ``extra``, in the key)
+        held = {f.name for f in fields(AccountMetrics if account else ContactFigures)}
         names = [
             "tiers_covered" if s.logical == "tiers_missing" else s.logical
             for _n, s in self.chosen
             if not (flagged and s.logical == "survey_next")
         ]
-        names.append("id" if any(s.object == "account" for _n, s in self.chosen) else "contact_id")
+        names = [name for name in names if name in held]
+        names.append("id" if account else "contact_id")
         figures = attrgetter(*names) if len(names) > 1 else (lambda r: (getattr(r, names[0]),))
         dumps, digest = pickle.dumps, _digest
         planned = survey_next if flagged and survey_next is not None else ()
