@@ -149,6 +149,24 @@ def test_a_superseded_epoch_commits_no_cursor_and_records_no_write(store: StateS
     new.claim("a CRM write batch")
 
 
+def test_a_superseded_epoch_stores_no_settled_write_back(store: StateStore) -> None:
+    """What a write-back settled is claimed against the epoch too: a superseded leader's
+    late settlement would name records as settled that the new leader wrote since."""
+    old, new = Fence(store.engine, pid=1), Fence(store.engine, pid=2)
+    assert old.take(holds_lock=False)
+    store.fence = old
+    at = datetime(2025, 6, 1, tzinfo=UTC)
+    store.settle_written("crm", "account", "specs", at, at, {"A1": "d1"})
+    _expire(store)
+    assert new.take(holds_lock=False)
+    with pytest.raises(FencedError):
+        store.settle_written("crm", "account", "other", at, at, {"A1": "d2", "A2": "d3"})
+    store.fence = None
+    settled = store.written_settlement("crm", "account")
+    assert settled is not None
+    assert (settled.specs, settled.digests) == ("specs", {"A1": "d1"})
+
+
 def test_job_records_carry_replica_and_epoch_and_an_older_epoch_never_overwrites(
     store: StateStore,
 ) -> None:
