@@ -6,10 +6,13 @@ message; deciding what to send (re-arming, realert, silences) is the next stage'
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
+from operator import le
 
 from agent.core.document import PortfolioMetrics
 from agent.rules.facts import AccountFacts, ResponseFacts, RuleInputs
@@ -74,8 +77,16 @@ def evaluate(rules: Iterable[CompiledRule], inputs: RuleInputs) -> Evaluation:
     response_rules = [r for r in rules if r.rule.scope == "response"]
     if response_rules:
         pairs = _response_pairs(inputs)
+        submitted = [facts.response.submitted_at for facts, _account in pairs]
+        # the answers come in the store's order (oldest first) but from a caller that
+        # orders them otherwise: a rule then reads every answer, as it always may
+        in_order = all(map(le, submitted, islice(submitted, 1, None)))
         for rule in response_rules:
-            _responses(rule, pairs, inputs, result)
+            # an answer older than the rule's max_age is never its subject: an ordered
+            # list is read from the first answer inside it on (a million answers at
+            # 50,000 accounts, a few percent of them in a fortnight)
+            start = bisect_left(submitted, inputs.as_of - rule.rule.max_age) if in_order else 0
+            _responses(rule, pairs, inputs, result, start)
     for rule in rules:
         if rule.rule.scope == "account":
             _accounts(rule, inputs, result)
@@ -100,11 +111,14 @@ def _responses(
     pairs: Sequence[tuple[ResponseFacts, AccountFacts]],
     inputs: RuleInputs,
     out: Evaluation,
+    start: int = 0,
 ) -> None:
+    """``rule`` over the answers of ``pairs`` from ``start`` on, each at most its
+    ``max_age`` old."""
     cutoff = inputs.as_of - rule.rule.max_age
     fn, p, now, h = rule.when.fn, inputs.portfolio, inputs.as_of, inputs.history
     checked = 0
-    for facts, account in pairs:
+    for facts, account in islice(pairs, start, None):
         if facts.response.submitted_at < cutoff:
             continue
         checked += 1

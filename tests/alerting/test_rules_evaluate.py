@@ -90,3 +90,29 @@ def test_ranking_uses_the_documents_order(tmp_path: Path) -> None:
     assert [(k, f.revenue_rank) for k, f in data.accounts.items()] == [("C", 1), ("A", 2), ("B", 3)]
     assert data.accounts["A"].cumulative_revenue_share == 0.9
     assert data.accounts["A"].entity.owner_email == "a@x.example"
+
+
+def test_answers_in_any_order_give_the_matches_answers_in_the_stores_order_give(
+    tmp_path: Path,
+) -> None:
+    """Answers in the store's order (oldest first) are read from the first inside a
+    rule's ``max_age`` on; answers in another order are all read. Both find the same."""
+    rules = rules_from(tmp_path, RULES)
+    days = [30, 20, 9, 8, 7, 6, 3, 1, 0, 0]
+    ordered = [
+        response_facts(f"R{i}", submitted_at=AS_OF - timedelta(days=d, hours=i))
+        for i, d in enumerate(days)
+    ]
+    ordered.sort(key=lambda f: f.response.submitted_at)
+    mixed = [*ordered[5:], *reversed(ordered[:5])]
+    found = {}
+    for name, facts in (("ordered", ordered), ("mixed", mixed)):
+        result = evaluate(rules.rules, make_inputs(responses=facts))
+        found[name] = (
+            sorted(m.subject for m in result.by_rule("exec-detractor")),
+            result.checked["exec-detractor"],
+        )
+    subjects, checked = found["ordered"]
+    assert found["mixed"] == found["ordered"]
+    assert checked == 5  # inside 7 days: R5 (6 days 5 h) to R9; R4 (7 days 4 h) is out
+    assert len(subjects) == checked
