@@ -97,6 +97,8 @@ class _Part:
     #: The nearest crossing instants (POSIX seconds) at or before and at or after ``as_of``.
     before: float
     after: float
+    #: ``id()`` of the account's counted responses (each respondent's latest in the window).
+    counted: tuple[int, ...] = ()
 
 
 class Figures:
@@ -524,11 +526,21 @@ class Figures:
         latest = latest_per_respondent(counted, as_of, self.config.window_days)
         tallies = tally_counted(latest.values(), self._portfolio.tiers, as_of, self.config)
         bounds = self._bounds(counted, as_of)
+        chosen: dict[str, list[int]] = {}
+        for latest_one in latest.values():
+            ids = chosen.get(latest_one.account_id)
+            if ids is None:
+                ids = chosen[latest_one.account_id] = []
+            ids.append(id(latest_one.response))
         for account_id in accounts:
             tally = tallies.get(account_id) or Tally()
             before, after = bounds.get(account_id, (-_NEVER, _NEVER))
             self._parts[account_id] = _Part(
-                tally, self._metrics(account_id, tally, as_of), before, after
+                tally,
+                self._metrics(account_id, tally, as_of),
+                before,
+                after,
+                tuple(chosen.get(account_id, ())),
             )
             self._contact_figures[account_id] = [
                 contact_figure(self._portfolio, index, latest)
@@ -604,6 +616,10 @@ class Figures:
         if accounts is None and self._counted is not None:
             counted, self._counted = self._counted, None  # held no longer than needed
             return counted
+        if accounts is None and not self._pending and self.as_of is not None:
+            # every part as of ``as_of`` holds its counted responses: a refresh that
+            # recomputed a few accounts need not count a million responses again
+            return {i for part in self._parts.values() for i in part.counted}
         chosen = set(self._parts) if accounts is None else self._closure(set(accounts))
         keys = [k for a in chosen for k in self._by_account.get(a, ())]
         latest = latest_per_respondent(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import shutil
 import weakref
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -27,8 +28,10 @@ from agent.sync.figures import CycleFigures, _Freezer
 from tests.service.agentkit import RULES, RecordingNotifier, agent_settings, build_agent
 
 
-def _agent(tmp_path: Path, as_of: datetime | None = None) -> AgentProcess:
-    settings = agent_settings(tmp_path)
+def _agent(
+    tmp_path: Path, as_of: datetime | None = None, *, keep_folder: bool = False
+) -> AgentProcess:
+    settings = agent_settings(tmp_path, keep_folder=keep_folder)
     leadership = leadership_for(settings.state_url)
     leadership.acquire(wait=False)
     store = StateStore.open(settings.state_url)
@@ -110,7 +113,10 @@ def test_a_process_that_runs_once_computes_in_one_pass_as_the_parts_would(
     """``run --once`` exits after its cycle: its figures come from one pass, with no
     per-account parts, and equal what the running agent's parts give."""
     when = datetime.now(UTC)
-    once, kept = _agent(tmp_path / "once", as_of=when), _agent(tmp_path / "kept", as_of=when)
+    once = _agent(tmp_path / "once", as_of=when)
+    # the very same CRM folder (its answers are dated from the clock as it is written)
+    shutil.copytree(tmp_path / "once" / "crm", tmp_path / "kept" / "crm")
+    kept = _agent(tmp_path / "kept", as_of=when, keep_folder=True)
     try:
         once.runtime.runs_once()
         for agent in (once, kept):
