@@ -28,6 +28,7 @@ from agent.core.models import Account, Contact, Rejected, Response
 from agent.core.ports import CrmConnector, SurveySource
 from agent.core.timeutil import utcnow
 from agent.rules.facts import ResponseFacts, response_facts
+from agent.rules.history import Answers
 from agent.service.checkpoint import Checkpoints, StoppableCrm, StoppableSource
 from agent.service.filedrop import FileDrop
 from agent.service.rerun import rerun_would_act
@@ -292,7 +293,8 @@ class Runtime:
             cached = self._facts
         if cached is not None and cached[0].matches is computed.matches:
             return cached[1]
-        facts = response_facts(computed.matches, closed)
+        # the answers' previous answers are indexed once for every deciding job
+        facts = Answers(response_facts(computed.matches, closed))
         with self._lock:
             self._facts = (computed, facts)
         return facts

@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from agent.core.compute import MatchedResponse
 from agent.core.models import Account, Contact, Response, sort_as_stored
-from agent.rules.history import _index
+from agent.rules import history
+from agent.rules.history import Answers, RuleHistory, _index
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 ACCOUNTS = [Account("a1", "A1"), Account("a2", "A2")]
@@ -85,3 +87,25 @@ def test_the_one_pass_index_equals_the_sorted_one_in_any_order(rows, rng) -> Non
         rng.shuffle(asked)  # the on-demand index sorts a respondent when first asked
         assert [previous(f) for f in asked] == [expected.get(id(f)) for f in asked]
         assert previous(_facts([(9, "hook", "r9", 0, None, 0)])[0]) is None  # not among them
+
+
+def test_one_computations_answers_are_indexed_once_for_every_evaluation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The alerts and escalation jobs read the same ``Answers``: the previous answers are
+    indexed on the first question only, and answer as a plain list's index does."""
+    facts = _facts([(0, "hook", "r1", 0, None, 0), (1, "hook", "r2", 0, None, 0)])
+    built: list[int] = []
+
+    def counting(responses: Any) -> Any:
+        built.append(len(responses))
+        return _index(responses)
+
+    monkeypatch.setattr(history, "_index", counting)
+    shared = Answers(facts)
+    for _evaluation in range(2):
+        assert RuleHistory(None, shared).previous_answer(facts[1]) is facts[0]
+        assert RuleHistory(None, shared).previous_answer(facts[0]) is None
+    assert built == [2]
+    assert RuleHistory(None, list(facts)).previous_answer(facts[1]) is facts[0]
+    assert built == [2, 2]  # a plain list: indexed by each evaluation

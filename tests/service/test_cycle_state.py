@@ -17,6 +17,7 @@ from agent.cli import app
 from agent.core.contract import MetricsConfig
 from agent.core.incremental import Figures
 from agent.core.models import Account, Contact, Response
+from agent.rules.history import Answers
 from agent.service.answers import AnswersWorker
 from agent.service.cycle import run_cycle
 from agent.service.process import AgentProcess
@@ -518,5 +519,21 @@ def test_a_sync_that_changed_nothing_leaves_the_figures_as_they_are(tmp_path: Pa
         assert counts["accounts_changed"] == 0
         assert rt.computed() is first
         agent.lease.step_down("stopping")
+    finally:
+        _close(agent)
+
+
+def test_the_deciding_jobs_share_one_computations_answer_facts(tmp_path: Path) -> None:
+    """The alerts and escalation jobs read the same facts, whose previous answers are
+    indexed once (``Answers``)."""
+    agent = _agent(tmp_path, as_of=datetime.now(UTC))
+    try:
+        results = agent.run_once()
+        assert all(r.ok for r in results), [r.error for r in results]
+        computed = agent.runtime.computed()
+        facts = agent.runtime.response_facts(computed)
+        assert isinstance(facts, Answers)
+        assert agent.runtime.response_facts(computed) is facts
+        assert list(facts) == computed.matches
     finally:
         _close(agent)
