@@ -97,8 +97,9 @@ class _Part:
     #: The nearest crossing instants (POSIX seconds) at or before and at or after ``as_of``.
     before: float
     after: float
-    #: ``id()`` of the account's counted responses (each respondent's latest in the window).
-    counted: tuple[int, ...] = ()
+    #: The account's counted responses (each respondent's latest in the window): the
+    #: objects ``_matched`` holds, so a part adds a reference each, not an ``id()``.
+    counted: tuple[Response, ...] = ()
 
 
 class Figures:
@@ -526,12 +527,12 @@ class Figures:
         latest = latest_per_respondent(counted, as_of, self.config.window_days)
         tallies = tally_counted(latest.values(), self._portfolio.tiers, as_of, self.config)
         bounds = self._bounds(counted, as_of)
-        chosen: dict[str, list[int]] = {}
+        chosen: dict[str, list[Response]] = {}
         for latest_one in latest.values():
-            ids = chosen.get(latest_one.account_id)
-            if ids is None:
-                ids = chosen[latest_one.account_id] = []
-            ids.append(id(latest_one.response))
+            held = chosen.get(latest_one.account_id)
+            if held is None:
+                held = chosen[latest_one.account_id] = []
+            held.append(latest_one.response)
         for account_id in accounts:
             tally = tallies.get(account_id) or Tally()
             before, after = bounds.get(account_id, (-_NEVER, _NEVER))
@@ -619,7 +620,7 @@ class Figures:
         if accounts is None and not self._pending and self.as_of is not None:
             # every part as of ``as_of`` holds its counted responses: a refresh that
             # recomputed a few accounts need not count a million responses again
-            return {i for part in self._parts.values() for i in part.counted}
+            return {id(r) for part in self._parts.values() for r in part.counted}
         chosen = set(self._parts) if accounts is None else self._closure(set(accounts))
         keys = [k for a in chosen for k in self._by_account.get(a, ())]
         latest = latest_per_respondent(

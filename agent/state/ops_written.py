@@ -23,7 +23,7 @@ from agent.core.ports import FieldUpdate, FieldValue, WriteOutcome
 from agent.core.redaction import redact
 from agent.state import schema
 from agent.state.codec import JsonValue, to_json_value, written_stamp
-from agent.state.dialect import bound_value, bulk_write_bound, plain_rows, upsert
+from agent.state.dialect import bound_value, bulk_write_bound, one_of, plain_rows, upsert
 from agent.state.ops_base import BATCH_ROWS, OpsBase
 from agent.state.records import WriteFailure, WrittenSettlement
 
@@ -185,10 +185,18 @@ class WrittenOps(OpsBase):
         ).first()
         if head is None:
             return None
+        return WrittenSettlement(head.specs, head.read_from, head.written_to)
+
+    def settled_digests(self, crm: str, object: ObjectKind, ids: Sequence[str]) -> dict[str, str]:
+        """The stored digests of the records among ``ids`` (those without one are left out)."""
         c = schema.written_settled.c
-        stmt = select(c.record_id, c.digest).where(c.crm == crm, c.object == object)
-        digests = dict(plain_rows(self._conn, stmt))
-        return WrittenSettlement(head.specs, head.read_from, head.written_to, digests)
+        found: dict[str, str] = {}
+        for batch in chunked(ids, BATCH_ROWS):
+            stmt = select(c.record_id, c.digest).where(
+                c.crm == crm, c.object == object, one_of(c.record_id, batch, self._dialect)
+            )
+            found.update(plain_rows(self._conn, stmt))
+        return found
 
     def moved_since_settled(
         self, crm: str, object: ObjectKind, read_from: datetime, written_to: datetime
@@ -213,19 +221,27 @@ class WrittenOps(OpsBase):
         specs: str,
         read_from: datetime,
         written_to: datetime,
-        digests: Mapping[str, str],
+        digests: Iterable[Mapping[str, str]],
         unsettled: Iterable[str] = (),
+        *,
+        whole: bool = False,
     ) -> None:
-        """A write-back of ``object`` ran to its end: ``digests`` are its records'
-        planned values that moved (the others are as settled before), ``unsettled``
-        the records whose write failed (their digests go: they are compared again).
-        Claimed against the leadership epoch, as the write record is."""
+        """A write-back of ``object`` ran to its end: ``digests`` (a piece at a time) are
+        its records' planned values that moved, or with ``whole`` every record's (the
+        stored ones go first); ``unsettled``: the records whose write failed (their
+        digests go: they are compared again). Claimed against the leadership epoch, as
+        the write record is."""
         self._hold(f"the settled write-back of {crm}/{object}")
         c = schema.written_settled.c
-        # plain text columns: bound as they are, without a conversion per value
-        rows = [(crm, object, rid, digest) for rid, digest in digests.items()]
-        for batch in chunked(rows, BATCH_ROWS):
-            bulk_write_bound(self._conn, schema.written_settled, batch, update=["digest"])
+        if whole:
+            self._conn.execute(
+                delete(schema.written_settled).where(c.crm == crm, c.object == object)
+            )
+        for piece in digests:
+            # plain text columns: bound as they are, without a conversion per value
+            rows = [(crm, object, rid, digest) for rid, digest in piece.items()]
+            for batch in chunked(rows, BATCH_ROWS):
+                bulk_write_bound(self._conn, schema.written_settled, batch, update=["digest"])
         for ids in chunked(unsettled, BATCH_ROWS):
             self._conn.execute(
                 delete(schema.written_settled).where(

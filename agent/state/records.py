@@ -71,14 +71,12 @@ class WriteFailure(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class WrittenSettlement:
-    """What the last write-back of one CRM object that ran to its end settled: its field
-    mappings (a digest), when it began and ended, and per record a digest of the values
-    it planned."""
+    """The last write-back of one CRM object that ran to its end: its field mappings (a
+    digest), when it began and when it ended (its records' digests are read by id)."""
 
     specs: str
     read_from: datetime
     written_to: datetime
-    digests: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)

@@ -359,6 +359,10 @@ class StateStore:
         with self.reading() as tx:
             return tx.written_settlement(crm, object)
 
+    def settled_digests(self, crm: str, object: ObjectKind, ids: Sequence[str]) -> dict[str, str]:
+        with self.reading() as tx:
+            return tx.settled_digests(crm, object, ids)
+
     def moved_since_settled(
         self, crm: str, object: ObjectKind, read_from: datetime, written_to: datetime
     ) -> set[str]:
@@ -372,11 +376,15 @@ class StateStore:
         specs: str,
         read_from: datetime,
         written_to: datetime,
-        digests: Mapping[str, str],
+        digests: Iterable[Mapping[str, str]],
         unsettled: Iterable[str] = (),
+        *,
+        whole: bool = False,
     ) -> None:
         with self.transaction() as tx:
-            tx.settle_written(crm, object, specs, read_from, written_to, digests, unsettled)
+            tx.settle_written(
+                crm, object, specs, read_from, written_to, digests, unsettled, whole=whole
+            )
 
     def failed_records(self, crm: str, object: ObjectKind) -> dict[str, WriteFailure]:
         with self.reading() as tx:

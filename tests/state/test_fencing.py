@@ -156,15 +156,16 @@ def test_a_superseded_epoch_stores_no_settled_write_back(store: StateStore) -> N
     assert old.take(holds_lock=False)
     store.fence = old
     at = datetime(2025, 6, 1, tzinfo=UTC)
-    store.settle_written("crm", "account", "specs", at, at, {"A1": "d1"})
+    store.settle_written("crm", "account", "specs", at, at, [{"A1": "d1"}])
     _expire(store)
     assert new.take(holds_lock=False)
     with pytest.raises(FencedError):
-        store.settle_written("crm", "account", "other", at, at, {"A1": "d2", "A2": "d3"})
+        store.settle_written("crm", "account", "other", at, at, [{"A1": "d2", "A2": "d3"}])
     store.fence = None
     settled = store.written_settlement("crm", "account")
     assert settled is not None
-    assert (settled.specs, settled.digests) == ("specs", {"A1": "d1"})
+    assert settled.specs == "specs"
+    assert store.settled_digests("crm", "account", ["A1", "A2"]) == {"A1": "d1"}
 
 
 def test_job_records_carry_replica_and_epoch_and_an_older_epoch_never_overwrites(
