@@ -214,34 +214,36 @@ class WrittenOps(OpsBase):
             moved.update(self._conn.execute(stmt).scalars())
         return moved
 
-    def settle_written(  # noqa: PLR0917  # one head, its records
+    def clear_settled(self, crm: str, object: ObjectKind) -> None:
+        """Every stored digest of ``object`` goes (a settlement of every record follows)."""
+        self._hold(f"the settled write-back of {crm}/{object}")
+        c = schema.written_settled.c
+        self._conn.execute(delete(schema.written_settled).where(c.crm == crm, c.object == object))
+
+    def store_settled(
+        self, crm: str, object: ObjectKind, digests: Sequence[tuple[str, str]]
+    ) -> None:
+        """Store records' digests ``(record id, digest)`` of a write-back that ran to its end."""
+        self._hold(f"the settled write-back of {crm}/{object}")
+        # plain text columns: bound as they are, without a conversion per value
+        rows = [(crm, object, rid, digest) for rid, digest in digests]
+        for batch in chunked(rows, BATCH_ROWS):
+            bulk_write_bound(self._conn, schema.written_settled, batch, update=["digest"])
+
+    def settle_head(  # noqa: PLR0917  # the head's columns
         self,
         crm: str,
         object: ObjectKind,
         specs: str,
         read_from: datetime,
         written_to: datetime,
-        digests: Iterable[Mapping[str, str]],
         unsettled: Iterable[str] = (),
-        *,
-        whole: bool = False,
     ) -> None:
-        """A write-back of ``object`` ran to its end: ``digests`` (a piece at a time) are
-        its records' planned values that moved, or with ``whole`` every record's (the
-        stored ones go first); ``unsettled``: the records whose write failed (their
-        digests go: they are compared again). Claimed against the leadership epoch, as
-        the write record is."""
+        """The settling write-back's head; ``unsettled``: the records whose write failed
+        (their digests go: they are compared again). Claimed against the leadership
+        epoch, as the write record is."""
         self._hold(f"the settled write-back of {crm}/{object}")
         c = schema.written_settled.c
-        if whole:
-            self._conn.execute(
-                delete(schema.written_settled).where(c.crm == crm, c.object == object)
-            )
-        for piece in digests:
-            # plain text columns: bound as they are, without a conversion per value
-            rows = [(crm, object, rid, digest) for rid, digest in piece.items()]
-            for batch in chunked(rows, BATCH_ROWS):
-                bulk_write_bound(self._conn, schema.written_settled, batch, update=["digest"])
         for ids in chunked(unsettled, BATCH_ROWS):
             self._conn.execute(
                 delete(schema.written_settled).where(

@@ -369,7 +369,7 @@ class StateStore:
         with self.reading() as tx:
             return tx.moved_since_settled(crm, object, read_from, written_to)
 
-    def settle_written(  # noqa: PLR0917  # as StateTx.settle_written
+    def settle_written(  # noqa: PLR0917  # one head, its records
         self,
         crm: str,
         object: ObjectKind,
@@ -381,10 +381,24 @@ class StateStore:
         *,
         whole: bool = False,
     ) -> None:
+        """A write-back of ``object`` ran to its end: ``digests`` (a piece at a time) are
+        its records' planned values that moved, or with ``whole`` every record's (the
+        stored ones go first); ``unsettled``: the records whose write failed.
+
+        The digests commit a piece at a time (an answer's store never waits behind half
+        a million of them), the head last. A settlement cut short leaves digests that
+        hold under the older head too: a record stored with its new digest was compared
+        by this write-back (written, so written after the older head ended, or found
+        equal), and one whose digests went is compared again."""
+        if whole:
+            with self.transaction() as tx:
+                tx.clear_settled(crm, object)
+        rows = (item for piece in digests for item in piece.items())
+        commit_in_pieces(
+            self.transaction, rows, lambda tx, piece: tx.store_settled(crm, object, piece)
+        )
         with self.transaction() as tx:
-            tx.settle_written(
-                crm, object, specs, read_from, written_to, digests, unsettled, whole=whole
-            )
+            tx.settle_head(crm, object, specs, read_from, written_to, unsettled)
 
     def failed_records(self, crm: str, object: ObjectKind) -> dict[str, WriteFailure]:
         with self.reading() as tx:

@@ -23,6 +23,8 @@ from agent.service.jobs import JOBS
 from agent.service.process import AgentProcess
 from agent.service.runtime import Runtime
 from agent.sources.files import written_file
+from agent.state import pieces
+from agent.state.tx import StateTx
 from agent.sync.cycle import WritebackStream
 from tests.service.agentkit import RULES, agent_settings
 from tests.service.test_written_base import (
@@ -170,3 +172,44 @@ def test_run_once_twice_compares_only_what_moved(tmp_path: Path) -> None:
     ]
     assert done, second.output[-2000:]
     assert 0 < done[-1]["compared_records"] <= 1 + PORTFOLIO.contacts_per_account + 1
+
+
+def test_a_settlement_cut_short_leaves_what_the_next_write_back_needs(
+    settled: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The digests commit a piece at a time and the head last: a settlement that stops
+    part-way (a crash, a lost lease) leaves the next write-back writing exactly what
+    comparing every record writes."""
+    monkeypatch.setattr(pieces, "PIECE_ROWS", 5)
+    before = settled.store.written_settlement("files", "contact")
+    assert before is not None
+    _answer(_folder(settled), "late-3", "p2@acct3.example", 0)
+    settled.full_compute = True  # as ``--full``: every record compared and settled anew
+    stored = StateTx.store_settled
+    calls: list[int] = []
+
+    def failing(self: StateTx, crm: str, obj: str, digests: list[tuple[str, str]]) -> None:
+        calls.append(len(digests))
+        if len(calls) == 3:
+            raise RuntimeError("the process stops here")
+        stored(self, crm, obj, digests)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StateTx, "store_settled", failing)
+    for job in ("crm_sync", "survey_ingest"):
+        JOBS[job](settled)
+    settled.written_base.forget()
+    with pytest.raises(RuntimeError, match="stops here"):
+        JOBS["writeback"](settled)
+    assert calls == [5, 3, 5]  # the 8 accounts settled; the contacts stopped part-way
+    accounts = settled.store.written_settlement("files", "account")
+    assert accounts is not None
+    assert accounts.read_from > before.read_from
+    # the contacts keep the older head, their digests cleared and one piece stored anew
+    assert settled.store.written_settlement("files", "contact") == before
+    monkeypatch.setattr(StateTx, "store_settled", stored)
+    settled.full_compute = False
+    _answer(_folder(settled), "late-4", "p1@acct3.example", 10)
+    whole, counts = _restarted(settled)
+    assert counts.get("written", 0) == len(whole)
+    whole, counts = _restarted(settled)  # settled in full now: nothing moved
+    assert (whole, counts["compared_records"]) == ({}, 0)
