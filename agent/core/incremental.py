@@ -118,9 +118,6 @@ class Figures:
         #: Whether ``_matched`` holds its responses in ``_ordered``'s order (as placed
         #: by a load), so the matches are read from it without a key per response.
         self._in_order = True
-        #: ``id()`` of every counted response, from the full recompute of the last
-        #: refresh (None: none since the last change); ``matches()`` takes it once.
-        self._counted: set[int] | None = None
         self._unmatched: MutableMapping[_Key, Unmatched] = {}
         self._by_account: MutableMapping[str, list[_Key]] = {}
         self._by_email: MutableMapping[str, set[str]] = {}
@@ -199,7 +196,6 @@ class Figures:
 
     def add_responses(self, responses: Iterable[Response]) -> None:
         """New stored responses (keys not seen before); their accounts are recomputed."""
-        self._counted = None
         self._own_indexes()
         for response in responses:
             if _key(response) in self._matched or _key(response) in self._unmatched:
@@ -218,7 +214,6 @@ class Figures:
         records themselves are still replaced, for the rules that read them). When no
         account's id or domains and no contact's id, account or email changed, every
         response matches as before and is not matched again."""
-        self._counted = None
         old = self._portfolio
         old_contacts = {a: [old.contacts[i] for i in ix] for a, ix in self._contacts_of.items()}
         old_tiers = {a: [old.tiers[i] for i in ix] for a, ix in self._contacts_of.items()}
@@ -299,12 +294,11 @@ class Figures:
             due = set(self._pending)
             if self.as_of is not None and as_of != self.as_of:
                 due |= self._crossing(self.as_of, as_of)
-            self._counted = None
-            recomputed, counted = self._recompute(due, as_of)
+            recomputed = self._recompute(due, as_of)
             rescored = self._rescore(as_of, skip=recomputed)
             # only now is every part as of ``as_of``: an error above leaves the
             # pending accounts and the old instant, and the next refresh redoes them
-            self.as_of, self._counted = as_of, counted
+            self.as_of = as_of
             self._pending.clear()
         return RefreshReport(
             full=full,
@@ -408,7 +402,7 @@ class Figures:
         layer._by_account = ChainMap({}, self._by_account)
         layer._by_email = ChainMap({}, self._by_email)
         layer._shared, layer._own_keys, layer._own_emails = True, set(), set()
-        layer._in_order, layer._counted = False, None
+        layer._in_order = False
         for response in responses:
             key = _key(response)
             if key not in layer._matched and key not in layer._unmatched:
@@ -512,10 +506,9 @@ class Figures:
             if (part.after <= hi if forward else part.before >= lo)
         }
 
-    def _recompute(self, due: set[str], as_of: datetime) -> tuple[set[str], set[int] | None]:
+    def _recompute(self, due: set[str], as_of: datetime) -> set[str]:
         """Recompute the parts of ``due`` (and of the accounts sharing a respondent with
-        them); returns those accounts and, when they are every account, the ``id()`` of
-        every counted response."""
+        them), each with its counted responses; returns those accounts."""
         accounts = {a for a in due if a in self._portfolio.accounts}
         if len(accounts) < len(self._portfolio.accounts):  # every account: no closure to take
             accounts = self._closure(accounts)
@@ -547,9 +540,7 @@ class Figures:
                 contact_figure(self._portfolio, index, latest)
                 for index in self._contacts_of.get(account_id, ())
             ]
-        if len(accounts) < len(self._portfolio.accounts):
-            return accounts, None
-        return accounts, {id(c.response) for c in latest.values()}
+        return accounts
 
     def _rescore(self, as_of: datetime, *, skip: set[str]) -> set[str]:
         """Figures again where only the recency score moved (the tally holds); returns
@@ -614,9 +605,6 @@ class Figures:
 
     def _counted_ids(self, accounts: Iterable[str] | None) -> set[int]:
         """``id()`` of each counted response (of ``accounts``, when given)."""
-        if accounts is None and self._counted is not None:
-            counted, self._counted = self._counted, None  # held no longer than needed
-            return counted
         if accounts is None and not self._pending and self.as_of is not None:
             # every part as of ``as_of`` holds its counted responses: a refresh that
             # recomputed a few accounts need not count a million responses again
