@@ -465,7 +465,7 @@ class WritebackStream:
         rows = self.over.rows[obj] = _unique(*self._rows(obj))
         due = None if self._due is None else self._due(obj, rows, self.over)
         if due is None and self._settling:
-            due = self._settled_due(obj, differ, rows, extra)
+            due = self._settled_due(obj, rows)
         if due is not None:
             key = ROW_ID[obj]
             rows = [row for row in rows if key(row) in due]
@@ -484,13 +484,7 @@ class WritebackStream:
             self._planned[obj] += len(updates)
             yield updates, was
 
-    def _settled_due(
-        self,
-        obj: ObjectKind,
-        differ: Differ,
-        rows: Sequence[DocRow],
-        extra: Mapping[str, Mapping[str, object]] | None,
-    ) -> set[str] | None:
+    def _settled_due(self, obj: ObjectKind, rows: Sequence[DocRow]) -> set[str] | None:
         """The records to compare by the stored settlement (None: every record): those
         whose values moved since it (or whose write failed: no digest is stored), that a
         sync read after it began, or that were written after it ended. Keeps the digests
@@ -501,8 +495,7 @@ class WritebackStream:
             self._settled[obj] = None
             return None
         moved: dict[str, str] = {}
-        for part in chunked(rows, self.chunk):
-            digests = differ.digests(part, extra, self.survey_next)
+        for digests in self._digests(obj, rows):
             held = self.store.settled_digests(self.crm, obj, list(digests))
             moved.update((rid, d) for rid, d in digests.items() if held.get(rid) != d)
         self._settled[obj] = moved
@@ -518,7 +511,10 @@ class WritebackStream:
             refused = set(failed.get(obj, ()))
             pieces: Iterable[Mapping[str, str]]
             if moved is None:
-                pieces = self._digests(obj, refused)
+                pieces = (
+                    {rid: d for rid, d in digests.items() if rid not in refused}
+                    for digests in self._digests(obj, self.over.rows[obj])
+                )
             else:
                 pieces = [{rid: d for rid, d in moved.items() if rid not in refused}]
             self.store.settle_written(
@@ -533,13 +529,12 @@ class WritebackStream:
             )
         self._settled = {}
 
-    def _digests(self, obj: ObjectKind, refused: set[str]) -> Iterator[dict[str, str]]:
-        """Every planned record's digest but the refused ones', a piece at a time."""
+    def _digests(self, obj: ObjectKind, rows: Sequence[DocRow]) -> Iterator[dict[str, str]]:
+        """The digests of ``rows``' planned values (``Differ.digests``), a piece at a time."""
         differ = Differ(self.specs, self.crm, obj)
         extra = self.extra if obj == "account" else None
-        for part in chunked(self.over.rows[obj], self.chunk):
-            digests = differ.digests(part, extra, self.survey_next)
-            yield {rid: d for rid, d in digests.items() if rid not in refused}
+        for part in chunked(rows, self.chunk):
+            yield differ.digests(part, extra, self.survey_next)
 
     def _rows(self, obj: ObjectKind) -> tuple[list[DocRow], Callable[[DocRow], str]]:
         """The document's rows of ``obj`` sorted by id, and how to read a row's id."""
