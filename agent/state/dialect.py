@@ -47,6 +47,7 @@ from sqlalchemy.sql.dml import Insert
 
 from agent.state.errors import StateError
 from agent.state.schema import UtcDateTime
+from agent.state.versioning import move_version_by_statement
 
 _log = structlog.get_logger(__name__)
 
@@ -199,6 +200,7 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     event.listen(engine, "checkin", _sqlite_on_checkin)
+    move_version_by_statement(engine)
     return engine
 
 

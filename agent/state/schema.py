@@ -415,6 +415,11 @@ VERSIONED: tuple[str, ...] = (
     "crm_tasks",
 )
 
+#: The versioned tables that take writes of a million rows. On SQLite their writes move
+#: the version once per statement (``agent.state.versioning``) instead of by a trigger,
+#: which SQLite runs once per row; PostgreSQL's triggers run once per statement anyway.
+VERSIONED_BY_STATEMENT: tuple[str, ...] = ("crm_records", "responses", "written_values")
+
 #: The tables that do not, and why.
 UNVERSIONED: dict[str, str] = {
     "cycles": "the jobs' log, read by no computation",

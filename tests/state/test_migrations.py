@@ -21,7 +21,7 @@ def _diff(store: StateStore) -> list[object]:
 
 def test_open_migrates_an_empty_database_to_head(state_url: str) -> None:
     with StateStore.open(state_url) as store:
-        assert store.revision() == migrate.head_revision() == "0009_written_settled"
+        assert store.revision() == migrate.head_revision() == "0010_versions_by_statement"
         tables = set(inspect(store.engine).get_table_names())
     assert tables == set(metadata.tables) | {"alembic_version"}
 
@@ -81,3 +81,28 @@ def test_an_unreachable_postgres_is_reported_without_its_password() -> None:
 def test_a_missing_sqlite_folder_is_reported(tmp_path: object) -> None:
     with pytest.raises(StateError, match="does not exist"):
         StateStore.open(f"sqlite:///{tmp_path}/nowhere/state.db")
+
+
+def test_revision_0010_moves_the_bulk_tables_triggers_on_sqlite_only(state_url: str) -> None:
+    """Down to 0009, SQLite's bulk tables get their per-row triggers back; up again,
+    they lose them. PostgreSQL keeps its per-statement triggers throughout."""
+
+    def triggered(store: StateStore) -> set[str]:
+        with store.engine.connect() as conn:
+            if store.dialect == "sqlite":
+                rows = conn.exec_driver_sql(
+                    "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger'"
+                )
+            else:
+                rows = conn.exec_driver_sql(
+                    "SELECT tgrelid::regclass::text FROM pg_trigger WHERE NOT tgisinternal"
+                )
+            return {name for (name,) in rows}
+
+    bulk = {"crm_records", "responses", "written_values"}
+    with StateStore.open(state_url) as store:
+        assert bool(triggered(store) & bulk) == (store.dialect == "postgresql")
+        migrate.downgrade(store.engine, "0009_written_settled")
+        assert triggered(store) >= bulk
+        migrate.upgrade(store.engine)
+        assert bool(triggered(store) & bulk) == (store.dialect == "postgresql")

@@ -84,13 +84,13 @@ def test_show_as_a_table(app: typer.Typer, sqlite_url: str) -> None:
 
 
 def test_the_table_shows_a_crm_watermark_in_short(app: typer.Typer, sqlite_url: str) -> None:
-    watermark = {"since": "2026-06-01T11:55:00.000Z", "seen": {f"001{i}": "x" for i in range(3)}}
+    watermark = {"since": "2026-06-01T11:55:00.000Z", "seen": {f"001Q{i}": "x" for i in range(3)}}
     with StateStore.open(sqlite_url) as store, store.transaction() as tx:
         tx.set_cursor("salesforce", "account", json.dumps(watermark))
     result = _invoke(app, ["state", "show", "--url", sqlite_url])
     assert result.exit_code == 0, result.output
     assert "since 2026-06-01T11:55:00.000Z, 3 seen" in result.output
-    assert "0010" not in result.output
+    assert "001Q0" not in result.output  # the ids seen are counted, not listed
 
 
 def test_show_on_a_missing_file_says_how_to_create_it(app: typer.Typer, tmp_path: Path) -> None:
