@@ -97,6 +97,15 @@ def test_cleared_failures_are_forgotten(store: StateStore) -> None:
     assert store.failed_records("salesforce", "contact") == {}
 
 
+def test_clearing_touches_only_its_own_crm_and_object(store: StateStore) -> None:
+    store.record_failures("hubspot", "contact", [WriteOutcome("c1", ok=False)])
+    assert store.clear_failures("salesforce", "contact", ["c1"]) == 0
+    assert store.clear_failures("hubspot", "account", iter(["c1"])) == 0
+    assert set(store.failed_records("hubspot", "contact")) == {"c1"}
+    assert store.clear_failures("hubspot", "contact", iter(["c0", "c1"])) == 1
+    assert store.failed_records("hubspot", "contact") == {}
+
+
 def test_written_at_is_aware_utc(store: StateStore) -> None:
     store.record_written("files", "account", [FieldUpdate("a", {"f": 1})])
     with store.reading() as tx:
