@@ -17,7 +17,14 @@ seconds and the RSS high-water mark at the job's end (from the agent's own
 ``cycle_job_finished`` log lines) with the writes and alerts it counted; then the
 10k -> 50k ratio of each cycle. The last line is JSON.
 
+The ratio compares runs minutes apart, and a shared machine's speed per core moves by
+a third within an hour: one run's ratio follows the machine as much as the agent.
+``--rounds N`` runs every size N times, the sizes taking turns (10k, 50k, 10k, 50k …,
+each round on a fresh copy of the same generated folders), and prints each round's
+ratios and their median.
+
     python -m benchmarks.bench_cycle                  # 10k and 50k
+    python -m benchmarks.bench_cycle --rounds 3       # the ratios of three rounds
     python -m benchmarks.bench_cycle --sizes 2000     # a quick look
 """
 
@@ -29,6 +36,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -180,33 +188,60 @@ def main() -> None:
         type=Path,
         help="a folder of generated CRM folders by size (SIZE/crm), copied instead of generated",
     )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="run every size this many times, taking turns"
+    )
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ax-bench-cycle-") as tmp:
+        work = args.keep if args.keep is not None else Path(tmp)
+        rounds = [_round(args, work, n) for n in range(1, args.rounds + 1)]
+    sizes = sorted(rounds[0])
+    ratios: list[dict[str, float]] = []
+    if len(sizes) >= 2:
+        for n, results in enumerate(rounds, start=1):
+            print(f"round {n}:" if len(rounds) > 1 else "ratios:")
+            ratios.append(_ratios(results[sizes[0]], results[sizes[-1]], sizes))
+    median: dict[str, float] = {}
+    if len(ratios) > 1:
+        for name in ratios[0]:
+            median[name] = round(statistics.median(r[name] for r in ratios), 2)
+        print("median over the rounds: " + ", ".join(f"{k} {v}x" for k, v in median.items()))
+    print(json.dumps({"rounds": rounds, "ratios": ratios, "median": median}))
+
+
+def _round(args: argparse.Namespace, work: Path, n: int) -> dict[int, dict[str, Any]]:
+    """One round: every size once, in order, each on a fresh copy of its generated
+    folder (the cycles write to the folder and change it)."""
     results: dict[int, dict[str, Any]] = {}
     for size in args.sizes:
-        if args.keep is not None:
-            root = args.keep / str(size)
-            shutil.rmtree(root, ignore_errors=True)
-            root.mkdir(parents=True)
-            source = None if args.reuse is None else args.reuse / str(size) / "crm"
-            if source is not None and source.is_dir():
-                shutil.copytree(source, root / "crm")
-            results[size] = run_size(size, root, reuse=source is not None)
-        else:
-            with tempfile.TemporaryDirectory(prefix="ax-bench-cycle-") as tmp:
-                results[size] = run_size(size, Path(tmp))
-    sizes = sorted(results)
+        root = work / (str(size) if args.rounds == 1 else f"{size}-round{n}")
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        source = None if args.reuse is None else args.reuse / str(size) / "crm"
+        if source is None or not source.is_dir():
+            source = work / f"{size}-generated" / "crm"
+            if not source.is_dir():
+                started = time.perf_counter()
+                _in_child(_generate, source, size)
+                print(f"{size:,} accounts: generated in {time.perf_counter() - started:.1f} s")
+        shutil.copytree(source, root / "crm")
+        if args.rounds > 1 and size == args.sizes[0]:
+            print(f"round {n} of {args.rounds}")
+        results[size] = run_size(size, root, reuse=True)
+    return results
+
+
+def _ratios(small: dict[str, Any], large: dict[str, Any], sizes: list[int]) -> dict[str, float]:
     ratios: dict[str, float] = {}
-    if len(sizes) >= 2:
-        small, large = results[sizes[0]], results[sizes[-1]]
-        for name in _TARGETS:
-            ratios[name] = round(large[name]["seconds"] / max(small[name]["seconds"], 1e-9), 2)
-            cpu = round(large[name]["cpu_seconds"] / max(small[name]["cpu_seconds"], 1e-9), 2)
-            ratios[f"{name}_cpu"] = cpu
-            print(
-                f"{name}: {sizes[0]:,} -> {sizes[-1]:,} accounts took {ratios[name]}x the "
-                f"wall time, {cpu}x the CPU time"
-            )
-    print(json.dumps({"results": results, "ratios": ratios}))
+    for name in _TARGETS:
+        ratios[name] = round(large[name]["seconds"] / max(small[name]["seconds"], 1e-9), 2)
+        cpu = round(large[name]["cpu_seconds"] / max(small[name]["cpu_seconds"], 1e-9), 2)
+        ratios[f"{name}_cpu"] = cpu
+        print(
+            f"  {name}: {sizes[0]:,} -> {sizes[-1]:,} accounts took {ratios[name]}x the "
+            f"wall time, {cpu}x the CPU time"
+        )
+    return ratios
 
 
 if __name__ == "__main__":
