@@ -12,7 +12,8 @@ On SQLite those three tables have no trigger. Each statement that writes one of 
 through an engine made by ``agent.state.dialect`` moves the version once, right after
 it ran, on the same connection and so in the same transaction, when it changed at least
 one row (an insert that met only existing keys changed none). A statement that fails
-moves nothing: its transaction is rolled back. A write to these tables from outside
+moves nothing, and the store rolls its transaction back (no code of the agent goes on
+writing after a failed statement on SQLite). A write to these tables from outside
 the agent (a person's SQL console, a migration that rewrites their rows) moves no
 version on SQLite: such a migration moves it itself.
 """
