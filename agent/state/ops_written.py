@@ -238,13 +238,11 @@ class WrittenOps(OpsBase):
         for batch in chunked(rows, BATCH_ROWS):
             bulk_write_bound(self._conn, schema.written_settled, batch, update=["digest"])
 
-    def settle_head(  # noqa: PLR0917  # the head's columns
+    def settle_head(
         self,
         crm: str,
         object: ObjectKind,
-        specs: str,
-        read_from: datetime,
-        written_to: datetime,
+        head: WrittenSettlement,
         unsettled: Iterable[str] = (),
     ) -> None:
         """The settling write-back's head; ``unsettled``: the records whose write failed
@@ -258,17 +256,17 @@ class WrittenOps(OpsBase):
                     c.crm == crm, c.object == object, c.record_id.in_(ids)
                 )
             )
-        head = {
+        row = {
             "crm": crm,
             "object": object,
-            "specs": specs,
-            "read_from": read_from,
-            "written_to": written_to,
+            "specs": head.specs,
+            "read_from": head.read_from,
+            "written_to": head.written_to,
         }
         stmt = upsert(
             schema.written_settled_heads, self._dialect, ["specs", "read_from", "written_to"]
         )
-        self._conn.execute(stmt, [head])
+        self._conn.execute(stmt, [row])
 
 
 def _merged(updates: Sequence[FieldUpdate]) -> Iterator[tuple[str, Mapping[str, FieldValue]]]:

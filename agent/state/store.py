@@ -369,19 +369,18 @@ class StateStore:
         with self.reading() as tx:
             return tx.moved_since_settled(crm, object, read_from, written_to)
 
-    def settle_written(  # noqa: PLR0917  # one head, its records
+    def settle_written(
         self,
         crm: str,
         object: ObjectKind,
-        specs: str,
-        read_from: datetime,
-        written_to: datetime,
+        head: WrittenSettlement,
         digests: Iterable[Mapping[str, str]],
         unsettled: Iterable[str] = (),
         *,
         whole: bool = False,
     ) -> None:
-        """A write-back of ``object`` ran to its end: ``digests`` (a piece at a time) are
+        """A write-back of ``object`` ran to its end (``head``: its field mappings and
+        instants): ``digests`` (a piece at a time) are
         its records' planned values that moved, or with ``whole`` every record's (the
         stored ones go first); ``unsettled``: the records whose write failed.
 
@@ -398,7 +397,7 @@ class StateStore:
             self.transaction, rows, lambda tx, piece: tx.store_settled(crm, object, piece)
         )
         with self.transaction() as tx:
-            tx.settle_head(crm, object, specs, read_from, written_to, unsettled)
+            tx.settle_head(crm, object, head, unsettled)
 
     def failed_records(self, crm: str, object: ObjectKind) -> dict[str, WriteFailure]:
         with self.reading() as tx:

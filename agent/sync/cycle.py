@@ -42,6 +42,7 @@ from agent.rules.facts import (
 from agent.rules.history import HistorySource
 from agent.state.history import history_fields
 from agent.state.pieces import commit_in_pieces
+from agent.state.records import WrittenSettlement
 from agent.state.store import StateStore
 from agent.state.tx import StateTx
 from agent.sync.coverage import wants_survey_next
@@ -506,7 +507,7 @@ class WritebackStream:
     def settle(self, failed: Mapping[ObjectKind, Iterable[str]]) -> None:
         """The write-back ran to its end: store what it settled of the objects planned
         without ``due``'s base (``failed``: the records whose write was refused)."""
-        written_to = datetime.now(UTC)
+        head = WrittenSettlement(self._specs_key, self.read_from, datetime.now(UTC))
         for obj, moved in self._settled.items():
             refused = set(failed.get(obj, ()))
             pieces: Iterable[Mapping[str, str]]
@@ -517,16 +518,7 @@ class WritebackStream:
                 )
             else:
                 pieces = [{rid: d for rid, d in moved.items() if rid not in refused}]
-            self.store.settle_written(
-                self.crm,
-                obj,
-                self._specs_key,
-                self.read_from,
-                written_to,
-                pieces,
-                refused,
-                whole=moved is None,
-            )
+            self.store.settle_written(self.crm, obj, head, pieces, refused, whole=moved is None)
         self._settled = {}
 
     def _digests(self, obj: ObjectKind, rows: Sequence[DocRow]) -> Iterator[dict[str, str]]:

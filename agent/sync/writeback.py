@@ -197,6 +197,7 @@ class Differ:
     """
 
     def __init__(self, specs: Sequence[FieldSpec], crm: str, obj: ObjectKind) -> None:
+        self.obj = obj
         self.chosen = [(crm_field(s, crm), s) for s in specs if s.object == obj]
         self.by_field = dict(self.chosen)
         self._same = _Normalised()
@@ -235,7 +236,7 @@ class Differ:
         flagged = survey_next is not None and any(
             s.logical == "survey_next" for _n, s in self.chosen
         )
-        account = any(s.object == "account" for _n, s in self.chosen)
+        account = self.obj == "account"
         # the figures the rows hold (the history's come with ``extra``, in the key)
         held = {f.name for f in fields(AccountMetrics if account else ContactFigures)}
         names = [

@@ -25,6 +25,7 @@ from agent.state.errors import FencedError
 from agent.state.leader_epoch import Fence
 from agent.state.leader_lease import LeaderLease
 from agent.state.leader_pg import PostgresLeadership
+from agent.state.records import WrittenSettlement
 from agent.state.schema import alert_outbox, leadership
 from agent.state.store import StateStore
 
@@ -156,11 +157,12 @@ def test_a_superseded_epoch_stores_no_settled_write_back(store: StateStore) -> N
     assert old.take(holds_lock=False)
     store.fence = old
     at = datetime(2025, 6, 1, tzinfo=UTC)
-    store.settle_written("crm", "account", "specs", at, at, [{"A1": "d1"}])
+    store.settle_written("crm", "account", WrittenSettlement("specs", at, at), [{"A1": "d1"}])
     _expire(store)
     assert new.take(holds_lock=False)
+    head = WrittenSettlement("other", at, at)
     with pytest.raises(FencedError):
-        store.settle_written("crm", "account", "other", at, at, [{"A1": "d2", "A2": "d3"}])
+        store.settle_written("crm", "account", head, [{"A1": "d2", "A2": "d3"}])
     store.fence = None
     settled = store.written_settlement("crm", "account")
     assert settled is not None
