@@ -48,6 +48,11 @@ def _folder(rt: Runtime) -> Path:
     return Path(rt.settings.files.path)  # type: ignore[union-attr]
 
 
+#: What a write-back step gives: the records comparing every record would write, and
+#: the write-back job's counts.
+Plan = tuple[dict[str, dict[str, object]], dict[str, int]]
+
+
 def _records(rt: Runtime) -> int:
     accounts, contacts = rt.records()
     return len(accounts) + len(contacts)
@@ -61,7 +66,7 @@ def _full_plan(rt: Runtime) -> dict[str, dict[str, object]]:
     return {u.record_id: dict(u.values) for ups in plan.updates.values() for u in ups}
 
 
-def _read_and_write(rt: Runtime) -> tuple[dict[str, dict[str, object]], dict[str, int]]:
+def _read_and_write(rt: Runtime) -> Plan:
     """The CRM and the answers read, the plan over every record, then the write-back."""
     for job in ("crm_sync", "survey_ingest"):
         JOBS[job](rt)
@@ -127,6 +132,25 @@ def change_at_random(
         update = FieldUpdate(account, {"health_score": rng.randint(0, 100)})
         with rt.store.transaction() as tx:
             tx.record_written("files", "account", [update])
+
+
+def random_changes_write_as_comparing_all(
+    rt: Runtime, seed: int, steps: int, kinds: list[str], write: Callable[[Runtime], Plan]
+) -> None:
+    """``steps`` random changes (``change_at_random``), each followed by ``write`` (the
+    records to write by comparing every record, and the write-back's counts): each
+    write-back writes exactly those, and at least one compared fewer than every record."""
+    rng = random.Random(seed)
+    emails = [row["email"] for row in PORTFOLIO.contact_rows()]
+    small = 0
+    for step in range(steps):
+        kind = rng.choice(kinds)
+        change_at_random(rt, rng, step, kind, emails)
+        whole, counts = write(rt)
+        assert counts.get("written", 0) == len(whole), (step, kind)
+        if counts["compared_records"] < _records(rt):
+            small += 1
+    assert small > 0, "no step compared fewer records than the portfolio holds"
 
 
 def refusing(
@@ -233,18 +257,8 @@ def test_a_change_the_state_does_not_name_drops_the_base_for_the_stored_settleme
 
 
 def test_random_changes_write_what_comparing_every_record_writes(agent: AgentProcess) -> None:
-    rt = agent.runtime
-    rng = random.Random(20261207)
-    emails = [row["email"] for row in PORTFOLIO.contact_rows()]
-    small = 0
-    for step in range(12):
-        kind = rng.choice(["answer", "answer", "revenue", "typed", "contact", "quiet"])
-        change_at_random(rt, rng, step, kind, emails)
-        whole, counts = _read_and_write(rt)
-        assert counts.get("written", 0) == len(whole), (step, kind)
-        if counts["compared_records"] < _records(rt):
-            small += 1
-    assert small > 0, "no step compared fewer records than the portfolio holds"
+    kinds = ["answer", "answer", "revenue", "typed", "contact", "quiet"]
+    random_changes_write_as_comparing_all(agent.runtime, 20261207, 12, kinds, _read_and_write)
 
 
 def test_a_full_reload_lets_go_of_the_last_write_backs_rows(agent: AgentProcess) -> None:

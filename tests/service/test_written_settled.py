@@ -10,7 +10,6 @@ Real agent, plain-file CRM, real state database (SQLite file, PostgreSQL).
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,20 +28,21 @@ from agent.sync.cycle import WritebackStream
 from tests.service.agentkit import RULES, agent_settings
 from tests.service.test_written_base import (
     PORTFOLIO,
+    Plan,
     _answer,
     _folder,
     _full_plan,
     _records,
     _rewrite,
     agent,
-    change_at_random,
+    random_changes_write_as_comparing_all,
     refusing,
 )
 
 __all__ = ["agent"]  # the fixture, shared
 
 
-def _restarted(rt: Runtime) -> tuple[dict[str, dict[str, object]], dict[str, int]]:
+def _restarted(rt: Runtime) -> Plan:
     """Read the CRM and the answers, forget the process's base (as a new process has
     none), plan over every record, then run the write-back."""
     for job in ("crm_sync", "survey_ingest"):
@@ -135,17 +135,8 @@ def test_other_field_mappings_compare_every_record(settled: Runtime) -> None:
 def test_random_changes_after_restarts_write_what_comparing_every_record_writes(
     settled: Runtime,
 ) -> None:
-    rng = random.Random(20261208)
-    emails = [row["email"] for row in PORTFOLIO.contact_rows()]
-    small = 0
-    for step in range(10):
-        kind = rng.choice(["answer", "revenue", "typed", "contact", "written", "quiet"])
-        change_at_random(settled, rng, step, kind, emails)
-        whole, counts = _restarted(settled)
-        assert counts.get("written", 0) == len(whole), (step, kind)
-        if counts["compared_records"] < _records(settled):
-            small += 1
-    assert small > 0, "no step compared fewer records than the portfolio holds"
+    kinds = ["answer", "revenue", "typed", "contact", "written", "quiet"]
+    random_changes_write_as_comparing_all(settled, 20261208, 10, kinds, _restarted)
 
 
 def test_run_once_twice_compares_only_what_moved(tmp_path: Path) -> None:
