@@ -11,7 +11,6 @@ a JSON object on conflict (``json_patch`` / ``jsonb ||``).
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
@@ -46,6 +45,7 @@ from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Insert
 
 from agent.state.errors import StateError
+from agent.state.jsontext import dumps, loads
 from agent.state.schema import UtcDateTime
 from agent.state.versioning import move_version_by_statement
 
@@ -158,7 +158,12 @@ def create_state_engine(url: str | URL, *, echo: bool = False, **pg_options: Any
     # replacing a hung leader can end all of that leader's sessions, not only the
     # lock's; the server ends a transaction left idle by a paused agent.
     connect = {"connect_timeout": 10, "application_name": agent_identity()}
-    options: dict[str, Any] = {"pool_pre_ping": True, "connect_args": connect}
+    options: dict[str, Any] = {
+        "pool_pre_ping": True,
+        "connect_args": connect,
+        "json_serializer": dumps,
+        "json_deserializer": loads,
+    }
     options.update(pg_options)
     engine = create_engine(parsed, echo=echo, **options)
     event.listen(engine, "connect", _pg_on_connect)
@@ -196,6 +201,8 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
         echo=echo,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT},
         pool_use_lifo=True,
+        json_serializer=dumps,
+        json_deserializer=loads,
     )
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
@@ -630,7 +637,7 @@ def _copyable(column: Column[Any], conn: Connection) -> _Convert | None:
     if isinstance(kind, UtcDateTime):
         return lambda value: kind.process_bind_param(value, conn.dialect)
     if isinstance(kind, JSON):
-        return json.dumps
+        return dumps
     return None
 
 
@@ -672,7 +679,7 @@ def _reader(kind: Any, dialect: Dialect) -> _Convert | None:
     if isinstance(kind, UtcDateTime):
         return _sqlite_instant if dialect == "sqlite" else _utc
     if isinstance(kind, JSON):
-        return json.loads if dialect == "sqlite" else None
+        return loads if dialect == "sqlite" else None
     if isinstance(kind, Boolean):
         return bool if dialect == "sqlite" else None
     return None

@@ -21,7 +21,6 @@ day, older than ``weekly_after`` to the last of each ISO week.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from agent.core.history import (
 )
 from agent.state import schema
 from agent.state.dialect import bulk_write, bulk_write_bound, plain_rows, row_binder
+from agent.state.jsontext import loads
 from agent.state.ops_base import BATCH_ROWS
 from agent.state.pieces import commit_in_pieces
 from agent.state.store import StateStore
@@ -106,7 +106,7 @@ class Row:
     ) -> None:
         """A row from its stored JSON texts; ``keys``: only those figures are kept."""
         self.as_of = as_of
-        decoded: dict[str, Any] = json.loads(figures)
+        decoded: dict[str, Any] = loads(figures)
         self.figures: dict[str, Any] = {
             intern(k): v for k, v in decoded.items() if keys is None or k in keys
         }
@@ -116,7 +116,7 @@ class Row:
     def since(self) -> dict[str, list[Any]]:
         """Per key: since when its value held, and how long the one before had (a new
         dict at each call: decoded from the stored text)."""
-        decoded: dict[str, list[Any]] = json.loads(self._since)
+        decoded: dict[str, list[Any]] = loads(self._since)
         return decoded
 
     def __eq__(self, other: object) -> bool:

@@ -8,7 +8,6 @@ then marking every live row with another stamp, so it needs no giant ``NOT IN``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -26,6 +25,7 @@ from agent.state.codec import (
     contact_payload,
 )
 from agent.state.dialect import bulk_write, plain_rows
+from agent.state.jsontext import dumps
 from agent.state.ops_base import BATCH_ROWS, OpsBase
 
 __all__ = ["MirrorOps"]
@@ -121,7 +121,7 @@ class MirrorOps(OpsBase):
             same: list[str] = []
             for row in batch:
                 text = held.get(row["record_id"])
-                if text is not None and text == json.dumps(row["payload"]):
+                if text is not None and text == dumps(row["payload"]):
                     same.append(row["record_id"])
                 else:
                     moved.append(row)

@@ -9,7 +9,6 @@ cycle retries them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -24,6 +23,7 @@ from agent.core.redaction import redact
 from agent.state import schema
 from agent.state.codec import JsonValue, to_json_value, written_stamp
 from agent.state.dialect import bound_value, bulk_write_bound, one_of, plain_rows, upsert
+from agent.state.jsontext import dumps
 from agent.state.ops_base import BATCH_ROWS, OpsBase
 from agent.state.records import WriteFailure, WrittenSettlement
 
@@ -36,11 +36,6 @@ def _instant(value: object) -> JsonValue:
     if isinstance(value, datetime):
         return to_json_value(value)
     raise TypeError(f"a written value cannot be {type(value).__name__}")
-
-
-# One encoder, built once (json.dumps with options builds one per call); written values
-# as ``to_json_value`` makes them, without a call per value.
-_PLAIN = json.JSONEncoder(default=_instant)
 
 
 class WrittenOps(OpsBase):
@@ -108,15 +103,14 @@ class WrittenOps(OpsBase):
         now = self._now()
         stamp = written_stamp(now)
         at = bound_value(self._conn, table.c.written_at, now)
-        encode = _PLAIN.encode
         count = 0
         # a row's JSON is made BATCH_ROWS records at a time (550,000 at once in a large
         # first write-back would hold a list per field of each)
         for batch in chunked(_merged(updates), BATCH_ROWS):
             with without_gc():  # a list per field: acyclic, and many in a large process
                 values = [
-                    (crm, object, rid, encode({n: [v, stamp] for n, v in fields.items()}), at)
-                    for rid, fields in batch
+                    (crm, object, rid, dumps({n: [v, stamp] for n, v in row.items()}, _instant), at)
+                    for rid, row in batch
                 ]
             count += sum(len(fields) for _rid, fields in batch)
             bulk_write_bound(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -290,15 +291,16 @@ def test_a_record_encodes_its_rows_before_it_takes_the_write_lock(
     """Encoding every changed account's figures as JSON is most of a record's writing
     (seconds at 50,000 accounts): it happens before the write transaction, so a writer
     that needs SQLite's one write lock meanwhile (a webhook storing an answer) gets it."""
-    import json
     import sqlite3
+
+    from agent.state import jsontext
 
     later = _document(NOW + timedelta(hours=1), scores=(3, 10))
     wanted = [account_figures(a) for a in later.accounts]
-    encode = json.dumps
+    encode = jsontext._encode
     lock_free: list[bool] = []
 
-    def encode_and_try_the_lock(value: object, *args: object, **kwargs: object) -> str:
+    def encode_and_try_the_lock(value: object, *args: Any, **kwargs: Any) -> bytes:
         if value in wanted:
             other = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), timeout=0)
             try:
@@ -314,7 +316,7 @@ def test_a_record_encodes_its_rows_before_it_takes_the_write_lock(
     with StateStore.open(sqlite_url) as store:
         repo = HistoryRepo(store)
         repo.record("files", _document(NOW))
-        monkeypatch.setattr(json, "dumps", encode_and_try_the_lock)
+        monkeypatch.setattr(jsontext, "_encode", encode_and_try_the_lock)
         assert repo.record("files", later).accounts == 2
         monkeypatch.undo()
         assert lock_free == [True, True]  # both changed accounts, neither under the lock
