@@ -229,12 +229,34 @@ def test_the_agents_own_write_is_not_read_back(
     assert store.input_version() == version
 
 
-def test_a_person_typing_over_a_written_figure_is_read_and_written_again(
-    tmp_path: Path, store: StateStore
-) -> None:
+def _written_back(tmp_path: Path, store: StateStore) -> tuple[Path, FilesCrm]:
+    """A quiet folder after a cycle's write-back, and its CRM."""
     folder = _quiet_folder(tmp_path)
     crm = FilesCrm(folder)
     _write_back(store, crm, folder)
+    return folder, crm
+
+
+def test_a_changed_row_read_with_the_agents_own_figures_is_the_only_change(
+    tmp_path: Path, store: StateStore
+) -> None:
+    folder, crm = _written_back(tmp_path, store)
+    _edit(folder / "accounts.csv", "Beta GmbH", "Renamed")
+    pages = list(crm.read_accounts(store.get_cursor("files", "account")))
+    assert [page.own_values for page in pages] == [True]
+    counts = sync_crm(store, crm)
+    assert (counts["accounts_read"], counts["accounts_changed"]) == (3, 1)
+    written = store.written_values("files", "account")
+    held = {a.id: a for a in store.load_accounts("files")}  # the figures read back, stored
+    assert all(set(values) <= set(held[rid].crm_values) for rid, values in written.items())
+    assert _planned(store, crm) == 0
+    assert [p.own_values for p in FilesCrm(folder).read_accounts(None)] == [False]
+
+
+def test_a_person_typing_over_a_written_figure_is_read_and_written_again(
+    tmp_path: Path, store: StateStore
+) -> None:
+    folder, crm = _written_back(tmp_path, store)
     path = written_file(folder, "account")
     _age(path)
     sync_crm(store, crm)  # the written file's time is trusted from here on
@@ -310,6 +332,7 @@ def test_a_crash_between_the_write_and_its_record_costs_one_read(
     monkeypatch.undo()
     counts = sync_crm(store, crm)
     assert counts["accounts_read"] == 3  # the folder is read again
+    assert counts["accounts_changed"] == 3  # nothing vouches that they are the agent's own
     computed = compute_from_state(store, crm.name, AS_OF, MetricsConfig())
     plan = plan_writeback(store, crm, computed.document, default_field_specs())
     assert plan.updates["account"] == []  # and holds the accounts' figures already

@@ -49,12 +49,18 @@ class Batch(Generic[T]):
 
     ``snapshot`` says the pages of this read together hold every live record (a
     source without change tracking): whatever they leave out is gone.
+
+    ``own_values`` says the records' ``crm_values`` differ from those of the last read
+    only by the agent's own confirmed writes since (the CRM can tell its written
+    fields are as the agent left them): a record that differs only there is no change
+    (it is stored, but not counted, and no write-back compares it for that).
     """
 
     records: Sequence[T]
     deleted_ids: Sequence[str] = ()
     cursor: str | None = None
     snapshot: bool = False
+    own_values: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,7 +151,9 @@ class FilesCrm:
         _report(rejected)
         self._left["account"] = (rejected, excluded)
         self._key_read = (state.hash_of("accounts.csv"), _accounts_key(accounts, excluded))
-        yield Batch(records=accounts, cursor=_keeping(digest, rejected, excluded), snapshot=True)
+        kept = _keeping(digest, rejected, excluded)
+        own = _own_values(state, cursor, "account")
+        yield Batch(records=accounts, cursor=kept, snapshot=True, own_values=own)
 
     def read_contacts(self, cursor: str | None) -> Iterator[Batch[Contact]]:
         state = self._state("contact")
@@ -181,7 +183,8 @@ class FilesCrm:
         _report(rejected)
         self._left["contact"] = (rejected, excluded)
         kept = _keeping(digest, rejected, excluded, _accounts_key(accounts, accounts_left))
-        yield Batch(records=contacts, cursor=kept, snapshot=True)
+        own = _own_values(state, cursor, "contact")
+        yield Batch(records=contacts, cursor=kept, snapshot=True, own_values=own)
 
     def _key_if_only_accounts_changed(self, state: _FileState, cursor: str | None) -> str | None:
         """The accounts key of ``accounts.csv`` as it is, when it is the one the contacts
@@ -405,6 +408,17 @@ def _report(rejected: Sequence[Rejected]) -> None:
         _log.warning("crm_row_rejected", source=r.source, position=r.position, reason=r.reason)
 
 
+def _own_values(state: _FileState, cursor: str | None, obj: ObjectKind) -> bool:
+    """Whether the written file of ``obj`` is as ``cursor`` holds it: as last read, or
+    as the agent's own last write left it (``cursor_after_write`` moved the cursor
+    past it). The values the records get from it then differ from those the mirror
+    holds only by the agent's confirmed writes (``Batch.own_values``); a person's edit
+    of the file since, or a write whose cursor was not moved (a crash in between),
+    makes them read as a change."""
+    old = _parse(cursor)
+    return old is not None and state.as_held(old, _WRITTEN[obj])
+
+
 class _FileState:
     """The cursor of a file source: per file its size, modification time and content hash.
 
@@ -501,21 +515,19 @@ class _FileState:
         return self._hash(next(p for p in self.paths if p.name == name))
 
     def others_unchanged(self, old: Mapping[str, object], skip: str) -> bool:
-        """Whether every file but ``skip`` is as ``old`` (a cursor's entries) holds it:
-        the same size and time, or else the same content."""
-        for path in self.paths:
-            if path.name == skip:
-                continue
-            before, stat = old.get(path.name), self.stats[path.name]
-            if before is None or stat is None:
-                if before is not None or stat is not None:
-                    return False
-                continue
-            if not isinstance(before, list) or len(before) != 3:
-                return False
-            if _stat_of(before) != stat and self._hash(path) != before[2]:
-                return False
-        return True
+        """Whether every file but ``skip`` is as ``old`` (a cursor's entries) holds it."""
+        return all(self.as_held(old, path.name) for path in self.paths if path.name != skip)
+
+    def as_held(self, old: Mapping[str, object], name: str) -> bool:
+        """Whether the file ``name`` is as ``old`` (a cursor's entries) holds it: the same
+        size and time, or else the same content (or absent in both)."""
+        before, stat = old.get(name), self.stats[name]
+        if before is None or stat is None:
+            return before is None and stat is None
+        if not isinstance(before, list) or len(before) != 3:
+            return False
+        path = next(p for p in self.paths if p.name == name)
+        return _stat_of(before) == stat or self._hash(path) == before[2]
 
     def _hash(self, path: Path) -> str:
         known = self.hashes.get(path.name)

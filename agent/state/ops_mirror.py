@@ -8,7 +8,7 @@ then marking every live row with another stamp, so it needs no giant ``NOT IN``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
@@ -25,23 +25,32 @@ from agent.state.codec import (
     contact_payload,
 )
 from agent.state.dialect import bulk_write, plain_rows
-from agent.state.jsontext import dumps
+from agent.state.jsontext import dumps, loads
 from agent.state.ops_base import BATCH_ROWS, OpsBase
 
 __all__ = ["MirrorOps"]
 
 _OBJECTS: dict[str, type] = {"account": Account, "contact": Contact}
+#: What a changed record's row takes on a key conflict.
+_CHANGED = ["payload", "deleted", "seen_at", "changed_at"]
+#: The payload key of a record's values in the agent's own fields.
+_VALUES = "crm_values"
 
 
 class MirrorOps(OpsBase):
     """Accounts and contacts per CRM."""
 
     def upsert_records(
-        self, crm: str, object: ObjectKind, records: Sequence[Account | Contact]
+        self,
+        crm: str,
+        object: ObjectKind,
+        records: Sequence[Account | Contact],
+        *,
+        own_values: bool = False,
     ) -> int:
         """Store new or changed records (live again if they were deleted); returns how
         many were new, changed or live again (``stamp_records``)."""
-        return self.stamp_records(crm, object, records, self._now())
+        return self.stamp_records(crm, object, records, self._now(), own_values=own_values)
 
     def mark_deleted(self, crm: str, object: ObjectKind, ids: Iterable[str]) -> int:
         """Mark records deleted in the CRM; returns how many live records that changed."""
@@ -51,17 +60,22 @@ class MirrorOps(OpsBase):
             stmt = (
                 update(schema.crm_records)
                 .where(c.crm == crm, c.object == object, c.record_id.in_(batch), ~c.deleted)
-                .values(deleted=True, seen_at=self._now())
+                .values(deleted=True, seen_at=self._now(), changed_at=self._now())
             )
             changed += self._conn.execute(stmt).rowcount
         return changed
 
     def replace_all(
-        self, crm: str, object: ObjectKind, records: Sequence[Account | Contact]
+        self,
+        crm: str,
+        object: ObjectKind,
+        records: Sequence[Account | Contact],
+        *,
+        own_values: bool = False,
     ) -> int:
         """A full read: store ``records``, mark every other record deleted; returns deletions."""
         stamp = self._now()
-        self.stamp_records(crm, object, records, stamp)
+        self.stamp_records(crm, object, records, stamp, own_values=own_values)
         return self.delete_unstamped(crm, object, stamp)
 
     def load_accounts(self, crm: str, reuse: Sequence[Account] = ()) -> list[Account]:
@@ -96,13 +110,21 @@ class MirrorOps(OpsBase):
         object: ObjectKind,
         records: Sequence[Account | Contact],
         stamp: datetime,
+        *,
+        own_values: bool = False,
     ) -> int:
         """Upsert ``records`` with ``seen_at`` = ``stamp`` (one full read shares one stamp);
-        returns how many were new, changed or live again.
+        returns how many were new, changed or live again, which also get ``changed_at``
+        = ``stamp``.
 
         A record the mirror holds live with the same fields only gets the stamp: a file
         CRM reads a whole file again for one changed row, and 50,000 unchanged records
         were written anew and counted as changed.
+
+        ``own_values``: the CRM says the records' ``crm_values`` differ from the ones last
+        read only by the agent's own confirmed writes (``Batch.own_values``). A record
+        that differs only there is stored with them but is no change: not counted, and
+        its ``changed_at`` stays.
 
         Claimed against the running agent's leadership epoch, as the cursor commit is: a
         full read commits its records piece by piece before its cursor, and a superseded
@@ -118,15 +140,20 @@ class MirrorOps(OpsBase):
         for batch in chunked(rows.values(), BATCH_ROWS):
             held = self._live_payloads(crm, object, [r["record_id"] for r in batch])
             moved: list[dict[str, Any]] = []
+            echoed: list[dict[str, Any]] = []
             same: list[str] = []
             for row in batch:
                 text = held.get(row["record_id"])
                 if text is not None and text == dumps(row["payload"]):
                     same.append(row["record_id"])
+                elif own_values and text is not None and _same_but_values(text, row["payload"]):
+                    echoed.append(row)
                 else:
                     moved.append(row)
             if moved:
-                bulk_write(self._conn, schema.crm_records, moved, ["payload", "deleted", "seen_at"])
+                bulk_write(self._conn, schema.crm_records, moved, _CHANGED)
+            if echoed:  # the agent's own values read back: stored, but no change
+                bulk_write(self._conn, schema.crm_records, echoed, ["payload", "seen_at"])
             if same:
                 stmt = (
                     update(schema.crm_records)
@@ -153,7 +180,7 @@ class MirrorOps(OpsBase):
         stmt = (
             update(schema.crm_records)
             .where(c.crm == crm, c.object == object, ~c.deleted, c.seen_at != stamp)
-            .values(deleted=True, seen_at=self._now())
+            .values(deleted=True, seen_at=self._now(), changed_at=self._now())
         )
         return int(self._conn.execute(stmt).rowcount)
 
@@ -184,7 +211,17 @@ def _row(
         "payload": payload,
         "deleted": False,
         "seen_at": stamp,
+        "changed_at": stamp,
     }
+
+
+def _same_but_values(held: str, payload: Mapping[str, Any]) -> bool:
+    """Whether the stored payload text ``held`` and ``payload`` differ in ``crm_values`` only."""
+    stored = loads(held)
+    if not isinstance(stored, dict):
+        return False
+    stored.pop(_VALUES, None)
+    return dumps(stored) == dumps({k: v for k, v in payload.items() if k != _VALUES})
 
 
 _Record = TypeVar("_Record", Account, Contact)

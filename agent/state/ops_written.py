@@ -203,12 +203,12 @@ class WrittenOps(OpsBase):
     def moved_since_settled(
         self, crm: str, object: ObjectKind, read_from: datetime, written_to: datetime
     ) -> set[str]:
-        """Records a sync read after ``read_from`` (what the CRM holds may differ), or
+        """Records a sync changed after ``read_from`` (what the CRM holds may differ), or
         the agent wrote after ``written_to`` (a record whose write failed has no digest
         stored: it is compared again as one whose values moved)."""
         r, w = schema.crm_records.c, schema.written_values.c
         queries = (
-            select(r.record_id).where(r.crm == crm, r.object == object, r.seen_at > read_from),
+            select(r.record_id).where(r.crm == crm, r.object == object, r.changed_at > read_from),
             select(w.record_id).where(w.crm == crm, w.object == object, w.written_at > written_to),
         )
         moved: set[str] = set()

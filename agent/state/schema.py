@@ -145,7 +145,9 @@ crm_records = Table(
     Column("record_id", String(255), primary_key=True),
     Column("payload", JSON, nullable=False),
     Column("deleted", Boolean, nullable=False, default=False),
-    Column("seen_at", _TZ, nullable=False),
+    Column("seen_at", _TZ, nullable=False),  # last read
+    # last new, changed, deleted or live again (nullable only as a column added later)
+    Column("changed_at", _TZ),
 )
 
 responses = Table(

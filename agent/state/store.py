@@ -226,15 +226,20 @@ class StateStore:
     # -- CRM mirror ---------------------------------------------------------------
 
     def upsert_records(
-        self, crm: str, object: ObjectKind, records: Sequence[Account | Contact]
+        self,
+        crm: str,
+        object: ObjectKind,
+        records: Sequence[Account | Contact],
+        *,
+        own_values: bool = False,
     ) -> int:
         """Store records, one transaction per piece; returns how many were new, changed
-        or live again."""
+        or live again (``MirrorOps.stamp_records`` says what ``own_values`` means)."""
         stored = 0
 
         def store(tx: StateTx, piece: list[Account | Contact]) -> None:
             nonlocal stored
-            stored += tx.upsert_records(crm, object, piece)
+            stored += tx.upsert_records(crm, object, piece, own_values=own_values)
 
         commit_in_pieces(self.transaction, records, store)
         return stored
@@ -249,9 +254,12 @@ class StateStore:
         object: ObjectKind,
         records: Sequence[Account | Contact],
         cursor: str | None = None,
+        *,
+        own_values: bool = False,
     ) -> tuple[int, int]:
         """A full read, piece by piece; returns how many records it stored new, changed
-        or live again, and how many it marked deleted.
+        or live again, and how many it marked deleted (``own_values``: as
+        ``MirrorOps.stamp_records`` says).
 
         Each piece of ``records`` commits on its own (stamped with the read's one
         instant), so another writer waits for one piece, never for the whole read. The
@@ -266,7 +274,7 @@ class StateStore:
 
         def stamp_piece(tx: StateTx, piece: list[Account | Contact]) -> None:
             nonlocal changed
-            changed += tx.stamp_records(crm, object, piece, stamp)
+            changed += tx.stamp_records(crm, object, piece, stamp, own_values=own_values)
 
         commit_in_pieces(self.transaction, records, stamp_piece)
         with self.transaction() as tx:

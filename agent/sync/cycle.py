@@ -155,6 +155,7 @@ def _apply_pages(
     """
     snapshot: list[R] = []
     whole = full_read
+    own_values = True  # every page of a whole read says so
     last_cursor: str | None = None
     changed = deleted = 0
     any_page = False
@@ -163,10 +164,11 @@ def _apply_pages(
         whole = whole or page.snapshot
         if whole:
             snapshot.extend(page.records)
+            own_values = own_values and page.own_values
             last_cursor = page.cursor or last_cursor
             continue
         with store.transaction() as tx:
-            changed += tx.upsert_records(crm, obj, page.records)
+            changed += tx.upsert_records(crm, obj, page.records, own_values=page.own_values)
             tx.mark_deleted(crm, obj, page.deleted_ids)
             if page.cursor is not None:
                 tx.set_cursor(crm, obj, page.cursor)
@@ -175,7 +177,9 @@ def _apply_pages(
         # Piece by piece, the deletions and the cursor last (``StateStore.replace_all``
         # says why a crash part-way converges): a webhook's answer waits for one
         # piece, not for a whole CRM's records.
-        replaced, gone = store.replace_all(crm, obj, snapshot, cursor=last_cursor)
+        replaced, gone = store.replace_all(
+            crm, obj, snapshot, cursor=last_cursor, own_values=own_values
+        )
         changed += replaced
         deleted += gone
     return changed, deleted
@@ -488,7 +492,7 @@ class WritebackStream:
     def _settled_due(self, obj: ObjectKind, rows: Sequence[DocRow]) -> set[str] | None:
         """The records to compare by the stored settlement (None: every record): those
         whose values moved since it (or whose write failed: no digest is stored), that a
-        sync read after it began, or that were written after it ended. Keeps the digests
+        sync changed after it began, or that were written after it ended. Keeps the digests
         that moved, for ``settle``; a piece of records at a time, so that no whole
         portfolio's digests are held (550,000 at 50,000 accounts)."""
         settled = self.store.written_settlement(self.crm, obj) if self._consult else None

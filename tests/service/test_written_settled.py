@@ -204,3 +204,49 @@ def test_a_settlement_cut_short_leaves_what_the_next_write_back_needs(
     assert counts.get("written", 0) == len(whole)
     whole, counts = _restarted(settled)  # settled in full now: nothing moved
     assert (whole, counts["compared_records"]) == ({}, 0)
+
+
+def test_the_crm_reading_back_the_agents_own_values_is_no_change(settled: Runtime) -> None:
+    """One account's name changes in accounts.csv after the settlement: the files CRM
+    reads the whole file again, with every account's figures as the agent wrote them to
+    ax_accounts.csv. Only the renamed account counts as changed and is compared; the
+    others get the values they now read back, and the CRM holds exactly those."""
+
+    def rename(rows: list[dict[str, str]]) -> None:
+        next(r for r in rows if r["id"] == "A3")["name"] = "Renamed Ltd"
+
+    _rewrite(_folder(settled) / "accounts.csv", rename)
+    counts = JOBS["crm_sync"](settled)
+    assert (counts["accounts_read"], counts["accounts_changed"]) == (PORTFOLIO.accounts, 1)
+    accounts = {a.id: a for a in settled.store.load_accounts("files")}
+    written = settled.store.written_values("files", "account")
+    assert all(accounts[rid].crm_values for rid in written)  # read back, and stored
+    whole, counts = _restarted(settled)
+    assert whole == {}
+    assert counts["compared_records"] == 1
+
+
+def test_a_person_editing_the_written_file_makes_every_value_read_back_a_change(
+    settled: Runtime,
+) -> None:
+    """The same rename, and a person's edit of ax_accounts.csv: the CRM no longer
+    vouches that the values differ only by the agent's writes, so each account whose
+    values the read brings in counts as changed, and the edit is set back."""
+    folder = _folder(settled)
+
+    def rename(rows: list[dict[str, str]]) -> None:
+        next(r for r in rows if r["id"] == "A3")["name"] = "Renamed Ltd"
+
+    def type_over(rows: list[dict[str, str]]) -> None:
+        row = next(r for r in rows if r["id"] == "A5")
+        field = next(k for k, v in row.items() if k != "id" and v not in ("", None))
+        row[field] = "typed over"
+
+    _rewrite(folder / "accounts.csv", rename)
+    _rewrite(written_file(folder, "account"), type_over)
+    counts = JOBS["crm_sync"](settled)
+    assert counts["accounts_changed"] == PORTFOLIO.accounts
+    whole, counts = _restarted(settled)
+    assert set(whole) == {"A5"}
+    assert counts["written"] == 1
+    assert counts["compared_records"] == PORTFOLIO.accounts

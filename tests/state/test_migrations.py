@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
-from agent.state import migrate
+from agent.state import migrate, schema
 from agent.state.errors import StateError
 from agent.state.schema import metadata
 from agent.state.store import StateStore
@@ -21,7 +23,7 @@ def _diff(store: StateStore) -> list[object]:
 
 def test_open_migrates_an_empty_database_to_head(state_url: str) -> None:
     with StateStore.open(state_url) as store:
-        assert store.revision() == migrate.head_revision() == "0010_versions_by_statement"
+        assert store.revision() == migrate.head_revision() == "0011_mirror_changed_at"
         tables = set(inspect(store.engine).get_table_names())
     assert tables == set(metadata.tables) | {"alembic_version"}
 
@@ -106,3 +108,28 @@ def test_revision_0010_moves_the_bulk_tables_triggers_on_sqlite_only(state_url: 
         assert triggered(store) >= bulk
         migrate.upgrade(store.engine)
         assert bool(triggered(store) & bulk) == (store.dialect == "postgresql")
+
+
+def test_revision_0011_gives_every_mirror_row_its_seen_at_as_changed_at(state_url: str) -> None:
+    """Rows from before 0011 take the instant they were last read as the one they last
+    changed; down to 0010 the column goes, and up again it comes back filled."""
+    seen = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
+    with StateStore.open(state_url) as store:
+        migrate.downgrade(store.engine, "0010_versions_by_statement")
+        pg = store.dialect == "postgresql"
+        with store.engine.begin() as conn:
+            columns = {col["name"] for col in inspect(conn).get_columns("crm_records")}
+            assert "changed_at" not in columns
+            conn.execute(
+                text(
+                    "INSERT INTO crm_records (crm, object, record_id, payload, deleted, seen_at)"
+                    f" VALUES ('files', 'account', 'A', {'CAST(:p AS json)' if pg else ':p'},"
+                    " :d, :s)"
+                ),
+                {"p": "{}", "d": False, "s": seen if pg else "2024-05-01 09:30:00.000000"},
+            )
+        migrate.upgrade(store.engine)
+        c = schema.crm_records.c
+        with store.reading() as tx:
+            row = tx.connection.execute(select(c.seen_at, c.changed_at)).one()
+        assert row.changed_at == row.seen_at == seen

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import select
 
 from agent.core.models import Account, Contact
+from agent.state import schema
 from agent.state.ops_base import BATCH_ROWS
 from agent.state.store import StateStore
 
@@ -149,3 +152,51 @@ def test_instants_in_crm_values_keep_their_offset(store: StateStore) -> None:
     when = datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     store.upsert_records("files", "contact", [Contact("c", "a", crm_values={"t": when})])
     assert store.load_contacts("files")[0].crm_values["t"] == when
+
+
+def _changed_at(store: StateStore, record_id: str) -> datetime:
+    c = schema.crm_records.c
+    with store.reading() as tx:
+        stmt = select(c.changed_at).where(c.record_id == record_id)
+        found: datetime = tx.connection.execute(stmt).scalar_one()
+    return found
+
+
+def test_the_crms_own_values_read_back_are_stored_but_are_no_change(store: StateStore) -> None:
+    store.upsert_records("files", "account", [ACME])
+    first = _changed_at(store, ACME.id)
+    echoed = replace(ACME, crm_values={**ACME.crm_values, "AX_NPS__c": 50.0, "AX_New__c": "x"})
+    assert store.upsert_records("files", "account", [echoed], own_values=True) == 0
+    assert store.load_accounts("files") == [echoed]
+    assert _changed_at(store, ACME.id) == first
+    renamed = replace(echoed, name="Acme Corp", crm_values={})
+    assert store.upsert_records("files", "account", [renamed], own_values=True) == 1
+    assert store.load_accounts("files") == [renamed]
+    assert _changed_at(store, ACME.id) > first
+
+
+def test_values_read_back_without_the_crms_word_are_a_change(store: StateStore) -> None:
+    store.upsert_records("files", "contact", [ALICE])
+    first = _changed_at(store, ALICE.id)
+    typed = replace(ALICE, crm_values={"AX_Tier__c": "typed over"})
+    assert store.upsert_records("files", "contact", [typed]) == 1
+    assert _changed_at(store, ALICE.id) > first
+
+
+def test_a_full_read_of_own_values_counts_only_real_changes(store: StateStore) -> None:
+    store.replace_all("files", "account", [ACME, GLOBEX])
+    first = _changed_at(store, GLOBEX.id)
+    back = [replace(ACME, revenue=1.0), replace(GLOBEX, crm_values={"AX_NPS__c": 10})]
+    assert store.replace_all("files", "account", back, own_values=True) == (1, 0)
+    assert _changed_at(store, GLOBEX.id) == first
+    assert store.load_accounts("files") == back
+
+
+def test_a_deletion_and_a_return_are_changes(store: StateStore) -> None:
+    store.upsert_records("files", "account", [ACME, GLOBEX])
+    first = _changed_at(store, GLOBEX.id)
+    store.replace_all("files", "account", [ACME])
+    deleted = _changed_at(store, GLOBEX.id)
+    assert deleted > first
+    assert store.upsert_records("files", "account", [GLOBEX], own_values=True) == 1
+    assert _changed_at(store, GLOBEX.id) > deleted
