@@ -73,7 +73,7 @@ def test_a_moved_coverage_plan_makes_the_contacts_in_or_out_due() -> None:
 
 def test_records_read_and_refused_writes_are_due() -> None:
     base = _settled(failed={"contact": ["C3"]})
-    base.read("account", ["A2"])
+    base.changed("account", ["A2"])
     due = base.take()
     assert due("account", ACCOUNTS, _over()) == {"A2"}
     assert due("contact", CONTACTS, _over()) == {"C3"}
@@ -81,7 +81,7 @@ def test_records_read_and_refused_writes_are_due() -> None:
 
 def test_a_read_too_large_to_list_makes_every_record_due() -> None:
     base = _settled()
-    base.read("contact", (f"C{i}" for i in range(200_001)))
+    base.changed("contact", (f"C{i}" for i in range(200_001)))
     due = base.take()
     assert due("contact", CONTACTS, _over()) is None
     assert due("account", ACCOUNTS, _over()) == set()
@@ -105,7 +105,7 @@ def test_a_write_back_that_did_not_end_leaves_no_base() -> None:
 def test_reads_during_a_write_back_stay_counted() -> None:
     base = _settled()
     base.take()
-    base.read("account", ["A1"])  # read while the write-back ran
+    base.changed("account", ["A1"])  # read while the write-back ran
     over = _over()
     over.rows = {"account": list(ACCOUNTS), "contact": list(CONTACTS)}
     base.settle(over, {})

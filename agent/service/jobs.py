@@ -64,7 +64,7 @@ def crm_sync(rt: Runtime) -> dict[str, int]:
             rt.crm,
             full=rt.full_sync,
             progress=rt.sync_progress,
-            on_read=rt.written_base.read,
+            on_changed=rt.written_base.changed,
         )
     except Interrupted:  # stopping (or leadership lost) is not a failure of the CRM
         rt.written_base.forget()

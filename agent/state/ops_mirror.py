@@ -8,7 +8,7 @@ then marking every live row with another stamp, so it needs no giant ``NOT IN``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
@@ -47,10 +47,13 @@ class MirrorOps(OpsBase):
         records: Sequence[Account | Contact],
         *,
         own_values: bool = False,
+        on_changed: Callable[[list[str]], None] | None = None,
     ) -> int:
         """Store new or changed records (live again if they were deleted); returns how
         many were new, changed or live again (``stamp_records``)."""
-        return self.stamp_records(crm, object, records, self._now(), own_values=own_values)
+        return self.stamp_records(
+            crm, object, records, self._now(), own_values=own_values, on_changed=on_changed
+        )
 
     def mark_deleted(self, crm: str, object: ObjectKind, ids: Iterable[str]) -> int:
         """Mark records deleted in the CRM; returns how many live records that changed."""
@@ -112,10 +115,12 @@ class MirrorOps(OpsBase):
         stamp: datetime,
         *,
         own_values: bool = False,
+        on_changed: Callable[[list[str]], None] | None = None,
     ) -> int:
         """Upsert ``records`` with ``seen_at`` = ``stamp`` (one full read shares one stamp);
         returns how many were new, changed or live again, which also get ``changed_at``
-        = ``stamp``.
+        = ``stamp``. ``on_changed`` is told their ids before they are written (inside the
+        transaction, so before anyone else can read them).
 
         A record the mirror holds live with the same fields only gets the stamp: a file
         CRM reads a whole file again for one changed row, and 50,000 unchanged records
@@ -151,6 +156,8 @@ class MirrorOps(OpsBase):
                 else:
                     moved.append(row)
             if moved:
+                if on_changed is not None:
+                    on_changed([row["record_id"] for row in moved])
                 bulk_write(self._conn, schema.crm_records, moved, _CHANGED)
             if echoed:  # the agent's own values read back: stored, but no change
                 bulk_write(self._conn, schema.crm_records, echoed, ["payload", "seen_at"])

@@ -11,7 +11,7 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
@@ -232,14 +232,18 @@ class StateStore:
         records: Sequence[Account | Contact],
         *,
         own_values: bool = False,
+        on_changed: Callable[[list[str]], None] | None = None,
     ) -> int:
         """Store records, one transaction per piece; returns how many were new, changed
-        or live again (``MirrorOps.stamp_records`` says what ``own_values`` means)."""
+        or live again (``MirrorOps.stamp_records`` says what ``own_values`` and
+        ``on_changed`` mean)."""
         stored = 0
 
         def store(tx: StateTx, piece: list[Account | Contact]) -> None:
             nonlocal stored
-            stored += tx.upsert_records(crm, object, piece, own_values=own_values)
+            stored += tx.upsert_records(
+                crm, object, piece, own_values=own_values, on_changed=on_changed
+            )
 
         commit_in_pieces(self.transaction, records, store)
         return stored
@@ -256,10 +260,11 @@ class StateStore:
         cursor: str | None = None,
         *,
         own_values: bool = False,
+        on_changed: Callable[[list[str]], None] | None = None,
     ) -> tuple[int, int]:
         """A full read, piece by piece; returns how many records it stored new, changed
-        or live again, and how many it marked deleted (``own_values``: as
-        ``MirrorOps.stamp_records`` says).
+        or live again, and how many it marked deleted (``own_values``, ``on_changed``:
+        as ``MirrorOps.stamp_records`` says).
 
         Each piece of ``records`` commits on its own (stamped with the read's one
         instant), so another writer waits for one piece, never for the whole read. The
@@ -274,7 +279,9 @@ class StateStore:
 
         def stamp_piece(tx: StateTx, piece: list[Account | Contact]) -> None:
             nonlocal changed
-            changed += tx.stamp_records(crm, object, piece, stamp, own_values=own_values)
+            changed += tx.stamp_records(
+                crm, object, piece, stamp, own_values=own_values, on_changed=on_changed
+            )
 
         commit_in_pieces(self.transaction, records, stamp_piece)
         with self.transaction() as tx:

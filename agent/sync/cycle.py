@@ -7,6 +7,7 @@ them on separate cadences; each commits its cursor together with its data.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -83,23 +84,26 @@ def sync_crm(
     *,
     full: bool = False,
     progress: SyncProgress | None = None,
-    on_read: Callable[[ObjectKind, list[str]], None] | None = None,
+    on_changed: Callable[[ObjectKind, list[str]], None] | None = None,
 ) -> dict[str, int]:
     """Bring the state's mirror of accounts and contacts up to date with the CRM.
 
     ``progress``, given, is told the records read after every page (the total is not
-    known ahead: a CRM pages until it has no more); ``on_read`` the ids of each page's
-    records and deletions before they are stored."""
+    known ahead: a CRM pages until it has no more); ``on_changed`` the ids of the
+    records stored new, changed or live again, and of those a page deletes, before
+    they commit (a record read again the same, or with only the agent's own values
+    back, is not told)."""
     counts: dict[str, int] = {}
     for obj in OBJECTS:
         cursor = None if full else store.get_cursor(crm.name, obj)
         pages: Iterable[Batch[Any]] = (
             crm.read_accounts(cursor) if obj == "account" else crm.read_contacts(cursor)
         )
-        seen = _Seen(obj, progress, on_read)
+        seen = _Seen(obj, progress)
+        told = None if on_changed is None else functools.partial(on_changed, obj)
         try:
             changed, deleted = _apply_pages(
-                store, crm.name, obj, seen.pages(pages), full_read=cursor is None
+                store, crm.name, obj, seen.pages(pages), full_read=cursor is None, on_changed=told
             )
         finally:
             seen.done()
@@ -111,22 +115,14 @@ def sync_crm(
 
 
 class _Seen:
-    """Counts the pages of one object's read for a progress display, and tells the ids
-    of each page's records to ``on_read``."""
+    """Counts the pages of one object's read for a progress display."""
 
-    def __init__(
-        self,
-        obj: ObjectKind,
-        progress: SyncProgress | None,
-        on_read: Callable[[ObjectKind, list[str]], None] | None = None,
-    ) -> None:
-        self.obj, self.progress, self.on_read = obj, progress, on_read
+    def __init__(self, obj: ObjectKind, progress: SyncProgress | None) -> None:
+        self.obj, self.progress = obj, progress
         self.records = self.count = 0
 
     def pages(self, pages: Iterable[Batch[R]]) -> Iterator[Batch[R]]:
         for page in pages:
-            if self.on_read is not None:
-                self.on_read(self.obj, [r.id for r in page.records] + list(page.deleted_ids))
             yield page
             self.records += len(page.records)
             self.count += 1
@@ -145,10 +141,12 @@ def _apply_pages(
     pages: Iterable[Batch[R]],
     *,
     full_read: bool,
+    on_changed: Callable[[list[str]], None] | None = None,
 ) -> tuple[int, int]:
     """Store each page with its cursor; a snapshot or a full read replaces the mirror.
     Returns how many records were new, changed or live again, and how many were deleted
-    (a record read again with the same fields is neither).
+    (a record read again with the same fields is neither). ``on_changed``: as
+    ``sync_crm`` says.
 
     A snapshot source yields no page while unchanged; one page without records is a
     snapshot of an empty CRM and still replaces the mirror.
@@ -168,7 +166,11 @@ def _apply_pages(
             last_cursor = page.cursor or last_cursor
             continue
         with store.transaction() as tx:
-            changed += tx.upsert_records(crm, obj, page.records, own_values=page.own_values)
+            changed += tx.upsert_records(
+                crm, obj, page.records, own_values=page.own_values, on_changed=on_changed
+            )
+            if on_changed is not None and page.deleted_ids:
+                on_changed(list(page.deleted_ids))
             tx.mark_deleted(crm, obj, page.deleted_ids)
             if page.cursor is not None:
                 tx.set_cursor(crm, obj, page.cursor)
@@ -178,7 +180,7 @@ def _apply_pages(
         # says why a crash part-way converges): a webhook's answer waits for one
         # piece, not for a whole CRM's records.
         replaced, gone = store.replace_all(
-            crm, obj, snapshot, cursor=last_cursor, own_values=own_values
+            crm, obj, snapshot, cursor=last_cursor, own_values=own_values, on_changed=on_changed
         )
         changed += replaced
         deleted += gone

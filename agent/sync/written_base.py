@@ -11,12 +11,13 @@ process therefore compares only the records for which one of them may have moved
   contacts keep theirs;
 - its values from the figure history (accounts) or its coverage-plan flag (contacts)
   differ from last time;
-- the CRM sync read it since (what the CRM holds may differ now: an admin's edit);
+- a CRM sync changed it since (what the CRM holds may differ now: an admin's edit; a
+  record read again the same, or with only the agent's own values back, is no change);
 - it is new, or its last write failed.
 
 Anything else that moves the mirror or the write record forgets the base, and the next
 write-back compares every record: a CRM sync that failed part-way, another replica
-having led, a change the state does not name, other field mappings, a read too large
+having led, a change the state does not name, other field mappings, a change too large
 to list. The base lives in memory only; a new process compares every record once.
 """
 
@@ -34,7 +35,7 @@ __all__ = ["ROW_ID", "DocRow", "WrittenBase", "WrittenOver"]
 
 DocRow = AccountMetrics | ContactFigures
 
-#: More records read by syncs than this (per object) since the last write-back: that
+#: More records changed by syncs than this (per object) since the last write-back: that
 #: object's records are all compared rather than listed.
 _LISTED_AT_MOST = 200_000
 
@@ -59,43 +60,43 @@ class _Base:
 
 
 class WrittenBase:
-    """The last settled write-back of this process, and the records read since."""
+    """The last settled write-back of this process, and the records changed since."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._base: _Base | None = None
-        #: Ids read by CRM syncs since the base was taken (None: too many to list).
-        self._read: dict[ObjectKind, set[str] | None] = {}
+        #: Ids changed by CRM syncs since the base was taken (None: too many to list).
+        self._moved: dict[ObjectKind, set[str] | None] = {}
 
     def forget(self) -> None:
         """Something moved that is not named: the next write-back compares every record."""
         with self._lock:
             self._base = None
-            self._read = {}
+            self._moved = {}
 
-    def read(self, obj: ObjectKind, ids: Iterable[str]) -> None:
-        """A CRM sync read these records (before storing them)."""
+    def changed(self, obj: ObjectKind, ids: Iterable[str]) -> None:
+        """A CRM sync changed these records (told before they commit)."""
         with self._lock:
-            seen = self._read.setdefault(obj, set())
+            seen = self._moved.setdefault(obj, set())
             if seen is None:
                 return
             seen.update(ids)
             if len(seen) > _LISTED_AT_MOST:
-                self._read[obj] = None
+                self._moved[obj] = None
 
     def take(self) -> Callable[[ObjectKind, Sequence[DocRow], WrittenOver], set[str] | None]:
         """Start a write-back: the base is taken (it comes back only through
-        ``settle``, so a write-back that fails part-way leaves none) and the reads are
+        ``settle``, so a write-back that fails part-way leaves none) and the changes are
         counted afresh. Returns how to find the ids it must compare: ``due(obj, rows,
         over)`` with ``rows`` in id order, one per id (None: every record)."""
         with self._lock:
-            base, read = self._base, self._read
-            self._base, self._read = None, {}
+            base, moved = self._base, self._moved
+            self._base, self._moved = None, {}
 
         def due(obj: ObjectKind, rows: Sequence[DocRow], over: WrittenOver) -> set[str] | None:
             if base is None or base.over.specs != over.specs or obj not in base.over.rows:
                 return None
-            seen = read.get(obj, set())
+            seen = moved.get(obj, set())
             if seen is None:
                 return None
             found = set(seen) | base.failed.get(obj, set())
@@ -115,7 +116,7 @@ class WrittenBase:
         """The write-back over ``over`` ran to its end; ``failed``: the records whose
         write the CRM refused (compared again next time)."""
         with self._lock:
-            # the reads during the write-back stay counted (``take`` started them afresh)
+            # the changes during the write-back stay counted (``take`` started them afresh)
             self._base = _Base(over, {obj: set(ids) for obj, ids in failed.items()})
 
 

@@ -184,9 +184,27 @@ def test_a_read_record_the_document_does_not_hold_is_not_counted_compared(
     nothing is compared for it, and the count says so."""
     rt = agent.runtime
     _read_and_write(rt)
-    rt.written_base.read("account", ["GONE-1"])
+    rt.written_base.changed("account", ["GONE-1"])
     _whole, counts = _read_and_write(rt)
     assert counts["compared_records"] == 0
+
+
+def test_a_renamed_account_is_compared_alone_though_the_sync_reads_every_account(
+    agent: AgentProcess,
+) -> None:
+    """accounts.csv changes in one row: the files CRM reads every account again, each
+    with the figures the agent wrote. Only the renamed one changed: it is recomputed, and
+    only it and its contacts are compared."""
+    rt = agent.runtime
+    _read_and_write(rt)
+
+    def rename(rows: list[dict[str, str]]) -> None:
+        next(r for r in rows if r["id"] == "A3")["name"] = "Renamed Ltd"
+
+    _rewrite(_folder(rt) / "accounts.csv", rename)
+    whole, counts = _read_and_write(rt)
+    assert whole == {}
+    assert counts["compared_records"] == 1 + PORTFOLIO.contacts_per_account
 
 
 def test_a_new_answer_compares_its_account_and_contacts_only(agent: AgentProcess) -> None:
