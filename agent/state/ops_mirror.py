@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Text, cast, func, select, update
+from sqlalchemy import Text, and_, cast, func, select, update
 
 from agent.core.batching import chunked
 from agent.core.contract import ObjectKind
@@ -129,7 +129,8 @@ class MirrorOps(OpsBase):
         ``own_values``: the CRM says the records' ``crm_values`` differ from the ones last
         read only by the agent's own confirmed writes (``Batch.own_values``). A record
         that differs only there is stored with them but is no change: not counted, and
-        its ``changed_at`` stays.
+        its ``changed_at`` stays. A record read exactly as held, though the agent wrote
+        to it since it was last read, is a change: the CRM does not hold what was written.
 
         Claimed against the running agent's leadership epoch, as the cursor commit is: a
         full read commits its records piece by piece before its cursor, and a superseded
@@ -155,6 +156,13 @@ class MirrorOps(OpsBase):
                     echoed.append(row)
                 else:
                     moved.append(row)
+            if same:
+                # read as held, but the agent wrote since it was read: the CRM does not
+                # hold what the agent wrote (a reverted value, a restored file): a change
+                lost = self._written_since_read(crm, object, same)
+                if lost:
+                    moved.extend(r for r in batch if r["record_id"] in lost)
+                    same = [rid for rid in same if rid not in lost]
             if moved:
                 if on_changed is not None:
                     on_changed([row["record_id"] for row in moved])
@@ -180,6 +188,21 @@ class MirrorOps(OpsBase):
             c.crm == crm, c.object == object, c.record_id.in_(ids), ~c.deleted
         )
         return dict(plain_rows(self._conn, stmt))
+
+    def _written_since_read(self, crm: str, object: ObjectKind, ids: Sequence[str]) -> set[str]:
+        """The records among ``ids`` with a value the agent wrote after their last read
+        (the confirmed writes that stand in for the CRM's values)."""
+        r, w = schema.crm_records.c, schema.written_values.c
+        stmt = (
+            select(w.record_id)
+            .join(
+                schema.crm_records,
+                and_(r.crm == w.crm, r.object == w.object, r.record_id == w.record_id),
+            )
+            .where(w.crm == crm, w.object == object, w.record_id.in_(ids))
+            .where(w.written_at > r.seen_at)
+        )
+        return set(self._conn.execute(stmt).scalars())
 
     def delete_unstamped(self, crm: str, object: ObjectKind, stamp: datetime) -> int:
         """Mark deleted every live record not stamped ``stamp`` by the current full read."""

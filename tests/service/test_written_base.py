@@ -207,6 +207,23 @@ def test_a_renamed_account_is_compared_alone_though_the_sync_reads_every_account
     assert counts["compared_records"] == 1 + PORTFOLIO.contacts_per_account
 
 
+def test_a_crm_that_lost_the_agents_figures_gets_them_again(agent: AgentProcess) -> None:
+    """ax_accounts.csv goes (a folder restored from before the write-back) and one
+    account is renamed: every account reads as the mirror held it before the write,
+    but the CRM no longer holds what the agent wrote, so each is compared and written."""
+    rt = agent.runtime
+    _read_and_write(rt)
+
+    def rename(rows: list[dict[str, str]]) -> None:
+        next(r for r in rows if r["id"] == "A3")["name"] = "Renamed Ltd"
+
+    written_file(_folder(rt), "account").unlink()
+    _rewrite(_folder(rt) / "accounts.csv", rename)
+    whole, counts = _read_and_write(rt)
+    assert set(whole) == {f"A{i}" for i in range(1, PORTFOLIO.accounts + 1)}
+    assert counts["written"] == PORTFOLIO.accounts
+
+
 def test_a_new_answer_compares_its_account_and_contacts_only(agent: AgentProcess) -> None:
     rt = agent.runtime
     _read_and_write(rt)  # settled

@@ -250,3 +250,20 @@ def test_a_person_editing_the_written_file_makes_every_value_read_back_a_change(
     assert set(whole) == {"A5"}
     assert counts["written"] == 1
     assert counts["compared_records"] == PORTFOLIO.accounts
+
+
+def test_a_crm_that_lost_the_agents_figures_is_written_again(settled: Runtime) -> None:
+    """The written file goes (a person restored the folder from before the write-back)
+    and one account is renamed: the read brings every other account as the mirror held
+    it before the write. That is no change of the record, but the CRM no longer holds
+    what the agent wrote: every account is compared and written again."""
+    folder = _folder(settled)
+
+    def rename(rows: list[dict[str, str]]) -> None:
+        next(r for r in rows if r["id"] == "A3")["name"] = "Renamed Ltd"
+
+    written_file(folder, "account").unlink()
+    _rewrite(folder / "accounts.csv", rename)
+    whole, counts = _restarted(settled)
+    assert set(whole) == {f"A{i}" for i in range(1, PORTFOLIO.accounts + 1)}
+    assert counts["written"] == PORTFOLIO.accounts

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from agent.core.models import Account, Contact
+from agent.core.ports import FieldUpdate
 from agent.state import schema
 from agent.state.ops_base import BATCH_ROWS
 from agent.state.store import StateStore
@@ -200,3 +201,17 @@ def test_a_deletion_and_a_return_are_changes(store: StateStore) -> None:
     assert deleted > first
     assert store.upsert_records("files", "account", [GLOBEX], own_values=True) == 1
     assert _changed_at(store, GLOBEX.id) > deleted
+
+
+def test_a_record_read_as_held_after_the_agent_wrote_to_it_is_a_change(store: StateStore) -> None:
+    """The CRM gives back the record as it was before the agent's write (a reverted
+    value, a restored file): it no longer holds what the agent wrote."""
+    store.upsert_records("files", "account", [ACME, GLOBEX])
+    first = _changed_at(store, ACME.id)
+    with store.transaction() as tx:
+        tx.record_written("files", "account", [FieldUpdate(ACME.id, {"AX_NPS__c": 50.0})])
+    told: list[str] = []
+    assert store.upsert_records("files", "account", [ACME, GLOBEX], on_changed=told.extend) == 1
+    assert told == [ACME.id]
+    assert _changed_at(store, ACME.id) > first
+    assert store.upsert_records("files", "account", [ACME, GLOBEX]) == 0  # read since
