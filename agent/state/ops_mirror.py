@@ -59,11 +59,12 @@ class MirrorOps(OpsBase):
         """Mark records deleted in the CRM; returns how many live records that changed."""
         c = schema.crm_records.c
         changed = 0
+        now = self._now()
         for batch in chunked(ids, BATCH_ROWS):
             stmt = (
                 update(schema.crm_records)
                 .where(c.crm == crm, c.object == object, c.record_id.in_(batch), ~c.deleted)
-                .values(deleted=True, seen_at=self._now(), changed_at=self._now())
+                .values(deleted=True, seen_at=now, changed_at=now)
             )
             changed += self._conn.execute(stmt).rowcount
         return changed
@@ -73,12 +74,10 @@ class MirrorOps(OpsBase):
         crm: str,
         object: ObjectKind,
         records: Sequence[Account | Contact],
-        *,
-        own_values: bool = False,
     ) -> int:
         """A full read: store ``records``, mark every other record deleted; returns deletions."""
         stamp = self._now()
-        self.stamp_records(crm, object, records, stamp, own_values=own_values)
+        self.stamp_records(crm, object, records, stamp)
         return self.delete_unstamped(crm, object, stamp)
 
     def load_accounts(self, crm: str, reuse: Sequence[Account] = ()) -> list[Account]:
@@ -207,10 +206,11 @@ class MirrorOps(OpsBase):
     def delete_unstamped(self, crm: str, object: ObjectKind, stamp: datetime) -> int:
         """Mark deleted every live record not stamped ``stamp`` by the current full read."""
         c = schema.crm_records.c
+        now = self._now()
         stmt = (
             update(schema.crm_records)
             .where(c.crm == crm, c.object == object, ~c.deleted, c.seen_at != stamp)
-            .values(deleted=True, seen_at=self._now(), changed_at=self._now())
+            .values(deleted=True, seen_at=now, changed_at=now)
         )
         return int(self._conn.execute(stmt).rowcount)
 

@@ -226,24 +226,15 @@ class StateStore:
     # -- CRM mirror ---------------------------------------------------------------
 
     def upsert_records(
-        self,
-        crm: str,
-        object: ObjectKind,
-        records: Sequence[Account | Contact],
-        *,
-        own_values: bool = False,
-        on_changed: Callable[[list[str]], None] | None = None,
+        self, crm: str, object: ObjectKind, records: Sequence[Account | Contact]
     ) -> int:
         """Store records, one transaction per piece; returns how many were new, changed
-        or live again (``MirrorOps.stamp_records`` says what ``own_values`` and
-        ``on_changed`` mean)."""
+        or live again."""
         stored = 0
 
         def store(tx: StateTx, piece: list[Account | Contact]) -> None:
             nonlocal stored
-            stored += tx.upsert_records(
-                crm, object, piece, own_values=own_values, on_changed=on_changed
-            )
+            stored += tx.upsert_records(crm, object, piece)
 
         commit_in_pieces(self.transaction, records, store)
         return stored
