@@ -65,6 +65,7 @@ def crm_sync(rt: Runtime) -> dict[str, int]:
             full=rt.full_sync,
             progress=rt.sync_progress,
             on_changed=rt.written_base.changed,
+            specs=rt.settings.fields.specs(),
         )
     except Interrupted:  # stopping (or leadership lost) is not a failure of the CRM
         rt.written_base.forget()
@@ -77,8 +78,14 @@ def crm_sync(rt: Runtime) -> dict[str, int]:
     rt.crm_sync_failed = None
     rt.full_sync = False
     # a record read again with the same fields changes nothing the figures rest on, and
-    # an object none of whose records changed is not read again for them
-    changed = [o for o in OBJECTS if counts[f"{o}s_changed"] or counts[f"{o}s_deleted"]]
+    # an object none of whose records changed is not read again for them; one read back
+    # with the agent's own values changes no figure, but its records are read again
+    # (the write-back compares with, and rules read, the values the CRM holds)
+    changed = [
+        o
+        for o in OBJECTS
+        if counts[f"{o}s_changed"] or counts[f"{o}s_deleted"] or counts[f"{o}s_echoed"]
+    ]
     if changed:
         rt.crm_changed(changed)
     keep = timedelta(days=rt.settings.schedule.keep_cycles_days)

@@ -28,13 +28,20 @@ from agent.state.dialect import bulk_write, plain_rows
 from agent.state.jsontext import dumps, loads
 from agent.state.ops_base import BATCH_ROWS, OpsBase
 
-__all__ = ["MirrorOps"]
+__all__ = ["Echo", "MirrorOps"]
 
 _OBJECTS: dict[str, type] = {"account": Account, "contact": Contact}
 #: What a changed record's row takes on a key conflict.
 _CHANGED = ["payload", "deleted", "seen_at", "changed_at"]
 #: The payload key of a record's values in the agent's own fields.
 _VALUES = "crm_values"
+
+#: Whether a value read from one of the agent's fields (by the CRM's field name) is the
+#: one the agent last wrote there (as ``written_values`` holds it): ``Echo(name, read,
+#: written)``. The sync layer gives one per object, comparing as the write-back does.
+Echo = Callable[[str, object, Any], bool]
+#: A record's ``crm_values`` as read (the methods' ``object`` argument hides the builtin).
+_Values = Mapping[str, object]
 
 
 class MirrorOps(OpsBase):
@@ -47,12 +54,21 @@ class MirrorOps(OpsBase):
         records: Sequence[Account | Contact],
         *,
         own_values: bool = False,
+        echo: Echo | None = None,
         on_changed: Callable[[list[str]], None] | None = None,
+        on_echoed: Callable[[list[str]], None] | None = None,
     ) -> int:
         """Store new or changed records (live again if they were deleted); returns how
         many were new, changed or live again (``stamp_records``)."""
         return self.stamp_records(
-            crm, object, records, self._now(), own_values=own_values, on_changed=on_changed
+            crm,
+            object,
+            records,
+            self._now(),
+            own_values=own_values,
+            echo=echo,
+            on_changed=on_changed,
+            on_echoed=on_echoed,
         )
 
     def mark_deleted(self, crm: str, object: ObjectKind, ids: Iterable[str]) -> int:
@@ -114,7 +130,9 @@ class MirrorOps(OpsBase):
         stamp: datetime,
         *,
         own_values: bool = False,
+        echo: Echo | None = None,
         on_changed: Callable[[list[str]], None] | None = None,
+        on_echoed: Callable[[list[str]], None] | None = None,
     ) -> int:
         """Upsert ``records`` with ``seen_at`` = ``stamp`` (one full read shares one stamp);
         returns how many were new, changed or live again, which also get ``changed_at``
@@ -128,8 +146,15 @@ class MirrorOps(OpsBase):
         ``own_values``: the CRM says the records' ``crm_values`` differ from the ones last
         read only by the agent's own confirmed writes (``Batch.own_values``). A record
         that differs only there is stored with them but is no change: not counted, and
-        its ``changed_at`` stays. A record read exactly as held, though the agent wrote
-        to it since it was last read, is a change: the CRM does not hold what was written.
+        its ``changed_at`` stays. Without that word, ``echo`` decides the same per record:
+        a record that differs only in ``crm_values``, each differing field holding the
+        value the agent last wrote there (``written_values``), is the agent's own write
+        read back (a Salesforce or HubSpot read after a write-back returns every record
+        written, its modstamp moved). ``on_echoed`` is told those records' ids: their
+        values are stored (and no longer overlaid by the confirmed writes), so a
+        process holding the records reads them again. A record read exactly as held,
+        though the agent wrote to it since it was last read, is a change: the CRM does
+        not hold what was written.
 
         Claimed against the running agent's leadership epoch, as the cursor commit is: a
         full read commits its records piece by piece before its cursor, and a superseded
@@ -138,35 +163,23 @@ class MirrorOps(OpsBase):
         self._hold(f"the records of {crm}/{object} read")
         kind = _check_kind(object)
         rows: dict[str, dict[str, Any]] = {}
+        read: dict[str, _Values] = {}
         for record in records:  # a repeated id within one call: the last one wins
             rows[record.id] = _row(crm, object, kind, record, stamp)
+            read[record.id] = record.crm_values
         c = schema.crm_records.c
         changed = 0
         for batch in chunked(rows.values(), BATCH_ROWS):
-            held = self._live_payloads(crm, object, [r["record_id"] for r in batch])
-            moved: list[dict[str, Any]] = []
-            echoed: list[dict[str, Any]] = []
-            same: list[str] = []
-            for row in batch:
-                text = held.get(row["record_id"])
-                if text is not None and text == dumps(row["payload"]):
-                    same.append(row["record_id"])
-                elif own_values and text is not None and _same_but_values(text, row["payload"]):
-                    echoed.append(row)
-                else:
-                    moved.append(row)
-            if same:
-                # read as held, but the agent wrote since it was read: the CRM does not
-                # hold what the agent wrote (a reverted value, a restored file): a change
-                lost = self._written_since_read(crm, object, same)
-                if lost:
-                    moved.extend(r for r in batch if r["record_id"] in lost)
-                    same = [rid for rid in same if rid not in lost]
+            moved, echoed, same = self._sort_read(
+                crm, object, batch, read, own_values=own_values, echo=echo
+            )
             if moved:
                 if on_changed is not None:
                     on_changed([row["record_id"] for row in moved])
                 bulk_write(self._conn, schema.crm_records, moved, _CHANGED)
             if echoed:  # the agent's own values read back: stored, but no change
+                if on_echoed is not None:
+                    on_echoed([row["record_id"] for row in echoed])
                 bulk_write(self._conn, schema.crm_records, echoed, ["payload", "seen_at"])
             if same:
                 stmt = (
@@ -178,6 +191,54 @@ class MirrorOps(OpsBase):
             changed += len(moved)
         return changed
 
+    def _sort_read(
+        self,
+        crm: str,
+        object: ObjectKind,
+        batch: Sequence[dict[str, Any]],
+        read: Mapping[str, _Values],
+        *,
+        own_values: bool,
+        echo: Echo | None,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+        """``stamp_records``' rows of one batch as changes, the agent's own values read
+        back, and the ids of the records read as held."""
+        held = self._live_payloads(crm, object, [r["record_id"] for r in batch])
+        moved: list[dict[str, Any]] = []
+        echoed: list[dict[str, Any]] = []
+        same: list[str] = []
+        #: rows that differ from the held ones in ``crm_values`` only, with the held ones
+        maybe: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        for row in batch:
+            text = held.get(row["record_id"])
+            if text is not None and text == dumps(row["payload"]):
+                same.append(row["record_id"])
+            elif (
+                (own_values or echo is not None)
+                and text is not None
+                and (values := _values_apart(text, row["payload"])) is not None
+            ):
+                if own_values:
+                    echoed.append(row)
+                else:
+                    maybe.append((row, values))
+            else:
+                moved.append(row)
+        if maybe and echo is not None:
+            wrote = self._written_fields(crm, object, [row["record_id"] for row, _ in maybe])
+            for row, values in maybe:
+                rid = row["record_id"]
+                mine = _echoes(values, row["payload"][_VALUES], read[rid], wrote.get(rid, {}), echo)
+                (echoed if mine else moved).append(row)
+        if same:
+            # read as held, but the agent wrote since it was read: the CRM does not
+            # hold what the agent wrote (a reverted value, a restored file): a change
+            lost = self._written_since_read(crm, object, same)
+            if lost:
+                moved.extend(r for r in batch if r["record_id"] in lost)
+                same = [rid for rid in same if rid not in lost]
+        return moved, echoed, same
+
     def _live_payloads(self, crm: str, object: ObjectKind, ids: Sequence[str]) -> dict[str, str]:
         """The stored JSON text of the live records among ``ids``: a record is unchanged
         when its payload serialises to that very text (any other text, e.g. from another
@@ -187,6 +248,19 @@ class MirrorOps(OpsBase):
             c.crm == crm, c.object == object, c.record_id.in_(ids), ~c.deleted
         )
         return dict(plain_rows(self._conn, stmt))
+
+    def _written_fields(
+        self, crm: str, object: ObjectKind, ids: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The value the agent last wrote to each field of the records among ``ids``."""
+        w = schema.written_values.c
+        stmt = select(w.record_id, w.fields).where(
+            w.crm == crm, w.object == object, w.record_id.in_(ids)
+        )
+        return {
+            rid: {name: pair[0] for name, pair in fields.items()}
+            for rid, fields in plain_rows(self._conn, stmt)
+        }
 
     def _written_since_read(self, crm: str, object: ObjectKind, ids: Sequence[str]) -> set[str]:
         """The records among ``ids`` with a value the agent wrote after their last read
@@ -245,13 +319,34 @@ def _row(
     }
 
 
-def _same_but_values(held: str, payload: Mapping[str, Any]) -> bool:
-    """Whether the stored payload text ``held`` and ``payload`` differ in ``crm_values`` only."""
+def _values_apart(held: str, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The stored ``crm_values`` when the stored payload text ``held`` and ``payload``
+    differ in ``crm_values`` only, else None."""
     stored = loads(held)
     if not isinstance(stored, dict):
-        return False
-    stored.pop(_VALUES, None)
-    return dumps(stored) == dumps({k: v for k, v in payload.items() if k != _VALUES})
+        return None
+    values = stored.pop(_VALUES, None)
+    if dumps(stored) != dumps({k: v for k, v in payload.items() if k != _VALUES}):
+        return None
+    return values if isinstance(values, dict) else {}
+
+
+def _echoes(
+    held: Mapping[str, Any],
+    new: Mapping[str, Any],
+    read: Mapping[str, object],
+    written: Mapping[str, Any],
+    echo: Echo,
+) -> bool:
+    """Whether every field whose stored value (``held``, as stored) differs from the one
+    read (``new`` as stored, ``read`` as the CRM gave it) now holds what the agent last
+    wrote to it (``written``)."""
+    for name in held.keys() | new.keys():
+        if name in held and name in new and held[name] == new[name]:
+            continue
+        if name not in written or not echo(name, read.get(name), written[name]):
+            return False
+    return True
 
 
 _Record = TypeVar("_Record", Account, Contact)

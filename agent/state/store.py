@@ -44,6 +44,7 @@ from agent.state.dialect import (
 from agent.state.errors import StateError
 from agent.state.leader import Leadership, leadership_for
 from agent.state.leader_epoch import Fence
+from agent.state.ops_mirror import Echo
 from agent.state.ops_responses import BULK_ROWS, ResponseBatch
 from agent.state.ops_settled import Settled
 from agent.state.own_writes import OwnWrites
@@ -251,10 +252,13 @@ class StateStore:
         cursor: str | None = None,
         *,
         own_values: bool = False,
+        echo: Echo | None = None,
         on_changed: Callable[[list[str]], None] | None = None,
+        on_echoed: Callable[[list[str]], None] | None = None,
     ) -> tuple[int, int]:
         """A full read, piece by piece; returns how many records it stored new, changed
-        or live again, and how many it marked deleted (``own_values``, ``on_changed``:
+        or live again, and how many it marked deleted (``own_values``, ``echo``,
+        ``on_changed``, ``on_echoed``:
         as ``MirrorOps.stamp_records`` says).
 
         Each piece of ``records`` commits on its own (stamped with the read's one
@@ -271,7 +275,14 @@ class StateStore:
         def stamp_piece(tx: StateTx, piece: list[Account | Contact]) -> None:
             nonlocal changed
             changed += tx.stamp_records(
-                crm, object, piece, stamp, own_values=own_values, on_changed=on_changed
+                crm,
+                object,
+                piece,
+                stamp,
+                own_values=own_values,
+                echo=echo,
+                on_changed=on_changed,
+                on_echoed=on_echoed,
             )
 
         commit_in_pieces(self.transaction, records, stamp_piece)

@@ -42,13 +42,21 @@ from agent.rules.facts import (
 )
 from agent.rules.history import HistorySource
 from agent.state.history import history_fields
+from agent.state.ops_mirror import Echo
 from agent.state.pieces import commit_in_pieces
 from agent.state.records import WrittenSettlement
 from agent.state.store import StateStore
 from agent.state.tx import StateTx
 from agent.sync.coverage import wants_survey_next
 from agent.sync.figures import CycleFigures
-from agent.sync.writeback import Differ, WritebackCounts, execute, row_id, specs_digest
+from agent.sync.writeback import (
+    Differ,
+    WritebackCounts,
+    execute,
+    read_back,
+    row_id,
+    specs_digest,
+)
 from agent.sync.written_base import ROW_ID, DocRow, WrittenOver
 
 #: Told after each page a CRM sync reads: the object, records and pages read so far, and
@@ -85,6 +93,7 @@ def sync_crm(
     full: bool = False,
     progress: SyncProgress | None = None,
     on_changed: Callable[[ObjectKind, list[str]], None] | None = None,
+    specs: Sequence[FieldSpec] = (),
 ) -> dict[str, int]:
     """Bring the state's mirror of accounts and contacts up to date with the CRM.
 
@@ -92,9 +101,14 @@ def sync_crm(
     known ahead: a CRM pages until it has no more); ``on_changed`` the ids of the
     records stored new, changed or live again, and of those a page deletes, before
     they commit (a record read again the same, or with only the agent's own values
-    back, is not told)."""
+    back, is not told). ``specs``: the write-back fields, by which a record that
+    differs from the mirror only in the agent's fields, each holding what the agent
+    last wrote there, is known as the agent's own write read back
+    (``MirrorOps.stamp_records``): stored, counted as ``{object}s_echoed``, not as
+    changed."""
     counts: dict[str, int] = {}
     for obj in OBJECTS:
+        echo = read_back(specs, crm.name, obj) if specs else None
         cursor = None if full else store.get_cursor(crm.name, obj)
         pages: Iterable[Batch[Any]] = (
             crm.read_accounts(cursor) if obj == "account" else crm.read_contacts(cursor)
@@ -102,14 +116,21 @@ def sync_crm(
         seen = _Seen(obj, progress)
         told = None if on_changed is None else functools.partial(on_changed, obj)
         try:
-            changed, deleted = _apply_pages(
-                store, crm.name, obj, seen.pages(pages), full_read=cursor is None, on_changed=told
+            changed, deleted, echoed = _apply_pages(
+                store,
+                crm.name,
+                obj,
+                seen.pages(pages),
+                full_read=cursor is None,
+                on_changed=told,
+                echo=echo,
             )
         finally:
             seen.done()
         counts[f"{obj}s_read"] = seen.records
         counts[f"{obj}s_changed"] = changed
         counts[f"{obj}s_deleted"] = deleted
+        counts[f"{obj}s_echoed"] = echoed
     _log.info("crm_synced", crm=crm.name, full=full, **counts)
     return counts
 
@@ -142,11 +163,13 @@ def _apply_pages(
     *,
     full_read: bool,
     on_changed: Callable[[list[str]], None] | None = None,
-) -> tuple[int, int]:
+    echo: Echo | None = None,
+) -> tuple[int, int, int]:
     """Store each page with its cursor; a snapshot or a full read replaces the mirror.
-    Returns how many records were new, changed or live again, and how many were deleted
-    (a record read again with the same fields is neither). ``on_changed``: as
-    ``sync_crm`` says.
+    Returns how many records were new, changed or live again, how many were deleted
+    (a record read again with the same fields is neither), and how many were read
+    back with only the agent's own values new (``echoed``). ``on_changed``, ``echo``:
+    as ``sync_crm`` says.
 
     A snapshot source yields no page while unchanged; one page without records is a
     snapshot of an empty CRM and still replaces the mirror.
@@ -156,6 +179,7 @@ def _apply_pages(
     own_values = True  # every page of a whole read says so
     last_cursor: str | None = None
     changed = deleted = 0
+    echoed: list[str] = []
     any_page = False
     for page in pages:
         any_page = True
@@ -167,7 +191,13 @@ def _apply_pages(
             continue
         with store.transaction() as tx:
             changed += tx.upsert_records(
-                crm, obj, page.records, own_values=page.own_values, on_changed=on_changed
+                crm,
+                obj,
+                page.records,
+                own_values=page.own_values,
+                echo=echo,
+                on_changed=on_changed,
+                on_echoed=echoed.extend,
             )
             if on_changed is not None and page.deleted_ids:
                 on_changed(list(page.deleted_ids))
@@ -180,11 +210,18 @@ def _apply_pages(
         # says why a crash part-way converges): a webhook's answer waits for one
         # piece, not for a whole CRM's records.
         replaced, gone = store.replace_all(
-            crm, obj, snapshot, cursor=last_cursor, own_values=own_values, on_changed=on_changed
+            crm,
+            obj,
+            snapshot,
+            cursor=last_cursor,
+            own_values=own_values,
+            echo=echo,
+            on_changed=on_changed,
+            on_echoed=echoed.extend,
         )
         changed += replaced
         deleted += gone
-    return changed, deleted
+    return changed, deleted, len(echoed)
 
 
 def ingest_surveys(

@@ -31,6 +31,7 @@ __all__ = [
     "execute",
     "normalise",
     "plan_updates",
+    "read_back",
     "row_id",
     "specs_digest",
 ]
@@ -62,6 +63,23 @@ def desired_values(
         doc.accounts if obj == "account" else doc.contacts
     )
     return Differ(specs, crm, obj).desired(rows, extra)
+
+
+def read_back(
+    specs: Sequence[FieldSpec], crm: str, obj: ObjectKind
+) -> Callable[[str, object, object], bool]:
+    """Whether a value read from one of ``obj``'s write-back fields (by its name in
+    ``crm``) is the one the agent last wrote there: equal once both are normalised, as
+    the planner compares them (the stored write is plain JSON: an instant as ISO text,
+    a selection as a list). A field the settings do not name is never the agent's."""
+    by_field = {crm_field(s, crm): s for s in specs if s.object == obj}
+    same = _Normalised()
+
+    def echo(name: str, read: object, written: object) -> bool:
+        spec = by_field.get(name)
+        return spec is not None and same(spec, read) == same(spec, written)
+
+    return echo
 
 
 def specs_digest(specs: Sequence[FieldSpec]) -> str:

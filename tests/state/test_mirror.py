@@ -222,3 +222,25 @@ def test_a_record_read_as_held_after_the_agent_wrote_to_it_is_a_change(store: St
     assert told == [ACME.id]
     assert _changed_at(store, ACME.id) > first
     assert store.upsert_records("files", "account", [ACME, GLOBEX]) == 0  # read since
+
+
+def test_a_full_read_knows_the_agents_own_values_by_what_it_wrote(store: StateStore) -> None:
+    """Without the CRM's word, each differing field must hold the agent's last write."""
+    store.replace_all("sf", "account", [ACME, GLOBEX])
+    first = _changed_at(store, ACME.id)
+    with store.transaction() as tx:
+        tx.record_written("sf", "account", [FieldUpdate(ACME.id, {"AX_NPS__c": 50.0})])
+        tx.record_written("sf", "account", [FieldUpdate(GLOBEX.id, {"AX_NPS__c": 10.0})])
+    back = [
+        replace(ACME, crm_values={**ACME.crm_values, "AX_NPS__c": "50"}),
+        replace(GLOBEX, crm_values={**GLOBEX.crm_values, "AX_NPS__c": 11.0}),
+    ]
+
+    def echo(name: str, read: object, written: object) -> bool:
+        return name == "AX_NPS__c" and float(str(read)) == written
+
+    echoed: list[str] = []
+    changed, deleted = store.replace_all("sf", "account", back, echo=echo, on_echoed=echoed.extend)
+    assert (changed, deleted, echoed) == (1, 0, [ACME.id])
+    assert _changed_at(store, ACME.id) == first
+    assert store.load_accounts("sf") == back
