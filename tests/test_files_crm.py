@@ -273,6 +273,29 @@ def test_a_person_typing_over_a_written_figure_is_read_and_written_again(
     assert _write_back(store, crm, folder) == 0
 
 
+def test_one_figure_typed_over_after_a_write_back_is_the_only_change(
+    tmp_path: Path, store: StateStore
+) -> None:
+    """The written file is no longer as the agent left it, so the CRM cannot say its
+    values are the agent's own: each record is checked against the agent's last
+    writes, and only the one typed over counts as changed."""
+    folder, crm = _written_back(tmp_path, store)  # the mirror holds the values before
+    path = written_file(folder, "account")
+    text = path.read_text(encoding="utf-8")
+    header = text.splitlines()[0].split(",")
+    rows = [line.split(",") for line in text.splitlines()[1:]]
+    rows[0][header.index("nps")] = "99.0"
+    path.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n", encoding="utf-8")
+    _age(path, 30)
+    assert [p.own_values for p in crm.read_accounts(store.get_cursor("files", "account"))] == [
+        False
+    ]
+    counts = sync_crm(store, crm, specs=default_field_specs())
+    assert (counts["accounts_read"], counts["accounts_changed"]) == (3, 1)
+    assert counts["accounts_echoed"] == 2
+    assert _write_back(store, crm, folder) == 1
+
+
 def _write_after(store: StateStore, crm: FilesCrm, folder: Path, edit: Path) -> None:
     """A write-back planned from a sync, with ``edit`` changed between the two."""
     sync_crm(store, crm)

@@ -25,6 +25,7 @@ __all__ = [
     "account_payload",
     "contact_from_payload",
     "contact_payload",
+    "crm_values_from_payload",
     "response_hash",
     "to_json_value",
     "utc_iso",
@@ -188,6 +189,11 @@ def _tag(value: object, key: str) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _tag(v, key) for k, v in value.items()}
     raise TypeError(f"CRM value {key!r} of type {type(value).__name__} cannot be stored")
+
+
+def crm_values_from_payload(values: Mapping[str, Any]) -> Mapping[str, object]:
+    """A record's ``crm_values`` as stored in its payload, back as the CRM gave them."""
+    return _untag_mapping(values)
 
 
 def _untag_mapping(values: Mapping[str, Any]) -> Mapping[str, object]:

@@ -23,6 +23,7 @@ from agent.state.codec import (
     account_payload,
     contact_from_payload,
     contact_payload,
+    crm_values_from_payload,
 )
 from agent.state.dialect import bulk_write, plain_rows
 from agent.state.jsontext import dumps, loads
@@ -37,8 +38,10 @@ _CHANGED = ["payload", "deleted", "seen_at", "changed_at"]
 _VALUES = "crm_values"
 
 #: Whether a value read from one of the agent's fields (by the CRM's field name) is the
-#: one the agent last wrote there (as ``written_values`` holds it): ``Echo(name, read,
-#: written)``. The sync layer gives one per object, comparing as the write-back does.
+#: same as another value of that field, as the write-back compares them: ``Echo(name,
+#: read, other)``, the other being what the agent last wrote there (as
+#: ``written_values`` holds it) or what the mirror held. The sync layer gives one per
+#: object; a field it does not know is never the same.
 Echo = Callable[[str, object, Any], bool]
 #: A record's ``crm_values`` as read (the methods' ``object`` argument hides the builtin).
 _Values = Mapping[str, object]
@@ -228,7 +231,8 @@ class MirrorOps(OpsBase):
             wrote = self._written_fields(crm, object, [row["record_id"] for row, _ in maybe])
             for row, values in maybe:
                 rid = row["record_id"]
-                mine = _echoes(values, row["payload"][_VALUES], read[rid], wrote.get(rid, {}), echo)
+                new = (row["payload"][_VALUES], read[rid])
+                mine = _echoes(values, new, wrote.get(rid, {}), echo)
                 (echoed if mine else moved).append(row)
         if same:
             # read as held, but the agent wrote since it was read: the CRM does not
@@ -333,18 +337,26 @@ def _values_apart(held: str, payload: Mapping[str, Any]) -> dict[str, Any] | Non
 
 def _echoes(
     held: Mapping[str, Any],
-    new: Mapping[str, Any],
-    read: Mapping[str, object],
+    new: tuple[Mapping[str, Any], _Values],
     written: Mapping[str, Any],
     echo: Echo,
 ) -> bool:
     """Whether every field whose stored value (``held``, as stored) differs from the one
-    read (``new`` as stored, ``read`` as the CRM gave it) now holds what the agent last
-    wrote to it (``written``)."""
-    for name in held.keys() | new.keys():
-        if name in held and name in new and held[name] == new[name]:
+    read (``new``: as stored, and as the CRM gave it) holds what the agent last wrote to
+    it (``written``), or, for a field the agent never wrote, the same value as before in
+    another form (an empty text where the mirror held none)."""
+    stored, read = new
+    before: _Values | None = None
+    for name in held.keys() | stored.keys():
+        if name in held and name in stored and held[name] == stored[name]:
             continue
-        if name not in written or not echo(name, read.get(name), written[name]):
+        if name in written:
+            other = written[name]
+        else:
+            if before is None:
+                before = crm_values_from_payload(held)
+            other = before.get(name)
+        if not echo(name, read.get(name), other):
             return False
     return True
 

@@ -69,15 +69,16 @@ def read_back(
     specs: Sequence[FieldSpec], crm: str, obj: ObjectKind
 ) -> Callable[[str, object, object], bool]:
     """Whether a value read from one of ``obj``'s write-back fields (by its name in
-    ``crm``) is the one the agent last wrote there: equal once both are normalised, as
-    the planner compares them (the stored write is plain JSON: an instant as ISO text,
-    a selection as a list). A field the settings do not name is never the agent's."""
+    ``crm``) is the same as another (the one the agent last wrote there, the one the
+    mirror held): equal once both are normalised, as the planner compares them (a
+    stored write is plain JSON: an instant as ISO text, a selection as a list; an
+    empty text is no value). A field the settings do not name is never the same."""
     by_field = {crm_field(s, crm): s for s in specs if s.object == obj}
     same = _Normalised()
 
-    def echo(name: str, read: object, written: object) -> bool:
+    def echo(name: str, read: object, other: object) -> bool:
         spec = by_field.get(name)
-        return spec is not None and same(spec, read) == same(spec, written)
+        return spec is not None and same(spec, read) == same(spec, other)
 
     return echo
 
