@@ -33,7 +33,7 @@ from agent.core.durations import DurationError, parse_duration
 from agent.core.rounding import format_number
 from agent.core.timeutil import parse_instant, utcnow
 from agent.sources.folder import FolderError, compute_folder
-from agent.state.errors import StateError
+from agent.state.errors import MirrorBusyError, StateError
 from agent.state.history import HistoryRepo, retention_of
 from agent.state.store import StateStore
 
@@ -115,13 +115,15 @@ def _source(crm_dir: Path | None, settings: Settings, store: StateStore) -> _Sou
         if not folder.is_dir():  # said before any work
             raise fail(f"CRM folder {folder} does not exist")
         return _Source(crm, from_folder)
-    accounts = store.load_accounts(settings.crm)
+    try:  # never halfway through a full read
+        accounts, contacts = store.load_mirror(settings.crm)
+    except MirrorBusyError as exc:
+        raise fail(str(exc)) from None
     if not accounts:
         raise fail(
             f"no {settings.crm} accounts in the state database {store.safe_url}; "
             "run `ax-agent run --once` first, or pass --crm-dir"
         )
-    contacts = store.load_contacts(settings.crm)
     responses = store.load_responses()
 
     def from_state(at: datetime) -> MetricsDocument:

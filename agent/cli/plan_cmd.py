@@ -21,7 +21,7 @@ from agent.core.rounding import format_number
 from agent.report.present import fmt
 from agent.sources.folder import FolderError
 from agent.state.dialect import normalise_url, sqlite_path
-from agent.state.errors import StateError
+from agent.state.errors import MirrorBusyError, StateError
 from agent.state.store import StateStore
 from agent.sync.coverage import options_from, plan_for_folder, plan_for_state
 
@@ -103,7 +103,10 @@ def _plan(
     except StateError as exc:
         raise fail(f"{exc}; run `ax-agent run --once` first, or pass --crm-dir") from None
     with store:
-        return plan_for_state(store, settings.crm, when, settings.metrics, options)[1]
+        try:
+            return plan_for_state(store, settings.crm, when, settings.metrics, options)[1]
+        except MirrorBusyError as exc:
+            raise fail(str(exc)) from None
 
 
 _CSV_COLUMNS = (

@@ -27,7 +27,7 @@ from agent.report import ReportOptions, build_report, record_url_template
 from agent.report.trends import load_history
 from agent.sources.folder import FolderError
 from agent.state.dialect import normalise_url, sqlite_path
-from agent.state.errors import StateError
+from agent.state.errors import MirrorBusyError, StateError
 from agent.state.history import HistoryRepo
 from agent.state.store import StateStore
 from agent.sync.coverage import options_from, plan_for_folder, plan_for_state
@@ -135,7 +135,10 @@ def _from_state(settings: Settings, when: datetime) -> _Portfolio:
         raise fail(f"{exc}; run `ax-agent run --once` first") from None
     with store:
         options = options_from(settings.plan)
-        computed, plan = plan_for_state(store, settings.crm, when, settings.metrics, options)
+        try:
+            computed, plan = plan_for_state(store, settings.crm, when, settings.metrics, options)
+        except MirrorBusyError as exc:
+            raise fail(str(exc)) from None
         where = store.safe_url
     if not computed.accounts:
         raise fail(

@@ -25,7 +25,7 @@ from agent.rules.loader import RuleLoadError, RuleSet, load_rules, rule_files
 from agent.rules.template import format_value
 from agent.sources.folder import FolderError, compute_folder
 from agent.state.dialect import normalise_url, sqlite_path
-from agent.state.errors import StateError
+from agent.state.errors import MirrorBusyError, StateError
 from agent.state.history import rule_history
 from agent.state.store import StateStore
 from agent.sync.cycle import Computed, compute_from_state, rule_inputs
@@ -223,7 +223,10 @@ def _computed(
         except FolderError as exc:
             raise fail(str(exc)) from None
     assert source is not None  # _source refused a missing state for a vendor CRM
-    computed = compute_from_state(source, settings.crm, when, settings.metrics)
+    try:
+        computed = compute_from_state(source, settings.crm, when, settings.metrics)
+    except MirrorBusyError as exc:
+        raise fail(str(exc)) from None
     if not computed.accounts:
         raise fail(
             f"no {settings.crm} accounts in the state database {source.safe_url}; "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["FencedError", "LeadershipError", "StateError"]
+from agent.core.errors import KnownError
+
+__all__ = ["FencedError", "LeadershipError", "MirrorBusyError", "StateError"]
 
 
 class StateError(Exception):
@@ -16,3 +18,8 @@ class LeadershipError(StateError):
 class FencedError(StateError):
     """This agent's leadership epoch was superseded (or its lease ran out): the side
     effect it was about to make is not made, and the agent must stop and step down."""
+
+
+class MirrorBusyError(StateError, KnownError):
+    """The CRM mirror is halfway through a full read (its records mixed) and the read did
+    not end within the time a reader waits for it."""

@@ -29,7 +29,7 @@ from agent.state.dialect import bulk_write, plain_rows
 from agent.state.jsontext import dumps, loads
 from agent.state.ops_base import BATCH_ROWS, OpsBase
 
-__all__ = ["Echo", "MirrorOps"]
+__all__ = ["Echo", "MirrorOps", "replacing_stream"]
 
 _OBJECTS: dict[str, type] = {"account": Account, "contact": Contact}
 #: What a changed record's row takes on a key conflict.
@@ -47,8 +47,25 @@ Echo = Callable[[str, object, Any], bool]
 _Values = Mapping[str, object]
 
 
+def replacing_stream(object: ObjectKind) -> str:
+    """The cursor stream that marks a full read of ``object`` under way: set in a
+    transaction of its own before the read's first piece, cleared with its deletions
+    (``StateStore.replace_all``). Until then the mirror holds some records as read now
+    and others as read before, so ``StateStore.load_mirror`` waits."""
+    return f"{object}:replacing"
+
+
 class MirrorOps(OpsBase):
     """Accounts and contacts per CRM."""
+
+    def replacing(self, crm: str) -> dict[str, str]:
+        """The objects of ``crm`` whose full read is under way, each with its start (as
+        stored: ISO 8601 in UTC)."""
+        c = schema.cursors.c
+        kinds: tuple[ObjectKind, ...] = ("account", "contact")
+        streams = {replacing_stream(kind): str(kind) for kind in kinds}
+        stmt = select(c.stream, c.value).where(c.source == crm, c.stream.in_(streams))
+        return {streams[str(row.stream)]: str(row.value) for row in self._conn.execute(stmt)}
 
     def upsert_records(
         self,

@@ -11,6 +11,7 @@ transaction.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from agent.core.contract import ObjectKind
 from agent.core.models import Account, Contact, Response
 from agent.core.ports import FieldUpdate, WriteOutcome
 from agent.state import migrate
-from agent.state.codec import JsonValue
+from agent.state.codec import JsonValue, utc_iso
 from agent.state.dialect import (
     DEFAULT_URL,
     READ_ONLY,
@@ -41,10 +42,10 @@ from agent.state.dialect import (
     safe_url,
     sqlite_path,
 )
-from agent.state.errors import StateError
+from agent.state.errors import MirrorBusyError, StateError
 from agent.state.leader import Leadership, leadership_for
 from agent.state.leader_epoch import Fence
-from agent.state.ops_mirror import Echo
+from agent.state.ops_mirror import Echo, replacing_stream
 from agent.state.ops_responses import BULK_ROWS, ResponseBatch
 from agent.state.ops_settled import Settled
 from agent.state.own_writes import OwnWrites
@@ -59,9 +60,15 @@ from agent.state.records import (
 )
 from agent.state.tx import StateTx
 
-__all__ = ["StateStore"]
+__all__ = ["MIRROR_WAIT_SECONDS", "StateStore"]
 
 log = structlog.get_logger(__name__)
+
+#: How long a reader of the whole mirror waits for a full CRM read under way to end (a
+#: first read of 550,000 records takes a quarter of a minute on a small machine).
+MIRROR_WAIT_SECONDS = 120.0
+#: How often it looks.
+_MIRROR_POLL = 0.5
 
 
 class StateStore:
@@ -167,10 +174,17 @@ class StateStore:
             yield StateTx(conn, self.dialect, self.fence)
 
     @contextmanager
-    def reading(self) -> Iterator[StateTx]:
-        """A transaction for reads only: on SQLite it does not take the write lock."""
+    def reading(self, *, snapshot: bool = False) -> Iterator[StateTx]:
+        """A transaction for reads only: on SQLite it does not take the write lock.
+
+        ``snapshot``: every statement in it reads the database as one instant left it
+        (PostgreSQL's repeatable read; on SQLite, whose file is in WAL mode, a read
+        transaction always does)."""
         with self.engine.connect() as conn:
-            conn.execution_options(**{READ_ONLY: True})
+            options: dict[str, Any] = {READ_ONLY: True}
+            if snapshot and self.dialect == "postgresql":
+                options["isolation_level"] = "REPEATABLE READ"
+            conn.execution_options(**options)
             with conn.begin():
                 yield StateTx(conn, self.dialect)
 
@@ -271,6 +285,9 @@ class StateStore:
         """
         stamp = datetime.now(UTC)
         changed = 0
+        marker = replacing_stream(object)
+        with self.transaction() as tx:  # readers of the whole mirror wait for its end
+            tx.set_cursor(crm, marker, utc_iso(stamp))
 
         def stamp_piece(tx: StateTx, piece: list[Account | Contact]) -> None:
             nonlocal changed
@@ -290,7 +307,33 @@ class StateStore:
             deleted = tx.delete_unstamped(crm, object, stamp)
             if cursor is not None:
                 tx.set_cursor(crm, object, cursor)
+            tx.clear_cursor(crm, marker)
         return changed, deleted
+
+    def load_mirror(
+        self, crm: str, *, wait: float | None = None
+    ) -> tuple[list[Account], list[Contact]]:
+        """The live accounts and contacts of ``crm`` as one snapshot, never in the middle
+        of a full read: its pieces commit one by one (``replace_all``), and until its
+        end the mirror holds some records as read now, the others as read before, with
+        none of the read's deletions. A reader in another process (``rules test``,
+        ``plan coverage``, ``report``, ``history backfill`` over the state) polls for up
+        to ``wait`` seconds (by default ``MIRROR_WAIT_SECONDS``) for the read to end,
+        then raises ``MirrorBusyError``, which says since when and what ends it."""
+        wait = MIRROR_WAIT_SECONDS if wait is None else wait
+        deadline = time.monotonic() + wait
+        busy: dict[str, str] = {}
+        while True:
+            with self.reading(snapshot=True) as tx:
+                busy = tx.replacing(crm)
+                if not busy:
+                    return tx.load_accounts(crm), tx.load_contacts(crm)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise MirrorBusyError(_mirror_busy(crm, busy, wait))
+            if wait and left + _MIRROR_POLL >= wait:  # said once, at the first wait
+                log.warning("mirror_read_under_way", crm=crm, since=min(busy.values()))
+            time.sleep(min(_MIRROR_POLL, left))
 
     def load_accounts(self, crm: str, reuse: Sequence[Account] = ()) -> list[Account]:
         with self.reading() as tx:
@@ -467,3 +510,15 @@ class StateStore:
     def set_settled(self, crm: str, settled: Settled | None) -> None:
         with self.transaction() as tx:
             tx.set_settled(crm, settled)
+
+
+def _mirror_busy(crm: str, busy: Mapping[str, str], waited: float) -> str:
+    """What a reader of the whole mirror says when a full read did not end in time."""
+    objects = " and ".join(f"{obj}s" for obj in sorted(busy))
+    since = min(busy.values())
+    return (
+        f"the {crm} CRM mirror is halfway through a full read of its {objects} "
+        f"(begun {since}; waited {waited:.0f} s): its records are a mix of that read and "
+        "the one before until it ends. A running agent ends it in its CRM sync; if none "
+        "runs (the read stopped part-way), `ax-agent run --once` completes it"
+    )

@@ -107,9 +107,9 @@ def plan_for_folder(
 def plan_for_state(
     store: StateStore, crm: str, as_of: datetime, config: MetricsConfig, options: PlanOptions
 ) -> tuple[Computed, CoveragePlan]:
-    """Plan over the configured CRM as the agent last mirrored it."""
-    accounts = store.load_accounts(crm)
-    contacts = store.load_contacts(crm)
+    """Plan over the configured CRM as the agent last mirrored it (as a full read left
+    it: ``StateStore.load_mirror``)."""
+    accounts, contacts = store.load_mirror(crm)
     document, matches = compute_with_matches(
         accounts, contacts, store.load_responses(), as_of=as_of, config=config
     )

@@ -264,11 +264,12 @@ def compute_from_state(
     config: MetricsConfig,
     rejected: Sequence[Rejected] = (),
 ) -> Computed:
-    """The metrics document over the mirrored portfolio and every stored response."""
-    accounts = store.load_accounts(crm)
+    """The metrics document over the mirrored portfolio and every stored response (the
+    mirror as a full read left it: ``StateStore.load_mirror`` waits for one under way)."""
+    accounts, contacts = store.load_mirror(crm)
     document, matches = compute_with_matches(
         accounts,
-        store.load_contacts(crm),
+        contacts,
         store.load_responses(),
         as_of=as_of,
         config=config,

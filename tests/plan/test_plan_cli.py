@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from agent.cli import app
+from agent.state.ops_mirror import replacing_stream
 from agent.state.store import StateStore
 from tests.core_builders import AS_OF
 from tests.plan.test_plan_rule import ACCOUNTS, CONTACTS, RESPONSES
@@ -104,13 +105,19 @@ def test_a_missing_folder_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
-def test_the_configured_crm_is_read_from_the_state(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _salesforce_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A Salesforce agent's settings, its state database in ``tmp_path`` (the URL)."""
     monkeypatch.chdir(tmp_path)
     url = f"sqlite:///{tmp_path / 'state.db'}"
     monkeypatch.setenv("AX_CRM", "salesforce")
     monkeypatch.setenv("AX_STATE_URL", url)
+    return url
+
+
+def test_the_configured_crm_is_read_from_the_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = _salesforce_state(tmp_path, monkeypatch)
     monkeypatch.setenv("AX_METRICS__WINDOW_DAYS", "30")
     missing = runner.invoke(app, ["plan", "coverage", "--as-of", WHEN])
     assert missing.exit_code == 2
@@ -122,6 +129,23 @@ def test_the_configured_crm_is_read_from_the_state(
     result = runner.invoke(app, ["plan", "coverage", "--as-of", WHEN, "--format", "json"])
     assert result.exit_code == 0, result.output
     assert [a["id"] for a in json.loads(result.stdout)["accounts"]] == ["A2", "A4", "A6"]
+
+
+def test_a_full_read_left_halfway_is_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync stopped in the middle of a full read: the plan would mix two reads."""
+    url = _salesforce_state(tmp_path, monkeypatch)
+    monkeypatch.setattr("agent.state.store.MIRROR_WAIT_SECONDS", 0.0)
+    with StateStore.open(url) as store:
+        store.replace_all("salesforce", "account", ACCOUNTS)
+        store.replace_all("salesforce", "contact", CONTACTS)
+        store.set_cursor("salesforce", replacing_stream("contact"), "2025-06-01T09:00:00+00:00")
+    result = runner.invoke(app, ["plan", "coverage", "--as-of", WHEN])
+    assert result.exit_code == 2
+    assert "halfway through a full read of its contacts" in result.stderr
+    assert "`ax-agent run --once` completes it" in result.stderr
+    assert "Traceback" not in result.output
 
 
 def test_the_report_draws_the_path_to_the_target(folder: Path, tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -12,7 +14,9 @@ from sqlalchemy import select
 from agent.core.models import Account, Contact
 from agent.core.ports import FieldUpdate
 from agent.state import schema
+from agent.state.errors import MirrorBusyError
 from agent.state.ops_base import BATCH_ROWS
+from agent.state.ops_mirror import replacing_stream
 from agent.state.store import StateStore
 
 ACME = Account(
@@ -244,3 +248,60 @@ def test_a_full_read_knows_the_agents_own_values_by_what_it_wrote(store: StateSt
     assert (changed, deleted, echoed) == (1, 0, [ACME.id])
     assert _changed_at(store, ACME.id) == first
     assert store.load_accounts("sf") == back
+
+
+def test_a_reader_of_the_whole_mirror_never_sees_a_full_read_halfway(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full read commits piece by piece; between two pieces the mirror holds the new
+    records of the first beside the old ones of the next, and none of the read's
+    deletions. ``load_mirror`` waits for the end, and says so when it does not come."""
+    store.replace_all("sf", "account", [ACME, GLOBEX])
+    monkeypatch.setattr("agent.state.pieces.PIECE_ROWS", 1)
+    renamed = [replace(ACME, name="Acme New"), replace(GLOBEX, name="Globex New")]
+    seen: list[str] = []
+
+    def between_pieces(_ids: list[str]) -> None:
+        try:
+            store.load_mirror("sf", wait=0)
+        except MirrorBusyError as exc:
+            seen.append(str(exc))
+
+    store.replace_all("sf", "account", renamed, on_changed=between_pieces)
+    assert len(seen) == 2
+    assert "halfway through a full read of its accounts" in seen[1]
+    assert store.load_mirror("sf", wait=0) == (renamed, [])
+    assert not [key for key in store.all_cursors() if key[1].endswith(":replacing")]
+
+
+def test_a_full_read_stopped_halfway_keeps_readers_out_until_one_ends(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.replace_all("sf", "account", [ACME, GLOBEX])
+    monkeypatch.setattr("agent.state.pieces.PIECE_ROWS", 1)
+
+    def crash(ids: list[str]) -> None:
+        if ids == [GLOBEX.id]:
+            raise RuntimeError("the process stopped")
+
+    half = [replace(ACME, name="Half"), replace(GLOBEX, name="Never stored")]
+    with pytest.raises(RuntimeError):
+        store.replace_all("sf", "account", half, on_changed=crash)
+    assert [a.name for a in store.load_accounts("sf")] == ["Half", "Globex"]  # mixed
+    with pytest.raises(MirrorBusyError, match=r"waited 0 s.*run --once` completes it"):
+        store.load_mirror("sf", wait=0)
+    store.replace_all("sf", "account", [ACME])  # the next full read ends
+    assert store.load_mirror("sf", wait=0) == ([ACME], [])
+
+
+def test_a_reader_waits_for_the_read_under_way(store: StateStore) -> None:
+    store.replace_all("sf", "account", [ACME])
+    store.set_cursor("sf", replacing_stream("account"), "2025-06-01T09:00:00+00:00")
+    ended = threading.Timer(0.3, store.clear_cursor, ("sf", replacing_stream("account")))
+    ended.start()
+    started = time.monotonic()
+    try:
+        assert store.load_mirror("sf", wait=10) == ([ACME], [])
+    finally:
+        ended.join()
+    assert 0.3 <= time.monotonic() - started < 5

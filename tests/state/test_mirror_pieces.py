@@ -85,7 +85,8 @@ def test_a_full_read_commits_piece_by_piece_then_deletions_and_cursor(
     store.upsert_records("files", "account", _gone())
     with count_commits(store) as commits:
         assert store.replace_all("files", "account", _accounts(1.0), cursor="v1") == (MANY, 3)
-    assert commits == [4]  # three pieces, then the deletions with the cursor
+    # the marker that keeps readers out, three pieces, the deletions with the cursor
+    assert commits == [5]
     assert store.get_cursor("files", "account") == "v1"
     assert store.load_accounts("files") == _accounts(1.0)
 
