@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Text, and_, cast, func, select, update
+from sqlalchemy import Text, cast, func, select, update
 
 from agent.core.batching import chunked
 from agent.core.contract import ObjectKind
@@ -24,6 +24,7 @@ from agent.state.codec import (
     contact_from_payload,
     contact_payload,
     crm_values_from_payload,
+    written_stamp,
 )
 from agent.state.dialect import bulk_write, plain_rows
 from agent.state.jsontext import dumps, loads
@@ -45,6 +46,10 @@ _VALUES = "crm_values"
 Echo = Callable[[str, object, Any], bool]
 #: A record's ``crm_values`` as read (the methods' ``object`` argument hides the builtin).
 _Values = Mapping[str, object]
+#: What the agent last wrote to a record, per field, and the fields it wrote after the
+#: record's last read.
+_Written = tuple[dict[str, Any], set[str]]
+_NOTHING_WRITTEN: _Written = ({}, set())
 
 
 def replacing_stream(object: ObjectKind) -> str:
@@ -249,7 +254,7 @@ class MirrorOps(OpsBase):
             for row, values in maybe:
                 rid = row["record_id"]
                 new = (row["payload"][_VALUES], read[rid])
-                mine = _echoes(values, new, wrote.get(rid, {}), echo)
+                mine = _echoes(values, new, wrote.get(rid, _NOTHING_WRITTEN), echo)
                 (echoed if mine else moved).append(row)
         if same:
             # read as held, but the agent wrote since it was read: the CRM does not
@@ -272,16 +277,24 @@ class MirrorOps(OpsBase):
 
     def _written_fields(
         self, crm: str, object: ObjectKind, ids: Sequence[str]
-    ) -> dict[str, dict[str, Any]]:
-        """The value the agent last wrote to each field of the records among ``ids``."""
-        w = schema.written_values.c
-        stmt = select(w.record_id, w.fields).where(
-            w.crm == crm, w.object == object, w.record_id.in_(ids)
+    ) -> dict[str, _Written]:
+        """Per record among ``ids``: the value the agent last wrote to each field, and
+        the fields it wrote after the record's last read."""
+        w, r = schema.written_values.c, schema.crm_records.c
+        stmt = (
+            select(w.record_id, w.fields, r.seen_at)
+            .select_from(schema.written_with_records())
+            .where(w.crm == crm, w.object == object, w.record_id.in_(ids))
         )
-        return {
-            rid: {name: pair[0] for name, pair in fields.items()}
-            for rid, fields in plain_rows(self._conn, stmt)
-        }
+        found: dict[str, _Written] = {}
+        stamps: dict[datetime, str] = {}  # a full read stamps its records with one instant
+        for rid, fields, seen_at in plain_rows(self._conn, stmt):
+            read = stamps.get(seen_at)
+            if read is None:
+                read = stamps[seen_at] = written_stamp(seen_at)
+            values = {name: pair[0] for name, pair in fields.items()}
+            found[rid] = (values, {name for name, (_v, at) in fields.items() if at > read})
+        return found
 
     def _written_since_read(self, crm: str, object: ObjectKind, ids: Sequence[str]) -> set[str]:
         """The records among ``ids`` with a value the agent wrote after their last read
@@ -289,10 +302,7 @@ class MirrorOps(OpsBase):
         r, w = schema.crm_records.c, schema.written_values.c
         stmt = (
             select(w.record_id)
-            .join(
-                schema.crm_records,
-                and_(r.crm == w.crm, r.object == w.object, r.record_id == w.record_id),
-            )
+            .select_from(schema.written_with_records())
             .where(w.crm == crm, w.object == object, w.record_id.in_(ids))
             .where(w.written_at > r.seen_at)
         )
@@ -355,14 +365,20 @@ def _values_apart(held: str, payload: Mapping[str, Any]) -> dict[str, Any] | Non
 def _echoes(
     held: Mapping[str, Any],
     new: tuple[Mapping[str, Any], _Values],
-    written: Mapping[str, Any],
+    wrote: _Written,
     echo: Echo,
 ) -> bool:
     """Whether every field whose stored value (``held``, as stored) differs from the one
     read (``new``: as stored, and as the CRM gave it) holds what the agent last wrote to
-    it (``written``), or, for a field the agent never wrote, the same value as before in
-    another form (an empty text where the mirror held none)."""
+    it (``wrote``), or, for a field the agent never wrote, the same value as before in
+    another form (an empty text where the mirror held none); and whether every field
+    the agent wrote after the record's last read holds that value (one read as held
+    there was reverted, or never took the write: the record is a change, as a record
+    read wholly as held is)."""
     stored, read = new
+    written, since_read = wrote
+    if any(not echo(name, read.get(name), written[name]) for name in since_read):
+        return False
     before: _Values | None = None
     for name in held.keys() | stored.keys():
         if name in held and name in stored and held[name] == stored[name]:

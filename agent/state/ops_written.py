@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import delete, or_, select
 
 from agent.core.batching import chunked
 from agent.core.compute import without_gc
@@ -66,13 +66,9 @@ class WrittenOps(OpsBase):
         """
         w = schema.written_values.c
         r = schema.crm_records.c
-        joined = schema.written_values.outerjoin(
-            schema.crm_records,
-            and_(r.crm == w.crm, r.object == w.object, r.record_id == w.record_id),
-        )
         stmt = (
             select(w.record_id, w.fields, r.seen_at)
-            .select_from(joined)
+            .select_from(schema.written_with_records(outer=True))
             .where(w.crm == crm, w.object == object)
             # the record's newest write: the records read since are not even opened
             .where(or_(r.seen_at.is_(None), w.written_at > r.seen_at))

@@ -41,8 +41,10 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    and_,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.expression import Join
 
 __all__ = [
     "UNVERSIONED",
@@ -181,6 +183,18 @@ written_values = Table(
     Column("fields", JSON, nullable=False),
     Column("written_at", _TZ, nullable=False),
 )
+
+
+def written_with_records(*, outer: bool = False) -> Join:
+    """``written_values`` joined to each record's mirror row (for its ``seen_at``: a
+    write after it stands in for the CRM's value); ``outer`` keeps writes to records
+    the mirror does not hold."""
+    w, r = written_values.c, crm_records.c
+    on = and_(r.crm == w.crm, r.object == w.object, r.record_id == w.record_id)
+    if outer:
+        return written_values.outerjoin(crm_records, on)
+    return written_values.join(crm_records, on)
+
 
 write_failures = Table(
     "write_failures",

@@ -250,6 +250,27 @@ def test_a_full_read_knows_the_agents_own_values_by_what_it_wrote(store: StateSt
     assert store.load_accounts("sf") == back
 
 
+def test_a_write_the_read_back_does_not_hold_is_a_change_beside_echoed_values(
+    store: StateStore,
+) -> None:
+    """The agent wrote two fields after the last read; the CRM gives back one of them,
+    and the other as it held it before the write (reverted, or the write never took):
+    the record does not hold what the agent wrote, so it is a change, not an echo."""
+    store.replace_all("sf", "account", [GLOBEX])
+    with store.transaction() as tx:
+        tx.record_written("sf", "account", [FieldUpdate(GLOBEX.id, {"A": 1.0, "B": 2.0})])
+
+    def echo(_name: str, read: object, other: object) -> bool:
+        return read == other
+
+    halfway = replace(GLOBEX, crm_values={"A": 1.0})  # B as held: absent
+    assert store.replace_all("sf", "account", [halfway], echo=echo) == (1, 0)
+    both = replace(GLOBEX, crm_values={"A": 1.0, "B": 2.0})
+    echoed: list[str] = []
+    assert store.replace_all("sf", "account", [both], echo=echo, on_echoed=echoed.extend) == (0, 0)
+    assert echoed == [GLOBEX.id]  # the write is older than this read now, and held
+
+
 def test_a_reader_of_the_whole_mirror_never_sees_a_full_read_halfway(
     store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
