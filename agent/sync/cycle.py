@@ -53,7 +53,6 @@ from agent.sync.writeback import (
     Differ,
     WritebackCounts,
     execute,
-    read_back,
     row_id,
     specs_digest,
 )
@@ -108,7 +107,7 @@ def sync_crm(
     changed."""
     counts: dict[str, int] = {}
     for obj in OBJECTS:
-        echo = read_back(specs, crm.name, obj) if specs else None
+        echo = Differ(specs, crm.name, obj).same_value if specs else None
         cursor = None if full else store.get_cursor(crm.name, obj)
         pages: Iterable[Batch[Any]] = (
             crm.read_accounts(cursor) if obj == "account" else crm.read_contacts(cursor)

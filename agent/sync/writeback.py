@@ -31,7 +31,6 @@ __all__ = [
     "execute",
     "normalise",
     "plan_updates",
-    "read_back",
     "row_id",
     "specs_digest",
 ]
@@ -63,24 +62,6 @@ def desired_values(
         doc.accounts if obj == "account" else doc.contacts
     )
     return Differ(specs, crm, obj).desired(rows, extra)
-
-
-def read_back(
-    specs: Sequence[FieldSpec], crm: str, obj: ObjectKind
-) -> Callable[[str, object, object], bool]:
-    """Whether a value read from one of ``obj``'s write-back fields (by its name in
-    ``crm``) is the same as another (the one the agent last wrote there, the one the
-    mirror held): equal once both are normalised, as the planner compares them (a
-    stored write is plain JSON: an instant as ISO text, a selection as a list; an
-    empty text is no value). A field the settings do not name is never the same."""
-    by_field = {crm_field(s, crm): s for s in specs if s.object == obj}
-    same = _Normalised()
-
-    def echo(name: str, read: object, other: object) -> bool:
-        spec = by_field.get(name)
-        return spec is not None and same(spec, read) == same(spec, other)
-
-    return echo
 
 
 def specs_digest(specs: Sequence[FieldSpec]) -> str:
@@ -220,6 +201,16 @@ class Differ:
         self.chosen = [(crm_field(s, crm), s) for s in specs if s.object == obj]
         self.by_field = dict(self.chosen)
         self._same = _Normalised()
+
+    def same_value(self, name: str, read: object, other: object) -> bool:
+        """Whether a value read from one of these fields (by its name in the CRM) is the
+        same as another (the one the agent last wrote there, the one the mirror held):
+        equal once both are normalised, as the plan compares them (a stored write is
+        plain JSON: an instant as ISO text, a selection as a list; an empty text is no
+        value). A field the settings do not name is never the same. The mirror's
+        ``Echo`` for one object."""
+        spec = self.by_field.get(name)
+        return spec is not None and self._same(spec, read) == self._same(spec, other)
 
     def desired(
         self,
