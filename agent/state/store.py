@@ -322,7 +322,7 @@ class StateStore:
         then raises ``MirrorBusyError``, which says since when and what ends it."""
         wait = MIRROR_WAIT_SECONDS if wait is None else wait
         deadline = time.monotonic() + wait
-        busy: dict[str, str] = {}
+        told = False
         while True:
             with self.reading(snapshot=True) as tx:
                 busy = tx.replacing(crm)
@@ -331,8 +331,9 @@ class StateStore:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise MirrorBusyError(_mirror_busy(crm, busy, wait))
-            if wait and left + _MIRROR_POLL >= wait:  # said once, at the first wait
+            if not told:
                 log.warning("mirror_read_under_way", crm=crm, since=min(busy.values()))
+                told = True
             time.sleep(min(_MIRROR_POLL, left))
 
     def load_accounts(self, crm: str, reuse: Sequence[Account] = ()) -> list[Account]:
